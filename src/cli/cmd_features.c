@@ -1,0 +1,9 @@
+/* PLACEHOLDER: replaced by the real subcommand. */
+#include "cli.h"
+
+int cl_cmd_features(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cl_cli_fail(2, "'features' is not implemented yet");
+}

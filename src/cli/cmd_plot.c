@@ -1,0 +1,9 @@
+/* PLACEHOLDER: replaced by the real subcommand. */
+#include "cli.h"
+
+int cl_cmd_plot(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cl_cli_fail(2, "'plot' is not implemented yet");
+}

