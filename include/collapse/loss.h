@@ -1,0 +1,61 @@
+/* Classification losses on logits.
+ *
+ * Shapes: logits [N, K] (row-major float32), labels [N] int32 in [0, K),
+ * dlogits [N, K]. Every loss is the MEAN over the batch of a per-sample loss;
+ * dlogits is the gradient of that mean (so it carries the 1/N), and is
+ * OVERWRITTEN. Softmax/log-softmax and all sums are computed in double.
+ *
+ * Per-sample losses, with z the logits of one sample, y its label,
+ * p = softmax(z), e_y the one-hot vector:
+ *   CE     -log p_y
+ *   MSE    sum_j (z_j - M e_y,j)^2        (param M = target scale, default 1;
+ *          SUM over classes, MEAN over batch, no 1/2 factor. This is the
+ *          Hui & Belkin target rescaling "one-hot times M"; PyTorch equivalent:
+ *          mse_loss(z, M*one_hot(y), reduction='sum') / N)
+ *   LS     -sum_j q_j log p_j with q = (1-A) e_y + A/K  (param A in [0,1];
+ *          PyTorch CrossEntropyLoss(label_smoothing=A))
+ *   FOCAL  -(1-p_y)^G log p_y              (param G >= 0; G = 0 is CE;
+ *          Lin et al. 2017 without the alpha weight)
+ * "Correct" means argmax_j z_j == y (first maximum on ties), for every kind. */
+#ifndef COLLAPSE_LOSS_H
+#define COLLAPSE_LOSS_H
+
+#include <stdint.h>
+
+#include "collapse/error.h"
+
+typedef enum {
+    CL_LOSS_CE,
+    CL_LOSS_MSE,
+    CL_LOSS_LS,
+    CL_LOSS_FOCAL,
+    CL_LOSS_KIND_COUNT
+} cl_loss_kind;
+
+typedef struct {
+    cl_loss_kind kind;
+    double param; /* MSE: target scale M; LS: alpha; FOCAL: gamma; CE: unused */
+} cl_loss_cfg;
+
+/* Parses "ce", "mse", "mse=SCALE" (SCALE > 0), "ls=A" (0 <= A <= 1),
+ * "focal=G" (G >= 0) into *cfg. Errors: CL_EINVAL with a message quoting the
+ * bad string or value. */
+cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg);
+
+/* Writes the canonical text form ("ce", "mse=1", "ls=0.1", ...) into buf
+ * (always NUL-terminated). Returns the length it needed (snprintf). */
+int cl_loss_format(const cl_loss_cfg *cfg, char *buf, int cap);
+
+/* "ce", "mse", "ls", "focal". */
+const char *cl_loss_kind_name(cl_loss_kind k);
+
+/* Computes the mean loss over the n samples into *loss, the gradient of that
+ * mean into dlogits [n, k] (NULL = not needed), and the number of correct
+ * predictions into *ncorrect (NULL = not needed). No allocation.
+ * Errors: CL_EINVAL for n < 1, k < 2, a label outside [0, k) (message names
+ * the sample index and value) or a bad cfg param. A non-finite loss is NOT an
+ * error here: the trainer checks *loss with isfinite(). */
+cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int32_t *labels,
+                          int n, int k, double *loss, float *dlogits, int64_t *ncorrect);
+
+#endif
