@@ -1,0 +1,150 @@
+/* The training loop as a library function, plus batched evaluation.
+ *
+ *   cl_train_config cfg = cl_train_config_default();   (Papyan et al. defaults)
+ *   ... set cfg.epochs, cfg.out_dir, cfg.stop, callbacks ...
+ *   cl_train_run(&cfg, model, train, test, callbacks, ncallbacks, &result);
+ *
+ * The library never prints: per-batch progress and per-epoch records reach
+ * the caller through callbacks (the CLI prints them). Per-epoch analysis
+ * (the study) is an epoch callback that may run eval-mode forward passes
+ * with cl_train_forward_each, which reuses the model's preallocated buffers.
+ *
+ * Determinism: the same config (seed, batch, ...) and the same thread count
+ * give bitwise identical parameters, with or without a checkpoint/resume in
+ * between (the checkpoint stores params, bufs, optimizer state, RNG states,
+ * the epoch's data permutation and the position in it).
+ *
+ * Nothing is allocated per batch: a trainer allocates its batch buffers,
+ * dlogits and the permutation once at the start of cl_train_run. */
+#ifndef COLLAPSE_TRAIN_H
+#define COLLAPSE_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "collapse/error.h"
+#include "collapse/loss.h"
+#include "collapse/nn.h"
+#include "collapse/optim.h"
+#include "collapse/sched.h"
+
+/* The dataset type of data.h (one split: images, labels, classes). */
+typedef struct cl_dataset cl_dataset;
+
+typedef struct {
+    int epochs;          /* total epochs (default 30) */
+    int batch;           /* mini-batch size (default 128); the last partial batch
+                            of an epoch is used as is (PyTorch drop_last=False) */
+    int64_t max_steps;   /* stop after this many optimizer steps in total
+                            (0 = no limit; for tests). A checkpoint is written
+                            there when out_dir is set. */
+    int eval_batch;      /* batch size of eval passes (0 = batch) */
+    cl_loss_cfg loss;    /* default CE */
+    cl_optim_cfg optim;  /* default SGD momentum 0.9, wd 5e-4 both groups */
+    cl_sched sched;      /* default MULTISTEP lr 0.1 (Papyan milestones at 1/3, 2/3);
+                            unit: epochs, evaluated at fractional epochs
+                            (global step / steps per epoch); sched.total is set
+                            to epochs by cl_train_run when it is 0 */
+    uint64_t seed;       /* data order and augmentation streams (default 1) */
+    int eval_train;      /* 1: eval-mode loss/acc on the whole train set at every
+                            epoch end (default 1) */
+    int eval_test;       /* 1: same on the test set when one is given (default 1) */
+    int check_every;     /* check the gradient for NaN/Inf every N steps (default 1;
+                            the loss is checked every step) */
+
+    /* Checkpoints (ckpt.h). out_dir NULL = none. Written at the end of every
+     * ckpt_every-th epoch (default 1) and of the last, on max_steps, and on stop. */
+    const char *out_dir;
+    int ckpt_every;
+    const char *model_text; /* model spec text stored in model.ckpt (modelcfg.h) */
+    uint64_t config_hash;   /* stored in the state; resume refuses a mismatch */
+    int resume;             /* 1: continue from out_dir's checkpoint */
+
+    /* Polled once per batch (at its end). When *stop becomes non-zero, the
+     * loop writes a checkpoint (if out_dir) and returns CL_EINTERRUPT.
+     * NULL = never. Set it from a signal handler. */
+    volatile sig_atomic_t *stop;
+} cl_train_config;
+
+cl_train_config cl_train_config_default(void);
+
+typedef struct cl_trainer cl_trainer;
+
+/* Handed to epoch callbacks after every epoch (and to the progress callback). */
+typedef struct {
+    int epoch;            /* 1-based number of the epoch that just finished */
+    int epochs;           /* total epochs */
+    int64_t step;         /* optimizer steps so far (whole run) */
+    int batch_index;      /* progress: batches done in this epoch */
+    int batches;          /* batches per epoch */
+    double lr;            /* learning rate used by the last step */
+    double run_loss, run_acc;     /* mean over this epoch's batches (train mode) */
+    double train_loss, train_acc; /* eval mode on the whole train set (NAN if not done) */
+    double test_loss, test_acc;   /* eval mode on the test set (NAN if not done) */
+    double seconds;       /* wall time of this epoch's training (no eval) */
+    double img_per_s;     /* training images per second in this epoch */
+    double eta_seconds;   /* progress: estimated time left in the run */
+    cl_model *model;
+    const cl_dataset *train, *test; /* test may be NULL */
+    const char *out_dir;  /* NULL if no checkpoints/results dir */
+    const cl_train_config *cfg;
+} cl_epoch_info;
+
+/* Epoch callback. A non-OK status stops the run with that status (the
+ * checkpoint of this epoch is already written). */
+typedef cl_status (*cl_epoch_fn)(const cl_epoch_info *info, void *user);
+
+typedef struct {
+    cl_epoch_fn fn;
+    void *user;
+} cl_train_callback;
+
+/* Optional progress hook, called after every batch (info has epoch = the
+ * running epoch, batch_index, run_loss/run_acc so far, img_per_s, eta). */
+typedef void (*cl_progress_fn)(const cl_epoch_info *info, void *user);
+
+typedef struct {
+    const cl_train_callback *epoch_cbs; /* called in order after each epoch */
+    int nepoch_cbs;
+    cl_progress_fn progress;            /* NULL = none */
+    void *progress_user;
+} cl_train_hooks;
+
+typedef struct {
+    int epochs_done;       /* completed epochs */
+    int64_t steps;         /* optimizer steps done in total */
+    double train_loss, train_acc, test_loss, test_acc; /* last evaluated values */
+    double seconds;        /* wall time of this call */
+} cl_train_result;
+
+/* Trains `model` (already created; cl_model_alloc is done here for
+ * max(batch, eval_batch)) on `train` and optionally evaluates on `test`
+ * (may be NULL). If cfg->resume, loads params/bufs/optimizer/RNG/position
+ * from cfg->out_dir first (ckpt.h) and continues exactly.
+ * Errors: CL_EINVAL (config), CL_ENOMEM, CL_EIO (checkpoint), CL_ENUMERIC
+ * (non-finite loss or gradient: message names epoch and step; parameters
+ * are NOT checkpointed after the bad step, the last good checkpoint stays),
+ * CL_EINTERRUPT (*stop was set; checkpoint written), or a callback's status. */
+cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_dataset *train,
+                       const cl_dataset *test, const cl_train_hooks *hooks,
+                       cl_train_result *result);
+
+/* Batched eval-mode forward pass over a whole dataset, in order, without
+ * augmentation. After each batch, calls fn with the batch's first sample
+ * index, its size n and its labels y [n]; the model's activations
+ * (m->acts[i], [n, out_i]) hold every layer's output for that batch.
+ * bn_train = 1 uses batch statistics in BN (He & Su's "train" BN mode); the
+ * running statistics are saved before and restored after, so the model is
+ * unchanged. Batch size: m->max_n (the model must be allocated).
+ * fn may return non-OK to stop; that status is returned. */
+typedef cl_status (*cl_batch_fn)(void *user, const cl_model *m, int64_t first, int n,
+                                 const int32_t *y);
+cl_status cl_train_forward_each(cl_model *m, const cl_dataset *ds, int bn_train,
+                                cl_batch_fn fn, void *user);
+
+/* Mean loss and accuracy of the model on a whole dataset, eval mode, in
+ * batches of m->max_n (loss and counts accumulated in double). */
+cl_status cl_train_evaluate(cl_model *m, const cl_dataset *ds, const cl_loss_cfg *loss,
+                            double *mean_loss, double *acc);
+
+#endif
