@@ -1,0 +1,146 @@
+/* Checkpoint files: round trip, completion marker, corruption. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collapse/ckpt.h"
+#include "collapse/mem.h"
+
+typedef struct {
+    cl_model m;
+    cl_optim *o;
+    cl_ckpt_state st;
+    cl_param_range range;
+    char dir[64];
+} fixture;
+
+static void make(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->m.nparams = 37;
+    f->m.nbufs = 5;
+    f->m.params = cl_alloc_array(37, sizeof(float), "p");
+    f->m.bufs = cl_alloc_array(5, sizeof(float), "b");
+    for (int i = 0; i < 37; i++) f->m.params[i] = 0.25f * (float)i - 3.0f;
+    for (int i = 0; i < 5; i++) f->m.bufs[i] = 1.0f + (float)i;
+    f->range = (cl_param_range){0, 37, 0, 0};
+    cl_optim_cfg oc = cl_optim_cfg_default(CL_OPTIM_ADAM);
+    cr_assert_eq(cl_optim_create(&f->o, &oc, 37, &f->range, 1), CL_OK);
+    for (int64_t i = 0; i < f->o->state_len; i++) f->o->state[i] = (float)i * 0.5f;
+    f->o->step = 11;
+    f->st.epoch = 3;
+    f->st.pos = 256;
+    f->st.step = 77;
+    f->st.config_hash = 0x1234abcdULL;
+    cl_rng_seed(&f->st.rng_data, 5);
+    cl_rng_seed(&f->st.rng_aug, 6);
+    (void)cl_rng_normal(&f->st.rng_aug); /* leaves a cached spare */
+    f->st.n = 10;
+    f->st.perm = cl_alloc_array(10, sizeof(int32_t), "perm");
+    for (int i = 0; i < 10; i++) f->st.perm[i] = 9 - i;
+    snprintf(f->dir, sizeof f->dir, "/tmp/cl_ckpt_test_%d", (int)getpid());
+}
+
+static void drop(fixture *f)
+{
+    cl_free(f->m.params);
+    cl_free(f->m.bufs);
+    cl_free(f->st.perm);
+    cl_optim_destroy(f->o);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(ckpt, round_trip)
+{
+    fixture f;
+    make(&f);
+    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "[input]\nshape = 1,1,1\n", &f.st, f.o), CL_OK, "%s",
+                 cl_errmsg());
+    cr_assert(cl_ckpt_exists(f.dir));
+    char *text;
+    float *p, *b;
+    int64_t np, nb, step;
+    cr_assert_eq(cl_ckpt_read_model(f.dir, &text, &p, &np, &b, &nb, &step), CL_OK, "%s", cl_errmsg());
+    cr_assert_str_eq(text, "[input]\nshape = 1,1,1\n");
+    cr_assert_eq(np, 37);
+    cr_assert_eq(nb, 5);
+    cr_assert_eq(step, 77);
+    cr_assert_eq(memcmp(p, f.m.params, 37 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(b, f.m.bufs, 5 * sizeof(float)), 0);
+    cl_free(text);
+    cl_free(p);
+    cl_free(b);
+
+    cl_optim *o2;
+    cl_optim_cfg oc = cl_optim_cfg_default(CL_OPTIM_ADAM);
+    cr_assert_eq(cl_optim_create(&o2, &oc, 37, &f.range, 1), CL_OK);
+    cl_ckpt_state s2;
+    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, o2), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(s2.epoch, 3);
+    cr_assert_eq(s2.pos, 256);
+    cr_assert_eq(s2.step, 77);
+    cr_assert_eq(s2.config_hash, 0x1234abcdULL);
+    cr_assert_eq(memcmp(s2.perm, f.st.perm, 10 * sizeof(int32_t)), 0);
+    cr_assert_eq(cl_rng_u64(&s2.rng_data), cl_rng_u64(&f.st.rng_data));
+    cr_assert_eq(cl_rng_normal(&s2.rng_aug), cl_rng_normal(&f.st.rng_aug), "cached normal kept");
+    cr_assert_eq(o2->step, 11);
+    cr_assert_eq(memcmp(o2->state, f.o->state, (size_t)o2->state_len * sizeof(float)), 0);
+    cl_free(s2.perm);
+
+    /* a different optimizer kind is refused */
+    cl_optim *o3;
+    oc = cl_optim_cfg_default(CL_OPTIM_SGD);
+    cr_assert_eq(cl_optim_create(&o3, &oc, 37, &f.range, 1), CL_OK);
+    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, o3), CL_EFORMAT);
+    cl_optim_destroy(o3);
+    cl_optim_destroy(o2);
+
+    /* params into a model of the wrong size are refused */
+    cl_model small = f.m;
+    small.nparams = 36;
+    cr_assert_eq(cl_ckpt_load_params(f.dir, &small), CL_EFORMAT);
+    drop(&f);
+}
+
+Test(ckpt, marker_and_corruption)
+{
+    fixture f;
+    make(&f);
+    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+    char path[128];
+    /* flip one byte of the params: checksum catches it */
+    snprintf(path, sizeof path, "%s/model.ckpt", f.dir);
+    FILE *fp = fopen(path, "r+b");
+    cr_assert_not_null(fp);
+    fseek(fp, 60, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, 60, SEEK_SET);
+    fputc(c ^ 0x40, fp);
+    fclose(fp);
+    char *text;
+    float *p, *b;
+    int64_t np, nb;
+    cr_assert_eq(cl_ckpt_read_model(path, &text, &p, &np, &b, &nb, NULL), CL_EFORMAT);
+    cr_assert_neq(strstr(cl_errmsg(), "model.ckpt"), NULL);
+    /* truncated */
+    cr_assert_eq(truncate(path, 40), 0);
+    cr_assert_eq(cl_ckpt_read_model(path, &text, &p, &np, &b, &nb, NULL), CL_EFORMAT);
+    /* not a checkpoint */
+    snprintf(path, sizeof path, "%s/ckpt.done", f.dir);
+    cr_assert_eq(cl_ckpt_read_model(path, &text, &p, &np, &b, &nb, NULL), CL_EFORMAT);
+    cr_assert_neq(strstr(cl_errmsg(), "bad magic"), NULL);
+    /* missing marker: no complete checkpoint */
+    cr_assert_eq(remove(path), 0);
+    cr_assert(!cl_ckpt_exists(f.dir));
+    cl_ckpt_state s2;
+    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, f.o), CL_EIO);
+    cr_assert_neq(strstr(cl_errmsg(), "ckpt.done"), NULL);
+    /* no temp files left behind by a good save */
+    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+    snprintf(path, sizeof path, "%s/model.ckpt.tmp", f.dir);
+    cr_assert_neq(access(path, F_OK), 0);
+    drop(&f);
+}
