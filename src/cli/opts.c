@@ -1,0 +1,76 @@
+/* Flag-parsing helpers. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "opts.h"
+
+int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n)) return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n]) return 0;
+    if (*i + 1 >= argc) {
+        cl_cli_fail(2, "%s needs a value", name);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+int cl_opt_flag(char **argv, int i, const char *name) { return !strcmp(argv[i], name); }
+
+int cl_opt_i64(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        cl_cli_fail(2, "%s: bad value '%s' (want an integer in [%lld, %lld])", flag, v,
+                    (long long)lo, (long long)hi);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+int cl_opt_int(const char *flag, const char *v, long lo, long hi, int *out)
+{
+    int64_t x;
+    if (!cl_opt_i64(flag, v, lo, hi, &x)) return 0;
+    *out = (int)x;
+    return 1;
+}
+
+int cl_opt_u64(const char *flag, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-') {
+        cl_cli_fail(2, "%s: bad value '%s' (want a non-negative integer)", flag, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+int cl_opt_double(const char *flag, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x) || x < lo || x > hi) {
+        cl_cli_fail(2, "%s: bad value '%s' (want a number in [%g, %g])", flag, v, lo, hi);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
