@@ -18,6 +18,10 @@ Layer case files (dy is a random upstream gradient; dx = d(sum(y*dy))/dx):
   x, params, bufs (before), y, dy, dx, dparams, bufs_after (train mode BN)
 Loss case files: logits [N,K], labels [N] (int32), loss [1] (mean over the
   batch), dlogits [N,K] (gradient of the mean)
+Optimizer cases (optim_sgd, optim_sgd_nesterov, optim_adam, optim_adamw):
+  params0 [50] = body [0,40) (group 0, wd 5e-4) + classifier [40,50)
+  (group 1, wd 1e-2), g0..g2 gradients, lr [3] per step, params1..params3
+  after each torch.optim step (two param groups).
 Tiny ResNet SGD cases (sgd, sgd_nesterov): params0, bufs0, x0..x2, y0..y2
   (int32), logits0 (train-mode forward at step 0), loss [3] (at each step),
   params1..params3 and bufs1..bufs3 after each step.
@@ -232,6 +236,24 @@ def sgd_case(case, nesterov, g):
     save(case, "loss", np.array(losses))
 
 
+def optim_case(case, kind, g, **kw):
+    p = f32(torch.randn(50, generator=g))
+    body, head = p[:40].clone().requires_grad_(True), p[40:].clone().requires_grad_(True)
+    groups = [{"params": [body], "weight_decay": 5e-4}, {"params": [head], "weight_decay": 1e-2}]
+    opt = getattr(torch.optim, kind)(groups, lr=0.1, **kw)
+    lrs = [0.1, 0.05, 0.02]
+    save(case, "params0", p)
+    save(case, "lr", np.array(lrs))
+    for s, lr in enumerate(lrs):
+        grad = f32(torch.randn(50, generator=g))
+        save(case, f"g{s}", grad)
+        body.grad, head.grad = grad[:40].clone(), grad[40:].clone()
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        opt.step()
+        save(case, f"params{s + 1}", torch.cat([body.detach(), head.detach()]))
+
+
 def main():
     torch.manual_seed(1234)  # module default inits
     g = torch.Generator().manual_seed(4321)
@@ -262,6 +284,10 @@ def main():
     loss_case("loss_mse", "mse", 2.0, g)
     loss_case("loss_ls", "ls", 0.1, g)
     loss_case("loss_focal", "focal", 2.0, g)
+    optim_case("optim_sgd", "SGD", g, momentum=0.9)
+    optim_case("optim_sgd_nesterov", "SGD", g, momentum=0.9, nesterov=True)
+    optim_case("optim_adam", "Adam", g)
+    optim_case("optim_adamw", "AdamW", g)
     sgd_case("sgd", False, g)
     sgd_case("sgd_nesterov", True, g)
     with open(os.path.join(ROOT, "README.txt"), "w") as f:
