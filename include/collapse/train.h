@@ -37,13 +37,13 @@ typedef struct {
                             of an epoch is used as is (PyTorch drop_last=False) */
     int64_t max_steps;   /* stop after this many optimizer steps in total
                             (0 = no limit; for tests). A checkpoint is written
-                            there when out_dir is set. */
+                            there when ckpt_dir is set. */
     int eval_batch;      /* batch size of eval passes (0 = batch) */
     cl_loss_cfg loss;    /* default CE */
     cl_optim_cfg optim;  /* default SGD momentum 0.9, wd 5e-4 both groups */
     cl_sched sched;      /* default MULTISTEP lr 0.1 (Papyan milestones at 1/3, 2/3);
                             unit: epochs, evaluated at fractional epochs
-                            (global step / steps per epoch); sched.total is set
+                            (epoch + batch index / batches per epoch); sched.total is set
                             to epochs by cl_train_run when it is 0 */
     uint64_t seed;       /* data order and augmentation streams (default 1) */
     int eval_train;      /* 1: eval-mode loss/acc on the whole train set at every
@@ -52,16 +52,20 @@ typedef struct {
     int check_every;     /* check the gradient for NaN/Inf every N steps (default 1;
                             the loss is checked every step) */
 
-    /* Checkpoints (ckpt.h). out_dir NULL = none. Written at the end of every
-     * ckpt_every-th epoch (default 1) and of the last, on max_steps, and on stop. */
+    /* Results folder handed to callbacks (the study writes metrics there);
+     * NULL = none. The library itself writes nothing there. */
     const char *out_dir;
+    /* Checkpoints (ckpt.h), NULL = none. The CLI uses OUT/checkpoint. Written
+     * at the end of every ckpt_every-th epoch (default 1) and of the last, on
+     * max_steps, and on stop. */
+    const char *ckpt_dir;
     int ckpt_every;
     const char *model_text; /* model spec text stored in model.ckpt (modelcfg.h) */
     uint64_t config_hash;   /* stored in the state; resume refuses a mismatch */
-    int resume;             /* 1: continue from out_dir's checkpoint */
+    int resume;             /* 1: continue from ckpt_dir's checkpoint */
 
     /* Polled once per batch (at its end). When *stop becomes non-zero, the
-     * loop writes a checkpoint (if out_dir) and returns CL_EINTERRUPT.
+     * loop writes a checkpoint (if ckpt_dir) and returns CL_EINTERRUPT.
      * NULL = never. Set it from a signal handler. */
     volatile sig_atomic_t *stop;
 } cl_train_config;
@@ -86,7 +90,7 @@ typedef struct {
     double eta_seconds;   /* progress: estimated time left in the run */
     cl_model *model;
     const cl_dataset *train, *test; /* test may be NULL */
-    const char *out_dir;  /* NULL if no checkpoints/results dir */
+    const char *out_dir;  /* results folder (cfg->out_dir), NULL if none */
     const cl_train_config *cfg;
 } cl_epoch_info;
 
@@ -120,7 +124,7 @@ typedef struct {
 /* Trains `model` (already created; cl_model_alloc is done here for
  * max(batch, eval_batch)) on `train` and optionally evaluates on `test`
  * (may be NULL). If cfg->resume, loads params/bufs/optimizer/RNG/position
- * from cfg->out_dir first (ckpt.h) and continues exactly.
+ * from cfg->ckpt_dir first (ckpt.h) and continues exactly.
  * Errors: CL_EINVAL (config), CL_ENOMEM, CL_EIO (checkpoint), CL_ENUMERIC
  * (non-finite loss or gradient: message names epoch and step; parameters
  * are NOT checkpointed after the bad step, the last good checkpoint stays),
