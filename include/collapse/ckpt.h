@@ -49,7 +49,7 @@ cl_status cl_ckpt_save(const char *dir, const cl_model *m, const char *model_tex
 /* 1 if dir holds a complete checkpoint (marker present), else 0. */
 int cl_ckpt_exists(const char *dir);
 
-/* Reads DIR/model.ckpt (or a path to a model.ckpt file itself): *text
+/* Reads the model file (path resolved by cl_ckpt_model_path): *text
  * (cl_alloc'ed, NUL-terminated), params/bufs (cl_alloc'ed). Errors: CL_EIO,
  * CL_EFORMAT (magic, version, truncation, checksum) naming the file. */
 cl_status cl_ckpt_read_model(const char *path, char **text, float **params, int64_t *nparams,
@@ -63,7 +63,8 @@ cl_status cl_ckpt_load_params(const char *path, cl_model *m);
  * marker and that model, state and marker have the same step. */
 cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *st, cl_optim *o);
 
-/* Resolves "DIR" or "DIR/model.ckpt" to the model file path. */
+/* Resolves a path to the model file: "DIR" (DIR/model.ckpt, else
+ * DIR/checkpoint/model.ckpt, the layout of a results folder) or the file. */
 void cl_ckpt_model_path(const char *path, char *out, int cap);
 
 /* FNV-1a 64 over bytes, continuing from h (start with CL_FNV_INIT). */

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "opts.h"
@@ -72,5 +74,23 @@ int cl_opt_double(const char *flag, const char *v, double lo, double hi, double 
         return 0;
     }
     *out = x;
+    return 1;
+}
+
+int cl_opt_mkdir_p(const char *flag, const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            cl_cli_fail(1, "%s: cannot create %s: %s", flag, buf, strerror(errno));
+            return 0;
+        }
+        if (!c) break;
+        *p = c;
+    }
     return 1;
 }

@@ -18,4 +18,7 @@ int cl_opt_i64(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t 
 int cl_opt_u64(const char *flag, const char *v, uint64_t *out);
 int cl_opt_double(const char *flag, const char *v, double lo, double hi, double *out);
 
+/* mkdir -p; on failure prints "<flag>: cannot create ..." and returns 0. */
+int cl_opt_mkdir_p(const char *flag, const char *dir);
+
 #endif

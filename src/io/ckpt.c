@@ -227,10 +227,12 @@ int cl_ckpt_exists(const char *dir)
 void cl_ckpt_model_path(const char *path, char *out, int cap)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         snprintf(out, (size_t)cap, "%s/model.ckpt", path);
-    else
+        if (access(out, F_OK) != 0) snprintf(out, (size_t)cap, "%s/checkpoint/model.ckpt", path);
+    } else {
         snprintf(out, (size_t)cap, "%s", path);
+    }
 }
 
 static cl_status open_r(rstream *s, const char *path, const char *magic, int64_t *step)
