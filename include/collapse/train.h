@@ -28,8 +28,20 @@
 #include "collapse/optim.h"
 #include "collapse/sched.h"
 
-/* The dataset type of data.h (one split: images, labels, classes). */
-typedef struct cl_dataset cl_dataset;
+/* One split of a dataset as the loop sees it: n samples in memory. The
+ * library does not depend on the loaders; callers (the CLI) fill this view
+ * from data.h's datasets. Eval passes and the default gather read x and y
+ * directly; `gather` (optional) assembles a training batch, e.g. with
+ * augmentation drawn from rng (the checkpointed augmentation stream). */
+typedef struct {
+    int64_t n;
+    cl_shape shape;       /* per-sample {C, H, W} */
+    int classes;          /* K */
+    const float *x;       /* [n, C*H*W] */
+    const int32_t *y;     /* [n], in [0, K) */
+    void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
+    void *ctx;
+} cl_train_data;
 
 typedef struct {
     int epochs;          /* total epochs (default 30) */
@@ -89,7 +101,7 @@ typedef struct {
     double img_per_s;     /* training images per second in this epoch */
     double eta_seconds;   /* progress: estimated time left in the run */
     cl_model *model;
-    const cl_dataset *train, *test; /* test may be NULL */
+    const cl_train_data *train, *test; /* test may be NULL */
     const char *out_dir;  /* results folder (cfg->out_dir), NULL if none */
     const cl_train_config *cfg;
 } cl_epoch_info;
@@ -129,8 +141,8 @@ typedef struct {
  * (non-finite loss or gradient: message names epoch and step; parameters
  * are NOT checkpointed after the bad step, the last good checkpoint stays),
  * CL_EINTERRUPT (*stop was set; checkpoint written), or a callback's status. */
-cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_dataset *train,
-                       const cl_dataset *test, const cl_train_hooks *hooks,
+cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_train_data *train,
+                       const cl_train_data *test, const cl_train_hooks *hooks,
                        cl_train_result *result);
 
 /* Batched eval-mode forward pass over a whole dataset, in order, without
@@ -143,12 +155,12 @@ cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_dat
  * fn may return non-OK to stop; that status is returned. */
 typedef cl_status (*cl_batch_fn)(void *user, const cl_model *m, int64_t first, int n,
                                  const int32_t *y);
-cl_status cl_train_forward_each(cl_model *m, const cl_dataset *ds, int bn_train,
+cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
                                 cl_batch_fn fn, void *user);
 
 /* Mean loss and accuracy of the model on a whole dataset, eval mode, in
  * batches of m->max_n (loss and counts accumulated in double). */
-cl_status cl_train_evaluate(cl_model *m, const cl_dataset *ds, const cl_loss_cfg *loss,
+cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc);
 
 #endif

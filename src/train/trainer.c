@@ -1,0 +1,374 @@
+/* The training loop: epochs of shuffled mini-batches, eval passes,
+ * checkpoints, epoch callbacks. No allocation inside the epoch loop. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "collapse/ckpt.h"
+#include "collapse/mem.h"
+#include "collapse/train.h"
+
+/* ---- dataset view ---- */
+
+static int64_t ds_count(const cl_train_data *ds) { return ds->n; }
+static int ds_classes(const cl_train_data *ds) { return ds->classes; }
+static int64_t ds_sample_floats(const cl_train_data *ds) { return cl_shape_size(ds->shape); }
+static const float *ds_images(const cl_train_data *ds) { return ds->x; }
+static const int32_t *ds_labels(const cl_train_data *ds) { return ds->y; }
+
+/* Gathers samples idx[0..n) into x [n, D] and y [n]. */
+static void ds_gather(const cl_train_data *ds, const int32_t *idx, int n, float *x, int32_t *y,
+                      cl_rng *rng)
+{
+    if (ds->gather) {
+        ds->gather(ds->ctx, idx, n, x, y, rng);
+        return;
+    }
+    const int64_t D = ds_sample_floats(ds);
+    for (int i = 0; i < n; i++) {
+        memcpy(x + (int64_t)i * D, ds->x + (int64_t)idx[i] * D, sizeof(float) * (size_t)D);
+        y[i] = ds->y[idx[i]];
+    }
+}
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+cl_train_config cl_train_config_default(void)
+{
+    cl_train_config c;
+    memset(&c, 0, sizeof c);
+    c.epochs = 30;
+    c.batch = 128;
+    c.loss.kind = CL_LOSS_CE;
+    c.optim = cl_optim_cfg_default(CL_OPTIM_SGD);
+    c.sched = cl_sched_make(CL_SCHED_MULTISTEP, 0.1, 0);
+    c.seed = 1;
+    c.eval_train = 1;
+    c.eval_test = 1;
+    c.check_every = 1;
+    c.ckpt_every = 1;
+    return c;
+}
+
+static int model_classes(const cl_model *m)
+{
+    return (int)cl_shape_size(m->layers[m->nlayers - 1].out);
+}
+
+static cl_status check_fit(const cl_model *m, const cl_train_data *ds, const char *what)
+{
+    if (!ds) return CL_OK;
+    if (ds_count(ds) < 1) return cl_error(CL_EINVAL, "%s set is empty", what);
+    if (ds_sample_floats(ds) != cl_shape_size(m->in))
+        return cl_error(CL_EINVAL, "%s set samples have %lld values, the model input %lld (%dx%dx%d)",
+                        what, (long long)ds_sample_floats(ds), (long long)cl_shape_size(m->in),
+                        m->in.c, m->in.h, m->in.w);
+    if (ds_classes(ds) > model_classes(m))
+        return cl_error(CL_EINVAL, "%s set has %d classes, the model outputs %d", what,
+                        ds_classes(ds), model_classes(m));
+    return CL_OK;
+}
+
+cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train, cl_batch_fn fn,
+                                void *user)
+{
+    if (m->max_n < 1) return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
+    CL_TRY(check_fit(m, ds, "forward-pass"));
+    float *saved_bufs = NULL;
+    if (bn_train && m->nbufs) {
+        saved_bufs = cl_alloc_array((size_t)m->nbufs, sizeof(float), "BN running stats copy");
+        if (!saved_bufs) return CL_ENOMEM;
+        memcpy(saved_bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
+    }
+    const int64_t N = ds_count(ds), D = ds_sample_floats(ds);
+    const float *X = ds_images(ds);
+    const int32_t *Y = ds_labels(ds);
+    cl_status st = CL_OK;
+    for (int64_t first = 0; first < N && st == CL_OK; first += m->max_n) {
+        int n = (int)(N - first < m->max_n ? N - first : m->max_n);
+        cl_model_forward(m, X + first * D, n, bn_train);
+        st = fn(user, m, first, n, Y + first);
+    }
+    if (saved_bufs) {
+        memcpy(m->bufs, saved_bufs, sizeof(float) * (size_t)m->nbufs);
+        cl_free(saved_bufs);
+    }
+    return st;
+}
+
+typedef struct {
+    const cl_loss_cfg *loss;
+    int k;
+    double loss_sum;
+    int64_t correct, n;
+} eval_acc;
+
+static cl_status eval_batch(void *user, const cl_model *m, int64_t first, int n, const int32_t *y)
+{
+    eval_acc *a = user;
+    const float *logits = m->acts[m->nlayers - 1];
+    double l;
+    int64_t c;
+    CL_TRY(cl_loss_compute(a->loss, logits, y, n, a->k, &l, NULL, &c));
+    a->loss_sum += l * n;
+    a->correct += c;
+    a->n += n;
+    return CL_OK;
+}
+
+cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
+                            double *mean_loss, double *acc)
+{
+    eval_acc a = {loss, model_classes(m), 0, 0, 0};
+    CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &a));
+    *mean_loss = a.loss_sum / (double)a.n;
+    *acc = (double)a.correct / (double)a.n;
+    return CL_OK;
+}
+
+/* ---- the loop ---- */
+
+typedef struct {
+    const cl_train_config *cfg;
+    cl_model *m;
+    const cl_train_data *train, *test;
+    cl_optim *opt;
+    cl_ckpt_state st;     /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
+    float *x, *dlogits;   /* [batch, D], [batch, K] */
+    int32_t *y;           /* [batch] */
+    int64_t N;
+    int K, batches;
+} trainer;
+
+static cl_status save(trainer *t)
+{
+    if (!t->cfg->ckpt_dir) return CL_OK;
+    /* gradients are checked every check_every steps only: never let a
+     * non-finite parameter replace the last good checkpoint */
+    if (!cl_all_finite(t->m->params, t->m->nparams))
+        return cl_error(CL_ENUMERIC, "non-finite parameters at epoch %d, step %lld; stopped, the "
+                                     "last checkpoint is kept", t->st.epoch + (t->st.pos > 0),
+                        (long long)t->st.step);
+    return cl_ckpt_save(t->cfg->ckpt_dir, t->m, t->cfg->model_text ? t->cfg->model_text : "",
+                        &t->st, t->opt);
+}
+
+static void new_permutation(trainer *t)
+{
+    for (int64_t i = 0; i < t->N; i++) t->st.perm[i] = (int32_t)i;
+    cl_rng_shuffle_i32(&t->st.rng_data, t->st.perm, t->N);
+}
+
+static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
+                       const cl_train_data *train, const cl_train_data *test)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg = cfg;
+    t->m = m;
+    t->train = train;
+    t->test = test;
+    if (cfg->epochs < 1) return cl_error(CL_EINVAL, "--epochs must be >= 1 (got %d)", cfg->epochs);
+    if (cfg->batch < 1) return cl_error(CL_EINVAL, "--batch must be >= 1 (got %d)", cfg->batch);
+    if (cfg->max_steps < 0) return cl_error(CL_EINVAL, "--max-steps must be >= 0");
+    if (cfg->resume && !cfg->ckpt_dir) return cl_error(CL_EINVAL, "--resume needs --out");
+    if (!train) return cl_error(CL_EINVAL, "no training set");
+    CL_TRY(check_fit(m, train, "training"));
+    CL_TRY(check_fit(m, test, "test"));
+    CL_TRY(cl_sched_check(&cfg->sched));
+    t->N = ds_count(train);
+    t->K = model_classes(m);
+    t->batches = (int)((t->N + cfg->batch - 1) / cfg->batch);
+    int eb = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
+    CL_TRY(cl_model_alloc(m, eb > cfg->batch ? eb : cfg->batch));
+    CL_TRY(cl_optim_create(&t->opt, &cfg->optim, m->nparams, m->ranges, m->nranges));
+    int64_t D = cl_shape_size(m->in);
+    t->x = cl_alloc_array((size_t)cfg->batch * (size_t)D, sizeof(float), "batch inputs");
+    t->y = cl_alloc_array((size_t)cfg->batch, sizeof(int32_t), "batch labels");
+    t->dlogits = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, sizeof(float), "dlogits");
+    if (!t->x || !t->y || !t->dlogits) return CL_ENOMEM;
+
+    if (cfg->resume) {
+        CL_TRY(cl_ckpt_load_params(cfg->ckpt_dir, m));
+        CL_TRY(cl_ckpt_load_state(cfg->ckpt_dir, &t->st, t->opt));
+        if (t->st.n != t->N)
+            return cl_error(CL_EINVAL, "%s: checkpoint was trained on %lld samples, the data has "
+                                       "%lld (data options changed?)",
+                            cfg->ckpt_dir, (long long)t->st.n, (long long)t->N);
+        if (cfg->config_hash && t->st.config_hash != cfg->config_hash)
+            return cl_error(CL_EINVAL, "%s: the options differ from the checkpointed run "
+                                       "(see its config.json); resume needs the same options",
+                            cfg->ckpt_dir);
+        if (t->st.pos < 0 || t->st.pos > t->N)
+            return cl_error(CL_EFORMAT, "%s: bad position in checkpoint", cfg->ckpt_dir);
+        return CL_OK;
+    }
+    cl_rng root;
+    cl_rng_seed(&root, cfg->seed);
+    t->st.rng_data = cl_rng_split(&root);
+    t->st.rng_aug = cl_rng_split(&root);
+    t->st.config_hash = cfg->config_hash;
+    t->st.n = t->N;
+    t->st.perm = cl_alloc_array((size_t)t->N, sizeof(int32_t), "data permutation");
+    if (!t->st.perm) return CL_ENOMEM;
+    return CL_OK;
+}
+
+static void teardown(trainer *t)
+{
+    cl_optim_destroy(t->opt);
+    cl_free(t->x);
+    cl_free(t->y);
+    cl_free(t->dlogits);
+    cl_free(t->st.perm);
+}
+
+/* One optimizer step on samples perm[pos .. pos+n). */
+static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t *correct)
+{
+    cl_model *m = t->m;
+    ds_gather(t->train, t->st.perm + t->st.pos, n, t->x, t->y, &t->st.rng_aug);
+    const float *logits = cl_model_forward(m, t->x, n, 1);
+    CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y, n, t->K, loss, t->dlogits, correct));
+    if (!isfinite(*loss))
+        return cl_error(CL_ENUMERIC, "non-finite loss (%g) at epoch %d, step %lld (lr %g); "
+                                     "stopped, the last checkpoint is kept",
+                        *loss, t->st.epoch + 1, (long long)t->st.step + 1, lr);
+    cl_model_zero_grad(m);
+    cl_model_backward(m, t->x, t->dlogits, n, 1);
+    int ce = t->cfg->check_every > 0 ? t->cfg->check_every : 1;
+    if ((t->st.step + 1) % ce == 0 && !cl_all_finite(m->grads, m->nparams))
+        return cl_error(CL_ENUMERIC, "non-finite gradient at epoch %d, step %lld (lr %g, loss %g); "
+                                     "stopped, the last checkpoint is kept",
+                        t->st.epoch + 1, (long long)t->st.step + 1, lr, *loss);
+    cl_optim_step(t->opt, m->params, m->grads, lr);
+    return CL_OK;
+}
+
+static void fill_info(const trainer *t, cl_epoch_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->epochs = t->cfg->epochs;
+    info->batches = t->batches;
+    info->model = t->m;
+    info->train = t->train;
+    info->test = t->test;
+    info->out_dir = t->cfg->out_dir;
+    info->cfg = t->cfg;
+    info->train_loss = info->train_acc = info->test_loss = info->test_acc = NAN;
+}
+
+cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_train_data *train,
+                       const cl_train_data *test, const cl_train_hooks *hooks,
+                       cl_train_result *result)
+{
+    cl_train_config cfg = *cfg_in;
+    if (cfg.sched.total <= 0) cfg.sched.total = cfg.epochs;
+    if (cfg.ckpt_every < 1) cfg.ckpt_every = 1;
+    trainer t;
+    double t_start = now_s();
+    cl_status st = setup(&t, &cfg, m, train, test);
+    cl_train_result res;
+    memset(&res, 0, sizeof res);
+    res.train_loss = res.train_acc = res.test_loss = res.test_acc = NAN;
+    if (st != CL_OK) goto done;
+
+    cl_epoch_info info;
+    fill_info(&t, &info);
+    int64_t steps_at_start = t.st.step;
+    double run_t0 = now_s();
+    while (t.st.epoch < cfg.epochs && !(cfg.max_steps && t.st.step >= cfg.max_steps)) {
+        if (t.st.pos == 0) new_permutation(&t);
+        double loss_sum = 0, t0 = now_s();
+        int64_t correct = 0, seen = 0, epoch_start_pos = t.st.pos;
+        double lr = 0;
+        while (t.st.pos < t.N) {
+            int n = (int)(t.N - t.st.pos < cfg.batch ? t.N - t.st.pos : cfg.batch);
+            int bi = (int)(t.st.pos / cfg.batch);
+            lr = cl_sched_lr(&cfg.sched, t.st.epoch + (double)bi / t.batches);
+            double l;
+            int64_t c;
+            if ((st = train_step(&t, n, lr, &l, &c)) != CL_OK) goto done;
+            t.st.pos += n;
+            t.st.step++;
+            loss_sum += l * n;
+            correct += c;
+            seen += n;
+            if (hooks && hooks->progress) {
+                double el = now_s() - t0, run_el = now_s() - run_t0;
+                int64_t done_steps = t.st.step - steps_at_start;
+                int64_t left = (int64_t)(cfg.epochs - t.st.epoch) * t.batches - (bi + 1);
+                if (cfg.max_steps && cfg.max_steps - t.st.step < left) left = cfg.max_steps - t.st.step;
+                info.epoch = t.st.epoch + 1;
+                info.step = t.st.step;
+                info.batch_index = bi + 1;
+                info.lr = lr;
+                info.run_loss = loss_sum / (double)seen;
+                info.run_acc = (double)correct / (double)seen;
+                info.img_per_s = el > 0 ? (double)(t.st.pos - epoch_start_pos) / el : 0;
+                info.eta_seconds = done_steps > 0 ? run_el / (double)done_steps * (double)left : 0;
+                hooks->progress(&info, hooks->progress_user);
+            }
+            int stop = cfg.stop && *cfg.stop;
+            int limit = cfg.max_steps && t.st.step >= cfg.max_steps;
+            if ((stop || limit) && t.st.pos < t.N) {
+                if ((st = save(&t)) != CL_OK) goto done;
+                if (stop) {
+                    st = cl_error(CL_EINTERRUPT, "interrupted at epoch %d, step %lld; checkpoint "
+                                                 "written%s%s", t.st.epoch + 1,
+                                  (long long)t.st.step, cfg.ckpt_dir ? " to " : "",
+                                  cfg.ckpt_dir ? cfg.ckpt_dir : "");
+                }
+                goto done;
+            }
+        }
+        double secs = now_s() - t0;
+        t.st.epoch++;
+        t.st.pos = 0;
+        fill_info(&t, &info);
+        info.epoch = t.st.epoch;
+        info.step = t.st.step;
+        info.batch_index = t.batches;
+        info.lr = lr;
+        info.run_loss = loss_sum / (double)(seen ? seen : 1);
+        info.run_acc = (double)correct / (double)(seen ? seen : 1);
+        info.seconds = secs;
+        info.img_per_s = secs > 0 ? (double)seen / secs : 0;
+        if (cfg.eval_train &&
+            (st = cl_train_evaluate(m, train, &cfg.loss, &info.train_loss, &info.train_acc)) != CL_OK)
+            goto done;
+        if (cfg.eval_test && test &&
+            (st = cl_train_evaluate(m, test, &cfg.loss, &info.test_loss, &info.test_acc)) != CL_OK)
+            goto done;
+        res.train_loss = info.train_loss;
+        res.train_acc = info.train_acc;
+        res.test_loss = info.test_loss;
+        res.test_acc = info.test_acc;
+        int last = t.st.epoch == cfg.epochs;
+        int stop = cfg.stop && *cfg.stop;
+        int limit = cfg.max_steps && t.st.step >= cfg.max_steps;
+        if (last || stop || limit || t.st.epoch % cfg.ckpt_every == 0)
+            if ((st = save(&t)) != CL_OK) goto done;
+        for (int i = 0; hooks && i < hooks->nepoch_cbs; i++)
+            if ((st = hooks->epoch_cbs[i].fn(&info, hooks->epoch_cbs[i].user)) != CL_OK) goto done;
+        if (stop) {
+            st = cl_error(CL_EINTERRUPT, "interrupted after epoch %d; checkpoint written%s%s",
+                          t.st.epoch, cfg.ckpt_dir ? " to " : "", cfg.ckpt_dir ? cfg.ckpt_dir : "");
+            goto done;
+        }
+        if (limit) break;
+    }
+done:
+    res.epochs_done = t.st.epoch;
+    res.steps = t.st.step;
+    res.seconds = now_s() - t_start;
+    if (result) *result = res;
+    teardown(&t);
+    return st;
+}
