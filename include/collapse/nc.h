@@ -1,0 +1,94 @@
+/* Neural-collapse analyzer: NC1-NC4 and layer-wise separation fuzziness.
+ * Pure functions over matrices: no dependency on layers, training or data.
+ * Formulas, sources and conventions: docs/METRICS.md.
+ *
+ * Notation: H features [N, D] (row-major float32), y labels [N] in [0, K),
+ * W classifier [K, D], b bias [K]. mu_c class means, mu_G the global mean
+ * (convention below), M the centred class means [K, D], Sw the within-class
+ * covariance (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, Sb = (1/K) M^T M.
+ *
+ * Never forms a D x D matrix: with A = M, tr(Sw Sb^+) = K tr((A A^T)^{+2} A Sw A^T)
+ * where A Sw A^T is a K x K sum over samples, and (A A^T)^+ keeps only the top
+ * K-1 eigenpairs. All accumulation in double.
+ *
+ * The streaming interface sees the data twice (pass 1: class sums; pass 2:
+ * K x K products, variances, NCC/NC4 predictions), in batches of any size, so
+ * a trainer never stores a large layer's features. cl_nc_analyze is the same
+ * computation over an in-memory matrix. */
+#ifndef COLLAPSE_NC_H
+#define COLLAPSE_NC_H
+
+#include <stdint.h>
+
+#include "collapse/error.h"
+
+typedef struct {
+    int weighted_mean; /* 0 (default): mu_G = unweighted mean of the class means
+                          (Papyan et al.); 1: sample mean of all features */
+    int nc4_bias;      /* 1 (default): the classifier's decision is argmax(W h + b);
+                          0: argmax(W h) */
+} cl_nc_opts;
+
+cl_nc_opts cl_nc_opts_default(void);
+
+typedef struct {
+    int64_t N;
+    int D, K;
+    int has_W, has_b;  /* which classifier inputs were given */
+    cl_nc_opts opts;   /* conventions used */
+    /* NC1 */
+    double nc1;        /* tr(Sw Sb^+)/K */
+    double fuzz;       /* He & Su separation fuzziness D = tr(Sw Sb^+) = K nc1 */
+    double nc1_quotient; /* tr(Sw)/tr(Sb) */
+    double cdnv;       /* Galanti: mean over pairs of (var_i + var_j)/(2||mu_i - mu_j||^2) */
+    /* NC2 */
+    double equinorm_M, equinorm_W;
+    double equiangular_M, equiangular_W;
+    double maxangle_M, maxangle_W;
+    double etf_M, etf_W;
+    /* NC3 */
+    double nc3, nc3_zhu;
+    /* NC4 */
+    double nc4, ncc_acc;
+    double acc;        /* classifier accuracy argmax(W h (+ b)) vs labels (NAN without W) */
+} cl_nc_result;
+/* Keys that need W are NAN when W is not given. */
+
+typedef struct cl_nc_stream cl_nc_stream;
+
+/* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL).
+ * Errors: CL_EINVAL (sizes), CL_ENOMEM. */
+cl_status cl_nc_stream_create(cl_nc_stream **s, int D, int K, const float *W, const float *b,
+                              const cl_nc_opts *opts);
+void cl_nc_stream_destroy(cl_nc_stream *s);
+/* Starts over (both passes), keeping D, K, W, b. */
+void cl_nc_stream_reset(cl_nc_stream *s);
+/* Pass 1: feed every sample once, in any batches. H [n, D] with row stride
+ * ld (>= D; ld = D for contiguous). Errors: CL_EINVAL (label out of range,
+ * called in the wrong pass). */
+cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
+                             const int32_t *y);
+/* Ends pass 1: class means, M, eigendecomposition of M M^T.
+ * Errors: CL_EINVAL (a class has no samples; message names it), CL_ENUMERIC. */
+cl_status cl_nc_stream_end1(cl_nc_stream *s);
+/* Pass 2: the same samples again (any batching/order). */
+cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
+                             const int32_t *y);
+/* Ends pass 2 and fills every metric. Errors: CL_EINVAL (sample counts of
+ * the two passes differ), CL_ENUMERIC. */
+cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
+
+/* In-memory: both passes over H. */
+cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K, const float *W,
+                        const float *b, const cl_nc_opts *opts, cl_nc_result *r);
+
+/* He & Su fit of ln D_l against layer index l = 0..L-1 (L >= 2, every D_l > 0):
+ * slope, intercept, rho = exp(slope), R^2 of the least-squares line, Pearson r. */
+typedef struct {
+    int L;
+    double slope, intercept, rho, r2, pearson_r;
+} cl_nc_fit;
+
+cl_status cl_nc_fit_layers(const double *fuzz, int L, cl_nc_fit *fit);
+
+#endif

@@ -1,0 +1,18 @@
+/* Internal: the ops tables of the layer kinds (one file each under
+ * src/layers/) and helpers shared between layer files. Not installed. */
+#ifndef COLLAPSE_LAYERS_INTERNAL_H
+#define COLLAPSE_LAYERS_INTERNAL_H
+
+#include "collapse/nn.h"
+
+extern const cl_layer_ops cl_linear_ops;    /* linear.c */
+extern const cl_layer_ops cl_conv2d_ops;    /* conv2d.c */
+extern const cl_layer_ops cl_batchnorm_ops; /* batchnorm.c */
+extern const cl_layer_ops cl_relu_ops;      /* relu.c */
+extern const cl_layer_ops cl_maxpool_ops;   /* pool.c */
+extern const cl_layer_ops cl_avgpool_ops;   /* pool.c */
+extern const cl_layer_ops cl_gap_ops;       /* pool.c */
+extern const cl_layer_ops cl_flatten_ops;   /* flatten.c */
+extern const cl_layer_ops cl_block_ops;     /* block.c */
+
+#endif
