@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collapse/builders.h"
 #include "collapse/etf.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
@@ -405,15 +406,46 @@ int cl_model_classifier_index(const cl_model *m)
 
 /* ---- resolving and building ---- */
 
-/* Named architectures come from the C builders (builders.h). */
-static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in,
-                                        const cl_head_opts *head, cl_layer_spec **specs, int *n)
+static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
+                            const int *out_set);
+
+/* Named architectures come from the C builders (builders.h). Keys that the
+ * type does not use are errors, not silently ignored. */
+static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_opts *head,
+                            cl_layer_spec **specs, int *n)
 {
     (void)in;
-    (void)head;
-    (void)specs;
-    (void)n;
-    return cl_error(CL_EINVAL, "%s: model type '%s' is not available yet", cfg->name, cfg->type);
+    const char *t = cfg->type;
+    int mlp = !strcmp(t, "mlp"), conv = !strcmp(t, "convnet"), r18 = !strcmp(t, "resnet18") ||
+                                                                      !strcmp(t, "resnet34");
+    const char *unused = NULL;
+    if (cfg->depth && !mlp && !conv) unused = "depth";
+    else if (cfg->bn >= 0 && !mlp && !conv) unused = "bn";
+    else if (cfg->width_mult > 0 && !r18) unused = "width_mult";
+    if (unused)
+        return cl_error(CL_EINVAL, "%s: key '%s' does not apply to model type '%s'", cfg->name,
+                        unused, t);
+    cl_arch_opts o = cl_arch_opts_default();
+    o.width = cfg->width;
+    o.depth = cfg->depth;
+    o.bn = cfg->bn;
+    o.width_mult = cfg->width_mult;
+    o.feature_dim = head->feature_dim;
+    cl_layer_spec *s = NULL;
+    int ns = 0;
+    cl_status st = cl_build_arch(t, &o, head->classes, &s, &ns);
+    if (st != CL_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", cl_errmsg());
+        return cl_error(st, "%s: %s", cfg->name, msg);
+    }
+    if ((st = apply_head(cfg->name, s, ns, head, NULL)) != CL_OK) {
+        cl_free(s);
+        return st;
+    }
+    *specs = s;
+    *n = ns;
+    return CL_OK;
 }
 
 static int is_shape_preserving(cl_layer_kind k)
