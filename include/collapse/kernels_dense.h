@@ -1,0 +1,84 @@
+/* Kernels of the dense layers (linear, batch norm, ReLU, bias): pure
+ * functions over raw pointers plus dimensions, no allocation. Each has a
+ * plain `_naive` twin (double accumulation, obvious loops) used as the
+ * reference in tests/test_dense.c.
+ *
+ * Layouts: activations NCHW float32, written [N, C, HW] below (HW = H*W;
+ * a vector activation [N, D] is the case HW = 1). Gradients: dx-type
+ * outputs are OVERWRITTEN, parameter gradients (dW, db, dgamma, dbeta) are
+ * ACCUMULATED (+=), as everywhere in collapse (nn.h). Sums that feed
+ * statistics or parameter gradients accumulate in double, except inside
+ * sgemm. The fast versions use OpenMP when the work is large enough. */
+#ifndef COLLAPSE_KERNELS_DENSE_H
+#define COLLAPSE_KERNELS_DENSE_H
+
+#include <stdint.h>
+
+/* ---- bias over channels ---- */
+
+/* y [N, C, HW] += b [C] (broadcast over n and hw). */
+void cl_bias_add(float *y, const float *b, int N, int C, int HW);
+void cl_bias_add_naive(float *y, const float *b, int N, int C, int HW);
+
+/* db [C] += sum over n, hw of dy [N, C, HW]. */
+void cl_bias_reduce(float *db, const float *dy, int N, int C, int HW);
+void cl_bias_reduce_naive(float *db, const float *dy, int N, int C, int HW);
+
+/* ---- linear: y = x W^T + b ---- */
+
+/* x [N, IN], W [OUT, IN] (PyTorch layout), b [OUT] or NULL, y [N, OUT]. */
+void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,
+                       int OUT);
+void cl_linear_forward_naive(const float *x, const float *W, const float *b, float *y, int N,
+                             int IN, int OUT);
+
+/* dy [N, OUT] -> dx [N, IN] = dy W (overwritten; NULL = skip),
+ * dW [OUT, IN] += dy^T x, db [OUT] += sum_n dy (NULL = no bias). */
+void cl_linear_backward(const float *x, const float *W, const float *dy, float *dx, float *dW,
+                        float *db, int N, int IN, int OUT);
+void cl_linear_backward_naive(const float *x, const float *W, const float *dy, float *dx,
+                              float *dW, float *db, int N, int IN, int OUT);
+
+/* ---- ReLU ---- */
+
+/* y [n] = max(x, 0), NaN propagates (as torch.relu). y may equal x. */
+void cl_relu_forward(const float *x, float *y, int64_t n);
+void cl_relu_forward_naive(const float *x, float *y, int64_t n);
+
+/* dx [n] = dy where y > 0, else 0 (y = the forward output; the gradient at
+ * 0 is 0, as PyTorch). dx may equal dy. */
+void cl_relu_backward(const float *y, const float *dy, float *dx, int64_t n);
+void cl_relu_backward_naive(const float *y, const float *dy, float *dx, int64_t n);
+
+/* ---- batch normalisation over [N, C, HW], statistics per channel ---- */
+
+/* Batch statistics of x [N, C, HW] per channel: mean [C] and the BIASED
+ * variance var [C] (divisor M = N*HW), accumulated in double. The fast
+ * version sums (x - x[0,c,0]) and its square in one pass (the shift removes
+ * the cancellation of a large mean). M >= 1. */
+void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var);
+void cl_bn_stats_naive(const float *x, int N, int C, int HW, float *mean, float *var);
+
+/* y [N, C, HW] = (x - mean[c]) * invstd[c] * gamma[c] + beta[c].
+ * Train mode passes the batch mean and 1/sqrt(var + eps); eval mode the
+ * running statistics. */
+void cl_bn_apply(const float *x, float *y, const float *gamma, const float *beta,
+                 const float *mean, const float *invstd, int N, int C, int HW);
+void cl_bn_apply_naive(const float *x, float *y, const float *gamma, const float *beta,
+                       const float *mean, const float *invstd, int N, int C, int HW);
+
+/* Backward of cl_bn_apply. With M = N*HW, xhat = (x - mean) * invstd:
+ *   dbeta [C]  += sum dy
+ *   dgamma [C] += sum dy * xhat
+ *   dx = gamma*invstd * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M)
+ *        if batch_stats (train: mean/invstd depend on x), else
+ *   dx = gamma*invstd * dy    (eval: running statistics are constants).
+ * dx [N, C, HW] is overwritten (NULL = skip). */
+void cl_bn_backward(const float *x, const float *dy, float *dx, const float *gamma,
+                    const float *mean, const float *invstd, int batch_stats, int N, int C, int HW,
+                    float *dgamma, float *dbeta);
+void cl_bn_backward_naive(const float *x, const float *dy, float *dx, const float *gamma,
+                          const float *mean, const float *invstd, int batch_stats, int N, int C,
+                          int HW, float *dgamma, float *dbeta);
+
+#endif
