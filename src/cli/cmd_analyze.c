@@ -1,9 +1,228 @@
-/* PLACEHOLDER: replaced by the real subcommand. */
+/* collapse analyze: NC1-NC4 metrics of features stored as .npy. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "collapse/json.h"
+#include "collapse/mem.h"
+#include "collapse/nc.h"
+#include "collapse/npy.h"
+#include "opts.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: collapse analyze --features H.npy --labels y.npy [options]\n"
+            "\n"
+            "Neural-collapse metrics (NC1-NC4, He & Su's D) of a feature matrix.\n"
+            "  --features H.npy   float32/float64 [N, D] (or [N, C, H, W]: trailing dims flattened)\n"
+            "  --labels y.npy     int32/int64/uint8 [N], values in [0, K)\n"
+            "  --weights W.npy    classifier weights [K, D] (enables the _W keys, nc3, nc4, acc)\n"
+            "  --bias b.npy       classifier bias [K] (needs --weights)\n"
+            "  --classes K        number of classes (default: rows of W, else max label + 1)\n"
+            "  --weighted-mean    mu_G = mean of all samples (default: mean of the class means)\n"
+            "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
+            "  --json             one JSON object instead of a table\n"
+            "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 on usage.\n");
+}
+
+static const char *const descr[] = {
+    "tr(Sw Sb^+)/K (Papyan)",
+    "tr(Sw Sb^+), separation fuzziness (He & Su)",
+    "tr(Sw)/tr(Sb)",
+    "class-distance normalized variance (Galanti)",
+    "std/mean of ||mu_c - mu_G||",
+    "std/mean of ||w_c||",
+    "std of cosines between centred means",
+    "std of cosines between classifier rows",
+    "mean |cos + 1/(K-1)|, centred means",
+    "mean |cos + 1/(K-1)|, classifier rows",
+    "ETF distance of M M^T",
+    "ETF distance of W W^T",
+    "||W/||W|| - M/||M||||^2 (Papyan)",
+    "ETF distance of W M^T (Zhu et al.)",
+    "classifier vs nearest-class-mean disagreement",
+    "nearest-class-mean accuracy",
+    "classifier accuracy",
+};
+
+static void print_table(const cl_nc_result *r, const char *feat)
+{
+    printf("features %s: N = %lld, D = %d, K = %d\n", feat, (long long)r->N, r->D, r->K);
+    printf("conventions: mu_G %s; NC4 decision argmax(W h%s); std population; Sb^+ on top "
+           "K-1 eigenpairs\n\n",
+           r->opts.weighted_mean ? "weighted (sample mean)" : "unweighted (mean of class means)",
+           r->has_W && r->has_b && r->opts.nc4_bias ? " + b" : "");
+    printf("%-14s %14s  %s\n", "key", "value", "meaning");
+    for (int i = 0; i < cl_nc_nkeys(); i++) {
+        double v = cl_nc_key_value(r, i);
+        if (cl_nc_key_needs_W(i) && !r->has_W)
+            printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", descr[i]);
+        else
+            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, descr[i]);
+    }
+}
 
 int cl_cmd_analyze(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cl_cli_fail(2, "'analyze' is not implemented yet");
+    const char *fpath = NULL, *ypath = NULL, *wpath = NULL, *bpath = NULL, *v;
+    int json = 0, classes = 0, rc = 1;
+    cl_nc_opts opts = cl_nc_opts_default();
+    float *H = NULL, *W = NULL, *b = NULL;
+    int32_t *y = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (cl_opt_flag(argv, i, "--json")) json = 1;
+        else if (cl_opt_flag(argv, i, "--weighted-mean")) opts.weighted_mean = 1;
+        else if (cl_opt_flag(argv, i, "--nc4-no-bias")) opts.nc4_bias = 0;
+        else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
+            if (m < 0) return 2;
+            fpath = v;
+        } else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) {
+            if (m < 0) return 2;
+            ypath = v;
+        } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
+            if (m < 0) return 2;
+            wpath = v;
+        } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
+            if (m < 0) return 2;
+            bpath = v;
+        } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
+            if (m < 0 || !cl_opt_int("--classes", v, 2, 1 << 24, &classes)) return 2;
+        } else {
+            return cl_cli_fail(2, "analyze: unknown argument '%s' (see collapse analyze --help)",
+                               argv[i]);
+        }
+    }
+    if (!fpath || !ypath) {
+        return cl_cli_fail(2, "analyze: --features and --labels are required (see collapse "
+                              "analyze --help)");
+    }
+    if (bpath && !wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
+
+    int ndim;
+    int64_t shape[8];
+    if (cl_npy_read_f32(fpath, &H, &ndim, shape) != CL_OK) {
+        cl_cli_fail(1, "--features %s", cl_errmsg());
+        goto done;
+    }
+    if (ndim < 1 || shape[0] < 1) {
+        cl_cli_fail(1, "--features %s: need an [N, D] array with N >= 1", fpath);
+        goto done;
+    }
+    int64_t N = shape[0], D64 = 1;
+    for (int d = 1; d < ndim; d++) D64 *= shape[d];
+    if (D64 < 1 || D64 > (1 << 30)) {
+        cl_cli_fail(1, "--features %s: feature dimension %lld out of range", fpath,
+                    (long long)D64);
+        goto done;
+    }
+    int D = (int)D64;
+
+    int yndim;
+    int64_t yshape[8];
+    if (cl_npy_read_i32(ypath, &y, &yndim, yshape) != CL_OK) {
+        cl_cli_fail(1, "--labels %s", cl_errmsg());
+        goto done;
+    }
+    if (!(yndim == 1 || (yndim == 2 && yshape[1] == 1)) || yshape[0] != N) {
+        cl_cli_fail(1, "--labels %s: need %lld labels (one per row of --features), got shape "
+                       "with %lld entries", ypath, (long long)N,
+                    (long long)(yndim ? yshape[0] : 1));
+        goto done;
+    }
+    int32_t ymax = 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (y[i] < 0) {
+            cl_cli_fail(1, "--labels %s: negative label %d at index %lld", ypath, (int)y[i],
+                        (long long)i);
+            goto done;
+        }
+        if (y[i] > ymax) ymax = y[i];
+    }
+
+    int K = classes;
+    if (wpath) {
+        int wndim;
+        int64_t wshape[8];
+        if (cl_npy_read_f32(wpath, &W, &wndim, wshape) != CL_OK) {
+            cl_cli_fail(1, "--weights %s", cl_errmsg());
+            goto done;
+        }
+        if (wndim != 2 || wshape[1] != D || wshape[0] < 2) {
+            cl_cli_fail(1, "--weights %s: need a [K, %d] array (K >= 2, D of --features)",
+                        wpath, D);
+            goto done;
+        }
+        if (classes && wshape[0] != classes) {
+            cl_cli_fail(1, "--weights %s: %lld rows but --classes %d", wpath,
+                        (long long)wshape[0], classes);
+            goto done;
+        }
+        K = (int)wshape[0];
+    }
+    if (!K) K = ymax + 1;
+    if (ymax >= K) {
+        cl_cli_fail(1, "--labels %s: label %d is out of range for K = %d classes", ypath,
+                    (int)ymax, K);
+        goto done;
+    }
+    if (K < 2) {
+        cl_cli_fail(1, "--labels %s: only one class (need K >= 2)", ypath);
+        goto done;
+    }
+    if (bpath) {
+        int bndim;
+        int64_t bshape[8];
+        if (cl_npy_read_f32(bpath, &b, &bndim, bshape) != CL_OK) {
+            cl_cli_fail(1, "--bias %s", cl_errmsg());
+            goto done;
+        }
+        if (bndim != 1 || bshape[0] != K) {
+            cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)", bpath, K);
+            goto done;
+        }
+    }
+
+    cl_nc_result r;
+    cl_status st = cl_nc_analyze(H, N, D, y, K, W, b, &opts, &r);
+    if (st != CL_OK) {
+        cl_cli_fail(1, "analyze %s (--labels %s): %s", fpath, ypath, cl_errmsg());
+        goto done;
+    }
+    if (json) {
+        cl_json j;
+        cl_json_init(&j, stdout, 1);
+        cl_json_obj_begin(&j, NULL);
+        cl_json_str(&j, "features", fpath);
+        cl_json_str(&j, "labels", ypath);
+        if (wpath) cl_json_str(&j, "weights", wpath);
+        else cl_json_null(&j, "weights");
+        if (bpath) cl_json_str(&j, "bias", bpath);
+        else cl_json_null(&j, "bias");
+        cl_nc_result_json(&j, &r);
+        cl_json_obj_end(&j);
+        if (cl_json_finish(&j, "stdout") != CL_OK) {
+            cl_cli_fail(1, "%s", cl_errmsg());
+            goto done;
+        }
+    } else {
+        print_table(&r, fpath);
+        if (fflush(stdout) != 0) {
+            cl_cli_fail(1, "stdout: write failed");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    cl_free(H);
+    cl_free(y);
+    cl_free(W);
+    cl_free(b);
+    return rc;
 }
