@@ -1,0 +1,50 @@
+/* Line plots into PNG files with PLplot (cairo driver, device "pngcairo").
+ *
+ * A figure is a grid of panels; a panel is a set of line series with a
+ * title, axis labels, optional log10 axes and a legend. Points that cannot
+ * be drawn (non-finite, or <= 0 on a log axis) are skipped and break the
+ * line there. The PNG is written under a temporary name (PATH.tmp) and
+ * renamed, so a figure is never seen half-written.
+ *
+ * PLplot keeps global state and is not thread-safe: draw figures from one
+ * thread at a time. Each figure uses its own PLplot stream (plmkstrm ..
+ * plend1), so stream 0 is left alone. */
+#ifndef COLLAPSE_PLOT_H
+#define COLLAPSE_PLOT_H
+
+#include "collapse/error.h"
+
+#define CL_PLOT_COLORS 10 /* palette size (tab10); color indices wrap */
+
+typedef struct {
+    const double *x, *y; /* [n] */
+    int n;
+    const char *label;   /* NULL = not in the legend */
+    int color;           /* palette index (mod CL_PLOT_COLORS) */
+    int style;           /* 0 solid, 1 dashed, 2 dotted */
+    int points;          /* 1: also mark every point */
+} cl_plot_series;
+
+typedef enum {
+    CL_PLOT_LEGEND_TOP_RIGHT,
+    CL_PLOT_LEGEND_BOTTOM_RIGHT,
+    CL_PLOT_LEGEND_TOP_LEFT,
+    CL_PLOT_LEGEND_BOTTOM_LEFT,
+    CL_PLOT_LEGEND_NONE
+} cl_plot_legend;
+
+typedef struct {
+    const char *title, *xlabel, *ylabel; /* may be NULL */
+    int logx, logy;                      /* 1: log10 axis */
+    cl_plot_legend legend;
+    const cl_plot_series *series;
+    int nseries;
+} cl_plot_panel;
+
+/* Draws npanels panels in a grid of `cols` columns into a width x height
+ * pixel PNG at path. Errors: CL_EINVAL (sizes), CL_EIO (cannot write path
+ * or rename; the message names it), CL_ENOMEM. */
+cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
+                         int width, int height);
+
+#endif

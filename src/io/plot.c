@@ -1,0 +1,203 @@
+/* PNG line plots through PLplot's cairo driver (see plot.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <plplot.h>
+
+#include "collapse/mem.h"
+#include "collapse/plot.h"
+
+/* cmap0: 0 background (white), 1 foreground (black), 2.. the tab10 colors */
+static const PLINT pal_r[12] = {255, 0, 31, 255, 44, 214, 148, 140, 227, 127, 188, 23};
+static const PLINT pal_g[12] = {255, 0, 119, 127, 160, 39, 103, 86, 119, 127, 189, 190};
+static const PLINT pal_b[12] = {255, 0, 180, 14, 44, 40, 189, 75, 194, 127, 34, 207};
+#define PAL_FIRST 2
+
+#define MAX_LEGEND 32
+#define LABEL_LEN 96
+
+static int color_index(int c)
+{
+    c %= CL_PLOT_COLORS;
+    if (c < 0) c += CL_PLOT_COLORS;
+    return PAL_FIRST + c;
+}
+
+/* PLplot reads '#' as an escape: double it. */
+static void plain_text(char *dst, size_t cap, const char *src)
+{
+    size_t j = 0;
+    for (const char *p = src ? src : ""; *p && j + 2 < cap; p++) {
+        if (*p == '#') dst[j++] = '#';
+        dst[j++] = *p;
+    }
+    dst[j] = 0;
+}
+
+static int point_ok(const cl_plot_panel *p, double x, double y)
+{
+    if (!isfinite(x) || !isfinite(y)) return 0;
+    if (p->logx && x <= 0) return 0;
+    if (p->logy && y <= 0) return 0;
+    return 1;
+}
+
+static double axis_value(int log, double v) { return log ? log10(v) : v; }
+
+static void expand(double *lo, double *hi, int log, int any)
+{
+    if (!any) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    if (*hi - *lo <= 1e-12 * fmax(1.0, fabs(*hi))) {
+        double d = log ? 0.5 : fmax(0.5, 0.1 * fabs(*hi));
+        *lo -= d;
+        *hi += d;
+        return;
+    }
+    double pad = 0.04 * (*hi - *lo);
+    *lo -= pad;
+    *hi += pad;
+}
+
+static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
+{
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    int any = 0;
+    for (int s = 0; s < p->nseries; s++) {
+        const cl_plot_series *se = &p->series[s];
+        for (int i = 0; i < se->n; i++) {
+            if (!point_ok(p, se->x[i], se->y[i])) continue;
+            double x = axis_value(p->logx, se->x[i]), y = axis_value(p->logy, se->y[i]);
+            xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+            any = 1;
+        }
+    }
+    expand(&xlo, &xhi, p->logx, any);
+    expand(&ylo, &yhi, p->logy, any);
+
+    plcol0(1);
+    pllsty(1);
+    plenv(xlo, xhi, ylo, yhi, 0, (p->logx ? 10 : 0) + (p->logy ? 20 : 0));
+    char t[LABEL_LEN], xl[LABEL_LEN], yl[LABEL_LEN];
+    plain_text(t, sizeof t, p->title);
+    plain_text(xl, sizeof xl, p->xlabel);
+    plain_text(yl, sizeof yl, p->ylabel);
+    pllab(xl, yl, t);
+
+    for (int s = 0; s < p->nseries; s++) {
+        const cl_plot_series *se = &p->series[s];
+        plcol0(color_index(se->color));
+        pllsty(se->style == 1 ? 3 : se->style == 2 ? 2 : 1);
+        plwidth(2.0);
+        int run = 0;
+        for (int i = 0; i <= se->n; i++) {
+            if (i < se->n && point_ok(p, se->x[i], se->y[i])) {
+                bx[run] = axis_value(p->logx, se->x[i]);
+                by[run] = axis_value(p->logy, se->y[i]);
+                run++;
+                continue;
+            }
+            if (run > 1) plline(run, bx, by);
+            if (run > 0 && se->points) plpoin(run, bx, by, 17);
+            if (run == 1 && !se->points) plpoin(1, bx, by, 1);
+            run = 0;
+        }
+        plwidth(1.0);
+    }
+    pllsty(1);
+
+    if (p->legend == CL_PLOT_LEGEND_NONE) return;
+    int nl = 0;
+    PLINT opts[MAX_LEGEND], tcol[MAX_LEGEND], lcol[MAX_LEGEND], lsty[MAX_LEGEND];
+    PLFLT lwid[MAX_LEGEND];
+    char texts[MAX_LEGEND][LABEL_LEN];
+    const char *tp[MAX_LEGEND];
+    for (int s = 0; s < p->nseries && nl < MAX_LEGEND; s++) {
+        const cl_plot_series *se = &p->series[s];
+        if (!se->label) continue;
+        opts[nl] = PL_LEGEND_LINE;
+        tcol[nl] = 1;
+        lcol[nl] = color_index(se->color);
+        lsty[nl] = se->style == 1 ? 3 : se->style == 2 ? 2 : 1;
+        lwid[nl] = 2.0;
+        plain_text(texts[nl], LABEL_LEN, se->label);
+        tp[nl] = texts[nl];
+        nl++;
+    }
+    if (!nl) return;
+    PLINT pos = PL_POSITION_INSIDE | PL_POSITION_VIEWPORT;
+    switch (p->legend) {
+    case CL_PLOT_LEGEND_TOP_RIGHT: pos |= PL_POSITION_TOP | PL_POSITION_RIGHT; break;
+    case CL_PLOT_LEGEND_BOTTOM_RIGHT: pos |= PL_POSITION_BOTTOM | PL_POSITION_RIGHT; break;
+    case CL_PLOT_LEGEND_TOP_LEFT: pos |= PL_POSITION_TOP | PL_POSITION_LEFT; break;
+    default: pos |= PL_POSITION_BOTTOM | PL_POSITION_LEFT; break;
+    }
+    PLFLT lw, lh;
+    plcol0(1);
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, pos, 0.02, 0.02, 0.08, 0,
+             1, 1, 0, 0, nl, opts, 0.8, 0.6, 1.6, 0.0, tcol, tp, NULL, NULL, NULL, NULL, lcol, lsty,
+             lwid, NULL, NULL, NULL, NULL);
+}
+
+cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
+                         int width, int height)
+{
+    if (npanels < 1 || cols < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
+        return cl_error(CL_EINVAL, "%s: bad figure size (%d panels, %d columns, %dx%d)", path,
+                        npanels, cols, width, height);
+    int64_t maxn = 1;
+    for (int i = 0; i < npanels; i++)
+        for (int s = 0; s < panels[i].nseries; s++)
+            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return cl_error(CL_EINVAL, "%s: path too long", path);
+    /* PLplot exits the process when it cannot open its file: check first */
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return cl_error(CL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    fclose(f);
+    PLFLT *bx = cl_alloc_array((size_t)maxn, sizeof(PLFLT), "plot buffer");
+    PLFLT *by = cl_alloc_array((size_t)maxn, sizeof(PLFLT), "plot buffer");
+    if (!bx || !by) {
+        cl_free(bx);
+        cl_free(by);
+        remove(tmp);
+        return CL_ENOMEM;
+    }
+    int rows = (npanels + cols - 1) / cols;
+    PLINT strm;
+    plmkstrm(&strm);
+    plsdev("pngcairo");
+    plsfnam(tmp);
+    plspage(0, 0, width, height, 0, 0);
+    plscmap0(pal_r, pal_g, pal_b, 12);
+    plssub(cols, rows);
+    plinit();
+    plschr(0, 0.75);
+    for (int i = 0; i < npanels; i++) draw_panel(&panels[i], bx, by);
+    plend1();
+    cl_free(bx);
+    cl_free(by);
+
+    f = fopen(tmp, "rb");
+    long size = -1;
+    if (f) {
+        if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+        fclose(f);
+    }
+    if (size <= 0) {
+        remove(tmp);
+        return cl_error(CL_EIO, "%s: PLplot wrote nothing", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        cl_status st = cl_error(CL_EIO, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
+        remove(tmp);
+        return st;
+    }
+    return CL_OK;
+}

@@ -1,0 +1,79 @@
+/* PLplot figures: a multi-panel PNG with log axes, legends and invalid
+ * points is written (real PNG signature, nonzero size, no temp file left),
+ * and an unwritable path is an error naming it. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collapse/plot.h"
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cl_plot_test_%d", (int)getpid());
+    cr_assert_eq(mkdir(tmpdir, 0755), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(plot, .init = setup, .fini = teardown);
+
+/* 1 if path starts with the 8-byte PNG signature and is > 100 bytes. */
+static int is_png(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char b[8];
+    int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, sig, 8);
+    fseek(f, 0, SEEK_END);
+    ok = ok && ftell(f) > 100;
+    fclose(f);
+    return ok;
+}
+
+Test(plot, figure_is_png)
+{
+    double x[20], y1[20], y2[20];
+    for (int i = 0; i < 20; i++) {
+        x[i] = i; /* x = 0 is skipped on the log axis */
+        y1[i] = exp(-0.3 * i);
+        y2[i] = i == 7 ? NAN : 0.5 * exp(-0.1 * i);
+    }
+    cl_plot_series s[2] = {{x, y1, 20, "run#1 train", 0, 0, 1}, {x, y2, 20, "test", 1, 1, 0}};
+    cl_plot_panel p[3] = {
+        {"NC1", "epoch", "tr(Sw Sb^+)/K", 1, 1, CL_PLOT_LEGEND_TOP_RIGHT, s, 2},
+        {"linear", "epoch", "value", 0, 0, CL_PLOT_LEGEND_BOTTOM_LEFT, s, 2},
+        {"empty", NULL, NULL, 1, 1, CL_PLOT_LEGEND_NONE, NULL, 0},
+    };
+    char path[128], tmp[140];
+    snprintf(path, sizeof path, "%s/fig.png", tmpdir);
+    cr_assert_eq(cl_plot_figure(path, p, 3, 2, 800, 600), CL_OK, "%s", cl_errmsg());
+    cr_assert(is_png(path));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    cr_assert_neq(access(tmp, F_OK), 0, "temp file left behind");
+    /* a second figure in the same process (fresh stream) */
+    cr_assert_eq(cl_plot_figure(path, p, 1, 1, 400, 300), CL_OK, "%s", cl_errmsg());
+    cr_assert(is_png(path));
+}
+
+Test(plot, unwritable_path)
+{
+    double x[2] = {1, 2}, y[2] = {1, 2};
+    cl_plot_series s = {x, y, 2, NULL, 0, 0, 0};
+    cl_plot_panel p = {"t", "x", "y", 0, 0, CL_PLOT_LEGEND_NONE, &s, 1};
+    char path[128];
+    snprintf(path, sizeof path, "%s/no/such/dir/fig.png", tmpdir);
+    cr_assert_eq(cl_plot_figure(path, &p, 1, 1, 300, 200), CL_EIO);
+    cr_assert(strstr(cl_errmsg(), "no/such/dir") != NULL, "%s", cl_errmsg());
+    cr_assert_eq(cl_plot_figure(path, &p, 0, 1, 300, 200), CL_EINVAL);
+}
