@@ -1,9 +1,93 @@
-/* PLACEHOLDER: replaced by the real subcommand. */
+/* collapse eval: loss and accuracy of a checkpoint on a dataset. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "collapse/blas.h"
+#include "collapse/loss.h"
+#include "collapse/train.h"
+#include "dataopts.h"
+#include "opts.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
+               "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G] [--batch B]\n"
+               "       [--threads T]\n"
+               "Give the same data options as in training (subsets, --normalize, ...).\n");
+    cl_cli_data_usage(f);
+}
+
+static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss, const char *what)
+{
+    cl_train_data v;
+    cl_data_view(d, NULL, &v);
+    double l, acc;
+    if (cl_train_evaluate(m, &v, loss, &l, &acc) != CL_OK)
+        return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
+    printf("%-5s loss %.6f  acc %.4f%%  (%lld samples)\n", what, l, 100 * acc, (long long)d->n);
+    return 0;
+}
 
 int cl_cmd_eval(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cl_cli_fail(2, "'eval' is not implemented yet");
+    cl_cli_data data;
+    cl_cli_data_init(&data);
+    const char *ckpt = NULL, *split = "both", *loss_s = "ce";
+    int batch = 500, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if ((r = cl_cli_data_flag(argc, argv, &i, &data)) != 0) {
+            if (r < 0) return 2;
+            continue;
+        }
+        if ((r = cl_opt_value(argc, argv, &i, "--split", &v)) != 0) {
+            if (r < 0) return 2;
+            split = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--loss", &v)) != 0) {
+            if (r < 0) return 2;
+            loss_s = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--batch", &v)) != 0) {
+            if (r < 0 || !cl_opt_int("--batch", v, 1, 1 << 20, &batch)) return 2;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
+            if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
+        } else if (argv[i][0] == '-') {
+            return cl_cli_fail(2, "eval: unknown option '%s' (try collapse eval --help)", argv[i]);
+        } else if (!ckpt) {
+            ckpt = argv[i];
+        } else {
+            return cl_cli_fail(2, "eval: unexpected argument '%s' (one checkpoint only)", argv[i]);
+        }
+    }
+    if (!ckpt) return cl_cli_fail(2, "eval: give a checkpoint or results folder (try --help)");
+    if (cl_cli_data_check(&data)) return 2;
+    int tr = !strcmp(split, "train") || !strcmp(split, "both");
+    int te = !strcmp(split, "test") || !strcmp(split, "both");
+    if (!tr && !te) return cl_cli_fail(2, "--split: unknown split '%s' (train, test or both)", split);
+    cl_loss_cfg loss;
+    if (cl_loss_parse(loss_s, &loss) != CL_OK) return cl_cli_fail(2, "--loss: %s", cl_errmsg());
+    if (threads) cl_blas_set_threads(threads);
+
+    cl_model *m = NULL;
+    int64_t step = 0;
+    if (cl_cli_load_model(ckpt, batch, &m, &step)) return 1;
+    cl_dataset train, test;
+    int rc = 0;
+    if (cl_cli_data_load(&data, &train, &test)) {
+        cl_model_destroy(m);
+        return 1;
+    }
+    printf("checkpoint %s (step %lld, %lld parameters)\n", ckpt, (long long)step,
+           (long long)m->nparams);
+    if (tr) rc = eval_split(m, &train, &loss, "train");
+    if (!rc && te) rc = eval_split(m, &test, &loss, "test");
+    cl_model_destroy(m);
+    cl_dataset_free(&train);
+    cl_dataset_free(&test);
+    return rc;
 }

@@ -1,9 +1,179 @@
-/* PLACEHOLDER: replaced by the real subcommand. */
+/* collapse features: one layer's outputs over a split, plus the labels and
+ * the classifier's W and b, as .npy files. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "collapse/blas.h"
+#include "collapse/mem.h"
+#include "collapse/modelcfg.h"
+#include "collapse/npy.h"
+#include "collapse/train.h"
+#include "dataopts.h"
+#include "opts.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: collapse features CHECKPOINT|RUNDIR --data NAME [data options] --out DIR\n"
+               "       [--split train|test] [--layer NAME|input] [--bn-mode eval|train]\n"
+               "       [--batch B] [--threads T]\n"
+               "Writes DIR/features.npy [N, D] (the layer's outputs; default: the classifier's\n"
+               "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
+               "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n");
+    cl_cli_data_usage(f);
+}
+
+typedef struct {
+    int layer; /* -1 = input */
+    int64_t D;
+    float *H;  /* [N, D] */
+    const float *X; /* the split's inputs (for the input tap) */
+} collect;
+
+static cl_status take(void *user, const cl_model *m, int64_t first, int n, const int32_t *y)
+{
+    (void)y;
+    collect *c = user;
+    const float *src = c->layer < 0 ? c->X + first * c->D : m->acts[c->layer];
+    memcpy(c->H + first * c->D, src, sizeof(float) * (size_t)(n * c->D));
+    return CL_OK;
+}
+
+static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const void *data, int ndim,
+                     const int64_t *shape)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (cl_npy_write(path, t, data, ndim, shape) != CL_OK)
+        return cl_cli_fail(1, "%s", cl_errmsg());
+    return 0;
+}
 
 int cl_cmd_features(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cl_cli_fail(2, "'features' is not implemented yet");
+    cl_cli_data data;
+    cl_cli_data_init(&data);
+    const char *ckpt = NULL, *split = "train", *layer = NULL, *bn_mode = "eval", *out = NULL;
+    int batch = 500, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if ((r = cl_cli_data_flag(argc, argv, &i, &data)) != 0) {
+            if (r < 0) return 2;
+            continue;
+        }
+        if ((r = cl_opt_value(argc, argv, &i, "--split", &v)) != 0) {
+            if (r < 0) return 2;
+            split = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--layer", &v)) != 0) {
+            if (r < 0) return 2;
+            layer = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--bn-mode", &v)) != 0) {
+            if (r < 0) return 2;
+            bn_mode = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
+            if (r < 0) return 2;
+            out = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--batch", &v)) != 0) {
+            if (r < 0 || !cl_opt_int("--batch", v, 1, 1 << 20, &batch)) return 2;
+        } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
+            if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
+        } else if (argv[i][0] == '-') {
+            return cl_cli_fail(2, "features: unknown option '%s' (try collapse features --help)",
+                               argv[i]);
+        } else if (!ckpt) {
+            ckpt = argv[i];
+        } else {
+            return cl_cli_fail(2, "features: unexpected argument '%s' (one checkpoint only)",
+                               argv[i]);
+        }
+    }
+    if (!ckpt) return cl_cli_fail(2, "features: give a checkpoint or results folder (try --help)");
+    if (!out) return cl_cli_fail(2, "features: --out DIR is required");
+    if (cl_cli_data_check(&data)) return 2;
+    if (strcmp(split, "train") && strcmp(split, "test"))
+        return cl_cli_fail(2, "--split: unknown split '%s' (train or test)", split);
+    if (strcmp(bn_mode, "eval") && strcmp(bn_mode, "train"))
+        return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)", bn_mode);
+    if (threads) cl_blas_set_threads(threads);
+
+    cl_model *m = NULL;
+    int64_t step = 0;
+    if (cl_cli_load_model(ckpt, batch, &m, &step)) return 1;
+    int rc = 0;
+    collect c = {0};
+    float *b = NULL;
+    cl_dataset train, test;
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    int ci = cl_model_classifier_index(m);
+    if (ci < 0) {
+        rc = cl_cli_fail(1, "%s: the model has no linear classifier", ckpt);
+        goto done;
+    }
+    if (!layer) c.layer = ci - 1;
+    else if (!strcmp(layer, "input")) c.layer = -1;
+    else if ((c.layer = cl_model_find(m, layer)) < 0) {
+        char names[1024] = "";
+        for (int i = 0, len = 0; i < m->nlayers && len < (int)sizeof names - 40; i++)
+            len += snprintf(names + len, sizeof names - (size_t)len, "%s%s", i ? " " : "",
+                            m->layers[i].spec.name);
+        rc = cl_cli_fail(2, "--layer: no layer '%s' in %s (input %s)", layer, ckpt, names);
+        goto done;
+    }
+    if (cl_cli_data_load(&data, &train, &test)) {
+        rc = 1;
+        goto done;
+    }
+    const cl_dataset *d = !strcmp(split, "train") ? &train : &test;
+    c.D = c.layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[c.layer].out);
+    c.X = d->x;
+    c.H = cl_alloc_array((size_t)d->n, (size_t)c.D * sizeof(float), "features");
+    if (!c.H) {
+        rc = cl_cli_fail(1, "features of %lld x %lld floats: %s", (long long)d->n,
+                         (long long)c.D, cl_errmsg());
+        goto done;
+    }
+    cl_train_data v;
+    cl_data_view(d, NULL, &v);
+    if (cl_train_forward_each(m, &v, !strcmp(bn_mode, "train"), take, &c) != CL_OK) {
+        rc = cl_cli_fail(1, "forward pass: %s", cl_errmsg());
+        goto done;
+    }
+    const cl_layer *cl = &m->layers[ci];
+    int64_t K = cl_shape_size(cl->out), Dw = cl_shape_size(cl->in);
+    b = cl_alloc_array((size_t)K, sizeof(float), "classifier bias");
+    if (!b) {
+        rc = cl_cli_fail(1, "%s", cl_errmsg());
+        goto done;
+    }
+    if (cl->spec.bias)
+        memcpy(b, m->params + cl->param_off + K * Dw, sizeof(float) * (size_t)K);
+    if (!cl_opt_mkdir_p("--out", out)) {
+        rc = 1;
+        goto done;
+    }
+    int64_t sh_h[2] = {d->n, c.D}, sh_y[1] = {d->n}, sh_w[2] = {K, Dw}, sh_b[1] = {K};
+    int randomized = d->y_true && memcmp(d->y, d->y_true, sizeof(int32_t) * (size_t)d->n);
+    if ((rc = write_npy(out, "features.npy", CL_NPY_F32, c.H, 2, sh_h)) ||
+        (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y)) ||
+        (randomized && (rc = write_npy(out, "labels_true.npy", CL_NPY_I32, d->y_true, 1, sh_y))) ||
+        (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)) ||
+        (rc = write_npy(out, "b.npy", CL_NPY_F32, b, 1, sh_b)))
+        goto done;
+    printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s mode; "
+           "classifier %s [%lld x %lld]; written to %s\n",
+           c.layer < 0 ? "input" : m->layers[c.layer].spec.name, (long long)c.D, split,
+           (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)Dw, out);
+done:
+    cl_free(c.H);
+    cl_free(b);
+    cl_model_destroy(m);
+    cl_dataset_free(&train);
+    cl_dataset_free(&test);
+    return rc;
 }
