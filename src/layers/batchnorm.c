@@ -25,9 +25,10 @@ static cl_status bn_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    if (s->out || s->k || s->stride || s->pad || s->bias)
-        return cl_error(CL_EINVAL,
-                        "layer '%s' (batchnorm): out, k, stride, pad and bias do not apply", nm);
+    /* `bias` is ignored: builders set it on every spec by default */
+    if (s->out || s->k || s->stride || s->pad)
+        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): out, k, stride and pad do not apply",
+                        nm);
     if (!(isfinite(s->eps) && s->eps >= 0))
         return cl_error(CL_EINVAL, "layer '%s' (batchnorm): eps must be > 0 (got %g)", nm,
                         (double)s->eps);
@@ -37,6 +38,7 @@ static cl_status bn_infer(cl_layer *l, cl_shape in)
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (batchnorm): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
+    l->in = in;
     l->out = in;
     l->nparams = 2 * (int64_t)in.c;
     l->nbufs = 2 * (int64_t)in.c;

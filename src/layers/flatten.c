@@ -10,9 +10,10 @@ static cl_status flatten_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    if (s->out || s->k || s->stride || s->pad || s->bias || s->eps != 0 || s->momentum != 0)
+    /* `bias` is ignored: builders set it on every spec by default */
+    if (s->out || s->k || s->stride || s->pad || s->eps != 0 || s->momentum != 0)
         return cl_error(CL_EINVAL, "layer '%s' (flatten): takes no options (out, k, stride, pad, "
-                                   "bias, eps, momentum)", nm);
+                                   "eps, momentum)", nm);
     if (s->classifier)
         return cl_error(CL_EINVAL, "layer '%s' (flatten): has no parameters, cannot be the "
                                    "classifier", nm);
@@ -23,6 +24,7 @@ static cl_status flatten_infer(cl_layer *l, cl_shape in)
     if (d > (1 << 30))
         return cl_error(CL_EINVAL, "layer '%s' (flatten): %lld features is too many", nm,
                         (long long)d);
+    l->in = in;
     l->out = (cl_shape){(int)d, 1, 1};
     l->nparams = 0;
     l->nbufs = 0;

@@ -22,6 +22,7 @@ static cl_status linear_infer(cl_layer *l, cl_shape in)
                         "layer '%s' (linear): needs a vector input {D,1,1}, got {%d,%d,%d} "
                         "(put a flatten or gap layer before it)",
                         nm, in.c, in.h, in.w);
+    l->in = in;
     l->out = (cl_shape){s->out, 1, 1};
     l->nparams = (int64_t)s->out * in.c + (s->bias ? s->out : 0);
     l->nbufs = 0;

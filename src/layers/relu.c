@@ -7,15 +7,17 @@ static cl_status relu_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    if (s->out || s->k || s->stride || s->pad || s->bias || s->eps != 0 || s->momentum != 0)
+    /* `bias` is ignored: builders set it on every spec by default */
+    if (s->out || s->k || s->stride || s->pad || s->eps != 0 || s->momentum != 0)
         return cl_error(CL_EINVAL, "layer '%s' (relu): takes no options (out, k, stride, pad, "
-                                   "bias, eps, momentum)", nm);
+                                   "eps, momentum)", nm);
     if (s->classifier)
         return cl_error(CL_EINVAL, "layer '%s' (relu): has no parameters, cannot be the "
                                    "classifier", nm);
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (relu): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
+    l->in = in;
     l->out = in;
     l->nparams = 0;
     l->nbufs = 0;
