@@ -23,6 +23,7 @@
 
 #define CL_DATA_MAX_CLASSES 100
 #define CL_DATA_NAME_LEN 64
+#define CL_DATA_MAX_CHANNELS 4
 
 typedef struct {
     char name[CL_DATA_NAME_LEN];     /* "mnist", "fashion", "cifar10", or the folder */
@@ -36,8 +37,13 @@ typedef struct {
                                         random labels), owned */
     int64_t *index;                  /* [n] position of each sample in the source
                                         files (subsets keep track), owned */
+    int normalized;                  /* 1 after cl_data_prepare normalised x: */
+    float norm_mean[CL_DATA_MAX_CHANNELS]; /* x = (pixel - norm_mean[c]) / norm_std[c] */
+    float norm_std[CL_DATA_MAX_CHANNELS];
 } cl_dataset;
 
+/* Frees x, y, y_true and index and sets them to NULL, n to 0 (NULL-safe,
+ * safe to call twice). Loaders free their output themselves on failure. */
 void cl_dataset_free(cl_dataset *d);
 
 /* ---- raw loaders (each reads plain files or the same name + ".gz") ---- */
@@ -54,7 +60,7 @@ cl_status cl_data_load_cifar10(const char *dir, int train, cl_dataset *out);
 /* CIFAR-100 binary folder: train.bin / test.bin (3074-byte records, coarse
  * then fine label); fine = 1 uses the 100 fine labels, else the 20 coarse. */
 cl_status cl_data_load_cifar100(const char *dir, int train, int fine, cl_dataset *out);
-/* PNG folder ROOT/<class>/*.png, classes sorted by name, files sorted by
+/* PNG folder ROOT/<class>/<name>.png, classes sorted by name, files sorted by
  * name within a class; 8-bit gray or RGB, all the same size. `split` is
  * ignored (use ROOT/train and ROOT/test as separate roots). */
 cl_status cl_data_load_pngdir(const char *root, cl_dataset *out);
@@ -75,51 +81,88 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
 /* ---- training-set control (all deterministic from opts.seed) ---- */
 
 typedef enum {
-    CL_RANDLABEL_PERMUTE, /* the chosen fraction's labels are permuted among
-                             themselves: class counts stay exact (Zhu et al.) */
+    CL_RANDLABEL_PERMUTE, /* the chosen samples' labels are permuted among
+                             themselves (Zhu et al.): class counts stay exact;
+                             fixed points are repaired by random swaps, so every
+                             chosen label changes whenever the class balance
+                             allows (then exactly round(P n) labels differ) */
     CL_RANDLABEL_UNIFORM  /* each chosen label is redrawn i.i.d. uniform over K
                              (may equal the old one; Zhang et al.) */
 } cl_randlabel_mode;
 
 typedef struct {
-    int64_t train_per_class; /* balanced subset: first N of each class in a
-                                seeded shuffle (0 = all) */
+    int64_t train_per_class; /* balanced subset: first N of each class (by y_true)
+                                in a seeded shuffle, kept in source order (0 = all) */
     int64_t test_per_class;  /* same for the test split (0 = all) */
-    double random_labels;    /* fraction P in [0, 1] of training labels replaced */
-    cl_randlabel_mode random_labels_mode;
+    double random_labels;    /* fraction P in [0, 1]: exactly round(P n) training
+                                samples, chosen by a seeded partial shuffle, get a
+                                new label in y (y_true keeps the original); the
+                                labels are fixed for the whole run */
+    cl_randlabel_mode random_labels_mode; /* default PERMUTE */
     int random_pixels;       /* 1: training inputs replaced by Gaussian noise with
-                                the data's per-channel mean and std */
-    int resize;              /* S > 0: area-average down-sampling to S x S (0 = off) */
+                                the (subset, resized) training data's per-channel
+                                mean and std (not clipped); test split untouched */
+    int resize;              /* S > 0: area-average resampling to S x S (0 = off):
+                                output pixel (r, s) is the mean of the input over
+                                the exact area [r H/S, (r+1) H/S) x [s W/S, (s+1) W/S),
+                                fractional pixels weighted by their overlap (PIL BOX,
+                                OpenCV INTER_AREA); block means when S divides H, W */
     int normalize;           /* 1: per-channel (x - mean) / std, statistics from the
-                                (prepared) training set, applied to both splits */
+                                (prepared) training set, applied to both splits;
+                                recorded in d->norm_mean/norm_std */
     int augment;             /* 1: random crop (4-pixel zero padding) + horizontal
-                                flip when gathering training batches */
+                                flip when gathering training batches; not applied by
+                                cl_data_prepare: callers pass a cl_data_aug to
+                                cl_data_view when set */
     uint64_t seed;
 } cl_data_opts;
 
-cl_data_opts cl_data_opts_default(void); /* everything off, seed 1 */
+cl_data_opts cl_data_opts_default(void); /* everything off, PERMUTE, seed 1 */
 
 /* Applies, in this order: subsets, resize, random pixels, random labels,
- * normalisation. test may be NULL. Errors: CL_EINVAL (a class has fewer
- * than N samples: the message names the class; bad fractions/sizes). */
+ * normalisation. test may be NULL. Each step draws from its own stream split
+ * off opts.seed, so e.g. the subset does not change when random labels are
+ * turned on. Arrays may be reallocated (subset, resize): re-read d->x.
+ * Errors: CL_EINVAL (a class has fewer than N samples: the message names the
+ * class; bad fractions/sizes; train/test shapes differ), CL_ENOMEM. */
 cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opts *opts);
 
-/* Per-channel mean and std of x (double accumulation), mean/std [C]. */
+/* The resize kernel: src [C, H, W] -> dst [C, S, S] by area averaging (see
+ * cl_data_opts.resize). work holds S*(H+W) + H*S doubles. */
+void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *dst, double *work);
+
+/* Per-channel mean and std (population) of x (double accumulation), mean/std [C]. */
 void cl_data_channel_stats(const cl_dataset *d, double *mean, double *std);
 
 /* Per-class counts of d->y into counts[K]. */
 void cl_data_histogram(const cl_dataset *d, int64_t *counts);
 
-/* Augmentation context for cl_train_data.gather (crop + flip), no allocation. */
+/* Augmentation context for cl_train_data.gather, no allocation: each sample
+ * is shifted by a random offset in [-pad, pad]^2 with the uncovered border
+ * filled with a pixel value of 0 (in d's normalised space: -mean/std, as
+ * torchvision's RandomCrop(padding=4) before Normalize), then mirrored
+ * left-right with probability 1/2 when flip. Draws come from the rng the
+ * training loop passes (its checkpointed augmentation stream). */
 typedef struct {
     const cl_dataset *d;
     int pad;  /* 4 */
     int flip; /* 1 */
+    float fill[CL_DATA_MAX_CHANNELS]; /* border value per channel (set by init) */
 } cl_data_aug;
 
-/* Fills a cl_train_data view of d for the training loop. aug != NULL turns
- * on augmentation through aug (which must outlive the view). */
+/* aug = {d, pad, flip} with fill computed from d's normalisation. Call
+ * after cl_data_prepare. */
+void cl_data_aug_init(cl_data_aug *aug, const cl_dataset *d, int pad, int flip);
+
+/* Fills a cl_train_data view of d for the training loop (x, y = d->y,
+ * shape, classes). aug != NULL turns on augmentation through aug (which
+ * must outlive the view; an aug with d == NULL is initialised here with
+ * cl_data_aug_init(aug, d, pad ? pad : 4, 1)); aug == NULL leaves gather
+ * NULL (plain copy). */
 void cl_data_view(const cl_dataset *d, cl_data_aug *aug, cl_train_data *out);
+
+/* The gather callback itself (exposed for tests): ctx is a cl_data_aug. */
+void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
 
 /* ---- fetching (used by `collapse data fetch`) ---- */
 

@@ -1,0 +1,86 @@
+/* Internal helpers of the data module (not part of the public API). */
+#ifndef COLLAPSE_DATA_INTERNAL_H
+#define COLLAPSE_DATA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collapse/data.h"
+
+#define CL_DATA_PATH 4096
+
+/* ---- file.c: whole-file reading, raw or gzip (zlib) ---- */
+
+/* 1 if `path` names an existing regular file. */
+int cl_data_file_exists(const char *path);
+
+/* Resolves `path`: itself if it exists, else path + ".gz" if that exists.
+ * Writes the chosen name into out[cap]. CL_EIO naming both if neither. */
+cl_status cl_data_resolve(const char *path, char *out, size_t cap);
+
+/* Reads the whole file `path` (exactly that name), gunzipping it if it
+ * starts with the gzip magic (multi-member streams are fine). *buf is
+ * malloc'ed (free with free()). Errors: CL_EIO (open/read), CL_EFORMAT
+ * (corrupt or truncated gzip), CL_ENOMEM. */
+cl_status cl_data_slurp(const char *path, unsigned char **buf, size_t *len);
+
+/* Reads the file as is (no gunzip), for copying and hashing. */
+cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len);
+
+/* Writes buf to `path` as is (gz = 0) or gzip-compressed (gz = 1), with
+ * fsync; the caller renames. CL_EIO naming the path. */
+cl_status cl_data_write_file(const char *path, const void *buf, size_t len, int gz);
+
+/* Byte -> float in [0, 1] table (x / 255). */
+void cl_data_u8_table(float t[256]);
+
+/* Allocates d->x [n, C*H*W], y, y_true, index (index[i] = i) and sets
+ * n/shape; other fields untouched. */
+cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape);
+
+/* ---- idx.c ---- */
+
+typedef struct {
+    int64_t n;
+    int ndims;
+    int64_t dims[3]; /* after the count: rows, cols for idx3 */
+} cl_idx_header;
+
+/* Checks an IDX buffer: magic (2049 labels / 2051 images, expected via
+ * `want_dims` = 1 or 3), header, exact size. CL_EFORMAT naming path. */
+cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len, int want_dims,
+                       cl_idx_header *h);
+
+/* Loads an IDX pair; k > 0 fixes K (labels must be < k), k = 0 infers
+ * K = max(10, max label + 1). Paths are exact (no .gz fallback). */
+cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_dataset *out);
+
+/* ---- cifar.c ---- */
+
+/* Checks a CIFAR buffer of `record`-byte records (3073 or 3074): size a
+ * multiple of the record, labels < k at label byte `label_off` (0 for
+ * CIFAR-10; 0 coarse / 1 fine for CIFAR-100). Adds the label histogram to
+ * hist[k] (may be NULL), returns the record count in *n. */
+cl_status cl_cifar_check(const char *path, const unsigned char *buf, size_t len, int record,
+                         int label_off, int k, int64_t *n, int64_t *hist);
+
+/* Default class names of CIFAR-10. */
+extern const char *const cl_cifar10_names[10];
+
+/* ---- tar.c: ustar reader over a raw or gzip'ed tarball ---- */
+
+/* For each regular file in the archive whose name want(user, name) accepts,
+ * reads its content and calls got(user, name, data, size); a non-OK status
+ * from got stops the walk and is returned. Errors: CL_EIO, CL_EFORMAT (bad
+ * header checksum, truncated member, corrupt gzip). */
+typedef int (*cl_tar_want_fn)(void *user, const char *name);
+typedef cl_status (*cl_tar_got_fn)(void *user, const char *name, const unsigned char *data,
+                                   size_t size);
+cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, void *user);
+
+/* ---- sha256.c ---- */
+
+/* hex[65] = lowercase hex digest of data[len]. */
+void cl_sha256_hex(const void *data, size_t len, char hex[65]);
+
+#endif
