@@ -1,0 +1,239 @@
+/* The figure set of one or more runs, drawn from their CSV files:
+ *   nc1.png       NC1 = tr(Sw Sb^+)/K against epoch (train solid, test dashed), log-log
+ *   nc2.png       four panels: equinorm, equiangularity, max-angle, distance
+ *                 to the simplex ETF; class means M solid, classifier W dashed;
+ *                 log-log
+ *   nc3.png       NC3 (||W/||W|| - M/||M|| ||^2) and Zhu's NC3, log-log
+ *   nc4.png       NC4 (mismatch of classifier and nearest class centre),
+ *                 train solid, test dashed, log-log
+ *   accuracy.png  train/test accuracy against epoch (log x)
+ *   layers.png    ln D against the tap index, one panel per run, up to 8 of
+ *                 the analyzed epochs (spread over the run, first and last
+ *                 included), the He & Su fit line dashed
+ * One color per run, labelled with the run folder's base name. Epoch 0 and
+ * values <= 0 cannot sit on a log axis and are left out there. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "collapse/mem.h"
+#include "collapse/plot.h"
+#include "collapse/study.h"
+#include "study_internal.h"
+
+#define MAX_RUNS 10
+#define MAX_EPOCH_LINES 8
+#define FIG_W 1000
+#define FIG_H 700
+
+typedef struct {
+    char label[64];
+    cl_csv metrics;
+    cl_csv layers; /* nrows = 0 if absent */
+    double *buf;   /* scratch for columns */
+} run_data;
+
+static void base_name(char *dst, size_t cap, const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    size_t n = strlen(tmp);
+    while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0;
+    const char *s = strrchr(tmp, '/');
+    snprintf(dst, cap, "%s", s && s[1] ? s + 1 : tmp);
+}
+
+/* Column `name` of c into a fresh slice of the run's scratch (x = epoch). */
+static cl_status column(const cl_csv *c, const char *name, double *dst)
+{
+    int col;
+    CL_TRY(cl_csv_need(c, name, &col));
+    for (int64_t r = 0; r < c->nrows; r++) dst[r] = c->num[r * c->ncols + col];
+    return CL_OK;
+}
+
+/* A panel over runs: for each run, one series per (column, style). */
+typedef struct {
+    const char *title, *ylabel;
+    int logx, logy;
+    const char *cols[2];   /* [0] solid, [1] dashed (NULL = none) */
+    const char *suffix[2]; /* legend suffix */
+    cl_plot_legend legend;
+} panel_spec;
+
+static cl_status draw(const char *path, run_data *runs, int nruns, const panel_spec *ps, int np,
+                      int cols)
+{
+    cl_plot_panel panels[4];
+    cl_plot_series series[4][2 * MAX_RUNS];
+    char labels[4][2 * MAX_RUNS][96];
+    for (int p = 0; p < np; p++) {
+        int ns = 0;
+        for (int r = 0; r < nruns; r++) {
+            const cl_csv *c = &runs[r].metrics;
+            double *x = runs[r].buf;
+            CL_TRY(column(c, "epoch", x));
+            for (int k = 0; k < 2; k++) {
+                if (!ps[p].cols[k]) continue;
+                double *y = runs[r].buf + (int64_t)(1 + 2 * p + k) * (c->nrows ? c->nrows : 1);
+                CL_TRY(column(c, ps[p].cols[k], y));
+                snprintf(labels[p][ns], sizeof labels[p][ns], "%s%s", runs[r].label,
+                         ps[p].suffix[k]);
+                series[p][ns] = (cl_plot_series){x, y, (int)c->nrows, labels[p][ns], r, k, 0};
+                ns++;
+            }
+        }
+        panels[p] = (cl_plot_panel){ps[p].title, "epoch", ps[p].ylabel, ps[p].logx, ps[p].logy,
+                                    ps[p].legend, series[p], ns};
+    }
+    int rows = (np + cols - 1) / cols;
+    return cl_plot_figure(path, panels, np, cols, FIG_W, rows > 1 ? FIG_H * 3 / 2 : FIG_H);
+}
+
+/* layers.png: one panel per run. */
+static cl_status draw_layers(const char *path, run_data *runs, int nruns)
+{
+    cl_plot_panel panels[MAX_RUNS];
+    cl_plot_series series[MAX_RUNS][2 * MAX_EPOCH_LINES];
+    char labels[MAX_RUNS][MAX_EPOCH_LINES][48];
+    char titles[MAX_RUNS][96];
+    double *bufs[MAX_RUNS] = {0};
+    int np = 0;
+    cl_status st = CL_OK;
+    for (int r = 0; r < nruns; r++) {
+        const cl_csv *c = &runs[r].layers;
+        if (!c->nrows) continue;
+        int ce, cl, cd, crho, cint;
+        if ((st = cl_csv_need(c, "epoch", &ce)) != CL_OK ||
+            (st = cl_csv_need(c, "layer", &cl)) != CL_OK ||
+            (st = cl_csv_need(c, "D", &cd)) != CL_OK ||
+            (st = cl_csv_need(c, "rho", &crho)) != CL_OK ||
+            (st = cl_csv_need(c, "intercept", &cint)) != CL_OK)
+            goto done;
+        /* the fit rows, in order, give the analyzed epochs */
+        int64_t nfit = 0, fits[4096];
+        for (int64_t i = 0; i < c->nrows && nfit < 4096; i++)
+            if (!strcmp(c->txt[i * c->ncols + cl], "fit")) fits[nfit++] = i;
+        int nsel = nfit < MAX_EPOCH_LINES ? (int)nfit : MAX_EPOCH_LINES;
+        bufs[np] = cl_alloc_array((size_t)c->nrows * 4 + 4, sizeof(double), "layer plot");
+        if (!bufs[np]) {
+            st = CL_ENOMEM;
+            goto done;
+        }
+        double *b = bufs[np];
+        int ns = 0;
+        for (int k = 0; k < nsel; k++) {
+            int64_t fi = fits[nsel == 1 ? nfit - 1 : (int64_t)k * (nfit - 1) / (nsel - 1)];
+            double epoch = c->num[fi * c->ncols + ce];
+            /* this epoch's layer rows sit right before its fit row */
+            int64_t first = fi;
+            while (first > 0 && c->num[(first - 1) * c->ncols + ce] == epoch &&
+                   strcmp(c->txt[(first - 1) * c->ncols + cl], "fit"))
+                first--;
+            int L = (int)(fi - first);
+            double *x = b, *y = b + L, *fx = b + 2 * L, *fy = b + 2 * L + 2;
+            b += 2 * L + 4;
+            for (int l = 0; l < L; l++) {
+                x[l] = c->num[(first + l) * c->ncols + cl];
+                y[l] = log(c->num[(first + l) * c->ncols + cd]);
+            }
+            double rho = c->num[fi * c->ncols + crho], ic = c->num[fi * c->ncols + cint];
+            fx[0] = 0;
+            fx[1] = L > 0 ? L - 1 : 0;
+            fy[0] = ic;
+            fy[1] = ic + log(rho) * fx[1];
+            snprintf(labels[np][k], sizeof labels[np][k], "epoch %g (rho %.3g)", epoch, rho);
+            series[np][ns++] = (cl_plot_series){x, y, L, labels[np][k], k, 0, 1};
+            series[np][ns++] = (cl_plot_series){fx, fy, 2, NULL, k, 1, 0};
+        }
+        snprintf(titles[np], sizeof titles[np], "%.60s: ln D per layer (dashed: fit)",
+                 runs[r].label);
+        panels[np] = (cl_plot_panel){titles[np], "layer (tap index)", "ln D", 0, 0,
+                                     CL_PLOT_LEGEND_TOP_RIGHT, series[np], ns};
+        np++;
+    }
+    if (np) {
+        int cols = np > 1 ? 2 : 1, rows = (np + 1) / cols;
+        st = cl_plot_figure(path, panels, np, cols, FIG_W, FIG_H * rows * 2 / 3 + FIG_H / 3);
+    }
+done:
+    for (int i = 0; i < MAX_RUNS; i++) cl_free(bufs[i]);
+    return st;
+}
+
+static cl_status load_run(const char *dir, run_data *r)
+{
+    char p[4200];
+    base_name(r->label, sizeof r->label, dir);
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    CL_TRY(cl_csv_read(p, "", &r->metrics));
+    if (r->metrics.nrows < 1)
+        return cl_error(CL_EFORMAT, "%s: no rows (no epoch analyzed yet)", p);
+    int col;
+    CL_TRY(cl_csv_need(&r->metrics, "epoch", &col));
+    snprintf(p, sizeof p, "%s/layers.csv", dir);
+    FILE *f = fopen(p, "rb");
+    if (f) { /* optional (--no-layers runs have none) */
+        fclose(f);
+        CL_TRY(cl_csv_read(p, "layer,name", &r->layers));
+    }
+    r->buf = cl_alloc_array((size_t)(r->metrics.nrows) * 9, sizeof(double), "plot columns");
+    return r->buf ? CL_OK : CL_ENOMEM;
+}
+
+cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir)
+{
+    if (nruns < 1 || nruns > MAX_RUNS)
+        return cl_error(CL_EINVAL, "plot: 1 to %d runs, not %d", MAX_RUNS, nruns);
+    run_data rd[MAX_RUNS];
+    memset(rd, 0, sizeof rd);
+    cl_status st = CL_OK;
+    for (int r = 0; r < nruns && st == CL_OK; r++) st = load_run(runs[r], &rd[r]);
+    if (st != CL_OK) goto done;
+
+    static const panel_spec nc1[] = {{"NC1: within-class variability", "tr(Sw Sb^+)/K", 1, 1,
+                                      {"nc1", "test_nc1"}, {" train", " test"},
+                                      CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    static const panel_spec nc2[] = {
+        {"NC2: equinorm (CV of norms)", "std/mean of norms", 1, 1,
+         {"equinorm_M", "equinorm_W"}, {" M", " W"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NC2: equiangularity", "std of cosines", 1, 1, {"equiangular_M", "equiangular_W"},
+         {" M", " W"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NC2: max-angle", "mean |cos + 1/(K-1)|", 1, 1, {"maxangle_M", "maxangle_W"},
+         {" M", " W"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NC2: distance to simplex ETF", "||G/||G|| - ETF||", 1, 1, {"etf_M", "etf_W"},
+         {" M", " W"}, CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    static const panel_spec nc3[] = {
+        {"NC3: self-duality", "||W/||W|| - M/||M|| ||^2", 1, 1, {"nc3", "test_nc3"},
+         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NC3 (Zhu et al.)", "Zhu NC3", 1, 1, {"nc3_zhu", "test_nc3_zhu"},
+         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    static const panel_spec nc4[] = {{"NC4: classifier vs nearest class centre",
+                                      "mismatch fraction", 1, 1, {"nc4", "test_nc4"},
+                                      {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    static const panel_spec acc[] = {{"Accuracy", "accuracy", 1, 0, {"train_acc", "test_acc"},
+                                      {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_RIGHT}};
+    char p[4200];
+#define FIG(name, spec, cols)                                                         \
+    do {                                                                              \
+        snprintf(p, sizeof p, "%s/%s", out_dir, name);                                \
+        if ((st = draw(p, rd, nruns, spec, (int)(sizeof spec / sizeof spec[0]), cols)) \
+            != CL_OK)                                                                 \
+            goto done;                                                                \
+    } while (0)
+    FIG("nc1.png", nc1, 1);
+    FIG("nc2.png", nc2, 2);
+    FIG("nc3.png", nc3, 2);
+    FIG("nc4.png", nc4, 1);
+    FIG("accuracy.png", acc, 1);
+#undef FIG
+    snprintf(p, sizeof p, "%s/layers.png", out_dir);
+    st = draw_layers(p, rd, nruns);
+done:
+    for (int r = 0; r < nruns; r++) {
+        cl_csv_free(&rd[r].metrics);
+        cl_csv_free(&rd[r].layers);
+        cl_free(rd[r].buf);
+    }
+    return st;
+}
