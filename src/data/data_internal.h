@@ -24,6 +24,17 @@ cl_status cl_data_resolve(const char *path, char *out, size_t cap);
  * (corrupt or truncated gzip), CL_ENOMEM. */
 cl_status cl_data_slurp(const char *path, unsigned char **buf, size_t *len);
 
+/* Inflates the gzip stream src[n] (multi-member allowed) into a new
+ * malloc'ed buffer; `path` names it in errors (CL_EFORMAT, CL_ENOMEM). */
+cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
+                         unsigned char **out, size_t *outlen);
+
+/* 1 if buf starts with the gzip magic. */
+static inline int cl_data_is_gz(const unsigned char *buf, size_t len)
+{
+    return len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b;
+}
+
 /* Reads the file as is (no gunzip), for copying and hashing. */
 cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len);
 

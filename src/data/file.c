@@ -66,8 +66,8 @@ cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len)
 }
 
 /* Inflates a (possibly multi-member) gzip stream src[n] into a new buffer. */
-static cl_status gunzip(const char *path, const unsigned char *src, size_t n, unsigned char **out,
-                        size_t *outlen)
+cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
+                         unsigned char **out, size_t *outlen)
 {
     /* The trailer's ISIZE is the last member's size mod 2^32: a good first guess. */
     size_t cap = n >= 4 ? ((size_t)src[n - 4] | (size_t)src[n - 3] << 8 |
@@ -150,7 +150,7 @@ cl_status cl_data_slurp(const char *path, unsigned char **buf, size_t *len)
     size_t n;
     CL_TRY(cl_data_slurp_raw(path, &raw, &n));
     if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
-        cl_status st = gunzip(path, raw, n, buf, len);
+        cl_status st = cl_data_gunzip(path, raw, n, buf, len);
         free(raw);
         return st;
     }
