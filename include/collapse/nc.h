@@ -57,8 +57,10 @@ typedef struct {
 
 typedef struct cl_nc_stream cl_nc_stream;
 
-/* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL).
- * Errors: CL_EINVAL (sizes), CL_ENOMEM. */
+/* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL; b is
+ * ignored without W). opts NULL means cl_nc_opts_default(). Memory: about
+ * 3 K D doubles plus an 8 MB block, independent of the number of samples.
+ * Not thread-safe: one stream per thread. Errors: CL_EINVAL (sizes), CL_ENOMEM. */
 cl_status cl_nc_stream_create(cl_nc_stream **s, int D, int K, const float *W, const float *b,
                               const cl_nc_opts *opts);
 void cl_nc_stream_destroy(cl_nc_stream *s);
@@ -70,16 +72,20 @@ void cl_nc_stream_reset(cl_nc_stream *s);
 cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y);
 /* Ends pass 1: class means, M, eigendecomposition of M M^T.
- * Errors: CL_EINVAL (a class has no samples; message names it), CL_ENUMERIC. */
+ * Errors: CL_EINVAL (a class has no samples; message names it; or called
+ * twice), CL_ENUMERIC (non-finite features, failed eigendecomposition). */
 cl_status cl_nc_stream_end1(cl_nc_stream *s);
-/* Pass 2: the same samples again (any batching/order). */
+/* Pass 2: the same samples again (any batching/order). Errors: CL_EINVAL
+ * (label out of range, called before end1 or after the result). */
 cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y);
-/* Ends pass 2 and fills every metric. Errors: CL_EINVAL (sample counts of
- * the two passes differ), CL_ENUMERIC. */
+/* Ends pass 2 and fills every metric; may be called again for the same
+ * result. Errors: CL_EINVAL (called before end1; per-class sample counts of
+ * the two passes differ), CL_ENUMERIC (the class means span fewer than
+ * min(K-1, D) dimensions, so Sb^+ and NC1 are undefined). */
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
 
-/* In-memory: both passes over H. */
+/* In-memory: both passes over H [N, D] (contiguous), same errors. */
 cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K, const float *W,
                         const float *b, const cl_nc_opts *opts, cl_nc_result *r);
 
