@@ -107,7 +107,7 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W, 
     s->K = K;
     s->opts = opts ? *opts : cl_nc_opts_default();
     s->has_W = W != NULL;
-    s->has_b = b != NULL;
+    s->has_b = W && b;
     s->R = W ? 2 * K : K;
     size_t k = (size_t)K, kk = k * k, R = (size_t)s->R;
     s->blk_rows = NC_BLOCK_BYTES / (8 * (size_t)D);
