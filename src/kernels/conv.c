@@ -1,0 +1,547 @@
+/* Convolution and pooling kernels (see include/collapse/kernels_conv.h for
+ * shapes).
+ *
+ * Why the code looks the way it does:
+ * - Convolution works image by image: im2col of one image into a per-thread
+ *   slot of the workspace, then one sgemm writing straight into the image's
+ *   NCHW output slice, so no reorder pass is needed and the column matrix
+ *   (C*k*k x OH*OW) stays in the core's L2. Threads take whole images; the
+ *   sgemm inside a parallel region runs single-threaded (OpenBLAS's OpenMP
+ *   build checks omp_in_parallel), and a batch of one image gets the
+ *   threaded sgemm instead.
+ * - 1x1 stride-1 unpadded convolutions need no im2col: x_n [C, HW] is
+ *   already the column matrix.
+ * - dW is summed per slot and the slots are added in slot order, so the
+ *   result does not depend on which thread ran first.
+ * - OpenMP only above PAR_MIN elements elsewhere (a fork/join costs
+ *   microseconds). */
+#include "collapse/kernels_conv.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "collapse/blas.h"
+#include "collapse/kernels_dense.h"
+
+#define PAR_MIN 32768
+#define LANES 8
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+cl_conv_dims cl_conv_dims_make(int N, int C, int H, int W, int OC, int k, int stride, int pad)
+{
+    cl_conv_dims d = {N, C, H, W, OC, k, stride, pad, 0, 0};
+    d.OH = (H + 2 * pad - k) / stride + 1;
+    d.OW = (W + 2 * pad - k) / stride + 1;
+    return d;
+}
+
+/* ---- im2col / col2im ---- */
+
+/* Output columns ow whose input column ow*stride - pad + j lies in [0, W):
+ * [*lo, *hi). */
+static inline void valid_range(int W, int OW, int stride, int pad, int j, int *lo, int *hi)
+{
+    int a = pad - j; /* ow*stride >= a */
+    int l = a > 0 ? (a + stride - 1) / stride : 0;
+    int b = W - 1 + pad - j; /* ow*stride <= b */
+    int h = b < 0 ? 0 : b / stride + 1;
+    *lo = imin(l, OW);
+    *hi = imax(imin(h, OW), *lo);
+}
+
+void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
+               float *col)
+{
+    int64_t OHW = (int64_t)OH * OW;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (int64_t)c * H * W;
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                float *row = col + ((int64_t)(c * k + i) * k + j) * OHW;
+                int lo, hi;
+                valid_range(W, OW, stride, pad, j, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    float *r = row + (int64_t)oh * OW;
+                    int ih = oh * stride - pad + i;
+                    if (ih < 0 || ih >= H) {
+                        memset(r, 0, sizeof(float) * (size_t)OW);
+                        continue;
+                    }
+                    const float *xr = xc + (int64_t)ih * W - pad + j;
+                    for (int ow = 0; ow < lo; ow++) r[ow] = 0;
+                    if (stride == 1)
+                        memcpy(r + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
+                    else
+                        for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * stride];
+                    for (int ow = hi; ow < OW; ow++) r[ow] = 0;
+                }
+            }
+    }
+}
+
+void cl_im2col_naive(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+                     int OW, float *col)
+{
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                for (int oh = 0; oh < OH; oh++)
+                    for (int ow = 0; ow < OW; ow++) {
+                        int ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                        int64_t r = ((int64_t)(c * k + i) * k + j) * OH * OW + oh * OW + ow;
+                        col[r] = ih >= 0 && ih < H && iw >= 0 && iw < W
+                                     ? x[((int64_t)c * H + ih) * W + iw]
+                                     : 0.0f;
+                    }
+}
+
+void cl_col2im(const float *col, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
+               float *dx)
+{
+    int64_t OHW = (int64_t)OH * OW;
+    memset(dx, 0, sizeof(float) * (size_t)C * (size_t)H * (size_t)W);
+    for (int c = 0; c < C; c++) {
+        float *dc = dx + (int64_t)c * H * W;
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                const float *row = col + ((int64_t)(c * k + i) * k + j) * OHW;
+                int lo, hi;
+                valid_range(W, OW, stride, pad, j, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    int ih = oh * stride - pad + i;
+                    if (ih < 0 || ih >= H) continue;
+                    const float *r = row + (int64_t)oh * OW;
+                    float *dr = dc + (int64_t)ih * W - pad + j;
+                    if (stride == 1)
+                        for (int ow = lo; ow < hi; ow++) dr[ow] += r[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++) dr[ow * stride] += r[ow];
+                }
+            }
+    }
+}
+
+void cl_col2im_naive(const float *col, int C, int H, int W, int k, int stride, int pad, int OH,
+                     int OW, float *dx)
+{
+    for (int c = 0; c < C; c++)
+        for (int ih = 0; ih < H; ih++)
+            for (int iw = 0; iw < W; iw++) {
+                double s = 0;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int th = ih + pad - i, tw = iw + pad - j;
+                        if (th < 0 || tw < 0 || th % stride || tw % stride) continue;
+                        int oh = th / stride, ow = tw / stride;
+                        if (oh >= OH || ow >= OW) continue;
+                        s += col[((int64_t)(c * k + i) * k + j) * OH * OW + oh * OW + ow];
+                    }
+                dx[((int64_t)c * H + ih) * W + iw] = (float)s;
+            }
+}
+
+/* ---- convolution ---- */
+
+static int conv_direct(const cl_conv_dims *d)
+{
+    return d->k == 1 && d->stride == 1 && d->pad == 0;
+}
+
+static int conv_slots(const cl_conv_dims *d) { return imin(d->N, CL_CONV_SLOTS); }
+
+/* Per slot: the column matrix (also dcol in backward), then a dW partial. */
+static int64_t slot_col(const cl_conv_dims *d)
+{
+    return conv_direct(d) ? 0 : (int64_t)d->C * d->k * d->k * d->OH * d->OW;
+}
+static int64_t slot_floats(const cl_conv_dims *d)
+{
+    int64_t s = slot_col(d) + (int64_t)d->OC * d->C * d->k * d->k;
+    return (s + 15) & ~(int64_t)15; /* keep slots 64-byte aligned */
+}
+
+int64_t cl_conv2d_ws_floats(const cl_conv_dims *d) { return conv_slots(d) * slot_floats(d); }
+
+static int conv_threads(const cl_conv_dims *d)
+{
+    return imax(1, imin(conv_slots(d), omp_get_max_threads()));
+}
+
+void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
+                       float *y, float *ws)
+{
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
+    const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
+    const int T = conv_threads(d), direct = conv_direct(d);
+    const int64_t slot = slot_floats(d);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *col = ws + omp_get_thread_num() * slot;
+#pragma omp for schedule(static)
+        for (int n = 0; n < d->N; n++) {
+            const float *xn = x + n * xs;
+            float *yn = y + n * ys;
+            const float *cn = xn;
+            if (!direct) {
+                cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
+                cn = col;
+            }
+            /* yn [OC, OHW] = W [OC, CKK] @ cn [CKK, OHW] */
+            cl_sgemm(0, 0, d->OC, OHW, CKK, 1.0f, W, CKK, cn, OHW, 0.0f, yn, OHW);
+            if (b)
+                for (int oc = 0; oc < d->OC; oc++) {
+                    float v = b[oc], *r = yn + (int64_t)oc * OHW;
+                    for (int i = 0; i < OHW; i++) r[i] += v;
+                }
+        }
+    }
+}
+
+void cl_conv2d_forward_naive(const cl_conv_dims *d, const float *x, const float *W,
+                             const float *b, float *y)
+{
+    const int k = d->k;
+    for (int n = 0; n < d->N; n++)
+        for (int oc = 0; oc < d->OC; oc++)
+            for (int oh = 0; oh < d->OH; oh++)
+                for (int ow = 0; ow < d->OW; ow++) {
+                    double s = b ? b[oc] : 0.0;
+                    for (int c = 0; c < d->C; c++)
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++) {
+                                int ih = oh * d->stride - d->pad + i;
+                                int iw = ow * d->stride - d->pad + j;
+                                if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W) continue;
+                                s += (double)x[(((int64_t)n * d->C + c) * d->H + ih) * d->W + iw] *
+                                     W[(((int64_t)oc * d->C + c) * k + i) * k + j];
+                            }
+                    y[(((int64_t)n * d->OC + oc) * d->OH + oh) * d->OW + ow] = (float)s;
+                }
+}
+
+void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
+                        float *dx, float *dW, float *db, float *ws)
+{
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
+    const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
+    const int64_t nW = (int64_t)d->OC * CKK, scol = slot_col(d), slot = slot_floats(d);
+    const int T = conv_threads(d), direct = conv_direct(d);
+    int used = 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *col = ws + omp_get_thread_num() * slot, *dWt = col + scol;
+#pragma omp single
+        used = omp_get_num_threads();
+        memset(dWt, 0, sizeof(float) * (size_t)nW);
+#pragma omp for schedule(static)
+        for (int n = 0; n < d->N; n++) {
+            const float *xn = x + n * xs, *dyn = dy + n * ys;
+            const float *cn = xn;
+            if (!direct) {
+                cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
+                cn = col;
+            }
+            /* dWt [OC, CKK] += dyn [OC, OHW] @ cn^T [OHW, CKK] */
+            cl_sgemm(0, 1, d->OC, CKK, OHW, 1.0f, dyn, OHW, cn, OHW, 1.0f, dWt, CKK);
+            if (!dx) continue;
+            float *dxn = dx + n * xs;
+            /* dcol [CKK, OHW] = W^T [CKK, OC] @ dyn [OC, OHW] */
+            if (direct) {
+                cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, dxn, OHW);
+            } else {
+                cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, col, OHW);
+                cl_col2im(col, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, dxn);
+            }
+        }
+    }
+#pragma omp parallel for schedule(static) if (nW * used >= PAR_MIN)
+    for (int64_t i = 0; i < nW; i++) {
+        float s = 0;
+        for (int t = 0; t < used; t++) s += ws[t * slot + scol + i];
+        dW[i] += s;
+    }
+    if (db) cl_bias_reduce(db, dy, d->N, d->OC, OHW);
+}
+
+void cl_conv2d_backward_naive(const cl_conv_dims *d, const float *x, const float *W,
+                              const float *dy, float *dx, float *dW, float *db)
+{
+    const int k = d->k, s = d->stride, p = d->pad;
+#define X(n, c, h, w) x[(((int64_t)(n) * d->C + (c)) * d->H + (h)) * d->W + (w)]
+#define DY(n, o, h, w) dy[(((int64_t)(n) * d->OC + (o)) * d->OH + (h)) * d->OW + (w)]
+#define WT(o, c, i, j) W[(((int64_t)(o) * d->C + (c)) * k + (i)) * k + (j)]
+    if (dx)
+        for (int n = 0; n < d->N; n++)
+            for (int c = 0; c < d->C; c++)
+                for (int ih = 0; ih < d->H; ih++)
+                    for (int iw = 0; iw < d->W; iw++) {
+                        double acc = 0;
+                        for (int oc = 0; oc < d->OC; oc++)
+                            for (int i = 0; i < k; i++)
+                                for (int j = 0; j < k; j++) {
+                                    int th = ih + p - i, tw = iw + p - j;
+                                    if (th < 0 || tw < 0 || th % s || tw % s) continue;
+                                    int oh = th / s, ow = tw / s;
+                                    if (oh >= d->OH || ow >= d->OW) continue;
+                                    acc += (double)DY(n, oc, oh, ow) * WT(oc, c, i, j);
+                                }
+                        dx[(((int64_t)n * d->C + c) * d->H + ih) * d->W + iw] = (float)acc;
+                    }
+    for (int oc = 0; oc < d->OC; oc++)
+        for (int c = 0; c < d->C; c++)
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    double acc = 0;
+                    for (int n = 0; n < d->N; n++)
+                        for (int oh = 0; oh < d->OH; oh++)
+                            for (int ow = 0; ow < d->OW; ow++) {
+                                int ih = oh * s - p + i, iw = ow * s - p + j;
+                                if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W) continue;
+                                acc += (double)DY(n, oc, oh, ow) * X(n, c, ih, iw);
+                            }
+                    dW[(((int64_t)oc * d->C + c) * k + i) * k + j] += (float)acc;
+                }
+    if (db)
+        for (int oc = 0; oc < d->OC; oc++) {
+            double acc = 0;
+            for (int n = 0; n < d->N; n++)
+                for (int oh = 0; oh < d->OH; oh++)
+                    for (int ow = 0; ow < d->OW; ow++) acc += DY(n, oc, oh, ow);
+            db[oc] += (float)acc;
+        }
+#undef X
+#undef DY
+#undef WT
+}
+
+/* ---- max pool ---- */
+
+/* Argmax of one window of plane xp (PyTorch's rule: start at the first
+ * in-image position with -inf, replace on > or NaN). */
+static inline int64_t max_index(const float *xp, int H, int W, int k, int stride, int pad, int oh,
+                                int ow)
+{
+    int h0 = oh * stride - pad, w0 = ow * stride - pad;
+    int hs = imax(h0, 0), he = imin(h0 + k, H), ws = imax(w0, 0), we = imin(w0 + k, W);
+    int64_t best = (int64_t)hs * W + ws;
+    float m = -INFINITY;
+    for (int ih = hs; ih < he; ih++)
+        for (int iw = ws; iw < we; iw++) {
+            float v = xp[(int64_t)ih * W + iw];
+            if (v > m || isnan(v)) {
+                m = v;
+                best = (int64_t)ih * W + iw;
+            }
+        }
+    return best;
+}
+
+void cl_maxpool_forward(const float *x, float *y, int64_t planes, int H, int W, int k, int stride,
+                        int pad, int OH, int OW)
+{
+    int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * HW;
+        float *yp = y + pl * OHW;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                yp[oh * OW + ow] = xp[max_index(xp, H, W, k, stride, pad, oh, ow)];
+    }
+}
+
+void cl_maxpool_forward_naive(const float *x, float *y, int64_t planes, int H, int W, int k,
+                              int stride, int pad, int OH, int OW)
+{
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float m = -INFINITY;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        float v = x[(pl * H + ih) * W + iw];
+                        if (v > m || isnan(v)) m = v;
+                    }
+                y[(pl * OH + oh) * OW + ow] = m;
+            }
+}
+
+void cl_maxpool_backward(const float *x, const float *dy, float *dx, int64_t planes, int H, int W,
+                         int k, int stride, int pad, int OH, int OW)
+{
+    int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * HW, *dyp = dy + pl * OHW;
+        float *dxp = dx + pl * HW;
+        memset(dxp, 0, sizeof(float) * (size_t)HW);
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                dxp[max_index(xp, H, W, k, stride, pad, oh, ow)] += dyp[oh * OW + ow];
+    }
+}
+
+void cl_maxpool_backward_naive(const float *x, const float *dy, float *dx, int64_t planes, int H,
+                               int W, int k, int stride, int pad, int OH, int OW)
+{
+    for (int64_t i = 0; i < planes * H * W; i++) dx[i] = 0;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float m = -INFINITY;
+                int64_t best = -1;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        float v = x[(pl * H + ih) * W + iw];
+                        if (best < 0) best = (pl * H + ih) * W + iw; /* first in-image */
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = (pl * H + ih) * W + iw;
+                        }
+                    }
+                dx[best] += dy[(pl * OH + oh) * OW + ow];
+            }
+}
+
+/* ---- average pool (count_include_pad = true) ---- */
+
+/* PyTorch's divisor: the window clipped to the padded image. */
+static inline int avg_div(int H, int W, int k, int stride, int pad, int oh, int ow)
+{
+    int h0 = oh * stride - pad, w0 = ow * stride - pad;
+    return (imin(h0 + k, H + pad) - h0) * (imin(w0 + k, W + pad) - w0);
+}
+
+void cl_avgpool_forward(const float *x, float *y, int64_t planes, int H, int W, int k, int stride,
+                        int pad, int OH, int OW)
+{
+    int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * HW;
+        float *yp = y + pl * OHW;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0 = oh * stride - pad, w0 = ow * stride - pad;
+                int hs = imax(h0, 0), he = imin(h0 + k, H), ws = imax(w0, 0), we = imin(w0 + k, W);
+                float s = 0;
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) s += xp[(int64_t)ih * W + iw];
+                yp[oh * OW + ow] = s / (float)avg_div(H, W, k, stride, pad, oh, ow);
+            }
+    }
+}
+
+void cl_avgpool_forward_naive(const float *x, float *y, int64_t planes, int H, int W, int k,
+                              int stride, int pad, int OH, int OW)
+{
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                double s = 0;
+                int cnt = 0;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                        if (ih < H + pad && iw < W + pad) cnt++;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        s += x[(pl * H + ih) * W + iw];
+                    }
+                y[(pl * OH + oh) * OW + ow] = (float)(s / cnt);
+            }
+}
+
+void cl_avgpool_backward(const float *dy, float *dx, int64_t planes, int H, int W, int k,
+                         int stride, int pad, int OH, int OW)
+{
+    int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *dyp = dy + pl * OHW;
+        float *dxp = dx + pl * HW;
+        memset(dxp, 0, sizeof(float) * (size_t)HW);
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0 = oh * stride - pad, w0 = ow * stride - pad;
+                int hs = imax(h0, 0), he = imin(h0 + k, H), ws = imax(w0, 0), we = imin(w0 + k, W);
+                float g = dyp[oh * OW + ow] / (float)avg_div(H, W, k, stride, pad, oh, ow);
+                for (int ih = hs; ih < he; ih++)
+                    for (int iw = ws; iw < we; iw++) dxp[(int64_t)ih * W + iw] += g;
+            }
+    }
+}
+
+void cl_avgpool_backward_naive(const float *dy, float *dx, int64_t planes, int H, int W, int k,
+                               int stride, int pad, int OH, int OW)
+{
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int ih = 0; ih < H; ih++)
+            for (int iw = 0; iw < W; iw++) {
+                double s = 0;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++) {
+                        int th = ih + pad - i, tw = iw + pad - j;
+                        if (th < 0 || tw < 0 || th % stride || tw % stride) continue;
+                        int oh = th / stride, ow = tw / stride;
+                        if (oh >= OH || ow >= OW) continue;
+                        int cnt = 0;
+                        for (int a = 0; a < k; a++)
+                            for (int b = 0; b < k; b++)
+                                if (oh * stride - pad + a < H + pad &&
+                                    ow * stride - pad + b < W + pad)
+                                    cnt++;
+                        s += (double)dy[(pl * OH + oh) * OW + ow] / cnt;
+                    }
+                dx[(pl * H + ih) * W + iw] = (float)s;
+            }
+}
+
+/* ---- global average pool ---- */
+
+void cl_gap_forward(const float *x, float *y, int64_t planes, int HW)
+{
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *p = x + pl * HW;
+        double a[LANES] = {0};
+        int i = 0;
+        for (; i + LANES <= HW; i += LANES)
+            for (int j = 0; j < LANES; j++) a[j] += (double)p[i + j];
+        for (; i < HW; i++) a[0] += (double)p[i];
+        double s = 0;
+        for (int j = 0; j < LANES; j++) s += a[j];
+        y[pl] = (float)(s / HW);
+    }
+}
+
+void cl_gap_forward_naive(const float *x, float *y, int64_t planes, int HW)
+{
+    for (int64_t pl = 0; pl < planes; pl++) {
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += x[pl * HW + i];
+        y[pl] = (float)(s / HW);
+    }
+}
+
+void cl_gap_backward(const float *dy, float *dx, int64_t planes, int HW)
+{
+    float inv = 1.0f / (float)HW;
+#pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float g = dy[pl] * inv, *p = dx + pl * HW;
+        for (int i = 0; i < HW; i++) p[i] = g;
+    }
+}
+
+void cl_gap_backward_naive(const float *dy, float *dx, int64_t planes, int HW)
+{
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int i = 0; i < HW; i++) dx[pl * HW + i] = (float)((double)dy[pl] / HW);
+}

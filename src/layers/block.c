@@ -1,0 +1,259 @@
+/* Residual BasicBlock (He et al.; torchvision / CIFAR ResNets):
+ *   y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+ * conv1 3x3 (stride s, pad 1), conv2 3x3 (stride 1, pad 1), all without
+ * bias (`spec.bias` is ignored); shortcut = identity, or conv1x1(stride s)
+ * + BN when s != 1 or the channel count changes ("projection").
+ *
+ * The block owns its sub-layers in l->sub, in parameter order:
+ *   conv1, bn1, relu1, conv2, bn2 [, sc_conv, sc_bn]
+ * and runs them through cl_layer_ops_table. Params (flat, PyTorch order):
+ * conv1.W, bn1.gamma, bn1.beta, conv2.W, bn2.gamma, bn2.beta [, sc_conv.W,
+ * sc_bn.gamma, sc_bn.beta]; bufs: bn1, bn2 [, sc_bn] running mean/var.
+ *
+ * Saved area for batch n (A = n * OC*OH*OW floats each): the outputs of
+ * conv1, bn1, relu1, conv2, bn2 [, sc_conv, sc_bn], then each sub-layer's
+ * own saved state. Workspace: backward keeps three gradient buffers of A
+ * (plus one of the input size for the projection's dx) before the
+ * sub-layers' scratch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "collapse/mem.h"
+#include "layers.h"
+
+enum { CONV1, BN1, RELU1, CONV2, BN2, SC_CONV, SC_BN, NSUB_MAX };
+#define PAR_MIN 32768
+
+static int blk_stride(const cl_layer *l) { return l->spec.stride ? l->spec.stride : 1; }
+
+static void blk_destroy(cl_layer *l)
+{
+    if (l->sub)
+        for (int i = 0; i < l->nsub; i++) {
+            const cl_layer_ops *o = cl_layer_ops_table[l->sub[i].spec.kind];
+            if (o->destroy) o->destroy(&l->sub[i]);
+        }
+    cl_free(l->sub);
+    l->sub = NULL;
+    l->nsub = 0;
+}
+
+static cl_layer_spec sub_spec(const cl_layer *l, cl_layer_kind kind, const char *what)
+{
+    cl_layer_spec s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    snprintf(s.name, sizeof s.name, "%.23s.%s", l->spec.name[0] ? l->spec.name : "block", what);
+    s.frozen = l->spec.frozen;
+    s.classifier = l->spec.classifier;
+    if (kind == CL_LAYER_BATCHNORM) {
+        s.eps = l->spec.eps;
+        s.momentum = l->spec.momentum;
+    }
+    return s;
+}
+
+static cl_layer_spec sub_conv(const cl_layer *l, const char *what, int k, int stride, int pad)
+{
+    cl_layer_spec s = sub_spec(l, CL_LAYER_CONV2D, what);
+    s.out = l->spec.out;
+    s.k = k;
+    s.stride = stride;
+    s.pad = pad;
+    s.bias = 0;
+    return s;
+}
+
+static cl_status blk_infer(cl_layer *l, cl_shape in)
+{
+    const cl_layer_spec *s = &l->spec;
+    const char *nm = s->name[0] ? s->name : "(unnamed)";
+    blk_destroy(l);
+    if (s->out < 1)
+        return cl_error(CL_EINVAL, "layer '%s' (block): out must be >= 1 (got %d)", nm, s->out);
+    if (s->stride < 0)
+        return cl_error(CL_EINVAL, "layer '%s' (block): stride must be >= 0 (got %d)", nm,
+                        s->stride);
+    if ((s->k != 0 && s->k != 3) || s->pad != 0)
+        return cl_error(CL_EINVAL,
+                        "layer '%s' (block): k and pad are fixed (3x3 convs, pad 1; got k %d pad %d)",
+                        nm, s->k, s->pad);
+    if (in.c < 1 || in.h < 1 || in.w < 1)
+        return cl_error(CL_EINVAL, "layer '%s' (block): bad input shape {%d,%d,%d}", nm, in.c,
+                        in.h, in.w);
+    int stride = blk_stride(l), proj = stride != 1 || in.c != s->out;
+    cl_layer_spec specs[NSUB_MAX] = {
+        [CONV1] = sub_conv(l, "conv1", 3, stride, 1),
+        [BN1] = sub_spec(l, CL_LAYER_BATCHNORM, "bn1"),
+        [RELU1] = sub_spec(l, CL_LAYER_RELU, "relu1"),
+        [CONV2] = sub_conv(l, "conv2", 3, 1, 1),
+        [BN2] = sub_spec(l, CL_LAYER_BATCHNORM, "bn2"),
+        [SC_CONV] = sub_conv(l, "sc_conv", 1, stride, 0),
+        [SC_BN] = sub_spec(l, CL_LAYER_BATCHNORM, "sc_bn"),
+    };
+    specs[RELU1].classifier = 0;
+    int nsub = proj ? NSUB_MAX : SC_CONV;
+    l->sub = cl_alloc_array((size_t)nsub, sizeof(cl_layer), "block sub-layers");
+    if (!l->sub) return CL_ENOMEM;
+    l->nsub = nsub;
+    int64_t np = 0, nb = 0;
+    cl_status st = CL_OK;
+    for (int i = 0; i < nsub; i++) {
+        cl_layer *u = &l->sub[i];
+        u->spec = specs[i];
+        u->in = i == CONV1 || i == SC_CONV ? in : l->sub[i - 1].out;
+        if ((st = cl_layer_ops_table[u->spec.kind]->infer(u, u->in)) != CL_OK) {
+            blk_destroy(l);
+            return st;
+        }
+        u->param_off = np;
+        u->buf_off = nb;
+        np += u->nparams;
+        nb += u->nbufs;
+    }
+    l->out = l->sub[BN2].out;
+    CL_ASSERT(!proj || (l->sub[SC_BN].out.c == l->out.c && l->sub[SC_BN].out.h == l->out.h &&
+                        l->sub[SC_BN].out.w == l->out.w));
+    CL_ASSERT(proj || (in.c == l->out.c && in.h == l->out.h && in.w == l->out.w));
+    l->nparams = np;
+    l->nbufs = nb;
+    return CL_OK;
+}
+
+static void blk_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
+{
+    for (int i = 0; i < l->nsub; i++) {
+        const cl_layer *u = &l->sub[i];
+        cl_layer_ops_table[u->spec.kind]->init(u, p + u->param_off, b + u->buf_off, rng);
+    }
+}
+
+static int64_t act_floats(const cl_layer *l, int n) { return (int64_t)n * cl_shape_size(l->out); }
+
+/* Offsets into the saved area for batch n: sub-layer i's output at
+ * out_off[i], its own saved state at sv_off[i]. */
+static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off)
+{
+    int64_t A = act_floats(l, n), off = 0;
+    for (int i = 0; i < l->nsub; i++, off += A)
+        if (out_off) out_off[i] = off;
+    for (int i = 0; i < l->nsub; i++) {
+        const cl_layer *u = &l->sub[i];
+        if (sv_off) sv_off[i] = off;
+        off += cl_layer_ops_table[u->spec.kind]->saved_floats(u, n);
+    }
+    return off;
+}
+
+static int64_t blk_saved(const cl_layer *l, int n) { return saved_layout(l, n, NULL, NULL); }
+
+static int64_t grad_floats(const cl_layer *l, int n)
+{
+    return 3 * act_floats(l, n) + (l->nsub > SC_CONV ? (int64_t)n * cl_shape_size(l->in) : 0);
+}
+
+static int64_t blk_ws(const cl_layer *l, int n)
+{
+    int64_t m = 0;
+    for (int i = 0; i < l->nsub; i++) {
+        const cl_layer *u = &l->sub[i];
+        int64_t w = cl_layer_ops_table[u->spec.kind]->ws_floats(u, n);
+        if (w > m) m = w;
+    }
+    return grad_floats(l, n) + ((m + 15) & ~(int64_t)15);
+}
+
+static void sub_forward(const cl_layer *l, int i, const cl_run *r, const float *p, float *b,
+                        const float *x, float *y, float *saved)
+{
+    const cl_layer *u = &l->sub[i];
+    cl_layer_ops_table[u->spec.kind]->forward(u, r, p + u->param_off, b + u->buf_off, x, y,
+                                              saved);
+}
+
+static void sub_backward(const cl_layer *l, int i, const cl_run *r, const float *p,
+                         const float *x, const float *y, const float *saved, const float *dy,
+                         float *dx, float *dp)
+{
+    const cl_layer *u = &l->sub[i];
+    cl_layer_ops_table[u->spec.kind]->backward(u, r, p + u->param_off, x, y, saved, dy, dx,
+                                               dp + u->param_off);
+}
+
+static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                        const float *x, float *y, float *saved)
+{
+    int64_t oo[NSUB_MAX], so[NSUB_MAX];
+    saved_layout(l, r->n, oo, so);
+    float *a[NSUB_MAX];
+    for (int i = 0; i < l->nsub; i++) a[i] = saved + oo[i];
+    sub_forward(l, CONV1, r, p, b, x, a[CONV1], saved + so[CONV1]);
+    for (int i = BN1; i <= BN2; i++) sub_forward(l, i, r, p, b, a[i - 1], a[i], saved + so[i]);
+    const float *sc = x;
+    if (l->nsub > SC_CONV) {
+        sub_forward(l, SC_CONV, r, p, b, x, a[SC_CONV], saved + so[SC_CONV]);
+        sub_forward(l, SC_BN, r, p, b, a[SC_CONV], a[SC_BN], saved + so[SC_BN]);
+        sc = a[SC_BN];
+    }
+    const float *main = a[BN2];
+    int64_t A = act_floats(l, r->n);
+#pragma omp parallel for schedule(static) if (A >= PAR_MIN)
+    for (int64_t i = 0; i < A; i++) {
+        float v = main[i] + sc[i];
+        y[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
+    }
+}
+
+static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
+                         const float *y, const float *saved, const float *dy, float *dx,
+                         float *dp)
+{
+    int64_t oo[NSUB_MAX], so[NSUB_MAX];
+    saved_layout(l, r->n, oo, so);
+    const float *a[NSUB_MAX];
+    for (int i = 0; i < l->nsub; i++) a[i] = saved + oo[i];
+    int64_t A = act_floats(l, r->n), nx = (int64_t)r->n * cl_shape_size(l->in);
+    int proj = l->nsub > SC_CONV;
+    float *g = r->ws, *g1 = g + A, *g2 = g1 + A, *gx = g2 + A;
+    cl_run rs = *r;
+    rs.ws = r->ws + ((grad_floats(l, r->n) + 15) & ~(int64_t)15);
+    CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
+    /* through the final ReLU: g = dy where y > 0 (the sum's gradient) */
+#pragma omp parallel for schedule(static) if (A >= PAR_MIN)
+    for (int64_t i = 0; i < A; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    sub_backward(l, BN2, &rs, p, a[CONV2], a[BN2], saved + so[BN2], g, g1, dp);
+    sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
+    sub_backward(l, RELU1, &rs, p, a[BN1], a[RELU1], saved + so[RELU1], g2, g2, dp);
+    sub_backward(l, BN1, &rs, p, a[CONV1], a[BN1], saved + so[BN1], g2, g1, dp);
+    sub_backward(l, CONV1, &rs, p, x, a[CONV1], saved + so[CONV1], g1, dx, dp);
+    const float *gs = g;
+    if (proj) {
+        sub_backward(l, SC_BN, &rs, p, a[SC_CONV], a[SC_BN], saved + so[SC_BN], g, g2, dp);
+        sub_backward(l, SC_CONV, &rs, p, x, a[SC_CONV], saved + so[SC_CONV], g2,
+                     dx ? gx : NULL, dp);
+        gs = gx;
+    }
+    if (dx) {
+#pragma omp parallel for schedule(static) if (nx >= PAR_MIN)
+        for (int64_t i = 0; i < nx; i++) dx[i] += gs[i];
+    }
+}
+
+static int64_t blk_flops(const cl_layer *l)
+{
+    int64_t f = cl_shape_size(l->out); /* the residual add */
+    for (int i = 0; i < l->nsub; i++)
+        f += cl_layer_ops_table[l->sub[i].spec.kind]->flops(&l->sub[i]);
+    return f;
+}
+
+const cl_layer_ops cl_block_ops = {
+    .infer = blk_infer,
+    .init = blk_init,
+    .saved_floats = blk_saved,
+    .ws_floats = blk_ws,
+    .forward = blk_forward,
+    .backward = blk_backward,
+    .destroy = blk_destroy,
+    .flops = blk_flops,
+};
