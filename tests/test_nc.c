@@ -122,6 +122,70 @@ Test(nc, reference_D_greater_than_N) { reference_case("wide"); }
 Test(nc, reference_unbalanced) { reference_case("unbal"); }
 Test(nc, reference_conv_features) { reference_case("conv"); }
 
+/* The naive twin itself agrees with the NumPy reference. */
+Test(nc, naive_twin_matches_reference)
+{
+    const char *names[] = {"tall", "wide", "unbal"};
+    for (int t = 0; t < 3; t++) {
+        ncase c;
+        load_case(names[t], &c);
+        cl_nc_opts o = cl_nc_opts_default();
+        o.weighted_mean = 1;
+        cl_nc_result r;
+        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
+        check_expected(names[t], "weighted", &r);
+        free_case(&c);
+    }
+}
+
+/* Fast vs naive on random problems of many shapes: D < N, D > N, D < K-1,
+ * unbalanced, both mu_G conventions, with and without bias and W. */
+Test(nc, fast_matches_naive_random_shapes)
+{
+    const int shapes[][3] = {{60, 7, 3},  {25, 40, 5}, {90, 3, 6}, {33, 16, 2},
+                             {120, 12, 8}, {18, 50, 4}, {64, 1, 2}};
+    cl_rng g;
+    cl_rng_seed(&g, 77);
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        int N = shapes[t][0], D = shapes[t][1], K = shapes[t][2];
+        float *H = cl_alloc_array((size_t)N * D, sizeof(float), "H");
+        float *W = cl_alloc_array((size_t)K * D, sizeof(float), "W");
+        float *b = cl_alloc_array((size_t)K, sizeof(float), "b");
+        int32_t *y = cl_alloc_array((size_t)N, sizeof(int32_t), "y");
+        /* Unbalanced: class c drawn with weight c + 1 (every class gets sample c first). */
+        for (int i = 0; i < N; i++) {
+            double u = cl_rng_uniform(&g) * K * (K + 1) / 2.0;
+            int c = 0;
+            while (c < K - 1 && u >= c + 1) u -= ++c;
+            y[i] = i < K ? i : c;
+        }
+        for (int i = 0; i < N; i++)
+            for (int d = 0; d < D; d++)
+                H[i * D + d] = (float)(cl_rng_normal(&g) + 2.0 * sin(1.7 * y[i] * (d + 1)) + 5);
+        for (int i = 0; i < K * D; i++) W[i] = (float)cl_rng_normal(&g);
+        for (int c = 0; c < K; c++) b[c] = (float)cl_rng_normal(&g);
+        for (int conv = 0; conv < 4; conv++) {
+            cl_nc_opts o = cl_nc_opts_default();
+            o.weighted_mean = conv & 1;
+            o.nc4_bias = !(conv & 2);
+            const float *Wp = conv == 3 ? NULL : W;
+            cl_nc_result f, n;
+            cr_assert_eq(cl_nc_analyze(H, N, D, y, K, Wp, b, &o, &f), CL_OK, "%s", cl_errmsg());
+            cr_assert_eq(cl_nc_analyze_naive(H, N, D, y, K, Wp, b, &o, &n), CL_OK, "%s",
+                         cl_errmsg());
+            for (int i = 0; i < cl_nc_nkeys(); i++)
+                cr_expect(close_rel(cl_nc_key_value(&f, i), cl_nc_key_value(&n, i), 1e-8) ||
+                              fabs(cl_nc_key_value(&f, i) - cl_nc_key_value(&n, i)) < 1e-12,
+                          "N %d D %d K %d conv %d: %s fast %.12g naive %.12g", N, D, K, conv,
+                          cl_nc_key_name(i), cl_nc_key_value(&f, i), cl_nc_key_value(&n, i));
+        }
+        cl_free(H);
+        cl_free(W);
+        cl_free(b);
+        cl_free(y);
+    }
+}
+
 /* Unbalanced data: the two mu_G conventions really differ (so the option is wired). */
 Test(nc, weighted_mean_differs_when_unbalanced)
 {

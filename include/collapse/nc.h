@@ -59,7 +59,8 @@ typedef struct cl_nc_stream cl_nc_stream;
 
 /* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL; b is
  * ignored without W). opts NULL means cl_nc_opts_default(). Memory: about
- * 3 K D doubles plus an 8 MB block, independent of the number of samples.
+ * 3 K D doubles plus a block of at most 8 MB (sized by the largest batch),
+ * independent of the number of samples.
  * Not thread-safe: one stream per thread. Errors: CL_EINVAL (sizes), CL_ENOMEM. */
 cl_status cl_nc_stream_create(cl_nc_stream **s, int D, int K, const float *W, const float *b,
                               const cl_nc_opts *opts);
@@ -88,6 +89,12 @@ cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
 /* In-memory: both passes over H [N, D] (contiguous), same errors. */
 cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K, const float *W,
                         const float *b, const cl_nc_opts *opts, cl_nc_result *r);
+
+/* Reference twin of cl_nc_analyze for tests: explicit D x D Sw and Sb,
+ * eigen-truncated pseudo-inverse of Sb, loops. O(N D^2 + D^3): small D only. */
+cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y, int K,
+                              const float *W, const float *b, const cl_nc_opts *opts,
+                              cl_nc_result *r);
 
 /* He & Su fit of ln D_l against layer index l = 0..L-1 (L >= 2, every D_l > 0):
  * slope, intercept, rho = exp(slope), R^2 of the least-squares line, Pearson r. */

@@ -47,10 +47,11 @@ struct cl_nc_stream {
     double *C;        /* [K, K] sum over samples of (A r)(A r)^T */
     double *ssq;      /* [K] per-class sum of ||r||^2 */
     int64_t ncc_ok, cls_ok, agree;
-    int64_t blk_rows;
-    double *blk;      /* [blk_rows, D] residuals */
-    double *P;        /* [blk_rows, R] */
-    double *rss;      /* [blk_rows] ||r||^2 of the block's samples */
+    int64_t blk_rows; /* rows per pass-2 block (about NC_BLOCK_BYTES) */
+    int64_t blk_cap;  /* rows allocated so far: grown to the largest batch seen, up to blk_rows */
+    double *blk;      /* [blk_cap, D] residuals */
+    double *P;        /* [blk_cap, R] */
+    double *rss;      /* [blk_cap] ||r||^2 of the block's samples */
     double *scratch;  /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
     cl_nc_result res;
 };
@@ -124,13 +125,9 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W, 
     s->AD = cl_alloc_array(kk, sizeof(double), "nc mean distances");
     s->C = cl_alloc_array(kk, sizeof(double), "nc K x K products");
     s->ssq = cl_alloc_array(k, sizeof(double), "nc variances");
-    s->blk = cl_alloc_array((size_t)s->blk_rows * (size_t)D, sizeof(double), "nc block");
-    s->P = cl_alloc_array((size_t)s->blk_rows * R, sizeof(double), "nc block projections");
-    s->rss = cl_alloc_array((size_t)s->blk_rows, sizeof(double), "nc block norms");
     s->scratch = cl_alloc_array(2 * kk + kk / 2 + k, sizeof(double), "nc scratch");
     if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->G || !s->evec ||
-        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->blk || !s->P ||
-        !s->rss || !s->scratch) {
+        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch) {
         cl_nc_stream_destroy(s);
         return CL_ENOMEM;
     }
@@ -295,6 +292,20 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
         return cl_error(CL_EINVAL, "nc: feed2 called after the result (reset first)");
     if (n < 0 || ld < s->D) return cl_error(CL_EINVAL, "nc: feed2: bad n or ld");
     CL_TRY(check_labels(s, y, n, s->n2));
+    /* The block buffers grow to the largest batch seen (at most blk_rows), so
+     * small problems never touch 8 MB and a trainer's equal batches allocate once. */
+    int64_t need = n < s->blk_rows ? n : s->blk_rows;
+    if (need > s->blk_cap) {
+        cl_free(s->blk);
+        cl_free(s->P);
+        cl_free(s->rss);
+        s->blk_cap = 0;
+        s->blk = cl_alloc_array((size_t)need * (size_t)s->D, sizeof(double), "nc block");
+        s->P = cl_alloc_array((size_t)need * (size_t)s->R, sizeof(double), "nc block proj");
+        s->rss = cl_alloc_array((size_t)need, sizeof(double), "nc block norms");
+        if (!s->blk || !s->P || !s->rss) return CL_ENOMEM;
+        s->blk_cap = need;
+    }
     for (int64_t i0 = 0; i0 < n; i0 += s->blk_rows) {
         int64_t nb = n - i0 < s->blk_rows ? n - i0 : s->blk_rows;
         feed2_block(s, H + i0 * ld, nb, ld, y + i0);
