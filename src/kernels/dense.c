@@ -31,6 +31,7 @@ void cl_bias_add(float *y, const float *b, int N, int C, int HW)
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
         for (int n = 0; n < N; n++) {
             float *r = y + (int64_t)n * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) r[c] += b[c];
         }
         return;
@@ -39,6 +40,7 @@ void cl_bias_add(float *y, const float *b, int N, int C, int HW)
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         float v = b[pl % C], *p = y + pl * HW;
+#pragma omp simd
         for (int i = 0; i < HW; i++) p[i] += v;
     }
 }
@@ -74,6 +76,7 @@ void cl_bias_reduce(float *db, const float *dy, int N, int C, int HW)
             double acc[CB] = {0};
             for (int n = 0; n < N; n++) {
                 const float *r = dy + (int64_t)n * C + c0;
+#pragma omp simd
                 for (int j = 0; j < w; j++) acc[j] += (double)r[j];
             }
             for (int j = 0; j < w; j++) db[c0 + j] += (float)acc[j];
@@ -155,7 +158,7 @@ void cl_linear_backward_naive(const float *x, const float *W, const float *dy, f
 void cl_relu_forward(const float *x, float *y, int64_t n)
 {
     /* `x < 0 ? 0 : x` keeps NaN (fmaxf would turn it into 0 and hide it) */
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
@@ -166,7 +169,7 @@ void cl_relu_forward_naive(const float *x, float *y, int64_t n)
 
 void cl_relu_backward(const float *y, const float *dy, float *dx, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
@@ -181,10 +184,12 @@ void cl_relu_backward_naive(const float *y, const float *dy, float *dx, int64_t 
 
 /* ---- batch norm ---- */
 
-/* s += sum (p - K), ss += sum (p - K)^2 over p[0..n). */
-static void sums_shifted(const float *p, int64_t n, double K, double *s, double *ss)
+/* Per-channel sums use LANES double accumulators per channel (a[LANES],
+ * b[LANES]), kept across the N planes of the channel and reduced once. */
+
+/* a += (p - K), b += (p - K)^2 over p[0..n) */
+static inline void lanes_shifted(const float *p, int64_t n, double K, double *a, double *b)
 {
-    double a[LANES] = {0}, b[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++) {
@@ -197,17 +202,12 @@ static void sums_shifted(const float *p, int64_t n, double K, double *s, double 
         a[0] += d;
         b[0] += d * d;
     }
-    for (int j = 0; j < LANES; j++) {
-        *s += a[j];
-        *ss += b[j];
-    }
 }
 
-/* s += sum dy, sx += sum dy * (x - mu) over [0..n). */
-static void sums_grad(const float *x, const float *dy, int64_t n, double mu, double *s,
-                      double *sx)
+/* a += dy, b += dy * (x - mu) over [0..n) */
+static inline void lanes_grad(const float *x, const float *dy, int64_t n, double mu, double *a,
+                              double *b)
 {
-    double a[LANES] = {0}, b[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++) {
@@ -220,10 +220,27 @@ static void sums_grad(const float *x, const float *dy, int64_t n, double mu, dou
         a[0] += g;
         b[0] += g * ((double)x[i] - mu);
     }
-    for (int j = 0; j < LANES; j++) {
-        *s += a[j];
-        *sx += b[j];
-    }
+}
+
+static inline double lanes_sum(const double *a)
+{
+    double s = 0;
+    for (int j = 0; j < LANES; j++) s += a[j];
+    return s;
+}
+
+/* Channels per work item on the plane path (HW > 1): as many as keep the
+ * item's x and dy (N*w*HW floats each) within ~512 KiB, so the second pass
+ * of the backward re-reads them from L2; at least 1, at most CB. Each item
+ * walks n outer, channels inner: long contiguous runs of w*HW floats. */
+static int plane_chunk(int N, int C, int HW)
+{
+    int64_t per = (int64_t)N * HW * 2 * (int64_t)sizeof(float);
+    int64_t w = (512 << 10) / (per > 0 ? per : 1);
+    if (w < 1) w = 1;
+    if (w > CB) w = CB;
+    if (w > C) w = C;
+    return (int)w;
 }
 
 static void finish_stats(double s, double ss, double K, double M, float *mean, float *var)
@@ -246,6 +263,7 @@ void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
             for (int j = 0; j < w; j++) K[j] = x[c0 + j];
             for (int n = 0; n < N; n++) {
                 const float *r = x + (int64_t)n * C + c0;
+#pragma omp simd
                 for (int j = 0; j < w; j++) {
                     double d = (double)r[j] - K[j];
                     s[j] += d;
@@ -256,11 +274,17 @@ void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
         }
         return;
     }
+    int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (int c = 0; c < C; c++) {
-        double K = x[(int64_t)c * HW], s = 0, ss = 0;
-        for (int n = 0; n < N; n++) sums_shifted(x + ((int64_t)n * C + c) * HW, HW, K, &s, &ss);
-        finish_stats(s, ss, K, M, &mean[c], &var[c]);
+    for (int bi = 0; bi < nb; bi++) {
+        int c0 = bi * w, cw = imin(w, C - c0);
+        double K[CB], a[CB][LANES] = {{0}}, b[CB][LANES] = {{0}};
+        for (int j = 0; j < cw; j++) K[j] = x[(int64_t)(c0 + j) * HW];
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < cw; j++)
+                lanes_shifted(x + ((int64_t)n * C + c0 + j) * HW, HW, K[j], a[j], b[j]);
+        for (int j = 0; j < cw; j++)
+            finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
     }
 }
 
@@ -291,6 +315,7 @@ void cl_bn_apply(const float *x, float *y, const float *gamma, const float *beta
         for (int n = 0; n < N; n++) {
             const float *xr = x + (int64_t)n * C;
             float *yr = y + (int64_t)n * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * (gamma[c] * invstd[c]) + beta[c];
         }
         return;
@@ -302,6 +327,7 @@ void cl_bn_apply(const float *x, float *y, const float *gamma, const float *beta
         float m = mean[c], k = gamma[c] * invstd[c], b = beta[c];
         const float *xp = x + pl * HW;
         float *yp = y + pl * HW;
+#pragma omp simd
         for (int i = 0; i < HW; i++) yp[i] = (xp[i] - m) * k + b;
     }
 }
@@ -347,6 +373,7 @@ void cl_bn_backward(const float *x, const float *dy, float *dx, const float *gam
             for (int j = 0; j < w; j++) mu[j] = mean[c0 + j];
             for (int n = 0; n < N; n++) {
                 const float *xr = x + (int64_t)n * C + c0, *gr = dy + (int64_t)n * C + c0;
+#pragma omp simd
                 for (int j = 0; j < w; j++) {
                     double g = gr[j];
                     s[j] += g;
@@ -360,27 +387,37 @@ void cl_bn_backward(const float *x, const float *dy, float *dx, const float *gam
             for (int n = 0; n < N; n++) {
                 const float *xr = x + (int64_t)n * C + c0, *gr = dy + (int64_t)n * C + c0;
                 float *dr = dx + (int64_t)n * C + c0;
+#pragma omp simd
                 for (int j = 0; j < w; j++) dr[j] = a[j] * gr[j] + b[j] * (xr[j] - mu[j]) + cc[j];
             }
         }
         return;
     }
+    int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (int c = 0; c < C; c++) {
-        float mu = mean[c], a, b, cc;
-        double s = 0, sx = 0;
-        for (int n = 0; n < N; n++) {
-            int64_t o = ((int64_t)n * C + c) * HW;
-            sums_grad(x + o, dy + o, HW, mu, &s, &sx);
-        }
-        bn_coefs(s, sx, gamma[c], invstd[c], M, batch_stats, &dgamma[c], &dbeta[c], &a, &b, &cc);
+    for (int bi = 0; bi < nb; bi++) {
+        int c0 = bi * w, cw = imin(w, C - c0);
+        double la[CB][LANES] = {{0}}, lb[CB][LANES] = {{0}};
+        float a[CB], b[CB], cc[CB], mu[CB];
+        for (int j = 0; j < cw; j++) mu[j] = mean[c0 + j];
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < cw; j++) {
+                int64_t o = ((int64_t)n * C + c0 + j) * HW;
+                lanes_grad(x + o, dy + o, HW, mu[j], la[j], lb[j]);
+            }
+        for (int j = 0; j < cw; j++)
+            bn_coefs(lanes_sum(la[j]), lanes_sum(lb[j]), gamma[c0 + j], invstd[c0 + j], M,
+                     batch_stats, &dgamma[c0 + j], &dbeta[c0 + j], &a[j], &b[j], &cc[j]);
         if (!dx) continue;
-        for (int n = 0; n < N; n++) {
-            int64_t o = ((int64_t)n * C + c) * HW;
-            const float *xp = x + o, *gp = dy + o;
-            float *dp = dx + o;
-            for (int i = 0; i < HW; i++) dp[i] = a * gp[i] + b * (xp[i] - mu) + cc;
-        }
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < cw; j++) {
+                int64_t o = ((int64_t)n * C + c0 + j) * HW;
+                const float *xp = x + o, *gp = dy + o;
+                float *dp = dx + o;
+                float aj = a[j], bj = b[j], cj = cc[j], mj = mu[j];
+#pragma omp simd
+                for (int i = 0; i < HW; i++) dp[i] = aj * gp[i] + bj * (xp[i] - mj) + cj;
+            }
     }
 }
 
