@@ -149,11 +149,11 @@ static cl_status draw_layers(const char *path, run_data *runs, int nruns)
         snprintf(titles[np], sizeof titles[np], "%.60s: ln D per layer (dashed: fit)",
                  runs[r].label);
         panels[np] = (cl_plot_panel){titles[np], "layer (tap index)", "ln D", 0, 0,
-                                     CL_PLOT_LEGEND_TOP_RIGHT, series[np], ns};
+                                     CL_PLOT_LEGEND_BOTTOM_LEFT, series[np], ns};
         np++;
     }
     if (np) {
-        int cols = np > 1 ? 2 : 1, rows = (np + 1) / cols;
+        int cols = np > 1 ? 2 : 1, rows = (np + cols - 1) / cols;
         st = cl_plot_figure(path, panels, np, cols, FIG_W, FIG_H * rows * 2 / 3 + FIG_H / 3);
     }
 done:
