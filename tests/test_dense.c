@@ -552,3 +552,32 @@ Test(dense_layers, bad_specs_are_einval_with_messages)
     l.spec = s;
     cr_assert_eq(cl_layer_ops_table[CL_LAYER_RELU]->infer(&l, v), CL_OK, "%s", cl_errmsg());
 }
+
+/* ---- whole models through cl_model_forward/backward ---- */
+
+/* flatten -> linear -> BN1d -> ReLU -> linear (no bias) -> ReLU -> linear.
+ * ReLU kinks inside the model cannot be steered away from, so h = 1e-3
+ * (fewer pre-activations within a step of 0); the seed is fixed. */
+static void mlp_model_case(int train, const char *what)
+{
+    cl_layer_spec s[7];
+    for (int i = 0; i < 7; i++) s[i] = mk((cl_layer_kind[]){CL_LAYER_FLATTEN, CL_LAYER_LINEAR,
+                                                           CL_LAYER_BATCHNORM, CL_LAYER_RELU,
+                                                           CL_LAYER_LINEAR, CL_LAYER_RELU,
+                                                           CL_LAYER_LINEAR}[i]);
+    s[1].out = 6, s[1].bias = 1;
+    s[4].out = 5;
+    s[6].out = 3, s[6].bias = 1;
+    gc_opts o = gc_opts_default(4);
+    o.train = train;
+    o.h = 1e-3;
+    o.param_jitter = 0.2f;
+    o.buf_jitter = 0.3f;
+    gc_result r;
+    cr_assert_eq(gc_model(s, 7, (cl_shape){2, 2, 2}, &o, &r), CL_OK, "%s: %s", what, cl_errmsg());
+    cr_assert_eq(r.np, 8 * 6 + 6 + 12 + 6 * 5 + 5 * 3 + 3, "%s: params checked", what);
+    gc_assert_tol(&r, what, DTOL);
+}
+
+Test(dense_grad, mlp_model_train) { mlp_model_case(1, "mlp model train"); }
+Test(dense_grad, mlp_model_eval) { mlp_model_case(0, "mlp model eval"); }
