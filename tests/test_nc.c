@@ -466,8 +466,25 @@ Test(nc, error_non_finite)
 {
     ncase c;
     load_case("tall", &c);
-    c.H[5 * c.D + 2] = NAN;
+    cl_nc_stream *s;
     cl_nc_result r;
+    /* Finite in pass 1, NaN in pass 2. */
+    cr_assert_eq(cl_nc_stream_create(&s, c.D, c.K, NULL, NULL, NULL), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
+    c.H[5 * c.D + 2] = NAN;
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_result(s, &r), CL_ENUMERIC);
+    cr_assert(strstr(cl_errmsg(), "pass 2 are not finite"), "%s", cl_errmsg());
+    /* NaN in pass 1: end1 fails and the stream refuses work until reset. */
+    cl_nc_stream_reset(s);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_end1(s), CL_ENUMERIC);
+    cr_assert(strstr(cl_errmsg(), "not finite"), "%s", cl_errmsg());
+    cr_assert_eq(cl_nc_stream_end1(s), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "reset"), "%s", cl_errmsg());
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_EINVAL);
+    cl_nc_stream_destroy(s);
     cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r), CL_ENUMERIC);
     cr_assert(strstr(cl_errmsg(), "not finite"), "%s", cl_errmsg());
     free_case(&c);

@@ -25,7 +25,7 @@
 /* Rows per pass-2 block: about 8 MB of doubles, at least 16 rows. */
 #define NC_BLOCK_BYTES (8u << 20)
 
-enum { NC_PASS1, NC_PASS2, NC_DONE };
+enum { NC_PASS1, NC_PASS2, NC_DONE, NC_BROKEN /* end1 failed half-way: reset first */ };
 
 struct cl_nc_stream {
     int D, K;
@@ -154,6 +154,7 @@ static cl_status check_labels(const cl_nc_stream *s, const int32_t *y, int64_t n
 cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y)
 {
+    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state != NC_PASS1)
         return cl_error(CL_EINVAL, "nc: feed1 called after end1 (pass 1 is over; reset first)");
     if (n < 0 || ld < s->D) return cl_error(CL_EINVAL, "nc: feed1: bad n or ld");
@@ -188,6 +189,7 @@ static cl_status eig(double *a, double *w, int K)
 
 cl_status cl_nc_stream_end1(cl_nc_stream *s)
 {
+    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state != NC_PASS1) return cl_error(CL_EINVAL, "nc: end1 called twice");
     const int K = s->K, D = s->D;
     const size_t KD = (size_t)K * (size_t)D;
@@ -200,8 +202,10 @@ cl_status cl_nc_stream_end1(cl_nc_stream *s)
         double *m = mu + (size_t)c * D;
         for (int d = 0; d < D; d++) m[d] *= inv;
         for (int d = 0; d < D; d++)
-            if (!isfinite(m[d]))
+            if (!isfinite(m[d])) {
+                s->state = NC_BROKEN; /* the sums are half turned into means */
                 return cl_error(CL_ENUMERIC, "nc: features of class %d are not finite", c);
+            }
     }
     /* mu_G, then A = mu - mu_G. */
     double *A = s->B;
@@ -219,7 +223,11 @@ cl_status cl_nc_stream_end1(cl_nc_stream *s)
         for (int c = 0; c < K; c++)
             s->AD[y * K + c] = s->G[y * K + y] + s->G[c * K + c] - 2 * s->G[y * K + c];
     memcpy(s->evec, s->G, (size_t)K * K * sizeof(double));
-    CL_TRY(eig(s->evec, s->eval, K));
+    cl_status st = eig(s->evec, s->eval, K);
+    if (st != CL_OK) {
+        s->state = NC_BROKEN;
+        return st;
+    }
     if (s->has_W) {
         /* T[y, c] = W_c . mu_y + b_c */
         cl_dgemm(0, 1, K, K, D, 1.0, mu, D, s->B + KD, D, 0.0, s->T, K);
@@ -286,6 +294,7 @@ static void feed2_block(cl_nc_stream *s, const float *H, int64_t n, int64_t ld, 
 cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y)
 {
+    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state == NC_PASS1)
         return cl_error(CL_EINVAL, "nc: feed2 called before end1 (finish pass 1 first)");
     if (s->state != NC_PASS2)
@@ -409,6 +418,8 @@ static cl_status finish(cl_nc_stream *s)
     double trSw = 0, trG = 0;
     for (int c = 0; c < K; c++) trSw += s->ssq[c];
     trSw /= N;
+    if (!isfinite(trSw) || !isfinite(r->fuzz))
+        return cl_error(CL_ENUMERIC, "nc: features of pass 2 are not finite");
     for (int c = 0; c < K; c++) trG += s->G[c * K + c];
     r->nc1_quotient = trSw / (trG / K);
 
@@ -454,6 +465,7 @@ static cl_status finish(cl_nc_stream *s)
 
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r)
 {
+    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state == NC_PASS1)
         return cl_error(CL_EINVAL, "nc: result asked before pass 1 ended (call end1, then "
                                    "feed2 with every sample)");
