@@ -156,9 +156,10 @@ void cl_data_aug_init(cl_data_aug *aug, const cl_dataset *d, int pad, int flip);
 
 /* Fills a cl_train_data view of d for the training loop (x, y = d->y,
  * shape, classes). aug != NULL turns on augmentation through aug (which
- * must outlive the view; an aug with d == NULL is initialised here with
- * cl_data_aug_init(aug, d, pad ? pad : 4, 1)); aug == NULL leaves gather
- * NULL (plain copy). */
+ * must outlive the view). The view (re)computes aug->fill from aug->d's
+ * normalisation, keeping pad and flip; an aug with d == NULL is set up as
+ * cl_data_aug_init(aug, d, pad ? pad : 4, 1). So {.d = &train, .pad = 4,
+ * .flip = 1} works. aug == NULL leaves gather NULL (plain copy). */
 void cl_data_view(const cl_dataset *d, cl_data_aug *aug, cl_train_data *out);
 
 /* The gather callback itself (exposed for tests): ctx is a cl_data_aug. */

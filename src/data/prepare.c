@@ -227,8 +227,8 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
     if (o->random_labels_mode != CL_RANDLABEL_PERMUTE &&
         o->random_labels_mode != CL_RANDLABEL_UNIFORM)
         return cl_error(CL_EINVAL, "unknown random labels mode %d", (int)o->random_labels_mode);
-    if (o->resize < 0 || o->resize > 1024)
-        return cl_error(CL_EINVAL, "resize %d is not in [0, 1024]", o->resize);
+    if (o->resize < 0 || o->resize > 4096)
+        return cl_error(CL_EINVAL, "resize %d is not in [0, 4096]", o->resize);
     if (train->shape.c > CL_DATA_MAX_CHANNELS)
         return cl_error(CL_EINVAL, "%s: %d channels (at most %d)", train->name, train->shape.c,
                         CL_DATA_MAX_CHANNELS);

@@ -57,7 +57,10 @@ void cl_data_view(const cl_dataset *d, cl_data_aug *aug, cl_train_data *out)
     out->x = d->x;
     out->y = d->y;
     if (aug) {
-        if (!aug->d) cl_data_aug_init(aug, d, aug->pad > 0 ? aug->pad : 4, 1);
+        if (!aug->d)
+            cl_data_aug_init(aug, d, aug->pad > 0 ? aug->pad : 4, 1);
+        else /* the border value follows the dataset's current normalisation */
+            cl_data_aug_init(aug, aug->d, aug->pad, aug->flip);
         out->gather = cl_data_aug_gather;
         out->ctx = aug;
     }
