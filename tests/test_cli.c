@@ -526,8 +526,9 @@ Test(cli, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
     write_text(model, "[model]\ntype = mlp\nwidth = 256\ndepth = 2\n");
     sub(out, sizeof out, "%s/run", c.dir);
     const char *a[] = {"train", "--model", model, "--data", "mnist", "--train-per-class", "500",
-                       "--test-per-class", "100", "--epochs", "12", "--batch", "64", "--lr",
-                       "0.05", "--analyze", "none", "--out", out, NULL};
+                       "--test-per-class", "100", "--epochs", "15", "--batch", "32", "--lr",
+                       "0.05", "--schedule", "step=10,13", "--threads", "1", "--analyze", "none",
+                       "--out", out, NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);

@@ -372,7 +372,7 @@ int cl_cmd_train(int argc, char **argv)
     so.save_features = !o.no_features;
     so.resume = o.resume;
     int use_study = o.out && !so.none;
-    if (!o.out && (o.analyze || o.analyze_every || o.bn_mode || o.no_layers || o.no_plots ||
+    if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode || o.no_layers || o.no_plots ||
                    o.no_initial || o.no_features))
         return cl_cli_fail(2, "the collapse study options need --out DIR");
 
@@ -437,14 +437,29 @@ int cl_cmd_train(int argc, char **argv)
            head.etf ? ")" : "");
     cl_cli_data_print(&o.data, &train, &test);
     {
-        char loss[64];
+        char loss[64], sched[200];
         cl_loss_format(&cfg.loss, loss, sizeof loss);
+        int len = snprintf(sched, sizeof sched, "%s", cl_sched_kind_name(cfg.sched.kind));
+        if (cfg.sched.kind == CL_SCHED_MULTISTEP) {
+            double ms[CL_SCHED_MAX_MILESTONES];
+            int nm = cfg.sched.nmilestones;
+            for (int i = 0; i < nm; i++) ms[i] = cfg.sched.milestones[i];
+            if (!nm) {
+                ms[nm++] = (int)(cfg.epochs / 3);
+                ms[nm++] = (int)(2 * cfg.epochs / 3);
+            }
+            for (int i = 0; i < nm && len < (int)sizeof sched - 24; i++)
+                len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%g", i ? "," : " at ",
+                                ms[i]);
+        }
+        if (cfg.sched.warmup > 0)
+            snprintf(sched + len, sizeof sched - (size_t)len, " warmup %g", cfg.sched.warmup);
         printf("train: %d epochs  batch %d  %s lr %g  momentum %g%s  wd %g (classifier %g)  "
                "schedule %s  loss %s  seed %llu\n",
                cfg.epochs, cfg.batch, cl_optim_kind_name(cfg.optim.kind), cfg.sched.lr,
                cfg.optim.kind == CL_OPTIM_SGD ? cfg.optim.momentum : cfg.optim.beta1,
                cfg.optim.nesterov ? " nesterov" : "", cfg.optim.wd[0], cfg.optim.wd[1],
-               cl_sched_kind_name(cfg.sched.kind), loss, (unsigned long long)cfg.seed);
+               sched, loss, (unsigned long long)cfg.seed);
     }
     printf("OpenBLAS core %s, %s threading, %d threads\n", cl_blas_core(), cl_blas_threading(),
            cl_blas_get_threads());
