@@ -62,7 +62,7 @@ static cl_layer_spec mk(cl_layer_kind kind)
 /* Shapes: vector [N, D] (HW = 1) with D not a multiple of the 64-channel
  * block, large enough for the OpenMP path; and planes [N, C, HW]. */
 static const int SH[][3] = {{3, 5, 1}, {300, 130, 1}, {7, 64, 1}, {2, 3, 7}, {8, 5, 1000},
-                            {4, 17, 49}};
+                            {4, 17, 49}, {3, 130, 4}};
 #define NSH ((int)(sizeof SH / sizeof SH[0]))
 
 /* ---- kernels: fast vs naive ---- */

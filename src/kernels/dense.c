@@ -12,7 +12,7 @@
 #include "collapse/kernels_dense.h"
 
 #include <math.h>
-#include <string.h>
+#include <omp.h>
 
 #include "collapse/blas.h"
 
@@ -231,15 +231,17 @@ static inline double lanes_sum(const double *a)
 
 /* Channels per work item on the plane path (HW > 1): as many as keep the
  * item's x and dy (N*w*HW floats each) within ~512 KiB, so the second pass
- * of the backward re-reads them from L2; at least 1, at most CB. Each item
- * walks n outer, channels inner: long contiguous runs of w*HW floats. */
+ * of the backward re-reads them from L2; at least 1, at most CB, and few
+ * enough that every thread gets an item. Each item walks n outer, channels
+ * inner: runs of w*HW contiguous floats. */
 static int plane_chunk(int N, int C, int HW)
 {
     int64_t per = (int64_t)N * HW * 2 * (int64_t)sizeof(float);
-    int64_t w = (512 << 10) / (per > 0 ? per : 1);
-    if (w < 1) w = 1;
+    int64_t w = (512 << 10) / (per > 0 ? per : 1), T = omp_get_max_threads();
+    int64_t share = (C + T - 1) / T;
     if (w > CB) w = CB;
-    if (w > C) w = C;
+    if (w > share) w = share;
+    if (w < 1) w = 1;
     return (int)w;
 }
 
