@@ -13,9 +13,18 @@
  *     argmin over c is the nearest class mean (only the c-dependent terms),
  *   - W h + b = W r + (W mu_y + b)  (the second term a K x K table).
  * and per class the sum of ||r||^2 (tr Sw and the CDNV variances).
- * The formulas are derived in docs/METRICS.md. */
+ * The formulas are derived in docs/METRICS.md.
+ *
+ * Threading: OpenBLAS threads even tiny calls (a 10 x 10 dsyevd took ~200 ms
+ * instead of 0.05 ms with 2 threads on a busy machine), but runs single-
+ * threaded when called inside an active OpenMP parallel region. So pass 2
+ * opens one parallel region per call and gives each thread its own rows,
+ * buffers and accumulators (reduced in thread order, so results depend only
+ * on the thread count), and end1/finish run their K x K work on the calling
+ * thread inside such a region. */
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "collapse/blas.h"
@@ -51,7 +60,10 @@ struct cl_nc_stream {
     int64_t blk_cap;  /* rows allocated so far: grown to the largest batch seen, up to blk_rows */
     double *blk;      /* [blk_cap, D] residuals */
     double *P;        /* [blk_cap, R] */
-    double *rss;      /* [blk_cap] ||r||^2 of the block's samples */
+    int nthr;         /* per-thread accumulators allocated (omp_get_max_threads at create) */
+    double *Cth;      /* [nthr, K, K] per-thread C */
+    double *ssqth;    /* [nthr, K] per-thread sums of ||r||^2 */
+    int64_t *cntth;   /* [nthr, K + 3] per-thread class counts, ncc_ok, cls_ok, agree */
     double *scratch;  /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
     cl_nc_result res;
 };
@@ -75,7 +87,9 @@ void cl_nc_stream_destroy(cl_nc_stream *s)
     cl_free(s->ssq);
     cl_free(s->blk);
     cl_free(s->P);
-    cl_free(s->rss);
+    cl_free(s->Cth);
+    cl_free(s->ssqth);
+    cl_free(s->cntth);
     cl_free(s->scratch);
     cl_free(s);
 }
@@ -126,8 +140,13 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W, 
     s->C = cl_alloc_array(kk, sizeof(double), "nc K x K products");
     s->ssq = cl_alloc_array(k, sizeof(double), "nc variances");
     s->scratch = cl_alloc_array(2 * kk + kk / 2 + k, sizeof(double), "nc scratch");
+    s->nthr = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+    s->Cth = cl_alloc_array((size_t)s->nthr * kk, sizeof(double), "nc per-thread C");
+    s->ssqth = cl_alloc_array((size_t)s->nthr * k, sizeof(double), "nc per-thread sums");
+    s->cntth = cl_alloc_array((size_t)s->nthr * (k + 3), sizeof(int64_t), "nc per-thread counts");
     if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->G || !s->evec ||
-        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch) {
+        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch ||
+        !s->Cth || !s->ssqth || !s->cntth) {
         cl_nc_stream_destroy(s);
         return CL_ENOMEM;
     }
@@ -187,7 +206,22 @@ static cl_status eig(double *a, double *w, int K)
     return CL_OK;
 }
 
-cl_status cl_nc_stream_end1(cl_nc_stream *s)
+/* Runs fn(s) on the calling thread (so cl_error's thread-local message
+ * reaches the caller) inside an active parallel region, where OpenBLAS and
+ * LAPACK run single-threaded: see the note at the top. */
+static cl_status on_caller(cl_status (*fn)(cl_nc_stream *), cl_nc_stream *s)
+{
+    if (omp_in_parallel()) return fn(s);
+    cl_status st = CL_OK;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp master
+        st = fn(s);
+    }
+    return st;
+}
+
+static cl_status end1(cl_nc_stream *s)
 {
     if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state != NC_PASS1) return cl_error(CL_EINVAL, "nc: end1 called twice");
@@ -238,55 +272,59 @@ cl_status cl_nc_stream_end1(cl_nc_stream *s)
     return CL_OK;
 }
 
-/* One block of at most blk_rows samples. */
-static void feed2_block(cl_nc_stream *s, const float *H, int64_t n, int64_t ld, const int32_t *y)
+cl_status cl_nc_stream_end1(cl_nc_stream *s) { return on_caller(end1, s); }
+
+/* Rows [0, n) of one thread's share of a pass-2 batch, in blocks of at most
+ * cap rows, accumulated into that thread's C [K, K], sums [K] and counts [K + 3]. */
+static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
+                       const int32_t *y, double *blk, double *P, int64_t cap, double *Ct,
+                       double *sst, int64_t *cnt)
 {
     const int K = s->K, D = s->D, R = s->R;
     const double *mu = s->sum;
-    double *blk = s->blk;
-    double *ssq = s->rss;
-#pragma omp parallel for schedule(static) if (n * (int64_t)D > (1 << 16))
-    for (int64_t i = 0; i < n; i++) {
-        const float *h = H + i * ld;
-        const double *m = mu + (size_t)y[i] * D;
-        double *r = blk + (size_t)i * D, q = 0;
-        for (int d = 0; d < D; d++) {
-            r[d] = (double)h[d] - m[d];
-            q += r[d] * r[d];
-        }
-        ssq[i] = q;
-    }
-    double *P = s->P;
-    cl_dgemm(0, 1, (int)n, R, D, 1.0, blk, D, s->B, D, 0.0, P, R);
-    cl_dgemm(1, 0, K, K, (int)n, 1.0, P, R, P, R, 1.0, s->C, K);
-    for (int64_t i = 0; i < n; i++) {
-        const int yi = y[i];
-        const double *p = P + (size_t)i * R;
-        s->ssq[yi] += ssq[i];
-        s->cnt2[yi]++;
-        /* Nearest class mean: argmin_c ||A_y - A_c||^2 - 2 r.A_c (first on ties). */
-        int ncc = 0;
-        double best = INFINITY;
-        for (int c = 0; c < K; c++) {
-            double v = s->AD[yi * K + c] - 2 * p[c];
-            if (v < best) {
-                best = v;
-                ncc = c;
+    for (int64_t i0 = 0; i0 < n; i0 += cap) {
+        const int nb = (int)(n - i0 < cap ? n - i0 : cap);
+        for (int i = 0; i < nb; i++) {
+            const float *h = H + (i0 + i) * ld;
+            const int yi = y[i0 + i];
+            const double *m = mu + (size_t)yi * D;
+            double *r = blk + (size_t)i * D, q = 0;
+            for (int d = 0; d < D; d++) {
+                r[d] = (double)h[d] - m[d];
+                q += r[d] * r[d];
             }
+            sst[yi] += q;
         }
-        s->ncc_ok += ncc == yi;
-        if (s->has_W) {
-            int cls = 0;
-            double top = -INFINITY;
+        cl_dgemm(0, 1, nb, R, D, 1.0, blk, D, s->B, D, 0.0, P, R);
+        cl_dgemm(1, 0, K, K, nb, 1.0, P, R, P, R, 1.0, Ct, K);
+        for (int i = 0; i < nb; i++) {
+            const int yi = y[i0 + i];
+            const double *p = P + (size_t)i * R;
+            cnt[yi]++;
+            /* Nearest class mean: argmin_c ||A_y - A_c||^2 - 2 r.A_c (first on ties). */
+            int ncc = 0;
+            double best = INFINITY;
             for (int c = 0; c < K; c++) {
-                double v = p[K + c] + s->T[yi * K + c];
-                if (v > top) {
-                    top = v;
-                    cls = c;
+                double v = s->AD[yi * K + c] - 2 * p[c];
+                if (v < best) {
+                    best = v;
+                    ncc = c;
                 }
             }
-            s->cls_ok += cls == yi;
-            s->agree += cls == ncc;
+            cnt[K] += ncc == yi;
+            if (s->has_W) {
+                int cls = 0;
+                double top = -INFINITY;
+                for (int c = 0; c < K; c++) {
+                    double v = p[K + c] + s->T[yi * K + c];
+                    if (v > top) {
+                        top = v;
+                        cls = c;
+                    }
+                }
+                cnt[K + 1] += cls == yi;
+                cnt[K + 2] += cls == ncc;
+            }
         }
     }
 }
@@ -301,23 +339,53 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
         return cl_error(CL_EINVAL, "nc: feed2 called after the result (reset first)");
     if (n < 0 || ld < s->D) return cl_error(CL_EINVAL, "nc: feed2: bad n or ld");
     CL_TRY(check_labels(s, y, n, s->n2));
-    /* The block buffers grow to the largest batch seen (at most blk_rows), so
-     * small problems never touch 8 MB and a trainer's equal batches allocate once. */
+    if (n == 0) return CL_OK;
+    const int K = s->K;
+    /* Threads: all of them for big batches, else one (but still inside a
+     * parallel region, so the BLAS calls stay single-threaded). */
+    int T = n * (int64_t)s->D >= (1 << 16) ? s->nthr : 1;
+    if (T > omp_get_max_threads()) T = omp_get_max_threads();
+    if (T < 1) T = 1;
+    if (T > n) T = (int)n;
+    /* The block buffers grow to the largest batch seen (at most blk_rows
+     * rows), so small problems never touch 8 MB and a trainer's equal
+     * batches allocate once. */
     int64_t need = n < s->blk_rows ? n : s->blk_rows;
+    if (need < T) need = T;
     if (need > s->blk_cap) {
         cl_free(s->blk);
         cl_free(s->P);
-        cl_free(s->rss);
         s->blk_cap = 0;
         s->blk = cl_alloc_array((size_t)need * (size_t)s->D, sizeof(double), "nc block");
         s->P = cl_alloc_array((size_t)need * (size_t)s->R, sizeof(double), "nc block proj");
-        s->rss = cl_alloc_array((size_t)need, sizeof(double), "nc block norms");
-        if (!s->blk || !s->P || !s->rss) return CL_ENOMEM;
+        if (!s->blk || !s->P) return CL_ENOMEM;
         s->blk_cap = need;
     }
-    for (int64_t i0 = 0; i0 < n; i0 += s->blk_rows) {
-        int64_t nb = n - i0 < s->blk_rows ? n - i0 : s->blk_rows;
-        feed2_block(s, H + i0 * ld, nb, ld, y + i0);
+    const int64_t cap = s->blk_cap / T;
+    memset(s->Cth, 0, (size_t)T * K * K * sizeof(double));
+    memset(s->ssqth, 0, (size_t)T * K * sizeof(double));
+    memset(s->cntth, 0, (size_t)T * (K + 3) * sizeof(int64_t));
+#pragma omp parallel num_threads(T > 1 ? T : 2)
+    {
+        const int t = omp_get_thread_num();
+        if (t < T) {
+            int64_t lo = n * t / T, hi = n * (t + 1) / T;
+            feed2_rows(s, H + lo * ld, hi - lo, ld, y + lo, s->blk + (size_t)(t * cap) * s->D,
+                       s->P + (size_t)(t * cap) * s->R, cap, s->Cth + (size_t)t * K * K,
+                       s->ssqth + (size_t)t * K, s->cntth + (size_t)t * (K + 3));
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        const double *Ct = s->Cth + (size_t)t * K * K;
+        const int64_t *cnt = s->cntth + (size_t)t * (K + 3);
+        for (int i = 0; i < K * K; i++) s->C[i] += Ct[i];
+        for (int c = 0; c < K; c++) {
+            s->ssq[c] += s->ssqth[(size_t)t * K + c];
+            s->cnt2[c] += cnt[c];
+        }
+        s->ncc_ok += cnt[K];
+        s->cls_ok += cnt[K + 1];
+        s->agree += cnt[K + 2];
     }
     s->n2 += n;
     return CL_OK;
@@ -478,7 +546,7 @@ cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r)
                 return cl_error(CL_EINVAL, "nc: class %d has %lld samples in pass 2 but %lld "
                                            "in pass 1", c, (long long)s->cnt2[c],
                                 (long long)s->cnt1[c]);
-        CL_TRY(finish(s));
+        CL_TRY(on_caller(finish, s));
         s->state = NC_DONE;
     }
     *r = s->res;
