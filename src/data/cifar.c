@@ -71,10 +71,24 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
             goto fail;
         }
         if ((st = cl_data_resolve(p, paths[i], sizeof paths[i])) != CL_OK) goto fail;
-        if ((st = cl_data_slurp(paths[i], &bufs[i], &lens[i])) != CL_OK) goto fail;
-        if ((st = cl_cifar_check(paths[i], bufs[i], lens[i], record, label_off, k, &counts[i],
-                                 NULL)) != CL_OK)
+    }
+    /* inflate the batches in parallel; errors are thread-local, so keep each
+     * file's message and report the first failing file's */
+    cl_status fst[8] = {CL_OK};
+    char fmsg[8][256];
+#pragma omp parallel for schedule(dynamic, 1) if (nfiles > 1)
+    for (int i = 0; i < nfiles; i++) {
+        fst[i] = cl_data_slurp(paths[i], &bufs[i], &lens[i]);
+        if (fst[i] == CL_OK)
+            fst[i] = cl_cifar_check(paths[i], bufs[i], lens[i], record, label_off, k, &counts[i],
+                                    NULL);
+        if (fst[i] != CL_OK) snprintf(fmsg[i], sizeof fmsg[i], "%s", cl_errmsg());
+    }
+    for (int i = 0; i < nfiles; i++) {
+        if (fst[i] != CL_OK) {
+            st = cl_error(fst[i], "%s", fmsg[i]);
             goto fail;
+        }
         n += counts[i];
     }
     cl_shape shape = {3, 32, 32};
@@ -82,15 +96,19 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
     out->classes = k;
     float t[256];
     cl_data_u8_table(t);
-    int64_t j = 0;
+    int64_t first = 0;
     for (int i = 0; i < nfiles; i++) {
-        for (int64_t r = 0; r < counts[i]; r++, j++) {
-            const unsigned char *rec = bufs[i] + (size_t)r * (size_t)record;
+        const unsigned char *b = bufs[i];
+        float *xs = out->x + (size_t)first * CIFAR_PIX;
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < counts[i]; r++) {
+            const unsigned char *rec = b + (size_t)r * (size_t)record;
             const unsigned char *px = rec + (record - CIFAR_PIX);
-            float *x = out->x + (size_t)j * CIFAR_PIX;
+            float *x = xs + (size_t)r * CIFAR_PIX;
             for (int q = 0; q < CIFAR_PIX; q++) x[q] = t[px[q]];
-            out->y[j] = out->y_true[j] = rec[label_off];
+            out->y[first + r] = out->y_true[first + r] = rec[label_off];
         }
+        first += counts[i];
         free(bufs[i]);
         bufs[i] = NULL;
     }

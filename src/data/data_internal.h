@@ -45,7 +45,8 @@ cl_status cl_data_write_file(const char *path, const void *buf, size_t len, int 
 /* Byte -> float in [0, 1] table (x / 255). */
 void cl_data_u8_table(float t[256]);
 
-/* Allocates d->x [n, C*H*W], y, y_true, index (index[i] = i) and sets
+/* Allocates d->x [n, C*H*W] (NOT zeroed: the caller writes every pixel),
+ * y, y_true, index (index[i] = i) and sets
  * n/shape; other fields untouched. */
 cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape);
 

@@ -217,12 +217,28 @@ void cl_data_u8_table(float t[256])
     for (int i = 0; i < 256; i++) t[i] = (float)i / 255.0f;
 }
 
+/* Pixels are written in full by every loader right after allocation, so
+ * they skip cl_alloc's zero fill (one pass less over up to 600 MB); the
+ * block is still 64-byte aligned and freed by cl_free. */
+static float *alloc_pixels(size_t count)
+{
+    size_t n;
+    if (!cl_mul_ok(count, sizeof(float), &n) || !cl_add_ok(n, CL_ALIGN - 1, &n)) {
+        cl_error(CL_ENOMEM, "dataset pixels: size overflow");
+        return NULL;
+    }
+    n = n / CL_ALIGN * CL_ALIGN;
+    float *p = aligned_alloc(CL_ALIGN, n ? n : CL_ALIGN);
+    if (!p) cl_error(CL_ENOMEM, "dataset pixels: out of memory allocating %zu bytes", n);
+    return p;
+}
+
 cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape)
 {
     size_t D = (size_t)cl_shape_size(shape), nx;
     if (n < 0 || !cl_mul_ok((size_t)n, D, &nx))
         return cl_error(CL_ENOMEM, "%s: dataset too large", d->name);
-    d->x = cl_alloc_array(nx, sizeof(float), "dataset pixels");
+    d->x = alloc_pixels(nx);
     d->y = cl_alloc_array((size_t)n, sizeof(int32_t), "dataset labels");
     d->y_true = cl_alloc_array((size_t)n, sizeof(int32_t), "dataset labels");
     d->index = cl_alloc_array((size_t)n, sizeof(int64_t), "dataset index");

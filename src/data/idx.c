@@ -81,6 +81,7 @@ cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_datase
     cl_data_u8_table(t);
     const unsigned char *px = ib + 16;
     const size_t total = (size_t)ih.n * (size_t)cl_shape_size(shape);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < total; i++) out->x[i] = t[px[i]];
     for (int64_t i = 0; i < ih.n; i++) out->y[i] = out->y_true[i] = lab[i];
     for (int c = 0; c < K; c++) snprintf(out->class_names[c], sizeof out->class_names[c], "%d", c);

@@ -66,7 +66,7 @@ static cl_status list_dir(const char *dir, int want_dir, strlist *out)
         }
     }
     closedir(d);
-    if (st == CL_OK) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+    if (st == CL_OK && out->n > 1) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
     return st;
 }
 
