@@ -661,6 +661,15 @@ Test(data_png, broken_folders)
     unlink(tpath("b/2.png"));
     cr_assert_eq(cl_data_load_pngdir(tmpdir, &d), CL_OK, "%s", cl_errmsg());
     cl_dataset_free(&d);
+    /* 16-bit gray */
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = img.height = 4;
+    img.format = PNG_FORMAT_LINEAR_Y;
+    uint16_t px[16] = {0};
+    cr_assert(png_image_write_to_file(&img, tpath("b/3.png"), 0, px, 0, NULL));
+    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/3.png"), "16-bit");
     expect_err(cl_data_load_pngdir(tpath("nope"), &d), CL_EIO, tpath("nope"), NULL);
 }
 
@@ -781,6 +790,31 @@ Test(data_bad, cifar_records)
     expect_err(cl_data_load_cifar10(tmpdir, 1, &d), CL_EIO, tpath("data_batch_1.bin"),
                "cannot open");
     cr_assert_null(d.x);
+}
+
+Test(data_bad, cifar100_coarse_and_fine)
+{
+    unsigned char b[3 * 3074];
+    for (int i = 0; i < 3; i++) {
+        b[i * 3074] = (unsigned char)(i + 17);     /* coarse */
+        b[i * 3074 + 1] = (unsigned char)(i * 40); /* fine */
+        for (int q = 0; q < 3072; q++) b[i * 3074 + 2 + q] = (unsigned char)(q * 3 + i);
+    }
+    write_bytes(tpath("test.bin"), b, sizeof b);
+    write_bytes(tpath("coarse_label_names.txt"), "c0\nc1\n", 6);
+    cl_dataset d;
+    cr_assert_eq(cl_data_load_cifar100(tmpdir, 0, 1, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert(d.n == 3 && d.classes == 100 && d.y[2] == 80);
+    cr_assert_eq(d.x[2 * 3072 + 10], (float)((10 * 3 + 2) % 256) / 255.0f);
+    cl_dataset_free(&d);
+    cr_assert_eq(cl_data_load_cifar100(tmpdir, 0, 0, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert(d.classes == 20 && d.y[0] == 17 && d.y[2] == 19);
+    cr_assert_str_eq(d.class_names[1], "c1");
+    cl_dataset_free(&d);
+    b[3074] = 20; /* coarse label out of range */
+    write_bytes(tpath("test.bin"), b, sizeof b);
+    expect_err(cl_data_load_cifar100(tmpdir, 0, 0, &d), CL_EFORMAT, tpath("test.bin"),
+               "label 20 of record 1 is out of range [0, 20)");
 }
 
 /* ---- fetch ---- */
