@@ -33,7 +33,8 @@ static void load_case(const char *name, ncase *c)
     cr_assert_eq(cl_npy_read_f32(p, &c->H, &nd, sh), CL_OK, "%s", cl_errmsg());
     c->N = sh[0];
     c->D = 1;
-    for (int i = 1; i < nd; i++) c->D *= (int)sh[i];
+    for (int i = 1; i < nd; i++)
+        c->D *= (int)sh[i];
     snprintf(p, sizeof p, FIX "%s/y.npy", name);
     cr_assert_eq(cl_npy_read_i32(p, &c->y, &nd, sh), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(sh[0], c->N);
@@ -70,8 +71,8 @@ static void check_expected(const char *name, const char *which, const cl_nc_resu
     cr_assert_eq(sh[0], cl_nc_nkeys());
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(r, i);
-        cr_expect(close_rel(v, e[i], 1e-6), "%s %s: %s = %.12g, reference %.12g", name, which,
-                  cl_nc_key_name(i), v, e[i]);
+        cr_expect(close_rel(v, e[i], 1e-6), "%s %s: %s = %.12g, reference %.12g", name,
+                  which, cl_nc_key_name(i), v, e[i]);
     }
     cl_free(e);
 }
@@ -117,10 +118,22 @@ static void reference_case(const char *name)
     free_case(&c);
 }
 
-Test(nc, reference_D_less_than_N) { reference_case("tall"); }
-Test(nc, reference_D_greater_than_N) { reference_case("wide"); }
-Test(nc, reference_unbalanced) { reference_case("unbal"); }
-Test(nc, reference_conv_features) { reference_case("conv"); }
+Test(nc, reference_D_less_than_N)
+{
+    reference_case("tall");
+}
+Test(nc, reference_D_greater_than_N)
+{
+    reference_case("wide");
+}
+Test(nc, reference_unbalanced)
+{
+    reference_case("unbal");
+}
+Test(nc, reference_conv_features)
+{
+    reference_case("conv");
+}
 
 /* The naive twin itself agrees with the NumPy reference. */
 Test(nc, naive_twin_matches_reference)
@@ -132,7 +145,8 @@ Test(nc, naive_twin_matches_reference)
         cl_nc_opts o = cl_nc_opts_default();
         o.weighted_mean = 1;
         cl_nc_result r;
-        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
+        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r),
+                     CL_OK);
         check_expected(names[t], "weighted", &r);
         free_case(&c);
     }
@@ -142,7 +156,7 @@ Test(nc, naive_twin_matches_reference)
  * unbalanced, both mu_G conventions, with and without bias and W. */
 Test(nc, fast_matches_naive_random_shapes)
 {
-    const int shapes[][3] = {{60, 7, 3},  {25, 40, 5}, {90, 3, 6}, {33, 16, 2},
+    const int shapes[][3] = {{60, 7, 3},   {25, 40, 5}, {90, 3, 6}, {33, 16, 2},
                              {120, 12, 8}, {18, 50, 4}, {64, 1, 2}};
     cl_rng g;
     cl_rng_seed(&g, 77);
@@ -152,32 +166,39 @@ Test(nc, fast_matches_naive_random_shapes)
         float *W = cl_alloc_array((size_t)K * D, sizeof(float), "W");
         float *b = cl_alloc_array((size_t)K, sizeof(float), "b");
         int32_t *y = cl_alloc_array((size_t)N, sizeof(int32_t), "y");
-        /* Unbalanced: class c drawn with weight c + 1 (every class gets sample c first). */
+        /* Unbalanced: class c drawn with weight c + 1 (every class gets sample c first).
+         */
         for (int i = 0; i < N; i++) {
             double u = cl_rng_uniform(&g) * K * (K + 1) / 2.0;
             int c = 0;
-            while (c < K - 1 && u >= c + 1) u -= ++c;
+            while (c < K - 1 && u >= c + 1)
+                u -= ++c;
             y[i] = i < K ? i : c;
         }
         for (int i = 0; i < N; i++)
             for (int d = 0; d < D; d++)
-                H[i * D + d] = (float)(cl_rng_normal(&g) + 2.0 * sin(1.7 * y[i] * (d + 1)) + 5);
-        for (int i = 0; i < K * D; i++) W[i] = (float)cl_rng_normal(&g);
-        for (int c = 0; c < K; c++) b[c] = (float)cl_rng_normal(&g);
+                H[i * D + d] =
+                    (float)(cl_rng_normal(&g) + 2.0 * sin(1.7 * y[i] * (d + 1)) + 5);
+        for (int i = 0; i < K * D; i++)
+            W[i] = (float)cl_rng_normal(&g);
+        for (int c = 0; c < K; c++)
+            b[c] = (float)cl_rng_normal(&g);
         for (int conv = 0; conv < 4; conv++) {
             cl_nc_opts o = cl_nc_opts_default();
             o.weighted_mean = conv & 1;
             o.nc4_bias = !(conv & 2);
             const float *Wp = conv == 3 ? NULL : W;
             cl_nc_result f, n;
-            cr_assert_eq(cl_nc_analyze(H, N, D, y, K, Wp, b, &o, &f), CL_OK, "%s", cl_errmsg());
+            cr_assert_eq(cl_nc_analyze(H, N, D, y, K, Wp, b, &o, &f), CL_OK, "%s",
+                         cl_errmsg());
             cr_assert_eq(cl_nc_analyze_naive(H, N, D, y, K, Wp, b, &o, &n), CL_OK, "%s",
                          cl_errmsg());
             for (int i = 0; i < cl_nc_nkeys(); i++)
-                cr_expect(close_rel(cl_nc_key_value(&f, i), cl_nc_key_value(&n, i), 1e-8) ||
-                              fabs(cl_nc_key_value(&f, i) - cl_nc_key_value(&n, i)) < 1e-12,
-                          "N %d D %d K %d conv %d: %s fast %.12g naive %.12g", N, D, K, conv,
-                          cl_nc_key_name(i), cl_nc_key_value(&f, i), cl_nc_key_value(&n, i));
+                cr_expect(
+                    close_rel(cl_nc_key_value(&f, i), cl_nc_key_value(&n, i), 1e-8) ||
+                        fabs(cl_nc_key_value(&f, i) - cl_nc_key_value(&n, i)) < 1e-12,
+                    "N %d D %d K %d conv %d: %s fast %.12g naive %.12g", N, D, K, conv,
+                    cl_nc_key_name(i), cl_nc_key_value(&f, i), cl_nc_key_value(&n, i));
         }
         cl_free(H);
         cl_free(W);
@@ -219,8 +240,9 @@ static void stream_case(const ncase *c, const int *b1, int nb1, const int *b2, i
     for (int64_t end = c->N, k = 0; end > 0; k++) {
         int64_t n = b2[k % nb2];
         if (n > end) n = end;
-        cr_assert_eq(cl_nc_stream_feed2(s, c->H + (end - n) * c->D, n, c->D, c->y + end - n),
-                     CL_OK);
+        cr_assert_eq(
+            cl_nc_stream_feed2(s, c->H + (end - n) * c->D, n, c->D, c->y + end - n),
+            CL_OK);
         end -= n;
     }
     cr_assert_eq(cl_nc_stream_result(s, r), CL_OK, "%s", cl_errmsg());
@@ -294,19 +316,22 @@ Test(nc, closed_form_simplex_etf)
         vv += v[i] * v[i];
     }
     for (int i = 0; i < D; i++)
-        for (int j = 0; j < D; j++) Q[i][j] = (i == j) - 2 * v[i] * v[j] / vv;
+        for (int j = 0; j < D; j++)
+            Q[i][j] = (i == j) - 2 * v[i] * v[j] / vv;
     float M[K * D], W[K * D], H[N * D];
     int32_t y[N];
     for (int c = 0; c < K; c++)
         for (int d = 0; d < D; d++) {
             double m = 0; /* row c of (I - 11^T/K) padded to D, rotated by Q */
-            for (int k = 0; k < K; k++) m += ((c == k) - 1.0 / K) * Q[k][d];
+            for (int k = 0; k < K; k++)
+                m += ((c == k) - 1.0 / K) * Q[k][d];
             M[c * D + d] = (float)(2.0 * m);
             W[c * D + d] = (float)(6.0 * m);
         }
     for (int i = 0; i < N; i++) {
         y[i] = (i * 3) % K;
-        for (int d = 0; d < D; d++) H[i * D + d] = M[y[i] * D + d] + 0.25f * (float)d;
+        for (int d = 0; d < D; d++)
+            H[i * D + d] = M[y[i] * D + d] + 0.25f * (float)d;
     }
     float b[K] = {0};
     cl_nc_result r;
@@ -338,15 +363,18 @@ Test(nc, closed_form_identity_classifier)
     enum { K = 10, D = 10, N = 40 };
     float W[K * D] = {0}, H[N * D];
     int32_t y[N];
-    for (int c = 0; c < K; c++) W[c * D + c] = 1;
+    for (int c = 0; c < K; c++)
+        W[c * D + c] = 1;
     cl_rng g;
     cl_rng_seed(&g, 3);
     for (int i = 0; i < N; i++) {
         y[i] = i % K;
-        for (int d = 0; d < D; d++) H[i * D + d] = (float)cl_rng_normal(&g) + 3.0f * (d == y[i]);
+        for (int d = 0; d < D; d++)
+            H[i * D + d] = (float)cl_rng_normal(&g) + 3.0f * (d == y[i]);
     }
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(H, N, D, y, K, W, NULL, NULL, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_nc_analyze(H, N, D, y, K, W, NULL, NULL, &r), CL_OK, "%s",
+                 cl_errmsg());
     double exact = sqrt(10 * pow(1 / sqrt(10.0) - 0.3, 2) + 90 * pow(0.1 / 3, 2));
     cr_expect(fabs(r.etf_W - exact) < 1e-12, "etf_W %.15g vs %.15g", r.etf_W, exact);
     cr_expect(fabs(r.etf_W - 0.3204) < 5e-5, "etf_W %.6g", r.etf_W);
@@ -365,7 +393,8 @@ Test(nc, fuzziness_affine_invariant)
     cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r0), CL_OK);
     float *X = cl_alloc_array((size_t)(c.N * c.D), sizeof(float), "X");
     for (int64_t i = 0; i < c.N; i++)
-        for (int d = 0; d < c.D; d++) X[i * c.D + d] = 2.5f * c.H[i * c.D + d] + 0.75f * (d - 7);
+        for (int d = 0; d < c.D; d++)
+            X[i * c.D + d] = 2.5f * c.H[i * c.D + d] + 0.75f * (d - 7);
     cr_assert_eq(cl_nc_analyze(X, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r1), CL_OK);
     cr_expect(close_rel(r1.fuzz, r0.fuzz, 1e-5), "%.10g vs %.10g", r1.fuzz, r0.fuzz);
     cr_expect(close_rel(r1.nc1_quotient, r0.nc1_quotient, 1e-5));
@@ -384,8 +413,10 @@ Test(nc, without_W_keys_are_nan)
     cr_assert_eq(r.has_W, 0);
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(&r, i);
-        if (cl_nc_key_needs_W(i)) cr_expect(isnan(v), "%s", cl_nc_key_name(i));
-        else cr_expect(isfinite(v), "%s", cl_nc_key_name(i));
+        if (cl_nc_key_needs_W(i))
+            cr_expect(isnan(v), "%s", cl_nc_key_name(i));
+        else
+            cr_expect(isfinite(v), "%s", cl_nc_key_name(i));
     }
     free_case(&c);
 }
@@ -396,7 +427,8 @@ Test(nc, error_empty_class)
     load_case("tall", &c);
     /* K = 7 while labels only reach 5: class 6 is empty. */
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K + 1, NULL, NULL, NULL, &r), CL_EINVAL);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K + 1, NULL, NULL, NULL, &r),
+                 CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "class 6 has no samples"), "%s", cl_errmsg());
     free_case(&c);
 }
@@ -455,7 +487,8 @@ Test(nc, error_degenerate_means)
 {
     /* Classes 1 and 2 share a mean: the means span fewer than K-1 dimensions. */
     enum { K = 3, D = 4, N = 6 };
-    float H[N * D] = {1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0};
+    float H[N * D] = {1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0,
+                      0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0};
     int32_t y[N] = {0, 0, 1, 1, 2, 2};
     cl_nc_result r;
     cr_assert_eq(cl_nc_analyze(H, N, D, y, K, NULL, NULL, NULL, &r), CL_ENUMERIC);
@@ -485,7 +518,8 @@ Test(nc, error_non_finite)
     cr_assert(strstr(cl_errmsg(), "reset"), "%s", cl_errmsg());
     cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_EINVAL);
     cl_nc_stream_destroy(s);
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r), CL_ENUMERIC);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r),
+                 CL_ENUMERIC);
     cr_assert(strstr(cl_errmsg(), "not finite"), "%s", cl_errmsg());
     free_case(&c);
 }
@@ -505,13 +539,15 @@ Test(nc, narrow_features_D_less_than_K_minus_1)
         H[i * D + 1] = (float)(sin(1.3 * y[i]) * 2 + cl_rng_normal(&g));
     }
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(H, N, D, y, K, NULL, NULL, NULL, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_nc_analyze(H, N, D, y, K, NULL, NULL, NULL, &r), CL_OK, "%s",
+                 cl_errmsg());
     /* Direct: 2 x 2 Sw, Sb, tr(Sw Sb^{-1}). */
     double mu[K][D] = {{0}}, muG[D] = {0}, Sw[2][2] = {{0}}, Sb[2][2] = {{0}};
     int cnt[K] = {0};
     for (int i = 0; i < N; i++) {
         cnt[y[i]]++;
-        for (int d = 0; d < D; d++) mu[y[i]][d] += H[i * D + d];
+        for (int d = 0; d < D; d++)
+            mu[y[i]][d] += H[i * D + d];
     }
     for (int k = 0; k < K; k++)
         for (int d = 0; d < D; d++) {
@@ -521,15 +557,19 @@ Test(nc, narrow_features_D_less_than_K_minus_1)
     for (int i = 0; i < N; i++)
         for (int a = 0; a < D; a++)
             for (int b = 0; b < D; b++)
-                Sw[a][b] += (H[i * D + a] - mu[y[i]][a]) * (H[i * D + b] - mu[y[i]][b]) / N;
+                Sw[a][b] +=
+                    (H[i * D + a] - mu[y[i]][a]) * (H[i * D + b] - mu[y[i]][b]) / N;
     for (int k = 0; k < K; k++)
         for (int a = 0; a < D; a++)
-            for (int b = 0; b < D; b++) Sb[a][b] += (mu[k][a] - muG[a]) * (mu[k][b] - muG[b]) / K;
+            for (int b = 0; b < D; b++)
+                Sb[a][b] += (mu[k][a] - muG[a]) * (mu[k][b] - muG[b]) / K;
     double det = Sb[0][0] * Sb[1][1] - Sb[0][1] * Sb[1][0];
-    double inv[2][2] = {{Sb[1][1] / det, -Sb[0][1] / det}, {-Sb[1][0] / det, Sb[0][0] / det}};
+    double inv[2][2] = {{Sb[1][1] / det, -Sb[0][1] / det},
+                        {-Sb[1][0] / det, Sb[0][0] / det}};
     double tr = 0;
     for (int a = 0; a < D; a++)
-        for (int b = 0; b < D; b++) tr += Sw[a][b] * inv[b][a];
+        for (int b = 0; b < D; b++)
+            tr += Sw[a][b] * inv[b][a];
     cr_expect(close_rel(r.fuzz, tr, 1e-9), "%.12g vs %.12g", r.fuzz, tr);
 }
 
@@ -555,7 +595,8 @@ Test(nc, fit_matches_reference)
 Test(nc, fit_exact_geometric_and_errors)
 {
     double Ds[5];
-    for (int l = 0; l < 5; l++) Ds[l] = 20.0 * pow(0.6, l);
+    for (int l = 0; l < 5; l++)
+        Ds[l] = 20.0 * pow(0.6, l);
     cl_nc_fit f;
     cr_assert_eq(cl_nc_fit_layers(Ds, 5, &f), CL_OK);
     cr_expect(fabs(f.rho - 0.6) < 1e-12);
@@ -586,10 +627,11 @@ Test(nc, json_form)
     cl_json_obj_end(&j);
     cr_assert_eq(cl_json_finish(&j, "mem"), CL_OK);
     fclose(f);
-    cr_assert(strstr(buf, "{\"N\":48,\"D\":18,\"K\":3,\"has_W\":true,\"has_b\":false,") == buf,
+    cr_assert(strstr(buf, "{\"N\":48,\"D\":18,\"K\":3,\"has_W\":true,\"has_b\":false,") ==
+                  buf,
               "%s", buf);
-    cr_assert(strstr(buf, "\"conventions\":{\"mu_G\":\"unweighted\",\"nc4_bias\":false"), "%s",
-              buf);
+    cr_assert(strstr(buf, "\"conventions\":{\"mu_G\":\"unweighted\",\"nc4_bias\":false"),
+              "%s", buf);
     char want[64];
     snprintf(want, sizeof want, "\"nc1\":%.17g,", r.nc1);
     cr_assert(strstr(buf, want), "%s lacks %s", buf, want);
@@ -657,8 +699,9 @@ Test(nc, cli_json_matches_reference)
     for (int t = 0; t < 2; t++) {
         char args[1024], p[256];
         snprintf(args, sizeof args,
-                 "--json --features " FIX "%s/H.npy --labels " FIX "%s/y.npy --weights " FIX
-                 "%s/W.npy --bias " FIX "%s/b.npy --weighted-mean",
+                 "--json --features " FIX "%s/H.npy --labels " FIX
+                 "%s/y.npy --weights " FIX "%s/W.npy --bias " FIX
+                 "%s/b.npy --weighted-mean",
                  cases[t], cases[t], cases[t], cases[t]);
         cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
         cr_assert(strstr(out, "\"mu_G\": \"weighted\""), "%s", out);
@@ -675,10 +718,12 @@ Test(nc, cli_json_matches_reference)
     }
     cr_assert_eq(run("--json --nc4-no-bias --features " FIX "tall/H.npy --labels " FIX
                      "tall/y.npy --weights " FIX "tall/W.npy --bias " FIX "tall/b.npy",
-                     out, sizeof out), 0, "%s", out);
+                     out, sizeof out),
+                 0, "%s", out);
     cr_assert(strstr(out, "\"nc4_bias\": false"), "%s", out);
     cr_assert(strstr(out, "\"N\": 300,") && strstr(out, "\"D\": 24,") &&
-              strstr(out, "\"K\": 6,"), "%s", out);
+                  strstr(out, "\"K\": 6,"),
+              "%s", out);
     double *e;
     int nd;
     int64_t sh[8];
@@ -690,13 +735,15 @@ Test(nc, cli_json_matches_reference)
 Test(nc, cli_table_and_no_weights)
 {
     static char out[1 << 16];
-    cr_assert_eq(run("--features " FIX "wide/H.npy --labels " FIX "wide/y.npy", out, sizeof out),
-                 0, "%s", out);
+    cr_assert_eq(
+        run("--features " FIX "wide/H.npy --labels " FIX "wide/y.npy", out, sizeof out),
+        0, "%s", out);
     cr_assert(strstr(out, "N = 40, D = 120, K = 4"), "%s", out);
     cr_assert(strstr(out, "nc1 "), "%s", out);
     cr_assert(strstr(out, "mu_G unweighted"), "%s", out);
-    cr_assert_eq(run("--json --features " FIX "wide/H.npy --labels " FIX "wide/y.npy", out,
-                     sizeof out), 0, "%s", out);
+    cr_assert_eq(run("--json --features " FIX "wide/H.npy --labels " FIX "wide/y.npy",
+                     out, sizeof out),
+                 0, "%s", out);
     cr_assert(isnan(json_metric(out, "nc3")));
     cr_assert(isfinite(json_metric(out, "nc1")));
     cr_assert(strstr(out, "\"weights\": null"), "%s", out);
@@ -730,20 +777,28 @@ Test(nc, cli_errors)
 
     /* Usage errors: exit 2. */
     cr_assert_eq(run("--features " FIX "tall/H.npy", out, sizeof out), 2, "%s", out);
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --frobnicate", out,
-                     sizeof out), 2, "%s", out);
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX
+                     "tall/y.npy --frobnicate",
+                     out, sizeof out),
+                 2, "%s", out);
     cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --bias " FIX
-                     "tall/b.npy", out, sizeof out), 2, "%s", out);
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --classes x", out,
-                     sizeof out), 2, "%s", out);
+                     "tall/b.npy",
+                     out, sizeof out),
+                 2, "%s", out);
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX
+                     "tall/y.npy --classes x",
+                     out, sizeof out),
+                 2, "%s", out);
 
     /* Fortran-order features: exit 1, one line naming the flag and file. */
     float d[4] = {0};
     snprintf(p, sizeof p, "%s/fortran.npy", dir);
-    write_npy(p, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d, sizeof d);
+    write_npy(p, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d,
+              sizeof d);
     snprintf(args, sizeof args, "--features %s --labels " FIX "tall/y.npy", p);
     cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "--features") && strstr(out, p) && strstr(out, "Fortran"), "%s", out);
+    cr_assert(strstr(out, "--features") && strstr(out, p) && strstr(out, "Fortran"), "%s",
+              out);
     cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
 
     /* Big-endian labels. */
@@ -755,24 +810,33 @@ Test(nc, cli_errors)
     cr_assert(strstr(out, "--labels") && strstr(out, "big-endian"), "%s", out);
 
     /* Shape mismatch: labels of another case. */
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "wide/y.npy", out, sizeof out),
-                 1, "%s", out);
+    cr_assert_eq(
+        run("--features " FIX "tall/H.npy --labels " FIX "wide/y.npy", out, sizeof out),
+        1, "%s", out);
     cr_assert(strstr(out, "--labels") && strstr(out, "300 labels"), "%s", out);
     /* W of the wrong width. */
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --weights " FIX
-                     "wide/W.npy", out, sizeof out), 1, "%s", out);
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX
+                     "tall/y.npy --weights " FIX "wide/W.npy",
+                     out, sizeof out),
+                 1, "%s", out);
     cr_assert(strstr(out, "--weights"), "%s", out);
     /* A class with no samples (K forced to 8). */
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --classes 8", out,
-                     sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "class 6 has no samples") && strstr(out, "--labels"), "%s", out);
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX
+                     "tall/y.npy --classes 8",
+                     out, sizeof out),
+                 1, "%s", out);
+    cr_assert(strstr(out, "class 6 has no samples") && strstr(out, "--labels"), "%s",
+              out);
     /* Labels out of range for --classes. */
-    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy --classes 3", out,
-                     sizeof out), 1, "%s", out);
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX
+                     "tall/y.npy --classes 3",
+                     out, sizeof out),
+                 1, "%s", out);
     cr_assert(strstr(out, "out of range"), "%s", out);
     /* Missing file. */
-    cr_assert_eq(run("--features /nonexistent/H.npy --labels " FIX "tall/y.npy", out,
-                     sizeof out), 1, "%s", out);
+    cr_assert_eq(
+        run("--features /nonexistent/H.npy --labels " FIX "tall/y.npy", out, sizeof out),
+        1, "%s", out);
     cr_assert(strstr(out, "/nonexistent/H.npy"), "%s", out);
 
     snprintf(args, sizeof args, "rm -rf %s", dir);

@@ -77,8 +77,8 @@ static void expect_error(const char *path, cl_status want, const char *needle)
     cr_assert(strstr(cl_errmsg(), path) != NULL, "message does not name the file: %s",
               cl_errmsg());
     if (needle)
-        cr_assert(strstr(cl_errmsg(), needle) != NULL, "message '%s' lacks '%s'", cl_errmsg(),
-                  needle);
+        cr_assert(strstr(cl_errmsg(), needle) != NULL, "message '%s' lacks '%s'",
+                  cl_errmsg(), needle);
 }
 
 Test(npy, round_trip_every_dtype)
@@ -94,7 +94,8 @@ Test(npy, round_trip_every_dtype)
     int64_t shape[2] = {2, 3};
     for (int t = 0; t < 5; t++) {
         const char *p = tpath("rt.npy");
-        cr_assert_eq(cl_npy_write(p, types[t], src[t], 2, shape), CL_OK, "%s", cl_errmsg());
+        cr_assert_eq(cl_npy_write(p, types[t], src[t], 2, shape), CL_OK, "%s",
+                     cl_errmsg());
         cl_npy a;
         cr_assert_eq(cl_npy_read(p, &a), CL_OK, "%s", cl_errmsg());
         cr_assert_eq(a.dtype, types[t]);
@@ -126,8 +127,9 @@ Test(npy, header_is_numpy_style)
     cr_assert_eq(memcmp(buf, "\x93NUMPY\x01\x00", 8), 0);
     int hlen = (unsigned char)buf[8] | ((unsigned char)buf[9] << 8);
     cr_assert_eq((10 + hlen) % 64, 0);
-    cr_assert(strstr(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }") ==
-              buf + 10);
+    cr_assert(
+        strstr(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }") ==
+        buf + 10);
     cr_assert_eq(buf[10 + hlen - 1], '\n');
 }
 
@@ -155,8 +157,8 @@ Test(npy, v2_and_v3_headers)
     int32_t d[4] = {7, 8, 9, 10};
     for (int major = 2; major <= 3; major++) {
         const char *p = tpath("v2.npy");
-        write_raw(p, major, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", d,
-                  sizeof d);
+        write_raw(p, major, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }",
+                  d, sizeof d);
         int32_t *out;
         int ndim;
         int64_t shape[8];
@@ -173,7 +175,8 @@ Test(npy, header_key_order_and_quotes)
 {
     const char *p = tpath("k.npy");
     uint8_t d[3] = {1, 2, 3};
-    write_raw(p, 1, "{\"shape\": (3,), \"fortran_order\": False, \"descr\": \"|u1\"}", d, 3);
+    write_raw(p, 1, "{\"shape\": (3,), \"fortran_order\": False, \"descr\": \"|u1\"}", d,
+              3);
     cl_npy a;
     cr_assert_eq(cl_npy_read(p, &a), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(a.dtype, CL_NPY_U8);
@@ -193,27 +196,31 @@ Test(npy, converting_readers)
     cr_assert_eq(cl_npy_read_f32(p, &f, &ndim, sh), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(ndim, 1);
     cr_assert_eq(sh[0], 3);
-    for (int i = 0; i < 3; i++) cr_assert_eq(f[i], (float)d[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(f[i], (float)d[i]);
     cl_free(f);
 
     float g[3] = {0.5f, -1.25f, 7.0f};
     cr_assert_eq(cl_npy_write(p, CL_NPY_F32, g, 1, shape), CL_OK);
     double *dd;
     cr_assert_eq(cl_npy_read_f64(p, &dd, &ndim, sh), CL_OK, "%s", cl_errmsg());
-    for (int i = 0; i < 3; i++) cr_assert_eq(dd[i], (double)g[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(dd[i], (double)g[i]);
     cl_free(dd);
 
     int64_t l[3] = {0, 9, -4};
     cr_assert_eq(cl_npy_write(p, CL_NPY_I64, l, 1, shape), CL_OK);
     int32_t *iv;
     cr_assert_eq(cl_npy_read_i32(p, &iv, &ndim, sh), CL_OK, "%s", cl_errmsg());
-    for (int i = 0; i < 3; i++) cr_assert_eq(iv[i], l[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(iv[i], l[i]);
     cl_free(iv);
 
     uint8_t u[3] = {0, 200, 255};
     cr_assert_eq(cl_npy_write(p, CL_NPY_U8, u, 1, shape), CL_OK);
     cr_assert_eq(cl_npy_read_i32(p, &iv, &ndim, sh), CL_OK, "%s", cl_errmsg());
-    for (int i = 0; i < 3; i++) cr_assert_eq(iv[i], u[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(iv[i], u[i]);
     cl_free(iv);
 
     /* int64 out of int32 range, and wrong kinds, are errors naming the file. */
@@ -233,7 +240,8 @@ Test(npy, reads_numpy_written_fixture)
 {
     /* Written by NumPy (tools/make_fixtures.py): float32 [3, 5]. */
     cl_npy a;
-    cr_assert_eq(cl_npy_read("fixtures/torch/linear/x.npy", &a), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_npy_read("fixtures/torch/linear/x.npy", &a), CL_OK, "%s",
+                 cl_errmsg());
     cr_assert_eq(a.dtype, CL_NPY_F32);
     cr_assert_eq(a.ndim, 2);
     cr_assert_eq(a.shape[0], 3);
@@ -245,7 +253,8 @@ Test(npy, error_fortran_order)
 {
     const char *p = tpath("fo.npy");
     float d[4] = {0};
-    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d, sizeof d);
+    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d,
+              sizeof d);
     expect_error(p, CL_EFORMAT, "Fortran");
 }
 
@@ -253,7 +262,8 @@ Test(npy, error_big_endian)
 {
     const char *p = tpath("be.npy");
     float d[4] = {0};
-    write_raw(p, 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", d, sizeof d);
+    write_raw(p, 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", d,
+              sizeof d);
     expect_error(p, CL_EFORMAT, "big-endian");
 }
 
@@ -261,10 +271,11 @@ Test(npy, error_unsupported_dtype)
 {
     const char *p = tpath("dt.npy");
     short d[4] = {0};
-    write_raw(p, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (4,), }", d, sizeof d);
+    write_raw(p, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (4,), }", d,
+              sizeof d);
     expect_error(p, CL_EFORMAT, "<i2");
-    write_raw(p, 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", d,
-              8);
+    write_raw(p, 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
+              d, 8);
     expect_error(p, CL_EFORMAT, "descr");
 }
 
@@ -298,7 +309,8 @@ Test(npy, error_truncated_data)
 {
     const char *p = tpath("tr.npy");
     float d[5] = {1, 2, 3, 4, 5};
-    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d);
+    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d,
+              sizeof d);
     expect_error(p, CL_EFORMAT, "truncated");
 }
 
@@ -315,7 +327,8 @@ Test(npy, error_shape_count_mismatch)
 {
     const char *p = tpath("mm.npy");
     float d[8] = {0};
-    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d);
+    write_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", d,
+              sizeof d);
     expect_error(p, CL_EFORMAT, "shape");
 }
 

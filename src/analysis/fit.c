@@ -8,10 +8,12 @@ cl_status cl_nc_fit_layers(const double *fuzz, int L, cl_nc_fit *fit)
     if (L < 2) return cl_error(CL_EINVAL, "nc fit: need at least 2 layers, got %d", L);
     for (int l = 0; l < L; l++)
         if (!(fuzz[l] > 0) || !isfinite(fuzz[l]))
-            return cl_error(CL_EINVAL, "nc fit: D of layer %d is %g (need a finite value > 0)",
-                            l, fuzz[l]);
+            return cl_error(CL_EINVAL,
+                            "nc fit: D of layer %d is %g (need a finite value > 0)", l,
+                            fuzz[l]);
     double mx = (L - 1) / 2.0, my = 0;
-    for (int l = 0; l < L; l++) my += log(fuzz[l]);
+    for (int l = 0; l < L; l++)
+        my += log(fuzz[l]);
     my /= L;
     double sxx = 0, sxy = 0, syy = 0;
     for (int l = 0; l < L; l++) {

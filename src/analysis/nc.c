@@ -40,35 +40,39 @@ struct cl_nc_stream {
     int D, K;
     cl_nc_opts opts;
     int has_W, has_b;
-    int R;            /* rows of B: K, or 2K with W */
+    int R; /* rows of B: K, or 2K with W */
     int state;
-    int64_t n1, n2;   /* samples seen in each pass */
-    int64_t *cnt1;    /* [K] per-class counts, pass 1 */
-    int64_t *cnt2;    /* [K] pass 2 */
-    double *sum;      /* [K, D] class sums, then class means mu */
-    double *B;        /* [R, D] rows 0..K-1: A = mu - mu_G; rows K..2K-1: W */
-    double *bias;     /* [K] (zeros without b or with opts.nc4_bias = 0) */
-    double *G;        /* [K, K] A A^T */
-    double *evec;     /* [K, K] eigenvectors of G (columns), ascending eigenvalues */
-    double *eval;     /* [K] */
-    double *T;        /* [K, K] T[y, c] = W_c . mu_y + b_c */
-    double *AD;       /* [K, K] ||A_y - A_c||^2 */
-    double *C;        /* [K, K] sum over samples of (A r)(A r)^T */
-    double *ssq;      /* [K] per-class sum of ||r||^2 */
+    int64_t n1, n2; /* samples seen in each pass */
+    int64_t *cnt1;  /* [K] per-class counts, pass 1 */
+    int64_t *cnt2;  /* [K] pass 2 */
+    double *sum;    /* [K, D] class sums, then class means mu */
+    double *B;      /* [R, D] rows 0..K-1: A = mu - mu_G; rows K..2K-1: W */
+    double *bias;   /* [K] (zeros without b or with opts.nc4_bias = 0) */
+    double *G;      /* [K, K] A A^T */
+    double *evec;   /* [K, K] eigenvectors of G (columns), ascending eigenvalues */
+    double *eval;   /* [K] */
+    double *T;      /* [K, K] T[y, c] = W_c . mu_y + b_c */
+    double *AD;     /* [K, K] ||A_y - A_c||^2 */
+    double *C;      /* [K, K] sum over samples of (A r)(A r)^T */
+    double *ssq;    /* [K] per-class sum of ||r||^2 */
     int64_t ncc_ok, cls_ok, agree;
     int64_t blk_rows; /* rows per pass-2 block (about NC_BLOCK_BYTES) */
-    int64_t blk_cap;  /* rows allocated so far: grown to the largest batch seen, up to blk_rows */
+    int64_t blk_cap;  /* rows allocated so far: grown to the largest batch seen, up to
+                         blk_rows */
     double *blk;      /* [blk_cap, D] residuals */
     double *P;        /* [blk_cap, R] */
-    int nthr;         /* per-thread accumulators allocated (omp_get_max_threads at create) */
-    double *Cth;      /* [nthr, K, K] per-thread C */
-    double *ssqth;    /* [nthr, K] per-thread sums of ||r||^2 */
-    int64_t *cntth;   /* [nthr, K + 3] per-thread class counts, ncc_ok, cls_ok, agree */
-    double *scratch;  /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
+    int nthr;      /* per-thread accumulators allocated (omp_get_max_threads at create) */
+    double *Cth;   /* [nthr, K, K] per-thread C */
+    double *ssqth; /* [nthr, K] per-thread sums of ||r||^2 */
+    int64_t *cntth;  /* [nthr, K + 3] per-thread class counts, ncc_ok, cls_ok, agree */
+    double *scratch; /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
     cl_nc_result res;
 };
 
-cl_nc_opts cl_nc_opts_default(void) { return (cl_nc_opts){.weighted_mean = 0, .nc4_bias = 1}; }
+cl_nc_opts cl_nc_opts_default(void)
+{
+    return (cl_nc_opts){.weighted_mean = 0, .nc4_bias = 1};
+}
 
 void cl_nc_stream_destroy(cl_nc_stream *s)
 {
@@ -107,8 +111,8 @@ void cl_nc_stream_reset(cl_nc_stream *s)
     memset(s->ssq, 0, K * sizeof *s->ssq);
 }
 
-cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W, const float *b,
-                              const cl_nc_opts *opts)
+cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W,
+                              const float *b, const cl_nc_opts *opts)
 {
     *out = NULL;
     if (D < 1) return cl_error(CL_EINVAL, "nc: feature dimension D = %d (need >= 1)", D);
@@ -143,29 +147,34 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W, 
     s->nthr = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
     s->Cth = cl_alloc_array((size_t)s->nthr * kk, sizeof(double), "nc per-thread C");
     s->ssqth = cl_alloc_array((size_t)s->nthr * k, sizeof(double), "nc per-thread sums");
-    s->cntth = cl_alloc_array((size_t)s->nthr * (k + 3), sizeof(int64_t), "nc per-thread counts");
+    s->cntth = cl_alloc_array((size_t)s->nthr * (k + 3), sizeof(int64_t),
+                              "nc per-thread counts");
     if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->G || !s->evec ||
-        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch ||
-        !s->Cth || !s->ssqth || !s->cntth) {
+        !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch || !s->Cth ||
+        !s->ssqth || !s->cntth) {
         cl_nc_stream_destroy(s);
         return CL_ENOMEM;
     }
     if (W) {
         double *Wd = s->B + KD;
-        for (size_t i = 0; i < KD; i++) Wd[i] = W[i];
+        for (size_t i = 0; i < KD; i++)
+            Wd[i] = W[i];
         if (b && s->opts.nc4_bias)
-            for (size_t c = 0; c < k; c++) s->bias[c] = b[c];
+            for (size_t c = 0; c < k; c++)
+                s->bias[c] = b[c];
     }
     cl_nc_stream_reset(s);
     *out = s;
     return CL_OK;
 }
 
-static cl_status check_labels(const cl_nc_stream *s, const int32_t *y, int64_t n, int64_t base)
+static cl_status check_labels(const cl_nc_stream *s, const int32_t *y, int64_t n,
+                              int64_t base)
 {
     for (int64_t i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= s->K)
-            return cl_error(CL_EINVAL, "nc: label %d of sample %lld is out of range [0, %d)",
+            return cl_error(CL_EINVAL,
+                            "nc: label %d of sample %lld is out of range [0, %d)",
                             (int)y[i], (long long)(base + i), s->K);
     return CL_OK;
 }
@@ -173,13 +182,16 @@ static cl_status check_labels(const cl_nc_stream *s, const int32_t *y, int64_t n
 cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y)
 {
-    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
+    if (s->state == NC_BROKEN)
+        return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state != NC_PASS1)
-        return cl_error(CL_EINVAL, "nc: feed1 called after end1 (pass 1 is over; reset first)");
+        return cl_error(CL_EINVAL,
+                        "nc: feed1 called after end1 (pass 1 is over; reset first)");
     if (n < 0 || ld < s->D) return cl_error(CL_EINVAL, "nc: feed1: bad n or ld");
     CL_TRY(check_labels(s, y, n, s->n1));
     const int D = s->D;
-    for (int64_t i = 0; i < n; i++) s->cnt1[y[i]]++;
+    for (int64_t i = 0; i < n; i++)
+        s->cnt1[y[i]]++;
     /* Columns split across threads: each thread owns a slice of every class sum. */
     const int64_t chunk = 64;
     const int64_t nchunks = (D + chunk - 1) / chunk;
@@ -189,7 +201,8 @@ cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t
         for (int64_t i = 0; i < n; i++) {
             const float *h = H + i * ld;
             double *acc = s->sum + (size_t)y[i] * (size_t)D;
-            for (int64_t d = d0; d < d1; d++) acc[d] += h[d];
+            for (int64_t d = d0; d < d1; d++)
+                acc[d] += h[d];
         }
     }
     s->n1 += n;
@@ -201,7 +214,8 @@ static cl_status eig(double *a, double *w, int K)
 {
     lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', K, a, K, w);
     if (info != 0)
-        return cl_error(CL_ENUMERIC, "nc: eigendecomposition failed (LAPACKE_dsyevd info %d)",
+        return cl_error(CL_ENUMERIC,
+                        "nc: eigendecomposition failed (LAPACKE_dsyevd info %d)",
                         (int)info);
     return CL_OK;
 }
@@ -223,7 +237,8 @@ static cl_status on_caller(cl_status (*fn)(cl_nc_stream *), cl_nc_stream *s)
 
 static cl_status end1(cl_nc_stream *s)
 {
-    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
+    if (s->state == NC_BROKEN)
+        return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state != NC_PASS1) return cl_error(CL_EINVAL, "nc: end1 called twice");
     const int K = s->K, D = s->D;
     const size_t KD = (size_t)K * (size_t)D;
@@ -234,11 +249,13 @@ static cl_status end1(cl_nc_stream *s)
     for (int c = 0; c < K; c++) {
         double inv = 1.0 / (double)s->cnt1[c];
         double *m = mu + (size_t)c * D;
-        for (int d = 0; d < D; d++) m[d] *= inv;
+        for (int d = 0; d < D; d++)
+            m[d] *= inv;
         for (int d = 0; d < D; d++)
             if (!isfinite(m[d])) {
                 s->state = NC_BROKEN; /* the sums are half turned into means */
-                return cl_error(CL_ENUMERIC, "nc: features of class %d are not finite", c);
+                return cl_error(CL_ENUMERIC, "nc: features of class %d are not finite",
+                                c);
             }
     }
     /* mu_G, then A = mu - mu_G. */
@@ -246,11 +263,14 @@ static cl_status end1(cl_nc_stream *s)
     for (int d = 0; d < D; d++) {
         double g = 0;
         if (s->opts.weighted_mean)
-            for (int c = 0; c < K; c++) g += (double)s->cnt1[c] * mu[(size_t)c * D + d];
+            for (int c = 0; c < K; c++)
+                g += (double)s->cnt1[c] * mu[(size_t)c * D + d];
         else
-            for (int c = 0; c < K; c++) g += mu[(size_t)c * D + d];
+            for (int c = 0; c < K; c++)
+                g += mu[(size_t)c * D + d];
         g /= s->opts.weighted_mean ? (double)s->n1 : (double)K;
-        for (int c = 0; c < K; c++) A[(size_t)c * D + d] = mu[(size_t)c * D + d] - g;
+        for (int c = 0; c < K; c++)
+            A[(size_t)c * D + d] = mu[(size_t)c * D + d] - g;
     }
     cl_dgemm(0, 1, K, K, D, 1.0, A, D, A, D, 0.0, s->G, K);
     for (int y = 0; y < K; y++)
@@ -266,13 +286,17 @@ static cl_status end1(cl_nc_stream *s)
         /* T[y, c] = W_c . mu_y + b_c */
         cl_dgemm(0, 1, K, K, D, 1.0, mu, D, s->B + KD, D, 0.0, s->T, K);
         for (int y = 0; y < K; y++)
-            for (int c = 0; c < K; c++) s->T[y * K + c] += s->bias[c];
+            for (int c = 0; c < K; c++)
+                s->T[y * K + c] += s->bias[c];
     }
     s->state = NC_PASS2;
     return CL_OK;
 }
 
-cl_status cl_nc_stream_end1(cl_nc_stream *s) { return on_caller(end1, s); }
+cl_status cl_nc_stream_end1(cl_nc_stream *s)
+{
+    return on_caller(end1, s);
+}
 
 /* Rows [0, n) of one thread's share of a pass-2 batch, in blocks of at most
  * cap rows, accumulated into that thread's C [K, K], sums [K] and counts [K + 3]. */
@@ -332,7 +356,8 @@ static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t
 cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y)
 {
-    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
+    if (s->state == NC_BROKEN)
+        return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state == NC_PASS1)
         return cl_error(CL_EINVAL, "nc: feed2 called before end1 (finish pass 1 first)");
     if (s->state != NC_PASS2)
@@ -357,7 +382,8 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
         cl_free(s->P);
         s->blk_cap = 0;
         s->blk = cl_alloc_array((size_t)need * (size_t)s->D, sizeof(double), "nc block");
-        s->P = cl_alloc_array((size_t)need * (size_t)s->R, sizeof(double), "nc block proj");
+        s->P =
+            cl_alloc_array((size_t)need * (size_t)s->R, sizeof(double), "nc block proj");
         if (!s->blk || !s->P) return CL_ENOMEM;
         s->blk_cap = need;
     }
@@ -365,20 +391,28 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
     memset(s->Cth, 0, (size_t)T * K * K * sizeof(double));
     memset(s->ssqth, 0, (size_t)T * K * sizeof(double));
     memset(s->cntth, 0, (size_t)T * (K + 3) * sizeof(int64_t));
+    if (T == 1 && need * s->R * (int64_t)s->D < (1 << 16)) {
+        /* Tiny: OpenBLAS keeps such products single-threaded by itself. */
+        feed2_rows(s, H, n, ld, y, s->blk, s->P, cap, s->Cth, s->ssqth, s->cntth);
+    } else {
 #pragma omp parallel num_threads(T > 1 ? T : 2)
-    {
-        const int t = omp_get_thread_num();
-        if (t < T) {
-            int64_t lo = n * t / T, hi = n * (t + 1) / T;
-            feed2_rows(s, H + lo * ld, hi - lo, ld, y + lo, s->blk + (size_t)(t * cap) * s->D,
-                       s->P + (size_t)(t * cap) * s->R, cap, s->Cth + (size_t)t * K * K,
-                       s->ssqth + (size_t)t * K, s->cntth + (size_t)t * (K + 3));
+        {
+            const int t = omp_get_thread_num();
+            if (t < T) {
+                int64_t lo = n * t / T, hi = n * (t + 1) / T;
+                feed2_rows(s, H + lo * ld, hi - lo, ld, y + lo,
+                           s->blk + (size_t)(t * cap) * s->D,
+                           s->P + (size_t)(t * cap) * s->R, cap,
+                           s->Cth + (size_t)t * K * K, s->ssqth + (size_t)t * K,
+                           s->cntth + (size_t)t * (K + 3));
+            }
         }
     }
     for (int t = 0; t < T; t++) {
         const double *Ct = s->Cth + (size_t)t * K * K;
         const int64_t *cnt = s->cntth + (size_t)t * (K + 3);
-        for (int i = 0; i < K * K; i++) s->C[i] += Ct[i];
+        for (int i = 0; i < K * K; i++)
+            s->C[i] += Ct[i];
         for (int c = 0; c < K; c++) {
             s->ssq[c] += s->ssqth[(size_t)t * K + c];
             s->cnt2[c] += cnt[c];
@@ -394,19 +428,22 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
 static double mean_std(const double *x, int n, double *sd)
 {
     double m = 0, v = 0;
-    for (int i = 0; i < n; i++) m += x[i];
+    for (int i = 0; i < n; i++)
+        m += x[i];
     m /= n;
-    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+    for (int i = 0; i < n; i++)
+        v += (x[i] - m) * (x[i] - m);
     *sd = sqrt(v / n); /* population std: see docs/METRICS.md */
     return m;
 }
 
 /* NC2 of a K x K Gram matrix (of M or W): equinorm, equiangular, maxangle, etf. */
-static void nc2(const double *G, int K, double *work, double *equinorm, double *equiangular,
-                double *maxangle, double *etf)
+static void nc2(const double *G, int K, double *work, double *equinorm,
+                double *equiangular, double *maxangle, double *etf)
 {
     double *norms = work, sd;
-    for (int c = 0; c < K; c++) norms[c] = sqrt(G[c * K + c] > 0 ? G[c * K + c] : 0);
+    for (int c = 0; c < K; c++)
+        norms[c] = sqrt(G[c * K + c] > 0 ? G[c * K + c] : 0);
     double m = mean_std(norms, K, &sd);
     *equinorm = sd / m;
     int npairs = K * (K - 1) / 2, k = 0;
@@ -421,7 +458,8 @@ static void nc2(const double *G, int K, double *work, double *equinorm, double *
     *equiangular = sd;
     *maxangle = dev / npairs;
     double fro = 0;
-    for (int i = 0; i < K * K; i++) fro += G[i] * G[i];
+    for (int i = 0; i < K * K; i++)
+        fro += G[i] * G[i];
     fro = sqrt(fro);
     double e = 0, sk = sqrt((double)(K - 1));
     for (int i = 0; i < K; i++)
@@ -433,11 +471,13 @@ static void nc2(const double *G, int K, double *work, double *equinorm, double *
     *etf = sqrt(e);
 }
 
-/* ETF distance of a general K x K matrix Z: || Z/||Z||_F - (I - 11^T/K)/sqrt(K-1) ||_F. */
+/* ETF distance of a general K x K matrix Z: || Z/||Z||_F - (I - 11^T/K)/sqrt(K-1) ||_F.
+ */
 static double etf_dist(const double *Z, int K)
 {
     double fro = 0;
-    for (int i = 0; i < K * K; i++) fro += Z[i] * Z[i];
+    for (int i = 0; i < K * K; i++)
+        fro += Z[i] * Z[i];
     fro = sqrt(fro);
     double e = 0, sk = sqrt((double)(K - 1));
     for (int i = 0; i < K; i++)
@@ -467,15 +507,17 @@ static cl_status finish(cl_nc_stream *s)
     int keep = K - 1 < D ? K - 1 : D;
     double lmax = s->eval[K - 1], lmin = s->eval[K - keep];
     if (!(lmax > 0) || !(lmin > 1e-12 * lmax))
-        return cl_error(CL_ENUMERIC, "nc: class means span fewer than %d dimensions "
-                                     "(eigenvalue ratio %.3g); NC1 is undefined",
+        return cl_error(CL_ENUMERIC,
+                        "nc: class means span fewer than %d dimensions "
+                        "(eigenvalue ratio %.3g); NC1 is undefined",
                         keep, lmax > 0 ? lmin / lmax : 0.0);
     double tr = 0;
     for (int j = K - keep; j < K; j++) {
         double q = 0;
         for (int a = 0; a < K; a++) {
             double ca = 0;
-            for (int b = 0; b < K; b++) ca += s->C[a * K + b] * s->evec[b * K + j];
+            for (int b = 0; b < K; b++)
+                ca += s->C[a * K + b] * s->evec[b * K + j];
             q += s->evec[a * K + j] * ca;
         }
         tr += q / N / (s->eval[j] * s->eval[j]);
@@ -484,17 +526,20 @@ static cl_status finish(cl_nc_stream *s)
     r->nc1 = r->fuzz / K;
 
     double trSw = 0, trG = 0;
-    for (int c = 0; c < K; c++) trSw += s->ssq[c];
+    for (int c = 0; c < K; c++)
+        trSw += s->ssq[c];
     trSw /= N;
     if (!isfinite(trSw) || !isfinite(r->fuzz))
         return cl_error(CL_ENUMERIC, "nc: features of pass 2 are not finite");
-    for (int c = 0; c < K; c++) trG += s->G[c * K + c];
+    for (int c = 0; c < K; c++)
+        trG += s->G[c * K + c];
     r->nc1_quotient = trSw / (trG / K);
 
     double cd = 0;
     for (int i = 0; i < K; i++)
         for (int j = i + 1; j < K; j++) {
-            double vi = s->ssq[i] / (double)s->cnt1[i], vj = s->ssq[j] / (double)s->cnt1[j];
+            double vi = s->ssq[i] / (double)s->cnt1[i],
+                   vj = s->ssq[j] / (double)s->cnt1[j];
             cd += (vi + vj) / (2 * s->AD[i * K + j]);
         }
     r->cdnv = cd / (K * (K - 1) / 2);
@@ -533,19 +578,22 @@ static cl_status finish(cl_nc_stream *s)
 
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r)
 {
-    if (s->state == NC_BROKEN) return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
+    if (s->state == NC_BROKEN)
+        return cl_error(CL_EINVAL, "nc: stream failed earlier; reset it");
     if (s->state == NC_PASS1)
-        return cl_error(CL_EINVAL, "nc: result asked before pass 1 ended (call end1, then "
-                                   "feed2 with every sample)");
+        return cl_error(CL_EINVAL,
+                        "nc: result asked before pass 1 ended (call end1, then "
+                        "feed2 with every sample)");
     if (s->state == NC_PASS2) {
         if (s->n2 != s->n1)
             return cl_error(CL_EINVAL, "nc: pass 2 saw %lld samples but pass 1 saw %lld",
                             (long long)s->n2, (long long)s->n1);
         for (int c = 0; c < s->K; c++)
             if (s->cnt2[c] != s->cnt1[c])
-                return cl_error(CL_EINVAL, "nc: class %d has %lld samples in pass 2 but %lld "
-                                           "in pass 1", c, (long long)s->cnt2[c],
-                                (long long)s->cnt1[c]);
+                return cl_error(CL_EINVAL,
+                                "nc: class %d has %lld samples in pass 2 but %lld "
+                                "in pass 1",
+                                c, (long long)s->cnt2[c], (long long)s->cnt1[c]);
         CL_TRY(on_caller(finish, s));
         s->state = NC_DONE;
     }
@@ -553,8 +601,9 @@ cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r)
     return CL_OK;
 }
 
-cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K, const float *W,
-                        const float *b, const cl_nc_opts *opts, cl_nc_result *r)
+cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K,
+                        const float *W, const float *b, const cl_nc_opts *opts,
+                        cl_nc_result *r)
 {
     cl_nc_stream *s;
     cl_status st;

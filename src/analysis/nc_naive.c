@@ -12,7 +12,8 @@
 static double dot(const double *a, const double *b, int n)
 {
     double s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -22,7 +23,8 @@ static void nc2_naive(const double *V, int K, int D, double *en, double *ea, dou
 {
     double nm = 0, ns = 0, cm = 0, cs = 0, mx = 0, fro = 0, e = 0;
     int np = 0;
-    for (int c = 0; c < K; c++) nm += sqrt(dot(V + c * D, V + c * D, D)) / K;
+    for (int c = 0; c < K; c++)
+        nm += sqrt(dot(V + c * D, V + c * D, D)) / K;
     for (int c = 0; c < K; c++) {
         double d = sqrt(dot(V + c * D, V + c * D, D)) - nm;
         ns += d * d / K;
@@ -33,7 +35,8 @@ static void nc2_naive(const double *V, int K, int D, double *en, double *ea, dou
             double g = dot(V + i * D, V + j * D, D);
             fro += g * g;
             if (i == j) continue;
-            double cij = g / sqrt(dot(V + i * D, V + i * D, D) * dot(V + j * D, V + j * D, D));
+            double cij =
+                g / sqrt(dot(V + i * D, V + i * D, D) * dot(V + j * D, V + j * D, D));
             cm += cij;
             np++;
         }
@@ -41,8 +44,9 @@ static void nc2_naive(const double *V, int K, int D, double *en, double *ea, dou
     for (int i = 0; i < K; i++)
         for (int j = 0; j < K; j++) {
             if (i == j) continue;
-            double cij = dot(V + i * D, V + j * D, D) /
-                         sqrt(dot(V + i * D, V + i * D, D) * dot(V + j * D, V + j * D, D));
+            double cij =
+                dot(V + i * D, V + j * D, D) /
+                sqrt(dot(V + i * D, V + i * D, D) * dot(V + j * D, V + j * D, D));
             cs += (cij - cm) * (cij - cm) / np;
             mx += fabs(cij + 1.0 / (K - 1)) / np;
         }
@@ -92,32 +96,45 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y
             goto fail;
         }
         cnt[y[i]]++;
-        for (int d = 0; d < D; d++) mu[y[i] * D + d] += H[i * D + d];
+        for (int d = 0; d < D; d++)
+            mu[y[i] * D + d] += H[i * D + d];
     }
     for (int c = 0; c < K; c++) {
         if (!cnt[c]) {
             st = cl_error(CL_EINVAL, "nc naive: class %d has no samples", c);
             goto fail;
         }
-        for (int d = 0; d < D; d++) mu[c * D + d] /= (double)cnt[c];
+        for (int d = 0; d < D; d++)
+            mu[c * D + d] /= (double)cnt[c];
     }
     for (int d = 0; d < D; d++) {
         double g = 0;
         for (int c = 0; c < K; c++)
             g += mu[c * D + d] * (o.weighted_mean ? (double)cnt[c] / (double)N : 1.0 / K);
-        for (int c = 0; c < K; c++) M[c * D + d] = mu[c * D + d] - g;
+        for (int c = 0; c < K; c++)
+            M[c * D + d] = mu[c * D + d] - g;
     }
     for (int64_t i = 0; i < N; i++) {
-        for (int d = 0; d < D; d++) res[d] = H[i * D + d] - mu[y[i] * D + d];
+        for (int d = 0; d < D; d++)
+            res[d] = H[i * D + d] - mu[y[i] * D + d];
         var[y[i]] += dot(res, res, D) / (double)cnt[y[i]];
         for (int a = 0; a < D; a++)
-            for (int c = 0; c < D; c++) Sw[(size_t)a * D + c] += res[a] * res[c] / (double)N;
+            for (int c = 0; c < D; c++)
+                Sw[(size_t)a * D + c] += res[a] * res[c] / (double)N;
     }
     for (int k = 0; k < K; k++)
         for (int a = 0; a < D; a++)
-            for (int c = 0; c < D; c++) Sb[(size_t)a * D + c] += M[k * D + a] * M[k * D + c] / K;
+            for (int c = 0; c < D; c++)
+                Sb[(size_t)a * D + c] += M[k * D + a] * M[k * D + c] / K;
     memcpy(Sp, Sb, DD * sizeof(double));
-    if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', D, Sp, D, lam) != 0) {
+    /* Inside an active parallel region OpenBLAS stays single-threaded (see nc.c). */
+    lapack_int info = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp master
+        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', D, Sp, D, lam);
+    }
+    if (info != 0) {
         st = cl_error(CL_ENUMERIC, "nc naive: eigendecomposition failed");
         goto fail;
     }
@@ -128,7 +145,8 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y
         double q = 0;
         for (int a = 0; a < D; a++)
             for (int c = 0; c < D; c++)
-                q += Sp[(size_t)a * D + j] * Sw[(size_t)a * D + c] * Sp[(size_t)c * D + j];
+                q +=
+                    Sp[(size_t)a * D + j] * Sw[(size_t)a * D + c] * Sp[(size_t)c * D + j];
         tr += q / lam[j];
     }
     r->fuzz = tr;
@@ -143,7 +161,8 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y
     for (int i = 0; i < K; i++)
         for (int j = i + 1; j < K; j++) {
             double d2 = 0;
-            for (int d = 0; d < D; d++) d2 += pow(mu[i * D + d] - mu[j * D + d], 2);
+            for (int d = 0; d < D; d++)
+                d2 += pow(mu[i * D + d] - mu[j * D + d], 2);
             cd += (var[i] + var[j]) / (2 * d2);
         }
     r->cdnv = cd / (K * (K - 1) / 2);
@@ -155,14 +174,16 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y
         double best = INFINITY, top = -INFINITY;
         for (int c = 0; c < K; c++) {
             double d2 = 0;
-            for (int d = 0; d < D; d++) d2 += pow(H[i * D + d] - mu[c * D + d], 2);
+            for (int d = 0; d < D; d++)
+                d2 += pow(H[i * D + d] - mu[c * D + d], 2);
             if (d2 < best) {
                 best = d2;
                 ncc = c;
             }
             if (W) {
                 double z = (b && o.nc4_bias) ? b[c] : 0;
-                for (int d = 0; d < D; d++) z += (double)W[c * D + d] * H[i * D + d];
+                for (int d = 0; d < D; d++)
+                    z += (double)W[c * D + d] * H[i * D + d];
                 if (z > top) {
                     top = z;
                     cls = c;
@@ -175,18 +196,22 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y
     }
     r->ncc_acc = (double)ncc_ok / (double)N;
     if (W) {
-        for (size_t i = 0; i < (size_t)K * D; i++) Wd[i] = W[i];
+        for (size_t i = 0; i < (size_t)K * D; i++)
+            Wd[i] = W[i];
         nc2_naive(Wd, K, D, &r->equinorm_W, &r->equiangular_W, &r->maxangle_W, &r->etf_W);
         double nw = sqrt(dot(Wd, Wd, K * D)), nm = sqrt(dot(M, M, K * D)), e = 0, fro = 0;
-        for (size_t i = 0; i < (size_t)K * D; i++) e += pow(Wd[i] / nw - M[i] / nm, 2);
+        for (size_t i = 0; i < (size_t)K * D; i++)
+            e += pow(Wd[i] / nw - M[i] / nm, 2);
         r->nc3 = e;
         for (int i = 0; i < K; i++)
-            for (int j = 0; j < K; j++) fro += pow(dot(Wd + i * D, M + j * D, D), 2);
+            for (int j = 0; j < K; j++)
+                fro += pow(dot(Wd + i * D, M + j * D, D), 2);
         fro = sqrt(fro);
         e = 0;
         for (int i = 0; i < K; i++)
             for (int j = 0; j < K; j++)
-                e += pow(dot(Wd + i * D, M + j * D, D) / fro - ((i == j) - 1.0 / K) / sqrt(K - 1.0),
+                e += pow(dot(Wd + i * D, M + j * D, D) / fro -
+                             ((i == j) - 1.0 / K) / sqrt(K - 1.0),
                          2);
         r->nc3_zhu = sqrt(e);
         r->nc4 = 1.0 - (double)agree / (double)N;

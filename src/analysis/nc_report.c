@@ -29,7 +29,10 @@ static const struct {
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
-int cl_nc_nkeys(void) { return NKEYS; }
+int cl_nc_nkeys(void)
+{
+    return NKEYS;
+}
 
 const char *cl_nc_key_name(int i)
 {
@@ -64,6 +67,7 @@ void cl_nc_result_json(cl_json *j, const cl_nc_result *r)
     cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
     cl_json_obj_end(j);
     cl_json_obj_begin(j, "metrics");
-    for (int i = 0; i < NKEYS; i++) cl_json_num(j, keys[i].name, cl_nc_key_value(r, i));
+    for (int i = 0; i < NKEYS; i++)
+        cl_json_num(j, keys[i].name, cl_nc_key_value(r, i));
     cl_json_obj_end(j);
 }

@@ -11,19 +11,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: collapse analyze --features H.npy --labels y.npy [options]\n"
-            "\n"
-            "Neural-collapse metrics (NC1-NC4, He & Su's D) of a feature matrix.\n"
-            "  --features H.npy   float32/float64 [N, D] (or [N, C, H, W]: trailing dims flattened)\n"
-            "  --labels y.npy     int32/int64/uint8 [N], values in [0, K)\n"
-            "  --weights W.npy    classifier weights [K, D] (enables the _W keys, nc3, nc4, acc)\n"
-            "  --bias b.npy       classifier bias [K] (needs --weights)\n"
-            "  --classes K        number of classes (default: rows of W, else max label + 1)\n"
-            "  --weighted-mean    mu_G = mean of all samples (default: mean of the class means)\n"
-            "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
-            "  --json             one JSON object instead of a table\n"
-            "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 on usage.\n");
+    fprintf(f, "usage: collapse analyze --features H.npy --labels y.npy [options]\n"
+               "\n"
+               "Neural-collapse metrics (NC1-NC4, He & Su's D) of a feature matrix.\n"
+               "  --features H.npy   float32/float64 [N, D] (or [N, C, H, W]: trailing "
+               "dims flattened)\n"
+               "  --labels y.npy     int32/int64/uint8 [N], values in [0, K)\n"
+               "  --weights W.npy    classifier weights [K, D] (enables the _W keys, "
+               "nc3, nc4, acc)\n"
+               "  --bias b.npy       classifier bias [K] (needs --weights)\n"
+               "  --classes K        number of classes (default: rows of W, else max "
+               "label + 1)\n"
+               "  --weighted-mean    mu_G = mean of all samples (default: mean of the "
+               "class means)\n"
+               "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
+               "  --json             one JSON object instead of a table\n"
+               "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
+               "on usage.\n");
 }
 
 static const char *const descr[] = {
@@ -49,10 +53,12 @@ static const char *const descr[] = {
 static void print_table(const cl_nc_result *r, const char *feat)
 {
     printf("features %s: N = %lld, D = %d, K = %d\n", feat, (long long)r->N, r->D, r->K);
-    printf("conventions: mu_G %s; NC4 decision argmax(W h%s); std population; Sb^+ on top "
-           "K-1 eigenpairs\n\n",
-           r->opts.weighted_mean ? "weighted (sample mean)" : "unweighted (mean of class means)",
-           r->has_W && r->has_b && r->opts.nc4_bias ? " + b" : "");
+    printf(
+        "conventions: mu_G %s; NC4 decision argmax(W h%s); std population; Sb^+ on top "
+        "K-1 eigenpairs\n\n",
+        r->opts.weighted_mean ? "weighted (sample mean)"
+                              : "unweighted (mean of class means)",
+        r->has_W && r->has_b && r->opts.nc4_bias ? " + b" : "");
     printf("%-14s %14s  %s\n", "key", "value", "meaning");
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(r, i);
@@ -77,9 +83,12 @@ int cl_cmd_analyze(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (cl_opt_flag(argv, i, "--json")) json = 1;
-        else if (cl_opt_flag(argv, i, "--weighted-mean")) opts.weighted_mean = 1;
-        else if (cl_opt_flag(argv, i, "--nc4-no-bias")) opts.nc4_bias = 0;
+        if (cl_opt_flag(argv, i, "--json"))
+            json = 1;
+        else if (cl_opt_flag(argv, i, "--weighted-mean"))
+            opts.weighted_mean = 1;
+        else if (cl_opt_flag(argv, i, "--nc4-no-bias"))
+            opts.nc4_bias = 0;
         else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
             if (m < 0) return 2;
             fpath = v;
@@ -95,13 +104,15 @@ int cl_cmd_analyze(int argc, char **argv)
         } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
             if (m < 0 || !cl_opt_int("--classes", v, 2, 1 << 24, &classes)) return 2;
         } else {
-            return cl_cli_fail(2, "analyze: unknown argument '%s' (see collapse analyze --help)",
-                               argv[i]);
+            return cl_cli_fail(
+                2, "analyze: unknown argument '%s' (see collapse analyze --help)",
+                argv[i]);
         }
     }
     if (!fpath || !ypath) {
-        return cl_cli_fail(2, "analyze: --features and --labels are required (see collapse "
-                              "analyze --help)");
+        return cl_cli_fail(2,
+                           "analyze: --features and --labels are required (see collapse "
+                           "analyze --help)");
     }
     if (bpath && !wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
 
@@ -116,7 +127,8 @@ int cl_cmd_analyze(int argc, char **argv)
         goto done;
     }
     int64_t N = shape[0], D64 = 1;
-    for (int d = 1; d < ndim; d++) D64 *= shape[d];
+    for (int d = 1; d < ndim; d++)
+        D64 *= shape[d];
     if (D64 < 1 || D64 > (1 << 30)) {
         cl_cli_fail(1, "--features %s: feature dimension %lld out of range", fpath,
                     (long long)D64);
@@ -131,16 +143,18 @@ int cl_cmd_analyze(int argc, char **argv)
         goto done;
     }
     if (!(yndim == 1 || (yndim == 2 && yshape[1] == 1)) || yshape[0] != N) {
-        cl_cli_fail(1, "--labels %s: need %lld labels (one per row of --features), got shape "
-                       "with %lld entries", ypath, (long long)N,
-                    (long long)(yndim ? yshape[0] : 1));
+        cl_cli_fail(
+            1,
+            "--labels %s: need %lld labels (one per row of --features), got shape "
+            "with %lld entries",
+            ypath, (long long)N, (long long)(yndim ? yshape[0] : 1));
         goto done;
     }
     int32_t ymax = 0;
     for (int64_t i = 0; i < N; i++) {
         if (y[i] < 0) {
-            cl_cli_fail(1, "--labels %s: negative label %d at index %lld", ypath, (int)y[i],
-                        (long long)i);
+            cl_cli_fail(1, "--labels %s: negative label %d at index %lld", ypath,
+                        (int)y[i], (long long)i);
             goto done;
         }
         if (y[i] > ymax) ymax = y[i];
@@ -184,7 +198,8 @@ int cl_cmd_analyze(int argc, char **argv)
             goto done;
         }
         if (bndim != 1 || bshape[0] != K) {
-            cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)", bpath, K);
+            cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)",
+                        bpath, K);
             goto done;
         }
     }
@@ -201,10 +216,14 @@ int cl_cmd_analyze(int argc, char **argv)
         cl_json_obj_begin(&j, NULL);
         cl_json_str(&j, "features", fpath);
         cl_json_str(&j, "labels", ypath);
-        if (wpath) cl_json_str(&j, "weights", wpath);
-        else cl_json_null(&j, "weights");
-        if (bpath) cl_json_str(&j, "bias", bpath);
-        else cl_json_null(&j, "bias");
+        if (wpath)
+            cl_json_str(&j, "weights", wpath);
+        else
+            cl_json_null(&j, "weights");
+        if (bpath)
+            cl_json_str(&j, "bias", bpath);
+        else
+            cl_json_null(&j, "bias");
         cl_nc_result_json(&j, &r);
         cl_json_obj_end(&j);
         if (cl_json_finish(&j, "stdout") != CL_OK) {

@@ -44,7 +44,8 @@ static void indent(cl_json *j)
 {
     if (!j->pretty) return;
     put(j, "\n");
-    for (int i = 0; i < j->depth; i++) put(j, "  ");
+    for (int i = 0; i < j->depth; i++)
+        put(j, "  ");
 }
 
 /* Separator, indentation and key before a value. */
@@ -55,8 +56,10 @@ static void prefix(cl_json *j, const char *key)
         return;
     }
     int lvl = j->depth - 1;
-    if (j->kind[lvl] == '{') CL_ASSERT(key != NULL);
-    else CL_ASSERT(key == NULL);
+    if (j->kind[lvl] == '{')
+        CL_ASSERT(key != NULL);
+    else
+        CL_ASSERT(key == NULL);
     if (j->count[lvl]++) put(j, ",");
     indent(j);
     if (key) {
@@ -84,10 +87,22 @@ static void close_level(cl_json *j, char kind)
     put(j, kind == '{' ? "}" : "]");
 }
 
-void cl_json_obj_begin(cl_json *j, const char *key) { open_level(j, key, '{'); }
-void cl_json_obj_end(cl_json *j) { close_level(j, '{'); }
-void cl_json_arr_begin(cl_json *j, const char *key) { open_level(j, key, '['); }
-void cl_json_arr_end(cl_json *j) { close_level(j, '['); }
+void cl_json_obj_begin(cl_json *j, const char *key)
+{
+    open_level(j, key, '{');
+}
+void cl_json_obj_end(cl_json *j)
+{
+    close_level(j, '{');
+}
+void cl_json_arr_begin(cl_json *j, const char *key)
+{
+    open_level(j, key, '[');
+}
+void cl_json_arr_end(cl_json *j)
+{
+    close_level(j, '[');
+}
 
 void cl_json_num(cl_json *j, const char *key, double v)
 {

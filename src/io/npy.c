@@ -19,11 +19,16 @@ static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 static size_t dtype_size(cl_npy_dtype t)
 {
     switch (t) {
-    case CL_NPY_F32: return 4;
-    case CL_NPY_F64: return 8;
-    case CL_NPY_I32: return 4;
-    case CL_NPY_I64: return 8;
-    case CL_NPY_U8: return 1;
+    case CL_NPY_F32:
+        return 4;
+    case CL_NPY_F64:
+        return 8;
+    case CL_NPY_I32:
+        return 4;
+    case CL_NPY_I64:
+        return 8;
+    case CL_NPY_U8:
+        return 1;
     }
     return 0;
 }
@@ -31,11 +36,16 @@ static size_t dtype_size(cl_npy_dtype t)
 static const char *dtype_descr(cl_npy_dtype t)
 {
     switch (t) {
-    case CL_NPY_F32: return "<f4";
-    case CL_NPY_F64: return "<f8";
-    case CL_NPY_I32: return "<i4";
-    case CL_NPY_I64: return "<i8";
-    case CL_NPY_U8: return "|u1";
+    case CL_NPY_F32:
+        return "<f4";
+    case CL_NPY_F64:
+        return "<f8";
+    case CL_NPY_I32:
+        return "<i4";
+    case CL_NPY_I64:
+        return "<i8";
+    case CL_NPY_U8:
+        return "|u1";
     }
     return "?";
 }
@@ -48,7 +58,8 @@ typedef struct {
 
 static void skip_ws(cursor *c)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+    while (c->p < c->end &&
+           (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
         c->p++;
 }
 
@@ -125,52 +136,70 @@ static cl_status parse_header(const char *path, const char *h, size_t len, cl_np
             return cl_error(CL_EFORMAT, "%s: bad .npy header (expected 'key':)", path);
         if (strcmp(key, "descr") == 0) {
             if (!parse_str(&c, descr, sizeof descr))
-                return cl_error(CL_EFORMAT, "%s: bad .npy header (descr is not a simple dtype)",
+                return cl_error(CL_EFORMAT,
+                                "%s: bad .npy header (descr is not a simple dtype)",
                                 path);
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0) {
-            if (parse_word(&c, "True")) fortran = 1;
-            else if (parse_word(&c, "False")) fortran = 0;
-            else return cl_error(CL_EFORMAT, "%s: bad .npy header (fortran_order)", path);
+            if (parse_word(&c, "True"))
+                fortran = 1;
+            else if (parse_word(&c, "False"))
+                fortran = 0;
+            else
+                return cl_error(CL_EFORMAT, "%s: bad .npy header (fortran_order)", path);
             have_fortran = 1;
         } else if (strcmp(key, "shape") == 0) {
             if (!parse_shape(&c, &out->ndim, out->shape))
-                return cl_error(CL_EFORMAT, "%s: bad .npy header (shape must be a tuple of "
-                                            "at most 8 ints)", path);
+                return cl_error(CL_EFORMAT,
+                                "%s: bad .npy header (shape must be a tuple of "
+                                "at most 8 ints)",
+                                path);
             have_shape = 1;
         } else {
-            return cl_error(CL_EFORMAT, "%s: bad .npy header (unknown key '%s')", path, key);
+            return cl_error(CL_EFORMAT, "%s: bad .npy header (unknown key '%s')", path,
+                            key);
         }
         if (eat(&c, ',')) continue;
         if (eat(&c, '}')) break;
         return cl_error(CL_EFORMAT, "%s: bad .npy header (expected ',' or '}')", path);
     }
     if (!have_descr || !have_fortran || !have_shape)
-        return cl_error(CL_EFORMAT, "%s: bad .npy header (needs descr, fortran_order, shape)",
-                        path);
+        return cl_error(CL_EFORMAT,
+                        "%s: bad .npy header (needs descr, fortran_order, shape)", path);
     if (fortran)
-        return cl_error(CL_EFORMAT, "%s: Fortran-order array not supported (save C order, "
-                                    "e.g. np.ascontiguousarray)", path);
+        return cl_error(CL_EFORMAT,
+                        "%s: Fortran-order array not supported (save C order, "
+                        "e.g. np.ascontiguousarray)",
+                        path);
     char order = descr[0];
     const char *t = descr + 1;
-    if (strcmp(t, "u1") == 0 && (order == '|' || order == '<' || order == '=' || order == '>'))
+    if (strcmp(t, "u1") == 0 &&
+        (order == '|' || order == '<' || order == '=' || order == '>'))
         out->dtype = CL_NPY_U8;
     else if (order == '>')
-        return cl_error(CL_EFORMAT, "%s: big-endian dtype '%s' not supported", path, descr);
+        return cl_error(CL_EFORMAT, "%s: big-endian dtype '%s' not supported", path,
+                        descr);
     else if (order != '<')
-        return cl_error(CL_EFORMAT, "%s: unsupported dtype '%s' (want <f4 <f8 <i4 <i8 |u1)",
-                        path, descr);
-    else if (strcmp(t, "f4") == 0) out->dtype = CL_NPY_F32;
-    else if (strcmp(t, "f8") == 0) out->dtype = CL_NPY_F64;
-    else if (strcmp(t, "i4") == 0) out->dtype = CL_NPY_I32;
-    else if (strcmp(t, "i8") == 0) out->dtype = CL_NPY_I64;
+        return cl_error(CL_EFORMAT,
+                        "%s: unsupported dtype '%s' (want <f4 <f8 <i4 <i8 |u1)", path,
+                        descr);
+    else if (strcmp(t, "f4") == 0)
+        out->dtype = CL_NPY_F32;
+    else if (strcmp(t, "f8") == 0)
+        out->dtype = CL_NPY_F64;
+    else if (strcmp(t, "i4") == 0)
+        out->dtype = CL_NPY_I32;
+    else if (strcmp(t, "i8") == 0)
+        out->dtype = CL_NPY_I64;
     else
-        return cl_error(CL_EFORMAT, "%s: unsupported dtype '%s' (want <f4 <f8 <i4 <i8 |u1)",
-                        path, descr);
+        return cl_error(CL_EFORMAT,
+                        "%s: unsupported dtype '%s' (want <f4 <f8 <i4 <i8 |u1)", path,
+                        descr);
     int64_t count = 1;
     for (int i = 0; i < out->ndim; i++) {
         size_t prod;
-        if (!cl_mul_ok((size_t)count, (size_t)out->shape[i], &prod) || prod > (size_t)INT64_MAX)
+        if (!cl_mul_ok((size_t)count, (size_t)out->shape[i], &prod) ||
+            prod > (size_t)INT64_MAX)
             return cl_error(CL_EFORMAT, "%s: shape too large", path);
         count = (int64_t)prod;
     }
@@ -200,10 +229,12 @@ cl_status cl_npy_read(const char *path, cl_npy *out)
     } else if (major == 2 || major == 3) {
         unsigned char b[4];
         if (fread(b, 1, 4, f) != 4) goto truncated;
-        hlen = (size_t)b[0] | ((size_t)b[1] << 8) | ((size_t)b[2] << 16) | ((size_t)b[3] << 24);
+        hlen = (size_t)b[0] | ((size_t)b[1] << 8) | ((size_t)b[2] << 16) |
+               ((size_t)b[3] << 24);
         pos = 12;
     } else {
-        st = cl_error(CL_EFORMAT, "%s: unsupported .npy version %d.%d", path, major, pre[7]);
+        st = cl_error(CL_EFORMAT, "%s: unsupported .npy version %d.%d", path, major,
+                      pre[7]);
         goto fail;
     }
     if (hlen > NPY_MAX_HEADER) {
@@ -235,9 +266,10 @@ cl_status cl_npy_read(const char *path, cl_npy *out)
         goto fail;
     }
     if ((uint64_t)fsize - pos != (uint64_t)nbytes) {
-        st = cl_error(CL_EFORMAT, "%s: data is %lld bytes but shape needs %zu (truncated or "
-                                  "shape mismatch)", path, (long long)((uint64_t)fsize - pos),
-                      nbytes);
+        st = cl_error(CL_EFORMAT,
+                      "%s: data is %lld bytes but shape needs %zu (truncated or "
+                      "shape mismatch)",
+                      path, (long long)((uint64_t)fsize - pos), nbytes);
         goto fail;
     }
     out->data = cl_alloc(nbytes, path);
@@ -271,7 +303,8 @@ static void copy_shape(const cl_npy *a, int *ndim, int64_t *shape)
 {
     if (ndim) *ndim = a->ndim;
     if (shape)
-        for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
+        for (int i = 0; i < a->ndim; i++)
+            shape[i] = a->shape[i];
 }
 
 cl_status cl_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape)
@@ -288,13 +321,14 @@ cl_status cl_npy_read_f32(const char *path, float **data, int *ndim, int64_t *sh
             return CL_ENOMEM;
         }
         const double *s = a.data;
-        for (int64_t i = 0; i < a.count; i++) d[i] = (float)s[i];
+        for (int64_t i = 0; i < a.count; i++)
+            d[i] = (float)s[i];
         cl_npy_free(&a);
         *data = d;
     } else {
         cl_npy_free(&a);
-        return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s", path,
-                        dtype_descr(a.dtype));
+        return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s",
+                        path, dtype_descr(a.dtype));
     }
     copy_shape(&a, ndim, shape);
     return CL_OK;
@@ -314,13 +348,14 @@ cl_status cl_npy_read_f64(const char *path, double **data, int *ndim, int64_t *s
             return CL_ENOMEM;
         }
         const float *s = a.data;
-        for (int64_t i = 0; i < a.count; i++) d[i] = s[i];
+        for (int64_t i = 0; i < a.count; i++)
+            d[i] = s[i];
         cl_npy_free(&a);
         *data = d;
     } else {
         cl_npy_free(&a);
-        return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s", path,
-                        dtype_descr(a.dtype));
+        return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s",
+                        path, dtype_descr(a.dtype));
     }
     copy_shape(&a, ndim, shape);
     return CL_OK;
@@ -341,7 +376,8 @@ cl_status cl_npy_read_i32(const char *path, int32_t **data, int *ndim, int64_t *
         }
         if (a.dtype == CL_NPY_U8) {
             const uint8_t *s = a.data;
-            for (int64_t i = 0; i < a.count; i++) d[i] = s[i];
+            for (int64_t i = 0; i < a.count; i++)
+                d[i] = s[i];
         } else {
             const int64_t *s = a.data;
             for (int64_t i = 0; i < a.count; i++) {
@@ -349,8 +385,10 @@ cl_status cl_npy_read_i32(const char *path, int32_t **data, int *ndim, int64_t *
                     long long v = (long long)s[i];
                     cl_free(d);
                     cl_npy_free(&a);
-                    return cl_error(CL_EFORMAT, "%s: value %lld at index %lld does not fit "
-                                                "in int32", path, v, (long long)i);
+                    return cl_error(CL_EFORMAT,
+                                    "%s: value %lld at index %lld does not fit "
+                                    "in int32",
+                                    path, v, (long long)i);
                 }
                 d[i] = (int32_t)s[i];
             }
@@ -359,8 +397,9 @@ cl_status cl_npy_read_i32(const char *path, int32_t **data, int *ndim, int64_t *
         *data = d;
     } else {
         cl_npy_free(&a);
-        return cl_error(CL_EFORMAT, "%s: expected an integer array (<i4, <i8 or |u1), got %s",
-                        path, dtype_descr(a.dtype));
+        return cl_error(CL_EFORMAT,
+                        "%s: expected an integer array (<i4, <i8 or |u1), got %s", path,
+                        dtype_descr(a.dtype));
     }
     copy_shape(&a, ndim, shape);
     return CL_OK;
@@ -371,8 +410,9 @@ cl_status cl_npy_write(const char *path, cl_npy_dtype dtype, const void *data, i
 {
     CL_ASSERT(ndim >= 0 && ndim <= 8);
     char dict[512];
-    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                     dtype_descr(dtype));
+    int n =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                 dtype_descr(dtype));
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         CL_ASSERT(shape[i] >= 0);
