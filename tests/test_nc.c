@@ -664,6 +664,21 @@ Test(nc, json_writer_escapes_and_nulls)
     free(buf);
 }
 
+Test(nc, json_writer_reports_write_failure)
+{
+    FILE *f = fopen("/dev/full", "w");
+    cr_assert_not_null(f);
+    setvbuf(f, NULL, _IONBF, 0);
+    cl_json j;
+    cl_json_init(&j, f, 1);
+    cl_json_obj_begin(&j, NULL);
+    cl_json_num(&j, "x", 1.0);
+    cl_json_obj_end(&j);
+    cr_assert_eq(cl_json_finish(&j, "/dev/full"), CL_EIO);
+    cr_assert(strstr(cl_errmsg(), "/dev/full"), "%s", cl_errmsg());
+    fclose(f);
+}
+
 /* ---- CLI ---- */
 
 static int run(const char *args, char *out, size_t cap)
