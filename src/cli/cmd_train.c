@@ -343,6 +343,8 @@ int cl_cmd_train(int argc, char **argv)
     char *model_text = NULL;
     cl_study *study = NULL;
     membuf json = {0};
+    struct sigaction old_int, old_term;
+    int handlers = 0;
     int created_out = 0, rc = parse(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
     if ((rc = make_config(&o, &cfg))) return rc;
@@ -477,6 +479,18 @@ int cl_cmd_train(int argc, char **argv)
     cl_data_view(&train, o.data.opts.augment ? &aug : NULL, &tv);
     cl_data_view(&test, NULL, &sv);
 
+    /* From here on Ctrl-C stops the run cleanly (checkpoint, status 130). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    g_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    handlers = 1;
+    cfg.stop = &g_stop;
+
     /* everything is validated: create the results folder */
     if (o.out) {
         created_out = !path_exists(o.out);
@@ -525,21 +539,9 @@ int cl_cmd_train(int argc, char **argv)
         printf("study: off (--analyze none)\n");
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    g_stop = 0;
-    cfg.stop = &g_stop;
-
     cl_train_hooks hooks = {cbs, ncb, cl_cli_progress_update, &prog};
     cl_train_result res;
     st = cl_train_run(&cfg, m, &tv, &sv, &hooks, &res);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     cl_cli_progress_clear(&prog);
     char took[32];
     cl_cli_format_duration(res.seconds, took, sizeof took);
@@ -565,6 +567,10 @@ int cl_cmd_train(int argc, char **argv)
         }
     }
 done:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
     if (study) cl_study_destroy(study);
     free(json.text);
     cl_free(model_text);
