@@ -1,0 +1,187 @@
+/* Shared helpers of the benchmark programs (the bench/ .c files, one binary each, run
+ * in name order by `make bench`).
+ *
+ * Every program calls bench_init() first thing: it re-executes with the best
+ * OpenBLAS kernels (cl_blas_ensure_core), sets the thread count (default 2;
+ * `--threads N` or env COLLAPSE_BENCH_THREADS) and prints a header with the
+ * OpenBLAS core, its threading and the thread count. `--quick` (or env
+ * COLLAPSE_BENCH_QUICK=1) cuts iterations for a smoke run: its numbers are
+ * not measurements.
+ *
+ * Timing: CLOCK_MONOTONIC; bench_time() runs warm-up calls, then `repeats`
+ * timed windows of `iters` calls, and returns the BEST window's seconds per
+ * call (the least disturbed by other processes on a shared machine).
+ *
+ * FLOPs: a multiply-add is 2 FLOPs (GFLOP/s = 2 * MACs / s), as in BLAS
+ * benchmarks. */
+#ifndef COLLAPSE_BENCH_COMMON_H
+#define COLLAPSE_BENCH_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "collapse/blas.h"
+#include "collapse/error.h"
+#include "collapse/mem.h"
+#include "collapse/rng.h"
+
+#ifndef CL_GIT
+#define CL_GIT "unknown"
+#endif
+
+/* PyTorch 1.13 reference throughput on this machine, 2 threads, best
+ * settings (tools/bench_torch.py; docs/BENCH.md has the fresh measurement). */
+#define TORCH_REF_MLP_TRAIN 8750.0
+#define TORCH_REF_R20_TRAIN 920.0
+#define TORCH_REF_R20_EVAL 2800.0
+
+typedef struct {
+    int threads;
+    int quick;
+} bench_env;
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline double bench_loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+/* Re-exec with the best BLAS core, parse --threads/--quick, set threads,
+ * print the header. Exits with status 2 on a bad argument. */
+static inline bench_env bench_init(int argc, char **argv, const char *title)
+{
+    cl_blas_ensure_core(argv);
+    bench_env e = {2, 0};
+    const char *t = getenv("COLLAPSE_BENCH_THREADS");
+    if (t && *t) e.threads = atoi(t);
+    const char *q = getenv("COLLAPSE_BENCH_QUICK");
+    if (q && *q && strcmp(q, "0")) e.quick = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            e.threads = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--quick")) {
+            e.quick = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
+            exit(2);
+        }
+    }
+    if (e.threads < 1) {
+        fprintf(stderr, "%s: thread count must be >= 1\n", argv[0]);
+        exit(2);
+    }
+    cl_blas_set_threads(e.threads);
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    printf("# %s\n", title);
+    printf("# collapse %s, OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %s threading, %d threads, "
+           "load avg %.2f%s\n",
+           CL_GIT, cl_blas_core(), ct ? ct : "unset", cl_blas_threading(), cl_blas_get_threads(),
+           bench_loadavg(), e.quick ? ", QUICK RUN (not a measurement)" : "");
+    fflush(stdout);
+    return e;
+}
+
+typedef void (*bench_fn)(void *ctx);
+
+/* Best seconds per call over `repeats` windows of `iters` calls, after
+ * `warmup` untimed calls. */
+static inline double bench_time(bench_fn fn, void *ctx, int warmup, int repeats, int iters)
+{
+    for (int i = 0; i < warmup; i++) fn(ctx);
+    double best = 1e300;
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (int i = 0; i < iters; i++) fn(ctx);
+        double dt = (bench_now() - t0) / iters;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+static inline void *bench_alloc(size_t n, const char *what)
+{
+    void *p = cl_alloc(n, what);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory (%s: %zu bytes)\n", what, n);
+        exit(1);
+    }
+    return p;
+}
+
+static inline void bench_fill(float *x, int64_t n, uint64_t seed)
+{
+    cl_rng r;
+    cl_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(2.0 * cl_rng_uniform(&r) - 1.0);
+}
+
+/* Exits with a message if st is not OK (benchmarks have nothing to recover). */
+static inline void bench_check(cl_status st, const char *what)
+{
+    if (st != CL_OK) {
+        fprintf(stderr, "bench: %s: %s (%s)\n", what, cl_errmsg(), cl_status_name(st));
+        exit(1);
+    }
+}
+
+/* ---- sgemm ---- */
+
+typedef struct {
+    int tA, tB, M, N, K;
+    const float *A, *B;
+    float *C;
+} bench_gemm;
+
+static inline void bench_gemm_run(void *p)
+{
+    bench_gemm *g = p;
+    int lda = g->tA ? g->M : g->K, ldb = g->tB ? g->K : g->N;
+    cl_sgemm(g->tA, g->tB, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
+}
+
+/* GFLOP/s of one threaded C[M,N] = op(A) op(B) (row-major), best of
+ * `repeats` windows lasting about `secs` seconds in all. */
+static inline double bench_sgemm_gflops(int tA, int tB, int M, int N, int K, int repeats,
+                                        double secs)
+{
+    float *A = bench_alloc(sizeof(float) * (size_t)M * K, "sgemm A");
+    float *B = bench_alloc(sizeof(float) * (size_t)K * N, "sgemm B");
+    float *C = bench_alloc(sizeof(float) * (size_t)M * N, "sgemm C");
+    bench_fill(A, (int64_t)M * K, 1);
+    bench_fill(B, (int64_t)K * N, 2);
+    bench_gemm g = {tA, tB, M, N, K, A, B, C};
+    double t1 = bench_time(bench_gemm_run, &g, 1, 1, 1);
+    int iters = (int)(secs / repeats / t1);
+    if (iters < 1) iters = 1;
+    double t = bench_time(bench_gemm_run, &g, 0, repeats, iters);
+    if (t1 < t) t = t1;
+    cl_free(A);
+    cl_free(B);
+    cl_free(C);
+    return 2.0 * M * N * (double)K / t / 1e9;
+}
+
+/* The denominator of "% of sgemm": threaded sgemm on 2048^3 (1024^3 when
+ * quick). Printed by the caller. */
+static inline double bench_sgemm_peak(const bench_env *e)
+{
+    int s = e->quick ? 1024 : 2048;
+    return bench_sgemm_gflops(0, 0, s, s, s, 3, e->quick ? 0.2 : 1.0);
+}
+
+#endif
