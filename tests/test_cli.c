@@ -384,6 +384,21 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     cr_assert(p && sscanf(p, "test  loss %lf acc %lf%%", &sl, &sa) == 2, "%s", so);
     cr_assert(ta > 50 && ta <= 100 && sa > 30, "train acc %g, test acc %g", ta, sa);
     free(so);
+    /* without --data the run's own data options (config.json) are used */
+    const char *e2[] = {"eval", ra, NULL};
+    st = run(&c, e2);
+    err = slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
+    free(err);
+    so = slurp(c.out, NULL);
+    double tl2, ta2, sl2, sa2;
+    cr_assert(strstr(so, "config.json"), "%s", so);
+    p = strstr(so, "train loss");
+    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl2, &ta2) == 2, "%s", so);
+    p = strstr(so, "test  loss");
+    cr_assert(p && sscanf(p, "test  loss %lf acc %lf%%", &sl2, &sa2) == 2, "%s", so);
+    cr_assert(tl2 == tl && ta2 == ta && sl2 == sl && sa2 == sa, "%s", so);
+    free(so);
     ctx_done(&c);
 }
 

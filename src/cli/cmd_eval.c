@@ -14,7 +14,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
                "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G] [--batch B]\n"
                "       [--threads T]\n"
-               "Give the same data options as in training (subsets, --normalize, ...).\n");
+               "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
+               "with --data, give the training run's data options (subsets, --normalize, ...).\n");
     cl_cli_data_usage(f);
 }
 
@@ -65,6 +66,7 @@ int cl_cmd_eval(int argc, char **argv)
         }
     }
     if (!ckpt) return cl_cli_fail(2, "eval: give a checkpoint or results folder (try --help)");
+    if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
     if (cl_cli_data_check(&data)) return 2;
     int tr = !strcmp(split, "train") || !strcmp(split, "both");
     int te = !strcmp(split, "test") || !strcmp(split, "both");

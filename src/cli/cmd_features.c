@@ -19,7 +19,8 @@ static void usage(FILE *f)
                "       [--batch B] [--threads T]\n"
                "Writes DIR/features.npy [N, D] (the layer's outputs; default: the classifier's\n"
                "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
-               "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n");
+               "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n"
+               "Without --data, the data options of the run (RUNDIR/config.json) are used.\n");
     cl_cli_data_usage(f);
 }
 
@@ -94,6 +95,7 @@ int cl_cmd_features(int argc, char **argv)
     }
     if (!ckpt) return cl_cli_fail(2, "features: give a checkpoint or results folder (try --help)");
     if (!out) return cl_cli_fail(2, "features: --out DIR is required");
+    if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
     if (cl_cli_data_check(&data)) return 2;
     if (strcmp(split, "train") && strcmp(split, "test"))
         return cl_cli_fail(2, "--split: unknown split '%s' (train or test)", split);

@@ -1,6 +1,7 @@
 /* Data flags shared by train/eval/features, JSON and file helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,18 +30,26 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
             return -1;
         }
         d->name = v;
+        d->set |= CL_CLI_D_DATA;
         return r;
     }
     if ((r = cl_opt_value(argc, argv, i, "--data-dir", &v)) != 0) {
         d->dir = v;
+        d->set |= CL_CLI_D_DIR;
         return r;
     }
-    if ((r = cl_opt_value(argc, argv, i, "--train-per-class", &v)) != 0)
+    if ((r = cl_opt_value(argc, argv, i, "--train-per-class", &v)) != 0) {
+        d->set |= CL_CLI_D_TRAIN_PC;
         return r < 0 ? -1 : cl_opt_i64("--train-per-class", v, 1, INT32_MAX, &o->train_per_class) ? 1 : -1;
-    if ((r = cl_opt_value(argc, argv, i, "--test-per-class", &v)) != 0)
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--test-per-class", &v)) != 0) {
+        d->set |= CL_CLI_D_TEST_PC;
         return r < 0 ? -1 : cl_opt_i64("--test-per-class", v, 1, INT32_MAX, &o->test_per_class) ? 1 : -1;
-    if ((r = cl_opt_value(argc, argv, i, "--random-labels", &v)) != 0)
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--random-labels", &v)) != 0) {
+        d->set |= CL_CLI_D_RL;
         return r < 0 ? -1 : cl_opt_double("--random-labels", v, 0, 1, &o->random_labels) ? 1 : -1;
+    }
     if ((r = cl_opt_value(argc, argv, i, "--random-labels-mode", &v)) != 0) {
         if (r < 0) return -1;
         if (!strcmp(v, "permute")) o->random_labels_mode = CL_RANDLABEL_PERMUTE;
@@ -50,15 +59,32 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
             return -1;
         }
         d->mode_set = 1;
+        d->set |= CL_CLI_D_RL_MODE;
         return 1;
     }
-    if ((r = cl_opt_value(argc, argv, i, "--resize", &v)) != 0)
+    if ((r = cl_opt_value(argc, argv, i, "--resize", &v)) != 0) {
+        d->set |= CL_CLI_D_RESIZE;
         return r < 0 ? -1 : cl_opt_int("--resize", v, 1, 4096, &o->resize) ? 1 : -1;
-    if ((r = cl_opt_value(argc, argv, i, "--seed", &v)) != 0)
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--seed", &v)) != 0) {
+        d->set |= CL_CLI_D_SEED;
         return r < 0 ? -1 : cl_opt_u64("--seed", v, &o->seed) ? 1 : -1;
-    if (cl_opt_flag(argv, *i, "--random-pixels")) return o->random_pixels = 1;
-    if (cl_opt_flag(argv, *i, "--normalize")) return o->normalize = 1;
-    if (cl_opt_flag(argv, *i, "--augment")) return o->augment = 1;
+    }
+    if (cl_opt_flag(argv, *i, "--random-pixels")) {
+        d->set |= CL_CLI_D_RP;
+        o->random_pixels = 1;
+        return 1;
+    }
+    if (cl_opt_flag(argv, *i, "--normalize")) {
+        d->set |= CL_CLI_D_NORM;
+        o->normalize = 1;
+        return 1;
+    }
+    if (cl_opt_flag(argv, *i, "--augment")) {
+        d->set |= CL_CLI_D_AUG;
+        o->augment = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -68,6 +94,85 @@ int cl_cli_data_check(const cl_cli_data *d)
                                         "a PNG folder with train/ and test/)");
     if (d->mode_set && d->opts.random_labels <= 0)
         return cl_cli_fail(2, "--random-labels-mode needs --random-labels P with P > 0");
+    return 0;
+}
+
+/* The data object of config.json: the line starting with `  "data": {`,
+ * a flat object of "key": value pairs as cl_cli_data_json writes them. */
+static const char *json_value(const char *obj, const char *key, char *buf, size_t cap)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(obj, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        for (p++; *p && *p != '"' && n + 1 < cap; p++) {
+            if (*p == '\\' && p[1]) p++;
+            buf[n++] = *p;
+        }
+    } else {
+        while (*p && *p != ',' && *p != '}' && n + 1 < cap) buf[n++] = *p++;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+int cl_cli_data_from_run(const char *path, cl_cli_data *d)
+{
+    char cfg[4200], base[4096];
+    snprintf(base, sizeof base, "%s", path);
+    size_t len = strlen(base);
+    while (len > 1 && base[len - 1] == '/') base[--len] = 0;
+    if (len > 11 && !strcmp(base + len - 11, "/model.ckpt")) base[len -= 11] = 0;
+    if (len > 11 && !strcmp(base + len - 11, "/checkpoint")) base[len -= 11] = 0;
+    snprintf(cfg, sizeof cfg, "%s/config.json", base);
+    FILE *f = fopen(cfg, "rb");
+    if (!f) return 0;
+    char *text = NULL;
+    size_t cap = 0;
+    const char *obj = NULL;
+    while (getline(&text, &cap, f) > 0)
+        if (!strncmp(text, "  \"data\": {", 11)) {
+            obj = text + 11;
+            break;
+        }
+    fclose(f);
+    if (!obj) {
+        free(text);
+        return cl_cli_fail(1, "%s: no data options in it", cfg);
+    }
+    char v[1024];
+    cl_data_opts *o = &d->opts;
+    int bad = 0;
+    if (!(d->set & CL_CLI_D_DATA) && json_value(obj, "data", d->name_buf, sizeof d->name_buf))
+        d->name = d->name_buf;
+    if (!(d->set & CL_CLI_D_DIR) && json_value(obj, "data_dir", v, sizeof v) && strcmp(v, "null")) {
+        snprintf(d->dir_buf, sizeof d->dir_buf, "%s", v);
+        d->dir = d->dir_buf;
+    }
+    if (!(d->set & CL_CLI_D_TRAIN_PC) && json_value(obj, "train_per_class", v, sizeof v))
+        bad |= sscanf(v, "%" SCNd64, &o->train_per_class) != 1;
+    if (!(d->set & CL_CLI_D_TEST_PC) && json_value(obj, "test_per_class", v, sizeof v))
+        bad |= sscanf(v, "%" SCNd64, &o->test_per_class) != 1;
+    if (!(d->set & CL_CLI_D_RL) && json_value(obj, "random_labels", v, sizeof v))
+        bad |= sscanf(v, "%lf", &o->random_labels) != 1;
+    if (!(d->set & CL_CLI_D_RL_MODE) && json_value(obj, "random_labels_mode", v, sizeof v))
+        o->random_labels_mode = !strcmp(v, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
+    if (!(d->set & CL_CLI_D_RP) && json_value(obj, "random_pixels", v, sizeof v))
+        o->random_pixels = !strcmp(v, "true");
+    if (!(d->set & CL_CLI_D_RESIZE) && json_value(obj, "resize", v, sizeof v))
+        bad |= sscanf(v, "%d", &o->resize) != 1;
+    if (!(d->set & CL_CLI_D_NORM) && json_value(obj, "normalize", v, sizeof v))
+        o->normalize = !strcmp(v, "true");
+    if (!(d->set & CL_CLI_D_AUG) && json_value(obj, "augment", v, sizeof v))
+        o->augment = !strcmp(v, "true");
+    if (!(d->set & CL_CLI_D_SEED) && json_value(obj, "seed", v, sizeof v))
+        bad |= sscanf(v, "%" SCNu64, &o->seed) != 1;
+    free(text);
+    if (bad) return cl_cli_fail(1, "%s: malformed data options", cfg);
+    printf("data options from %s (flags given override them)\n", cfg);
     return 0;
 }
 

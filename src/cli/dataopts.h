@@ -13,11 +13,21 @@
 #include "collapse/data.h"
 #include "collapse/nn.h"
 
+/* Bits of cl_cli_data.set: which flags the command line gave. */
+enum {
+    CL_CLI_D_DATA = 1 << 0, CL_CLI_D_DIR = 1 << 1, CL_CLI_D_TRAIN_PC = 1 << 2,
+    CL_CLI_D_TEST_PC = 1 << 3, CL_CLI_D_RL = 1 << 4, CL_CLI_D_RL_MODE = 1 << 5,
+    CL_CLI_D_RP = 1 << 6, CL_CLI_D_RESIZE = 1 << 7, CL_CLI_D_NORM = 1 << 8,
+    CL_CLI_D_AUG = 1 << 9, CL_CLI_D_SEED = 1 << 10
+};
+
 typedef struct {
     const char *name;      /* --data (NULL = not given) */
     const char *dir;       /* --data-dir (NULL = default search) */
     cl_data_opts opts;     /* everything else; opts.seed is --seed */
     int mode_set;          /* --random-labels-mode was given */
+    unsigned set;          /* CL_CLI_D_* flags given on the command line */
+    char name_buf[1024], dir_buf[1024]; /* storage for values read from config.json */
 } cl_cli_data;
 
 void cl_cli_data_init(cl_cli_data *d);
@@ -30,6 +40,13 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d);
 /* Cross-flag checks after parsing (--data given, mode without fraction).
  * Returns 0, or 2 after printing. */
 int cl_cli_data_check(const cl_cli_data *d);
+
+/* For eval/features without --data: if `path` (a results folder, its
+ * checkpoint/ folder or its checkpoint/model.ckpt) has a config.json written
+ * by `collapse train`, fills every data option the command line did not
+ * give from it and prints where they came from. Returns 0 (also when there is no
+ * config.json), or 1 after printing if the file cannot be read. */
+int cl_cli_data_from_run(const char *path, cl_cli_data *d);
 
 /* Loads both splits and applies cl_data_prepare. On failure prints one line
  * and returns 1 (nothing to free); else 0. */
