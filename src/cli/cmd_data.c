@@ -168,7 +168,7 @@ static int cmd_fetch(int argc, char **argv)
         }
         from = src;
     }
-    static char report[8192];
+    char report[8192];
     cl_status st = cl_data_fetch(name, from, to, report, sizeof report);
     if (made_tmp) rm_tmpdir(tmp);
     if (st != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());

@@ -325,14 +325,14 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
     if ((st = unpack_all(&c, from)) != CL_OK) goto fail;
     say(&c, "%s from %s\n", name, from);
     if ((st = is_idx ? verify_idx(&c, name) : verify_cifar10(&c)) != CL_OK) goto fail;
+    char names[128];
     if (!is_idx && !c.f[6].src) { /* no class names shipped: write the usual ones */
-        static char names[128];
         size_t l = 0;
         for (int k = 0; k < 10; k++)
             l += (size_t)snprintf(names + l, sizeof names - l, "%s\n", cl_cifar10_names[k]);
         c.f[6].src = c.f[6].plain = (unsigned char *)names;
         c.f[6].srclen = c.f[6].plainlen = l;
-        c.f[6].optional = 2; /* static: not freed */
+        c.f[6].optional = 2; /* on the stack: not freed */
     }
     if ((st = mkdir_p(to)) != CL_OK) goto fail;
     st = write_all(&c, to);
