@@ -68,9 +68,9 @@ cl_status cl_data_load_cifar10(const char *dir, int train, cl_dataset *out);
 cl_status cl_data_load_cifar100(const char *dir, int train, int fine, cl_dataset *out);
 /* PNG folder ROOT/<class>/<name>.png, classes sorted by name (strcmp), files
  * sorted by name within a class, other files ignored; 8-bit gray (C = 1) or
- * RGB (C = 3; palette images are expanded, alpha is dropped), every image
- * the same size and kind as the first, else an error naming the file. 16-bit
- * PNGs and empty class folders are errors. For a train/test pair use
+ * RGB (C = 3; palette images are expanded, alpha is composited onto black
+ * by libpng), every image the same size and kind as the first, else an
+ * error naming the file. 16-bit PNGs and empty class folders are errors. For a train/test pair use
  * ROOT/train and ROOT/test as separate roots (cl_data_load does). */
 cl_status cl_data_load_pngdir(const char *root, cl_dataset *out);
 
