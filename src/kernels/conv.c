@@ -11,8 +11,9 @@
  *   threaded sgemm instead.
  * - 1x1 stride-1 unpadded convolutions need no im2col: x_n [C, HW] is
  *   already the column matrix.
- * - dW is summed per slot and the slots are added in slot order, so the
- *   result does not depend on which thread ran first.
+ * - dW is summed per slot (transposed, [C*k*k, OC]: OpenBLAS runs that
+ *   product faster when OC is small) and the slots are added in slot order,
+ *   so the result does not depend on which thread ran first.
  * - OpenMP only above PAR_MIN elements elsewhere (a fork/join costs
  *   microseconds). */
 #include "collapse/kernels_conv.h"
@@ -52,28 +53,55 @@ static inline void valid_range(int W, int OW, int stride, int pad, int j, int *l
     *hi = imax(imin(h, OW), *lo);
 }
 
+/* Zeroes the columns ow < lo and ow >= hi of every row of r [OH, OW]. */
+static void zero_cols(float *r, int OH, int OW, int lo, int hi)
+{
+    if (lo == 0 && hi == OW) return;
+    for (int oh = 0; oh < OH; oh++, r += OW) {
+        for (int ow = 0; ow < lo; ow++) r[ow] = 0;
+        for (int ow = hi; ow < OW; ow++) r[ow] = 0;
+    }
+}
+
 void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
                float *col)
 {
-    int64_t OHW = (int64_t)OH * OW;
+    int64_t OHW = (int64_t)OH * OW, HW = (int64_t)H * W;
+    /* "same" stride-1 convolutions (OH = H, OW = W): each row of col is the
+     * plane shifted by off = (i-pad)*W + (j-pad): one contiguous copy, then
+     * the wrapped-around border columns are zeroed. Rows above/below the
+     * image fall outside [0, HW) and are zeroed by the copy bounds. */
+    int same = stride == 1 && OH == H && OW == W;
     for (int c = 0; c < C; c++) {
-        const float *xc = x + (int64_t)c * H * W;
+        const float *xc = x + c * HW;
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
-                float *row = col + ((int64_t)(c * k + i) * k + j) * OHW;
+                float *restrict row = col + ((int64_t)(c * k + i) * k + j) * OHW;
                 int lo, hi;
                 valid_range(W, OW, stride, pad, j, &lo, &hi);
+                if (same) {
+                    int64_t off = (int64_t)(i - pad) * W + (j - pad);
+                    int64_t t0 = off < 0 ? -off : 0, t1 = off > 0 ? HW - off : HW;
+                    if (t1 < t0) t1 = t0;
+                    const float *restrict src = xc + off;
+                    memset(row, 0, sizeof(float) * (size_t)t0);
+                    memcpy(row + t0, src + t0, sizeof(float) * (size_t)(t1 - t0));
+                    memset(row + t1, 0, sizeof(float) * (size_t)(HW - t1));
+                    zero_cols(row, OH, OW, lo, hi);
+                    continue;
+                }
                 for (int oh = 0; oh < OH; oh++) {
-                    float *r = row + (int64_t)oh * OW;
+                    float *restrict r = row + (int64_t)oh * OW;
                     int ih = oh * stride - pad + i;
                     if (ih < 0 || ih >= H) {
-                        memset(r, 0, sizeof(float) * (size_t)OW);
+                        for (int ow = 0; ow < OW; ow++) r[ow] = 0;
                         continue;
                     }
-                    const float *xr = xc + (int64_t)ih * W - pad + j;
+                    const float *restrict xr = xc + (int64_t)ih * W - pad + j;
                     for (int ow = 0; ow < lo; ow++) r[ow] = 0;
                     if (stride == 1)
-                        memcpy(r + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow];
                     else
                         for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * stride];
                     for (int ow = hi; ow < OW; ow++) r[ow] = 0;
@@ -113,9 +141,10 @@ void cl_col2im(const float *col, int C, int H, int W, int k, int stride, int pad
                 for (int oh = 0; oh < OH; oh++) {
                     int ih = oh * stride - pad + i;
                     if (ih < 0 || ih >= H) continue;
-                    const float *r = row + (int64_t)oh * OW;
-                    float *dr = dc + (int64_t)ih * W - pad + j;
+                    const float *restrict r = row + (int64_t)oh * OW;
+                    float *restrict dr = dc + (int64_t)ih * W - pad + j;
                     if (stride == 1)
+#pragma omp simd
                         for (int ow = lo; ow < hi; ow++) dr[ow] += r[ow];
                     else
                         for (int ow = lo; ow < hi; ow++) dr[ow * stride] += r[ow];
@@ -244,8 +273,9 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
                 cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
                 cn = col;
             }
-            /* dWt [OC, CKK] += dyn [OC, OHW] @ cn^T [OHW, CKK] */
-            cl_sgemm(0, 1, d->OC, CKK, OHW, 1.0f, dyn, OHW, cn, OHW, 1.0f, dWt, CKK);
+            /* dWt [CKK, OC] += cn [CKK, OHW] @ dyn^T [OHW, OC]: the transposed
+             * product runs faster in OpenBLAS for these shapes (OC small) */
+            cl_sgemm(0, 1, CKK, d->OC, OHW, 1.0f, cn, OHW, dyn, OHW, 1.0f, dWt, d->OC);
             if (!dx) continue;
             float *dxn = dx + n * xs;
             /* dcol [CKK, OHW] = W^T [CKK, OC] @ dyn [OC, OHW] */
@@ -258,11 +288,12 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
         }
     }
 #pragma omp parallel for schedule(static) if (nW * used >= PAR_MIN)
-    for (int64_t i = 0; i < nW; i++) {
-        float s = 0;
-        for (int t = 0; t < used; t++) s += ws[t * slot + scol + i];
-        dW[i] += s;
-    }
+    for (int oc = 0; oc < d->OC; oc++)
+        for (int r = 0; r < CKK; r++) {
+            float s = 0;
+            for (int t = 0; t < used; t++) s += ws[t * slot + scol + (int64_t)r * d->OC + oc];
+            dW[(int64_t)oc * CKK + r] += s;
+        }
     if (db) cl_bias_reduce(db, dy, d->N, d->OC, OHW);
 }
 
