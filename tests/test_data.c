@@ -860,6 +860,20 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
     cr_assert_eq(cl_data_fetch("imagenet", NULL, tpath("o"), rep, sizeof rep), CL_EINVAL);
 }
 
+Test(data_fetch, fashion_from_the_debian_package)
+{
+    char rep[4096];
+    cr_assert_eq(cl_data_fetch("fashion", NULL, tpath("f/g"), rep, sizeof rep), CL_OK, "%s",
+                 cl_errmsg());
+    cr_assert(strstr(rep, "train classes: 6000 6000 6000"), "%s", rep);
+    cr_assert(strstr(rep, "test classes: 1000 1000"), "%s", rep);
+    cr_assert_eq(count_files(tpath("f/g")), 4); /* no temp files left */
+    cl_dataset d;
+    load_or_fail("fashion", tpath("f/g"), 0, &d);
+    cr_assert_eq(d.n, 10000);
+    cl_dataset_free(&d);
+}
+
 Test(data_fetch, sha256_known_vectors)
 {
     char hex[65];
