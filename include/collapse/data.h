@@ -87,7 +87,7 @@ const char *cl_data_root(void);
  * "cifar100" (ROOT/cifar100: train.bin, test.bin, fine labels), or a path to
  * a PNG folder (with train/ and test/ sub-folders). ROOT = cl_data_root().
  * The first candidate folder holding the split's first file is used. `dir`
- * overrides the folder (NULL = the default search). train = 1 training
+ * overrides the folder (NULL or "" = the default search). train = 1 training
  * split, 0 test. Errors: CL_EINVAL (unknown name), CL_EIO (not found: the
  * message lists the folders tried), the loaders' errors. */
 cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset *out);

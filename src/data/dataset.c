@@ -109,6 +109,7 @@ static cl_status load_idx_dir(const char *name, const char *dir, int train, cl_d
 cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset *out)
 {
     memset(out, 0, sizeof *out);
+    if (dir && !*dir) dir = NULL; /* "" = the default search */
     const char *root = cl_data_root();
     char cand[4][CL_DATA_PATH];
     int nc = 0;
