@@ -207,6 +207,15 @@ static int make_config(const train_opts *o, cl_train_config *cfg)
     cfg->sched.lr = lr;
     cfg->sched.total = o->epochs;
     cfg->sched.warmup = o->warmup;
+    if (cfg->sched.kind == CL_SCHED_MULTISTEP && cfg->sched.nmilestones == 0) {
+        /* Papyan's milestones floor(E/3), floor(2E/3), written out; a
+         * milestone at epoch 0 (runs shorter than 3 epochs) would decay
+         * the rate before the first step, so those are dropped */
+        int m1 = o->epochs / 3, m2 = 2 * o->epochs / 3;
+        if (m1 >= 1) cfg->sched.milestones[cfg->sched.nmilestones++] = m1;
+        if (m2 >= 1) cfg->sched.milestones[cfg->sched.nmilestones++] = m2;
+        if (!cfg->sched.nmilestones) cfg->sched.kind = CL_SCHED_CONST;
+    }
     if (o->warmup >= o->epochs)
         return cl_cli_fail(2, "--warmup %g must be shorter than --epochs %d", o->warmup, o->epochs);
     if (cl_sched_check(&cfg->sched) != CL_OK) return cl_cli_fail(2, "--schedule: %s", cl_errmsg());
@@ -442,18 +451,10 @@ int cl_cmd_train(int argc, char **argv)
         char loss[64], sched[200];
         cl_loss_format(&cfg.loss, loss, sizeof loss);
         int len = snprintf(sched, sizeof sched, "%s", cl_sched_kind_name(cfg.sched.kind));
-        if (cfg.sched.kind == CL_SCHED_MULTISTEP) {
-            double ms[CL_SCHED_MAX_MILESTONES];
-            int nm = cfg.sched.nmilestones;
-            for (int i = 0; i < nm; i++) ms[i] = cfg.sched.milestones[i];
-            if (!nm) {
-                ms[nm++] = (int)(cfg.epochs / 3);
-                ms[nm++] = (int)(2 * cfg.epochs / 3);
-            }
-            for (int i = 0; i < nm && len < (int)sizeof sched - 24; i++)
-                len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%g", i ? "," : " at ",
-                                ms[i]);
-        }
+        for (int i = 0; cfg.sched.kind == CL_SCHED_MULTISTEP && i < cfg.sched.nmilestones &&
+                        len < (int)sizeof sched - 24; i++)
+            len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%g", i ? "," : " at ",
+                            cfg.sched.milestones[i]);
         if (cfg.sched.warmup > 0)
             snprintf(sched + len, sizeof sched - (size_t)len, " warmup %g", cfg.sched.warmup);
         printf("train: %d epochs  batch %d  %s lr %g  momentum %g%s  wd %g (classifier %g)  "
