@@ -198,8 +198,10 @@ void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t 
  * class in the test batch, sha256 of .gz batches compared with the shared
  * JPEG-derived copy (a mismatch is reported, not an error). Writes a short
  * report (histograms, sha256, files written) into report[cap]
- * (NUL-terminated). Files are written as `to`/.NAME.tmpPID and renamed only
- * after every file is written: a failed fetch leaves no new file in `to`. */
+ * (NUL-terminated). `to` is created only after verification; files are
+ * written as `to`/.NAME.tmpPID and renamed only after every one is written,
+ * so a failed read, verification or write leaves no new file in `to` (temp
+ * files are removed). */
 cl_status cl_data_fetch(const char *name, const char *from, const char *to, char *report,
                         int cap);
 
