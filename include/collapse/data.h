@@ -28,18 +28,18 @@
 #define CL_DATA_MAX_CHANNELS 4
 
 typedef struct {
-    char name[CL_DATA_NAME_LEN];     /* "mnist", "fashion", "cifar10", or the folder */
-    int64_t n;                       /* samples */
-    cl_shape shape;                  /* per-sample {C, H, W} */
-    int classes;                     /* K */
+    char name[CL_DATA_NAME_LEN]; /* "mnist", "fashion", "cifar10", or the folder */
+    int64_t n;                   /* samples */
+    cl_shape shape;              /* per-sample {C, H, W} */
+    int classes;                 /* K */
     char class_names[CL_DATA_MAX_CLASSES][32];
-    float *x;                        /* [n, C*H*W], owned */
-    int32_t *y;                      /* [n] labels used for training, owned */
-    int32_t *y_true;                 /* [n] original labels (differs from y after
-                                        random labels), owned */
-    int64_t *index;                  /* [n] position of each sample in the source
-                                        files (subsets keep track), owned */
-    int normalized;                  /* 1 after cl_data_prepare normalised x: */
+    float *x;                              /* [n, C*H*W], owned */
+    int32_t *y;                            /* [n] labels used for training, owned */
+    int32_t *y_true;                       /* [n] original labels (differs from y after
+                                              random labels), owned */
+    int64_t *index;                        /* [n] position of each sample in the source
+                                              files (subsets keep track), owned */
+    int normalized;                        /* 1 after cl_data_prepare normalised x: */
     float norm_mean[CL_DATA_MAX_CHANNELS]; /* x = (pixel - norm_mean[c]) / norm_std[c] */
     float norm_std[CL_DATA_MAX_CHANNELS];
 } cl_dataset;
@@ -70,8 +70,8 @@ cl_status cl_data_load_cifar100(const char *dir, int train, int fine, cl_dataset
  * sorted by name within a class, other files ignored; 8-bit gray (C = 1) or
  * RGB (C = 3; palette images are expanded, alpha is composited onto black
  * by libpng), every image the same size and kind as the first, else an
- * error naming the file. 16-bit PNGs and empty class folders are errors. For a train/test pair use
- * ROOT/train and ROOT/test as separate roots (cl_data_load does). */
+ * error naming the file. 16-bit PNGs and empty class folders are errors. For a train/test
+ * pair use ROOT/train and ROOT/test as separate roots (cl_data_load does). */
 cl_status cl_data_load_pngdir(const char *root, cl_dataset *out);
 
 /* ---- by name ---- */
@@ -113,21 +113,21 @@ typedef struct {
                                 new label in y (y_true keeps the original); the
                                 labels are fixed for the whole run */
     cl_randlabel_mode random_labels_mode; /* default PERMUTE */
-    int random_pixels;       /* 1: training inputs replaced by Gaussian noise with
-                                the (subset, resized) training data's per-channel
-                                mean and std (not clipped); test split untouched */
-    int resize;              /* S > 0: area-average resampling to S x S (0 = off):
-                                output pixel (r, s) is the mean of the input over
-                                the exact area [r H/S, (r+1) H/S) x [s W/S, (s+1) W/S),
-                                fractional pixels weighted by their overlap (PIL BOX,
-                                OpenCV INTER_AREA); block means when S divides H, W */
-    int normalize;           /* 1: per-channel (x - mean) / std, statistics from the
-                                (prepared) training set, applied to both splits;
-                                recorded in d->norm_mean/norm_std */
-    int augment;             /* 1: random crop (4-pixel zero padding) + horizontal
-                                flip when gathering training batches; not applied by
-                                cl_data_prepare: callers pass a cl_data_aug to
-                                cl_data_view when set */
+    int random_pixels; /* 1: training inputs replaced by Gaussian noise with
+                          the (subset, resized) training data's per-channel
+                          mean and std (not clipped); test split untouched */
+    int resize;        /* S > 0: area-average resampling to S x S (0 = off):
+                          output pixel (r, s) is the mean of the input over
+                          the exact area [r H/S, (r+1) H/S) x [s W/S, (s+1) W/S),
+                          fractional pixels weighted by their overlap (PIL BOX,
+                          OpenCV INTER_AREA); block means when S divides H, W */
+    int normalize;     /* 1: per-channel (x - mean) / std, statistics from the
+                          (prepared) training set, applied to both splits;
+                          recorded in d->norm_mean/norm_std */
+    int augment;       /* 1: random crop (4-pixel zero padding) + horizontal
+                          flip when gathering training batches; not applied by
+                          cl_data_prepare: callers pass a cl_data_aug to
+                          cl_data_view when set */
     uint64_t seed;
 } cl_data_opts;
 
@@ -143,7 +143,8 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
 
 /* The resize kernel: src [C, H, W] -> dst [C, S, S] by area averaging (see
  * cl_data_opts.resize). work holds S*(H+W) + H*S doubles. */
-void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *dst, double *work);
+void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *dst,
+                         double *work);
 
 /* Per-channel mean and std (population) of x (double accumulation), mean/std [C]. */
 void cl_data_channel_stats(const cl_dataset *d, double *mean, double *std);
@@ -159,8 +160,8 @@ void cl_data_histogram(const cl_dataset *d, int64_t *counts);
  * training loop passes (its checkpointed augmentation stream). */
 typedef struct {
     const cl_dataset *d;
-    int pad;  /* 4 */
-    int flip; /* 1 */
+    int pad;                          /* 4 */
+    int flip;                         /* 1 */
     float fill[CL_DATA_MAX_CHANNELS]; /* border value per channel (set by init) */
 } cl_data_aug;
 
@@ -177,7 +178,8 @@ void cl_data_aug_init(cl_data_aug *aug, const cl_dataset *d, int pad, int flip);
 void cl_data_view(const cl_dataset *d, cl_data_aug *aug, cl_train_data *out);
 
 /* The gather callback itself (exposed for tests): ctx is a cl_data_aug. */
-void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
+void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t *y,
+                        cl_rng *rng);
 
 /* ---- fetching (used by `collapse data fetch`) ---- */
 

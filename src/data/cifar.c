@@ -9,24 +9,28 @@
 
 #define CIFAR_PIX 3072
 
-const char *const cl_cifar10_names[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                          "dog",      "frog",       "horse", "ship", "truck"};
+const char *const cl_cifar10_names[10] = {"airplane", "automobile", "bird", "cat",
+                                          "deer",     "dog",        "frog", "horse",
+                                          "ship",     "truck"};
 
-cl_status cl_cifar_check(const char *path, const unsigned char *buf, size_t len, int record,
-                         int label_off, int k, int64_t *n, int64_t *hist)
+cl_status cl_cifar_check(const char *path, const unsigned char *buf, size_t len,
+                         int record, int label_off, int k, int64_t *n, int64_t *hist)
 {
-    if (len == 0) return cl_error(CL_EFORMAT, "%s: empty file (no %d-byte records)", path, record);
+    if (len == 0)
+        return cl_error(CL_EFORMAT, "%s: empty file (no %d-byte records)", path, record);
     if (len % (size_t)record)
-        return cl_error(CL_EFORMAT,
-                        "%s: truncated: %zu bytes is not a whole number of %d-byte records "
-                        "(%zu records + %zu bytes)",
-                        path, len, record, len / (size_t)record, len % (size_t)record);
+        return cl_error(
+            CL_EFORMAT,
+            "%s: truncated: %zu bytes is not a whole number of %d-byte records "
+            "(%zu records + %zu bytes)",
+            path, len, record, len / (size_t)record, len % (size_t)record);
     int64_t cnt = (int64_t)(len / (size_t)record);
     for (int64_t i = 0; i < cnt; i++) {
         int l = buf[(size_t)i * (size_t)record + (size_t)label_off];
         if (l >= k)
-            return cl_error(CL_EFORMAT, "%s: label %d of record %lld is out of range [0, %d)",
-                            path, l, (long long)i, k);
+            return cl_error(CL_EFORMAT,
+                            "%s: label %d of record %lld is out of range [0, %d)", path,
+                            l, (long long)i, k);
         if (hist) hist[l]++;
     }
     *n = cnt;
@@ -54,8 +58,8 @@ static cl_status read_names(const char *path, cl_dataset *d, int k)
 }
 
 /* Loads nfiles batch files (resolved: .bin or .bin.gz) into out. */
-static cl_status load_batches(const char *dir, const char *const *files, int nfiles, int record,
-                              int label_off, int k, cl_dataset *out)
+static cl_status load_batches(const char *dir, const char *const *files, int nfiles,
+                              int record, int label_off, int k, cl_dataset *out)
 {
     unsigned char *bufs[8] = {0};
     size_t lens[8] = {0};
@@ -80,8 +84,8 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
     for (int i = 0; i < nfiles; i++) {
         fst[i] = cl_data_slurp(paths[i], &bufs[i], &lens[i]);
         if (fst[i] == CL_OK)
-            fst[i] = cl_cifar_check(paths[i], bufs[i], lens[i], record, label_off, k, &counts[i],
-                                    NULL);
+            fst[i] = cl_cifar_check(paths[i], bufs[i], lens[i], record, label_off, k,
+                                    &counts[i], NULL);
         if (fst[i] != CL_OK) snprintf(fmsg[i], sizeof fmsg[i], "%s", cl_errmsg());
     }
     for (int i = 0; i < nfiles; i++) {
@@ -105,7 +109,8 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
             const unsigned char *rec = b + (size_t)r * (size_t)record;
             const unsigned char *px = rec + (record - CIFAR_PIX);
             float *x = xs + (size_t)r * CIFAR_PIX;
-            for (int q = 0; q < CIFAR_PIX; q++) x[q] = t[px[q]];
+            for (int q = 0; q < CIFAR_PIX; q++)
+                x[q] = t[px[q]];
             out->y[first + r] = out->y_true[first + r] = rec[label_off];
         }
         first += counts[i];
@@ -113,7 +118,8 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
         bufs[i] = NULL;
     }
 fail:
-    for (int i = 0; i < nfiles; i++) free(bufs[i]);
+    for (int i = 0; i < nfiles; i++)
+        free(bufs[i]);
     return st;
 }
 
@@ -126,8 +132,10 @@ cl_status cl_data_load_cifar10(const char *dir, int train, cl_dataset *out)
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "cifar10");
     for (int c = 0; c < 10; c++)
-        snprintf(out->class_names[c], sizeof out->class_names[c], "%s", cl_cifar10_names[c]);
-    cl_status st = load_batches(dir, train ? trainf : testf, train ? 5 : 1, 3073, 0, 10, out);
+        snprintf(out->class_names[c], sizeof out->class_names[c], "%s",
+                 cl_cifar10_names[c]);
+    cl_status st =
+        load_batches(dir, train ? trainf : testf, train ? 5 : 1, 3073, 0, 10, out);
     if (st == CL_OK) {
         char p[CL_DATA_PATH];
         snprintf(p, sizeof p, "%s/batches.meta.txt", dir);
@@ -148,7 +156,8 @@ cl_status cl_data_load_cifar100(const char *dir, int train, int fine, cl_dataset
     cl_status st = load_batches(dir, f, 1, 3074, fine ? 1 : 0, k, out);
     if (st == CL_OK) {
         char p[CL_DATA_PATH];
-        snprintf(p, sizeof p, "%s/%s", dir, fine ? "fine_label_names.txt" : "coarse_label_names.txt");
+        snprintf(p, sizeof p, "%s/%s", dir,
+                 fine ? "fine_label_names.txt" : "coarse_label_names.txt");
         st = read_names(p, out, k);
     }
     if (st != CL_OK) cl_dataset_free(out);

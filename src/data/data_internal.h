@@ -60,8 +60,8 @@ typedef struct {
 
 /* Checks an IDX buffer: magic (2049 labels / 2051 images, expected via
  * `want_dims` = 1 or 3), header, exact size. CL_EFORMAT naming path. */
-cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len, int want_dims,
-                       cl_idx_header *h);
+cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len,
+                       int want_dims, cl_idx_header *h);
 
 /* Loads an IDX pair; k > 0 fixes K (labels must be < k), k = 0 infers
  * K = max(10, max label + 1). Paths are exact (no .gz fallback). */
@@ -73,8 +73,8 @@ cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_datase
  * multiple of the record, labels < k at label byte `label_off` (0 for
  * CIFAR-10; 0 coarse / 1 fine for CIFAR-100). Adds the label histogram to
  * hist[k] (may be NULL), returns the record count in *n. */
-cl_status cl_cifar_check(const char *path, const unsigned char *buf, size_t len, int record,
-                         int label_off, int k, int64_t *n, int64_t *hist);
+cl_status cl_cifar_check(const char *path, const unsigned char *buf, size_t len,
+                         int record, int label_off, int k, int64_t *n, int64_t *hist);
 
 /* Default class names of CIFAR-10. */
 extern const char *const cl_cifar10_names[10];
@@ -86,9 +86,10 @@ extern const char *const cl_cifar10_names[10];
  * from got stops the walk and is returned. Errors: CL_EIO, CL_EFORMAT (bad
  * header checksum, truncated member, corrupt gzip). */
 typedef int (*cl_tar_want_fn)(void *user, const char *name);
-typedef cl_status (*cl_tar_got_fn)(void *user, const char *name, const unsigned char *data,
-                                   size_t size);
-cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, void *user);
+typedef cl_status (*cl_tar_got_fn)(void *user, const char *name,
+                                   const unsigned char *data, size_t size);
+cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got,
+                      void *user);
 
 /* ---- sha256.c ---- */
 

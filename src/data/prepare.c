@@ -49,19 +49,22 @@ static cl_status take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
 static cl_status subset(cl_dataset *d, int64_t per, cl_rng *rng, const char *which)
 {
     if (per <= 0) return CL_OK;
-    if (d->n > INT32_MAX) return cl_error(CL_EINVAL, "%s: too many samples for a subset", d->name);
+    if (d->n > INT32_MAX)
+        return cl_error(CL_EINVAL, "%s: too many samples for a subset", d->name);
     int64_t have[CL_DATA_MAX_CLASSES] = {0}, took[CL_DATA_MAX_CLASSES] = {0};
-    for (int64_t i = 0; i < d->n; i++) have[d->y_true[i]]++;
+    for (int64_t i = 0; i < d->n; i++)
+        have[d->y_true[i]]++;
     for (int c = 0; c < d->classes; c++)
         if (have[c] < per)
-            return cl_error(CL_EINVAL,
-                            "%s: class %d (%s) has %lld %s samples, fewer than the %lld per class "
-                            "asked for",
-                            d->name, c, d->class_names[c], (long long)have[c], which,
-                            (long long)per);
+            return cl_error(
+                CL_EINVAL,
+                "%s: class %d (%s) has %lld %s samples, fewer than the %lld per class "
+                "asked for",
+                d->name, c, d->class_names[c], (long long)have[c], which, (long long)per);
     int32_t *perm = cl_alloc_array((size_t)d->n, sizeof(int32_t), "subset permutation");
     if (!perm) return CL_ENOMEM;
-    for (int64_t i = 0; i < d->n; i++) perm[i] = (int32_t)i;
+    for (int64_t i = 0; i < d->n; i++)
+        perm[i] = (int32_t)i;
     cl_rng_shuffle_i32(rng, perm, d->n);
     int64_t m = 0;
     for (int64_t i = 0; i < d->n; i++) {
@@ -92,7 +95,8 @@ static void area_weights(int L, int S, double *w)
     }
 }
 
-void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *dst, double *work)
+void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *dst,
+                         double *work)
 {
     /* work: wy [S*H], wx [S*W], tmp [H*S] */
     double *wy = work, *wx = work + (size_t)S * H, *tmp = wx + (size_t)S * W;
@@ -104,7 +108,8 @@ void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *ds
             for (int s = 0; s < S; s++) {
                 double a = 0;
                 const double *wr = wx + (size_t)s * W;
-                for (int w = 0; w < W; w++) a += wr[w] * img[(size_t)h * W + w];
+                for (int w = 0; w < W; w++)
+                    a += wr[w] * img[(size_t)h * W + w];
                 tmp[(size_t)h * S + s] = a;
             }
         float *out = dst + (size_t)c * S * S;
@@ -112,7 +117,8 @@ void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *ds
             for (int s = 0; s < S; s++) {
                 double a = 0;
                 const double *wr = wy + (size_t)r * H;
-                for (int h = 0; h < H; h++) a += wr[h] * tmp[(size_t)h * S + s];
+                for (int h = 0; h < H; h++)
+                    a += wr[h] * tmp[(size_t)h * S + s];
                 out[(size_t)r * S + s] = (float)a;
             }
     }
@@ -124,8 +130,9 @@ static cl_status resize(cl_dataset *d, int S)
     cl_shape ns = {d->shape.c, S, S};
     const size_t D = (size_t)cl_shape_size(d->shape), ND = (size_t)cl_shape_size(ns);
     float *nx = cl_alloc_array((size_t)d->n, ND * sizeof(float), "resized pixels");
-    double *work = cl_alloc_array((size_t)S * (d->shape.h + d->shape.w) + (size_t)d->shape.h * S,
-                                  sizeof(double), "resize weights");
+    double *work =
+        cl_alloc_array((size_t)S * (d->shape.h + d->shape.w) + (size_t)d->shape.h * S,
+                       sizeof(double), "resize weights");
     if (!nx || !work) {
         cl_free(nx);
         cl_free(work);
@@ -149,7 +156,8 @@ static void random_pixels(cl_dataset *d, cl_rng *rng)
     for (int64_t i = 0; i < d->n; i++)
         for (int c = 0; c < d->shape.c; c++) {
             float *p = d->x + (i * d->shape.c + c) * HW;
-            for (int64_t q = 0; q < HW; q++) p[q] = (float)(mean[c] + std[c] * cl_rng_normal(rng));
+            for (int64_t q = 0; q < HW; q++)
+                p[q] = (float)(mean[c] + std[c] * cl_rng_normal(rng));
         }
 }
 
@@ -158,7 +166,8 @@ static void random_pixels(cl_dataset *d, cl_rng *rng)
  * repairs fixed points by random swaps so that every chosen label changes
  * whenever the class balance allows (class counts stay exact); UNIFORM
  * draws each new label uniformly over K. Labels go to y; y_true is kept. */
-static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode, cl_rng *rng)
+static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode,
+                               cl_rng *rng)
 {
     int64_t m = (int64_t)llround(p * (double)d->n);
     if (m <= 0) return CL_OK;
@@ -169,17 +178,21 @@ static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode, 
         cl_free(lab);
         return CL_ENOMEM;
     }
-    for (int64_t i = 0; i < d->n; i++) idx[i] = (int32_t)i;
-    for (int64_t i = 0; i < m; i++) { /* partial Fisher-Yates: idx[0..m) is a random subset */
+    for (int64_t i = 0; i < d->n; i++)
+        idx[i] = (int32_t)i;
+    for (int64_t i = 0; i < m;
+         i++) { /* partial Fisher-Yates: idx[0..m) is a random subset */
         int64_t j = i + (int64_t)cl_rng_below(rng, (uint64_t)(d->n - i));
         int32_t t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
     }
     if (mode == CL_RANDLABEL_UNIFORM) {
-        for (int64_t i = 0; i < m; i++) d->y[idx[i]] = (int32_t)cl_rng_below(rng, (uint64_t)d->classes);
+        for (int64_t i = 0; i < m; i++)
+            d->y[idx[i]] = (int32_t)cl_rng_below(rng, (uint64_t)d->classes);
     } else {
-        for (int64_t i = 0; i < m; i++) lab[i] = d->y_true[idx[i]];
+        for (int64_t i = 0; i < m; i++)
+            lab[i] = d->y_true[idx[i]];
         cl_rng_shuffle_i32(rng, lab, m);
         /* repair fixed points: swap with a random partner when both change */
         if (m > 1)
@@ -195,7 +208,8 @@ static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode, 
                     }
                 }
             }
-        for (int64_t i = 0; i < m; i++) d->y[idx[i]] = lab[i];
+        for (int64_t i = 0; i < m; i++)
+            d->y[idx[i]] = lab[i];
     }
     cl_free(idx);
     cl_free(lab);
@@ -214,7 +228,8 @@ static void normalize(cl_dataset *d, const double *mean, const double *std)
         for (int c = 0; c < d->shape.c; c++) {
             float *p = d->x + (i * d->shape.c + c) * HW;
             const float m = (float)mean[c], inv = (float)(1.0 / std[c]);
-            for (int64_t q = 0; q < HW; q++) p[q] = (p[q] - m) * inv;
+            for (int64_t q = 0; q < HW; q++)
+                p[q] = (p[q] - m) * inv;
         }
 }
 
@@ -223,15 +238,17 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
     if (o->train_per_class < 0 || o->test_per_class < 0)
         return cl_error(CL_EINVAL, "samples per class must be >= 0");
     if (!(o->random_labels >= 0.0 && o->random_labels <= 1.0))
-        return cl_error(CL_EINVAL, "random labels fraction %g is not in [0, 1]", o->random_labels);
+        return cl_error(CL_EINVAL, "random labels fraction %g is not in [0, 1]",
+                        o->random_labels);
     if (o->random_labels_mode != CL_RANDLABEL_PERMUTE &&
         o->random_labels_mode != CL_RANDLABEL_UNIFORM)
-        return cl_error(CL_EINVAL, "unknown random labels mode %d", (int)o->random_labels_mode);
+        return cl_error(CL_EINVAL, "unknown random labels mode %d",
+                        (int)o->random_labels_mode);
     if (o->resize < 0 || o->resize > 4096)
         return cl_error(CL_EINVAL, "resize %d is not in [0, 4096]", o->resize);
     if (train->shape.c > CL_DATA_MAX_CHANNELS)
-        return cl_error(CL_EINVAL, "%s: %d channels (at most %d)", train->name, train->shape.c,
-                        CL_DATA_MAX_CHANNELS);
+        return cl_error(CL_EINVAL, "%s: %d channels (at most %d)", train->name,
+                        train->shape.c, CL_DATA_MAX_CHANNELS);
     if (test && (test->shape.c != train->shape.c || test->shape.h != train->shape.h ||
                  test->shape.w != train->shape.w || test->classes != train->classes))
         return cl_error(CL_EINVAL, "%s: train and test splits differ in shape or classes",

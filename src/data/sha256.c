@@ -16,7 +16,10 @@ static const uint32_t K256[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
     0xc67178f2};
 
-static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t ror(uint32_t x, int n)
+{
+    return (x >> n) | (x << (32 - n));
+}
 
 static void block(uint32_t h[8], const unsigned char *p)
 {
@@ -29,11 +32,13 @@ static void block(uint32_t h[8], const unsigned char *p)
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6],
+             k = h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] +
-                      w[i];
-        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) +
+                      K256[i] + w[i];
+        uint32_t t2 =
+            (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         k = g;
         g = f;
         f = e;
@@ -59,7 +64,8 @@ void cl_sha256_hex(const void *data, size_t len, char hex[65])
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const unsigned char *p = data;
     size_t i = 0;
-    for (; i + 64 <= len; i += 64) block(h, p + i);
+    for (; i + 64 <= len; i += 64)
+        block(h, p + i);
     unsigned char tail[128];
     size_t r = len - i;
     memset(tail, 0, sizeof tail);
@@ -67,8 +73,10 @@ void cl_sha256_hex(const void *data, size_t len, char hex[65])
     tail[r] = 0x80;
     size_t tl = r + 9 <= 64 ? 64 : 128;
     uint64_t bits = (uint64_t)len * 8;
-    for (int j = 0; j < 8; j++) tail[tl - 1 - j] = (unsigned char)(bits >> (8 * j));
+    for (int j = 0; j < 8; j++)
+        tail[tl - 1 - j] = (unsigned char)(bits >> (8 * j));
     block(h, tail);
     if (tl == 128) block(h, tail + 64);
-    for (int j = 0; j < 8; j++) snprintf(hex + 8 * j, 9, "%08x", h[j]);
+    for (int j = 0; j < 8; j++)
+        snprintf(hex + 8 * j, 9, "%08x", h[j]);
 }

@@ -9,8 +9,10 @@ static int64_t octal(const unsigned char *p, int n)
 {
     int64_t v = 0;
     int i = 0;
-    while (i < n && (p[i] == ' ' || p[i] == 0)) i++;
-    for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) v = v * 8 + (p[i] - '0');
+    while (i < n && (p[i] == ' ' || p[i] == 0))
+        i++;
+    for (; i < n && p[i] >= '0' && p[i] <= '7'; i++)
+        v = v * 8 + (p[i] - '0');
     return v;
 }
 
@@ -21,7 +23,8 @@ static int all_zero(const unsigned char *p)
     return 1;
 }
 
-cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, void *user)
+cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got,
+                      void *user)
 {
     unsigned char *buf;
     size_t len;
@@ -33,10 +36,12 @@ cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, 
         const unsigned char *h = buf + pos;
         if (all_zero(h)) break;
         int64_t sum = octal(h + 148, 8), chk = 0;
-        for (int i = 0; i < 512; i++) chk += (i >= 148 && i < 156) ? ' ' : h[i];
+        for (int i = 0; i < 512; i++)
+            chk += (i >= 148 && i < 156) ? ' ' : h[i];
         if (sum != chk) {
-            st = cl_error(CL_EFORMAT, "%s: not a tar archive (bad header checksum at byte %zu)",
-                          path, pos);
+            st = cl_error(CL_EFORMAT,
+                          "%s: not a tar archive (bad header checksum at byte %zu)", path,
+                          pos);
             goto fail;
         }
         int64_t size = octal(h + 124, 12);
@@ -57,7 +62,8 @@ cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, 
             snprintf(name, sizeof name, "%.100s", (const char *)h);
         }
         if (type == 'L') { /* GNU long name for the next member */
-            size_t l = (size_t)size < sizeof longname - 1 ? (size_t)size : sizeof longname - 1;
+            size_t l =
+                (size_t)size < sizeof longname - 1 ? (size_t)size : sizeof longname - 1;
             memcpy(longname, buf + body, l);
             longname[l] = 0;
         } else if ((type == '0' || type == 0) && want(user, name)) {
@@ -66,8 +72,9 @@ cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got, 
         pos = body + (((size_t)size + 511) / 512) * 512;
     }
     if (pos < len && pos + 512 > len)
-        st = cl_error(CL_EFORMAT, "%s: truncated tar archive (%zu stray bytes at the end)", path,
-                      len - pos);
+        st =
+            cl_error(CL_EFORMAT, "%s: truncated tar archive (%zu stray bytes at the end)",
+                     path, len - pos);
 fail:
     free(buf);
     return st;

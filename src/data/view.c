@@ -11,11 +11,13 @@ void cl_data_aug_init(cl_data_aug *aug, const cl_dataset *d, int pad, int flip)
     aug->pad = pad;
     aug->flip = flip;
     for (int c = 0; c < d->shape.c && c < CL_DATA_MAX_CHANNELS; c++)
-        aug->fill[c] = d->normalized && d->norm_std[c] > 0 ? -d->norm_mean[c] / d->norm_std[c]
-                                                           : 0.0f;
+        aug->fill[c] = d->normalized && d->norm_std[c] > 0
+                           ? -d->norm_mean[c] / d->norm_std[c]
+                           : 0.0f;
 }
 
-void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng)
+void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t *y,
+                        cl_rng *rng)
 {
     const cl_data_aug *a = ctx;
     const cl_dataset *d = a->d;
@@ -33,7 +35,8 @@ void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t 
                 const int sh = h + dy;
                 float *orow = dst + ((int64_t)c * H + h) * W;
                 if (sh < 0 || sh >= H) {
-                    for (int w = 0; w < W; w++) orow[w] = fill;
+                    for (int w = 0; w < W; w++)
+                        orow[w] = fill;
                     continue;
                 }
                 const float *irow = src + ((int64_t)c * H + sh) * W;
