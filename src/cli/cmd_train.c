@@ -383,8 +383,8 @@ int cl_cmd_train(int argc, char **argv)
     so.save_features = !o.no_features;
     so.resume = o.resume;
     int use_study = o.out && !so.none;
-    if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode || o.no_layers || o.no_plots ||
-                   o.no_initial || o.no_features))
+    if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode || o.no_layers ||
+                   o.no_plots || o.no_initial || o.no_features))
         return cl_cli_fail(2, "the collapse study options need --out DIR");
 
     /* model file */
