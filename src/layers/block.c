@@ -197,7 +197,7 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
     }
     const float *main = a[BN2];
     int64_t A = act_floats(l, r->n);
-#pragma omp parallel for schedule(static) if (A >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (A >= PAR_MIN)
     for (int64_t i = 0; i < A; i++) {
         float v = main[i] + sc[i];
         y[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
@@ -219,7 +219,7 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     rs.ws = r->ws + ((grad_floats(l, r->n) + 15) & ~(int64_t)15);
     CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
     /* through the final ReLU: g = dy where y > 0 (the sum's gradient) */
-#pragma omp parallel for schedule(static) if (A >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (A >= PAR_MIN)
     for (int64_t i = 0; i < A; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     sub_backward(l, BN2, &rs, p, a[CONV2], a[BN2], saved + so[BN2], g, g1, dp);
     sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
@@ -234,7 +234,7 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
         gs = gx;
     }
     if (dx) {
-#pragma omp parallel for schedule(static) if (nx >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
         for (int64_t i = 0; i < nx; i++) dx[i] += gs[i];
     }
 }
