@@ -572,3 +572,50 @@ Test(cli, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
     free(so);
     ctx_done(&c);
 }
+
+/* ---- --feature-dim and --no-classifier-bias reach the built model ---- */
+
+Test(cli, feature_dim_and_no_bias)
+{
+    ctx c;
+    ctx_init(&c, "fdim");
+    char out[256], feat[256];
+    sub(out, sizeof out, "%s/run", c.dir);
+    sub(feat, sizeof feat, "%s/feat", c.dir);
+    const char *a[] = {"train", "--arch", "mlp", "--data", "fashion", "--train-per-class", "10",
+                       "--test-per-class", "2", "--epochs", "1", "--batch", "50",
+                       "--feature-dim", "16", "--no-classifier-bias", "--analyze", "none",
+                       "--out", out, NULL};
+    int st = run(&c, a);
+    char *err = slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    char *so = slurp(c.out, NULL);
+    cr_assert(strstr(so, "without bias"), "%s", so);
+    free(so);
+    const char *f[] = {"features", out, "--out", feat, NULL};
+    cr_assert_eq(run(&c, f), 0);
+    int nd;
+    int64_t sh[8];
+    float *H = read_f32(feat, "features.npy", &nd, sh);
+    cr_assert(nd == 2 && sh[0] == 100 && sh[1] == 16, "[%lld, %lld]", (long long)sh[0],
+              (long long)sh[1]);
+    float *W = read_f32(feat, "W.npy", &nd, sh);
+    cr_assert(nd == 2 && sh[0] == 10 && sh[1] == 16);
+    float *b = read_f32(feat, "b.npy", &nd, sh);
+    for (int k = 0; k < 10; k++) cr_assert_eq(b[k], 0.0f);
+    cl_free(H);
+    cl_free(W);
+    cl_free(b);
+    /* an ETF needs D >= K: a clear error, no folder */
+    char out2[256];
+    sub(out2, sizeof out2, "%s/run2", c.dir);
+    const char *a2[] = {"train", "--arch", "mlp", "--data", "fashion", "--feature-dim", "5",
+                        "--classifier", "etf", "--out", out2, NULL};
+    cr_assert_eq(run(&c, a2), 1);
+    err = slurp(c.err, NULL);
+    cr_assert(strstr(err, "--feature-dim") && strstr(err, "D=5"), "%s", err);
+    free(err);
+    cr_assert(!exists(out2));
+    ctx_done(&c);
+}
