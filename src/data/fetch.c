@@ -179,6 +179,12 @@ static cl_status verify_idx(fetch_ctx *c, const char *name)
         say(c, "%s: %lld images 28x28, labels ok\n", split ? "test" : "train",
             (long long)want);
         hist_line(c, split ? "test" : "train", h, 10);
+        for (int q = 0; q < 2; q++) { /* for the record: content hashes, not checked */
+            char hex[65];
+            const ffile *f = q ? lb : im;
+            cl_sha256_hex(f->plain, f->plainlen, hex);
+            say(c, "  %s: %zu bytes, sha256 %s\n", f->base, f->plainlen, hex);
+        }
     }
     return CL_OK;
 }
