@@ -319,7 +319,7 @@ Test(study, callback_writes_results)
     const char *figs[] = {"nc1.png", "nc2.png", "nc3.png", "nc4.png", "accuracy.png",
                           "layers.png"};
     for (int i = 0; i < 6; i++) {
-        char p[256];
+        char p[300];
         snprintf(p, sizeof p, "%s/%s", dir, figs[i]);
         cr_assert(is_png(p), "%s", p);
     }
@@ -548,4 +548,61 @@ Test(study, plot_runs_and_cli)
     snprintf(cmd, sizeof cmd, "%s plot > /dev/null 2>&1", bin);
     rc = system(cmd);
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+}
+
+/* BN in train mode for the sweeps (He & Su): batch statistics change the
+ * features (so the metrics), the model's running statistics are untouched,
+ * and the two-sweep path agrees with the cached one. */
+Test(study, bn_train_mode)
+{
+    toy t;
+    toy_make(&t);
+    cl_layer_spec s[4] = {spec(CL_LAYER_LINEAR, 8), spec(CL_LAYER_BATCHNORM, 0),
+                          spec(CL_LAYER_RELU, 0), spec(CL_LAYER_LINEAR, KC)};
+    s[3].classifier = 1;
+    cl_rng rng;
+    cl_rng_seed(&rng, 5);
+    cl_model *m;
+    cr_assert_eq(cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, 4, &rng), CL_OK, "%s",
+                 cl_errmsg());
+    cl_train_config cfg = toy_cfg(tpath("x"), 2);
+    cfg.epochs = 1;
+    cl_train_result res;
+    cr_assert_eq(cl_train_run(&cfg, m, &t.train, &t.test, NULL, &res), CL_OK, "%s", cl_errmsg());
+    float *bufs = malloc(sizeof(float) * (size_t)m->nbufs);
+    memcpy(bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
+
+    const char *names[3] = {"eval", "train", "train_streamed"};
+    for (int v = 0; v < 3; v++) {
+        cl_study_opts o = cl_study_opts_default();
+        o.plots = 0;
+        o.bn_train = v > 0;
+        o.cache_mb = v == 2 ? 0 : 512;
+        o.save_features = 0;
+        cl_study *st;
+        cr_assert_eq(cl_study_create(&st, &o, m, &t.train, &t.test, tpath(names[v]), 1), CL_OK);
+        cl_epoch_info info = {0};
+        info.epoch = 1;
+        info.epochs = 1;
+        info.model = m;
+        info.train = &t.train;
+        info.test = &t.test;
+        info.cfg = &cfg;
+        cr_assert_eq(cl_study_epoch(&info, st), CL_OK, "%s", cl_errmsg());
+        cl_study_destroy(st);
+        cr_assert_eq(memcmp(bufs, m->bufs, sizeof(float) * (size_t)m->nbufs), 0);
+    }
+    cl_csv c[3];
+    char p[300];
+    for (int v = 0; v < 3; v++) {
+        snprintf(p, sizeof p, "%s/metrics.csv", tpath(names[v]));
+        cr_assert_eq(cl_csv_read(p, "", &c[v]), CL_OK, "%s", cl_errmsg());
+        cr_assert_eq(c[v].nrows, 1);
+    }
+    double nc1_eval = metric_of(&c[0], 0, "nc1"), nc1_train = metric_of(&c[1], 0, "nc1");
+    cr_assert_neq(nc1_eval, nc1_train);
+    cr_assert_float_eq(nc1_train, metric_of(&c[2], 0, "nc1"), 1e-9 * nc1_train);
+    for (int v = 0; v < 3; v++) cl_csv_free(&c[v]);
+    free(bufs);
+    cl_model_destroy(m);
 }

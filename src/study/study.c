@@ -34,6 +34,7 @@ struct cl_study {
     FILE *fm, *fl;
     int started; /* the files are ready for this session */
     double last_seconds;
+    double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
 };
 
 static double now(void)
@@ -108,6 +109,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
     s->epochs = epochs;
     s->K = train->classes;
     s->cls = cl_model_classifier_index(m);
+    s->plot_seconds = -1;
     s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
     if (!s->taps) {
         st = CL_ENOMEM;
@@ -370,9 +372,14 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     cl_csv_put(row, sizeof row, info->seconds, 0);
     cl_csv_put(row, sizeof row, now() - t0, 0);
     if ((st = cl_csv_write_row(s->fm, s->metrics_path, row)) != CL_OK) goto done;
-    if (s->o.plots) {
+    /* figures: after the last epoch always; otherwise only while drawing
+     * them (timed at the previous draw) costs under 10% of an epoch */
+    if (s->o.plots && (e == s->epochs || s->plot_seconds < 0 ||
+                       s->plot_seconds < 0.1 * info->seconds)) {
         const char *runs[1] = {s->dir};
+        double tp = now();
         st = cl_study_plot_runs(runs, 1, s->dir);
+        s->plot_seconds = now() - tp;
     }
 done:
     free_jobs(jobs, ntrain + 1);
