@@ -1,6 +1,6 @@
 /* The per-epoch collapse study: an epoch callback for cl_train_run that
  * measures neural collapse at the analyzed epochs and writes a results
- * folder (docs/study.md has the full file formats).
+ * folder (docs/study.md has the file formats and an example).
  *
  *   cl_study_opts so = cl_study_opts_default();   ... set from flags ...
  *   cl_study *st;
@@ -10,36 +10,49 @@
  *   cl_study_destroy(st);
  *
  * At an analyzed epoch the study runs eval-mode forward sweeps over the
- * whole training set (no augmentation; BN batch statistics if bn_train) and
- * feeds every tapped layer's output to the streaming analyzer (nc.h): sweep
- * 1 = pass 1 of every stream, sweep 2 = pass 2. When all taps of a split
- * fit in the cache budget, one sweep is done and the features are analysed
- * in memory. The classifier input gets every metric (with the head's W, b),
- * on the train and test splits; every tap gets D and nc1, then the He & Su
- * fit of ln D against the tap index.
+ * whole training set (no augmentation; BN batch statistics if bn_train,
+ * running statistics restored) and analyses every tapped layer's output
+ * (nc.h). If all taps of a split fit in opts.cache_mb, one sweep copies
+ * them and cl_nc_analyze runs in memory; otherwise every tap gets a
+ * two-pass stream: sweep 1 feeds pass 1, sweep 2 feeds pass 2. The
+ * classifier input gets every metric with the head's W and b (zeros if the
+ * head has no bias) on the train and on the test split; every tap gets D
+ * and nc1, then the He & Su fit of ln D against the tap index.
  *
  * Files in out_dir (created if missing):
  *   metrics.csv   one row per analyzed epoch: epoch,lr,train_loss,train_acc,
- *                 test_loss,test_acc, the analyzer keys (nc1,D,nc1_quotient,
- *                 cdnv,equinorm_M,...,nc4,ncc_acc) on the train split, the
- *                 same keys prefixed test_, then epoch_seconds,
- *                 analysis_seconds
+ *                 test_loss,test_acc (from cl_epoch_info), the analyzer keys
+ *                 nc1,D,nc1_quotient,cdnv,equinorm_M,equinorm_W,
+ *                 equiangular_M,equiangular_W,maxangle_M,maxangle_W,etf_M,
+ *                 etf_W,nc3,nc3_zhu,nc4,ncc_acc on the train split, the same
+ *                 keys prefixed test_ (test features, same W and b), then
+ *                 epoch_seconds (training time of the epoch) and
+ *                 analysis_seconds (sweeps + analyzer + files, no figures).
+ *                 Numbers are %.17g (exact doubles), "nan" where undefined.
  *   layers.csv    epoch,layer,name,dim,D,nc1,rho,r2,r,intercept: one row
- *                 per tap (fit columns empty) plus one row per epoch with
- *                 layer = name = "fit" (layer columns empty)
- *   labels_train.npy                      int32 [N], labels as trained
- *   features_train.npy, W.npy, b.npy      at the last epoch (save_features)
- *   *.png                                 figures (plots), redrawn after
- *                                         every analyzed epoch
- * Every CSV row is flushed when written. A resumed run (opts.resume) keeps
- * the rows of earlier epochs and drops rows with epoch >= the first epoch
- * this session reports, so no row is duplicated.
+ *                 per tap (layer = tap index 0..L-1, rho..intercept empty)
+ *                 then one row with layer = name = "fit" (dim, D, nc1 empty;
+ *                 rho = exp(slope), r2, Pearson r, intercept of ln D =
+ *                 intercept + ln(rho) * layer; "nan" if some D <= 0)
+ *   labels_train.npy                      int32 [N], the labels as trained
+ *                                         (after random labels)
+ *   features_train.npy [N, D] f32, W.npy [K, D] f32, b.npy [K] f32
+ *                 at the last epoch (save_features): the exact float32
+ *                 features of that epoch's row, in dataset order; the row's
+ *                 train metrics are cl_nc_analyze of these files
+ *   nc1/nc2/nc3/nc4/accuracy/layers.png   figures (cl_study_plot_runs),
+ *                 redrawn after an analyzed epoch while drawing costs under
+ *                 10% of the epoch's training time, always after the last
+ * Every CSV row is flushed when written. A resumed study (opts.resume)
+ * keeps the rows of earlier epochs and, at its first call, drops rows with
+ * epoch >= the epoch reported (and an unfinished last line), so no row is
+ * duplicated.
  *
  * Tap rule (cl_study_taps): tap 0 is the model input; then every top-level
  * RELU and BLOCK layer before the classifier (MLP: each hidden layer's
  * activation; ResNet: the stem's ReLU and every residual block); the last
- * tap is the classifier's input (ResNet: the pooled feature), added unless
- * it is already the last tap. */
+ * tap is the classifier's input (ResNet: the pooled, flattened feature),
+ * added unless it is already the last tap. */
 #ifndef COLLAPSE_STUDY_H
 #define COLLAPSE_STUDY_H
 
@@ -56,17 +69,21 @@ typedef struct {
     int initial;       /* 1: cl_study_initial analyzes epoch 0 (default 1) */
     int bn_train;      /* 1: BN uses batch statistics in the sweeps (He & Su) */
     int layers;        /* 1: layer-wise D/nc1 + fit (default 1) */
-    int plots;         /* 1: draw PNG figures after every analyzed epoch (default 1) */
+    int plots;         /* 1: draw the PNG figures (see above; default 1) */
     int save_features; /* 1: features_train/W/b .npy at the last epoch (default 1) */
     int resume;        /* 1: keep earlier rows of metrics.csv/layers.csv */
-    int cache_mb;      /* memory budget for keeping a split's tapped features
-                          (one sweep instead of two), default 512 */
+    int cache_mb;      /* memory budget (MB) for keeping a split's tapped
+                          features: one sweep instead of two (default 512) */
     cl_nc_opts nc;     /* analyzer conventions */
 } cl_study_opts;
 
 cl_study_opts cl_study_opts_default(void);
 
-/* ---- schedule ---- */
+/* ---- schedule ----
+ * every = 0: each epoch 1..14, then round(14 r^k), k = 1, 2, ..., with
+ * r = (350/14)^(1/36) ~ 1.0935, the spacing of Papyan et al.'s 350-epoch
+ * list (14 -> 350 in 36 steps; 50 epochs for 350); every = N: N, 2N, ...;
+ * the last epoch always; none: nothing. */
 
 /* 1 if epoch e (1..epochs) is analyzed under `o` (epoch 0 iff o->initial). */
 int cl_study_is_analyzed(const cl_study_opts *o, int e, int epochs);
@@ -107,22 +124,27 @@ cl_status cl_study_create(cl_study **s, const cl_study_opts *o, const cl_model *
  * CL_EIO (files). */
 cl_status cl_study_epoch(const cl_epoch_info *info, void *study);
 
-/* Epoch 0, before training (if opts.initial; else does nothing): allocates
- * the model's buffers for max(cfg->batch, cfg->eval_batch) if needed,
- * evaluates loss/accuracy with cfg->loss and writes the epoch-0 rows. */
+/* Epoch 0, before training (if opts.initial and not opts.resume; else does
+ * nothing): allocates the model's buffers for max(cfg->batch,
+ * cfg->eval_batch) if needed, evaluates loss/accuracy with cfg->loss and
+ * writes the epoch-0 rows (lr = the schedule at t = 0, epoch_seconds 0). */
 cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg);
 
-/* Wall time of the last analysis (sweeps + analyzer + files + plots). */
+/* Wall time of the last analysis (sweeps + analyzer + files + figures). */
 double cl_study_last_seconds(const cl_study *s);
 
 void cl_study_destroy(cl_study *s);
 
 /* ---- figures ---- */
 
-/* Draws the figure set from the metrics.csv/layers.csv of one or more run
- * folders into out_dir (PNG, via plot.h), one line per run labelled with
- * the folder's base name. Errors: CL_EIO / CL_EFORMAT naming the CSV file
- * (missing, no header, bad number). */
+/* Draws the figure set from metrics.csv (required) and layers.csv (if
+ * present) of 1..10 run folders into out_dir (which must exist): nc1, nc2
+ * (4 panels), nc3 (2 panels), nc4, accuracy against epoch on log axes (epoch
+ * 0 and values <= 0 are left out of log axes), and layers.png (ln D against
+ * the tap index with the fit line, up to 8 epochs, one panel per run); one
+ * color per run, labelled with the folder's base name. Errors: CL_EIO /
+ * CL_EFORMAT naming the CSV file (missing, empty, a row with the wrong
+ * number of cells, a bad number, a missing column), CL_EIO for PNGs. */
 cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir);
 
 #endif
