@@ -84,9 +84,12 @@ void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, 
                     int64_t t0 = off < 0 ? -off : 0, t1 = off > 0 ? HW - off : HW;
                     if (t1 < t0) t1 = t0;
                     const float *restrict src = xc + off;
-                    memset(row, 0, sizeof(float) * (size_t)t0);
+                    /* the zeroed ends are short (< (pad+1)*W): loops beat calls */
+#pragma omp simd
+                    for (int64_t t = 0; t < t0; t++) row[t] = 0;
                     memcpy(row + t0, src + t0, sizeof(float) * (size_t)(t1 - t0));
-                    memset(row + t1, 0, sizeof(float) * (size_t)(HW - t1));
+#pragma omp simd
+                    for (int64_t t = t1; t < HW; t++) row[t] = 0;
                     zero_cols(row, OH, OW, lo, hi);
                     continue;
                 }
