@@ -64,11 +64,7 @@ static double per_image_gflops(const bench_env *e, int tA, int tB, int M, int N,
     per_image g = {tA, tB, M, N, K, 128, beta1, NULL, slot};
     g.buf = bench_alloc(sizeof(float) * (size_t)(slot * e->threads), "per-image buffers");
     bench_fill(g.buf, slot * e->threads, 3);
-    double t1 = bench_time(per_image_run, &g, 1, 1, 1);
-    double target = e->quick ? 0.03 : 0.12;
-    int iters = (int)(target / 3 / t1);
-    if (iters < 1) iters = 1;
-    double t = bench_time(per_image_run, &g, 0, 3, iters);
+    double t = bench_min(per_image_run, &g, 3, 1000, e->quick ? 0.03 : 0.12);
     cl_free(g.buf);
     return 2.0 * M * N * (double)K * g.images / t / 1e9;
 }

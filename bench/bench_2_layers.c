@@ -42,7 +42,7 @@ static void add_row(const char *model, const char *mode, int batch, double sec, 
 typedef struct {
     const char *arch, *title;
     cl_shape in;
-    int train_batch, eval_batch, repeats;
+    int train_batch, eval_batch, repeats, layer_repeats;
     double target, layer_target;
     double torch_train, torch_eval;
     cl_arch_opts opts;
@@ -74,7 +74,7 @@ static void run_model(const bench_env *e, const model_case *mc, double peak)
     add_row(mc->arch, "eval", b.n, te, eval_flop, mc->torch_eval);
     printf("per layer, train mode, batch %d (random dy):\n", mc->train_batch);
     fflush(stdout);
-    double tl = bench_layer_table(&b, mc->train_batch, 0, mc->repeats, mc->layer_target, peak);
+    double tl = bench_layer_table(&b, mc->train_batch, 0, mc->layer_repeats, mc->layer_target, peak);
     printf("    whole step %.2f ms - layers %.2f ms - loss/zero_grad/SGD %.2f ms = %.2f ms "
            "unaccounted\n",
            1e3 * ts, 1e3 * tl, 1e3 * tx, 1e3 * (ts - tl - tx));
@@ -152,11 +152,11 @@ int main(int argc, char **argv)
     int q = e.quick;
     cl_arch_opts def = cl_arch_opts_default();
     model_case cases[] = {
-        {"mlp", "MLP 784-1024-1024-1024-10", {1, 28, 28}, 128, 128, 3, q ? 0.02 : 0.3,
+        {"mlp", "MLP 784-1024-1024-1024-10", {1, 28, 28}, 128, 128, 3, 3, q ? 0.02 : 0.3,
          q ? 0.002 : 0.02, TORCH_REF_MLP_TRAIN, NAN, def},
-        {"resnet20", "CIFAR ResNet-20", {3, 32, 32}, 128, 256, q ? 1 : 3, q ? 0.0 : 0.4,
+        {"resnet20", "CIFAR ResNet-20", {3, 32, 32}, 128, 256, q ? 1 : 3, q ? 1 : 3, q ? 0.0 : 0.4,
          q ? 0.0 : 0.02, TORCH_REF_R20_TRAIN, TORCH_REF_R20_EVAL, def},
-        {"resnet18", "CIFAR ResNet-18", {3, 32, 32}, q ? 16 : 128, q ? 16 : 128, q ? 1 : 2, 0.0,
+        {"resnet18", "CIFAR ResNet-18", {3, 32, 32}, q ? 16 : 128, q ? 16 : 128, q ? 1 : 2, 1, 0.0,
          0.0, NAN, NAN, def},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_model(&e, &cases[i], peak);

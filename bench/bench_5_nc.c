@@ -87,12 +87,12 @@ int main(int argc, char **argv)
     for (int rep = 0; rep < 2; rep++) {
         cl_nc_stream_reset(s);
         fc.pass = 1;
-        double t1 = bench_time(feed_run, &fc, 0, 1, batches);
+        double t1 = bench_min(feed_run, &fc, batches - 1, batches - 1, 0);
         double t0 = bench_now();
         bench_check(cl_nc_stream_end1(s), "end1");
         double tend1 = bench_now() - t0;
         fc.pass = 2;
-        double t2 = bench_time(feed_run, &fc, 0, 1, batches);
+        double t2 = bench_min(feed_run, &fc, batches - 1, batches - 1, 0);
         cl_nc_result r;
         t0 = bench_now();
         /* identical batches: the within-class scatter is zero, so NC1 is 0 */
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
         if (t2 < best2) best2 = t2;
         if (rep == 1)
             printf("streaming D of %d batches of %d x 16x32x32 (D = %d), K = %d: pass 1 %.2f ms "
-                   "per batch, pass 2 %.2f ms per batch; end1 %.2f ms, result %.2f ms\n",
+                   "per batch, pass 2 %.2f ms per batch (fastest batch); end1 %.2f ms, result %.2f ms\n",
                    batches, n, Ds, K, 1e3 * best1, 1e3 * best2, 1e3 * tend1, 1e3 * tres);
     }
     fflush(stdout);

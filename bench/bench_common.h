@@ -11,6 +11,9 @@
  * Timing: CLOCK_MONOTONIC; bench_time() runs warm-up calls, then `repeats`
  * timed windows of `iters` calls, and returns the BEST window's seconds per
  * call (the least disturbed by other processes on a shared machine).
+ * bench_min() times single calls after one warm-up and returns the fastest:
+ * on a loaded machine a call shorter than a scheduler time slice often runs
+ * undisturbed, while a long window almost never does.
  *
  * FLOPs: a multiply-add is 2 FLOPs (GFLOP/s = 2 * MACs / s), as in BLAS
  * benchmarks. */
@@ -113,6 +116,23 @@ static inline double bench_time(bench_fn fn, void *ctx, int warmup, int repeats,
     return best;
 }
 
+/* Fastest single call (seconds) after one warm-up call: at least min_reps
+ * calls, then more until `budget` seconds are spent or max_reps calls. */
+static inline double bench_min(bench_fn fn, void *ctx, int min_reps, int max_reps, double budget)
+{
+    double t0 = bench_now();
+    fn(ctx);
+    double best = bench_now() - t0, start = bench_now();
+    for (int r = 0; r < max_reps; r++) {
+        if (r >= min_reps && bench_now() - start >= budget) break;
+        t0 = bench_now();
+        fn(ctx);
+        double dt = bench_now() - t0;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
 static inline void *bench_alloc(size_t n, const char *what)
 {
     void *p = cl_alloc(n, what);
@@ -154,8 +174,8 @@ static inline void bench_gemm_run(void *p)
     cl_sgemm(g->tA, g->tB, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
 }
 
-/* GFLOP/s of one threaded C[M,N] = op(A) op(B) (row-major), best of
- * `repeats` windows lasting about `secs` seconds in all. */
+/* GFLOP/s of one threaded C[M,N] = op(A) op(B) (row-major): the fastest
+ * call of at least `repeats`, more while under `secs` seconds in all. */
 static inline double bench_sgemm_gflops(int tA, int tB, int M, int N, int K, int repeats,
                                         double secs)
 {
@@ -165,11 +185,7 @@ static inline double bench_sgemm_gflops(int tA, int tB, int M, int N, int K, int
     bench_fill(A, (int64_t)M * K, 1);
     bench_fill(B, (int64_t)K * N, 2);
     bench_gemm g = {tA, tB, M, N, K, A, B, C};
-    double t1 = bench_time(bench_gemm_run, &g, 1, 1, 1);
-    int iters = (int)(secs / repeats / t1);
-    if (iters < 1) iters = 1;
-    double t = bench_time(bench_gemm_run, &g, 0, repeats, iters);
-    if (t1 < t) t = t1;
+    double t = bench_min(bench_gemm_run, &g, repeats, 1000, secs);
     cl_free(A);
     cl_free(B);
     cl_free(C);

@@ -92,15 +92,12 @@ static inline void bench_loss_zero_opt(void *p)
     cl_optim_step(b->opt, b->m->params, b->m->grads, 0.0);
 }
 
-/* Seconds per call of fn: windows of about `target` seconds (at least one
- * call), best of `repeats`, after one warm-up call. */
-static inline double bench_auto(bench_fn fn, void *ctx, int repeats, double target)
+/* Seconds per call of fn: the fastest of at least `repeats` single calls
+ * (after a warm-up), more while the calls so far took less than `budget`
+ * seconds (at most 200). */
+static inline double bench_auto(bench_fn fn, void *ctx, int repeats, double budget)
 {
-    double t1 = bench_time(fn, ctx, 1, 1, 1);
-    int iters = (int)(target / t1);
-    if (iters < 1) iters = 1;
-    double t = bench_time(fn, ctx, 0, repeats, iters);
-    return t < t1 ? t : t1;
+    return bench_min(fn, ctx, repeats, 200, budget);
 }
 
 /* ---- per layer ---- */
