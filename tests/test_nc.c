@@ -207,6 +207,60 @@ Test(nc, fast_matches_naive_random_shapes)
     }
 }
 
+static void random_problem(cl_rng *g, int N, int D, int K, float *H, int32_t *y, float *W,
+                           float *b)
+{
+    for (int i = 0; i < N; i++) {
+        y[i] = i < K ? i : (int)(cl_rng_uniform(g) * K);
+        for (int d = 0; d < D; d++)
+            H[(size_t)i * D + d] =
+                (float)(cl_rng_normal(g) + 1.5 * cos(0.9 * y[i] * (d + 1)) - 2.0);
+    }
+    for (int i = 0; i < K * D; i++) W[i] = (float)cl_rng_normal(g);
+    for (int c = 0; c < K; c++) b[c] = (float)cl_rng_normal(g);
+}
+
+/* Batches big enough for the threaded pass 2 (several threads, several
+ * blocks per thread) against the naive twin, and against one-row-at-a-time
+ * streaming (the single-threaded path). */
+Test(nc, threaded_pass2_matches_naive_and_serial)
+{
+    const int shapes[][3] = {{700, 128, 7}, {300, 1024, 5}};
+    cl_rng g;
+    cl_rng_seed(&g, 5);
+    for (int t = 0; t < 2; t++) {
+        int N = shapes[t][0], D = shapes[t][1], K = shapes[t][2];
+        float *H = cl_alloc_array((size_t)N * D, sizeof(float), "H");
+        float *W = cl_alloc_array((size_t)K * D, sizeof(float), "W");
+        float *b = cl_alloc_array((size_t)K, sizeof(float), "b");
+        int32_t *y = cl_alloc_array((size_t)N, sizeof(int32_t), "y");
+        random_problem(&g, N, D, K, H, y, W, b);
+        cl_nc_result f, n;
+        cr_assert_eq(cl_nc_analyze(H, N, D, y, K, W, b, NULL, &f), CL_OK, "%s", cl_errmsg());
+        if (D <= 128) {
+            cr_assert_eq(cl_nc_analyze_naive(H, N, D, y, K, W, b, NULL, &n), CL_OK);
+        } else {
+            cl_nc_stream *s;
+            cr_assert_eq(cl_nc_stream_create(&s, D, K, W, b, NULL), CL_OK);
+            for (int i = 0; i < N; i++)
+                cr_assert_eq(cl_nc_stream_feed1(s, H + (size_t)i * D, 1, D, y + i), CL_OK);
+            cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
+            for (int i = 0; i < N; i++)
+                cr_assert_eq(cl_nc_stream_feed2(s, H + (size_t)i * D, 1, D, y + i), CL_OK);
+            cr_assert_eq(cl_nc_stream_result(s, &n), CL_OK);
+            cl_nc_stream_destroy(s);
+        }
+        for (int i = 0; i < cl_nc_nkeys(); i++)
+            cr_expect(close_rel(cl_nc_key_value(&f, i), cl_nc_key_value(&n, i), 1e-8),
+                      "N %d D %d: %s %.12g vs %.12g", N, D, cl_nc_key_name(i),
+                      cl_nc_key_value(&f, i), cl_nc_key_value(&n, i));
+        cl_free(H);
+        cl_free(W);
+        cl_free(b);
+        cl_free(y);
+    }
+}
+
 /* Unbalanced data: the two mu_G conventions really differ (so the option is wired). */
 Test(nc, weighted_mean_differs_when_unbalanced)
 {

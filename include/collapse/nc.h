@@ -59,7 +59,7 @@ typedef struct cl_nc_stream cl_nc_stream;
 
 /* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL; b is
  * ignored without W). opts NULL means cl_nc_opts_default(). Memory: about
- * 3 K D doubles plus a block of at most 8 MB (sized by the largest batch),
+ * 3 K D doubles plus a residual block of at most 512 KB per thread,
  * independent of the number of samples.
  * Not thread-safe: one stream per thread. Errors: CL_EINVAL (sizes), CL_ENOMEM. */
 cl_status cl_nc_stream_create(cl_nc_stream **s, int D, int K, const float *W, const float *b,

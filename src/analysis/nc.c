@@ -31,8 +31,9 @@
 #include "collapse/mem.h"
 #include "collapse/nc.h"
 
-/* Rows per pass-2 block: about 8 MB of doubles, at least 16 rows. */
-#define NC_BLOCK_BYTES (8u << 20)
+/* Rows per thread's pass-2 block: about 512 KB of double residuals, so the
+ * block is still in cache when the dgemm reads it; at least 4 rows. */
+#define NC_BLOCK_BYTES (512u << 10)
 
 enum { NC_PASS1, NC_PASS2, NC_DONE, NC_BROKEN /* end1 failed half-way: reset first */ };
 
@@ -56,9 +57,8 @@ struct cl_nc_stream {
     double *C;      /* [K, K] sum over samples of (A r)(A r)^T */
     double *ssq;    /* [K] per-class sum of ||r||^2 */
     int64_t ncc_ok, cls_ok, agree;
-    int64_t blk_rows; /* rows per pass-2 block (about NC_BLOCK_BYTES) */
-    int64_t blk_cap;  /* rows allocated so far: grown to the largest batch seen, up to
-                         blk_rows */
+    int64_t blk_rows; /* rows per thread's pass-2 block (about NC_BLOCK_BYTES) */
+    int64_t blk_cap;  /* rows allocated, all threads: grows with the batches seen */
     double *blk;      /* [blk_cap, D] residuals */
     double *P;        /* [blk_cap, R] */
     int nthr;      /* per-thread accumulators allocated (omp_get_max_threads at create) */
@@ -130,7 +130,7 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W,
     s->R = W ? 2 * K : K;
     size_t k = (size_t)K, kk = k * k, R = (size_t)s->R;
     s->blk_rows = NC_BLOCK_BYTES / (8 * (size_t)D);
-    if (s->blk_rows < 16) s->blk_rows = 16;
+    if (s->blk_rows < 4) s->blk_rows = 4;
     s->cnt1 = cl_alloc_array(k, sizeof(int64_t), "nc counts");
     s->cnt2 = cl_alloc_array(k, sizeof(int64_t), "nc counts");
     s->sum = cl_alloc_array(KD, sizeof(double), "nc class sums");
@@ -192,17 +192,25 @@ cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t
     const int D = s->D;
     for (int64_t i = 0; i < n; i++)
         s->cnt1[y[i]]++;
-    /* Columns split across threads: each thread owns a slice of every class sum. */
-    const int64_t chunk = 64;
-    const int64_t nchunks = (D + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n * (int64_t)D > (1 << 18))
-    for (int64_t ch = 0; ch < nchunks; ch++) {
-        int64_t d0 = ch * chunk, d1 = d0 + chunk < D ? d0 + chunk : D;
-        for (int64_t i = 0; i < n; i++) {
-            const float *h = H + i * ld;
-            double *acc = s->sum + (size_t)y[i] * (size_t)D;
-            for (int64_t d = d0; d < d1; d++)
-                acc[d] += h[d];
+    /* Each thread owns a contiguous range of columns of every class sum, so
+     * every sum is accumulated in sample order whatever the thread count. */
+    const int T = n * (int64_t)D > (1 << 18) ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t d0 = (int64_t)D * t / nt, d1 = (int64_t)D * (t + 1) / nt;
+        /* Column tiles whose K class-sum slices (~256 KB) stay in cache. */
+        int64_t tile = 32768 / s->K;
+        tile = tile < 64 ? 64 : tile > 4096 ? 4096 : tile;
+        for (int64_t e0 = d0; e0 < d1; e0 += tile) {
+            const int64_t e1 = e0 + tile < d1 ? e0 + tile : d1;
+            for (int64_t i = 0; i < n; i++) {
+                const float *h = H + i * ld;
+                double *acc = s->sum + (size_t)y[i] * (size_t)D;
+#pragma omp simd
+                for (int64_t d = e0; d < e1; d++)
+                    acc[d] += h[d];
+            }
         }
     }
     s->n1 += n;
@@ -225,7 +233,7 @@ static cl_status eig(double *a, double *w, int K)
  * LAPACK run single-threaded: see the note at the top. */
 static cl_status on_caller(cl_status (*fn)(cl_nc_stream *), cl_nc_stream *s)
 {
-    if (omp_in_parallel()) return fn(s);
+    if (omp_in_parallel() || omp_get_max_threads() < 2) return fn(s);
     cl_status st = CL_OK;
 #pragma omp parallel num_threads(2)
     {
@@ -313,6 +321,7 @@ static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t
             const int yi = y[i0 + i];
             const double *m = mu + (size_t)yi * D;
             double *r = blk + (size_t)i * D, q = 0;
+#pragma omp simd reduction(+ : q)
             for (int d = 0; d < D; d++) {
                 r[d] = (double)h[d] - m[d];
                 q += r[d] * r[d];
@@ -366,17 +375,15 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
     CL_TRY(check_labels(s, y, n, s->n2));
     if (n == 0) return CL_OK;
     const int K = s->K;
-    /* Threads: all of them for big batches, else one (but still inside a
-     * parallel region, so the BLAS calls stay single-threaded). */
+    /* Threads: all of them for big batches, else one. */
     int T = n * (int64_t)s->D >= (1 << 16) ? s->nthr : 1;
     if (T > omp_get_max_threads()) T = omp_get_max_threads();
     if (T < 1) T = 1;
     if (T > n) T = (int)n;
     /* The block buffers grow to the largest batch seen (at most blk_rows
-     * rows), so small problems never touch 8 MB and a trainer's equal
-     * batches allocate once. */
-    int64_t need = n < s->blk_rows ? n : s->blk_rows;
-    if (need < T) need = T;
+     * rows per thread), so a trainer's equal batches allocate once. */
+    int64_t per = (n + T - 1) / T;
+    int64_t need = T * (per < s->blk_rows ? per : s->blk_rows);
     if (need > s->blk_cap) {
         cl_free(s->blk);
         cl_free(s->P);
@@ -391,14 +398,15 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
     memset(s->Cth, 0, (size_t)T * K * K * sizeof(double));
     memset(s->ssqth, 0, (size_t)T * K * sizeof(double));
     memset(s->cntth, 0, (size_t)T * (K + 3) * sizeof(int64_t));
-    if (T == 1 && need * s->R * (int64_t)s->D < (1 << 16)) {
-        /* Tiny: OpenBLAS keeps such products single-threaded by itself. */
+    if (T == 1) {
+        /* Small batch (or one thread): no region, whose idle thread would
+         * only spin; the products are small. */
         feed2_rows(s, H, n, ld, y, s->blk, s->P, cap, s->Cth, s->ssqth, s->cntth);
     } else {
-#pragma omp parallel num_threads(T > 1 ? T : 2)
+#pragma omp parallel num_threads(T)
         {
-            const int t = omp_get_thread_num();
-            if (t < T) {
+            /* Robust to a team smaller than asked for. */
+            for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) {
                 int64_t lo = n * t / T, hi = n * (t + 1) / T;
                 feed2_rows(s, H + lo * ld, hi - lo, ld, y + lo,
                            s->blk + (size_t)(t * cap) * s->D,
