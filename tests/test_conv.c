@@ -11,6 +11,7 @@
  * values, so it must match exactly. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,49 @@ Test(conv, backward_without_dx_accumulates)
                   (long long)i);
     float *all[] = {x, W, dy, ws, dx, dW1, dW2};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+}
+
+/* Slots and thread teams: 1, 3 and 5 threads (more than the slots some
+ * batches use, fewer than others) must give the same results up to the
+ * order of the per-slot dW sums. */
+Test(conv, thread_count_independent)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 21);
+    int saved = omp_get_max_threads();
+    int batches[] = {1, 2, 7, CL_CONV_SLOTS + 5};
+    for (int bi = 0; bi < 4; bi++) {
+        cl_conv_dims d = cl_conv_dims_make(batches[bi], 3, 6, 5, 4, 3, 1, 1);
+        int64_t nx = (int64_t)d.N * 3 * 30, ny = (int64_t)d.N * 4 * d.OH * d.OW, nw = 4 * 27;
+        float *x = randn(nx, &r), *W = randn(nw, &r), *b = randn(4, &r), *dy = randn(ny, &r);
+        float *ws = nans(cl_conv2d_ws_floats(&d));
+        float *y[3], *dx[3], *dW[3];
+        int threads[3] = {1, 3, 5};
+        for (int t = 0; t < 3; t++) {
+            omp_set_num_threads(threads[t]);
+            y[t] = nans(ny), dx[t] = nans(nx);
+            dW[t] = cl_alloc_array((size_t)nw, sizeof(float), "t");
+            cl_conv2d_forward(&d, x, W, b, y[t], ws);
+            cl_conv2d_backward(&d, x, W, dy, dx[t], dW[t], NULL, ws);
+        }
+        omp_set_num_threads(saved);
+        for (int t = 1; t < 3; t++) {
+            double e;
+            cr_assert((e = rel(y[t], y[0], ny)) <= KTOL, "N %d, %d threads: y %.3g", d.N,
+                      threads[t], e);
+            cr_assert((e = rel(dx[t], dx[0], nx)) <= KTOL, "N %d, %d threads: dx %.3g", d.N,
+                      threads[t], e);
+            cr_assert((e = rel(dW[t], dW[0], nw)) <= KTOL, "N %d, %d threads: dW %.3g", d.N,
+                      threads[t], e);
+        }
+        for (int t = 0; t < 3; t++) {
+            cl_free(y[t]);
+            cl_free(dx[t]);
+            cl_free(dW[t]);
+        }
+        float *all[] = {x, W, b, dy, ws};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+    }
 }
 
 /* ---- pooling kernels ---- */
