@@ -619,3 +619,34 @@ Test(cli, feature_dim_and_no_bias)
     cr_assert(!exists(out2));
     ctx_done(&c);
 }
+
+/* ---- eval / features: usage and file errors ---- */
+
+Test(cli, eval_and_features_errors)
+{
+    ctx c;
+    ctx_init(&c, "everr");
+    static const struct {
+        const char *a[10];
+        int status;
+        const char *want;
+    } cases[] = {
+        {{"eval", "/no/such/run", "--data", "fashion"}, 1, "/no/such/run"},
+        {{"eval", "--data", "fashion"}, 2, "checkpoint"},
+        {{"eval", "x", "--data", "fashion", "--split", "dev"}, 2, "--split"},
+        {{"eval", "x", "--data", "fashion", "--loss", "l1"}, 2, "--loss"},
+        {{"eval", "x", "y", "--data", "fashion"}, 2, "'y'"},
+        {{"features", "x", "--data", "fashion"}, 2, "--out"},
+        {{"features", "x", "--data", "fashion", "--out", "o", "--bn-mode", "z"}, 2, "--bn-mode"},
+        {{"features", "/no/such/run", "--data", "fashion", "--out", "o"}, 1, "/no/such/run"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st = run(&c, cases[i].a);
+        char *err = slurp(c.err, NULL);
+        cr_assert_eq(st, cases[i].status, "case %zu: status %d: %s", i, st, err);
+        cr_assert(strstr(err, cases[i].want), "case %zu: want '%s': %s", i, cases[i].want, err);
+        free(err);
+    }
+    cr_assert(!exists("o"), "features created its --out on an error");
+    ctx_done(&c);
+}
