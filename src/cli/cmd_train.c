@@ -2,6 +2,7 @@
  * model, then (and only then) create the results folder, write config.json
  * and run cl_train_run with the progress printer and the collapse study. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,7 +547,11 @@ int cl_cmd_train(int argc, char **argv)
     cl_cli_progress_clear(&prog);
     char took[32];
     cl_cli_format_duration(res.seconds, took, sizeof took);
-    if (st == CL_OK) {
+    if (st == CL_OK && isnan(res.train_loss) && o.resume && res.epochs_done >= cfg.epochs) {
+        printf("done: the run in %s was already complete (%d epochs, %lld steps)\n", o.out,
+               res.epochs_done, (long long)res.steps);
+        rc = 0;
+    } else if (st == CL_OK) {
         printf("done: %d epochs, %lld steps in %s; train %.4f/%.2f%%  test %.4f/%.2f%%%s%s\n",
                res.epochs_done, (long long)res.steps, took, res.train_loss, 100 * res.train_acc,
                res.test_loss, 100 * res.test_acc, o.out ? "; results in " : "",
