@@ -225,6 +225,16 @@ Test(cli, bad_model_file_and_data_name_the_file)
     free(err);
     cr_assert(!exists(out));
 
+    /* a layer that does not fit its input: file:line of the layer's section */
+    write_text(cfg, "[conv1]\nkind = conv2d\nout = 8\nk = 3\n\n[big]\nkind = conv2d\nout = 8\n"
+                    "k = 40\n[flatten]\nkind = flatten\n[fc]\nkind = linear\n");
+    cr_assert_eq(run(&c, a1), 1);
+    err = slurp(c.err, NULL);
+    sub(want, sizeof want, "%s:6: layer 'big'", cfg);
+    cr_assert(strstr(err, want), "want '%s': %s", want, err);
+    free(err);
+    cr_assert(!exists(out));
+
     const char *a2[] = {"train", "--model", "no/such.cfg", "--data", "fashion", "--out", out, NULL};
     cr_assert_eq(run(&c, a2), 1);
     err = slurp(c.err, NULL);

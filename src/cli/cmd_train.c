@@ -340,6 +340,53 @@ static int recorded_threads(const char *dir)
     return p ? atoi(p + 11) : 0;
 }
 
+/* Line of the "[name]" section header in a model file, or 0. */
+static int section_line(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char buf[512];
+    int line = 0, found = 0;
+    size_t nl = strlen(name);
+    while (!found && fgets(buf, sizeof buf, f)) {
+        line++;
+        const char *p = buf;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p++ != '[') continue;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!strncmp(p, name, nl)) {
+            p += nl;
+            while (*p == ' ' || *p == '\t') p++;
+            found = *p == ']';
+        }
+    }
+    fclose(f);
+    return found ? line : 0;
+}
+
+/* Reports a failed model build naming the model file (and the layer's
+ * section line when the message names a layer). */
+static int build_fail(const char *path, const char *arch)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", cl_errmsg());
+    const char *src = path ? path : "--arch";
+    if (path && !strncmp(msg, path, strlen(path))) return cl_cli_fail(1, "%s", msg);
+    const char *q = strstr(msg, "layer '");
+    if (path && q) {
+        char name[64];
+        const char *e = strchr(q + 7, '\'');
+        size_t n = e ? (size_t)(e - q - 7) : 0;
+        if (n > 0 && n < sizeof name) {
+            memcpy(name, q + 7, n);
+            name[n] = 0;
+            int line = section_line(path, name);
+            if (line) return cl_cli_fail(1, "%s:%d: %s", path, line, msg);
+        }
+    }
+    return cl_cli_fail(1, "%s%s%s: %s", src, arch ? " " : "", arch ? arch : "", msg);
+}
+
 int cl_cmd_train(int argc, char **argv)
 {
     train_opts o;
@@ -409,7 +456,7 @@ int cl_cmd_train(int argc, char **argv)
     cl_rng init;
     cl_rng_seed(&init, cfg.seed ^ 0x696e697469616cULL); /* "initial": not the data streams */
     if ((st = cl_modelcfg_build(&mc, train.shape, &head, &init, &m, &model_text)) != CL_OK) {
-        rc = cl_cli_fail(1, "%s", cl_errmsg());
+        rc = build_fail(o.model_path, o.arch);
         goto done;
     }
     int eb = cfg.eval_batch > cfg.batch ? cfg.eval_batch : cfg.batch;
