@@ -18,7 +18,7 @@
  * Threading: OpenBLAS threads even tiny calls (a 10 x 10 dsyevd took ~200 ms
  * instead of 0.05 ms with 2 threads on a busy machine), but runs single-
  * threaded when called inside an active OpenMP parallel region. So pass 2
- * opens one parallel region per call and gives each thread its own rows,
+ * opens one parallel region per (big) call and gives each thread its own rows,
  * buffers and accumulators (reduced in thread order, so results depend only
  * on the thread count), and end1/finish run their K x K work on the calling
  * thread inside such a region. */
@@ -117,6 +117,8 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int D, int K, const float *W,
     *out = NULL;
     if (D < 1) return cl_error(CL_EINVAL, "nc: feature dimension D = %d (need >= 1)", D);
     if (K < 2) return cl_error(CL_EINVAL, "nc: K = %d classes (need >= 2)", K);
+    if (K > 46340) /* K * K must fit an int */
+        return cl_error(CL_EINVAL, "nc: K = %d classes is too many (at most 46340)", K);
     size_t KD;
     if (!cl_mul_ok((size_t)K, (size_t)D, &KD) || KD > ((size_t)1 << 40))
         return cl_error(CL_ENOMEM, "nc: K x D = %d x %d is too large", K, D);

@@ -102,7 +102,7 @@ int cl_cmd_analyze(int argc, char **argv)
             if (m < 0) return 2;
             bpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
-            if (m < 0 || !cl_opt_int("--classes", v, 2, 1 << 24, &classes)) return 2;
+            if (m < 0 || !cl_opt_int("--classes", v, 2, 46340, &classes)) return 2;
         } else {
             return cl_cli_fail(
                 2, "analyze: unknown argument '%s' (see collapse analyze --help)",
@@ -180,7 +180,15 @@ int cl_cmd_analyze(int argc, char **argv)
         }
         K = (int)wshape[0];
     }
-    if (!K) K = ymax + 1;
+    if (!K) {
+        if (ymax >= 46340) {
+            cl_cli_fail(
+                1, "--labels %s: largest label %d means too many classes (at most 46340)",
+                ypath, (int)ymax);
+            goto done;
+        }
+        K = ymax + 1;
+    }
     if (ymax >= K) {
         cl_cli_fail(1, "--labels %s: label %d is out of range for K = %d classes", ypath,
                     (int)ymax, K);
