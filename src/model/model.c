@@ -78,6 +78,7 @@ static cl_status assign_names(cl_layer *ls, int n)
 cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *specs, int n,
                           cl_rng *rng)
 {
+    CL_ASSERT(out && rng);
     *out = NULL;
     if (n < 1 || n > MODEL_MAX_LAYERS || !specs)
         return cl_error(CL_EINVAL, "model: need 1..%d layers (got %d)", MODEL_MAX_LAYERS, n);
