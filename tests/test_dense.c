@@ -4,6 +4,7 @@
  * against hand formulas, PyTorch init ranges, and spec validation. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "collapse/kernels_dense.h"
@@ -181,6 +182,40 @@ Test(dense_kernels, bn_fast_vs_naive)
             cl_free(dx), cl_free(dx2);
         }
         cl_free(x), cl_free(dy), cl_free(g), cl_free(be), cl_free(y), cl_free(y2);
+    }
+}
+
+/* Every per-channel sum runs in the same order whatever the thread count
+ * (threads own whole channels), so results are bit-identical with 1, 2 or
+ * 3 threads: resumed runs must not depend on the machine's core count. */
+Test(dense_kernels, bn_and_bias_independent_of_thread_count)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, 6);
+    int saved_threads = omp_get_max_threads();
+    for (int t = 0; t < NSH; t++) {
+        int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
+        int64_t m = (int64_t)N * C * HW;
+        float *x = randn(m, &rng, 1, 0.3), *dy = randn(m, &rng, 1, 0);
+        float g[130], is[130], out[3][5][130];
+        float *dx[3];
+        for (int c = 0; c < C; c++) g[c] = 1.5f, is[c] = 0.8f;
+        for (int k = 0; k < 3; k++) {
+            omp_set_num_threads(k + 1);
+            memset(out[k], 0, sizeof out[k]);
+            dx[k] = randn(m, &rng, 1, 0);
+            cl_bn_stats(x, N, C, HW, out[k][0], out[k][1]);
+            cl_bn_backward(x, dy, dx[k], g, out[k][0], is, 1, N, C, HW, out[k][2], out[k][3]);
+            cl_bias_reduce(out[k][4], dy, N, C, HW);
+        }
+        omp_set_num_threads(saved_threads);
+        for (int k = 1; k < 3; k++) {
+            cr_assert(memcmp(out[0], out[k], sizeof out[0]) == 0,
+                      "shape %dx%dx%d: stats/gradients differ with %d threads", N, C, HW, k + 1);
+            cr_assert(memcmp(dx[0], dx[k], (size_t)m * sizeof(float)) == 0,
+                      "shape %dx%dx%d: dx differs with %d threads", N, C, HW, k + 1);
+        }
+        cl_free(x), cl_free(dy), cl_free(dx[0]), cl_free(dx[1]), cl_free(dx[2]);
     }
 }
 
