@@ -660,3 +660,54 @@ Test(cli, eval_and_features_errors)
     cr_assert(!exists("o"), "features created its --out on an error");
     ctx_done(&c);
 }
+
+/* ---- conv models end to end: ResNet-20 with an ETF head, ConvNet; layer taps ---- */
+
+Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
+{
+    ctx c;
+    ctx_init(&c, "conv");
+    char out[256], feat[256];
+    sub(out, sizeof out, "%s/r20", c.dir);
+    sub(feat, sizeof feat, "%s/feat", c.dir);
+    const char *a[] = {"train", "--model", "../models/resnet20.cfg", "--data", "cifar10",
+                       "--train-per-class", "2", "--test-per-class", "1", "--epochs", "2",
+                       "--batch", "10", "--classifier", "etf", "--analyze", "none", "--out", out,
+                       NULL};
+    int st = run(&c, a);
+    char *err = slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    char *so = slurp(c.out, NULL);
+    cr_assert(strstr(so, "stem_conv") && strstr(so, "block9") && strstr(so, "272464 parameters") && /* no classifier bias */
+                  strstr(so, "simplex ETF"),
+              "%s", so);
+    free(so);
+    const char *f[] = {"features", out, "--layer", "block9", "--out", feat, NULL};
+    st = run(&c, f);
+    err = slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    int nd;
+    int64_t sh[8];
+    float *H = read_f32(feat, "features.npy", &nd, sh);
+    cr_assert(nd == 2 && sh[0] == 20 && sh[1] == 64 * 8 * 8, "[%lld, %lld]", (long long)sh[0],
+              (long long)sh[1]);
+    cl_free(H);
+
+    sub(out, sizeof out, "%s/cn", c.dir);
+    const char *b[] = {"train", "--arch", "convnet", "--data", "fashion", "--train-per-class", "5",
+                       "--test-per-class", "1", "--epochs", "2", "--batch", "25",
+                       "--feature-dim", "16", "--analyze", "none", "--out", out, NULL};
+    st = run(&c, b);
+    err = slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    const char *f2[] = {"features", out, "--out", feat, NULL};
+    cr_assert_eq(run(&c, f2), 0);
+    H = read_f32(feat, "features.npy", &nd, sh);
+    cr_assert(nd == 2 && sh[0] == 50 && sh[1] == 16, "[%lld, %lld]", (long long)sh[0],
+              (long long)sh[1]);
+    cl_free(H);
+    ctx_done(&c);
+}
