@@ -105,6 +105,9 @@ void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, 
                     if (stride == 1)
 #pragma omp simd
                         for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow];
+                    else if (stride == 2)
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) r[ow] = xr[2 * ow];
                     else
                         for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * stride];
                     for (int ow = hi; ow < OW; ow++) r[ow] = 0;
