@@ -8,9 +8,11 @@
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 
-static void build(const char *type, cl_arch_opts o, int classes, cl_layer_spec **s, int *n)
+static void build(const char *type, cl_arch_opts o, int classes, cl_layer_spec **s,
+                  int *n)
 {
-    cr_assert_eq(cl_build_arch(type, &o, classes, s, n), CL_OK, "%s: %s", type, cl_errmsg());
+    cr_assert_eq(cl_build_arch(type, &o, classes, s, n), CL_OK, "%s: %s", type,
+                 cl_errmsg());
 }
 
 /* "name:kind" of every layer, space separated. */
@@ -77,7 +79,8 @@ Test(builders, cifar_resnets)
             cr_assert_str_eq(l->name, name);
             cr_assert_eq(l->kind, CL_LAYER_BLOCK);
             cr_assert_eq(l->out, 16 << (b / per));
-            cr_assert_eq(l->stride, b > 0 && b % per == 0 ? 2 : 1, "%s %s", cases[c].type, name);
+            cr_assert_eq(l->stride, b > 0 && b % per == 0 ? 2 : 1, "%s %s", cases[c].type,
+                         name);
         }
         cr_assert_str_eq(s[n - 3].name, "pool");
         cr_assert_eq(s[n - 3].kind, CL_LAYER_GAP);
@@ -175,16 +178,19 @@ Test(builders, builders_match_layer_files)
 Test(builders, unused_keys_are_errors)
 {
     cl_modelcfg c;
-    cr_assert_eq(cl_modelcfg_parse_text("[model]\ntype = resnet20\ndepth = 4\n", "x.cfg", &c),
-                 CL_OK);
+    cr_assert_eq(
+        cl_modelcfg_parse_text("[model]\ntype = resnet20\ndepth = 4\n", "x.cfg", &c),
+        CL_OK);
     cl_head_opts h = {.classes = 10, .bias = 1};
     cl_layer_spec *s;
     int n;
     cr_assert_eq(cl_modelcfg_specs(&c, (cl_shape){3, 32, 32}, &h, &s, &n), CL_EINVAL);
-    cr_assert(strstr(cl_errmsg(), "x.cfg") && strstr(cl_errmsg(), "'depth'"), "%s", cl_errmsg());
+    cr_assert(strstr(cl_errmsg(), "x.cfg") && strstr(cl_errmsg(), "'depth'"), "%s",
+              cl_errmsg());
     cl_modelcfg_free(&c);
-    cr_assert_eq(cl_modelcfg_parse_text("[model]\ntype = mlp\nwidth_mult = 2\n", "y.cfg", &c),
-                 CL_OK);
+    cr_assert_eq(
+        cl_modelcfg_parse_text("[model]\ntype = mlp\nwidth_mult = 2\n", "y.cfg", &c),
+        CL_OK);
     cr_assert_eq(cl_modelcfg_specs(&c, (cl_shape){1, 28, 28}, &h, &s, &n), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "width_mult"), "%s", cl_errmsg());
     cl_modelcfg_free(&c);
@@ -221,8 +227,8 @@ Test(builders, model_files_build_with_torch_param_counts)
         cl_rng_seed(&rng, 1);
         cl_model *m;
         char *text;
-        cr_assert_eq(cl_modelcfg_build(&c, cases[i].in, &h, &rng, &m, &text), CL_OK, "%s: %s",
-                     cases[i].file, cl_errmsg());
+        cr_assert_eq(cl_modelcfg_build(&c, cases[i].in, &h, &rng, &m, &text), CL_OK,
+                     "%s: %s", cases[i].file, cl_errmsg());
         cr_assert_eq(m->nparams, cases[i].params, "%s: %lld params", cases[i].file,
                      (long long)m->nparams);
         cr_assert_str_eq(m->layers[m->nlayers - 1].spec.name, "fc");
@@ -250,8 +256,8 @@ Test(builders, etf_head)
     cl_rng rng;
     cl_rng_seed(&rng, 1);
     cl_model *m;
-    cr_assert_eq(cl_modelcfg_build(&c, (cl_shape){3, 32, 32}, &h, &rng, &m, NULL), CL_OK, "%s",
-                 cl_errmsg());
+    cr_assert_eq(cl_modelcfg_build(&c, (cl_shape){3, 32, 32}, &h, &rng, &m, NULL), CL_OK,
+                 "%s", cl_errmsg());
     int ci = cl_model_classifier_index(m);
     const cl_layer *l = &m->layers[ci];
     cr_assert(l->spec.frozen && !l->spec.bias);
@@ -259,12 +265,15 @@ Test(builders, etf_head)
     for (int i = 0; i < 10; i++)
         for (int j = 0; j < 10; j++) {
             double d = 0;
-            for (int k = 0; k < 64; k++) d += (double)W[i * 64 + k] * W[j * 64 + k];
-            cr_assert_float_eq(d, i == j ? 1.0 : -1.0 / 9, 1e-5, "W W^T [%d][%d] = %g", i, j, d);
+            for (int k = 0; k < 64; k++)
+                d += (double)W[i * 64 + k] * W[j * 64 + k];
+            cr_assert_float_eq(d, i == j ? 1.0 : -1.0 / 9, 1e-5, "W W^T [%d][%d] = %g", i,
+                               j, d);
         }
     cl_model_destroy(m);
     h.feature_dim = 5;
-    cr_assert_neq(cl_modelcfg_build(&c, (cl_shape){3, 32, 32}, &h, &rng, &m, NULL), CL_OK);
+    cr_assert_neq(cl_modelcfg_build(&c, (cl_shape){3, 32, 32}, &h, &rng, &m, NULL),
+                  CL_OK);
     cr_assert(strstr(cl_errmsg(), "feature"), "%s", cl_errmsg());
     cl_modelcfg_free(&c);
 }

@@ -36,7 +36,8 @@ static pid_t spawn(const char *out, const char *err, const char *const *args)
     const char *argv[MAXARGS + 2];
     int n = 0;
     argv[n++] = bin();
-    for (; args[n - 1] && n < MAXARGS; n++) argv[n] = args[n - 1];
+    for (; args[n - 1] && n < MAXARGS; n++)
+        argv[n] = args[n - 1];
     argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -62,7 +63,7 @@ static int wait_status(pid_t pid)
 }
 
 typedef struct {
-    char dir[128];        /* scratch folder of this test */
+    char dir[128]; /* scratch folder of this test */
     char out[160], err[160];
 } ctx;
 
@@ -83,7 +84,10 @@ static void ctx_done(ctx *c)
     cr_assert_eq(system(cmd), 0);
 }
 
-static int run(ctx *c, const char *const *args) { return wait_status(spawn(c->out, c->err, args)); }
+static int run(ctx *c, const char *const *args)
+{
+    return wait_status(spawn(c->out, c->err, args));
+}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -116,9 +120,9 @@ static void sub(char *buf, size_t cap, const char *fmt, ...)
 }
 
 /* Fashion-MNIST subset + a small BN MLP: every option the resume tests use. */
-#define SMALL_RUN(model, out)                                                                 \
-    "train", "--model", model, "--data", "fashion", "--train-per-class", "300",               \
-        "--test-per-class", "10", "--batch", "100", "--epochs", "8", "--lr", "0.05",            \
+#define SMALL_RUN(model, out)                                                            \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "300",          \
+        "--test-per-class", "10", "--batch", "100", "--epochs", "8", "--lr", "0.05",     \
         "--seed", "7", "--threads", "1", "--analyze", "none", "--out", out
 
 static void write_text(const char *path, const char *text)
@@ -132,9 +136,10 @@ static void write_text(const char *path, const char *text)
 static const char *small_model(ctx *c, char *buf, size_t cap)
 {
     sub(buf, cap, "%s/small.cfg", c->dir);
-    write_text(buf, "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nout = 64\n[bn1]\n"
-                    "kind = batchnorm\n[relu1]\nkind = relu\n[fc2]\nkind = linear\nout = 32\n"
-                    "[relu2]\nkind = relu\n[fc]\nkind = linear\n");
+    write_text(buf,
+               "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nout = 64\n[bn1]\n"
+               "kind = batchnorm\n[relu1]\nkind = relu\n[fc2]\nkind = linear\nout = 32\n"
+               "[relu2]\nkind = relu\n[fc]\nkind = linear\n");
     return buf;
 }
 
@@ -169,16 +174,20 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
         {{"--epochs"}, "--epochs needs a value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *args[16] = {"train", "--arch", "mlp", "--data", "fashion", "--out", out};
+        const char *args[16] = {"train",   "--arch", "mlp", "--data",
+                                "fashion", "--out",  out};
         int n = 7;
-        for (int j = 0; j < 4 && cases[i].a[j]; j++) args[n++] = cases[i].a[j];
+        for (int j = 0; j < 4 && cases[i].a[j]; j++)
+            args[n++] = cases[i].a[j];
         args[n] = NULL;
         int st = run(&c, args);
         char *err = slurp(c.err, NULL);
-        cr_assert_eq(st, 2, "case %zu (%s): status %d, stderr: %s", i, cases[i].want, st, err);
-        cr_assert(strstr(err, cases[i].want), "case %zu: stderr lacks '%s': %s", i, cases[i].want,
-                  err);
-        cr_assert(strncmp(err, "collapse: ", 10) == 0 && strchr(err, '\n') == err + strlen(err) - 1,
+        cr_assert_eq(st, 2, "case %zu (%s): status %d, stderr: %s", i, cases[i].want, st,
+                     err);
+        cr_assert(strstr(err, cases[i].want), "case %zu: stderr lacks '%s': %s", i,
+                  cases[i].want, err);
+        cr_assert(strncmp(err, "collapse: ", 10) == 0 &&
+                      strchr(err, '\n') == err + strlen(err) - 1,
                   "case %zu: want one line 'collapse: ...': %s", i, err);
         free(err);
         cr_assert(!exists(out), "case %zu left %s behind", i, out);
@@ -189,9 +198,11 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
     char *err = slurp(c.err, NULL);
     cr_assert(strstr(err, "--data"), "%s", err);
     free(err);
-    const char *both[] = {"train", "--arch", "mlp", "--model", "x.cfg", "--data", "fashion", NULL};
+    const char *both[] = {"train", "--arch", "mlp",     "--model",
+                          "x.cfg", "--data", "fashion", NULL};
     cr_assert_eq(run(&c, both), 2);
-    const char *resume[] = {"train", "--arch", "mlp", "--data", "fashion", "--resume", NULL};
+    const char *resume[] = {"train",   "--arch",   "mlp", "--data",
+                            "fashion", "--resume", NULL};
     cr_assert_eq(run(&c, resume), 2);
     err = slurp(c.err, NULL);
     cr_assert(strstr(err, "--resume"), "%s", err);
@@ -213,7 +224,8 @@ Test(cli, bad_model_file_and_data_name_the_file)
     cr_assert_eq(run(&c, a1), 1);
     char *err = slurp(c.err, NULL), want[300];
     sub(want, sizeof want, "%s:5:", cfg);
-    cr_assert(strstr(err, want) && strstr(err, "widht"), "want '%s' naming 'widht': %s", want, err);
+    cr_assert(strstr(err, want) && strstr(err, "widht"), "want '%s' naming 'widht': %s",
+              want, err);
     free(err);
     cr_assert(!exists(out));
 
@@ -226,8 +238,9 @@ Test(cli, bad_model_file_and_data_name_the_file)
     cr_assert(!exists(out));
 
     /* a layer that does not fit its input: file:line of the layer's section */
-    write_text(cfg, "[conv1]\nkind = conv2d\nout = 8\nk = 3\n\n[big]\nkind = conv2d\nout = 8\n"
-                    "k = 40\n[flatten]\nkind = flatten\n[fc]\nkind = linear\n");
+    write_text(cfg,
+               "[conv1]\nkind = conv2d\nout = 8\nk = 3\n\n[big]\nkind = conv2d\nout = 8\n"
+               "k = 40\n[flatten]\nkind = flatten\n[fc]\nkind = linear\n");
     cr_assert_eq(run(&c, a1), 1);
     err = slurp(c.err, NULL);
     sub(want, sizeof want, "%s:6: layer 'big'", cfg);
@@ -235,13 +248,15 @@ Test(cli, bad_model_file_and_data_name_the_file)
     free(err);
     cr_assert(!exists(out));
 
-    const char *a2[] = {"train", "--model", "no/such.cfg", "--data", "fashion", "--out", out, NULL};
+    const char *a2[] = {"train",   "--model", "no/such.cfg", "--data",
+                        "fashion", "--out",   out,           NULL};
     cr_assert_eq(run(&c, a2), 1);
     err = slurp(c.err, NULL);
     cr_assert(strstr(err, "no/such.cfg"), "%s", err);
     free(err);
 
-    const char *a3[] = {"train", "--arch", "mlp", "--data", "/no/such/dataset", "--out", out, NULL};
+    const char *a3[] = {"train", "--arch", "mlp", "--data", "/no/such/dataset",
+                        "--out", out,      NULL};
     cr_assert_eq(run(&c, a3), 1);
     err = slurp(c.err, NULL);
     cr_assert(strstr(err, "/no/such/dataset"), "%s", err);
@@ -265,7 +280,8 @@ static void wait_for_checkpoint(const char *run_dir, pid_t pid)
     struct timespec ts = {0, 1000000};
     for (int i = 0; i < 60000 && !exists(marker); i++) {
         int ws;
-        cr_assert_eq(waitpid(pid, &ws, WNOHANG), 0, "run ended before its first checkpoint");
+        cr_assert_eq(waitpid(pid, &ws, WNOHANG), 0,
+                     "run ended before its first checkpoint");
         nanosleep(&ts, NULL);
     }
     cr_assert(exists(marker), "no checkpoint after 60 s");
@@ -316,9 +332,11 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     free(err);
     char *so = slurp(c.out, NULL);
     int lines = 0;
-    for (char *p = so; (p = strstr(p, "\nepoch ")); p++) lines++;
+    for (char *p = so; (p = strstr(p, "\nepoch ")); p++)
+        lines++;
     cr_assert_eq(lines, 8, "want one line per epoch when not on a terminal:\n%s", so);
-    cr_assert(strstr(so, "fc1") && strstr(so, "bn1") && strstr(so, "OpenBLAS core"), "%s", so);
+    cr_assert(strstr(so, "fc1") && strstr(so, "bn1") && strstr(so, "OpenBLAS core"), "%s",
+              so);
     free(so);
     int64_t final_step = ckpt_step(ra);
     cr_assert_eq(final_step, 8 * 30, "3000 samples / batch 100 = 30 steps per epoch");
@@ -345,7 +363,8 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     kill(pid, SIGKILL);
     cr_assert_eq(wait_status(pid), 1000 + SIGKILL);
     int64_t killed_at = ckpt_step(rb);
-    cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld", (long long)killed_at);
+    cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld",
+              (long long)killed_at);
     const char *b2[] = {SMALL_RUN(model, rb), "--resume", NULL};
     st = run(&c, b2);
     err = slurp(c.err, NULL);
@@ -371,7 +390,8 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     cr_assert(strstr(err, "interrupted"), "%s", err);
     free(err);
     int64_t int_at = ckpt_step(rc);
-    cr_assert(int_at > 0 && int_at < final_step, "interrupted at step %lld", (long long)int_at);
+    cr_assert(int_at > 0 && int_at < final_step, "interrupted at step %lld",
+              (long long)int_at);
     const char *c2[] = {SMALL_RUN(model, rc), "--resume", NULL};
     st = run(&c, c2);
     err = slurp(c.err, NULL);
@@ -380,8 +400,17 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     same_model_file(ra, rc);
 
     /* eval of the run folder: the train accuracy printed by train */
-    const char *e[] = {"eval", ra, "--data", "fashion", "--train-per-class", "300",
-                       "--test-per-class", "10", "--seed", "7", NULL};
+    const char *e[] = {"eval",
+                       ra,
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "300",
+                       "--test-per-class",
+                       "10",
+                       "--seed",
+                       "7",
+                       NULL};
     st = run(&c, e);
     err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "eval status %d: %s", st, err);
@@ -422,10 +451,34 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
     sub(out, sizeof out, "%s/run", c.dir);
     /* MSE with a learning rate warming up to 2 over 10 epochs: the first
      * epochs train (and checkpoint), then the run diverges (epoch 4 today) */
-    const char *a[] = {"train", "--model", "../models/mlp_bn.cfg", "--data", "fashion",
-                       "--train-per-class", "20", "--test-per-class", "5", "--epochs", "11",
-                       "--warmup", "10", "--schedule", "const", "--batch", "20", "--loss", "mse",
-                       "--lr", "2", "--threads", "1", "--analyze", "none", "--out", out, NULL};
+    const char *a[] = {"train",
+                       "--model",
+                       "../models/mlp_bn.cfg",
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "20",
+                       "--test-per-class",
+                       "5",
+                       "--epochs",
+                       "11",
+                       "--warmup",
+                       "10",
+                       "--schedule",
+                       "const",
+                       "--batch",
+                       "20",
+                       "--loss",
+                       "mse",
+                       "--lr",
+                       "2",
+                       "--threads",
+                       "1",
+                       "--analyze",
+                       "none",
+                       "--out",
+                       out,
+                       NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
     cr_assert_eq(st, 1, "status %d: %s", st, err);
@@ -433,7 +486,8 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
                   strstr(err, "checkpoint is kept"),
               "%s", err);
     free(err);
-    /* the last good checkpoint is complete, at an epoch end before the failure, and loads */
+    /* the last good checkpoint is complete, at an epoch end before the failure, and loads
+     */
     int64_t step = ckpt_step(out);
     cr_assert(step >= 10 && step < 110 && step % 10 == 0, "checkpoint at step %lld",
               (long long)step);
@@ -445,7 +499,8 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
     char *so = slurp(c.out, NULL);
     double tl, ta;
     char *p = strstr(so, "train loss");
-    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2 && isfinite(tl), "%s", so);
+    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2 && isfinite(tl),
+              "%s", so);
     free(so);
     ctx_done(&c);
 }
@@ -469,16 +524,32 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
     small_model(&c, model, sizeof model);
     sub(out, sizeof out, "%s/run", c.dir);
     sub(feat, sizeof feat, "%s/feat", c.dir);
-    const char *a[] = {"train", "--model", model, "--data", "fashion", "--train-per-class", "30",
-                       "--test-per-class", "10", "--epochs", "3", "--batch", "25",
-                       "--classifier", "etf", "--etf-mode", "rotate", "--analyze", "none",
-                       "--out", out, NULL};
+    const char *a[] = {"train",   "--model",
+                       model,     "--data",
+                       "fashion", "--train-per-class",
+                       "30",      "--test-per-class",
+                       "10",      "--epochs",
+                       "3",       "--batch",
+                       "25",      "--classifier",
+                       "etf",     "--etf-mode",
+                       "rotate",  "--analyze",
+                       "none",    "--out",
+                       out,       NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
-    const char *f[] = {"features", out, "--data", "fashion", "--train-per-class", "30",
-                       "--test-per-class", "10", "--out", feat, NULL};
+    const char *f[] = {"features",
+                       out,
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "30",
+                       "--test-per-class",
+                       "10",
+                       "--out",
+                       feat,
+                       NULL};
     st = run(&c, f);
     err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
@@ -486,8 +557,8 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
     int nd;
     int64_t sh[8], shw[8], shb[8];
     float *H = read_f32(feat, "features.npy", &nd, sh);
-    cr_assert(nd == 2 && sh[0] == 300 && sh[1] == 32, "features [%lld, %lld]", (long long)sh[0],
-              (long long)sh[1]);
+    cr_assert(nd == 2 && sh[0] == 300 && sh[1] == 32, "features [%lld, %lld]",
+              (long long)sh[0], (long long)sh[1]);
     float *W = read_f32(feat, "W.npy", &nd, shw);
     cr_assert(nd == 2 && shw[0] == 10 && shw[1] == 32);
     float *b = read_f32(feat, "b.npy", &nd, shb);
@@ -501,7 +572,8 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
         cr_assert_eq(b[i], 0.0f);
         for (int j = 0; j < 10; j++) {
             double d = 0;
-            for (int k = 0; k < 32; k++) d += (double)W[i * 32 + k] * W[j * 32 + k];
+            for (int k = 0; k < 32; k++)
+                d += (double)W[i * 32 + k] * W[j * 32 + k];
             cr_assert_float_eq(d, i == j ? 1.0 : -1.0 / 9, 1e-5, "[%d][%d] %g", i, j, d);
         }
     }
@@ -512,28 +584,51 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
         double bv = -INFINITY;
         for (int k = 0; k < 10; k++) {
             double z = b[k];
-            for (int d = 0; d < 32; d++) z += (double)W[k * 32 + d] * H[n * 32 + d];
+            for (int d = 0; d < 32; d++)
+                z += (double)W[k * 32 + d] * H[n * 32 + d];
             if (z > bv) bv = z, best = k;
         }
         correct += best == y[n];
     }
-    const char *e[] = {"eval", out, "--data", "fashion", "--train-per-class", "30",
-                       "--test-per-class", "10", "--split", "train", NULL};
+    const char *e[] = {"eval",
+                       out,
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "30",
+                       "--test-per-class",
+                       "10",
+                       "--split",
+                       "train",
+                       NULL};
     cr_assert_eq(run(&c, e), 0);
     char *so = slurp(c.out, NULL);
     double tl, ta;
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2, "%s", so);
-    cr_assert_float_eq(ta, 100.0 * correct / 300, 1e-3, "eval %g%%, features %d/300", ta, correct);
+    cr_assert_float_eq(ta, 100.0 * correct / 300, 1e-3, "eval %g%%, features %d/300", ta,
+                       correct);
     free(so);
 
     /* --layer picks a named hidden layer; unknown names list the layers */
-    const char *f2[] = {"features", out, "--data", "fashion", "--train-per-class", "30",
-                        "--test-per-class", "10", "--layer", "bn1", "--out", feat, NULL};
+    const char *f2[] = {"features",
+                        out,
+                        "--data",
+                        "fashion",
+                        "--train-per-class",
+                        "30",
+                        "--test-per-class",
+                        "10",
+                        "--layer",
+                        "bn1",
+                        "--out",
+                        feat,
+                        NULL};
     cr_assert_eq(run(&c, f2), 0);
     float *H2 = read_f32(feat, "features.npy", &nd, sh);
     cr_assert(nd == 2 && sh[0] == 300 && sh[1] == 64);
-    const char *f3[] = {"features", out, "--data", "fashion", "--layer", "fc9", "--out", feat, NULL};
+    const char *f3[] = {"features", out,     "--data", "fashion", "--layer",
+                        "fc9",      "--out", feat,     NULL};
     cr_assert_eq(run(&c, f3), 2);
     err = slurp(c.err, NULL);
     cr_assert(strstr(err, "fc9") && strstr(err, "relu2"), "%s", err);
@@ -560,16 +655,25 @@ Test(cli, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
     sub(model, sizeof model, "%s/mlp.cfg", c.dir);
     write_text(model, "[model]\ntype = mlp\nwidth = 256\ndepth = 2\n");
     sub(out, sizeof out, "%s/run", c.dir);
-    const char *a[] = {"train", "--model", model, "--data", "mnist", "--train-per-class", "500",
-                       "--test-per-class", "100", "--epochs", "15", "--batch", "32", "--lr",
-                       "0.05", "--schedule", "step=10,13", "--threads", "1", "--analyze", "none",
-                       "--out", out, NULL};
+    const char *a[] = {"train",      "--model",
+                       model,        "--data",
+                       "mnist",      "--train-per-class",
+                       "500",        "--test-per-class",
+                       "100",        "--epochs",
+                       "15",         "--batch",
+                       "32",         "--lr",
+                       "0.05",       "--schedule",
+                       "step=10,13", "--threads",
+                       "1",          "--analyze",
+                       "none",       "--out",
+                       out,          NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
-    const char *e[] = {"eval", out, "--data", "mnist", "--train-per-class", "500",
-                       "--test-per-class", "100", NULL};
+    const char *e[] = {
+        "eval", out, "--data", "mnist", "--train-per-class", "500", "--test-per-class",
+        "100",  NULL};
     cr_assert_eq(run(&c, e), 0);
     char *so = slurp(c.out, NULL);
     double tl, ta, sl, sa;
@@ -592,10 +696,17 @@ Test(cli, feature_dim_and_no_bias)
     char out[256], feat[256];
     sub(out, sizeof out, "%s/run", c.dir);
     sub(feat, sizeof feat, "%s/feat", c.dir);
-    const char *a[] = {"train", "--arch", "mlp", "--data", "fashion", "--train-per-class", "10",
-                       "--test-per-class", "2", "--epochs", "1", "--batch", "50",
-                       "--feature-dim", "16", "--no-classifier-bias", "--analyze", "none",
-                       "--out", out, NULL};
+    const char *a[] = {"train",     "--arch",
+                       "mlp",       "--data",
+                       "fashion",   "--train-per-class",
+                       "10",        "--test-per-class",
+                       "2",         "--epochs",
+                       "1",         "--batch",
+                       "50",        "--feature-dim",
+                       "16",        "--no-classifier-bias",
+                       "--analyze", "none",
+                       "--out",     out,
+                       NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
@@ -613,15 +724,17 @@ Test(cli, feature_dim_and_no_bias)
     float *W = read_f32(feat, "W.npy", &nd, sh);
     cr_assert(nd == 2 && sh[0] == 10 && sh[1] == 16);
     float *b = read_f32(feat, "b.npy", &nd, sh);
-    for (int k = 0; k < 10; k++) cr_assert_eq(b[k], 0.0f);
+    for (int k = 0; k < 10; k++)
+        cr_assert_eq(b[k], 0.0f);
     cl_free(H);
     cl_free(W);
     cl_free(b);
     /* an ETF needs D >= K: a clear error, no folder */
     char out2[256];
     sub(out2, sizeof out2, "%s/run2", c.dir);
-    const char *a2[] = {"train", "--arch", "mlp", "--data", "fashion", "--feature-dim", "5",
-                        "--classifier", "etf", "--out", out2, NULL};
+    const char *a2[] = {"train",   "--arch",        "mlp", "--data",
+                        "fashion", "--feature-dim", "5",   "--classifier",
+                        "etf",     "--out",         out2,  NULL};
     cr_assert_eq(run(&c, a2), 1);
     err = slurp(c.err, NULL);
     cr_assert(strstr(err, "--feature-dim") && strstr(err, "D=5"), "%s", err);
@@ -647,14 +760,19 @@ Test(cli, eval_and_features_errors)
         {{"eval", "x", "--data", "fashion", "--loss", "l1"}, 2, "--loss"},
         {{"eval", "x", "y", "--data", "fashion"}, 2, "'y'"},
         {{"features", "x", "--data", "fashion"}, 2, "--out"},
-        {{"features", "x", "--data", "fashion", "--out", "o", "--bn-mode", "z"}, 2, "--bn-mode"},
-        {{"features", "/no/such/run", "--data", "fashion", "--out", "o"}, 1, "/no/such/run"},
+        {{"features", "x", "--data", "fashion", "--out", "o", "--bn-mode", "z"},
+         2,
+         "--bn-mode"},
+        {{"features", "/no/such/run", "--data", "fashion", "--out", "o"},
+         1,
+         "/no/such/run"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = run(&c, cases[i].a);
         char *err = slurp(c.err, NULL);
         cr_assert_eq(st, cases[i].status, "case %zu: status %d: %s", i, st, err);
-        cr_assert(strstr(err, cases[i].want), "case %zu: want '%s': %s", i, cases[i].want, err);
+        cr_assert(strstr(err, cases[i].want), "case %zu: want '%s': %s", i, cases[i].want,
+                  err);
         free(err);
     }
     cr_assert(!exists("o"), "features created its --out on an error");
@@ -670,9 +788,25 @@ Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
     char out[256], feat[256];
     sub(out, sizeof out, "%s/r20", c.dir);
     sub(feat, sizeof feat, "%s/feat", c.dir);
-    const char *a[] = {"train", "--model", "../models/resnet20.cfg", "--data", "cifar10",
-                       "--train-per-class", "2", "--test-per-class", "1", "--epochs", "2",
-                       "--batch", "10", "--classifier", "etf", "--analyze", "none", "--out", out,
+    const char *a[] = {"train",
+                       "--model",
+                       "../models/resnet20.cfg",
+                       "--data",
+                       "cifar10",
+                       "--train-per-class",
+                       "2",
+                       "--test-per-class",
+                       "1",
+                       "--epochs",
+                       "2",
+                       "--batch",
+                       "10",
+                       "--classifier",
+                       "etf",
+                       "--analyze",
+                       "none",
+                       "--out",
+                       out,
                        NULL};
     int st = run(&c, a);
     char *err = slurp(c.err, NULL);
@@ -692,14 +826,21 @@ Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
     int nd;
     int64_t sh[8];
     float *H = read_f32(feat, "features.npy", &nd, sh);
-    cr_assert(nd == 2 && sh[0] == 20 && sh[1] == 64 * 8 * 8, "[%lld, %lld]", (long long)sh[0],
-              (long long)sh[1]);
+    cr_assert(nd == 2 && sh[0] == 20 && sh[1] == 64 * 8 * 8, "[%lld, %lld]",
+              (long long)sh[0], (long long)sh[1]);
     cl_free(H);
 
     sub(out, sizeof out, "%s/cn", c.dir);
-    const char *b[] = {"train", "--arch", "convnet", "--data", "fashion", "--train-per-class", "5",
-                       "--test-per-class", "1", "--epochs", "2", "--batch", "25",
-                       "--feature-dim", "16", "--analyze", "none", "--out", out, NULL};
+    const char *b[] = {"train",   "--arch",
+                       "convnet", "--data",
+                       "fashion", "--train-per-class",
+                       "5",       "--test-per-class",
+                       "1",       "--epochs",
+                       "2",       "--batch",
+                       "25",      "--feature-dim",
+                       "16",      "--analyze",
+                       "none",    "--out",
+                       out,       NULL};
     st = run(&c, b);
     err = slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);

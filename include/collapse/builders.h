@@ -58,7 +58,9 @@ cl_status cl_build_arch(const char *type, const cl_arch_opts *o, int classes,
  * stage; `nstages` is 3 (CIFAR ResNet-20/32/56) or 4 (ResNet-18/34). */
 cl_status cl_build_mlp(const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n);
 cl_status cl_build_resnet(const int *blocks, const int *widths, int nstages,
-                          const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n);
-cl_status cl_build_convnet(const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n);
+                          const cl_arch_opts *o, int classes, cl_layer_spec **specs,
+                          int *n);
+cl_status cl_build_convnet(const cl_arch_opts *o, int classes, cl_layer_spec **specs,
+                           int *n);
 
 #endif

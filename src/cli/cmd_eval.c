@@ -11,22 +11,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
-               "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G] [--batch B]\n"
-               "       [--threads T]\n"
-               "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
-               "with --data, give the training run's data options (subsets, --normalize, ...).\n");
+    fprintf(f,
+            "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
+            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G] "
+            "[--batch B]\n"
+            "       [--threads T]\n"
+            "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
+            "with --data, give the training run's data options (subsets, --normalize, "
+            "...).\n");
     cl_cli_data_usage(f);
 }
 
-static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss, const char *what)
+static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
+                      const char *what)
 {
     cl_train_data v;
     cl_data_view(d, NULL, &v);
     double l, acc;
     if (cl_train_evaluate(m, &v, loss, &l, &acc) != CL_OK)
         return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
-    printf("%-5s loss %.6f  acc %.4f%%  (%lld samples)\n", what, l, 100 * acc, (long long)d->n);
+    printf("%-5s loss %.6f  acc %.4f%%  (%lld samples)\n", what, l, 100 * acc,
+           (long long)d->n);
     return 0;
 }
 
@@ -58,21 +63,26 @@ int cl_cmd_eval(int argc, char **argv)
         } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
             if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
         } else if (argv[i][0] == '-') {
-            return cl_cli_fail(2, "eval: unknown option '%s' (try collapse eval --help)", argv[i]);
+            return cl_cli_fail(2, "eval: unknown option '%s' (try collapse eval --help)",
+                               argv[i]);
         } else if (!ckpt) {
             ckpt = argv[i];
         } else {
-            return cl_cli_fail(2, "eval: unexpected argument '%s' (one checkpoint only)", argv[i]);
+            return cl_cli_fail(2, "eval: unexpected argument '%s' (one checkpoint only)",
+                               argv[i]);
         }
     }
-    if (!ckpt) return cl_cli_fail(2, "eval: give a checkpoint or results folder (try --help)");
+    if (!ckpt)
+        return cl_cli_fail(2, "eval: give a checkpoint or results folder (try --help)");
     if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
     if (cl_cli_data_check(&data)) return 2;
     int tr = !strcmp(split, "train") || !strcmp(split, "both");
     int te = !strcmp(split, "test") || !strcmp(split, "both");
-    if (!tr && !te) return cl_cli_fail(2, "--split: unknown split '%s' (train, test or both)", split);
+    if (!tr && !te)
+        return cl_cli_fail(2, "--split: unknown split '%s' (train, test or both)", split);
     cl_loss_cfg loss;
-    if (cl_loss_parse(loss_s, &loss) != CL_OK) return cl_cli_fail(2, "--loss: %s", cl_errmsg());
+    if (cl_loss_parse(loss_s, &loss) != CL_OK)
+        return cl_cli_fail(2, "--loss: %s", cl_errmsg());
     if (threads) cl_blas_set_threads(threads);
 
     cl_model *m = NULL;

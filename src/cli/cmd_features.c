@@ -14,24 +14,28 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: collapse features CHECKPOINT|RUNDIR --data NAME [data options] --out DIR\n"
-               "       [--split train|test] [--layer NAME|input] [--bn-mode eval|train]\n"
-               "       [--batch B] [--threads T]\n"
-               "Writes DIR/features.npy [N, D] (the layer's outputs; default: the classifier's\n"
-               "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
-               "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n"
-               "Without --data, the data options of the run (RUNDIR/config.json) are used.\n");
+    fprintf(
+        f,
+        "usage: collapse features CHECKPOINT|RUNDIR --data NAME [data options] --out "
+        "DIR\n"
+        "       [--split train|test] [--layer NAME|input] [--bn-mode eval|train]\n"
+        "       [--batch B] [--threads T]\n"
+        "Writes DIR/features.npy [N, D] (the layer's outputs; default: the classifier's\n"
+        "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
+        "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n"
+        "Without --data, the data options of the run (RUNDIR/config.json) are used.\n");
     cl_cli_data_usage(f);
 }
 
 typedef struct {
     int layer; /* -1 = input */
     int64_t D;
-    float *H;  /* [N, D] */
+    float *H;       /* [N, D] */
     const float *X; /* the split's inputs (for the input tap) */
 } collect;
 
-static cl_status take(void *user, const cl_model *m, int64_t first, int n, const int32_t *y)
+static cl_status take(void *user, const cl_model *m, int64_t first, int n,
+                      const int32_t *y)
 {
     (void)y;
     collect *c = user;
@@ -40,8 +44,8 @@ static cl_status take(void *user, const cl_model *m, int64_t first, int n, const
     return CL_OK;
 }
 
-static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const void *data, int ndim,
-                     const int64_t *shape)
+static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const void *data,
+                     int ndim, const int64_t *shape)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -54,7 +58,8 @@ int cl_cmd_features(int argc, char **argv)
 {
     cl_cli_data data;
     cl_cli_data_init(&data);
-    const char *ckpt = NULL, *split = "train", *layer = NULL, *bn_mode = "eval", *out = NULL;
+    const char *ckpt = NULL, *split = "train", *layer = NULL, *bn_mode = "eval",
+               *out = NULL;
     int batch = 500, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -84,16 +89,19 @@ int cl_cmd_features(int argc, char **argv)
         } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
             if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
         } else if (argv[i][0] == '-') {
-            return cl_cli_fail(2, "features: unknown option '%s' (try collapse features --help)",
-                               argv[i]);
+            return cl_cli_fail(
+                2, "features: unknown option '%s' (try collapse features --help)",
+                argv[i]);
         } else if (!ckpt) {
             ckpt = argv[i];
         } else {
-            return cl_cli_fail(2, "features: unexpected argument '%s' (one checkpoint only)",
-                               argv[i]);
+            return cl_cli_fail(
+                2, "features: unexpected argument '%s' (one checkpoint only)", argv[i]);
         }
     }
-    if (!ckpt) return cl_cli_fail(2, "features: give a checkpoint or results folder (try --help)");
+    if (!ckpt)
+        return cl_cli_fail(2,
+                           "features: give a checkpoint or results folder (try --help)");
     if (!out) return cl_cli_fail(2, "features: --out DIR is required");
     if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
     if (cl_cli_data_check(&data)) return 2;
@@ -117,14 +125,17 @@ int cl_cmd_features(int argc, char **argv)
         rc = cl_cli_fail(1, "%s: the model has no linear classifier", ckpt);
         goto done;
     }
-    if (!layer) c.layer = ci - 1;
-    else if (!strcmp(layer, "input")) c.layer = -1;
+    if (!layer)
+        c.layer = ci - 1;
+    else if (!strcmp(layer, "input"))
+        c.layer = -1;
     else if ((c.layer = cl_model_find(m, layer)) < 0) {
         char names[1024] = "";
         for (int i = 0, len = 0; i < m->nlayers && len < (int)sizeof names - 40; i++)
             len += snprintf(names + len, sizeof names - (size_t)len, "%s%s", i ? " " : "",
                             m->layers[i].spec.name);
-        rc = cl_cli_fail(2, "--layer: no layer '%s' in %s (input %s)", layer, ckpt, names);
+        rc =
+            cl_cli_fail(2, "--layer: no layer '%s' in %s (input %s)", layer, ckpt, names);
         goto done;
     }
     if (cl_cli_data_load(&data, &train, &test)) {
@@ -163,11 +174,13 @@ int cl_cmd_features(int argc, char **argv)
     int randomized = d->y_true && memcmp(d->y, d->y_true, sizeof(int32_t) * (size_t)d->n);
     if ((rc = write_npy(out, "features.npy", CL_NPY_F32, c.H, 2, sh_h)) ||
         (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y)) ||
-        (randomized && (rc = write_npy(out, "labels_true.npy", CL_NPY_I32, d->y_true, 1, sh_y))) ||
+        (randomized &&
+         (rc = write_npy(out, "labels_true.npy", CL_NPY_I32, d->y_true, 1, sh_y))) ||
         (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)) ||
         (rc = write_npy(out, "b.npy", CL_NPY_F32, b, 1, sh_b)))
         goto done;
-    printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s mode; "
+    printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
+           "mode; "
            "classifier %s [%lld x %lld]; written to %s\n",
            c.layer < 0 ? "input" : m->layers[c.layer].spec.name, (long long)c.D, split,
            (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)Dw, out);

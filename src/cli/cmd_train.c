@@ -49,32 +49,35 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: collapse train (--model FILE.cfg | --arch NAME) --data NAME [options]\n\n"
-            "model:\n"
-            "  --model FILE              model file (models/*.cfg)\n"
-            "  --arch NAME               mlp resnet20 resnet32 resnet56 resnet18 resnet34 convnet\n"
-            "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
-            "  --etf-mode pad|rotate     how the ETF sits in D dimensions (default pad)\n"
-            "  --feature-dim D           width of the classifier's input\n"
-            "  --no-classifier-bias      learned head without bias\n"
-            "training:\n"
-            "  --epochs E (30)  --batch B (128)  --lr LR (0.1 sgd, 1e-3 adam/adamw)\n"
-            "  --optimizer sgd|adam|adamw (sgd)  --momentum M (0.9)  --nesterov\n"
-            "  --wd WD (5e-4 sgd, 0 adam, 1e-2 adamw)  --wd-classifier WD (= --wd)\n"
-            "  --schedule step|step=E1,E2,..|cosine|cosine=MIN|const (step: /10 at 1/3, 2/3)\n"
-            "  --warmup W                linear warmup over W epochs\n"
-            "  --loss ce|mse|mse=S|ls=A|focal=G (ce)\n"
-            "  --threads T  --max-steps N  --eval-batch B\n"
-            "results:\n"
-            "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
-            "  --resume                  continue the run in --out bit-exactly\n"
-            "  --ckpt-every N            checkpoint every N epochs (1)\n"
-            "collapse study (needs --out):\n"
-            "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
-            "  --analyze-every N         every N epochs (and the last)\n"
-            "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
-            "  --no-layers  --no-plots  --no-initial  --no-features\n");
+    fprintf(
+        f,
+        "usage: collapse train (--model FILE.cfg | --arch NAME) --data NAME [options]\n\n"
+        "model:\n"
+        "  --model FILE              model file (models/*.cfg)\n"
+        "  --arch NAME               mlp resnet20 resnet32 resnet56 resnet18 resnet34 "
+        "convnet\n"
+        "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
+        "  --etf-mode pad|rotate     how the ETF sits in D dimensions (default pad)\n"
+        "  --feature-dim D           width of the classifier's input\n"
+        "  --no-classifier-bias      learned head without bias\n"
+        "training:\n"
+        "  --epochs E (30)  --batch B (128)  --lr LR (0.1 sgd, 1e-3 adam/adamw)\n"
+        "  --optimizer sgd|adam|adamw (sgd)  --momentum M (0.9)  --nesterov\n"
+        "  --wd WD (5e-4 sgd, 0 adam, 1e-2 adamw)  --wd-classifier WD (= --wd)\n"
+        "  --schedule step|step=E1,E2,..|cosine|cosine=MIN|const (step: /10 at 1/3, "
+        "2/3)\n"
+        "  --warmup W                linear warmup over W epochs\n"
+        "  --loss ce|mse|mse=S|ls=A|focal=G (ce)\n"
+        "  --threads T  --max-steps N  --eval-batch B\n"
+        "results:\n"
+        "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
+        "  --resume                  continue the run in --out bit-exactly\n"
+        "  --ckpt-every N            checkpoint every N epochs (1)\n"
+        "collapse study (needs --out):\n"
+        "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
+        "  --analyze-every N         every N epochs (and the last)\n"
+        "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
+        "  --no-layers  --no-plots  --no-initial  --no-features\n");
     cl_cli_data_usage(f);
 }
 
@@ -101,16 +104,16 @@ static int parse(int argc, char **argv, train_opts *o)
             if (r < 0) return 2;
             continue;
         }
-#define STR(flag, dst)                                                        \
-    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                  \
-        if (r < 0) return 2;                                                  \
-        dst = v;                                                              \
-        continue;                                                             \
+#define STR(flag, dst)                                                                   \
+    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                             \
+        if (r < 0) return 2;                                                             \
+        dst = v;                                                                         \
+        continue;                                                                        \
     }
-#define NUM(flag, conv)                                                       \
-    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                  \
-        if (r < 0 || !(conv)) return 2;                                       \
-        continue;                                                             \
+#define NUM(flag, conv)                                                                  \
+    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                             \
+        if (r < 0 || !(conv)) return 2;                                                  \
+        continue;                                                                        \
     }
         STR("--model", o->model_path)
         STR("--arch", o->arch)
@@ -126,51 +129,70 @@ static int parse(int argc, char **argv, train_opts *o)
         NUM("--batch", cl_opt_int("--batch", v, 1, 1 << 20, &o->batch))
         NUM("--eval-batch", cl_opt_int("--eval-batch", v, 1, 1 << 20, &o->eval_batch))
         NUM("--lr", (o->lr_set = cl_opt_double("--lr", v, 1e-12, 1e6, &o->lr)))
-        NUM("--momentum", (o->momentum_set = cl_opt_double("--momentum", v, 0, 0.999999, &o->momentum)))
+        NUM("--momentum",
+            (o->momentum_set = cl_opt_double("--momentum", v, 0, 0.999999, &o->momentum)))
         NUM("--wd", (o->wd_set = cl_opt_double("--wd", v, 0, 10, &o->wd)))
-        NUM("--wd-classifier", (o->wd_cls_set = cl_opt_double("--wd-classifier", v, 0, 10, &o->wd_cls)))
+        NUM("--wd-classifier",
+            (o->wd_cls_set = cl_opt_double("--wd-classifier", v, 0, 10, &o->wd_cls)))
         NUM("--warmup", cl_opt_double("--warmup", v, 0, 1e6, &o->warmup))
         NUM("--feature-dim", cl_opt_int("--feature-dim", v, 1, 1 << 20, &o->feature_dim))
         NUM("--threads", cl_opt_int("--threads", v, 1, 1024, &o->threads))
         NUM("--ckpt-every", cl_opt_int("--ckpt-every", v, 1, 1000000, &o->ckpt_every))
         NUM("--max-steps", cl_opt_i64("--max-steps", v, 1, INT64_MAX, &o->max_steps))
-        NUM("--analyze-every", cl_opt_int("--analyze-every", v, 1, 1000000, &o->analyze_every))
+        NUM("--analyze-every",
+            cl_opt_int("--analyze-every", v, 1, 1000000, &o->analyze_every))
 #undef STR
 #undef NUM
-        if (cl_opt_flag(argv, i, "--nesterov")) o->nesterov = 1;
-        else if (cl_opt_flag(argv, i, "--no-classifier-bias")) o->no_bias = 1;
-        else if (cl_opt_flag(argv, i, "--resume")) o->resume = 1;
-        else if (cl_opt_flag(argv, i, "--no-layers")) o->no_layers = 1;
-        else if (cl_opt_flag(argv, i, "--no-plots")) o->no_plots = 1;
-        else if (cl_opt_flag(argv, i, "--no-initial")) o->no_initial = 1;
-        else if (cl_opt_flag(argv, i, "--no-features")) o->no_features = 1;
+        if (cl_opt_flag(argv, i, "--nesterov"))
+            o->nesterov = 1;
+        else if (cl_opt_flag(argv, i, "--no-classifier-bias"))
+            o->no_bias = 1;
+        else if (cl_opt_flag(argv, i, "--resume"))
+            o->resume = 1;
+        else if (cl_opt_flag(argv, i, "--no-layers"))
+            o->no_layers = 1;
+        else if (cl_opt_flag(argv, i, "--no-plots"))
+            o->no_plots = 1;
+        else if (cl_opt_flag(argv, i, "--no-initial"))
+            o->no_initial = 1;
+        else if (cl_opt_flag(argv, i, "--no-features"))
+            o->no_features = 1;
         else if (argv[i][0] == '-')
-            return cl_cli_fail(2, "train: unknown option '%s' (try collapse train --help)", argv[i]);
+            return cl_cli_fail(
+                2, "train: unknown option '%s' (try collapse train --help)", argv[i]);
         else
-            return cl_cli_fail(2, "train: unexpected argument '%s' (try collapse train --help)",
-                               argv[i]);
+            return cl_cli_fail(
+                2, "train: unexpected argument '%s' (try collapse train --help)",
+                argv[i]);
     }
     if (!o->model_path == !o->arch)
         return cl_cli_fail(2, "train: give exactly one of --model FILE and --arch NAME");
     if (cl_cli_data_check(&o->data)) return 2;
     if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf"))
-        return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)", o->classifier);
+        return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)",
+                           o->classifier);
     if (o->etf_mode && cl_etf_mode_parse(o->etf_mode) < 0)
-        return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)", o->etf_mode);
+        return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)",
+                           o->etf_mode);
     if (o->etf_mode && strcmp(o->classifier, "etf"))
         return cl_cli_fail(2, "--etf-mode needs --classifier etf");
     if (o->no_bias && !strcmp(o->classifier, "etf"))
-        return cl_cli_fail(2, "--no-classifier-bias is implied by --classifier etf (no bias)");
-    if (o->resume && !o->out) return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
+        return cl_cli_fail(
+            2, "--no-classifier-bias is implied by --classifier etf (no bias)");
+    if (o->resume && !o->out)
+        return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
     if (o->analyze && strcmp(o->analyze, "log") && strcmp(o->analyze, "all") &&
         strcmp(o->analyze, "none"))
-        return cl_cli_fail(2, "--analyze: unknown value '%s' (log, all or none)", o->analyze);
+        return cl_cli_fail(2, "--analyze: unknown value '%s' (log, all or none)",
+                           o->analyze);
     if (o->analyze && o->analyze_every)
         return cl_cli_fail(2, "--analyze and --analyze-every exclude each other");
     if (o->bn_mode) {
-        if (!strcmp(o->bn_mode, "train")) o->bn_train = 1;
+        if (!strcmp(o->bn_mode, "train"))
+            o->bn_train = 1;
         else if (strcmp(o->bn_mode, "eval"))
-            return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)", o->bn_mode);
+            return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)",
+                               o->bn_mode);
     }
     return 0;
 }
@@ -218,8 +240,10 @@ static int make_config(const train_opts *o, cl_train_config *cfg)
         if (!cfg->sched.nmilestones) cfg->sched.kind = CL_SCHED_CONST;
     }
     if (o->warmup >= o->epochs)
-        return cl_cli_fail(2, "--warmup %g must be shorter than --epochs %d", o->warmup, o->epochs);
-    if (cl_sched_check(&cfg->sched) != CL_OK) return cl_cli_fail(2, "--schedule: %s", cl_errmsg());
+        return cl_cli_fail(2, "--warmup %g must be shorter than --epochs %d", o->warmup,
+                           o->epochs);
+    if (cl_sched_check(&cfg->sched) != CL_OK)
+        return cl_cli_fail(2, "--schedule: %s", cl_errmsg());
     return 0;
 }
 
@@ -237,19 +261,21 @@ static void json_options(FILE *f, const train_opts *o, const cl_train_config *cf
     for (int i = 0, len = 0; i < cfg->sched.nmilestones && len < (int)sizeof ms - 32; i++)
         len += snprintf(ms + len, sizeof ms - (size_t)len, "%s%.17g", i ? ", " : "",
                         cfg->sched.milestones[i]);
-    fprintf(f, "{\"epochs\": %d, \"batch\": %d, \"optimizer\": \"%s\", \"lr\": %.17g, "
-               "\"momentum\": %.17g, \"nesterov\": %s, \"beta1\": %.17g, \"beta2\": %.17g, "
-               "\"eps\": %.17g, \"wd\": %.17g, \"wd_classifier\": %.17g, \"schedule\": \"%s\", "
-               "\"milestones\": [%s], \"gamma\": %.17g, \"min_lr\": %.17g, \"warmup\": %.17g, "
-               "\"loss\": \"%s\", \"classifier\": \"%s\", \"etf_mode\": \"%s\", "
-               "\"feature_dim\": %d, \"classifier_bias\": %s, \"seed\": %llu, \"data\": ",
-            cfg->epochs, cfg->batch, cl_optim_kind_name(cfg->optim.kind), cfg->sched.lr,
-            cfg->optim.momentum, cfg->optim.nesterov ? "true" : "false", cfg->optim.beta1,
-            cfg->optim.beta2, cfg->optim.eps, cfg->optim.wd[0], cfg->optim.wd[1],
-            cl_sched_kind_name(cfg->sched.kind), ms, cfg->sched.gamma, cfg->sched.min_lr,
-            cfg->sched.warmup, loss, o->classifier, o->etf_mode ? o->etf_mode : "pad",
-            o->feature_dim, o->no_bias || !strcmp(o->classifier, "etf") ? "false" : "true",
-            (unsigned long long)cfg->seed);
+    fprintf(
+        f,
+        "{\"epochs\": %d, \"batch\": %d, \"optimizer\": \"%s\", \"lr\": %.17g, "
+        "\"momentum\": %.17g, \"nesterov\": %s, \"beta1\": %.17g, \"beta2\": %.17g, "
+        "\"eps\": %.17g, \"wd\": %.17g, \"wd_classifier\": %.17g, \"schedule\": \"%s\", "
+        "\"milestones\": [%s], \"gamma\": %.17g, \"min_lr\": %.17g, \"warmup\": %.17g, "
+        "\"loss\": \"%s\", \"classifier\": \"%s\", \"etf_mode\": \"%s\", "
+        "\"feature_dim\": %d, \"classifier_bias\": %s, \"seed\": %llu, \"data\": ",
+        cfg->epochs, cfg->batch, cl_optim_kind_name(cfg->optim.kind), cfg->sched.lr,
+        cfg->optim.momentum, cfg->optim.nesterov ? "true" : "false", cfg->optim.beta1,
+        cfg->optim.beta2, cfg->optim.eps, cfg->optim.wd[0], cfg->optim.wd[1],
+        cl_sched_kind_name(cfg->sched.kind), ms, cfg->sched.gamma, cfg->sched.min_lr,
+        cfg->sched.warmup, loss, o->classifier, o->etf_mode ? o->etf_mode : "pad",
+        o->feature_dim, o->no_bias || !strcmp(o->classifier, "etf") ? "false" : "true",
+        (unsigned long long)cfg->seed);
     cl_cli_data_json(f, &o->data, NULL, NULL);
     fputc('}', f);
 }
@@ -260,8 +286,9 @@ typedef struct {
 } membuf;
 
 /* config.json: everything needed to rerun the command. */
-static int make_config_json(int argc, char **argv, const train_opts *o, const cl_train_config *cfg,
-                            const char *model_text, const cl_model *m, const cl_dataset *train,
+static int make_config_json(int argc, char **argv, const train_opts *o,
+                            const cl_train_config *cfg, const char *model_text,
+                            const cl_model *m, const cl_dataset *train,
                             const cl_dataset *test, const cl_study_opts *so, membuf *out,
                             uint64_t *hash)
 {
@@ -302,18 +329,23 @@ static int make_config_json(int argc, char **argv, const train_opts *o, const cl
             m->nlayers);
     cl_cli_json_str(f, model_text);
     fputc('}', f);
-    fprintf(f, ",\n  \"run\": {\"max_steps\": %lld, \"ckpt_every\": %d, \"eval_batch\": %d}",
+    fprintf(f,
+            ",\n  \"run\": {\"max_steps\": %lld, \"ckpt_every\": %d, \"eval_batch\": %d}",
             (long long)cfg->max_steps, cfg->ckpt_every, cfg->eval_batch);
     if (so)
-        fprintf(f, ",\n  \"study\": {\"analyze\": \"%s\", \"every\": %d, \"bn_mode\": \"%s\", "
-                   "\"layers\": %s, \"plots\": %s, \"initial\": %s, \"save_features\": %s, "
-                   "\"mu_G\": \"%s\", \"nc4_bias\": %s}",
-                so->none ? "none" : so->every ? "every" : "log", so->every,
-                so->bn_train ? "train" : "eval", so->layers ? "true" : "false",
-                so->plots ? "true" : "false", so->initial ? "true" : "false",
-                so->save_features ? "true" : "false",
-                so->nc.weighted_mean ? "weighted" : "unweighted",
-                so->nc.nc4_bias ? "true" : "false");
+        fprintf(
+            f,
+            ",\n  \"study\": {\"analyze\": \"%s\", \"every\": %d, \"bn_mode\": \"%s\", "
+            "\"layers\": %s, \"plots\": %s, \"initial\": %s, \"save_features\": %s, "
+            "\"mu_G\": \"%s\", \"nc4_bias\": %s}",
+            so->none    ? "none"
+            : so->every ? "every"
+                        : "log",
+            so->every, so->bn_train ? "train" : "eval", so->layers ? "true" : "false",
+            so->plots ? "true" : "false", so->initial ? "true" : "false",
+            so->save_features ? "true" : "false",
+            so->nc.weighted_mean ? "weighted" : "unweighted",
+            so->nc.nc4_bias ? "true" : "false");
     fputs("\n}\n", f);
     fclose(f);
     free(opt.text);
@@ -351,12 +383,15 @@ static int section_line(const char *path, const char *name)
     while (!found && fgets(buf, sizeof buf, f)) {
         line++;
         const char *p = buf;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (*p++ != '[') continue;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (!strncmp(p, name, nl)) {
             p += nl;
-            while (*p == ' ' || *p == '\t') p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
             found = *p == ']';
         }
     }
@@ -416,8 +451,11 @@ int cl_cmd_train(int argc, char **argv)
         if (o.resume && !cl_ckpt_exists(ckpt_dir))
             return cl_cli_fail(1, "--resume: %s holds no complete checkpoint", ckpt_dir);
         if (!o.resume && (path_exists(cj) || path_exists(ckpt_dir)))
-            return cl_cli_fail(2, "--out %s already holds a run (config.json/checkpoint); use "
-                                  "--resume to continue it or choose another folder", o.out);
+            return cl_cli_fail(
+                2,
+                "--out %s already holds a run (config.json/checkpoint); use "
+                "--resume to continue it or choose another folder",
+                o.out);
     }
 
     cl_study_opts so = cl_study_opts_default();
@@ -431,8 +469,8 @@ int cl_cmd_train(int argc, char **argv)
     so.save_features = !o.no_features;
     so.resume = o.resume;
     int use_study = o.out && !so.none;
-    if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode || o.no_layers ||
-                   o.no_plots || o.no_initial || o.no_features))
+    if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode ||
+                   o.no_layers || o.no_plots || o.no_initial || o.no_features))
         return cl_cli_fail(2, "the collapse study options need --out DIR");
 
     /* model file */
@@ -451,11 +489,14 @@ int cl_cmd_train(int argc, char **argv)
                          .feature_dim = o.feature_dim,
                          .bias = !o.no_bias,
                          .etf = !strcmp(o.classifier, "etf"),
-                         .etf_mode = o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_PAD,
+                         .etf_mode =
+                             o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_PAD,
                          .etf_seed = cfg.seed};
     cl_rng init;
-    cl_rng_seed(&init, cfg.seed ^ 0x696e697469616cULL); /* "initial": not the data streams */
-    if ((st = cl_modelcfg_build(&mc, train.shape, &head, &init, &m, &model_text)) != CL_OK) {
+    cl_rng_seed(&init,
+                cfg.seed ^ 0x696e697469616cULL); /* "initial": not the data streams */
+    if ((st = cl_modelcfg_build(&mc, train.shape, &head, &init, &m, &model_text)) !=
+        CL_OK) {
         rc = build_fail(o.model_path, o.arch);
         goto done;
     }
@@ -465,7 +506,8 @@ int cl_cmd_train(int argc, char **argv)
         goto done;
     }
     cl_optim *probe = NULL; /* validates the optimizer settings before --out exists */
-    if ((st = cl_optim_create(&probe, &cfg.optim, m->nparams, m->ranges, m->nranges)) != CL_OK) {
+    if ((st = cl_optim_create(&probe, &cfg.optim, m->nparams, m->ranges, m->nranges)) !=
+        CL_OK) {
         rc = cl_cli_fail(2, "--optimizer: %s", cl_errmsg());
         goto done;
     }
@@ -484,41 +526,48 @@ int cl_cmd_train(int argc, char **argv)
         if (buf) {
             int need = cl_model_summary(m, buf, 1 << 16);
             fputs(buf, stdout);
-            if (need > 0 && need < (1 << 16) && buf[need - 1] != '\n') fputc('\n', stdout);
+            if (need > 0 && need < (1 << 16) && buf[need - 1] != '\n')
+                fputc('\n', stdout);
             free(buf);
         }
     }
     printf("model: %s  %lld parameters  classifier %s%s%s\n",
            o.model_path ? o.model_path : o.arch, (long long)m->nparams,
            head.etf ? "fixed simplex ETF (" : "learned",
-           head.etf ? cl_etf_mode_name((cl_etf_mode)head.etf_mode)
-                    : head.bias ? " with bias" : " without bias",
+           head.etf    ? cl_etf_mode_name((cl_etf_mode)head.etf_mode)
+           : head.bias ? " with bias"
+                       : " without bias",
            head.etf ? ")" : "");
     cl_cli_data_print(&o.data, &train, &test);
     {
         char loss[64], sched[200];
         cl_loss_format(&cfg.loss, loss, sizeof loss);
         int len = snprintf(sched, sizeof sched, "%s", cl_sched_kind_name(cfg.sched.kind));
-        for (int i = 0; cfg.sched.kind == CL_SCHED_MULTISTEP && i < cfg.sched.nmilestones &&
-                        len < (int)sizeof sched - 24; i++)
-            len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%g", i ? "," : " at ",
-                            cfg.sched.milestones[i]);
+        for (int i = 0; cfg.sched.kind == CL_SCHED_MULTISTEP &&
+                        i < cfg.sched.nmilestones && len < (int)sizeof sched - 24;
+             i++)
+            len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%g",
+                            i ? "," : " at ", cfg.sched.milestones[i]);
         if (cfg.sched.warmup > 0)
-            snprintf(sched + len, sizeof sched - (size_t)len, " warmup %g", cfg.sched.warmup);
-        printf("train: %d epochs  batch %d  %s lr %g  momentum %g%s  wd %g (classifier %g)  "
-               "schedule %s  loss %s  seed %llu\n",
-               cfg.epochs, cfg.batch, cl_optim_kind_name(cfg.optim.kind), cfg.sched.lr,
-               cfg.optim.kind == CL_OPTIM_SGD ? cfg.optim.momentum : cfg.optim.beta1,
-               cfg.optim.nesterov ? " nesterov" : "", cfg.optim.wd[0], cfg.optim.wd[1],
-               sched, loss, (unsigned long long)cfg.seed);
+            snprintf(sched + len, sizeof sched - (size_t)len, " warmup %g",
+                     cfg.sched.warmup);
+        printf(
+            "train: %d epochs  batch %d  %s lr %g  momentum %g%s  wd %g (classifier %g)  "
+            "schedule %s  loss %s  seed %llu\n",
+            cfg.epochs, cfg.batch, cl_optim_kind_name(cfg.optim.kind), cfg.sched.lr,
+            cfg.optim.kind == CL_OPTIM_SGD ? cfg.optim.momentum : cfg.optim.beta1,
+            cfg.optim.nesterov ? " nesterov" : "", cfg.optim.wd[0], cfg.optim.wd[1],
+            sched, loss, (unsigned long long)cfg.seed);
     }
-    printf("OpenBLAS core %s, %s threading, %d threads\n", cl_blas_core(), cl_blas_threading(),
-           cl_blas_get_threads());
+    printf("OpenBLAS core %s, %s threading, %d threads\n", cl_blas_core(),
+           cl_blas_threading(), cl_blas_get_threads());
     if (o.resume) {
         int t = recorded_threads(o.out);
         if (t && t != cl_blas_get_threads())
-            printf("warning: the run used %d threads, now %d: the result is no longer bit-exact "
-                   "with an uninterrupted run\n", t, cl_blas_get_threads());
+            printf("warning: the run used %d threads, now %d: the result is no longer "
+                   "bit-exact "
+                   "with an uninterrupted run\n",
+                   t, cl_blas_get_threads());
     }
     fflush(stdout);
 
@@ -561,7 +610,8 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_callback cbs[2] = {{cl_cli_progress_epoch, &prog}};
     int ncb = 1;
     if (use_study) {
-        if ((st = cl_study_create(&study, &so, m, &tv, &sv, o.out, cfg.epochs)) != CL_OK) {
+        if ((st = cl_study_create(&study, &so, m, &tv, &sv, o.out, cfg.epochs)) !=
+            CL_OK) {
             rc = cl_cli_fail(1, "study: %s", cl_errmsg());
             goto done;
         }
@@ -569,15 +619,19 @@ int cl_cmd_train(int argc, char **argv)
         printf("study: analyzed epochs ");
         if (ns <= 64) {
             cl_study_schedule(&so, cfg.epochs, sched);
-            for (int i = 0; i < ns; i++) printf("%s%d", i ? "," : "", sched[i]);
+            for (int i = 0; i < ns; i++)
+                printf("%s%d", i ? "," : "", sched[i]);
         } else {
             printf("%d of %d", ns, cfg.epochs);
         }
-        printf("%s; BN %s mode in sweeps; mu_G %s mean of class means; NC4 %s bias; layers %s; "
+        printf("%s; BN %s mode in sweeps; mu_G %s mean of class means; NC4 %s bias; "
+               "layers %s; "
                "plots %s\n",
-               so.initial ? " (and 0)" : "", so.bn_train ? "train (batch statistics)" : "eval",
-               so.nc.weighted_mean ? "weighted" : "unweighted", so.nc.nc4_bias ? "with" : "without",
-               so.layers ? "on" : "off", so.plots ? "on" : "off");
+               so.initial ? " (and 0)" : "",
+               so.bn_train ? "train (batch statistics)" : "eval",
+               so.nc.weighted_mean ? "weighted" : "unweighted",
+               so.nc.nc4_bias ? "with" : "without", so.layers ? "on" : "off",
+               so.plots ? "on" : "off");
         fflush(stdout);
         if ((st = cl_study_initial(study, m, &cfg)) != CL_OK) {
             rc = cl_cli_fail(1, "study (epoch 0): %s", cl_errmsg());
@@ -594,24 +648,28 @@ int cl_cmd_train(int argc, char **argv)
     cl_cli_progress_clear(&prog);
     char took[32];
     cl_cli_format_duration(res.seconds, took, sizeof took);
-    if (st == CL_OK && isnan(res.train_loss) && o.resume && res.epochs_done >= cfg.epochs) {
-        printf("done: the run in %s was already complete (%d epochs, %lld steps)\n", o.out,
-               res.epochs_done, (long long)res.steps);
+    if (st == CL_OK && isnan(res.train_loss) && o.resume &&
+        res.epochs_done >= cfg.epochs) {
+        printf("done: the run in %s was already complete (%d epochs, %lld steps)\n",
+               o.out, res.epochs_done, (long long)res.steps);
         rc = 0;
     } else if (st == CL_OK) {
-        printf("done: %d epochs, %lld steps in %s; train %.4f/%.2f%%  test %.4f/%.2f%%%s%s\n",
-               res.epochs_done, (long long)res.steps, took, res.train_loss, 100 * res.train_acc,
-               res.test_loss, 100 * res.test_acc, o.out ? "; results in " : "",
-               o.out ? o.out : "");
+        printf("done: %d epochs, %lld steps in %s; train %.4f/%.2f%%  test "
+               "%.4f/%.2f%%%s%s\n",
+               res.epochs_done, (long long)res.steps, took, res.train_loss,
+               100 * res.train_acc, res.test_loss, 100 * res.test_acc,
+               o.out ? "; results in " : "", o.out ? o.out : "");
         rc = 0;
     } else if (st == CL_EINTERRUPT) {
         fflush(stdout);
-        rc = cl_cli_fail(130, "%s%s", cl_errmsg(), o.out ? " (continue with --resume)" : "");
+        rc = cl_cli_fail(130, "%s%s", cl_errmsg(),
+                         o.out ? " (continue with --resume)" : "");
     } else {
         fflush(stdout);
         rc = cl_cli_fail(1, "%s", cl_errmsg());
         /* a run that failed before its first step leaves no folder behind */
-        if (o.out && created_out && res.steps == 0 && !cl_ckpt_exists(ckpt_dir) && !use_study) {
+        if (o.out && created_out && res.steps == 0 && !cl_ckpt_exists(ckpt_dir) &&
+            !use_study) {
             char cj[4200];
             snprintf(cj, sizeof cj, "%s/config.json", o.out);
             unlink(cj);

@@ -40,22 +40,32 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
     }
     if ((r = cl_opt_value(argc, argv, i, "--train-per-class", &v)) != 0) {
         d->set |= CL_CLI_D_TRAIN_PC;
-        return r < 0 ? -1 : cl_opt_i64("--train-per-class", v, 1, INT32_MAX, &o->train_per_class) ? 1 : -1;
+        return r < 0 ? -1
+               : cl_opt_i64("--train-per-class", v, 1, INT32_MAX, &o->train_per_class)
+                   ? 1
+                   : -1;
     }
     if ((r = cl_opt_value(argc, argv, i, "--test-per-class", &v)) != 0) {
         d->set |= CL_CLI_D_TEST_PC;
-        return r < 0 ? -1 : cl_opt_i64("--test-per-class", v, 1, INT32_MAX, &o->test_per_class) ? 1 : -1;
+        return r < 0                                                                 ? -1
+               : cl_opt_i64("--test-per-class", v, 1, INT32_MAX, &o->test_per_class) ? 1
+                                                                                     : -1;
     }
     if ((r = cl_opt_value(argc, argv, i, "--random-labels", &v)) != 0) {
         d->set |= CL_CLI_D_RL;
-        return r < 0 ? -1 : cl_opt_double("--random-labels", v, 0, 1, &o->random_labels) ? 1 : -1;
+        return r < 0                                                          ? -1
+               : cl_opt_double("--random-labels", v, 0, 1, &o->random_labels) ? 1
+                                                                              : -1;
     }
     if ((r = cl_opt_value(argc, argv, i, "--random-labels-mode", &v)) != 0) {
         if (r < 0) return -1;
-        if (!strcmp(v, "permute")) o->random_labels_mode = CL_RANDLABEL_PERMUTE;
-        else if (!strcmp(v, "uniform")) o->random_labels_mode = CL_RANDLABEL_UNIFORM;
+        if (!strcmp(v, "permute"))
+            o->random_labels_mode = CL_RANDLABEL_PERMUTE;
+        else if (!strcmp(v, "uniform"))
+            o->random_labels_mode = CL_RANDLABEL_UNIFORM;
         else {
-            cl_cli_fail(2, "--random-labels-mode: unknown mode '%s' (permute or uniform)", v);
+            cl_cli_fail(2, "--random-labels-mode: unknown mode '%s' (permute or uniform)",
+                        v);
             return -1;
         }
         d->mode_set = 1;
@@ -90,8 +100,9 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
 
 int cl_cli_data_check(const cl_cli_data *d)
 {
-    if (!d->name) return cl_cli_fail(2, "--data is required (mnist, fashion, cifar10, cifar100 or "
-                                        "a PNG folder with train/ and test/)");
+    if (!d->name)
+        return cl_cli_fail(2, "--data is required (mnist, fashion, cifar10, cifar100 or "
+                              "a PNG folder with train/ and test/)");
     if (d->mode_set && d->opts.random_labels <= 0)
         return cl_cli_fail(2, "--random-labels-mode needs --random-labels P with P > 0");
     return 0;
@@ -113,7 +124,8 @@ static const char *json_value(const char *obj, const char *key, char *buf, size_
             buf[n++] = *p;
         }
     } else {
-        while (*p && *p != ',' && *p != '}' && n + 1 < cap) buf[n++] = *p++;
+        while (*p && *p != ',' && *p != '}' && n + 1 < cap)
+            buf[n++] = *p++;
     }
     buf[n] = 0;
     return buf;
@@ -124,7 +136,8 @@ int cl_cli_data_from_run(const char *path, cl_cli_data *d)
     char cfg[4200], base[4096];
     snprintf(base, sizeof base, "%s", path);
     size_t len = strlen(base);
-    while (len > 1 && base[len - 1] == '/') base[--len] = 0;
+    while (len > 1 && base[len - 1] == '/')
+        base[--len] = 0;
     if (len > 11 && !strcmp(base + len - 11, "/model.ckpt")) base[len -= 11] = 0;
     if (len > 11 && !strcmp(base + len - 11, "/checkpoint")) base[len -= 11] = 0;
     snprintf(cfg, sizeof cfg, "%s/config.json", base);
@@ -146,9 +159,11 @@ int cl_cli_data_from_run(const char *path, cl_cli_data *d)
     char v[1024];
     cl_data_opts *o = &d->opts;
     int bad = 0;
-    if (!(d->set & CL_CLI_D_DATA) && json_value(obj, "data", d->name_buf, sizeof d->name_buf))
+    if (!(d->set & CL_CLI_D_DATA) &&
+        json_value(obj, "data", d->name_buf, sizeof d->name_buf))
         d->name = d->name_buf;
-    if (!(d->set & CL_CLI_D_DIR) && json_value(obj, "data_dir", v, sizeof v) && strcmp(v, "null")) {
+    if (!(d->set & CL_CLI_D_DIR) && json_value(obj, "data_dir", v, sizeof v) &&
+        strcmp(v, "null")) {
         snprintf(d->dir_buf, sizeof d->dir_buf, "%s", v);
         d->dir = d->dir_buf;
     }
@@ -158,8 +173,10 @@ int cl_cli_data_from_run(const char *path, cl_cli_data *d)
         bad |= sscanf(v, "%" SCNd64, &o->test_per_class) != 1;
     if (!(d->set & CL_CLI_D_RL) && json_value(obj, "random_labels", v, sizeof v))
         bad |= sscanf(v, "%lf", &o->random_labels) != 1;
-    if (!(d->set & CL_CLI_D_RL_MODE) && json_value(obj, "random_labels_mode", v, sizeof v))
-        o->random_labels_mode = !strcmp(v, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
+    if (!(d->set & CL_CLI_D_RL_MODE) &&
+        json_value(obj, "random_labels_mode", v, sizeof v))
+        o->random_labels_mode =
+            !strcmp(v, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
     if (!(d->set & CL_CLI_D_RP) && json_value(obj, "random_pixels", v, sizeof v))
         o->random_pixels = !strcmp(v, "true");
     if (!(d->set & CL_CLI_D_RESIZE) && json_value(obj, "resize", v, sizeof v))
@@ -200,11 +217,16 @@ void cl_cli_json_str(FILE *f, const char *s)
     }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
     }
     fputc('"', f);
 }
@@ -217,13 +239,16 @@ void cl_cli_data_json(FILE *f, const cl_cli_data *d, const cl_dataset *train,
     cl_cli_json_str(f, d->name);
     fputs(", \"data_dir\": ", f);
     cl_cli_json_str(f, d->dir);
-    fprintf(f, ", \"train_per_class\": %lld, \"test_per_class\": %lld, \"random_labels\": %.17g, "
-               "\"random_labels_mode\": \"%s\", \"random_pixels\": %s, \"resize\": %d, "
-               "\"normalize\": %s, \"augment\": %s, \"seed\": %llu",
+    fprintf(f,
+            ", \"train_per_class\": %lld, \"test_per_class\": %lld, \"random_labels\": "
+            "%.17g, "
+            "\"random_labels_mode\": \"%s\", \"random_pixels\": %s, \"resize\": %d, "
+            "\"normalize\": %s, \"augment\": %s, \"seed\": %llu",
             (long long)o->train_per_class, (long long)o->test_per_class, o->random_labels,
             o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute",
-            o->random_pixels ? "true" : "false", o->resize, o->normalize ? "true" : "false",
-            o->augment ? "true" : "false", (unsigned long long)o->seed);
+            o->random_pixels ? "true" : "false", o->resize,
+            o->normalize ? "true" : "false", o->augment ? "true" : "false",
+            (unsigned long long)o->seed);
     if (train)
         fprintf(f, ", \"train_samples\": %lld, \"shape\": [%d, %d, %d], \"classes\": %d",
                 (long long)train->n, train->shape.c, train->shape.h, train->shape.w,
@@ -232,13 +257,15 @@ void cl_cli_data_json(FILE *f, const cl_cli_data *d, const cl_dataset *train,
     fputc('}', f);
 }
 
-void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train, const cl_dataset *test)
+void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
+                       const cl_dataset *test)
 {
     const cl_data_opts *o = &d->opts;
     printf("data: %s  train %lld  test %lld  %dx%dx%d  %d classes", train->name,
            (long long)train->n, (long long)test->n, train->shape.c, train->shape.h,
            train->shape.w, train->classes);
-    if (o->train_per_class) printf("  train-per-class %lld", (long long)o->train_per_class);
+    if (o->train_per_class)
+        printf("  train-per-class %lld", (long long)o->train_per_class);
     if (o->test_per_class) printf("  test-per-class %lld", (long long)o->test_per_class);
     if (o->random_labels > 0)
         printf("  random-labels %g (%s)", o->random_labels,
@@ -252,20 +279,21 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train, const cl_d
 
 void cl_cli_data_usage(FILE *f)
 {
-    fprintf(f,
-            "data options:\n"
-            "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, or a PNG folder\n"
-            "                            with train/ and test/ (ROOT/<class>/*.png)\n"
-            "  --data-dir DIR            where the named dataset's files are\n"
-            "  --train-per-class N       balanced training subset (seeded)\n"
-            "  --test-per-class N        balanced test subset\n"
-            "  --random-labels P         replace a fraction P of the training labels\n"
-            "  --random-labels-mode M    permute (class counts kept, default) | uniform\n"
-            "  --random-pixels           training inputs replaced by Gaussian noise\n"
-            "  --resize S                area-average down-sampling to SxS\n"
-            "  --normalize               per-channel standardisation (training-set stats)\n"
-            "  --augment                 random crop (pad 4) + horizontal flip\n"
-            "  --seed S                  seeds subsets, labels, init and data order (1)\n");
+    fprintf(
+        f,
+        "data options:\n"
+        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, or a PNG folder\n"
+        "                            with train/ and test/ (ROOT/<class>/*.png)\n"
+        "  --data-dir DIR            where the named dataset's files are\n"
+        "  --train-per-class N       balanced training subset (seeded)\n"
+        "  --test-per-class N        balanced test subset\n"
+        "  --random-labels P         replace a fraction P of the training labels\n"
+        "  --random-labels-mode M    permute (class counts kept, default) | uniform\n"
+        "  --random-pixels           training inputs replaced by Gaussian noise\n"
+        "  --resize S                area-average down-sampling to SxS\n"
+        "  --normalize               per-channel standardisation (training-set stats)\n"
+        "  --augment                 random crop (pad 4) + horizontal flip\n"
+        "  --seed S                  seeds subsets, labels, init and data order (1)\n");
 }
 
 int cl_cli_write_file(const char *path, const char *text, size_t len)
@@ -309,9 +337,11 @@ int cl_cli_load_model(const char *path, int batch, cl_model **m, int64_t *step)
     cl_status st = cl_ckpt_read_model(file, &text, &p, &np, &b, &nb, step);
     if (st == CL_OK) st = cl_modelcfg_rebuild(text, file, m);
     if (st == CL_OK && (np != (*m)->nparams || nb != (*m)->nbufs))
-        st = cl_error(CL_EFORMAT, "%s: %lld params/%lld bufs stored, the model text needs "
-                                  "%lld/%lld", file, (long long)np, (long long)nb,
-                      (long long)(*m)->nparams, (long long)(*m)->nbufs);
+        st = cl_error(CL_EFORMAT,
+                      "%s: %lld params/%lld bufs stored, the model text needs "
+                      "%lld/%lld",
+                      file, (long long)np, (long long)nb, (long long)(*m)->nparams,
+                      (long long)(*m)->nbufs);
     if (st == CL_OK) {
         memcpy((*m)->params, p, sizeof(float) * (size_t)np);
         memcpy((*m)->bufs, b, sizeof(float) * (size_t)nb);

@@ -15,18 +15,25 @@
 
 /* Bits of cl_cli_data.set: which flags the command line gave. */
 enum {
-    CL_CLI_D_DATA = 1 << 0, CL_CLI_D_DIR = 1 << 1, CL_CLI_D_TRAIN_PC = 1 << 2,
-    CL_CLI_D_TEST_PC = 1 << 3, CL_CLI_D_RL = 1 << 4, CL_CLI_D_RL_MODE = 1 << 5,
-    CL_CLI_D_RP = 1 << 6, CL_CLI_D_RESIZE = 1 << 7, CL_CLI_D_NORM = 1 << 8,
-    CL_CLI_D_AUG = 1 << 9, CL_CLI_D_SEED = 1 << 10
+    CL_CLI_D_DATA = 1 << 0,
+    CL_CLI_D_DIR = 1 << 1,
+    CL_CLI_D_TRAIN_PC = 1 << 2,
+    CL_CLI_D_TEST_PC = 1 << 3,
+    CL_CLI_D_RL = 1 << 4,
+    CL_CLI_D_RL_MODE = 1 << 5,
+    CL_CLI_D_RP = 1 << 6,
+    CL_CLI_D_RESIZE = 1 << 7,
+    CL_CLI_D_NORM = 1 << 8,
+    CL_CLI_D_AUG = 1 << 9,
+    CL_CLI_D_SEED = 1 << 10
 };
 
 typedef struct {
-    const char *name;      /* --data (NULL = not given) */
-    const char *dir;       /* --data-dir (NULL = default search) */
-    cl_data_opts opts;     /* everything else; opts.seed is --seed */
-    int mode_set;          /* --random-labels-mode was given */
-    unsigned set;          /* CL_CLI_D_* flags given on the command line */
+    const char *name;                   /* --data (NULL = not given) */
+    const char *dir;                    /* --data-dir (NULL = default search) */
+    cl_data_opts opts;                  /* everything else; opts.seed is --seed */
+    int mode_set;                       /* --random-labels-mode was given */
+    unsigned set;                       /* CL_CLI_D_* flags given on the command line */
     char name_buf[1024], dir_buf[1024]; /* storage for values read from config.json */
 } cl_cli_data;
 
@@ -58,7 +65,8 @@ void cl_cli_data_json(FILE *f, const cl_cli_data *d, const cl_dataset *train,
                       const cl_dataset *test);
 
 /* One line describing the loaded data, to stdout. */
-void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train, const cl_dataset *test);
+void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
+                       const cl_dataset *test);
 
 /* The usage lines of the data flags. */
 void cl_cli_data_usage(FILE *f);

@@ -24,9 +24,12 @@ void cl_cli_format_duration(double s, char *buf, int cap)
 {
     if (!isfinite(s) || s < 0) s = 0;
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, (size_t)cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60) snprintf(buf, (size_t)cap, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, (size_t)cap, "%lds", t);
+    if (t >= 3600)
+        snprintf(buf, (size_t)cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, (size_t)cap, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, (size_t)cap, "%lds", t);
 }
 
 void cl_cli_progress_update(const cl_epoch_info *info, void *user)
@@ -39,12 +42,14 @@ void cl_cli_progress_update(const cl_epoch_info *info, void *user)
     enum { W = 24 };
     int fill = info->batches > 0 ? (int)((long)W * info->batch_index / info->batches) : 0;
     char bar[W + 1], eta[32];
-    for (int i = 0; i < W; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    for (int i = 0; i < W; i++)
+        bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[W] = 0;
     cl_cli_format_duration(info->eta_seconds, eta, sizeof eta);
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
-            info->epoch, info->epochs, bar, info->batch_index, info->batches, info->run_loss,
-            100 * info->run_acc, info->img_per_s, eta);
+    fprintf(stderr,
+            "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s",
+            info->epoch, info->epochs, bar, info->batch_index, info->batches,
+            info->run_loss, 100 * info->run_acc, info->img_per_s, eta);
     fflush(stderr);
     p->drawn = 1;
 }
@@ -59,8 +64,10 @@ void cl_cli_progress_clear(cl_cli_progress *p)
 
 static void pair(const char *what, double loss, double acc)
 {
-    if (isnan(loss)) printf("  %s -", what);
-    else printf("  %s %.4f/%.2f%%", what, loss, 100 * acc);
+    if (isnan(loss))
+        printf("  %s -", what);
+    else
+        printf("  %s %.4f/%.2f%%", what, loss, 100 * acc);
 }
 
 cl_status cl_cli_progress_epoch(const cl_epoch_info *info, void *user)

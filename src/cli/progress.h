@@ -6,9 +6,9 @@
 #include "collapse/train.h"
 
 typedef struct {
-    int tty;        /* stderr is a terminal: draw the bar */
-    int drawn;      /* a bar is on the screen */
-    double last;    /* time of the last redraw (s) */
+    int tty;     /* stderr is a terminal: draw the bar */
+    int drawn;   /* a bar is on the screen */
+    double last; /* time of the last redraw (s) */
 } cl_cli_progress;
 
 void cl_cli_progress_init(cl_cli_progress *p);

@@ -33,7 +33,8 @@ static cl_layer_spec *push(list *l, cl_layer_kind kind, const char *fmt, int idx
 
 static cl_status start(list *l, int cap, int classes, const char *what)
 {
-    if (classes < 2) return cl_error(CL_EINVAL, "%s: need at least 2 classes (got %d)", what, classes);
+    if (classes < 2)
+        return cl_error(CL_EINVAL, "%s: need at least 2 classes (got %d)", what, classes);
     l->s = cl_alloc_array((size_t)cap, sizeof *l->s, "model specs");
     l->n = 0;
     l->cap = cap;
@@ -59,14 +60,15 @@ cl_status cl_build_mlp(const cl_arch_opts *o, int classes, cl_layer_spec **specs
     int width = o->width > 0 ? o->width : 1024;
     int depth = o->depth > 0 ? o->depth : 3;
     int bn = o->bn >= 0 ? o->bn : 0;
-    if (depth > 64) return cl_error(CL_EINVAL, "mlp: depth %d is too large (max 64)", depth);
+    if (depth > 64)
+        return cl_error(CL_EINVAL, "mlp: depth %d is too large (max 64)", depth);
     list l;
     CL_TRY(start(&l, 2 + 3 * depth, classes, "mlp"));
     push(&l, CL_LAYER_FLATTEN, "flatten", 0);
     for (int i = 1; i <= depth; i++) {
         int last = i == depth;
-        push(&l, CL_LAYER_LINEAR, "fc%d", i)->out = last && o->feature_dim > 0 ? o->feature_dim
-                                                                                : width;
+        push(&l, CL_LAYER_LINEAR, "fc%d", i)->out =
+            last && o->feature_dim > 0 ? o->feature_dim : width;
         if (bn) push(&l, CL_LAYER_BATCHNORM, "bn%d", i);
         push(&l, CL_LAYER_RELU, "relu%d", i);
     }
@@ -75,11 +77,13 @@ cl_status cl_build_mlp(const cl_arch_opts *o, int classes, cl_layer_spec **specs
 }
 
 cl_status cl_build_resnet(const int *blocks, const int *widths, int nstages,
-                          const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n)
+                          const cl_arch_opts *o, int classes, cl_layer_spec **specs,
+                          int *n)
 {
     int nblocks = 0;
     for (int s = 0; s < nstages; s++) {
-        if (widths[s] < 1) return cl_error(CL_EINVAL, "resnet: stage %d has width %d", s + 1, widths[s]);
+        if (widths[s] < 1)
+            return cl_error(CL_EINVAL, "resnet: stage %d has width %d", s + 1, widths[s]);
         nblocks += blocks[s];
     }
     list l;
@@ -106,14 +110,17 @@ cl_status cl_build_resnet(const int *blocks, const int *widths, int nstages,
     return CL_OK;
 }
 
-cl_status cl_build_convnet(const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n)
+cl_status cl_build_convnet(const cl_arch_opts *o, int classes, cl_layer_spec **specs,
+                           int *n)
 {
     int width = o->width > 0 ? o->width : 32;
     int depth = o->depth > 0 ? o->depth : 2;
     int bn = o->bn >= 0 ? o->bn : 1;
-    if (depth > 8) return cl_error(CL_EINVAL, "convnet: depth %d is too large (max 8)", depth);
+    if (depth > 8)
+        return cl_error(CL_EINVAL, "convnet: depth %d is too large (max 8)", depth);
     if ((int64_t)width << (depth - 1) > (1 << 16))
-        return cl_error(CL_EINVAL, "convnet: width %d x 2^%d channels is too large", width, depth - 1);
+        return cl_error(CL_EINVAL, "convnet: width %d x 2^%d channels is too large",
+                        width, depth - 1);
     list l;
     CL_TRY(start(&l, 4 * depth + 5, classes, "convnet"));
     for (int i = 1; i <= depth; i++) {
@@ -146,28 +153,35 @@ cl_status cl_build_arch(const char *type, const cl_arch_opts *o, int classes,
                         cl_layer_spec **specs, int *n)
 {
     if (o->width < 0 || o->depth < 0 || o->width_mult < 0 || o->feature_dim < 0)
-        return cl_error(CL_EINVAL, "%s: negative width/depth/width_mult/feature_dim", type);
+        return cl_error(CL_EINVAL, "%s: negative width/depth/width_mult/feature_dim",
+                        type);
     if (!strcmp(type, "mlp")) return cl_build_mlp(o, classes, specs, n);
     if (!strcmp(type, "convnet")) return cl_build_convnet(o, classes, specs, n);
-    int cifar = !strcmp(type, "resnet20") ? 3 : !strcmp(type, "resnet32") ? 5
-              : !strcmp(type, "resnet56") ? 9 : 0;
+    int cifar = !strcmp(type, "resnet20")   ? 3
+                : !strcmp(type, "resnet32") ? 5
+                : !strcmp(type, "resnet56") ? 9
+                                            : 0;
     if (cifar) {
         int base = o->width > 0 ? o->width : 16;
         int blocks[3] = {cifar, cifar, cifar}, widths[3] = {base, 2 * base, 4 * base};
         return cl_build_resnet(blocks, widths, 3, o, classes, specs, n);
     }
     static const int b18[4] = {2, 2, 2, 2}, b34[4] = {3, 4, 6, 3};
-    const int *blocks = !strcmp(type, "resnet18") ? b18 : !strcmp(type, "resnet34") ? b34 : NULL;
+    const int *blocks = !strcmp(type, "resnet18")   ? b18
+                        : !strcmp(type, "resnet34") ? b34
+                                                    : NULL;
     if (!blocks)
-        return cl_error(CL_EINVAL, "unknown architecture '%s' (mlp, resnet20, resnet32, resnet56, "
-                                   "resnet18, resnet34, convnet)", type);
+        return cl_error(CL_EINVAL,
+                        "unknown architecture '%s' (mlp, resnet20, resnet32, resnet56, "
+                        "resnet18, resnet34, convnet)",
+                        type);
     double mult = o->width_mult > 0 ? o->width_mult : 1.0;
     int base = o->width > 0 ? o->width : 64, widths[4];
     for (int s = 0; s < 4; s++) {
         double w = floor(base * mult * (1 << s) + 0.5);
         if (w < 1 || w > (1 << 16))
-            return cl_error(CL_EINVAL, "%s: width_mult %g gives %g channels in stage %d", type,
-                            mult, w, s + 1);
+            return cl_error(CL_EINVAL, "%s: width_mult %g gives %g channels in stage %d",
+                            type, mult, w, s + 1);
         widths[s] = (int)w;
     }
     return cl_build_resnet(blocks, widths, 4, o, classes, specs, n);
