@@ -1,8 +1,8 @@
 /* sgemm rates of this machine: the denominator of every "% of sgemm" in the
  * other benchmarks, and the rate on the exact shapes the layers use.
  *
- *   square       threaded sgemm M = N = K (2048 is the reference "peak"),
- *                and one thread alone
+ *   square       threaded sgemm M = N = K = 2048 and 1024 (the better is the
+ *                reference "peak" of the other programs), and one thread alone
  *   MLP          the three products of a Linear layer at batch 128 as
  *                src/kernels/dense.c issues them (threaded sgemm):
  *                fwd y = x W^T, dx = dy W, dW += dy^T x
@@ -95,9 +95,11 @@ int main(int argc, char **argv)
     double secs = e.quick ? 0.2 : 1.0;
 
     printf("\n%-34s %9s\n", "square (row-major NN)", "GFLOP/s");
-    double peak = bench_sgemm_gflops(0, 0, 2048, 2048, 2048, 3, e.quick ? 0.2 : 1.5);
-    printf("%-34s %9.1f   <- reference peak (%d threads)\n", "2048^3", peak, e.threads);
-    printf("%-34s %9.1f\n", "1024^3", bench_sgemm_gflops(0, 0, 1024, 1024, 1024, 3, secs));
+    double p2 = bench_sgemm_gflops(0, 0, 2048, 2048, 2048, 3, e.quick ? 0.2 : 1.5);
+    double p1 = bench_sgemm_gflops(0, 0, 1024, 1024, 1024, 5, e.quick ? 0.1 : 0.5);
+    double peak = p1 > p2 ? p1 : p2;
+    printf("%-34s %9.1f%s\n", "2048^3", p2, p2 >= p1 ? "   <- reference (the better square)" : "");
+    printf("%-34s %9.1f%s\n", "1024^3", p1, p1 > p2 ? "   <- reference (the better square)" : "");
     if (e.threads > 1) {
         cl_blas_set_threads(1);
         double one = bench_sgemm_gflops(0, 0, 2048, 2048, 2048, 3, secs);
@@ -130,6 +132,6 @@ int main(int argc, char **argv)
     conv_rows(&e, r20, (int)(sizeof r20 / sizeof r20[0]), 1, peak);
     printf("\nResNet-18 conv shapes (forward), 128 images over %d threads:\n", e.threads);
     conv_rows(&e, r18, (int)(sizeof r18 / sizeof r18[0]), 0, peak);
-    printf("\n%%pk = percent of the threaded 2048^3 rate above.\n");
+    printf("\n%%pk = percent of the reference square rate above.\n");
     return 0;
 }
