@@ -46,7 +46,7 @@ LIB := $(BUILD)/libcollapse.a
 BIN := $(BUILD)/collapse
 TESTBIN := $(BUILD)/tests/collapse_tests
 
-.PHONY: all test bench install deps data demo clean format
+.PHONY: all test bench install deps data demo experiments clean format
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -85,6 +85,39 @@ data: $(BIN)
 
 deps:
 	bash tools/install-deps.sh
+
+# The main job: an MLP on a balanced MNIST subset, trained far into the
+# terminal phase (100% training accuracy from epoch ~20), collapse measured
+# at Papyan's log-spaced epochs. Writes results/demo/ (CSV, PNG, .npy).
+DEMO_FLAGS := --arch mlp --loss mse --data mnist --train-per-class 1000 \
+              --test-per-class 1000 --epochs 100 --seed 1
+demo: $(BIN) data
+	rm -rf results/demo
+	$(BIN) train $(DEMO_FLAGS) --out results/demo
+	@tools/nc1-drop.sh results/demo
+
+# The reference experiments of issue 6 (results/*/: CSV + PNG + config.json;
+# the exact command is in each folder's config.json and below).
+EXP_MNIST := --arch mlp --data mnist --train-per-class 500 --test-per-class 500 --epochs 100
+EXP_HESU  := --model models/mlp_bn.cfg --data fashion --resize 10 --train-per-class 100 \
+             --test-per-class 100 --epochs 200 --bn-mode train
+EXP_RAND  := --arch mlp --data cifar10 --train-per-class 100 --test-per-class 100 \
+             --random-labels 1 --epochs 150 --lr 0.01 --wd 0
+EXP_R20   := --arch resnet20 --data cifar10 --train-per-class 100 --test-per-class 100 \
+             --epochs 60 --normalize
+experiments: results/mnist_learned results/mnist_etf results/hesu_fashion \
+             results/random_labels results/cifar_resnet20
+	$(BIN) plot results/mnist_learned results/mnist_etf --out results/mnist_compare
+results/mnist_learned: $(BIN) data
+	rm -rf $@ && $(BIN) train $(EXP_MNIST) --classifier learned --out $@
+results/mnist_etf: $(BIN) data
+	rm -rf $@ && $(BIN) train $(EXP_MNIST) --classifier etf --out $@
+results/hesu_fashion: $(BIN) data
+	rm -rf $@ && $(BIN) train $(EXP_HESU) --out $@
+results/random_labels: $(BIN) data
+	rm -rf $@ && $(BIN) train $(EXP_RAND) --out $@
+results/cifar_resnet20: $(BIN) data
+	rm -rf $@ && $(BIN) train $(EXP_R20) --out $@
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/collapse
