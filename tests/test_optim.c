@@ -182,6 +182,14 @@ Test(sched, constant_and_papyan_multistep)
     near(cl_sched_lr(&s, 232), 0.1 * 0.1);
     near(cl_sched_lr(&s, 233), 0.1 * 0.1 * 0.1);
     near(cl_sched_lr(&s, 349), 0.1 * 0.1 * 0.1);
+    /* short runs: a milestone at epoch 0 is dropped (2 epochs: only m2 = 1) */
+    s = cl_sched_make(CL_SCHED_MULTISTEP, 0.1, 2);
+    near(cl_sched_lr(&s, 0), 0.1);
+    near(cl_sched_lr(&s, 0.5), 0.1);
+    near(cl_sched_lr(&s, 1), 0.1 * 0.1);
+    s = cl_sched_make(CL_SCHED_MULTISTEP, 0.1, 1);
+    near(cl_sched_lr(&s, 0), 0.1);
+    near(cl_sched_lr(&s, 0.9), 0.1);
 }
 
 Test(sched, explicit_milestones_pytorch)

@@ -9,7 +9,8 @@
  *     MULTISTEP  lr * gamma^(number of milestones m with m <= t)
  *                (PyTorch MultiStepLR; epoch m is the first decayed one).
  *                nmilestones == 0 means Papyan et al.'s default: milestones
- *                floor(total/3) and floor(2*total/3).
+ *                floor(total/3) and floor(2*total/3), each dropped when
+ *                it is 0 (runs under 3 epochs never start decayed).
  *     COSINE     min_lr + (lr - min_lr) * (1 + cos(pi * u)) / 2 with
  *                u = clamp((t - warmup) / (total - warmup), 0, 1)
  *                (PyTorch CosineAnnealingLR over the post-warmup part)

@@ -131,8 +131,11 @@ double cl_sched_lr(const cl_sched *s, double t)
         break;
     case CL_SCHED_MULTISTEP:
         if (s->nmilestones == 0) {
-            if (t >= floor(s->total / 3)) lr *= s->gamma;
-            if (t >= floor(2 * s->total / 3)) lr *= s->gamma;
+            /* Papyan's milestones; one at epoch 0 (runs under 3 epochs) is
+             * dropped, so the first step never runs at a decayed rate */
+            double m1 = floor(s->total / 3), m2 = floor(2 * s->total / 3);
+            if (m1 > 0 && t >= m1) lr *= s->gamma;
+            if (m2 > 0 && t >= m2) lr *= s->gamma;
         } else {
             for (int i = 0; i < s->nmilestones; i++)
                 if (t >= s->milestones[i]) lr *= s->gamma;
