@@ -588,6 +588,8 @@ Test(study, bn_train_mode)
         info.train = &t.train;
         info.test = &t.test;
         info.cfg = &cfg;
+        /* not measured by the trainer: the study's eval-mode sweep fills them in */
+        info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
         cr_assert_eq(cl_study_epoch(&info, st), CL_OK, "%s", cl_errmsg());
         cl_study_destroy(st);
         cr_assert_eq(memcmp(bufs, m->bufs, sizeof(float) * (size_t)m->nbufs), 0);
@@ -599,6 +601,14 @@ Test(study, bn_train_mode)
         cr_assert_eq(cl_csv_read(p, "", &c[v]), CL_OK, "%s", cl_errmsg());
         cr_assert_eq(c[v].nrows, 1);
     }
+    double tl, ta, sl, sa;
+    cr_assert_eq(cl_train_evaluate(m, &t.train, &cfg.loss, &tl, &ta), CL_OK);
+    cr_assert_eq(cl_train_evaluate(m, &t.test, &cfg.loss, &sl, &sa), CL_OK);
+    cr_assert_eq(metric_of(&c[0], 0, "train_loss"), tl);
+    cr_assert_eq(metric_of(&c[0], 0, "train_acc"), ta);
+    cr_assert_eq(metric_of(&c[0], 0, "test_loss"), sl);
+    cr_assert_eq(metric_of(&c[0], 0, "test_acc"), sa);
+    cr_assert(isnan(metric_of(&c[1], 0, "train_loss"))); /* BN train mode: not eval logits */
     double nc1_eval = metric_of(&c[0], 0, "nc1"), nc1_train = metric_of(&c[1], 0, "nc1");
     cr_assert_neq(nc1_eval, nc1_train);
     cr_assert_float_eq(nc1_train, metric_of(&c[2], 0, "nc1"), 1e-9 * nc1_train);

@@ -193,6 +193,9 @@ typedef struct {
     int pass;
     int njobs;
     tap_job *jobs;
+    const cl_loss_cfg *loss; /* non-NULL: eval loss/accuracy from the logits of pass 1 */
+    double loss_sum;
+    int64_t correct, n;
 } sweep;
 
 static cl_status sweep_batch(void *user, const cl_model *m, int64_t first, int n,
@@ -212,6 +215,15 @@ static cl_status sweep_batch(void *user, const cl_model *m, int64_t first, int n
             CL_TRY(cl_nc_stream_feed2(t->stream, h, n, dim, y));
         }
     }
+    if (sw->pass == 1 && sw->loss) {
+        double l;
+        int64_t c;
+        CL_TRY(cl_loss_compute(sw->loss, m->acts[m->nlayers - 1], y, n, sw->ds->classes, &l,
+                               NULL, &c));
+        sw->loss_sum += l * n;
+        sw->correct += c;
+        sw->n += n;
+    }
     return CL_OK;
 }
 
@@ -224,9 +236,11 @@ static cl_status tap_error(cl_status st, int epoch, const char *tap)
 }
 
 /* Runs the analysis of the given taps on one split. force_cache_last: the
- * last job is cached whatever the budget. */
+ * last job is cached whatever the budget. loss != NULL: also the mean loss
+ * and accuracy of the sweep's logits into *mean_loss, *acc. */
 static cl_status analyze_split(cl_study *s, cl_model *m, const cl_train_data *ds, tap_job *jobs,
-                               int njobs, int force_cache_last, int epoch)
+                               int njobs, int force_cache_last, int epoch,
+                               const cl_loss_cfg *loss, double *mean_loss, double *acc)
 {
     cl_status st = CL_OK;
     double bytes = 0;
@@ -246,8 +260,13 @@ static cl_status analyze_split(cl_study *s, cl_model *m, const cl_train_data *ds
             if (!t->cache) return CL_ENOMEM;
         }
     }
-    sweep sw = {ds, 1, njobs, jobs};
+    sweep sw = {ds, 1, njobs, jobs, loss, 0, 0, 0};
     CL_TRY(cl_train_forward_each(m, ds, s->o.bn_train, sweep_batch, &sw));
+    if (loss && sw.n > 0) {
+        *mean_loss = sw.loss_sum / (double)sw.n;
+        *acc = (double)sw.correct / (double)sw.n;
+    }
+    sw.loss = NULL;
     for (int j = 0; j < njobs; j++)
         if (jobs[j].stream_it && (st = cl_nc_stream_end1(jobs[j].stream)) != CL_OK)
             return tap_error(st, epoch, jobs[j].tap->name);
@@ -349,17 +368,24 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     jobs[ntrain - 1].b = test_job->b = b;
     test_job->tap = &s->taps[s->ntaps - 1];
 
+    /* eval loss/accuracy not measured by the trainer (eval_train/eval_test
+     * off, or epoch 0) come from the sweeps' logits (eval-mode BN only) */
+    double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
+                      info->test_acc};
+    const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
     cl_status st;
     int last = e == s->epochs && s->o.save_features;
-    if ((st = analyze_split(s, m, s->train, jobs, ntrain, last, e)) != CL_OK) goto done;
+    if ((st = analyze_split(s, m, s->train, jobs, ntrain, last, e, isnan(lead[1]) ? own : NULL,
+                            &lead[1], &lead[2])) != CL_OK)
+        goto done;
     if (last && (st = save_final(s, &jobs[ntrain - 1], W, b)) != CL_OK) goto done;
     free_jobs(jobs, ntrain); /* the caches are not needed any more */
-    if (s->test && (st = analyze_split(s, m, s->test, test_job, 1, 0, e)) != CL_OK) goto done;
+    if (s->test && (st = analyze_split(s, m, s->test, test_job, 1, 0, e,
+                                       isnan(lead[3]) ? own : NULL, &lead[3], &lead[4])) != CL_OK)
+        goto done;
 
     char row[ROW_CAP];
     snprintf(row, sizeof row, "%d", e);
-    double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
-                      info->test_acc};
     for (int i = 0; i < 5; i++) cl_csv_put(row, sizeof row, lead[i], 0);
     for (int split = 0; split < 2; split++) {
         const cl_nc_result *r = split ? &test_job->r : &jobs[ntrain - 1].r;
@@ -411,8 +437,11 @@ cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
     info.lr = cl_sched_lr(&sc, 0);
     info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
     info.run_loss = info.run_acc = NAN;
-    CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-    if (s->test) CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
+    if (s->o.bn_train) { /* the sweeps' logits use batch statistics: evaluate apart */
+        CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
+        if (s->test)
+            CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
+    }
     info.model = m;
     info.train = s->train;
     info.test = s->test;
