@@ -21,7 +21,11 @@
  *
  * Files in out_dir (created if missing):
  *   metrics.csv   one row per analyzed epoch: epoch,lr,train_loss,train_acc,
- *                 test_loss,test_acc (from cl_epoch_info), the analyzer keys
+ *                 test_loss,test_acc (from cl_epoch_info; where the trainer
+ *                 did not evaluate (NAN, and at epoch 0) they come from the
+ *                 logits of the study's own eval-mode sweep, same numbers
+ *                 as cl_train_evaluate; with bn_train they stay NAN except
+ *                 at epoch 0, evaluated apart), the analyzer keys
  *                 nc1,D,nc1_quotient,cdnv,equinorm_M,equinorm_W,
  *                 equiangular_M,equiangular_W,maxangle_M,maxangle_W,etf_M,
  *                 etf_W,nc3,nc3_zhu,nc4,ncc_acc on the train split, the same
