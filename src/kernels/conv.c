@@ -187,18 +187,35 @@ static int conv_direct(const cl_conv_dims *d)
 
 static int conv_slots(const cl_conv_dims *d) { return imin(d->N, CL_CONV_SLOTS); }
 
-/* Per slot: the column matrix (also dcol in backward), then a dW partial. */
+/* Stride-1 "same" convolutions (k > 1, OH = H, OW = W, so 2*pad = k-1):
+ * backward gets dx as the convolution of dy with the flipped, transposed
+ * kernel, Wf [C, OC, k, k] = W[oc, c, k-1-i, k-1-j], same padding:
+ * im2col(dy_n) + one sgemm, cheaper than the dcol product + col2im. */
+static int conv_same(const cl_conv_dims *d)
+{
+    return d->k > 1 && d->stride == 1 && d->OH == d->H && d->OW == d->W;
+}
+
+static int64_t round16(int64_t v) { return (v + 15) & ~(int64_t)15; }
+
+/* Per slot: the column matrix (also dcol, or im2col(dy) for same convs,
+ * in backward), then a dW partial. After the slots: Wf for same convs. */
 static int64_t slot_col(const cl_conv_dims *d)
 {
-    return conv_direct(d) ? 0 : (int64_t)d->C * d->k * d->k * d->OH * d->OW;
+    if (conv_direct(d)) return 0;
+    int ch = conv_same(d) ? imax(d->C, d->OC) : d->C;
+    return (int64_t)ch * d->k * d->k * d->OH * d->OW;
 }
 static int64_t slot_floats(const cl_conv_dims *d)
 {
-    int64_t s = slot_col(d) + (int64_t)d->OC * d->C * d->k * d->k;
-    return (s + 15) & ~(int64_t)15; /* keep slots 64-byte aligned */
+    return round16(slot_col(d) + (int64_t)d->OC * d->C * d->k * d->k); /* 64-byte aligned */
 }
 
-int64_t cl_conv2d_ws_floats(const cl_conv_dims *d) { return conv_slots(d) * slot_floats(d); }
+int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
+{
+    int64_t wf = conv_same(d) ? (int64_t)d->OC * d->C * d->k * d->k : 0;
+    return conv_slots(d) * slot_floats(d) + wf;
+}
 
 static int conv_threads(const cl_conv_dims *d)
 {
@@ -263,7 +280,15 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
     const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int64_t nW = (int64_t)d->OC * CKK, scol = slot_col(d), slot = slot_floats(d);
-    const int T = conv_threads(d), direct = conv_direct(d);
+    const int T = conv_threads(d), direct = conv_direct(d), same = conv_same(d) && dx;
+    const int KK = d->k * d->k, OCKK = d->OC * KK;
+    float *Wf = ws + conv_slots(d) * slot;
+    if (same)
+        for (int c = 0; c < d->C; c++)
+            for (int oc = 0; oc < d->OC; oc++)
+                for (int q = 0; q < KK; q++)
+                    Wf[((int64_t)c * d->OC + oc) * KK + q] =
+                        W[((int64_t)oc * d->C + c) * KK + (KK - 1 - q)];
     int used = 1;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -285,7 +310,11 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
             if (!dx) continue;
             float *dxn = dx + n * xs;
             /* dcol [CKK, OHW] = W^T [CKK, OC] @ dyn [OC, OHW] */
-            if (direct) {
+            if (same) {
+                /* dxn [C, HW] = Wf [C, OC*k*k] @ im2col(dyn) [OC*k*k, HW] */
+                cl_im2col(dyn, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H, d->W, col);
+                cl_sgemm(0, 0, d->C, OHW, OCKK, 1.0f, Wf, OCKK, col, OHW, 0.0f, dxn, OHW);
+            } else if (direct) {
                 cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, dxn, OHW);
             } else {
                 cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, col, OHW);
