@@ -60,7 +60,9 @@ void cl_conv2d_forward_naive(const cl_conv_dims *d, const float *x, const float 
 /* dy [N, OC, OH, OW] -> dx [N, C, H, W] (overwritten; NULL = skip),
  * dW [OC, C, k, k] += sum_n dy_n @ col_n^T, db [OC] += sum dy (NULL = no
  * bias). dW is summed per thread slot, then the slots in a fixed order:
- * deterministic for a given thread count. ws [cl_conv2d_ws_floats]. */
+ * deterministic for a given thread count. dx: W^T @ dy_n then col2im, or,
+ * for stride-1 "same" convs, im2col(dy_n) times the flipped kernel.
+ * ws [cl_conv2d_ws_floats]. */
 void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
                         float *dx, float *dW, float *db, float *ws);
 void cl_conv2d_backward_naive(const cl_conv_dims *d, const float *x, const float *W,
