@@ -54,12 +54,17 @@ typedef enum {
 /* What a user specifies for one layer (from a model file or a C builder). */
 typedef struct {
     cl_layer_kind kind;
-    char name[32];   /* unique; "" = auto ("conv3", "block2", ...) */
+    char name[32];   /* unique; "" = auto: the kind's prefix (linear conv bn relu
+                        maxpool avgpool gap flatten block) + the count of that
+                        kind so far ("conv3" = the third conv2d), skipping
+                        names already taken */
     int out;         /* LINEAR: out features; CONV2D/BLOCK: OC */
     int k;           /* CONV2D/MAXPOOL/AVGPOOL kernel size */
     int stride;      /* CONV2D/POOL/BLOCK stride (0 = 1 for conv/block, = k for pools) */
     int pad;         /* CONV2D/POOL padding */
-    int bias;        /* LINEAR/CONV2D: 1 = with bias */
+    int bias;        /* LINEAR/CONV2D: 1 = with bias (ignored by other kinds;
+                        BLOCK convs never have a bias; BLOCK needs k in {0, 3}
+                        and pad = 0) */
     float eps;       /* BATCHNORM (0 = 1e-5) */
     float momentum;  /* BATCHNORM running-stat momentum, PyTorch meaning (0 = 0.1) */
     int frozen;      /* parameters are not trained (fixed ETF classifier) */
@@ -138,6 +143,9 @@ typedef struct {
     float *saved, *ws;
     float *dbuf[2];    /* ping-pong activation gradients */
 } cl_model;
+
+/* At most CL_MODEL_MAX_LAYERS top-level layers. */
+#define CL_MODEL_MAX_LAYERS 4096
 
 /* Builds a model from n specs on per-sample input shape `in`: checks every
  * shape, assigns names, lays out params and bufs and allocates them (params

@@ -9,7 +9,6 @@
 #include "collapse/mem.h"
 #include "collapse/nn.h"
 
-#define MODEL_MAX_LAYERS 4096
 #define MODEL_MAX_FLOATS ((int64_t)1 << 40) /* params/bufs: 4 TiB is "too large" */
 #define MODEL_MAX_SAMPLE ((int64_t)1 << 30) /* floats per sample of one activation */
 
@@ -80,8 +79,8 @@ cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *spec
 {
     CL_ASSERT(out && rng);
     *out = NULL;
-    if (n < 1 || n > MODEL_MAX_LAYERS || !specs)
-        return cl_error(CL_EINVAL, "model: need 1..%d layers (got %d)", MODEL_MAX_LAYERS, n);
+    if (n < 1 || n > CL_MODEL_MAX_LAYERS || !specs)
+        return cl_error(CL_EINVAL, "model: need 1..%d layers (got %d)", CL_MODEL_MAX_LAYERS, n);
     if (in.c < 1 || in.h < 1 || in.w < 1 || cl_shape_size(in) > MODEL_MAX_SAMPLE)
         return cl_error(CL_EINVAL, "model: bad input shape %dx%dx%d", in.c, in.h, in.w);
     cl_status st = CL_ENOMEM;
