@@ -12,6 +12,8 @@ static void set_tap(cl_study_tap *t, int layer, int dim, const char *name)
     t->layer = layer;
     t->dim = dim;
     snprintf(t->name, sizeof t->name, "%s", name);
+    for (char *c = t->name; *c; c++) /* the name goes into a CSV cell */
+        if (*c == ',' || *c == '"' || *c == '\n' || *c == '\r') *c = '_';
 }
 
 int cl_study_taps(const cl_model *m, cl_study_tap *taps)
