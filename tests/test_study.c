@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "collapse/mem.h"
+#include "collapse/modelcfg.h"
 #include "collapse/nc.h"
 #include "collapse/npy.h"
 #include "collapse/study.h"
@@ -163,6 +164,47 @@ Test(study, taps_resnet_like)
         cr_assert_eq(t[i].dim, dim[i], "tap %d", i);
     }
     cl_model_destroy(m);
+}
+
+/* The rule on the real builders: MLP = input + each hidden ReLU; ResNet-20 =
+ * input, stem ReLU, 9 blocks, the pooled (flattened) feature of width 64. */
+Test(study, taps_builders)
+{
+    const char *arch[2] = {"mlp", "resnet20"};
+    cl_shape in[2] = {{1, 28, 28}, {3, 32, 32}};
+    for (int a = 0; a < 2; a++) {
+        cl_modelcfg mc;
+        cr_assert_eq(cl_modelcfg_from_arch(arch[a], &mc), CL_OK, "%s", cl_errmsg());
+        cl_head_opts h = {0};
+        h.classes = 10;
+        h.bias = 1;
+        cl_rng rng;
+        cl_rng_seed(&rng, 1);
+        cl_model *m;
+        cr_assert_eq(cl_modelcfg_build(&mc, in[a], &h, &rng, &m, NULL), CL_OK, "%s",
+                     cl_errmsg());
+        cl_study_tap t[64];
+        int n = cl_study_taps(m, t);
+        if (a == 0) {
+            cr_assert_eq(n, 4);
+            cr_assert_eq(t[0].dim, 784);
+            for (int i = 1; i < 4; i++) cr_assert_eq(m->layers[t[i].layer].spec.kind, CL_LAYER_RELU);
+        } else {
+            cr_assert_eq(n, 12);
+            cr_assert_str_eq(t[1].name, "stem_relu");
+            cr_assert_eq(t[1].dim, 16 * 32 * 32);
+            for (int i = 2; i < 11; i++) {
+                char want[16];
+                snprintf(want, sizeof want, "block%d", i - 1);
+                cr_assert_str_eq(t[i].name, want);
+            }
+            cr_assert_eq(t[10].dim, 64 * 8 * 8);
+            cr_assert_eq(t[11].dim, 64);
+            cr_assert_eq(t[11].layer, cl_model_classifier_index(m) - 1);
+        }
+        cl_model_destroy(m);
+        cl_modelcfg_free(&mc);
+    }
 }
 
 /* ---- a tiny run ---- */
