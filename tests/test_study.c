@@ -248,14 +248,20 @@ static cl_train_config toy_cfg(const char *dir, int epochs)
     return cfg;
 }
 
-/* Trains the toy MLP for `epochs` with the study writing to dir. */
-static void toy_run(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_model **keep)
+/* Trains the toy MLP for `epochs` with the study writing to dir; with
+ * skip, the study's sweeps replace the trainer's eval passes. */
+static void toy_run_ex(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_model **keep,
+                       int skip)
 {
     cl_model *m = mlp(DIN, KC, 3);
     cl_train_config cfg = toy_cfg(dir, epochs);
     cl_study *st;
     cr_assert_eq(cl_study_create(&st, o, m, &t->train, &t->test, dir, epochs), CL_OK, "%s",
                  cl_errmsg());
+    if (skip) {
+        cfg.skip_eval = cl_study_skip_eval;
+        cfg.skip_eval_user = st;
+    }
     cr_assert_eq(cl_study_initial(st, m, &cfg), CL_OK, "%s", cl_errmsg());
     cl_train_callback cb = {cl_study_epoch, st};
     cl_train_hooks hooks = {&cb, 1, NULL, NULL};
@@ -268,6 +274,11 @@ static void toy_run(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_mo
         *keep = m;
     else
         cl_model_destroy(m);
+}
+
+static void toy_run(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_model **keep)
+{
+    toy_run_ex(t, dir, o, epochs, keep, 0);
 }
 
 static int is_png(const char *path)
@@ -656,5 +667,49 @@ Test(study, bn_train_mode)
     cr_assert_float_eq(nc1_train, metric_of(&c[2], 0, "nc1"), 1e-9 * nc1_train);
     for (int v = 0; v < 3; v++) cl_csv_free(&c[v]);
     free(bufs);
+    cl_model_destroy(m);
+}
+
+/* With cfg.skip_eval = cl_study_skip_eval the trainer runs no eval passes on
+ * analyzed epochs; the rows must hold exactly the values the trainer's
+ * passes give. */
+Test(study, skip_eval_gives_the_same_rows)
+{
+    toy t;
+    toy_make(&t);
+    cl_study_opts o = cl_study_opts_default();
+    o.plots = 0;
+    o.every = 2;
+    char d1[256], d2[256];
+    snprintf(d1, sizeof d1, "%s", tpath("noskip"));
+    snprintf(d2, sizeof d2, "%s", tpath("skip"));
+    toy_run_ex(&t, d1, &o, 4, NULL, 0);
+    toy_run_ex(&t, d2, &o, 4, NULL, 1);
+    cl_csv a, b;
+    cr_assert_eq(cl_csv_read(tpath("noskip/metrics.csv"), "", &a), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_csv_read(tpath("skip/metrics.csv"), "", &b), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(a.nrows, 3); /* epochs 0, 2, 4 */
+    cr_assert_eq(b.nrows, a.nrows);
+    for (int64_t r = 0; r < a.nrows; r++)
+        for (int k = 0; k < a.ncols - 2; k++) /* all but the two timing columns */
+            cr_assert_eq(a.num[r * a.ncols + k], b.num[r * b.ncols + k], "row %lld col %s",
+                         (long long)r, a.names[k]);
+    cl_csv_free(&a);
+    cl_csv_free(&b);
+
+    /* which epochs are skipped: analyzed ones, and never in BN train mode */
+    cl_model *m = mlp(DIN, KC, 3);
+    cl_study *st;
+    cr_assert_eq(cl_study_create(&st, &o, m, &t.train, &t.test, tpath("q"), 4), CL_OK);
+    cr_assert_eq(cl_study_skip_eval(st, 1), 0);
+    cr_assert_eq(cl_study_skip_eval(st, 2), 1);
+    cr_assert_eq(cl_study_skip_eval(st, 4), 1);
+    double v[4];
+    cr_assert_eq(cl_study_eval_values(st, 2, v), 0); /* nothing analyzed yet */
+    cl_study_destroy(st);
+    o.bn_train = 1;
+    cr_assert_eq(cl_study_create(&st, &o, m, &t.train, &t.test, tpath("q2"), 4), CL_OK);
+    cr_assert_eq(cl_study_skip_eval(st, 2), 0);
+    cl_study_destroy(st);
     cl_model_destroy(m);
 }

@@ -134,6 +134,16 @@ cl_status cl_study_epoch(const cl_epoch_info *info, void *study);
  * writes the epoch-0 rows (lr = the schedule at t = 0, epoch_seconds 0). */
 cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg);
 
+/* For cl_train_config.skip_eval: 1 if the study's sweeps of `epoch` give
+ * the eval-mode train (and test) loss and accuracy themselves (the epoch is
+ * analyzed and BN runs in eval mode), so the trainer need not evaluate. */
+int cl_study_skip_eval(void *study, int epoch);
+
+/* The eval-mode train_loss, train_acc, test_loss, test_acc written in the
+ * metrics row of `epoch` (v[4]; NAN where not measured). Returns 0 if that
+ * epoch was not analyzed in this session. */
+int cl_study_eval_values(const cl_study *s, int epoch, double *v);
+
 /* Wall time of the last analysis (sweeps + analyzer + files + figures). */
 double cl_study_last_seconds(const cl_study *s);
 

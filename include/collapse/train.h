@@ -63,6 +63,13 @@ typedef struct {
     int eval_test;       /* 1: same on the test set when one is given (default 1) */
     int check_every;     /* check the gradient for NaN/Inf every N steps (default 1;
                             the loss is checked every step) */
+    /* Optional: asked at the end of every epoch (1-based) before the eval
+     * passes; returning 1 skips them for that epoch, so the epoch info and
+     * the result carry NAN train/test loss and accuracy. For an epoch
+     * callback that measures them anyway (the study's sweeps), so the same
+     * forward passes are not run twice. NULL = never skip. */
+    int (*skip_eval)(void *user, int epoch);
+    void *skip_eval_user;
 
     /* Results folder handed to callbacks (the study writes metrics there);
      * NULL = none. The library itself writes nothing there. */

@@ -637,7 +637,14 @@ int cl_cmd_train(int argc, char **argv)
             rc = cl_cli_fail(1, "study (epoch 0): %s", cl_errmsg());
             goto done;
         }
-        cbs[ncb++] = (cl_train_callback){cl_study_epoch, study};
+        /* the study runs first: on analyzed epochs its sweeps replace the
+         * trainer's eval passes, and the epoch line reads its values */
+        cbs[1] = cbs[0];
+        cbs[0] = (cl_train_callback){cl_study_epoch, study};
+        ncb++;
+        prog.study = study;
+        cfg.skip_eval = cl_study_skip_eval;
+        cfg.skip_eval_user = study;
     } else if (o.out) {
         printf("study: off (--analyze none)\n");
     }
@@ -646,6 +653,13 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_result res;
     st = cl_train_run(&cfg, m, &tv, &sv, &hooks, &res);
     cl_cli_progress_clear(&prog);
+    double ev[4];
+    if (study && isnan(res.train_loss) && cl_study_eval_values(study, res.epochs_done, ev)) {
+        res.train_loss = ev[0];
+        res.train_acc = ev[1];
+        res.test_loss = ev[2];
+        res.test_acc = ev[3];
+    }
     char took[32];
     cl_cli_format_duration(res.seconds, took, sizeof took);
     if (st == CL_OK && isnan(res.train_loss) && o.resume &&

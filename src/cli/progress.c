@@ -18,6 +18,7 @@ void cl_cli_progress_init(cl_cli_progress *p)
     p->tty = isatty(STDERR_FILENO);
     p->drawn = 0;
     p->last = 0;
+    p->study = NULL;
 }
 
 void cl_cli_format_duration(double s, char *buf, int cap)
@@ -77,8 +78,11 @@ cl_status cl_cli_progress_epoch(const cl_epoch_info *info, void *user)
     cl_cli_format_duration(info->seconds, t, sizeof t);
     printf("epoch %3d/%d  lr %.4g  run %.4f/%.2f%%", info->epoch, info->epochs, info->lr,
            info->run_loss, 100 * info->run_acc);
-    pair("train", info->train_loss, info->train_acc);
-    pair("test", info->test_loss, info->test_acc);
+    cl_cli_progress *p = user;
+    double v[4] = {info->train_loss, info->train_acc, info->test_loss, info->test_acc};
+    if (p->study && isnan(v[0])) cl_study_eval_values(p->study, info->epoch, v);
+    pair("train", v[0], v[1]);
+    pair("test", v[2], v[3]);
     printf("  %.0f img/s  %s\n", info->img_per_s, t);
     fflush(stdout);
     return CL_OK;

@@ -3,12 +3,16 @@
 #ifndef COLLAPSE_CLI_PROGRESS_H
 #define COLLAPSE_CLI_PROGRESS_H
 
+#include "collapse/study.h"
 #include "collapse/train.h"
 
 typedef struct {
     int tty;     /* stderr is a terminal: draw the bar */
     int drawn;   /* a bar is on the screen */
     double last; /* time of the last redraw (s) */
+    const cl_study *study; /* NULL, or the study whose rows give the eval-mode
+                              values the trainer skipped (cl_study_skip_eval);
+                              its epoch callback must run before ours */
 } cl_cli_progress;
 
 void cl_cli_progress_init(cl_cli_progress *p);

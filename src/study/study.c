@@ -35,6 +35,8 @@ struct cl_study {
     int started; /* the files are ready for this session */
     double last_seconds;
     double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
+    int eval_epoch;      /* epoch of eval_values (-1 = none yet) */
+    double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
 };
 
 static double now(void)
@@ -110,6 +112,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
     s->K = train->classes;
     s->cls = cl_model_classifier_index(m);
     s->plot_seconds = -1;
+    s->eval_epoch = -1;
     s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
     if (!s->taps) {
         st = CL_ENOMEM;
@@ -384,6 +387,8 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
                                        isnan(lead[3]) ? own : NULL, &lead[3], &lead[4])) != CL_OK)
         goto done;
 
+    s->eval_epoch = e;
+    memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
     char row[ROW_CAP];
     snprintf(row, sizeof row, "%d", e);
     for (int i = 0; i < 5; i++) cl_csv_put(row, sizeof row, lead[i], 0);
@@ -422,6 +427,19 @@ cl_status cl_study_epoch(const cl_epoch_info *info, void *study)
     CL_TRY(start_files(s, info->epoch));
     if (!cl_study_is_analyzed(&s->o, info->epoch, s->epochs)) return CL_OK;
     return analyze(s, info);
+}
+
+int cl_study_skip_eval(void *study, int epoch)
+{
+    const cl_study *s = study;
+    return !s->o.none && !s->o.bn_train && cl_study_is_analyzed(&s->o, epoch, s->epochs);
+}
+
+int cl_study_eval_values(const cl_study *s, int epoch, double *v)
+{
+    if (s->eval_epoch != epoch) return 0;
+    memcpy(v, s->eval_values, sizeof s->eval_values);
+    return 1;
 }
 
 cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)

@@ -340,10 +340,11 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
         info.run_acc = (double)correct / (double)(seen ? seen : 1);
         info.seconds = secs;
         info.img_per_s = secs > 0 ? (double)seen / secs : 0;
-        if (cfg.eval_train &&
+        int skip = cfg.skip_eval && cfg.skip_eval(cfg.skip_eval_user, t.st.epoch);
+        if (!skip && cfg.eval_train &&
             (st = cl_train_evaluate(m, train, &cfg.loss, &info.train_loss, &info.train_acc)) != CL_OK)
             goto done;
-        if (cfg.eval_test && test &&
+        if (!skip && cfg.eval_test && test &&
             (st = cl_train_evaluate(m, test, &cfg.loss, &info.test_loss, &info.test_acc)) != CL_OK)
             goto done;
         res.train_loss = info.train_loss;
