@@ -152,16 +152,27 @@ cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_tra
                        const cl_train_data *test, const cl_train_hooks *hooks,
                        cl_train_result *result);
 
-/* Batched eval-mode forward pass over a whole dataset, in order, without
- * augmentation. After each batch, calls fn with the batch's first sample
- * index, its size n and its labels y [n]; the model's activations
+/* Batched eval-mode forward pass over a whole dataset, without augmentation.
+ * After each batch, calls fn with the batch (below); the model's activations
  * (m->acts[i], [n, out_i]) hold every layer's output for that batch.
- * bn_train = 1 uses batch statistics in BN (He & Su's "train" BN mode); the
- * running statistics are saved before and restored after, so the model is
- * unchanged. Batch size: m->max_n (the model must be allocated).
- * fn may return non-OK to stop; that status is returned. */
-typedef cl_status (*cl_batch_fn)(void *user, const cl_model *m, int64_t first, int n,
-                                 const int32_t *y);
+ * bn_train = 0: batches of m->max_n samples in dataset order (idx NULL).
+ * bn_train = 1 uses batch statistics in BN (He & Su's "train" BN mode). Then
+ * what a sample's features are depends on its batch-mates, so the samples are
+ * visited in a fixed seeded permutation (the same on every call, whatever
+ * the run's seed: storage order, e.g. class-sorted PNG folders, must not
+ * decide the batches) and the batches are balanced (ceil(N / max_n) batches
+ * whose sizes differ by at most one: no tiny last batch). The running
+ * statistics are saved before and restored after, so the model is unchanged.
+ * The inputs of a permuted batch are gathered into a buffer allocated once
+ * per call. fn may return non-OK to stop; that status is returned. */
+typedef struct {
+    int64_t first;      /* bn_train = 0: the batch holds samples first..first+n-1 */
+    int n;              /* batch size */
+    const float *x;     /* the batch's inputs [n, C*H*W], as fed to the model */
+    const int32_t *y;   /* their labels [n] */
+    const int32_t *idx; /* NULL (in order from first), or idx[i] = dataset index of row i */
+} cl_batch;
+typedef cl_status (*cl_batch_fn)(void *user, const cl_model *m, const cl_batch *b);
 cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
                                 cl_batch_fn fn, void *user);
 

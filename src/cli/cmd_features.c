@@ -31,16 +31,18 @@ typedef struct {
     int layer; /* -1 = input */
     int64_t D;
     float *H;       /* [N, D] */
-    const float *X; /* the split's inputs (for the input tap) */
 } collect;
 
-static cl_status take(void *user, const cl_model *m, int64_t first, int n,
-                      const int32_t *y)
+static cl_status take(void *user, const cl_model *m, const cl_batch *b)
 {
-    (void)y;
     collect *c = user;
-    const float *src = c->layer < 0 ? c->X + first * c->D : m->acts[c->layer];
-    memcpy(c->H + first * c->D, src, sizeof(float) * (size_t)(n * c->D));
+    const float *src = c->layer < 0 ? b->x : m->acts[c->layer];
+    if (!b->idx)
+        memcpy(c->H + b->first * c->D, src, sizeof(float) * (size_t)(b->n * c->D));
+    else /* BN train mode: rows back to their dataset positions */
+        for (int i = 0; i < b->n; i++)
+            memcpy(c->H + (int64_t)b->idx[i] * c->D, src + (int64_t)i * c->D,
+                   sizeof(float) * (size_t)c->D);
     return CL_OK;
 }
 
@@ -144,7 +146,6 @@ int cl_cmd_features(int argc, char **argv)
     }
     const cl_dataset *d = !strcmp(split, "train") ? &train : &test;
     c.D = c.layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[c.layer].out);
-    c.X = d->x;
     c.H = cl_alloc_array((size_t)d->n, (size_t)c.D * sizeof(float), "features");
     if (!c.H) {
         rc = cl_cli_fail(1, "features of %lld x %lld floats: %s", (long long)d->n,

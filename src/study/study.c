@@ -201,19 +201,24 @@ typedef struct {
     int64_t correct, n;
 } sweep;
 
-static cl_status sweep_batch(void *user, const cl_model *m, int64_t first, int n,
-                             const int32_t *y)
+static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
 {
     sweep *sw = user;
+    const int n = b->n;
+    const int32_t *y = b->y;
     for (int j = 0; j < sw->njobs; j++) {
         tap_job *t = &sw->jobs[j];
         int64_t dim = t->tap->dim;
-        const float *h = t->tap->layer < 0 ? sw->ds->x + first * dim : m->acts[t->tap->layer];
+        const float *h = t->tap->layer < 0 ? b->x : m->acts[t->tap->layer];
         if (sw->pass == 1) {
             if (t->stream_it)
                 CL_TRY(cl_nc_stream_feed1(t->stream, h, n, dim, y));
-            else
-                memcpy(t->cache + first * dim, h, sizeof(float) * (size_t)(n * dim));
+            else if (!b->idx)
+                memcpy(t->cache + b->first * dim, h, sizeof(float) * (size_t)(n * dim));
+            else /* BN train mode: rows back to their dataset positions */
+                for (int i = 0; i < n; i++)
+                    memcpy(t->cache + (int64_t)b->idx[i] * dim, h + (int64_t)i * dim,
+                           sizeof(float) * (size_t)dim);
         } else if (t->stream_it) {
             CL_TRY(cl_nc_stream_feed2(t->stream, h, n, dim, y));
         }

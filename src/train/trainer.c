@@ -76,30 +76,62 @@ static cl_status check_fit(const cl_model *m, const cl_train_data *ds, const cha
     return CL_OK;
 }
 
+/* Seed of the fixed visiting order of BN-train-mode passes. */
+#define BN_TRAIN_ORDER_SEED 0x62e6d5eedULL
+
 cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train, cl_batch_fn fn,
                                 void *user)
 {
     if (m->max_n < 1) return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
     CL_TRY(check_fit(m, ds, "forward-pass"));
-    float *saved_bufs = NULL;
-    if (bn_train && m->nbufs) {
-        saved_bufs = cl_alloc_array((size_t)m->nbufs, sizeof(float), "BN running stats copy");
-        if (!saved_bufs) return CL_ENOMEM;
-        memcpy(saved_bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
-    }
     const int64_t N = ds_count(ds), D = ds_sample_floats(ds);
     const float *X = ds_images(ds);
     const int32_t *Y = ds_labels(ds);
+    float *saved_bufs = NULL, *bx = NULL;
+    int32_t *perm = NULL, *by = NULL;
     cl_status st = CL_OK;
-    for (int64_t first = 0; first < N && st == CL_OK; first += m->max_n) {
-        int n = (int)(N - first < m->max_n ? N - first : m->max_n);
-        cl_model_forward(m, X + first * D, n, bn_train);
-        st = fn(user, m, first, n, Y + first);
-    }
-    if (saved_bufs) {
+    if (bn_train) {
+        saved_bufs = cl_alloc_array((size_t)(m->nbufs ? m->nbufs : 1), sizeof(float),
+                                    "BN running stats copy");
+        perm = cl_alloc_array((size_t)N, sizeof(int32_t), "BN-train pass order");
+        bx = cl_alloc_array((size_t)m->max_n * (size_t)D, sizeof(float), "BN-train batch");
+        by = cl_alloc_array((size_t)m->max_n, sizeof(int32_t), "BN-train labels");
+        if (!saved_bufs || !perm || !bx || !by) {
+            st = CL_ENOMEM;
+            goto done;
+        }
+        memcpy(saved_bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
+        for (int64_t i = 0; i < N; i++) perm[i] = (int32_t)i;
+        cl_rng r;
+        cl_rng_seed(&r, BN_TRAIN_ORDER_SEED);
+        cl_rng_shuffle_i32(&r, perm, N);
+        int64_t nb = (N + m->max_n - 1) / m->max_n, base = N / nb, extra = N % nb;
+        for (int64_t b = 0, first = 0; b < nb && st == CL_OK; b++) {
+            int n = (int)(base + (b < extra));
+            const int32_t *idx = perm + first;
+            for (int i = 0; i < n; i++) {
+                memcpy(bx + (int64_t)i * D, X + (int64_t)idx[i] * D, sizeof(float) * (size_t)D);
+                by[i] = Y[idx[i]];
+            }
+            cl_model_forward(m, bx, n, 1);
+            cl_batch batch = {first, n, bx, by, idx};
+            st = fn(user, m, &batch);
+            first += n;
+        }
         memcpy(m->bufs, saved_bufs, sizeof(float) * (size_t)m->nbufs);
-        cl_free(saved_bufs);
+    } else {
+        for (int64_t first = 0; first < N && st == CL_OK; first += m->max_n) {
+            int n = (int)(N - first < m->max_n ? N - first : m->max_n);
+            cl_model_forward(m, X + first * D, n, 0);
+            cl_batch batch = {first, n, X + first * D, Y + first, NULL};
+            st = fn(user, m, &batch);
+        }
     }
+done:
+    cl_free(saved_bufs);
+    cl_free(perm);
+    cl_free(bx);
+    cl_free(by);
     return st;
 }
 
@@ -110,16 +142,16 @@ typedef struct {
     int64_t correct, n;
 } eval_acc;
 
-static cl_status eval_batch(void *user, const cl_model *m, int64_t first, int n, const int32_t *y)
+static cl_status eval_batch(void *user, const cl_model *m, const cl_batch *b)
 {
     eval_acc *a = user;
     const float *logits = m->acts[m->nlayers - 1];
     double l;
     int64_t c;
-    CL_TRY(cl_loss_compute(a->loss, logits, y, n, a->k, &l, NULL, &c));
-    a->loss_sum += l * n;
+    CL_TRY(cl_loss_compute(a->loss, logits, b->y, b->n, a->k, &l, NULL, &c));
+    a->loss_sum += l * b->n;
     a->correct += c;
-    a->n += n;
+    a->n += b->n;
     return CL_OK;
 }
 
