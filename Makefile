@@ -90,7 +90,7 @@ deps:
 # terminal phase (100% training accuracy from epoch ~20), collapse measured
 # at Papyan's log-spaced epochs. Writes results/demo/ (CSV, PNG, .npy).
 DEMO_FLAGS := --arch mlp --loss mse --data mnist --train-per-class 1000 \
-              --test-per-class 1000 --epochs 100 --seed 1
+              --test-per-class 800 --epochs 100 --seed 1
 demo: $(BIN) data
 	rm -rf results/demo
 	$(BIN) train $(DEMO_FLAGS) --out results/demo
@@ -102,7 +102,7 @@ EXP_MNIST := --arch mlp --data mnist --train-per-class 500 --test-per-class 500 
 EXP_HESU  := --model models/mlp_bn.cfg --data fashion --resize 10 --train-per-class 100 \
              --test-per-class 100 --epochs 200 --bn-mode train
 EXP_RAND  := --arch mlp --data cifar10 --train-per-class 100 --test-per-class 100 \
-             --random-labels 1 --epochs 150 --lr 0.01 --wd 0
+             --random-labels 1 --normalize --epochs 200 --lr 0.05
 EXP_R20   := --arch resnet20 --data cifar10 --train-per-class 100 --test-per-class 100 \
              --epochs 60 --normalize
 experiments: results/mnist_learned results/mnist_etf results/hesu_fashion \
