@@ -163,6 +163,19 @@ Test(optim, grad_norm_and_finite)
     cr_assert_eq(cl_all_finite(x, 5), 0);
     x[3] = 3.4e38f; /* huge but finite: x*0 == 0 */
     cr_assert_eq(cl_all_finite(x, 5), 1);
+    /* long vectors (the vector-lane path and its tail): one bad value anywhere */
+    enum { L = 1003 };
+    static float v[L];
+    for (int i = 0; i < L; i++) v[i] = (float)(i % 7) - 3.0f;
+    cr_assert_eq(cl_all_finite(v, L), 1);
+    const int at[] = {0, 1, 15, 16, 517, 1000, 1002};
+    for (int k = 0; k < 7; k++) {
+        float keep = v[at[k]];
+        v[at[k]] = k % 2 ? INFINITY : NAN;
+        cr_assert_eq(cl_all_finite(v, L), 0, "bad value at %d", at[k]);
+        v[at[k]] = keep;
+    }
+    cr_assert_eq(cl_all_finite(v, L), 1);
 }
 
 /* ---- schedules ---- */

@@ -193,6 +193,10 @@ int cl_all_finite(const float *x, int64_t n)
     /* Sum of x*0 is NaN iff some element is NaN or Inf; branch-free and
      * vectorizable, and exact because -ffast-math is never used. */
     float acc = 0.0f;
+    /* every term is 0 or NaN, so the reduction order cannot change the
+     * answer: let the compiler use vector lanes (a serial float chain ran at
+     * ~1.5 Gelem/s, 2 ms per step of the 2.9M-parameter MLP) */
+#pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
     return acc == 0.0f;
 }
