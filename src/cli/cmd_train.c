@@ -57,7 +57,7 @@ static void usage(FILE *f)
         "  --arch NAME               mlp resnet20 resnet32 resnet56 resnet18 resnet34 "
         "convnet\n"
         "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
-        "  --etf-mode pad|rotate     how the ETF sits in D dimensions (default pad)\n"
+        "  --etf-mode pad|rotate     how the ETF sits in D dimensions (default rotate)\n"
         "  --feature-dim D           width of the classifier's input\n"
         "  --no-classifier-bias      learned head without bias\n"
         "training:\n"
@@ -273,7 +273,7 @@ static void json_options(FILE *f, const train_opts *o, const cl_train_config *cf
         cfg->optim.momentum, cfg->optim.nesterov ? "true" : "false", cfg->optim.beta1,
         cfg->optim.beta2, cfg->optim.eps, cfg->optim.wd[0], cfg->optim.wd[1],
         cl_sched_kind_name(cfg->sched.kind), ms, cfg->sched.gamma, cfg->sched.min_lr,
-        cfg->sched.warmup, loss, o->classifier, o->etf_mode ? o->etf_mode : "pad",
+        cfg->sched.warmup, loss, o->classifier, o->etf_mode ? o->etf_mode : "rotate",
         o->feature_dim, o->no_bias || !strcmp(o->classifier, "etf") ? "false" : "true",
         (unsigned long long)cfg->seed);
     cl_cli_data_json(f, &o->data, NULL, NULL);
@@ -490,7 +490,7 @@ int cl_cmd_train(int argc, char **argv)
                          .bias = !o.no_bias,
                          .etf = !strcmp(o.classifier, "etf"),
                          .etf_mode =
-                             o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_PAD,
+                             o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_ROTATE,
                          .etf_seed = cfg.seed};
     cl_rng init;
     cl_rng_seed(&init,
