@@ -299,7 +299,8 @@ static const char metrics_hdr[] =
     "equinorm_W,equiangular_M,equiangular_W,maxangle_M,maxangle_W,etf_M,etf_W,nc3,nc3_zhu,"
     "nc4,ncc_acc,test_nc1,test_D,test_nc1_quotient,test_cdnv,test_equinorm_M,test_equinorm_W,"
     "test_equiangular_M,test_equiangular_W,test_maxangle_M,test_maxangle_W,test_etf_M,"
-    "test_etf_W,test_nc3,test_nc3_zhu,test_nc4,test_ncc_acc,epoch_seconds,analysis_seconds";
+    "test_etf_W,test_nc3,test_nc3_zhu,test_nc4,test_ncc_acc,test_ncc_acc_train_means,"
+    "epoch_seconds,analysis_seconds";
 
 static void first_line(const char *path, char *buf, int cap)
 {
@@ -391,7 +392,8 @@ Test(study, npy_reproduce_last_row_exactly)
     toy_make(&t);
     cl_study_opts o = cl_study_opts_default();
     o.plots = 0;
-    toy_run(&t, tpath("run"), &o, 3, NULL);
+    cl_model *m;
+    toy_run(&t, tpath("run"), &o, 3, &m);
 
     float *H, *W, *b;
     int32_t *y;
@@ -426,6 +428,44 @@ Test(study, npy_reproduce_last_row_exactly)
     cr_assert_eq(checked, 16);
     /* classifier accuracy from the analyzer = the eval-mode train accuracy */
     cr_assert_float_eq(r.acc, metric_of(&c, last, "train_acc"), 1e-12);
+
+    /* held-out nearest-class-mean accuracy: test features of the final model
+     * against the class means of the saved training features */
+    double mu[KC * 6] = {0}, mu2[KC] = {0};
+    int64_t cnt[KC] = {0};
+    for (int i = 0; i < NTR; i++) {
+        cnt[y[i]]++;
+        for (int d = 0; d < 6; d++) mu[y[i] * 6 + d] += H[i * 6 + d];
+    }
+    for (int k = 0; k < KC; k++)
+        for (int d = 0; d < 6; d++) {
+            mu[k * 6 + d] /= (double)cnt[k];
+            mu2[k] += mu[k * 6 + d] * mu[k * 6 + d];
+        }
+    cr_assert_eq(cl_model_alloc(m, NTE), CL_OK);
+    cl_model_forward(m, t.xte, NTE, 0);
+    const float *Hte = m->acts[cl_model_classifier_index(m) - 1]; /* [NTE, 6] */
+    int ok = 0;
+    for (int i = 0; i < NTE; i++) {
+        int best = 0;
+        double bv = INFINITY;
+        for (int k = 0; k < KC; k++) {
+            double dist = 0;
+            for (int d = 0; d < 6; d++) {
+                double v = Hte[i * 6 + d] - mu[k * 6 + d];
+                dist += v * v;
+            }
+            if (dist < bv) {
+                bv = dist;
+                best = k;
+            }
+        }
+        ok += best == t.yte[i];
+    }
+    cr_assert_float_eq(metric_of(&c, last, "test_ncc_acc_train_means"), (double)ok / NTE, 1e-12,
+                       "held-out NCC %g vs %g", metric_of(&c, last, "test_ncc_acc_train_means"),
+                       (double)ok / NTE);
+    cl_model_destroy(m);
     cl_csv_free(&c);
     cl_free(H);
     cl_free(W);

@@ -60,7 +60,7 @@ static void metrics_header(char *h, size_t cap)
                 snprintf(h + l, cap - l, ",%s%s", pass ? "test_" : "", cl_nc_key_name(i));
             }
     size_t l = strlen(h);
-    snprintf(h + l, cap - l, ",epoch_seconds,analysis_seconds");
+    snprintf(h + l, cap - l, ",test_ncc_acc_train_means,epoch_seconds,analysis_seconds");
 }
 
 static const char layers_header[] = "epoch,layer,name,dim,D,nc1,rho,r2,r,intercept";
@@ -189,6 +189,14 @@ typedef struct {
     float *cache;         /* [N, dim] when cached */
     const float *W, *b;   /* classifier input tap only */
     cl_nc_result r;
+    /* held-out nearest-class-mean rule (classifier input tap): on the train
+     * split pass 1 accumulates class sums into msum [K, dim]; on the test
+     * split pass 1 classifies every sample by the nearest of the training
+     * means ncc_mu [K, dim] (ncc_mu2 [K] = their squared norms) */
+    double *msum;
+    const double *ncc_mu, *ncc_mu2;
+    int ncc_K;
+    int64_t ncc_ok, ncc_n;
 } tap_job;
 
 typedef struct {
@@ -222,6 +230,31 @@ static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
         } else if (t->stream_it) {
             CL_TRY(cl_nc_stream_feed2(t->stream, h, n, dim, y));
         }
+        if (sw->pass == 1 && t->msum)
+            for (int i = 0; i < n; i++) {
+                double *ms = t->msum + (int64_t)y[i] * dim;
+                const float *hi = h + (int64_t)i * dim;
+                for (int64_t d = 0; d < dim; d++) ms[d] += hi[d];
+            }
+        if (sw->pass == 1 && t->ncc_mu)
+            for (int i = 0; i < n; i++) {
+                /* argmin_c ||h - mu_c||^2 = argmin_c ||mu_c||^2 - 2 h.mu_c (first on ties) */
+                const float *hi = h + (int64_t)i * dim;
+                int best = 0;
+                double bv = INFINITY;
+                for (int c = 0; c < t->ncc_K; c++) {
+                    const double *mu = t->ncc_mu + (int64_t)c * dim;
+                    double dot = 0;
+                    for (int64_t d = 0; d < dim; d++) dot += hi[d] * mu[d];
+                    double v = t->ncc_mu2[c] - 2 * dot;
+                    if (v < bv) {
+                        bv = v;
+                        best = c;
+                    }
+                }
+                t->ncc_ok += best == y[i];
+                t->ncc_n++;
+            }
     }
     if (sw->pass == 1 && sw->loss) {
         double l;
@@ -381,16 +414,47 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
                       info->test_acc};
     const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
-    cl_status st;
+    cl_status st = CL_OK;
     int last = e == s->epochs && s->o.save_features;
+    double *mu = NULL, heldout = NAN;
+    if (s->test) {
+        mu = cl_alloc_array((size_t)K * ((size_t)D + 1), sizeof(double), "training class means");
+        if (!mu) {
+            st = CL_ENOMEM;
+            goto done;
+        }
+        jobs[ntrain - 1].msum = mu;
+    }
     if ((st = analyze_split(s, m, s->train, jobs, ntrain, last, e, isnan(lead[1]) ? own : NULL,
                             &lead[1], &lead[2])) != CL_OK)
         goto done;
+    if (mu) { /* class sums -> means (the analyzer has checked no class is empty) */
+        int64_t *cnt = cl_alloc_array((size_t)K, sizeof(int64_t), "class counts");
+        if (!cnt) {
+            st = CL_ENOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < s->train->n; i++) cnt[s->train->y[i]]++;
+        double *mu2 = mu + (size_t)K * D;
+        for (int c = 0; c < K; c++) {
+            mu2[c] = 0;
+            for (int d = 0; d < D; d++) {
+                double v = mu[(size_t)c * D + d] / (double)(cnt[c] ? cnt[c] : 1);
+                mu[(size_t)c * D + d] = v;
+                mu2[c] += v * v;
+            }
+        }
+        cl_free(cnt);
+        test_job->ncc_mu = mu;
+        test_job->ncc_mu2 = mu2;
+        test_job->ncc_K = K;
+    }
     if (last && (st = save_final(s, &jobs[ntrain - 1], W, b)) != CL_OK) goto done;
     free_jobs(jobs, ntrain); /* the caches are not needed any more */
     if (s->test && (st = analyze_split(s, m, s->test, test_job, 1, 0, e,
                                        isnan(lead[3]) ? own : NULL, &lead[3], &lead[4])) != CL_OK)
         goto done;
+    if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
 
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
@@ -404,6 +468,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
                 cl_csv_put(row, sizeof row,
                            split && !s->test ? NAN : cl_nc_key_value(r, i), 0);
     }
+    cl_csv_put(row, sizeof row, heldout, 0);
     if (s->o.layers && (st = write_layers(s, e, jobs)) != CL_OK) goto done;
     cl_csv_put(row, sizeof row, info->seconds, 0);
     cl_csv_put(row, sizeof row, now() - t0, 0);
@@ -421,6 +486,7 @@ done:
     free_jobs(jobs, ntrain + 1);
     cl_free(jobs);
     cl_free(b);
+    cl_free(mu);
     s->last_seconds = now() - t0;
     return st;
 }
