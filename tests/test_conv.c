@@ -137,6 +137,34 @@ Test(conv, forward_backward_match_naive)
     cr_assert(n >= 40, "only %d configurations ran", n);
 }
 
+/* Small output planes put several images side by side in one sgemm
+ * (forward, dW, and dx of stride-1 "same" convs): full groups, a partial
+ * last group, more groups than slots, strided and same convs, plus the
+ * grouped dW without dx. */
+Test(conv, grouped_images_match_naive)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 31);
+    conv_case(cl_conv_dims_make(8 * CL_CONV_SLOTS + 3, 4, 4, 4, 6, 3, 1, 1), 1, &r);
+    conv_case(cl_conv_dims_make(19, 6, 3, 3, 5, 3, 1, 1), 0, &r);
+    conv_case(cl_conv_dims_make(13, 3, 8, 8, 4, 3, 2, 1), 1, &r);
+    conv_case(cl_conv_dims_make(5, 7, 2, 2, 3, 1, 2, 0), 0, &r);
+    conv_case(cl_conv_dims_make(11, 5, 4, 4, 3, 3, 1, 1), 0, &r);
+
+    cl_conv_dims d = cl_conv_dims_make(21, 4, 4, 4, 6, 3, 1, 1);
+    int64_t nx = (int64_t)d.N * 64, ny = (int64_t)d.N * 6 * 16, nw = 6 * 36;
+    float *x = randn(nx, &r), *W = randn(nw, &r), *dy = randn(ny, &r);
+    float *ws = nans(cl_conv2d_ws_floats(&d));
+    float *dW1 = cl_alloc_array((size_t)nw, sizeof(float), "t");
+    float *dW2 = cl_alloc_array((size_t)nw, sizeof(float), "t");
+    cl_conv2d_backward(&d, x, W, dy, NULL, dW1, NULL, ws);
+    cl_conv2d_backward_naive(&d, x, W, dy, NULL, dW2, NULL);
+    double e = rel(dW1, dW2, nw);
+    cr_assert(e <= KTOL, "grouped dW without dx: rel %.3g", e);
+    float *all[] = {x, W, dy, ws, dW1, dW2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+}
+
 /* dx == NULL must still accumulate dW (and leave dx alone). */
 Test(conv, backward_without_dx_accumulates)
 {

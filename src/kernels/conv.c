@@ -63,10 +63,11 @@ static void zero_cols(float *r, int OH, int OW, int lo, int hi)
     }
 }
 
-void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
-               float *col)
+/* cl_im2col with row stride ld >= OH*OW (several images side by side). */
+static void im2col_ld(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+                      int OW, float *col, int64_t ld)
 {
-    int64_t OHW = (int64_t)OH * OW, HW = (int64_t)H * W;
+    int64_t HW = (int64_t)H * W;
     /* "same" stride-1 convolutions (OH = H, OW = W): each row of col is the
      * plane shifted by off = (i-pad)*W + (j-pad): one contiguous copy, then
      * the wrapped-around border columns are zeroed. Rows above/below the
@@ -76,7 +77,7 @@ void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, 
         const float *xc = x + c * HW;
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
-                float *restrict row = col + ((int64_t)(c * k + i) * k + j) * OHW;
+                float *restrict row = col + ((int64_t)(c * k + i) * k + j) * ld;
                 int lo, hi;
                 valid_range(W, OW, stride, pad, j, &lo, &hi);
                 if (same) {
@@ -114,6 +115,12 @@ void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, 
                 }
             }
     }
+}
+
+void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
+               float *col)
+{
+    im2col_ld(x, C, H, W, k, stride, pad, OH, OW, col, (int64_t)OH * OW);
 }
 
 void cl_im2col_naive(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
@@ -198,13 +205,32 @@ static int conv_same(const cl_conv_dims *d)
 
 static int64_t round16(int64_t v) { return (v + 15) & ~(int64_t)15; }
 
-/* Per slot: the column matrix (also dcol, or im2col(dy) for same convs,
- * in backward), then a dW partial. After the slots: Wf for same convs. */
+/* Images per sgemm: small output planes (late stages) give thin products
+ * (N = OH*OW = 64 or 16), so G images are put side by side, col
+ * [C*k*k, G*OH*OW], and one product covers them (forward and dW; dx stays
+ * per image). Not for 1x1 direct convs (x_n is the column matrix). */
+#define GROUP_COLS 256
+#define GROUP_MAX 8
+static int conv_group(const cl_conv_dims *d)
+{
+    int64_t ohw = (int64_t)d->OH * d->OW;
+    if (conv_direct(d) || ohw >= GROUP_COLS) return 1;
+    return (int)imin(imin(GROUP_MAX, (int)(GROUP_COLS / ohw)), imax(d->N, 1));
+}
+
+/* Per slot: the column matrix of a group (also dcol of one image, or
+ * im2col(dy) of the group for same convs, in backward), the group's output
+ * / dy [OC, G*OH*OW] / dx [C, G*H*W] (G > 1 only), then a dW partial. After the slots: Wf for
+ * same convs. */
 static int64_t slot_col(const cl_conv_dims *d)
 {
     if (conv_direct(d)) return 0;
-    int ch = conv_same(d) ? imax(d->C, d->OC) : d->C;
-    return (int64_t)ch * d->k * d->k * d->OH * d->OW;
+    int64_t kk = (int64_t)d->k * d->k, ohw = (int64_t)d->OH * d->OW;
+    int64_t one = (int64_t)(conv_same(d) ? imax(d->C, d->OC) : d->C) * kk * ohw;
+    int G = conv_group(d);
+    int64_t ch = imax(d->C * d->k * d->k + d->OC, d->OC * d->k * d->k + d->C);
+    int64_t grp = G > 1 ? ch * G * ohw : 0;
+    return one > grp ? one : grp;
 }
 static int64_t slot_floats(const cl_conv_dims *d)
 {
@@ -219,35 +245,59 @@ int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
 
 static int conv_threads(const cl_conv_dims *d)
 {
-    return imax(1, imin(conv_slots(d), omp_get_max_threads()));
+    int groups = (d->N + conv_group(d) - 1) / conv_group(d);
+    return imax(1, imin(imin(conv_slots(d), groups), omp_get_max_threads()));
+}
+
+static void add_bias(float *yn, const float *b, int OC, int OHW)
+{
+    if (b)
+        for (int oc = 0; oc < OC; oc++) {
+            float v = b[oc], *r = yn + (int64_t)oc * OHW;
+            for (int i = 0; i < OHW; i++) r[i] += v;
+        }
 }
 
 void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
                        float *y, float *ws)
 {
-    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, G = conv_group(d);
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
-    const int T = conv_threads(d), direct = conv_direct(d);
+    const int T = conv_threads(d), direct = conv_direct(d), ngroups = (d->N + G - 1) / G;
     const int64_t slot = slot_floats(d);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         float *col = ws + omp_get_thread_num() * slot;
 #pragma omp for schedule(static)
-        for (int n = 0; n < d->N; n++) {
-            const float *xn = x + n * xs;
-            float *yn = y + n * ys;
-            const float *cn = xn;
-            if (!direct) {
-                cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
-                cn = col;
-            }
-            /* yn [OC, OHW] = W [OC, CKK] @ cn [CKK, OHW] */
-            cl_sgemm(0, 0, d->OC, OHW, CKK, 1.0f, W, CKK, cn, OHW, 0.0f, yn, OHW);
-            if (b)
-                for (int oc = 0; oc < d->OC; oc++) {
-                    float v = b[oc], *r = yn + (int64_t)oc * OHW;
-                    for (int i = 0; i < OHW; i++) r[i] += v;
+        for (int gi = 0; gi < ngroups; gi++) {
+            const int n0 = gi * G, gn = imin(G, d->N - n0);
+            if (G == 1) {
+                const float *xn = x + n0 * xs;
+                float *yn = y + n0 * ys;
+                const float *cn = xn;
+                if (!direct) {
+                    cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
+                    cn = col;
                 }
+                /* yn [OC, OHW] = W [OC, CKK] @ cn [CKK, OHW] */
+                cl_sgemm(0, 0, d->OC, OHW, CKK, 1.0f, W, CKK, cn, OHW, 0.0f, yn, OHW);
+                add_bias(yn, b, d->OC, OHW);
+                continue;
+            }
+            /* yg [OC, gn*OHW] = W @ col [CKK, gn*OHW], then per image */
+            const int64_t ld = (int64_t)gn * OHW;
+            float *yg = col + (int64_t)CKK * ld;
+            for (int g = 0; g < gn; g++)
+                im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH,
+                          d->OW, col + (int64_t)g * OHW, ld);
+            cl_sgemm(0, 0, d->OC, (int)ld, CKK, 1.0f, W, CKK, col, (int)ld, 0.0f, yg, (int)ld);
+            for (int g = 0; g < gn; g++) {
+                float *yn = y + (n0 + g) * ys;
+                for (int oc = 0; oc < d->OC; oc++)
+                    memcpy(yn + (int64_t)oc * OHW, yg + oc * ld + (int64_t)g * OHW,
+                           sizeof(float) * (size_t)OHW);
+                add_bias(yn, b, d->OC, OHW);
+            }
         }
     }
 }
@@ -274,14 +324,33 @@ void cl_conv2d_forward_naive(const cl_conv_dims *d, const float *x, const float 
                 }
 }
 
+/* dx of one image: dcol, or the flipped kernel for same convs (col is
+ * free scratch of slot_col floats). */
+static void conv_dx_image(const cl_conv_dims *d, const float *W, const float *Wf,
+                          const float *dyn, float *dxn, float *col, int same, int direct)
+{
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, OCKK = d->OC * d->k * d->k;
+    if (same) {
+        /* dxn [C, HW] = Wf [C, OC*k*k] @ im2col(dyn) [OC*k*k, HW] */
+        cl_im2col(dyn, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H, d->W, col);
+        cl_sgemm(0, 0, d->C, OHW, OCKK, 1.0f, Wf, OCKK, col, OHW, 0.0f, dxn, OHW);
+    } else if (direct) {
+        cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, dxn, OHW);
+    } else {
+        /* dcol [CKK, OHW] = W^T [CKK, OC] @ dyn [OC, OHW] */
+        cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, col, OHW);
+        cl_col2im(col, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, dxn);
+    }
+}
+
 void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
                         float *dx, float *dW, float *db, float *ws)
 {
-    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, G = conv_group(d);
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int64_t nW = (int64_t)d->OC * CKK, scol = slot_col(d), slot = slot_floats(d);
     const int T = conv_threads(d), direct = conv_direct(d), same = conv_same(d) && dx;
-    const int KK = d->k * d->k, OCKK = d->OC * KK;
+    const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G;
     float *Wf = ws + conv_slots(d) * slot;
     if (same)
         for (int c = 0; c < d->C; c++)
@@ -297,29 +366,53 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
         used = omp_get_num_threads();
         memset(dWt, 0, sizeof(float) * (size_t)nW);
 #pragma omp for schedule(static)
-        for (int n = 0; n < d->N; n++) {
-            const float *xn = x + n * xs, *dyn = dy + n * ys;
-            const float *cn = xn;
-            if (!direct) {
-                cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
-                cn = col;
+        for (int gi = 0; gi < ngroups; gi++) {
+            const int n0 = gi * G, gn = imin(G, d->N - n0);
+            if (G == 1) {
+                const float *xn = x + n0 * xs, *dyn = dy + n0 * ys;
+                const float *cn = xn;
+                if (!direct) {
+                    cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
+                    cn = col;
+                }
+                /* dWt [CKK, OC] += cn [CKK, OHW] @ dyn^T [OHW, OC]: the transposed
+                 * product runs faster in OpenBLAS for these shapes (OC small) */
+                cl_sgemm(0, 1, CKK, d->OC, OHW, 1.0f, cn, OHW, dyn, OHW, 1.0f, dWt, d->OC);
+                if (dx) conv_dx_image(d, W, Wf, dyn, dx + n0 * xs, col, same, direct);
+                continue;
             }
-            /* dWt [CKK, OC] += cn [CKK, OHW] @ dyn^T [OHW, OC]: the transposed
-             * product runs faster in OpenBLAS for these shapes (OC small) */
-            cl_sgemm(0, 1, CKK, d->OC, OHW, 1.0f, cn, OHW, dyn, OHW, 1.0f, dWt, d->OC);
-            if (!dx) continue;
-            float *dxn = dx + n * xs;
-            /* dcol [CKK, OHW] = W^T [CKK, OC] @ dyn [OC, OHW] */
-            if (same) {
-                /* dxn [C, HW] = Wf [C, OC*k*k] @ im2col(dyn) [OC*k*k, HW] */
-                cl_im2col(dyn, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H, d->W, col);
-                cl_sgemm(0, 0, d->C, OHW, OCKK, 1.0f, Wf, OCKK, col, OHW, 0.0f, dxn, OHW);
-            } else if (direct) {
-                cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, dxn, OHW);
-            } else {
-                cl_sgemm(1, 0, CKK, OHW, d->OC, 1.0f, W, CKK, dyn, OHW, 0.0f, col, OHW);
-                cl_col2im(col, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, dxn);
+            /* dWt += col [CKK, gn*OHW] @ dyg^T, dyg [OC, gn*OHW] the group's dy */
+            const int64_t ld = (int64_t)gn * OHW;
+            float *dyg = col + (int64_t)CKK * ld;
+            for (int g = 0; g < gn; g++) {
+                const float *dyn = dy + (n0 + g) * ys;
+                im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH,
+                          d->OW, col + (int64_t)g * OHW, ld);
+                for (int oc = 0; oc < d->OC; oc++)
+                    memcpy(dyg + oc * ld + (int64_t)g * OHW, dyn + (int64_t)oc * OHW,
+                           sizeof(float) * (size_t)OHW);
             }
+            cl_sgemm(0, 1, CKK, d->OC, (int)ld, 1.0f, col, (int)ld, dyg, (int)ld, 1.0f, dWt,
+                     d->OC);
+            if (dx && same) {
+                /* dxg [C, gn*HW] = Wf [C, OC*k*k] @ im2col(dy_g) [OC*k*k, gn*HW] */
+                const int OCKK = d->OC * KK;
+                float *dxg = col + (int64_t)OCKK * ld;
+                for (int g = 0; g < gn; g++)
+                    im2col_ld(dy + (n0 + g) * ys, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H,
+                              d->W, col + (int64_t)g * OHW, ld);
+                cl_sgemm(0, 0, d->C, (int)ld, OCKK, 1.0f, Wf, OCKK, col, (int)ld, 0.0f, dxg,
+                         (int)ld);
+                for (int g = 0; g < gn; g++) {
+                    float *dxn = dx + (n0 + g) * xs;
+                    for (int c = 0; c < d->C; c++)
+                        memcpy(dxn + (int64_t)c * OHW, dxg + c * ld + (int64_t)g * OHW,
+                               sizeof(float) * (size_t)OHW);
+                }
+            } else if (dx)
+                for (int g = 0; g < gn; g++)
+                    conv_dx_image(d, W, Wf, dy + (n0 + g) * ys, dx + (n0 + g) * xs, col, same,
+                                  direct);
         }
     }
 #pragma omp parallel for schedule(static) if (nW * used >= PAR_MIN)
