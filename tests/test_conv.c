@@ -165,6 +165,22 @@ Test(conv, grouped_images_match_naive)
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
 }
 
+/* Stride-1 "same" convolutions with >= 16 input (forward) or output (dx)
+ * channels and no grouping run k*k shifted products over a padded plane
+ * instead of im2col: k 3 and 5, bias or not, only one of the two sides
+ * wide enough, more images than slots. */
+Test(conv, shifted_same_conv_match_naive)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 41);
+    conv_case(cl_conv_dims_make(3, 16, 16, 16, 17, 3, 1, 1), 1, &r);
+    conv_case(cl_conv_dims_make(2, 18, 17, 15, 16, 5, 1, 2), 0, &r);
+    conv_case(cl_conv_dims_make(2, 16, 16, 16, 5, 3, 1, 1), 0, &r);
+    conv_case(cl_conv_dims_make(2, 3, 16, 16, 16, 3, 1, 1), 1, &r);
+    conv_case(cl_conv_dims_make(CL_CONV_SLOTS + 2, 16, 16, 16, 16, 3, 1, 1), 0, &r);
+    conv_case(cl_conv_dims_make(1, 16, 16, 16, 16, 3, 1, 1), 1, &r);
+}
+
 /* dx == NULL must still accumulate dW (and leave dx alone). */
 Test(conv, backward_without_dx_accumulates)
 {

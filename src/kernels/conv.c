@@ -230,6 +230,11 @@ static int64_t slot_col(const cl_conv_dims *d)
     int G = conv_group(d);
     int64_t ch = imax(d->C * d->k * d->k + d->OC, d->OC * d->k * d->k + d->C);
     int64_t grp = G > 1 ? ch * G * ohw : 0;
+    if (conv_same(d) && G == 1) { /* shifted products: padded input + wide output */
+        int64_t hp = d->H + 2 * d->pad, wp = d->W + 2 * d->pad, mx = imax(d->C, d->OC);
+        int64_t sh = mx * hp * wp + d->k + mx * d->H * wp;
+        if (sh > grp) grp = sh;
+    }
     return one > grp ? one : grp;
 }
 static int64_t slot_floats(const cl_conv_dims *d)
@@ -239,7 +244,7 @@ static int64_t slot_floats(const cl_conv_dims *d)
 
 int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
 {
-    int64_t wf = conv_same(d) ? (int64_t)d->OC * d->C * d->k * d->k : 0;
+    int64_t wf = conv_same(d) ? 2 * (int64_t)d->OC * d->C * d->k * d->k : 0;
     return conv_slots(d) * slot_floats(d) + wf;
 }
 
@@ -247,6 +252,57 @@ static int conv_threads(const cl_conv_dims *d)
 {
     int groups = (d->N + conv_group(d) - 1) / conv_group(d);
     return imax(1, imin(imin(conv_slots(d), groups), omp_get_max_threads()));
+}
+
+/* Stride-1 "same" convolution of one image without im2col: x [C, H, W] is
+ * copied into a zero-padded plane xp [C, Hp*Wp] (+ k floats of slack);
+ * then for each kernel tap q = (i, j) the rows of xp shifted by i*Wp + j
+ * are a [C, H*Wp] matrix, and yw [OC, H*Wp] += Wr[q] [OC, C] @ that
+ * (k*k products, no column matrix); yw's last Wp - W columns of each row
+ * are junk and y [OC, H, W] takes the rest. scr: C*Hp*Wp + k + OC*H*Wp. */
+static void conv_shifted(const float *x, int C, int H, int W, int OC, int k, int pad,
+                         const float *Wr, float *y, float *scr)
+{
+    const int Hp = H + 2 * pad, Wp = W + 2 * pad, N = H * Wp, KK = k * k;
+    const int64_t P = (int64_t)Hp * Wp;
+    float *xp = scr, *yw = scr + C * P + k;
+    memset(xp, 0, sizeof(float) * (size_t)(C * P + k));
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < H; h++)
+            memcpy(xp + c * P + (int64_t)(h + pad) * Wp + pad, x + ((int64_t)c * H + h) * W,
+                   sizeof(float) * (size_t)W);
+    for (int q = 0; q < KK; q++)
+        cl_sgemm(0, 0, OC, N, C, 1.0f, Wr + (int64_t)q * OC * C, C,
+                 xp + (int64_t)(q / k) * Wp + q % k, (int)P, q ? 1.0f : 0.0f, yw, N);
+    for (int oc = 0; oc < OC; oc++)
+        for (int h = 0; h < H; h++)
+            memcpy(y + ((int64_t)oc * H + h) * W, yw + (int64_t)oc * N + (int64_t)h * Wp,
+                   sizeof(float) * (size_t)W);
+}
+
+/* Wr [k*k, O, I] = Ws [O, I, k, k] (flip: tap k*k-1-q), I = inner dim. */
+static void repack_taps(const float *Ws, int O, int I, int KK, int flip_io, float *Wr)
+{
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++)
+            for (int q = 0; q < KK; q++) {
+                if (flip_io) /* Wr[q][i][o] = Ws[o][i][KK-1-q] */
+                    Wr[((int64_t)q * I + i) * O + o] = Ws[((int64_t)o * I + i) * KK + (KK - 1 - q)];
+                else
+                    Wr[((int64_t)q * O + o) * I + i] = Ws[((int64_t)o * I + i) * KK + q];
+            }
+}
+
+/* The shifted products have K = input channels: below SHIFT_MIN_K they are
+ * slower than im2col + one product (the 3-channel stem). */
+#define SHIFT_MIN_K 16
+static int shift_fwd(const cl_conv_dims *d)
+{
+    return conv_same(d) && conv_group(d) == 1 && d->C >= SHIFT_MIN_K;
+}
+static int shift_dx(const cl_conv_dims *d)
+{
+    return conv_same(d) && conv_group(d) == 1 && d->OC >= SHIFT_MIN_K;
 }
 
 static void add_bias(float *yn, const float *b, int OC, int OHW)
@@ -265,12 +321,21 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int T = conv_threads(d), direct = conv_direct(d), ngroups = (d->N + G - 1) / G;
     const int64_t slot = slot_floats(d);
+    const int shifted = shift_fwd(d);
+    float *Wr = ws + conv_slots(d) * slot;
+    if (shifted) repack_taps(W, d->OC, d->C, d->k * d->k, 0, Wr);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         float *col = ws + omp_get_thread_num() * slot;
 #pragma omp for schedule(static)
         for (int gi = 0; gi < ngroups; gi++) {
             const int n0 = gi * G, gn = imin(G, d->N - n0);
+            if (shifted) {
+                float *yn = y + n0 * ys;
+                conv_shifted(x + n0 * xs, d->C, d->H, d->W, d->OC, d->k, d->pad, Wr, yn, col);
+                add_bias(yn, b, d->OC, OHW);
+                continue;
+            }
             if (G == 1) {
                 const float *xn = x + n0 * xs;
                 float *yn = y + n0 * ys;
@@ -330,7 +395,12 @@ static void conv_dx_image(const cl_conv_dims *d, const float *W, const float *Wf
                           const float *dyn, float *dxn, float *col, int same, int direct)
 {
     const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, OCKK = d->OC * d->k * d->k;
-    if (same) {
+    if (same && shift_dx(d)) {
+        /* dxn = the same convolution of dyn with the flipped kernel, repacked
+         * after Wf: Wrb [k*k, C, OC] */
+        conv_shifted(dyn, d->OC, d->H, d->W, d->C, d->k, d->pad, Wf + (int64_t)d->C * OCKK,
+                     dxn, col);
+    } else if (same) {
         /* dxn [C, HW] = Wf [C, OC*k*k] @ im2col(dyn) [OC*k*k, HW] */
         cl_im2col(dyn, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H, d->W, col);
         cl_sgemm(0, 0, d->C, OHW, OCKK, 1.0f, Wf, OCKK, col, OHW, 0.0f, dxn, OHW);
@@ -358,6 +428,7 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
                 for (int q = 0; q < KK; q++)
                     Wf[((int64_t)c * d->OC + oc) * KK + q] =
                         W[((int64_t)oc * d->C + c) * KK + (KK - 1 - q)];
+    if (same && shift_dx(d)) repack_taps(W, d->OC, d->C, KK, 1, Wf + nW);
     int used = 1;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
