@@ -179,6 +179,9 @@ Test(conv, shifted_same_conv_match_naive)
     conv_case(cl_conv_dims_make(2, 3, 16, 16, 16, 3, 1, 1), 1, &r);
     conv_case(cl_conv_dims_make(CL_CONV_SLOTS + 2, 16, 16, 16, 16, 3, 1, 1), 0, &r);
     conv_case(cl_conv_dims_make(1, 16, 16, 16, 16, 3, 1, 1), 1, &r);
+    /* dW by shifted products too (8..16 channels in and out) */
+    conv_case(cl_conv_dims_make(5, 9, 16, 17, 12, 5, 1, 2), 1, &r);
+    conv_case(cl_conv_dims_make(CL_CONV_SLOTS + 1, 8, 16, 16, 16, 3, 1, 1), 0, &r);
 }
 
 /* dx == NULL must still accumulate dW (and leave dx alone). */

@@ -254,6 +254,18 @@ static int conv_threads(const cl_conv_dims *d)
     return imax(1, imin(imin(conv_slots(d), groups), omp_get_max_threads()));
 }
 
+/* xp [C, Hp*Wp] + k zeros = x [C, H, W] with pad zeros around each plane. */
+static void pad_plane(const float *x, int C, int H, int W, int k, int pad, float *xp)
+{
+    const int Wp = W + 2 * pad;
+    const int64_t P = (int64_t)(H + 2 * pad) * Wp;
+    memset(xp, 0, sizeof(float) * (size_t)(C * P + k));
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < H; h++)
+            memcpy(xp + c * P + (int64_t)(h + pad) * Wp + pad, x + ((int64_t)c * H + h) * W,
+                   sizeof(float) * (size_t)W);
+}
+
 /* Stride-1 "same" convolution of one image without im2col: x [C, H, W] is
  * copied into a zero-padded plane xp [C, Hp*Wp] (+ k floats of slack);
  * then for each kernel tap q = (i, j) the rows of xp shifted by i*Wp + j
@@ -266,11 +278,7 @@ static void conv_shifted(const float *x, int C, int H, int W, int OC, int k, int
     const int Hp = H + 2 * pad, Wp = W + 2 * pad, N = H * Wp, KK = k * k;
     const int64_t P = (int64_t)Hp * Wp;
     float *xp = scr, *yw = scr + C * P + k;
-    memset(xp, 0, sizeof(float) * (size_t)(C * P + k));
-    for (int c = 0; c < C; c++)
-        for (int h = 0; h < H; h++)
-            memcpy(xp + c * P + (int64_t)(h + pad) * Wp + pad, x + ((int64_t)c * H + h) * W,
-                   sizeof(float) * (size_t)W);
+    pad_plane(x, C, H, W, k, pad, xp);
     for (int q = 0; q < KK; q++)
         cl_sgemm(0, 0, OC, N, C, 1.0f, Wr + (int64_t)q * OC * C, C,
                  xp + (int64_t)(q / k) * Wp + q % k, (int)P, q ? 1.0f : 0.0f, yw, N);
@@ -278,6 +286,28 @@ static void conv_shifted(const float *x, int C, int H, int W, int OC, int k, int
         for (int h = 0; h < H; h++)
             memcpy(y + ((int64_t)oc * H + h) * W, yw + (int64_t)oc * N + (int64_t)h * Wp,
                    sizeof(float) * (size_t)W);
+}
+
+/* dW of one image of a stride-1 "same" convolution, shifted like
+ * conv_shifted: dWq [k*k, OC, C] += dyw [OC, H*Wp] @ (xp shifted by tap
+ * q)^T, dyw = dy with zero columns W..Wp-1 in each row (so the junk
+ * positions add nothing). scr as conv_shifted. */
+static void dw_shifted(const cl_conv_dims *d, const float *x, const float *dyn, float *dWq,
+                       float *scr)
+{
+    const int C = d->C, OC = d->OC, H = d->H, W = d->W, k = d->k, pad = d->pad;
+    const int Wp = W + 2 * pad, N = H * Wp, KK = k * k;
+    const int64_t P = (int64_t)(H + 2 * pad) * Wp;
+    float *xp = scr, *dyw = scr + C * P + k;
+    pad_plane(x, C, H, W, k, pad, xp);
+    memset(dyw, 0, sizeof(float) * (size_t)OC * (size_t)N);
+    for (int oc = 0; oc < OC; oc++)
+        for (int h = 0; h < H; h++)
+            memcpy(dyw + (int64_t)oc * N + (int64_t)h * Wp, dyn + ((int64_t)oc * H + h) * W,
+                   sizeof(float) * (size_t)W);
+    for (int q = 0; q < KK; q++)
+        cl_sgemm(0, 1, OC, C, N, 1.0f, dyw, N, xp + (int64_t)(q / k) * Wp + q % k, (int)P, 1.0f,
+                 dWq + (int64_t)q * OC * C, C);
 }
 
 /* Wr [k*k, O, I] = Ws [O, I, k, k] (flip: tap k*k-1-q), I = inner dim. */
@@ -299,6 +329,13 @@ static void repack_taps(const float *Ws, int O, int I, int KK, int flip_io, floa
 static int shift_fwd(const cl_conv_dims *d)
 {
     return conv_same(d) && conv_group(d) == 1 && d->C >= SHIFT_MIN_K;
+}
+/* dW by shifted products pays only for thin layers (8..16 channels in and
+ * out, ResNet-20 stage 1): M = OC and N = C of its products are small. */
+static int shift_dw(const cl_conv_dims *d)
+{
+    return conv_same(d) && conv_group(d) == 1 && d->C >= 8 && d->C <= 16 && d->OC >= 8 &&
+           d->OC <= 16;
 }
 static int shift_dx(const cl_conv_dims *d)
 {
@@ -429,6 +466,7 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
                     Wf[((int64_t)c * d->OC + oc) * KK + q] =
                         W[((int64_t)oc * d->C + c) * KK + (KK - 1 - q)];
     if (same && shift_dx(d)) repack_taps(W, d->OC, d->C, KK, 1, Wf + nW);
+    const int sdw = shift_dw(d); /* dWt is then [k*k, OC, C] */
     int used = 1;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -442,6 +480,11 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
             if (G == 1) {
                 const float *xn = x + n0 * xs, *dyn = dy + n0 * ys;
                 const float *cn = xn;
+                if (sdw) {
+                    dw_shifted(d, xn, dyn, dWt, col);
+                    if (dx) conv_dx_image(d, W, Wf, dyn, dx + n0 * xs, col, same, direct);
+                    continue;
+                }
                 if (!direct) {
                     cl_im2col(xn, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH, d->OW, col);
                     cn = col;
@@ -490,7 +533,9 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
     for (int oc = 0; oc < d->OC; oc++)
         for (int r = 0; r < CKK; r++) {
             float s = 0;
-            for (int t = 0; t < used; t++) s += ws[t * slot + scol + (int64_t)r * d->OC + oc];
+            int64_t at = sdw ? ((int64_t)(r % KK) * d->OC + oc) * d->C + r / KK
+                             : (int64_t)r * d->OC + oc;
+            for (int t = 0; t < used; t++) s += ws[t * slot + scol + at];
             dW[(int64_t)oc * CKK + r] += s;
         }
     if (db) cl_bias_reduce(db, dy, d->N, d->OC, OHW);
