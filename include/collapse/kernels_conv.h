@@ -51,7 +51,10 @@ int64_t cl_conv2d_ws_floats(const cl_conv_dims *d);
 /* y [N, OC, OH, OW] = conv(x [N, C, H, W], W [OC, C, k, k]) + b [OC]
  * (b NULL = no bias). Per image: im2col then one sgemm
  * W [OC, C*k*k] @ col [C*k*k, OH*OW] straight into y's NCHW slice (no
- * im2col for 1x1 stride-1 unpadded kernels). ws [cl_conv2d_ws_floats]. */
+ * im2col for 1x1 stride-1 unpadded kernels); several images per sgemm when
+ * OH*OW is small; k*k shifted products over a padded plane instead of
+ * im2col for wide stride-1 "same" convs (see src/kernels/conv.c).
+ * ws [cl_conv2d_ws_floats]. */
 void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
                        float *y, float *ws);
 void cl_conv2d_forward_naive(const cl_conv_dims *d, const float *x, const float *W,

@@ -11,6 +11,16 @@
  *   threaded sgemm instead.
  * - 1x1 stride-1 unpadded convolutions need no im2col: x_n [C, HW] is
  *   already the column matrix.
+ * - Small output planes (< GROUP_COLS pixels: late stages) put up to
+ *   GROUP_MAX images side by side, col [C*k*k, G*OH*OW], so the forward,
+ *   dW and (same convs) dx products are G times wider (ResNet-18 at 4x4:
+ *   16 -> 128 columns).
+ * - Stride-1 "same" convolutions with >= SHIFT_MIN_K input channels skip
+ *   im2col: over a zero-padded copy of the plane (row length Wp = W +
+ *   2*pad), tap (i, j) is the plane shifted by i*Wp + j, so the output is
+ *   k*k products W_ij [OC, C] @ shifted plane [C, H*Wp] (beta = 1), with
+ *   Wp - W junk columns per row dropped at the end (conv_shifted). dx is the
+ *   same with the flipped kernel; dW of thin layers (shift_dw) likewise.
  * - dW is summed per slot (transposed, [C*k*k, OC]: OpenBLAS runs that
  *   product faster when OC is small) and the slots are added in slot order,
  *   so the result does not depend on which thread ran first.
