@@ -501,6 +501,19 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2 && isfinite(tl),
               "%s", so);
+    /* without --loss, eval uses the loss the run was trained with (config.json) */
+    cr_assert(strstr(so, "loss mse=1\n"), "%s", so);
+    free(so);
+    const char *e2[] = {"eval", out, "--loss", "ce", NULL};
+    cr_assert_eq(run(&c, e2), 0);
+    so = slurp(c.out, NULL);
+    double tl2, ta2;
+    p = strstr(so, "train loss");
+    cr_assert(strstr(so, "loss ce\n") && p &&
+                  sscanf(p, "train loss %lf acc %lf%%", &tl2, &ta2) == 2,
+              "%s", so);
+    cr_assert_neq(tl2, tl, "CE and MSE of the same logits");
+    cr_assert_eq(ta2, ta);
     free(so);
     ctx_done(&c);
 }

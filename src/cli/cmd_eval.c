@@ -18,7 +18,8 @@ static void usage(FILE *f)
             "       [--threads T]\n"
             "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
             "with --data, give the training run's data options (subsets, --normalize, "
-            "...).\n");
+            "...).\n"
+            "Without --loss, the run's training loss (config.json), else ce.\n");
     cl_cli_data_usage(f);
 }
 
@@ -39,7 +40,7 @@ int cl_cmd_eval(int argc, char **argv)
 {
     cl_cli_data data;
     cl_cli_data_init(&data);
-    const char *ckpt = NULL, *split = "both", *loss_s = "ce";
+    const char *ckpt = NULL, *split = "both", *loss_s = NULL;
     int batch = 500, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -80,6 +81,10 @@ int cl_cmd_eval(int argc, char **argv)
     int te = !strcmp(split, "test") || !strcmp(split, "both");
     if (!tr && !te)
         return cl_cli_fail(2, "--split: unknown split '%s' (train, test or both)", split);
+    /* without --loss: the loss the run was trained with (else CE) */
+    char run_loss[64];
+    if (!loss_s)
+        loss_s = cl_cli_run_option(ckpt, "loss", run_loss, sizeof run_loss) ? run_loss : "ce";
     cl_loss_cfg loss;
     if (cl_loss_parse(loss_s, &loss) != CL_OK)
         return cl_cli_fail(2, "--loss: %s", cl_errmsg());
@@ -94,8 +99,10 @@ int cl_cmd_eval(int argc, char **argv)
         cl_model_destroy(m);
         return 1;
     }
-    printf("checkpoint %s (step %lld, %lld parameters)\n", ckpt, (long long)step,
-           (long long)m->nparams);
+    char lname[64];
+    cl_loss_format(&loss, lname, sizeof lname);
+    printf("checkpoint %s (step %lld, %lld parameters), loss %s\n", ckpt, (long long)step,
+           (long long)m->nparams, lname);
     if (tr) rc = eval_split(m, &train, &loss, "train");
     if (!rc && te) rc = eval_split(m, &test, &loss, "test");
     cl_model_destroy(m);

@@ -131,27 +131,54 @@ static const char *json_value(const char *obj, const char *key, char *buf, size_
     return buf;
 }
 
-int cl_cli_data_from_run(const char *path, cl_cli_data *d)
+/* The config.json of a results folder given as the folder, its checkpoint/
+ * folder or checkpoint/model.ckpt. */
+static void config_path(const char *path, char *cfg, size_t cap)
 {
-    char cfg[4200], base[4096];
+    char base[4096];
     snprintf(base, sizeof base, "%s", path);
     size_t len = strlen(base);
     while (len > 1 && base[len - 1] == '/')
         base[--len] = 0;
     if (len > 11 && !strcmp(base + len - 11, "/model.ckpt")) base[len -= 11] = 0;
     if (len > 11 && !strcmp(base + len - 11, "/checkpoint")) base[len -= 11] = 0;
-    snprintf(cfg, sizeof cfg, "%s/config.json", base);
+    snprintf(cfg, cap, "%s/config.json", base);
+}
+
+/* The line of config.json that starts with `prefix` (getline buffer in
+ * *text, to be freed; NULL when the file or the line is missing). */
+static const char *config_line(const char *cfg, const char *prefix, char **text)
+{
+    *text = NULL;
     FILE *f = fopen(cfg, "rb");
-    if (!f) return 0;
-    char *text = NULL;
+    if (!f) return NULL;
     size_t cap = 0;
     const char *obj = NULL;
-    while (getline(&text, &cap, f) > 0)
-        if (!strncmp(text, "  \"data\": {", 11)) {
-            obj = text + 11;
+    while (getline(text, &cap, f) > 0)
+        if (!strncmp(*text, prefix, strlen(prefix))) {
+            obj = *text + strlen(prefix);
             break;
         }
     fclose(f);
+    return obj;
+}
+
+int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap)
+{
+    char cfg[4200], *text;
+    config_path(path, cfg, sizeof cfg);
+    const char *obj = config_line(cfg, "  \"options\": {", &text);
+    int found = obj && json_value(obj, key, buf, cap);
+    free(text);
+    return found;
+}
+
+int cl_cli_data_from_run(const char *path, cl_cli_data *d)
+{
+    char cfg[4200], *text;
+    config_path(path, cfg, sizeof cfg);
+    if (access(cfg, F_OK) != 0) return 0;
+    const char *obj = config_line(cfg, "  \"data\": {", &text);
     if (!obj) {
         free(text);
         return cl_cli_fail(1, "%s: no data options in it", cfg);

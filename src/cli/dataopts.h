@@ -55,6 +55,10 @@ int cl_cli_data_check(const cl_cli_data *d);
  * config.json), or 1 after printing if the file cannot be read. */
 int cl_cli_data_from_run(const char *path, cl_cli_data *d);
 
+/* The value of `key` in the "options" object of the run's config.json (path
+ * as for cl_cli_data_from_run) into buf; returns 0 if there is none. */
+int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap);
+
 /* Loads both splits and applies cl_data_prepare. On failure prints one line
  * and returns 1 (nothing to free); else 0. */
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test);
