@@ -65,4 +65,10 @@ double cl_sched_lr(const cl_sched *s, double t);
 
 const char *cl_sched_kind_name(cl_sched_kind k);
 
+/* Papyan et al. 2020's default milestones for a run of length `total`:
+ * floor(total/3) and floor(2*total/3), in that order, into m[0..1]. A
+ * milestone at 0 (runs shorter than 3) would decay the rate before the
+ * first step, so it is dropped. Returns how many were written (0..2). */
+int cl_sched_papyan_milestones(double total, double m[2]);
+
 #endif

@@ -231,12 +231,8 @@ static int make_config(const train_opts *o, cl_train_config *cfg)
     cfg->sched.total = o->epochs;
     cfg->sched.warmup = o->warmup;
     if (cfg->sched.kind == CL_SCHED_MULTISTEP && cfg->sched.nmilestones == 0) {
-        /* Papyan's milestones floor(E/3), floor(2E/3), written out; a
-         * milestone at epoch 0 (runs shorter than 3 epochs) would decay
-         * the rate before the first step, so those are dropped */
-        int m1 = o->epochs / 3, m2 = 2 * o->epochs / 3;
-        if (m1 >= 1) cfg->sched.milestones[cfg->sched.nmilestones++] = m1;
-        if (m2 >= 1) cfg->sched.milestones[cfg->sched.nmilestones++] = m2;
+        /* Papyan's milestones, written out (so config.json lists them) */
+        cfg->sched.nmilestones = cl_sched_papyan_milestones(o->epochs, cfg->sched.milestones);
         if (!cfg->sched.nmilestones) cfg->sched.kind = CL_SCHED_CONST;
     }
     if (o->warmup >= o->epochs)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "collapse/sys.h"
 #include "cli.h"
 #include "opts.h"
 
@@ -79,18 +80,9 @@ int cl_opt_double(const char *flag, const char *v, double lo, double hi, double 
 
 int cl_opt_mkdir_p(const char *flag, const char *dir)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            cl_cli_fail(1, "%s: cannot create %s: %s", flag, buf, strerror(errno));
-            return 0;
-        }
-        if (!c) break;
-        *p = c;
+    if (cl_mkdir_p(dir) != CL_OK) {
+        cl_cli_fail(1, "%s: %s", flag, cl_errmsg());
+        return 0;
     }
     return 1;
 }

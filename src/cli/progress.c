@@ -4,14 +4,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collapse/sys.h"
 #include "progress.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void cl_cli_progress_init(cl_cli_progress *p)
 {
@@ -37,7 +32,7 @@ void cl_cli_progress_update(const cl_epoch_info *info, void *user)
 {
     cl_cli_progress *p = user;
     if (!p->tty) return;
-    double t = now_s();
+    double t = cl_clock_seconds();
     if (t - p->last < 0.1 && info->batch_index < info->batches) return;
     p->last = t;
     enum { W = 24 };

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "collapse/sys.h"
 #include "data_internal.h"
 
 #define MAXF 8
@@ -284,23 +285,6 @@ static cl_status write_all(fetch_ctx *c, const char *to)
     return CL_OK;
 }
 
-static cl_status mkdir_p(const char *dir)
-{
-    char buf[CL_DATA_PATH];
-    if ((size_t)snprintf(buf, sizeof buf, "%s", dir) >= sizeof buf)
-        return cl_error(CL_EINVAL, "%s: path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char ch = *p;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return cl_error(CL_EIO, "%s: cannot create folder: %s", buf, strerror(errno));
-        if (!ch) break;
-        *p = ch;
-    }
-    if (!is_dir(dir)) return cl_error(CL_EIO, "%s: not a folder", dir);
-    return CL_OK;
-}
 
 cl_status cl_data_fetch(const char *name, const char *from, const char *to, char *report,
                         int cap)
@@ -366,7 +350,7 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
         c.f[6].srclen = c.f[6].plainlen = l;
         c.f[6].optional = 2; /* on the stack: not freed */
     }
-    if ((st = mkdir_p(to)) != CL_OK) goto fail;
+    if ((st = cl_mkdir_p(to)) != CL_OK) goto fail;
     st = write_all(&c, to);
 fail:
     for (int i = 0; i < c.nf; i++) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "collapse/sys.h"
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
 
@@ -87,21 +88,6 @@ static void r_rng(rstream *s, cl_rng *g)
     (void)r32(s);
 }
 
-static cl_status mkdir_p(const char *dir)
-{
-    char buf[PATHMAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return cl_error(CL_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return cl_error(CL_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
-    return CL_OK;
-}
 
 static cl_status open_w(wstream *s, const char *tmp)
 {
@@ -154,7 +140,7 @@ cl_status cl_ckpt_save(const char *dir, const cl_model *m, const char *model_tex
     char path[PATHMAX], tmp[PATHMAX + 8], marker[PATHMAX];
     wstream s;
     cl_status rc;
-    CL_TRY(mkdir_p(dir));
+    CL_TRY(cl_mkdir_p(dir));
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
     if (remove(marker) != 0 && errno != ENOENT)
         return cl_error(CL_EIO, "%s: cannot remove: %s", marker, strerror(errno));

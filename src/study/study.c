@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "collapse/sys.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "collapse/npy.h"
@@ -39,12 +40,6 @@ struct cl_study {
     double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
 };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* The analyzer keys written to metrics.csv: every key but "acc" (the
  * classifier accuracy is train_acc / test_acc). */
@@ -65,23 +60,6 @@ static void metrics_header(char *h, size_t cap)
 
 static const char layers_header[] = "epoch,layer,name,dim,D,nc1,rho,r2,r,intercept";
 
-static cl_status mkdir_p(const char *dir)
-{
-    char p[PATH_CAP];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return cl_error(CL_EINVAL, "%s: path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                return cl_error(CL_EIO, "%s: cannot create folder: %s", p, strerror(errno));
-            *s = c;
-            if (!c) break;
-        }
-    }
-    return CL_OK;
-}
 
 cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model *m,
                           const cl_train_data *train, const cl_train_data *test,
@@ -136,7 +114,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
         *out = s;
         return CL_OK;
     }
-    if ((st = mkdir_p(out_dir)) != CL_OK) goto fail;
+    if ((st = cl_mkdir_p(out_dir)) != CL_OK) goto fail;
     char p[PATH_CAP + 32];
     snprintf(p, sizeof p, "%s/labels_train.npy", out_dir);
     int64_t shape[1] = {train->n};
@@ -388,7 +366,7 @@ static cl_status save_final(cl_study *s, const tap_job *pen, const float *W, con
 
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 {
-    double t0 = now();
+    double t0 = cl_clock_seconds();
     cl_model *m = info->model;
     const cl_layer *head = &m->layers[s->cls];
     const int D = s->taps[s->ntaps - 1].dim, K = s->K, e = info->epoch;
@@ -471,23 +449,23 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     cl_csv_put(row, sizeof row, heldout, 0);
     if (s->o.layers && (st = write_layers(s, e, jobs)) != CL_OK) goto done;
     cl_csv_put(row, sizeof row, info->seconds, 0);
-    cl_csv_put(row, sizeof row, now() - t0, 0);
+    cl_csv_put(row, sizeof row, cl_clock_seconds() - t0, 0);
     if ((st = cl_csv_write_row(s->fm, s->metrics_path, row)) != CL_OK) goto done;
     /* figures: after the last epoch always; otherwise only while drawing
      * them (timed at the previous draw) costs under 10% of an epoch */
     if (s->o.plots && (e == s->epochs || s->plot_seconds < 0 ||
                        s->plot_seconds < 0.1 * info->seconds)) {
         const char *runs[1] = {s->dir};
-        double tp = now();
+        double tp = cl_clock_seconds();
         st = cl_study_plot_runs(runs, 1, s->dir);
-        s->plot_seconds = now() - tp;
+        s->plot_seconds = cl_clock_seconds() - tp;
     }
 done:
     free_jobs(jobs, ntrain + 1);
     cl_free(jobs);
     cl_free(b);
     cl_free(mu);
-    s->last_seconds = now() - t0;
+    s->last_seconds = cl_clock_seconds() - t0;
     return st;
 }
 

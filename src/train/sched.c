@@ -131,11 +131,10 @@ double cl_sched_lr(const cl_sched *s, double t)
         break;
     case CL_SCHED_MULTISTEP:
         if (s->nmilestones == 0) {
-            /* Papyan's milestones; one at epoch 0 (runs under 3 epochs) is
-             * dropped, so the first step never runs at a decayed rate */
-            double m1 = floor(s->total / 3), m2 = floor(2 * s->total / 3);
-            if (m1 > 0 && t >= m1) lr *= s->gamma;
-            if (m2 > 0 && t >= m2) lr *= s->gamma;
+            double m[2];
+            int n = cl_sched_papyan_milestones(s->total, m);
+            for (int i = 0; i < n; i++)
+                if (t >= m[i]) lr *= s->gamma;
         } else {
             for (int i = 0; i < s->nmilestones; i++)
                 if (t >= s->milestones[i]) lr *= s->gamma;
@@ -154,4 +153,13 @@ double cl_sched_lr(const cl_sched *s, double t)
     if (s->warmup > 0 && t < s->warmup)
         lr *= s->warmup_start + (1.0 - s->warmup_start) * (t < 0 ? 0 : t) / s->warmup;
     return lr;
+}
+
+int cl_sched_papyan_milestones(double total, double m[2])
+{
+    int n = 0;
+    double m1 = floor(total / 3), m2 = floor(2 * total / 3);
+    if (m1 > 0) m[n++] = m1;
+    if (m2 > 0) m[n++] = m2;
+    return n;
 }

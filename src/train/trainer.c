@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collapse/sys.h"
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
 #include "collapse/train.h"
@@ -33,12 +34,6 @@ static void ds_gather(const cl_train_data *ds, const int32_t *idx, int n, float 
 
 /* ---- helpers ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 cl_train_config cl_train_config_default(void)
 {
@@ -304,7 +299,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
     if (cfg.sched.total <= 0) cfg.sched.total = cfg.epochs;
     if (cfg.ckpt_every < 1) cfg.ckpt_every = 1;
     trainer t;
-    double t_start = now_s();
+    double t_start = cl_clock_seconds();
     cl_status st = setup(&t, &cfg, m, train, test);
     cl_train_result res;
     memset(&res, 0, sizeof res);
@@ -314,10 +309,10 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
     cl_epoch_info info;
     fill_info(&t, &info);
     int64_t steps_at_start = t.st.step;
-    double run_t0 = now_s();
+    double run_t0 = cl_clock_seconds();
     while (t.st.epoch < cfg.epochs && !(cfg.max_steps && t.st.step >= cfg.max_steps)) {
         if (t.st.pos == 0) new_permutation(&t);
-        double loss_sum = 0, t0 = now_s();
+        double loss_sum = 0, t0 = cl_clock_seconds();
         int64_t correct = 0, seen = 0, epoch_start_pos = t.st.pos;
         double lr = 0;
         while (t.st.pos < t.N) {
@@ -333,7 +328,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
             correct += c;
             seen += n;
             if (hooks && hooks->progress) {
-                double el = now_s() - t0, run_el = now_s() - run_t0;
+                double el = cl_clock_seconds() - t0, run_el = cl_clock_seconds() - run_t0;
                 int64_t done_steps = t.st.step - steps_at_start;
                 int64_t left = (int64_t)(cfg.epochs - t.st.epoch) * t.batches - (bi + 1);
                 if (cfg.max_steps && cfg.max_steps - t.st.step < left) left = cfg.max_steps - t.st.step;
@@ -360,7 +355,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
                 goto done;
             }
         }
-        double secs = now_s() - t0;
+        double secs = cl_clock_seconds() - t0;
         t.st.epoch++;
         t.st.pos = 0;
         fill_info(&t, &info);
@@ -400,7 +395,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
 done:
     res.epochs_done = t.st.epoch;
     res.steps = t.st.step;
-    res.seconds = now_s() - t_start;
+    res.seconds = cl_clock_seconds() - t_start;
     if (result) *result = res;
     teardown(&t);
     return st;
