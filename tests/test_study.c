@@ -16,7 +16,7 @@
 #include "collapse/npy.h"
 #include "collapse/study.h"
 #include "collapse/train.h"
-#include "../src/study/study_internal.h"
+#include "collapse/csv.h"
 
 static char tmpdir[64];
 

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collapse/csv.h"
 #include "collapse/mem.h"
 #include "collapse/plot.h"
 #include "collapse/study.h"
-#include "study_internal.h"
 
 #define MAX_RUNS 10
 #define MAX_EPOCH_LINES 8

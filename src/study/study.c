@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "collapse/sys.h"
+#include "collapse/csv.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "collapse/npy.h"
 #include "collapse/study.h"
-#include "study_internal.h"
+#include "collapse/sys.h"
 
 #define PATH_CAP 4096
 #define ROW_CAP 8192

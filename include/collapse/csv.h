@@ -1,13 +1,24 @@
-/* Private to src/study: CSV files of the results folder. */
-#ifndef COLLAPSE_STUDY_INTERNAL_H
-#define COLLAPSE_STUDY_INTERNAL_H
+/* CSV files of results: rows appended and flushed one at a time, a resume
+ * that drops the rows of a run's unfinished part, and a reader for the
+ * figures and the tests. Generic: knows nothing of the columns; a row's
+ * first cell is an integer key (the study uses the epoch).
+ *
+ *   char row[8192];
+ *   snprintf(row, sizeof row, "%d", epoch);
+ *   cl_csv_put(row, sizeof row, loss, 0);          -> "3,0.125"
+ *   cl_csv_write_row(f, path, row);
+ *
+ * Numbers are written %.17g (exact doubles), "nan", "inf" or "-inf". */
+#ifndef COLLAPSE_CSV_H
+#define COLLAPSE_CSV_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "collapse/error.h"
 
-#define CL_CSV_CELL 48
+#define CL_CSV_CELL 48 /* longest header name / text cell kept by the reader, with its NUL */
 
 /* A CSV file read back: a header row, then rows of ncols cells. Numeric
  * cells (and empty = NAN, "nan", "inf") are in num; columns listed as text
@@ -34,21 +45,22 @@ int cl_csv_col(const cl_csv *c, const char *name);
 /* Column index by name, or CL_EFORMAT naming the file and the column. */
 cl_status cl_csv_need(const cl_csv *c, const char *name, int *col);
 
-/* Prepares a results CSV for appending. resume = 0: (re)writes the file
- * with just the header. resume = 1: keeps the header and every complete
- * row whose first cell (the epoch) is < from_epoch, dropping the rest
- * (rewritten through a temp file + rename); a missing file starts fresh; a
- * different header is CL_EFORMAT naming the file. Opens *f for appending.
- * Errors: CL_EIO naming the file. */
-cl_status cl_csv_open_append(const char *path, const char *header, int resume, int from_epoch,
+/* Prepares a CSV for appending. resume = 0: (re)writes the file with just
+ * the header. resume = 1: keeps the header and every complete row whose
+ * first cell (an integer key, e.g. the epoch) is < from_key, dropping the
+ * rest (rewritten through a temp file + rename); a missing file starts
+ * fresh; a different header is CL_EFORMAT naming the file. Opens *f for
+ * appending (the caller closes it). Errors: CL_EIO naming the file. */
+cl_status cl_csv_open_append(const char *path, const char *header, int resume, int from_key,
                              FILE **f);
 
 /* Writes one finished row (text without the newline) and flushes.
  * Errors: CL_EIO naming path. */
 cl_status cl_csv_write_row(FILE *f, const char *path, const char *row);
 
-/* Appends ",<v>" to a row buffer (%.17g, "nan"/"inf" for non-finite; an
- * empty cell when empty != 0). */
+/* Appends ",<v>" to a row buffer of cap bytes (%.17g, "nan"/"inf"/"-inf"
+ * for non-finite; an empty cell when empty != 0). A full buffer is left
+ * as it is. */
 void cl_csv_put(char *row, size_t cap, double v, int empty);
 
 #endif

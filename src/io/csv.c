@@ -1,12 +1,12 @@
-/* CSV files of a results folder: appending rows (flushed), resuming without
- * duplicated rows, and reading them back for the figures. */
+/* CSV files (csv.h): appending rows (flushed), resuming without duplicated
+ * rows, and reading them back. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "collapse/csv.h"
 #include "collapse/mem.h"
-#include "study_internal.h"
 
 void cl_csv_put(char *row, size_t cap, double v, int empty)
 {
@@ -70,7 +70,7 @@ fail:
     return st;
 }
 
-cl_status cl_csv_open_append(const char *path, const char *header, int resume, int from_epoch,
+cl_status cl_csv_open_append(const char *path, const char *header, int resume, int from_key,
                              FILE **f)
 {
     *f = NULL;
@@ -101,8 +101,8 @@ cl_status cl_csv_open_append(const char *path, const char *header, int resume, i
             char *nl = strchr(line, '\n');
             if (!nl) break; /* an unfinished last line */
             char *end;
-            long e = strtol(line, &end, 10);
-            if (end != line && *end == ',' && e < from_epoch)
+            long key = strtol(line, &end, 10);
+            if (end != line && *end == ',' && key < from_key)
                 if (fwrite(line, 1, (size_t)(nl - line + 1), out) != (size_t)(nl - line + 1))
                     goto io_fail;
             line = nl + 1;
