@@ -105,6 +105,37 @@ typedef struct {
 
 cl_status cl_nc_fit_layers(const double *fuzz, int L, cl_nc_fit *fit);
 
+/* ---- held-out nearest class centre (ncc.c) ----
+ * The NCC rule classifies a feature vector by the nearest training class
+ * mean (Euclidean; the first class on ties). The held-out accuracy applies
+ * it to test features with the means of the training features. Shapes use
+ * dim = features per sample; labels are in [0, K). The three pieces let a
+ * caller stream both splits in batches (the study does); the last function
+ * composes them over in-memory matrices. All sums in double. */
+
+/* Adds row i of h [n, dim] to row y[i] of sum [K, dim]. */
+void cl_nc_class_sums_add(double *sum, const float *h, int64_t n, int64_t dim,
+                          const int32_t *y);
+
+/* In place: mu [K, dim] holds the class sums on entry and the class means
+ * (sum / count[c]; an empty class keeps its sum, zero) on return; mu2 [K]
+ * receives ||mu_c||^2. count [K] = samples per class. */
+void cl_nc_class_means(double *mu, double *mu2, const int64_t *count, int K, int64_t dim);
+
+/* How many of the n rows of h [n, dim] the NCC rule puts in their class
+ * y[i]: argmin_c ||mu_c||^2 - 2 h_i.mu_c (= argmin_c ||h_i - mu_c||^2),
+ * first class on ties; mu [K, dim], mu2 [K] from cl_nc_class_means. */
+int64_t cl_nc_ncc_correct(const float *h, int64_t n, int64_t dim, const int32_t *y,
+                          const double *mu, const double *mu2, int K);
+
+/* Held-out NCC accuracy into *acc: test features hte [nte, dim] with labels
+ * yte [nte] against the class means of training features htr [ntr, dim]
+ * with labels ytr [ntr]. Errors: CL_EINVAL (ntr, nte, dim < 1, K < 2, a
+ * label outside [0, K), a class without training samples), CL_ENOMEM. */
+cl_status cl_nc_heldout_ncc_acc(const float *htr, int64_t ntr, const int32_t *ytr,
+                                const float *hte, int64_t nte, const int32_t *yte, int64_t dim,
+                                int K, double *acc);
+
 /* The output keys, in a fixed order (the names used by `collapse analyze
  * --json` and docs/METRICS.md): nc1, D, nc1_quotient, cdnv, equinorm_M,
  * equinorm_W, equiangular_M, equiangular_W, maxangle_M, maxangle_W, etf_M,

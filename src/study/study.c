@@ -208,31 +208,11 @@ static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
         } else if (t->stream_it) {
             CL_TRY(cl_nc_stream_feed2(t->stream, h, n, dim, y));
         }
-        if (sw->pass == 1 && t->msum)
-            for (int i = 0; i < n; i++) {
-                double *ms = t->msum + (int64_t)y[i] * dim;
-                const float *hi = h + (int64_t)i * dim;
-                for (int64_t d = 0; d < dim; d++) ms[d] += hi[d];
-            }
-        if (sw->pass == 1 && t->ncc_mu)
-            for (int i = 0; i < n; i++) {
-                /* argmin_c ||h - mu_c||^2 = argmin_c ||mu_c||^2 - 2 h.mu_c (first on ties) */
-                const float *hi = h + (int64_t)i * dim;
-                int best = 0;
-                double bv = INFINITY;
-                for (int c = 0; c < t->ncc_K; c++) {
-                    const double *mu = t->ncc_mu + (int64_t)c * dim;
-                    double dot = 0;
-                    for (int64_t d = 0; d < dim; d++) dot += hi[d] * mu[d];
-                    double v = t->ncc_mu2[c] - 2 * dot;
-                    if (v < bv) {
-                        bv = v;
-                        best = c;
-                    }
-                }
-                t->ncc_ok += best == y[i];
-                t->ncc_n++;
-            }
+        if (sw->pass == 1 && t->msum) cl_nc_class_sums_add(t->msum, h, n, dim, y);
+        if (sw->pass == 1 && t->ncc_mu) {
+            t->ncc_ok += cl_nc_ncc_correct(h, n, dim, y, t->ncc_mu, t->ncc_mu2, t->ncc_K);
+            t->ncc_n += n;
+        }
     }
     if (sw->pass == 1 && sw->loss) {
         double l;
@@ -414,14 +394,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
         }
         for (int64_t i = 0; i < s->train->n; i++) cnt[s->train->y[i]]++;
         double *mu2 = mu + (size_t)K * D;
-        for (int c = 0; c < K; c++) {
-            mu2[c] = 0;
-            for (int d = 0; d < D; d++) {
-                double v = mu[(size_t)c * D + d] / (double)(cnt[c] ? cnt[c] : 1);
-                mu[(size_t)c * D + d] = v;
-                mu2[c] += v * v;
-            }
-        }
+        cl_nc_class_means(mu, mu2, cnt, K, D);
         cl_free(cnt);
         test_job->ncc_mu = mu;
         test_job->ncc_mu2 = mu2;
