@@ -1,0 +1,95 @@
+/* Private to src/study: the study's state and the pieces of one analysis.
+ *   study.c   lifecycle, the epoch callback, one analyzed epoch
+ *   sweep.c   forward sweeps over a split feeding the analyzer (features)
+ *   rows.c    metrics.csv / layers.csv rows and the .npy files
+ * dim = features per sample of a tap; K = classes. */
+#ifndef COLLAPSE_STUDY_INTERNAL_H
+#define COLLAPSE_STUDY_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collapse/csv.h"
+#include "collapse/error.h"
+#include "collapse/study.h"
+
+#define CL_STUDY_PATH_CAP 4096
+#define CL_STUDY_ROW_CAP 8192
+
+struct cl_study {
+    cl_study_opts o;
+    const cl_model *m;
+    const cl_train_data *train, *test;
+    int epochs, K, cls;
+    int ntaps;
+    cl_study_tap *taps;
+    char dir[CL_STUDY_PATH_CAP], metrics_path[CL_STUDY_PATH_CAP + 16],
+        layers_path[CL_STUDY_PATH_CAP + 16];
+    FILE *fm, *fl;
+    int started; /* the files are ready for this session */
+    double last_seconds;
+    double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
+    int eval_epoch;      /* epoch of eval_values (-1 = none yet) */
+    double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
+};
+
+/* ---- sweep.c ---- */
+
+/* One tap analyzed on one split. The caller sets tap (and W, b for the
+ * classifier input tap; msum or ncc_* for the held-out NCC rule) and zeroes
+ * the rest; the sweeps fill r. */
+typedef struct {
+    const cl_study_tap *tap;
+    int stream_it;        /* 1: streamed (two sweeps); 0: cached */
+    cl_nc_stream *stream;
+    float *cache;         /* [N, dim] when cached */
+    const float *W, *b;   /* classifier input tap only */
+    cl_nc_result r;
+    /* held-out nearest-class-mean rule (classifier input tap): on the train
+     * split pass 1 accumulates class sums into msum [K, dim]; on the test
+     * split pass 1 classifies every sample by the nearest of the training
+     * means ncc_mu [K, dim] (ncc_mu2 [K] = their squared norms) */
+    double *msum;
+    const double *ncc_mu, *ncc_mu2;
+    int ncc_K;
+    int64_t ncc_ok, ncc_n;
+} cl_study_job;
+
+/* Runs the analysis of jobs[0..njobs) on split ds: one sweep if the
+ * split's taps fit in s->o.cache_mb (or the job is forced to be cached),
+ * else two. force_cache_last: the last job is cached whatever the budget
+ * (its cache is then left for the caller). loss != NULL: also the mean
+ * loss and accuracy of the sweep's logits into *mean_loss, *acc.
+ * Errors: the analyzer's (message prefixed with the epoch and the tap),
+ * CL_ENOMEM. Free the jobs' streams and caches with cl_study_jobs_free. */
+cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *ds,
+                                 cl_study_job *jobs, int njobs, int force_cache_last, int epoch,
+                                 const cl_loss_cfg *loss, double *mean_loss, double *acc);
+
+void cl_study_jobs_free(cl_study_job *jobs, int n);
+
+/* ---- rows.c ---- */
+
+/* Opens metrics.csv (and layers.csv if o.layers) for appending: fresh
+ * files with the headers (resume = 0), or keeping the rows of epochs <
+ * from_epoch (resume = 1). Errors: CL_EIO, CL_EFORMAT (csv.h). */
+cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch);
+
+/* The metrics.csv row of one analyzed epoch. lead [5] = lr, train_loss,
+ * train_acc, test_loss, test_acc; rtrain, rtest: the classifier input's
+ * results (rtest unused without a test split); heldout: the held-out NCC
+ * accuracy; then epoch_seconds and analysis_seconds. Errors: CL_EIO. */
+cl_status cl_study_metrics_write(cl_study *s, int epoch, const double *lead,
+                                 const cl_nc_result *rtrain, const cl_nc_result *rtest,
+                                 double heldout, double epoch_seconds, double analysis_seconds);
+
+/* The layers.csv rows of one analyzed epoch: one per tap (jobs[l].r of
+ * tap l, every tap), then the fit row. Errors: CL_EIO, CL_ENOMEM. */
+cl_status cl_study_layers_write(cl_study *s, int epoch, const cl_study_job *jobs);
+
+/* features_train.npy from the cached classifier input pen, W.npy [K, dim]
+ * and b.npy [K]. Errors: CL_EIO. */
+cl_status cl_study_features_save(cl_study *s, const cl_study_job *pen, const float *W,
+                                 const float *b);
+
+#endif
