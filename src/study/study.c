@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
-#include "collapse/modelcfg.h"
+#include "collapse/nn.h"
 #include "collapse/npy.h"
 #include "collapse/study.h"
 #include "collapse/sys.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collapse/modelcfg.h"
+#include "collapse/nn.h"
 #include "collapse/study.h"
 
 static void set_tap(cl_study_tap *t, int layer, int dim, const char *name)
