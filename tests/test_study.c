@@ -753,3 +753,42 @@ Test(study, skip_eval_gives_the_same_rows)
     cl_study_destroy(st);
     cl_model_destroy(m);
 }
+
+/* ---- a failure to draw the figures is a warning: the study goes on ---- */
+
+typedef struct {
+    int n;
+    char first[512], last[512];
+} warn_log;
+
+static void collect_warn(void *user, const char *msg)
+{
+    warn_log *w = user;
+    snprintf(w->n++ ? w->last : w->first, sizeof w->first, "%s", msg);
+}
+
+Test(study, figure_failure_is_a_warning)
+{
+    toy t;
+    toy_make(&t);
+    /* a folder where nc1.png goes: the figures cannot be written */
+    cr_assert_eq(mkdir(tpath("run"), 0755), 0);
+    cr_assert_eq(mkdir(tpath("run/nc1.png"), 0755), 0);
+    cl_study_opts o = cl_study_opts_default();
+    warn_log w = {0};
+    o.warn = collect_warn;
+    o.warn_user = &w;
+    toy_run(&t, tpath("run"), &o, 3, NULL); /* asserts CL_OK from every study step */
+    /* epoch 0 fails; epochs 1, 2 do not retry; the last epoch retries and fails */
+    cr_assert_eq(w.n, 2, "%d warnings", w.n);
+    cr_assert(strstr(w.first, "epoch 0: figures not drawn") && strstr(w.first, "nc1.png") &&
+                  strstr(w.first, "next try after the last epoch"),
+              "%s", w.first);
+    cr_assert(strstr(w.last, "epoch 3: figures not drawn") && !strstr(w.last, "next try"), "%s",
+              w.last);
+    cr_assert_eq(cl_errmsg()[0], 0, "the message is cleared: %s", cl_errmsg());
+    /* every row is written: header + epochs 0..3; layers: 4 taps + fit per epoch */
+    cr_assert_eq(count_lines(tpath("run/metrics.csv")), 5);
+    cr_assert_eq(count_lines(tpath("run/layers.csv")), 1 + 4 * 4);
+    cr_assert(access(tpath("run/features_train.npy"), F_OK) == 0);
+}

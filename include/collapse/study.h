@@ -16,8 +16,8 @@
  * them and cl_nc_analyze runs in memory; otherwise every tap gets a
  * two-pass stream: sweep 1 feeds pass 1, sweep 2 feeds pass 2. The
  * classifier input gets every metric with the head's W and b (zeros if the
- * head has no bias) on the train and on the test split; every tap gets D
- * and nc1, then the He & Su fit of ln D against the tap index.
+ * head has no bias) on the train and on the test split; every tap gets the
+ * fuzziness D and nc1, then the He & Su fit of ln D against the tap index.
  *
  * Files in out_dir (created if missing):
  *   metrics.csv   one row per analyzed epoch: epoch,lr,train_loss,train_acc,
@@ -40,13 +40,15 @@
  *                 intercept + ln(rho) * layer; "nan" if some D <= 0)
  *   labels_train.npy                      int32 [N], the labels as trained
  *                                         (after random labels)
- *   features_train.npy [N, D] f32, W.npy [K, D] f32, b.npy [K] f32
+ *   features_train.npy [N, dim] f32, W.npy [K, dim] f32, b.npy [K] f32
  *                 at the last epoch (save_features): the exact float32
  *                 features of that epoch's row, in dataset order; the row's
  *                 train metrics are cl_nc_analyze of these files
  *   nc1/nc2/nc3/nc4/accuracy/layers.png   figures (cl_study_plot_runs),
  *                 redrawn after an analyzed epoch while drawing costs under
  *                 10% of the epoch's training time, always after the last
+ *                 (a failure to draw them is a warning through opts.warn,
+ *                 not an error)
  * Every CSV row is flushed when written. A resumed study (opts.resume)
  * keeps the rows of earlier epochs and, at its first call, drops rows with
  * epoch >= the epoch reported (and an unfinished last line), so no row is
@@ -79,6 +81,12 @@ typedef struct {
     int cache_mb;      /* memory budget (MB) for keeping a split's tapped
                           features: one sweep instead of two (default 512) */
     cl_nc_opts nc;     /* analyzer conventions */
+    /* Log hook for warnings, called with a one-line message: today a
+     * failure to draw the figures, which does not stop the study (the rows
+     * are written; drawing is retried only after the last epoch). NULL =
+     * warnings are dropped (default). */
+    void (*warn)(void *user, const char *msg);
+    void *warn_user;
 } cl_study_opts;
 
 cl_study_opts cl_study_opts_default(void);

@@ -418,6 +418,13 @@ static int build_fail(const char *path, const char *arch)
     return cl_cli_fail(1, "%s%s%s: %s", src, arch ? " " : "", arch ? arch : "", msg);
 }
 
+/* The study's warnings (figures that could not be drawn): printed, the run goes on. */
+static void study_warn(void *user, const char *msg)
+{
+    printf("warning: %s\n", msg);
+    fflush(stdout);
+}
+
 int cl_cmd_train(int argc, char **argv)
 {
     train_opts o;
@@ -464,6 +471,7 @@ int cl_cmd_train(int argc, char **argv)
     so.initial = !o.no_initial && !o.resume;
     so.save_features = !o.no_features;
     so.resume = o.resume;
+    so.warn = study_warn;
     int use_study = o.out && !so.none;
     if (!o.out && ((o.analyze && !so.none) || o.analyze_every || o.bn_mode ||
                    o.no_layers || o.no_plots || o.no_initial || o.no_features))

@@ -127,17 +127,28 @@ static cl_status train_means(const cl_study *s, double *mu, int dim, cl_study_jo
 }
 
 /* Figures: after the last epoch always; otherwise only while drawing them
- * (timed at the previous draw) costs under 10% of an epoch. */
-static cl_status draw_figures(cl_study *s, int e, double epoch_seconds)
+ * (timed at the previous draw) costs under 10% of an epoch, and, once
+ * drawing has failed, not before the last epoch. A failure is a warning
+ * through opts.warn: the study goes on. */
+static void draw_figures(cl_study *s, int e, double epoch_seconds)
 {
-    if (!s->o.plots || !(e == s->epochs || s->plot_seconds < 0 ||
-                         s->plot_seconds < 0.1 * epoch_seconds))
-        return CL_OK;
+    int final = e == s->epochs;
+    if (!s->o.plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
+                                                       s->plot_seconds < 0.1 * epoch_seconds))))
+        return;
     const char *runs[1] = {s->dir};
     double tp = cl_clock_seconds();
     cl_status st = cl_study_plot_runs(runs, 1, s->dir);
     s->plot_seconds = cl_clock_seconds() - tp;
-    return st;
+    if (st == CL_OK) return;
+    s->plot_failed = 1;
+    if (s->o.warn) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "epoch %d: figures not drawn (%s); the study goes on%s", e,
+                 cl_errmsg(), final ? "" : ", next try after the last epoch");
+        s->o.warn(s->o.warn_user, msg);
+    }
+    cl_errclear();
 }
 
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
@@ -197,7 +208,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if ((st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout, info->seconds,
                                      cl_clock_seconds() - t0)) != CL_OK)
         goto done;
-    st = draw_figures(s, e, info->seconds);
+    draw_figures(s, e, info->seconds);
 done:
     cl_study_jobs_free(jobs, ntrain + 1);
     cl_free(jobs);

@@ -29,6 +29,7 @@ struct cl_study {
     int started; /* the files are ready for this session */
     double last_seconds;
     double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
+    int plot_failed;     /* drawing failed: retried only after the last epoch */
     int eval_epoch;      /* epoch of eval_values (-1 = none yet) */
     double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
 };
