@@ -8,6 +8,13 @@
 #include "collapse/nc.h"
 #include "collapse/rng.h"
 
+static double sqdist(const float *h, const double *mu, int dim)
+{
+    double s = 0;
+    for (int d = 0; d < dim; d++) s += (h[d] - mu[d]) * (h[d] - mu[d]);
+    return s;
+}
+
 /* The direct rule: full squared distances to the class means of htr. */
 static double direct_acc(const float *htr, int ntr, const int32_t *ytr, const float *hte, int nte,
                          const int32_t *yte, int dim, int K)
@@ -23,18 +30,9 @@ static double direct_acc(const float *htr, int ntr, const int32_t *ytr, const fl
     int ok = 0;
     for (int i = 0; i < nte; i++) {
         int best = 0;
-        double bv = INFINITY;
-        for (int c = 0; c < K; c++) {
-            double dist = 0;
-            for (int d = 0; d < dim; d++) {
-                double v = hte[i * dim + d] - mu[c * dim + d];
-                dist += v * v;
-            }
-            if (dist < bv) {
-                bv = dist;
-                best = c;
-            }
-        }
+        const float *h = hte + i * dim;
+        for (int c = 1; c < K; c++)
+            if (sqdist(h, mu + c * dim, dim) < sqdist(h, mu + best * dim, dim)) best = c;
         ok += best == yte[i];
     }
     return (double)ok / nte;
