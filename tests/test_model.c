@@ -349,3 +349,24 @@ Test(model, bad_specs)
     s[0].pad = 0;
     expect_bad(s, TINY_N, (cl_shape){3, 2, 2}, "conv1", "input smaller than the kernel");
 }
+
+/* Issue 11: when max_n x (a layer's output size) overflows size_t,
+ * cl_model_alloc must fail cleanly without reading the product that
+ * cl_mul_ok left unset (valgrind flagged "conditional jump depends on
+ * uninitialised value" in the first layer's iteration). */
+Test(model, alloc_overflow_is_enomem)
+{
+    cl_layer_spec s[2] = {sp(CL_LAYER_FLATTEN, "flat"), sp(CL_LAYER_LINEAR, "fc")};
+    s[1].out = 2;
+    cl_rng r;
+    cl_rng_seed(&r, 1);
+    cl_model *m = NULL;
+    cr_assert_eq(cl_model_create(&m, (cl_shape){4, 1, 1}, s, 2, &r), CL_OK, "%s", cl_errmsg());
+    cl_shape keep = m->layers[0].out;
+    m->layers[0].out = (cl_shape){1 << 30, 1 << 30, 4}; /* 2^62 floats per sample */
+    cr_assert_eq(cl_model_alloc(m, 8), CL_ENOMEM);
+    cr_assert(strstr(cl_errmsg(), "overflow"), "%s", cl_errmsg());
+    cr_assert_null(m->acts);
+    m->layers[0].out = keep;
+    cl_model_destroy(m);
+}

@@ -193,7 +193,11 @@ cl_status cl_model_alloc(cl_model *m, int max_n)
     for (int i = 0; i < m->nlayers && ok; i++) {
         cl_layer *l = &m->layers[i];
         size_t a;
-        ok = cl_mul_ok((size_t)max_n, (size_t)cl_shape_size(l->out), &a) && add16(&nact, (int64_t)a);
+        if (!cl_mul_ok((size_t)max_n, (size_t)cl_shape_size(l->out), &a)) {
+            ok = 0; /* a is unset on overflow: do not read it */
+            break;
+        }
+        ok = add16(&nact, (int64_t)a);
         if (a > big) big = a;
         l->saved_off = (int64_t)nsaved;
         ok = ok && add16(&nsaved, ops_of(l)->saved_floats(l, max_n));
