@@ -93,8 +93,4 @@ cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **mod
  * layer) into a cl_alloc'ed string. */
 cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, char **text);
 
-/* Index of the classifier layer (last layer with spec.classifier, else the
- * last linear), or -1. */
-int cl_model_classifier_index(const cl_model *m);
-
 #endif

@@ -168,6 +168,9 @@ void cl_model_zero_grad(cl_model *m);
 
 /* Index of the layer called `name`, or -1. */
 int cl_model_find(const cl_model *m, const char *name);
+/* Index of the classifier layer (last layer with spec.classifier, else the
+ * last linear), or -1. */
+int cl_model_classifier_index(const cl_model *m);
 /* Writes the layer table (index, kind, name, in -> out, params) and total
  * into buf (always NUL-terminated). Returns the length it needed. */
 int cl_model_summary(const cl_model *m, char *buf, int cap);

@@ -395,15 +395,6 @@ cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, cha
     return CL_OK;
 }
 
-int cl_model_classifier_index(const cl_model *m)
-{
-    for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].spec.classifier) return i;
-    for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].spec.kind == CL_LAYER_LINEAR) return i;
-    return -1;
-}
-
 /* ---- resolving and building ---- */
 
 static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,

@@ -270,6 +270,15 @@ int cl_model_find(const cl_model *m, const char *name)
     return -1;
 }
 
+int cl_model_classifier_index(const cl_model *m)
+{
+    for (int i = m->nlayers - 1; i >= 0; i--)
+        if (m->layers[i].spec.classifier) return i;
+    for (int i = m->nlayers - 1; i >= 0; i--)
+        if (m->layers[i].spec.kind == CL_LAYER_LINEAR) return i;
+    return -1;
+}
+
 int64_t cl_model_flops(const cl_model *m)
 {
     int64_t f = 0;
