@@ -28,6 +28,8 @@
 #ifndef COLLAPSE_BUILDERS_H
 #define COLLAPSE_BUILDERS_H
 
+#include <stddef.h>
+
 #include "collapse/error.h"
 #include "collapse/nn.h"
 
@@ -43,6 +45,32 @@ typedef struct {
 
 /* All defaults (zeros, bn = -1). */
 cl_arch_opts cl_arch_opts_default(void);
+
+/* [model] keys an architecture uses (cl_arch_info.keys); the others are
+ * errors in a model file. */
+enum {
+    CL_ARCH_KEY_WIDTH = 1 << 0,
+    CL_ARCH_KEY_DEPTH = 1 << 1,
+    CL_ARCH_KEY_BN = 1 << 2,
+    CL_ARCH_KEY_WIDTH_MULT = 1 << 3,
+};
+
+/* One named architecture: the single source of the names used by model
+ * files (`type = ...`), --arch and their messages. */
+typedef struct {
+    const char *name;  /* "mlp", "resnet20", ... */
+    const char *descr; /* one line */
+    unsigned keys;     /* CL_ARCH_KEY_* that the [model] section may set */
+    cl_status (*build)(const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n);
+} cl_arch_info;
+
+/* All named architectures, in a fixed order; *n = how many. */
+const cl_arch_info *cl_arch_list(int *n);
+/* The architecture called `name`, or NULL. */
+const cl_arch_info *cl_arch_find(const char *name);
+/* Writes the names joined by `sep` into buf (always NUL-terminated,
+ * truncated to cap). */
+void cl_arch_names(char *buf, size_t cap, const char *sep);
 
 /* 1 if `type` names a builder ("mlp", "resnet20", ...). */
 int cl_arch_known(const char *type);

@@ -4,8 +4,8 @@
  * Two forms. A named architecture from the C builders (builders.h):
  *
  *   [model]
- *   type = mlp            ; mlp | resnet20 | resnet32 | resnet56 | resnet18 | resnet34 | convnet
- *   width = 1024          ; other keys depend on the type (see cl_modelcfg_keys)
+ *   type = mlp            ; a name of cl_arch_list() (builders.h): mlp, resnet20, ...
+ *   width = 1024          ; other keys depend on the type (cl_arch_info.keys)
  *
  * or an explicit list of layers, one section per layer, in order; the section
  * name is the layer's name (unique) and `kind` is required:

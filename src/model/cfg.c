@@ -199,14 +199,9 @@ static int on_model_key(parser *ps, int line, const char *key, const char *v)
 {
     cl_modelcfg *c = ps->cfg;
     if (!strcmp(key, "type")) {
-        static const char *types[] = {"mlp", "resnet20", "resnet32", "resnet56",
-                                      "resnet18", "resnet34", "convnet"};
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (!strcmp(v, types[i])) {
-                snprintf(c->type, sizeof c->type, "%s", v);
-                return 1;
-            }
-        return fail(ps, line, "unknown model type '%s'%s", v, "");
+        if (!cl_arch_find(v)) return fail(ps, line, "unknown model type '%s'%s", v, "");
+        snprintf(c->type, sizeof c->type, "%s", v);
+        return 1;
     }
     if (!strcmp(key, "width")) {
         if (!parse_int(v, 1, 1 << 16, &c->width)) return fail(ps, line, "bad width '%s'%s", v, "");
@@ -362,13 +357,15 @@ void cl_modelcfg_free(cl_modelcfg *cfg)
 
 cl_status cl_modelcfg_from_arch(const char *arch, cl_modelcfg *cfg)
 {
+    if (!cl_arch_find(arch)) {
+        memset(cfg, 0, sizeof *cfg);
+        char names[128];
+        cl_arch_names(names, sizeof names, ", ");
+        return cl_error(CL_EINVAL, "--arch: unknown architecture '%s' (%s)", arch, names);
+    }
     char text[128];
     snprintf(text, sizeof text, "[model]\ntype = %s\n", arch);
-    cl_status st = cl_modelcfg_parse_text(text, "--arch", cfg);
-    if (st != CL_OK)
-        return cl_error(CL_EINVAL, "--arch: unknown architecture '%s' (mlp, resnet20, resnet32, "
-                                   "resnet56, resnet18, resnet34, convnet)", arch);
-    return CL_OK;
+    return cl_modelcfg_parse_text(text, "--arch", cfg); /* only CL_ENOMEM can fail */
 }
 
 cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, char **text)
@@ -407,12 +404,13 @@ static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
 {
     (void)in;
     const char *t = cfg->type;
-    int mlp = !strcmp(t, "mlp"), conv = !strcmp(t, "convnet"), r18 = !strcmp(t, "resnet18") ||
-                                                                      !strcmp(t, "resnet34");
+    const cl_arch_info *a = cl_arch_find(t);
+    CL_ASSERT(a); /* the parser accepts only known types */
     const char *unused = NULL;
-    if (cfg->depth && !mlp && !conv) unused = "depth";
-    else if (cfg->bn >= 0 && !mlp && !conv) unused = "bn";
-    else if (cfg->width_mult > 0 && !r18) unused = "width_mult";
+    if (cfg->width && !(a->keys & CL_ARCH_KEY_WIDTH)) unused = "width";
+    else if (cfg->depth && !(a->keys & CL_ARCH_KEY_DEPTH)) unused = "depth";
+    else if (cfg->bn >= 0 && !(a->keys & CL_ARCH_KEY_BN)) unused = "bn";
+    else if (cfg->width_mult > 0 && !(a->keys & CL_ARCH_KEY_WIDTH_MULT)) unused = "width_mult";
     if (unused)
         return cl_error(CL_EINVAL, "%s: key '%s' does not apply to model type '%s'", cfg->name,
                         unused, t);
