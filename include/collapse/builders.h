@@ -82,6 +82,11 @@ int cl_arch_known(const char *type);
 cl_status cl_build_arch(const char *type, const cl_arch_opts *o, int classes,
                         cl_layer_spec **specs, int *n);
 
+/* The one place that applies --feature-dim: the last linear layer before
+ * the classifier specs[ci] (only batchnorm/relu/flatten in between) gets
+ * out = dim. Errors: CL_EINVAL when there is no such layer. */
+cl_status cl_specs_set_feature_dim(cl_layer_spec *specs, int ci, int dim);
+
 /* The individual builders (same contract). `blocks` are the BasicBlocks per
  * stage; `nstages` is 3 (CIFAR ResNet-20/32/56) or 4 (ResNet-18/34). */
 cl_status cl_build_mlp(const cl_arch_opts *o, int classes, cl_layer_spec **specs, int *n);

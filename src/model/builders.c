@@ -41,16 +41,35 @@ static cl_status start(list *l, int cap, int classes, const char *what)
     return l->s ? CL_OK : CL_ENOMEM;
 }
 
-/* Optional `feat` linear + ReLU, then the classifier `fc`. */
-static void finish(list *l, int feature_dim, int classes, cl_layer_spec **specs, int *n)
+static int keeps_shape(cl_layer_kind k)
 {
-    if (feature_dim > 0) {
-        push(l, CL_LAYER_LINEAR, "feat", 0)->out = feature_dim;
+    return k == CL_LAYER_BATCHNORM || k == CL_LAYER_RELU || k == CL_LAYER_FLATTEN;
+}
+
+cl_status cl_specs_set_feature_dim(cl_layer_spec *specs, int ci, int dim)
+{
+    int j = ci - 1;
+    while (j >= 0 && keeps_shape(specs[j].kind)) j--;
+    if (j < 0 || specs[j].kind != CL_LAYER_LINEAR)
+        return cl_error(CL_EINVAL, "--feature-dim needs a linear layer before the classifier "
+                                   "(only batchnorm/relu/flatten in between)");
+    specs[j].out = dim;
+    return CL_OK;
+}
+
+/* The classifier `fc`, with a `feat` linear + ReLU before it if `feat`
+ * (architectures that end without a linear layer) and dim > 0; then the
+ * classifier input gets width dim. */
+static void finish(list *l, int dim, int feat, int classes, cl_layer_spec **specs, int *n)
+{
+    if (dim > 0 && feat) {
+        push(l, CL_LAYER_LINEAR, "feat", 0);
         push(l, CL_LAYER_RELU, "feat_relu", 0);
     }
     cl_layer_spec *fc = push(l, CL_LAYER_LINEAR, "fc", 0);
     fc->out = classes;
     fc->classifier = 1;
+    if (dim > 0) CL_ASSERT(cl_specs_set_feature_dim(l->s, l->n - 1, dim) == CL_OK);
     *specs = l->s;
     *n = l->n;
 }
@@ -66,13 +85,11 @@ cl_status cl_build_mlp(const cl_arch_opts *o, int classes, cl_layer_spec **specs
     CL_TRY(start(&l, 2 + 3 * depth, classes, "mlp"));
     push(&l, CL_LAYER_FLATTEN, "flatten", 0);
     for (int i = 1; i <= depth; i++) {
-        int last = i == depth;
-        push(&l, CL_LAYER_LINEAR, "fc%d", i)->out =
-            last && o->feature_dim > 0 ? o->feature_dim : width;
+        push(&l, CL_LAYER_LINEAR, "fc%d", i)->out = width;
         if (bn) push(&l, CL_LAYER_BATCHNORM, "bn%d", i);
         push(&l, CL_LAYER_RELU, "relu%d", i);
     }
-    finish(&l, 0, classes, specs, n);
+    finish(&l, o->feature_dim, 0, classes, specs, n); /* the last fcI gets feature_dim */
     return CL_OK;
 }
 
@@ -106,7 +123,7 @@ cl_status cl_build_resnet(const int *blocks, const int *widths, int nstages,
         }
     push(&l, CL_LAYER_GAP, "pool", 0);
     push(&l, CL_LAYER_FLATTEN, "flatten", 0);
-    finish(&l, o->feature_dim, classes, specs, n);
+    finish(&l, o->feature_dim, 1, classes, specs, n);
     return CL_OK;
 }
 
@@ -135,7 +152,7 @@ cl_status cl_build_convnet(const cl_arch_opts *o, int classes, cl_layer_spec **s
     }
     push(&l, CL_LAYER_GAP, "gap", 0);
     push(&l, CL_LAYER_FLATTEN, "flatten", 0);
-    finish(&l, o->feature_dim, classes, specs, n);
+    finish(&l, o->feature_dim, 1, classes, specs, n);
     return CL_OK;
 }
 

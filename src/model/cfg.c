@@ -395,7 +395,7 @@ cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, cha
 /* ---- resolving and building ---- */
 
 static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
-                            const int *out_set);
+                            const int *out_set, int *ci);
 
 /* Named architectures come from the C builders (builders.h). Keys that the
  * type does not use are errors, not silently ignored. */
@@ -428,7 +428,8 @@ static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
         snprintf(msg, sizeof msg, "%s", cl_errmsg());
         return cl_error(st, "%s: %s", cfg->name, msg);
     }
-    if ((st = apply_head(cfg->name, s, ns, head, NULL)) != CL_OK) {
+    int ci; /* the builder applied head->feature_dim */
+    if ((st = apply_head(cfg->name, s, ns, head, NULL, &ci)) != CL_OK) {
         cl_free(s);
         return st;
     }
@@ -437,25 +438,20 @@ static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
     return CL_OK;
 }
 
-static int is_shape_preserving(cl_layer_kind k)
-{
-    return k == CL_LAYER_BATCHNORM || k == CL_LAYER_RELU || k == CL_LAYER_FLATTEN;
-}
-
-/* Applies the head options to specs[0..n): the classifier is the last
- * linear layer (or the one marked classifier). */
+/* Applies the head options but feature_dim to specs[0..n): the classifier
+ * *ci is the last linear layer (or the one marked classifier). */
 static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
-                            const int *out_set)
+                            const int *out_set, int *ci)
 {
-    int ci = -1;
-    for (int i = n - 1; i >= 0 && ci < 0; i--)
-        if (specs[i].classifier) ci = i;
-    for (int i = n - 1; i >= 0 && ci < 0; i--)
-        if (specs[i].kind == CL_LAYER_LINEAR) ci = i;
-    if (ci < 0) return cl_error(CL_EINVAL, "%s: no linear classifier layer", name);
-    cl_layer_spec *c = &specs[ci];
+    *ci = -1;
+    for (int i = n - 1; i >= 0 && *ci < 0; i--)
+        if (specs[i].classifier) *ci = i;
+    for (int i = n - 1; i >= 0 && *ci < 0; i--)
+        if (specs[i].kind == CL_LAYER_LINEAR) *ci = i;
+    if (*ci < 0) return cl_error(CL_EINVAL, "%s: no linear classifier layer", name);
+    cl_layer_spec *c = &specs[*ci];
     c->classifier = 1;
-    if (!out_set || !out_set[ci]) c->out = h->classes;
+    if (!out_set || !out_set[*ci]) c->out = h->classes;
     if (c->out != h->classes)
         return cl_error(CL_EINVAL, "%s: classifier [%s] has out = %d but the data has %d classes",
                         name, c->name, c->out, h->classes);
@@ -464,14 +460,6 @@ static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const
         c->bias = 0;
     } else if (!h->bias) {
         c->bias = 0;
-    }
-    if (h->feature_dim > 0) {
-        int j = ci - 1;
-        while (j >= 0 && is_shape_preserving(specs[j].kind)) j--;
-        if (j < 0 || specs[j].kind != CL_LAYER_LINEAR)
-            return cl_error(CL_EINVAL, "%s: --feature-dim needs a linear layer before the "
-                                       "classifier (only batchnorm/relu/flatten in between)", name);
-        specs[j].out = h->feature_dim;
     }
     return CL_OK;
 }
@@ -487,7 +475,14 @@ cl_status cl_modelcfg_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
     cl_layer_spec *s = cl_alloc_array((size_t)cfg->nspecs, sizeof *s, "model specs");
     if (!s) return CL_ENOMEM;
     memcpy(s, cfg->specs, sizeof *s * (size_t)cfg->nspecs);
-    cl_status st = apply_head(cfg->name, s, cfg->nspecs, head, cfg->out_line);
+    int ci;
+    cl_status st = apply_head(cfg->name, s, cfg->nspecs, head, cfg->out_line, &ci);
+    if (st == CL_OK && head->feature_dim > 0 &&
+        cl_specs_set_feature_dim(s, ci, head->feature_dim) != CL_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", cl_errmsg());
+        st = cl_error(CL_EINVAL, "%s: %s", cfg->name, msg);
+    }
     if (st != CL_OK) {
         cl_free(s);
         return st;
