@@ -370,3 +370,50 @@ Test(model, alloc_overflow_is_enomem)
     m->layers[0].out = keep;
     cl_model_destroy(m);
 }
+
+/* The ops table is the one source of kind names, name prefixes and the keys
+ * each kind uses: a key outside a kind's mask is refused by its infer. */
+Test(model, layer_key_masks)
+{
+    for (int k = 0; k < CL_LAYER_KIND_COUNT; k++) {
+        const cl_layer_ops *o = cl_layer_ops_table[k];
+        cr_assert(o->name && o->name[0], "kind %d has no name", k);
+        cr_assert_str_eq(cl_layer_kind_name((cl_layer_kind)k), o->name);
+        for (int key = 0; key < 6; key++) {
+            static const unsigned bit[6] = {CL_LAYER_KEY_OUT,    CL_LAYER_KEY_K,
+                                            CL_LAYER_KEY_STRIDE, CL_LAYER_KEY_PAD,
+                                            CL_LAYER_KEY_EPS,    CL_LAYER_KEY_MOMENTUM};
+            if (o->keys & bit[key]) continue;
+            cl_layer l;
+            memset(&l, 0, sizeof l);
+            l.spec = sp((cl_layer_kind)k, "masked");
+            l.spec.out = key == 0 ? 4 : l.spec.out;
+            l.spec.k = key == 1 ? 1 : l.spec.k;
+            l.spec.stride = key == 2 ? 1 : 0;
+            l.spec.pad = key == 3 ? 1 : 0;
+            l.spec.eps = key == 4 ? 1e-3f : 0;
+            l.spec.momentum = key == 5 ? 0.5f : 0;
+            if (k == CL_LAYER_LINEAR || k == CL_LAYER_CONV2D) l.spec.out = 4;
+            if (k == CL_LAYER_CONV2D || k == CL_LAYER_MAXPOOL || k == CL_LAYER_AVGPOOL)
+                l.spec.k = 1;
+            cl_shape in = k == CL_LAYER_LINEAR ? (cl_shape){4, 1, 1} : (cl_shape){2, 4, 4};
+            cr_assert_eq(o->infer(&l, in), CL_EINVAL, "%s with key %d", o->name, key);
+            cr_assert(strstr(cl_errmsg(), "masked") && (strstr(cl_errmsg(), "do not apply") ||
+                                                        strstr(cl_errmsg(), "no options")),
+                      "%s", cl_errmsg());
+            if (o->destroy) o->destroy(&l);
+        }
+    }
+    /* automatic names use the prefix */
+    cl_layer_spec s[3] = {sp(CL_LAYER_CONV2D, ""), sp(CL_LAYER_BATCHNORM, ""),
+                          sp(CL_LAYER_GAP, "")};
+    s[0].out = 2, s[0].k = 1;
+    cl_rng r;
+    cl_rng_seed(&r, 1);
+    cl_model *m = NULL;
+    cr_assert_eq(cl_model_create(&m, (cl_shape){1, 2, 2}, s, 3, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_str_eq(m->layers[0].spec.name, "conv1");
+    cr_assert_str_eq(m->layers[1].spec.name, "bn1");
+    cr_assert_str_eq(m->layers[2].spec.name, "gap1");
+    cl_model_destroy(m);
+}

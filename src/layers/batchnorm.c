@@ -25,10 +25,7 @@ static cl_status bn_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    /* `bias` is ignored: builders set it on every spec by default */
-    if (s->out || s->k || s->stride || s->pad)
-        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): out, k, stride and pad do not apply",
-                        nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (!(isfinite(s->eps) && s->eps >= 0))
         return cl_error(CL_EINVAL, "layer '%s' (batchnorm): eps must be > 0 (got %g)", nm,
                         (double)s->eps);
@@ -94,6 +91,9 @@ static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, cons
 static int64_t bn_flops(const cl_layer *l) { return cl_shape_size(l->in); }
 
 const cl_layer_ops cl_batchnorm_ops = {
+    .name = "batchnorm",
+    .prefix = "bn",
+    .keys = CL_LAYER_KEY_EPS | CL_LAYER_KEY_MOMENTUM | CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = bn_infer,
     .init = bn_init,
     .saved_floats = bn_saved,

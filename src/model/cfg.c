@@ -228,9 +228,8 @@ static int on_layer_key(parser *ps, int line, const char *key, const char *v)
     cl_layer_spec *s = &ps->cfg->specs[ps->cur];
     double d;
     if (!strcmp(key, "kind")) {
-        int k = cl_layer_kind_parse(v);
-        if (k < 0) return fail(ps, line, "unknown layer kind '%s' in [%s]", v, s->name);
-        s->kind = (cl_layer_kind)k;
+        if (cl_layer_kind_parse(v, &s->kind) != CL_OK)
+            return fail(ps, line, "unknown layer kind '%s' in [%s]", v, s->name);
         ps->kind_set = 1;
         return 1;
     }

@@ -17,18 +17,8 @@ static const cl_layer_ops *ops_of(const cl_layer *l) { return cl_layer_ops_table
 /* Prefix of automatic names ("conv3" = the third conv2d layer). */
 static const char *auto_prefix(cl_layer_kind k)
 {
-    switch (k) {
-    case CL_LAYER_LINEAR: return "linear";
-    case CL_LAYER_CONV2D: return "conv";
-    case CL_LAYER_BATCHNORM: return "bn";
-    case CL_LAYER_RELU: return "relu";
-    case CL_LAYER_MAXPOOL: return "maxpool";
-    case CL_LAYER_AVGPOOL: return "avgpool";
-    case CL_LAYER_GAP: return "gap";
-    case CL_LAYER_FLATTEN: return "flatten";
-    case CL_LAYER_BLOCK: return "block";
-    default: return "layer";
-    }
+    const cl_layer_ops *o = cl_layer_ops_table[k];
+    return o->prefix ? o->prefix : o->name;
 }
 
 static int name_taken(const cl_layer *ls, int n, const char *name, int except)
