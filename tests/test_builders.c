@@ -308,3 +308,16 @@ Test(builders, arch_table)
     cl_arch_names(tiny, sizeof tiny, " ");
     cr_assert_eq(strlen(tiny), sizeof tiny - 1, "truncated, NUL-terminated: '%s'", tiny);
 }
+
+Test(builders, etf_mode_parse)
+{
+    cl_etf_mode m = CL_ETF_ROTATE;
+    cr_assert_eq(cl_etf_mode_parse("pad", &m), CL_OK);
+    cr_assert_eq(m, CL_ETF_PAD);
+    cr_assert_eq(cl_etf_mode_parse("rotate", &m), CL_OK);
+    cr_assert_eq(m, CL_ETF_ROTATE);
+    cr_assert_str_eq(cl_etf_mode_name(m), "rotate");
+    cr_assert_eq(cl_etf_mode_parse("Pad", &m), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "'Pad'"), "%s", cl_errmsg());
+    cr_assert_eq(m, CL_ETF_ROTATE, "unchanged on error");
+}

@@ -16,8 +16,9 @@
 
 typedef enum { CL_ETF_PAD, CL_ETF_ROTATE } cl_etf_mode;
 
-/* "pad" / "rotate" -> mode; -1 if unknown. */
-int cl_etf_mode_parse(const char *s);
+/* "pad" / "rotate" -> *mode. Error: CL_EINVAL (unknown name; *mode
+ * unchanged). */
+cl_status cl_etf_mode_parse(const char *s, cl_etf_mode *mode);
 const char *cl_etf_mode_name(cl_etf_mode m);
 
 /* Writes W [K, D] (row-major, PyTorch Linear layout). K >= 2, D >= K.

@@ -33,6 +33,7 @@
 #define COLLAPSE_MODELCFG_H
 
 #include "collapse/error.h"
+#include "collapse/etf.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"
 
@@ -68,7 +69,7 @@ typedef struct {
     int feature_dim;      /* penultimate width D (0 = architecture's own) */
     int bias;             /* classifier bias */
     int etf;              /* 1: fixed simplex ETF (frozen, no bias) */
-    int etf_mode;         /* cl_etf_mode */
+    cl_etf_mode etf_mode; /* CL_ETF_PAD or CL_ETF_ROTATE */
     uint64_t etf_seed;    /* rotation seed */
 } cl_head_opts;
 

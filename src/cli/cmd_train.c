@@ -174,7 +174,7 @@ static int parse(int argc, char **argv, train_opts *o)
     if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf"))
         return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)",
                            o->classifier);
-    if (o->etf_mode && cl_etf_mode_parse(o->etf_mode) < 0)
+    if (o->etf_mode && cl_etf_mode_parse(o->etf_mode, &(cl_etf_mode){0}) != CL_OK)
         return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)",
                            o->etf_mode);
     if (o->etf_mode && strcmp(o->classifier, "etf"))
@@ -488,9 +488,9 @@ int cl_cmd_train(int argc, char **argv)
                          .feature_dim = o.feature_dim,
                          .bias = !o.no_bias,
                          .etf = !strcmp(o.classifier, "etf"),
-                         .etf_mode =
-                             o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_ROTATE,
+                         .etf_mode = CL_ETF_ROTATE,
                          .etf_seed = cfg.seed};
+    if (o.etf_mode) (void)cl_etf_mode_parse(o.etf_mode, &head.etf_mode); /* checked by parse */
     cl_rng init;
     cl_rng_seed(&init,
                 cfg.seed ^ 0x696e697469616cULL); /* "initial": not the data streams */

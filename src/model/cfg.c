@@ -507,7 +507,7 @@ cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
         CL_ASSERT(ci >= 0);
         const cl_layer *l = &m->layers[ci];
         int D = (int)cl_shape_size(l->in), K = (int)cl_shape_size(l->out);
-        if ((st = cl_etf_fill(m->params + l->param_off, K, D, (cl_etf_mode)head->etf_mode,
+        if ((st = cl_etf_fill(m->params + l->param_off, K, D, head->etf_mode,
                               head->etf_seed)) != CL_OK)
             goto fail;
         for (int64_t i = (int64_t)K * D; i < l->nparams; i++) m->params[l->param_off + i] = 0;

@@ -7,11 +7,12 @@
 #include "collapse/mem.h"
 #include "collapse/rng.h"
 
-int cl_etf_mode_parse(const char *s)
+cl_status cl_etf_mode_parse(const char *s, cl_etf_mode *mode)
 {
-    if (!strcmp(s, "pad")) return CL_ETF_PAD;
-    if (!strcmp(s, "rotate")) return CL_ETF_ROTATE;
-    return -1;
+    if (s && !strcmp(s, "pad")) *mode = CL_ETF_PAD;
+    else if (s && !strcmp(s, "rotate")) *mode = CL_ETF_ROTATE;
+    else return cl_error(CL_EINVAL, "unknown ETF mode '%s' (pad or rotate)", s ? s : "(null)");
+    return CL_OK;
 }
 
 const char *cl_etf_mode_name(cl_etf_mode m) { return m == CL_ETF_ROTATE ? "rotate" : "pad"; }
