@@ -18,9 +18,10 @@
  *              [bnI] reluI poolI (2x2 max), widths width*2^(I-1) (default
  *              32), then gap flatten fc
  *
- * feature_dim D > 0 sets the width of the classifier's input: the MLP's
- * last hidden layer gets width D; the ResNets and the ConvNet get an extra
- * `feat` linear layer (C -> D) and `feat_relu` after flatten.
+ * feature_dim dim > 0 sets the width of the classifier's input: the MLP's
+ * last hidden layer gets width dim; the ResNets and the ConvNet get an extra
+ * `feat` linear layer (C -> dim) and `feat_relu` after flatten
+ * (cl_specs_set_feature_dim).
  *
  * The classifier is always the last layer, named `fc`, linear with
  * out = classes and spec.classifier = 1. Head options (bias, ETF) are
@@ -40,7 +41,7 @@ typedef struct {
     int bn;            /* mlp / convnet: BatchNorm after each hidden layer
                           (-1 = default: mlp 0, convnet 1) */
     double width_mult; /* resnet18/34 channel multiplier (0 = 1) */
-    int feature_dim;   /* classifier input width D (0 = the architecture's own) */
+    int feature_dim;   /* classifier input width dim (0 = the architecture's own) */
 } cl_arch_opts;
 
 /* All defaults (zeros, bn = -1). */

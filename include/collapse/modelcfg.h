@@ -45,7 +45,7 @@ typedef struct {
     /* explicit layer list */
     int nspecs;
     cl_layer_spec *specs;  /* owned */
-    int out_line[CL_MODELCFG_MAX_LAYERS]; /* 1 if the layer set `out` */
+    int out_set[CL_MODELCFG_MAX_LAYERS]; /* 1 if the layer's section set `out` */
     /* [model] section */
     char type[32];         /* "" = explicit list */
     int width;             /* mlp hidden width / resnet base width (0 = builder default) */
@@ -66,7 +66,7 @@ cl_status cl_modelcfg_from_arch(const char *arch, cl_modelcfg *cfg);
 /* How the classifier head is built. */
 typedef struct {
     int classes;          /* K (from the data) */
-    int feature_dim;      /* penultimate width D (0 = architecture's own) */
+    int feature_dim;      /* penultimate width dim (0 = architecture's own) */
     int bias;             /* classifier bias */
     int etf;              /* 1: fixed simplex ETF (frozen, no bias) */
     cl_etf_mode etf_mode; /* CL_ETF_PAD or CL_ETF_ROTATE */

@@ -1,8 +1,8 @@
 /* Layers and sequential models.
  *
  * Dimension names used everywhere: N batch, C/H/W channels/height/width,
- * OC output channels, D feature dim, K classes. Activations are NCHW,
- * row-major, float32; a vector activation is {C = D, H = 1, W = 1}.
+ * OC output channels, dim feature dimension, K classes. Activations are
+ * NCHW, row-major, float32; a vector activation is {C = dim, H = 1, W = 1}.
  *
  * A layer is a small struct plus an enum tag; its behaviour lives in a const
  * ops table (cl_layer_ops_table[kind]). A model is a flat list of layers run

@@ -190,7 +190,7 @@ static int begin_section(parser *ps, const char *section)
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", section);
     s->bias = 1;
-    c->out_line[c->nspecs] = 0;
+    c->out_set[c->nspecs] = 0;
     ps->cur = c->nspecs++;
     return 1;
 }
@@ -244,7 +244,7 @@ static int on_layer_key(parser *ps, int line, const char *key, const char *v)
         if (!strcmp(key, ints[i].key)) {
             if (!parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst))
                 return fail(ps, line, "bad value '%s' for '%s'", v, key);
-            if (!strcmp(key, "out")) ps->cfg->out_line[ps->cur] = 1;
+            if (!strcmp(key, "out")) ps->cfg->out_set[ps->cur] = 1;
             return 1;
         }
     if (!strcmp(key, "eps") || !strcmp(key, "momentum")) {
@@ -475,7 +475,7 @@ cl_status cl_modelcfg_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
     if (!s) return CL_ENOMEM;
     memcpy(s, cfg->specs, sizeof *s * (size_t)cfg->nspecs);
     int ci;
-    cl_status st = apply_head(cfg->name, s, cfg->nspecs, head, cfg->out_line, &ci);
+    cl_status st = apply_head(cfg->name, s, cfg->nspecs, head, cfg->out_set, &ci);
     if (st == CL_OK && head->feature_dim > 0 &&
         cl_specs_set_feature_dim(s, ci, head->feature_dim) != CL_OK) {
         char msg[256];
@@ -506,11 +506,11 @@ cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
         int ci = cl_model_classifier_index(m);
         CL_ASSERT(ci >= 0);
         const cl_layer *l = &m->layers[ci];
-        int D = (int)cl_shape_size(l->in), K = (int)cl_shape_size(l->out);
-        if ((st = cl_etf_fill(m->params + l->param_off, K, D, head->etf_mode,
+        int dim = (int)cl_shape_size(l->in), K = (int)cl_shape_size(l->out);
+        if ((st = cl_etf_fill(m->params + l->param_off, K, dim, head->etf_mode,
                               head->etf_seed)) != CL_OK)
             goto fail;
-        for (int64_t i = (int64_t)K * D; i < l->nparams; i++) m->params[l->param_off + i] = 0;
+        for (int64_t i = (int64_t)K * dim; i < l->nparams; i++) m->params[l->param_off + i] = 0;
     }
     if (text) {
         /* the names cl_model_create assigned, so the text rebuilds the same model */
