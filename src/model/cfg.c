@@ -41,12 +41,10 @@ static char *trim(char *s)
     return s;
 }
 
-/* Collects "[name]" header lines. */
-static int prescan(const char *text, sect **out)
+/* Counts the "[name]" header lines and, if s != NULL, stores them. */
+static int scan_headers(const char *text, sect *s)
 {
-    int n = 0, cap = 16, line = 0;
-    sect *s = malloc(sizeof *s * cap);
-    if (!s) return -1;
+    int n = 0, line = 0;
     for (const char *p = text; *p;) {
         line++;
         const char *e = strchr(p, '\n');
@@ -60,23 +58,25 @@ static int prescan(const char *text, sect **out)
             char *close = strchr(t, ']');
             if (close) {
                 *close = 0;
-                if (n == cap) {
-                    sect *ns = realloc(s, sizeof *s * (cap *= 2));
-                    if (!ns) {
-                        free(s);
-                        return -1;
-                    }
-                    s = ns;
+                if (s) {
+                    snprintf(s[n].name, sizeof s[n].name, "%s", trim(t + 1));
+                    s[n].line = line;
                 }
-                snprintf(s[n].name, sizeof s[n].name, "%s", trim(t + 1));
-                s[n].line = line;
                 n++;
             }
         }
         p = e ? e + 1 : p + len;
     }
-    *out = s;
     return n;
+}
+
+/* Collects the header lines into *out (cl_alloc'ed); -1 when out of memory. */
+static int prescan(const char *text, sect **out)
+{
+    int n = scan_headers(text, NULL);
+    *out = cl_alloc_array((size_t)n, sizeof **out, "model file sections");
+    if (!*out) return -1;
+    return scan_headers(text, *out);
 }
 
 /* Line number of the next "key = ..." line (inih reports keys in order). */
@@ -299,7 +299,7 @@ cl_status cl_modelcfg_parse_text(const char *text, const char *name, cl_modelcfg
              ps.sects[ps.next_sect].name, "");
     if (ps.st == CL_OK && !cfg->type[0] && cfg->nspecs == 0)
         ps.st = cl_error(CL_EINVAL, "%s: no [model] section and no layers", cfg->name);
-    free(ps.sects);
+    cl_free(ps.sects);
     if (ps.st != CL_OK) {
         cl_status st = ps.st;
         cl_modelcfg_free(cfg);
@@ -325,7 +325,7 @@ cl_status cl_modelcfg_parse_file(const char *path, cl_modelcfg *cfg)
         goto done;
     }
     rewind(f);
-    text = malloc((size_t)len + 1);
+    text = cl_alloc((size_t)len + 1, "model file");
     if (!text) {
         st = cl_error(CL_ENOMEM, "%s: out of memory", path);
         goto done;
@@ -341,7 +341,7 @@ cl_status cl_modelcfg_parse_file(const char *path, cl_modelcfg *cfg)
     }
     st = cl_modelcfg_parse_text(text, path, cfg);
 done:
-    free(text);
+    cl_free(text);
     fclose(f);
     return st;
 }
