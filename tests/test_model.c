@@ -404,16 +404,4 @@ Test(model, layer_key_masks)
             if (o->destroy) o->destroy(&l);
         }
     }
-    /* automatic names use the prefix */
-    cl_layer_spec s[3] = {sp(CL_LAYER_CONV2D, ""), sp(CL_LAYER_BATCHNORM, ""),
-                          sp(CL_LAYER_GAP, "")};
-    s[0].out = 2, s[0].k = 1;
-    cl_rng r;
-    cl_rng_seed(&r, 1);
-    cl_model *m = NULL;
-    cr_assert_eq(cl_model_create(&m, (cl_shape){1, 2, 2}, s, 3, &r), CL_OK, "%s", cl_errmsg());
-    cr_assert_str_eq(m->layers[0].spec.name, "conv1");
-    cr_assert_str_eq(m->layers[1].spec.name, "bn1");
-    cr_assert_str_eq(m->layers[2].spec.name, "gap1");
-    cl_model_destroy(m);
 }
