@@ -54,10 +54,10 @@ typedef enum {
 /* What a user specifies for one layer (from a model file or a C builder). */
 typedef struct {
     cl_layer_kind kind;
-    char name[32];   /* unique; "" = auto: the kind's prefix (linear conv bn relu
-                        maxpool avgpool gap flatten block) + the count of that
-                        kind so far ("conv3" = the third conv2d), skipping
-                        names already taken */
+    char name[32];   /* unique; "" = auto: the kind's prefix (cl_layer_ops
+                        .prefix, else .name: conv, bn, linear, ...) + the count
+                        of that kind so far ("conv3" = the third conv2d),
+                        skipping names already taken */
     int out;         /* LINEAR: out features; CONV2D/BLOCK: OC */
     int k;           /* CONV2D/MAXPOOL/AVGPOOL kernel size */
     int stride;      /* CONV2D/POOL/BLOCK stride (0 = 1 for conv/block, = k for pools) */
