@@ -69,7 +69,10 @@ static void finish(list *l, int dim, int feat, int classes, cl_layer_spec **spec
     cl_layer_spec *fc = push(l, CL_LAYER_LINEAR, "fc", 0);
     fc->out = classes;
     fc->classifier = 1;
-    if (dim > 0) CL_ASSERT(cl_specs_set_feature_dim(l->s, l->n - 1, dim) == CL_OK);
+    if (dim > 0) {
+        cl_status st = cl_specs_set_feature_dim(l->s, l->n - 1, dim);
+        CL_ASSERT(st == CL_OK); /* every builder has a linear layer before fc */
+    }
     *specs = l->s;
     *n = l->n;
 }
