@@ -277,3 +277,47 @@ Test(builders, etf_head)
     cr_assert(strstr(cl_errmsg(), "feature"), "%s", cl_errmsg());
     cl_modelcfg_free(&c);
 }
+
+/* One list of architecture names: every entry builds, is found by name, is
+ * accepted by --arch and model files, and the messages list all of them. */
+Test(builders, arch_table)
+{
+    int na = 0;
+    const cl_arch_info *a = cl_arch_list(&na);
+    cr_assert_geq(na, 7);
+    char names[256];
+    cl_arch_names(names, sizeof names, ", ");
+    for (int i = 0; i < na; i++) {
+        cr_assert_eq(cl_arch_find(a[i].name), &a[i]);
+        cr_assert(cl_arch_known(a[i].name));
+        cr_assert(a[i].descr && a[i].descr[0] && (a[i].keys & CL_ARCH_KEY_WIDTH));
+        cr_assert(strstr(names, a[i].name), "%s", names);
+        cl_modelcfg c;
+        cr_assert_eq(cl_modelcfg_from_arch(a[i].name, &c), CL_OK, "%s", cl_errmsg());
+        cr_assert_str_eq(c.type, a[i].name);
+        cl_modelcfg_free(&c);
+    }
+    cr_assert_null(cl_arch_find("resnet99"));
+    cr_assert_null(cl_arch_find(NULL));
+    cl_modelcfg c;
+    cr_assert_eq(cl_modelcfg_from_arch("resnet99", &c), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "unknown architecture 'resnet99'") &&
+                  strstr(cl_errmsg(), names),
+              "%s", cl_errmsg());
+    char tiny[8];
+    cl_arch_names(tiny, sizeof tiny, " ");
+    cr_assert_eq(strlen(tiny), sizeof tiny - 1, "truncated, NUL-terminated: '%s'", tiny);
+}
+
+Test(builders, etf_mode_parse)
+{
+    cl_etf_mode m = CL_ETF_ROTATE;
+    cr_assert_eq(cl_etf_mode_parse("pad", &m), CL_OK);
+    cr_assert_eq(m, CL_ETF_PAD);
+    cr_assert_eq(cl_etf_mode_parse("rotate", &m), CL_OK);
+    cr_assert_eq(m, CL_ETF_ROTATE);
+    cr_assert_str_eq(cl_etf_mode_name(m), "rotate");
+    cr_assert_eq(cl_etf_mode_parse("Pad", &m), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "'Pad'"), "%s", cl_errmsg());
+    cr_assert_eq(m, CL_ETF_ROTATE, "unchanged on error");
+}

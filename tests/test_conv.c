@@ -480,11 +480,19 @@ Test(conv, kind_names_roundtrip)
 {
     for (int k = 0; k < CL_LAYER_KIND_COUNT; k++) {
         cr_assert(cl_layer_ops_table[k], "kind %d has no ops", k);
-        cr_assert_eq(cl_layer_kind_parse(cl_layer_kind_name((cl_layer_kind)k)), k);
+        cl_layer_kind got = CL_LAYER_KIND_COUNT;
+        cr_assert_eq(cl_layer_kind_parse(cl_layer_kind_name((cl_layer_kind)k), &got), CL_OK);
+        cr_assert_eq(got, k);
     }
-    cr_assert_eq(cl_layer_kind_parse("conv2d"), CL_LAYER_CONV2D);
-    cr_assert_eq(cl_layer_kind_parse("block"), CL_LAYER_BLOCK);
-    cr_assert_eq(cl_layer_kind_parse("Conv2d"), -1);
-    cr_assert_eq(cl_layer_kind_parse(""), -1);
-    cr_assert_eq(cl_layer_kind_parse("softmax"), -1);
+    cl_layer_kind got = CL_LAYER_LINEAR;
+    cr_assert_eq(cl_layer_kind_parse("conv2d", &got), CL_OK);
+    cr_assert_eq(got, CL_LAYER_CONV2D);
+    cr_assert_eq(cl_layer_kind_parse("block", &got), CL_OK);
+    cr_assert_eq(got, CL_LAYER_BLOCK);
+    cr_assert_eq(cl_layer_kind_parse("Conv2d", &got), CL_EINVAL);
+    cr_assert_eq(cl_layer_kind_parse("", &got), CL_EINVAL);
+    cr_assert_eq(cl_layer_kind_parse("softmax", &got), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "'softmax'") && strstr(cl_errmsg(), "batchnorm"), "%s",
+              cl_errmsg());
+    cr_assert_eq(got, CL_LAYER_BLOCK, "unchanged on error");
 }

@@ -349,3 +349,59 @@ Test(model, bad_specs)
     s[0].pad = 0;
     expect_bad(s, TINY_N, (cl_shape){3, 2, 2}, "conv1", "input smaller than the kernel");
 }
+
+/* Issue 11: when max_n x (a layer's output size) overflows size_t,
+ * cl_model_alloc must fail cleanly without reading the product that
+ * cl_mul_ok left unset (valgrind flagged "conditional jump depends on
+ * uninitialised value" in the first layer's iteration). */
+Test(model, alloc_overflow_is_enomem)
+{
+    cl_layer_spec s[2] = {sp(CL_LAYER_FLATTEN, "flat"), sp(CL_LAYER_LINEAR, "fc")};
+    s[1].out = 2;
+    cl_rng r;
+    cl_rng_seed(&r, 1);
+    cl_model *m = NULL;
+    cr_assert_eq(cl_model_create(&m, (cl_shape){4, 1, 1}, s, 2, &r), CL_OK, "%s", cl_errmsg());
+    cl_shape keep = m->layers[0].out;
+    m->layers[0].out = (cl_shape){1 << 30, 1 << 30, 4}; /* 2^62 floats per sample */
+    cr_assert_eq(cl_model_alloc(m, 8), CL_ENOMEM);
+    cr_assert(strstr(cl_errmsg(), "overflow"), "%s", cl_errmsg());
+    cr_assert_null(m->acts);
+    m->layers[0].out = keep;
+    cl_model_destroy(m);
+}
+
+/* The ops table is the one source of kind names, name prefixes and the keys
+ * each kind uses: a key outside a kind's mask is refused by its infer. */
+Test(model, layer_key_masks)
+{
+    for (int k = 0; k < CL_LAYER_KIND_COUNT; k++) {
+        const cl_layer_ops *o = cl_layer_ops_table[k];
+        cr_assert(o->name && o->name[0], "kind %d has no name", k);
+        cr_assert_str_eq(cl_layer_kind_name((cl_layer_kind)k), o->name);
+        for (int key = 0; key < 6; key++) {
+            static const unsigned bit[6] = {CL_LAYER_KEY_OUT,    CL_LAYER_KEY_K,
+                                            CL_LAYER_KEY_STRIDE, CL_LAYER_KEY_PAD,
+                                            CL_LAYER_KEY_EPS,    CL_LAYER_KEY_MOMENTUM};
+            if (o->keys & bit[key]) continue;
+            cl_layer l;
+            memset(&l, 0, sizeof l);
+            l.spec = sp((cl_layer_kind)k, "masked");
+            l.spec.out = key == 0 ? 4 : l.spec.out;
+            l.spec.k = key == 1 ? 1 : l.spec.k;
+            l.spec.stride = key == 2 ? 1 : 0;
+            l.spec.pad = key == 3 ? 1 : 0;
+            l.spec.eps = key == 4 ? 1e-3f : 0;
+            l.spec.momentum = key == 5 ? 0.5f : 0;
+            if (k == CL_LAYER_LINEAR || k == CL_LAYER_CONV2D) l.spec.out = 4;
+            if (k == CL_LAYER_CONV2D || k == CL_LAYER_MAXPOOL || k == CL_LAYER_AVGPOOL)
+                l.spec.k = 1;
+            cl_shape in = k == CL_LAYER_LINEAR ? (cl_shape){4, 1, 1} : (cl_shape){2, 4, 4};
+            cr_assert_eq(o->infer(&l, in), CL_EINVAL, "%s with key %d", o->name, key);
+            cr_assert(strstr(cl_errmsg(), "masked") && (strstr(cl_errmsg(), "do not apply") ||
+                                                        strstr(cl_errmsg(), "no options")),
+                      "%s", cl_errmsg());
+            if (o->destroy) o->destroy(&l);
+        }
+    }
+}

@@ -4,8 +4,8 @@
  * Two forms. A named architecture from the C builders (builders.h):
  *
  *   [model]
- *   type = mlp            ; mlp | resnet20 | resnet32 | resnet56 | resnet18 | resnet34 | convnet
- *   width = 1024          ; other keys depend on the type (see cl_modelcfg_keys)
+ *   type = mlp            ; a name of cl_arch_list() (builders.h): mlp, resnet20, ...
+ *   width = 1024          ; other keys depend on the type (cl_arch_info.keys)
  *
  * or an explicit list of layers, one section per layer, in order; the section
  * name is the layer's name (unique) and `kind` is required:
@@ -33,6 +33,7 @@
 #define COLLAPSE_MODELCFG_H
 
 #include "collapse/error.h"
+#include "collapse/etf.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"
 
@@ -44,7 +45,7 @@ typedef struct {
     /* explicit layer list */
     int nspecs;
     cl_layer_spec *specs;  /* owned */
-    int out_line[CL_MODELCFG_MAX_LAYERS]; /* 1 if the layer set `out` */
+    int out_set[CL_MODELCFG_MAX_LAYERS]; /* 1 if the layer's section set `out` */
     /* [model] section */
     char type[32];         /* "" = explicit list */
     int width;             /* mlp hidden width / resnet base width (0 = builder default) */
@@ -65,10 +66,10 @@ cl_status cl_modelcfg_from_arch(const char *arch, cl_modelcfg *cfg);
 /* How the classifier head is built. */
 typedef struct {
     int classes;          /* K (from the data) */
-    int feature_dim;      /* penultimate width D (0 = architecture's own) */
+    int feature_dim;      /* penultimate width dim (0 = architecture's own) */
     int bias;             /* classifier bias */
     int etf;              /* 1: fixed simplex ETF (frozen, no bias) */
-    int etf_mode;         /* cl_etf_mode */
+    cl_etf_mode etf_mode; /* CL_ETF_PAD or CL_ETF_ROTATE */
     uint64_t etf_seed;    /* rotation seed */
 } cl_head_opts;
 
@@ -92,9 +93,5 @@ cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **mod
 /* Writes the explicit INI form of a model (input shape + one section per
  * layer) into a cl_alloc'ed string. */
 cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, char **text);
-
-/* Index of the classifier layer (last layer with spec.classifier, else the
- * last linear), or -1. */
-int cl_model_classifier_index(const cl_model *m);
 
 #endif

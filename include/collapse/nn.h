@@ -1,8 +1,8 @@
 /* Layers and sequential models.
  *
  * Dimension names used everywhere: N batch, C/H/W channels/height/width,
- * OC output channels, D feature dim, K classes. Activations are NCHW,
- * row-major, float32; a vector activation is {C = D, H = 1, W = 1}.
+ * OC output channels, dim feature dimension, K classes. Activations are
+ * NCHW, row-major, float32; a vector activation is {C = dim, H = 1, W = 1}.
  *
  * A layer is a small struct plus an enum tag; its behaviour lives in a const
  * ops table (cl_layer_ops_table[kind]). A model is a flat list of layers run
@@ -54,10 +54,10 @@ typedef enum {
 /* What a user specifies for one layer (from a model file or a C builder). */
 typedef struct {
     cl_layer_kind kind;
-    char name[32];   /* unique; "" = auto: the kind's prefix (linear conv bn relu
-                        maxpool avgpool gap flatten block) + the count of that
-                        kind so far ("conv3" = the third conv2d), skipping
-                        names already taken */
+    char name[32];   /* unique; "" = auto: the kind's prefix (cl_layer_ops
+                        .prefix, else .name: conv, bn, linear, ...) + the count
+                        of that kind so far ("conv3" = the third conv2d),
+                        skipping names already taken */
     int out;         /* LINEAR: out features; CONV2D/BLOCK: OC */
     int k;           /* CONV2D/MAXPOOL/AVGPOOL kernel size */
     int stride;      /* CONV2D/POOL/BLOCK stride (0 = 1 for conv/block, = k for pools) */
@@ -71,6 +71,23 @@ typedef struct {
     int classifier;  /* parameter group 1 (own weight decay); else group 0 */
 } cl_layer_spec;
 
+/* The keys of a layer's model-file section besides `kind` (cl_layer_spec
+ * fields), as bits of cl_layer_ops.keys: the keys a kind uses. A key
+ * outside a kind's mask must keep its zero default, except `bias` and
+ * `frozen`, which every kind accepts and ignores where they do not apply
+ * (builders set bias = 1 on every spec). */
+enum {
+    CL_LAYER_KEY_OUT = 1 << 0,
+    CL_LAYER_KEY_K = 1 << 1,
+    CL_LAYER_KEY_STRIDE = 1 << 2,
+    CL_LAYER_KEY_PAD = 1 << 3,
+    CL_LAYER_KEY_BIAS = 1 << 4,
+    CL_LAYER_KEY_EPS = 1 << 5,
+    CL_LAYER_KEY_MOMENTUM = 1 << 6,
+    CL_LAYER_KEY_FROZEN = 1 << 7,
+    CL_LAYER_KEY_CLASSIFIER = 1 << 8,
+};
+
 typedef struct cl_layer cl_layer;
 
 /* Per-call context handed to forward/backward. */
@@ -81,6 +98,10 @@ typedef struct {
 } cl_run;
 
 typedef struct {
+    const char *name;   /* kind name in model files and summaries ("conv2d") */
+    const char *prefix; /* automatic layer names (nn.h cl_layer_spec.name) if
+                           not `name` ("conv"); NULL = name */
+    unsigned keys;      /* CL_LAYER_KEY_* this kind uses */
     /* Validates the spec against the input shape and fills l->out,
      * l->nparams, l->nbufs (and sub-layers for BLOCK). Error = CL_EINVAL with
      * a message naming the layer. */
@@ -117,9 +138,11 @@ struct cl_layer {
 };
 
 extern const cl_layer_ops *const cl_layer_ops_table[CL_LAYER_KIND_COUNT];
+/* The kind's ops->name, or "unknown" for a value out of range. */
 const char *cl_layer_kind_name(cl_layer_kind k);
-/* "linear" -> CL_LAYER_LINEAR etc.; returns -1 for an unknown name. */
-int cl_layer_kind_parse(const char *name);
+/* "linear" -> CL_LAYER_LINEAR etc. (the ops names). Error: CL_EINVAL
+ * "unknown layer kind '...'" listing the kinds; *kind is then unchanged. */
+cl_status cl_layer_kind_parse(const char *name, cl_layer_kind *kind);
 
 /* One contiguous range of the flat parameter vector with one training rule. */
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "collapse/blas.h"
+#include "collapse/builders.h"
 #include "collapse/ckpt.h"
 #include "collapse/etf.h"
 #include "collapse/mem.h"
@@ -49,13 +50,14 @@ typedef struct {
 
 static void usage(FILE *f)
 {
+    char archs[128];
+    cl_arch_names(archs, sizeof archs, " ");
     fprintf(
         f,
         "usage: collapse train (--model FILE.cfg | --arch NAME) --data NAME [options]\n\n"
         "model:\n"
         "  --model FILE              model file (models/*.cfg)\n"
-        "  --arch NAME               mlp resnet20 resnet32 resnet56 resnet18 resnet34 "
-        "convnet\n"
+        "  --arch NAME               %s\n"
         "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
         "  --etf-mode pad|rotate     how the ETF sits in D dimensions (default rotate)\n"
         "  --feature-dim D           width of the classifier's input\n"
@@ -77,7 +79,8 @@ static void usage(FILE *f)
         "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
         "  --analyze-every N         every N epochs (and the last)\n"
         "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
-        "  --no-layers  --no-plots  --no-initial  --no-features\n");
+        "  --no-layers  --no-plots  --no-initial  --no-features\n",
+        archs);
     cl_cli_data_usage(f);
 }
 
@@ -171,7 +174,7 @@ static int parse(int argc, char **argv, train_opts *o)
     if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf"))
         return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)",
                            o->classifier);
-    if (o->etf_mode && cl_etf_mode_parse(o->etf_mode) < 0)
+    if (o->etf_mode && cl_etf_mode_parse(o->etf_mode, &(cl_etf_mode){0}) != CL_OK)
         return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)",
                            o->etf_mode);
     if (o->etf_mode && strcmp(o->classifier, "etf"))
@@ -493,9 +496,9 @@ int cl_cmd_train(int argc, char **argv)
                          .feature_dim = o.feature_dim,
                          .bias = !o.no_bias,
                          .etf = !strcmp(o.classifier, "etf"),
-                         .etf_mode =
-                             o.etf_mode ? cl_etf_mode_parse(o.etf_mode) : CL_ETF_ROTATE,
+                         .etf_mode = CL_ETF_ROTATE,
                          .etf_seed = cfg.seed};
+    if (o.etf_mode) (void)cl_etf_mode_parse(o.etf_mode, &head.etf_mode); /* checked by parse */
     cl_rng init;
     cl_rng_seed(&init,
                 cfg.seed ^ 0x696e697469616cULL); /* "initial": not the data streams */

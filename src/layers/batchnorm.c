@@ -25,16 +25,15 @@ static cl_status bn_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    /* `bias` is ignored: builders set it on every spec by default */
-    if (s->out || s->k || s->stride || s->pad)
-        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): out, k, stride and pad do not apply",
-                        nm);
+    CL_TRY(cl_layer_check_keys(l));
+    /* 0 selects the default (bn_eps, bn_momentum), so 0 is accepted */
     if (!(isfinite(s->eps) && s->eps >= 0))
-        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): eps must be > 0 (got %g)", nm,
-                        (double)s->eps);
+        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): eps must be >= 0 (0 = 1e-5; got %g)",
+                        nm, (double)s->eps);
     if (!(s->momentum >= 0 && s->momentum <= 1))
-        return cl_error(CL_EINVAL, "layer '%s' (batchnorm): momentum must be in (0, 1] (got %g)",
-                        nm, (double)s->momentum);
+        return cl_error(CL_EINVAL,
+                        "layer '%s' (batchnorm): momentum must be in [0, 1] (0 = 0.1; got %g)", nm,
+                        (double)s->momentum);
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (batchnorm): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
@@ -94,6 +93,9 @@ static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, cons
 static int64_t bn_flops(const cl_layer *l) { return cl_shape_size(l->in); }
 
 const cl_layer_ops cl_batchnorm_ops = {
+    .name = "batchnorm",
+    .prefix = "bn",
+    .keys = CL_LAYER_KEY_EPS | CL_LAYER_KEY_MOMENTUM | CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = bn_infer,
     .init = bn_init,
     .saved_floats = bn_saved,

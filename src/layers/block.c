@@ -69,6 +69,7 @@ static cl_status blk_infer(cl_layer *l, cl_shape in)
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
     blk_destroy(l);
+    CL_TRY(cl_layer_check_keys(l));
     if (s->out < 1)
         return cl_error(CL_EINVAL, "layer '%s' (block): out must be >= 1 (got %d)", nm, s->out);
     if (s->stride < 0)
@@ -248,6 +249,11 @@ static int64_t blk_flops(const cl_layer *l)
 }
 
 const cl_layer_ops cl_block_ops = {
+    .name = "block",
+    /* k and pad are checked by blk_infer (fixed 3x3, pad 1); eps and
+     * momentum go to the BatchNorms */
+    .keys = CL_LAYER_KEY_OUT | CL_LAYER_KEY_K | CL_LAYER_KEY_STRIDE | CL_LAYER_KEY_PAD |
+            CL_LAYER_KEY_EPS | CL_LAYER_KEY_MOMENTUM | CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = blk_infer,
     .init = blk_init,
     .saved_floats = blk_saved,

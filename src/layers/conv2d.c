@@ -32,8 +32,7 @@ static cl_status conv_infer(cl_layer *l, cl_shape in)
     if (s->bias != 0 && s->bias != 1)
         return cl_error(CL_EINVAL, "layer '%s' (conv2d): bias must be 0 or 1 (got %d)", nm,
                         s->bias);
-    if (s->eps != 0 || s->momentum != 0)
-        return cl_error(CL_EINVAL, "layer '%s' (conv2d): eps and momentum do not apply", nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (conv2d): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
@@ -100,6 +99,10 @@ static int64_t conv_flops(const cl_layer *l)
 }
 
 const cl_layer_ops cl_conv2d_ops = {
+    .name = "conv2d",
+    .prefix = "conv",
+    .keys = CL_LAYER_KEY_OUT | CL_LAYER_KEY_K | CL_LAYER_KEY_STRIDE | CL_LAYER_KEY_PAD |
+            CL_LAYER_KEY_BIAS | CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = conv_infer,
     .init = conv_init,
     .saved_floats = conv_saved,

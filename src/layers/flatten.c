@@ -10,13 +10,7 @@ static cl_status flatten_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    /* `bias` is ignored: builders set it on every spec by default */
-    if (s->out || s->k || s->stride || s->pad || s->eps != 0 || s->momentum != 0)
-        return cl_error(CL_EINVAL, "layer '%s' (flatten): takes no options (out, k, stride, pad, "
-                                   "eps, momentum)", nm);
-    if (s->classifier)
-        return cl_error(CL_EINVAL, "layer '%s' (flatten): has no parameters, cannot be the "
-                                   "classifier", nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (flatten): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
@@ -51,6 +45,8 @@ static void flatten_backward(const cl_layer *l, const cl_run *r, const float *p,
 static int64_t flatten_flops(const cl_layer *l) { return 0; }
 
 const cl_layer_ops cl_flatten_ops = {
+    .name = "flatten",
+    .keys = 0,
     .infer = flatten_infer,
     .init = flatten_init,
     .saved_floats = flatten_zero,

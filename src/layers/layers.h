@@ -15,4 +15,10 @@ extern const cl_layer_ops cl_gap_ops;       /* pool.c */
 extern const cl_layer_ops cl_flatten_ops;   /* flatten.c */
 extern const cl_layer_ops cl_block_ops;     /* block.c */
 
+/* Checks the spec fields against the kind's key mask (nn.h
+ * CL_LAYER_KEY_*): each key the kind does not use must be 0, and only kinds
+ * with parameters can be the classifier. CL_EINVAL naming the layer. Every
+ * infer calls it. */
+cl_status cl_layer_check_keys(const cl_layer *l);
+
 #endif

@@ -14,9 +14,7 @@ static cl_status linear_infer(cl_layer *l, cl_shape in)
     if (s->bias != 0 && s->bias != 1)
         return cl_error(CL_EINVAL, "layer '%s' (linear): bias must be 0 or 1 (got %d)", nm,
                         s->bias);
-    if (s->k || s->stride || s->pad || s->eps != 0 || s->momentum != 0)
-        return cl_error(CL_EINVAL,
-                        "layer '%s' (linear): k, stride, pad, eps and momentum do not apply", nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h != 1 || in.w != 1)
         return cl_error(CL_EINVAL,
                         "layer '%s' (linear): needs a vector input {D,1,1}, got {%d,%d,%d} "
@@ -60,6 +58,8 @@ static void linear_backward(const cl_layer *l, const cl_run *r, const float *p, 
 static int64_t linear_flops(const cl_layer *l) { return (int64_t)l->in.c * l->out.c; }
 
 const cl_layer_ops cl_linear_ops = {
+    .name = "linear",
+    .keys = CL_LAYER_KEY_OUT | CL_LAYER_KEY_BIAS | CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = linear_infer,
     .init = linear_init,
     .saved_floats = linear_zero,

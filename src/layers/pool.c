@@ -11,23 +11,12 @@
 
 static int pool_stride(const cl_layer *l) { return l->spec.stride ? l->spec.stride : l->spec.k; }
 
-static cl_status no_params_check(const cl_layer_spec *s, const char *nm, const char *kind)
-{
-    if (s->out || s->eps != 0 || s->momentum != 0)
-        return cl_error(CL_EINVAL, "layer '%s' (%s): out, eps and momentum do not apply", nm,
-                        kind);
-    if (s->classifier)
-        return cl_error(CL_EINVAL, "layer '%s' (%s): has no parameters, cannot be the classifier",
-                        nm, kind);
-    return CL_OK;
-}
-
-/* `bias` is ignored by every pool: builders set it on every spec. */
-static cl_status pool_infer(cl_layer *l, cl_shape in, const char *kind)
+static cl_status pool_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    CL_TRY(no_params_check(s, nm, kind));
+    const char *kind = cl_layer_kind_name(s->kind);
+    CL_TRY(cl_layer_check_keys(l));
     if (s->k < 1)
         return cl_error(CL_EINVAL, "layer '%s' (%s): k must be >= 1 (got %d)", nm, kind, s->k);
     if (s->stride < 0 || s->pad < 0)
@@ -53,9 +42,6 @@ static cl_status pool_infer(cl_layer *l, cl_shape in, const char *kind)
     l->nbufs = 0;
     return CL_OK;
 }
-
-static cl_status maxpool_infer(cl_layer *l, cl_shape in) { return pool_infer(l, in, "maxpool"); }
-static cl_status avgpool_infer(cl_layer *l, cl_shape in) { return pool_infer(l, in, "avgpool"); }
 
 static void pool_init(const cl_layer *l, float *p, float *b, cl_rng *rng) {}
 static int64_t pool_zero(const cl_layer *l, int n) { return 0; }
@@ -96,7 +82,9 @@ static void avgpool_backward(const cl_layer *l, const cl_run *r, const float *p,
 }
 
 const cl_layer_ops cl_maxpool_ops = {
-    .infer = maxpool_infer,
+    .name = "maxpool",
+    .keys = CL_LAYER_KEY_K | CL_LAYER_KEY_STRIDE | CL_LAYER_KEY_PAD,
+    .infer = pool_infer,
     .init = pool_init,
     .saved_floats = pool_zero,
     .ws_floats = pool_zero,
@@ -107,7 +95,9 @@ const cl_layer_ops cl_maxpool_ops = {
 };
 
 const cl_layer_ops cl_avgpool_ops = {
-    .infer = avgpool_infer,
+    .name = "avgpool",
+    .keys = CL_LAYER_KEY_K | CL_LAYER_KEY_STRIDE | CL_LAYER_KEY_PAD,
+    .infer = pool_infer,
     .init = pool_init,
     .saved_floats = pool_zero,
     .ws_floats = pool_zero,
@@ -123,9 +113,7 @@ static cl_status gap_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    CL_TRY(no_params_check(s, nm, "gap"));
-    if (s->k || s->stride || s->pad)
-        return cl_error(CL_EINVAL, "layer '%s' (gap): k, stride and pad do not apply", nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (gap): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
@@ -154,6 +142,8 @@ static void gap_backward(const cl_layer *l, const cl_run *r, const float *p, con
 static int64_t gap_flops(const cl_layer *l) { return cl_shape_size(l->in); }
 
 const cl_layer_ops cl_gap_ops = {
+    .name = "gap",
+    .keys = 0,
     .infer = gap_infer,
     .init = pool_init,
     .saved_floats = pool_zero,

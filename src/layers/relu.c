@@ -7,13 +7,7 @@ static cl_status relu_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
-    /* `bias` is ignored: builders set it on every spec by default */
-    if (s->out || s->k || s->stride || s->pad || s->eps != 0 || s->momentum != 0)
-        return cl_error(CL_EINVAL, "layer '%s' (relu): takes no options (out, k, stride, pad, "
-                                   "eps, momentum)", nm);
-    if (s->classifier)
-        return cl_error(CL_EINVAL, "layer '%s' (relu): has no parameters, cannot be the "
-                                   "classifier", nm);
+    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h < 1 || in.w < 1)
         return cl_error(CL_EINVAL, "layer '%s' (relu): bad input shape {%d,%d,%d}", nm, in.c,
                         in.h, in.w);
@@ -43,6 +37,8 @@ static void relu_backward(const cl_layer *l, const cl_run *r, const float *p, co
 static int64_t relu_flops(const cl_layer *l) { return 0; }
 
 const cl_layer_ops cl_relu_ops = {
+    .name = "relu",
+    .keys = 0,
     .infer = relu_infer,
     .init = relu_init,
     .saved_floats = relu_zero,

@@ -1,4 +1,5 @@
-/* INI model files (libinih) -> layer specs; spec text for checkpoints. */
+/* INI model files (libinih) -> cl_modelcfg. Resolving a cfg into specs and
+ * a model, and the checkpoint spec text: cfg_build.c. */
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -7,7 +8,6 @@
 #include <string.h>
 
 #include "collapse/builders.h"
-#include "collapse/etf.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 
@@ -41,12 +41,10 @@ static char *trim(char *s)
     return s;
 }
 
-/* Collects "[name]" header lines. */
-static int prescan(const char *text, sect **out)
+/* Counts the "[name]" header lines and, if s != NULL, stores them. */
+static int scan_headers(const char *text, sect *s)
 {
-    int n = 0, cap = 16, line = 0;
-    sect *s = malloc(sizeof *s * cap);
-    if (!s) return -1;
+    int n = 0, line = 0;
     for (const char *p = text; *p;) {
         line++;
         const char *e = strchr(p, '\n');
@@ -60,23 +58,25 @@ static int prescan(const char *text, sect **out)
             char *close = strchr(t, ']');
             if (close) {
                 *close = 0;
-                if (n == cap) {
-                    sect *ns = realloc(s, sizeof *s * (cap *= 2));
-                    if (!ns) {
-                        free(s);
-                        return -1;
-                    }
-                    s = ns;
+                if (s) {
+                    snprintf(s[n].name, sizeof s[n].name, "%s", trim(t + 1));
+                    s[n].line = line;
                 }
-                snprintf(s[n].name, sizeof s[n].name, "%s", trim(t + 1));
-                s[n].line = line;
                 n++;
             }
         }
         p = e ? e + 1 : p + len;
     }
-    *out = s;
     return n;
+}
+
+/* Collects the header lines into *out (cl_alloc'ed); -1 when out of memory. */
+static int prescan(const char *text, sect **out)
+{
+    int n = scan_headers(text, NULL);
+    *out = cl_alloc_array((size_t)n, sizeof **out, "model file sections");
+    if (!*out) return -1;
+    return scan_headers(text, *out);
 }
 
 /* Line number of the next "key = ..." line (inih reports keys in order). */
@@ -190,7 +190,7 @@ static int begin_section(parser *ps, const char *section)
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", section);
     s->bias = 1;
-    c->out_line[c->nspecs] = 0;
+    c->out_set[c->nspecs] = 0;
     ps->cur = c->nspecs++;
     return 1;
 }
@@ -199,14 +199,9 @@ static int on_model_key(parser *ps, int line, const char *key, const char *v)
 {
     cl_modelcfg *c = ps->cfg;
     if (!strcmp(key, "type")) {
-        static const char *types[] = {"mlp", "resnet20", "resnet32", "resnet56",
-                                      "resnet18", "resnet34", "convnet"};
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (!strcmp(v, types[i])) {
-                snprintf(c->type, sizeof c->type, "%s", v);
-                return 1;
-            }
-        return fail(ps, line, "unknown model type '%s'%s", v, "");
+        if (!cl_arch_find(v)) return fail(ps, line, "unknown model type '%s'%s", v, "");
+        snprintf(c->type, sizeof c->type, "%s", v);
+        return 1;
     }
     if (!strcmp(key, "width")) {
         if (!parse_int(v, 1, 1 << 16, &c->width)) return fail(ps, line, "bad width '%s'%s", v, "");
@@ -233,9 +228,8 @@ static int on_layer_key(parser *ps, int line, const char *key, const char *v)
     cl_layer_spec *s = &ps->cfg->specs[ps->cur];
     double d;
     if (!strcmp(key, "kind")) {
-        int k = cl_layer_kind_parse(v);
-        if (k < 0) return fail(ps, line, "unknown layer kind '%s' in [%s]", v, s->name);
-        s->kind = (cl_layer_kind)k;
+        if (cl_layer_kind_parse(v, &s->kind) != CL_OK)
+            return fail(ps, line, "unknown layer kind '%s' in [%s]", v, s->name);
         ps->kind_set = 1;
         return 1;
     }
@@ -250,7 +244,7 @@ static int on_layer_key(parser *ps, int line, const char *key, const char *v)
         if (!strcmp(key, ints[i].key)) {
             if (!parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst))
                 return fail(ps, line, "bad value '%s' for '%s'", v, key);
-            if (!strcmp(key, "out")) ps->cfg->out_line[ps->cur] = 1;
+            if (!strcmp(key, "out")) ps->cfg->out_set[ps->cur] = 1;
             return 1;
         }
     if (!strcmp(key, "eps") || !strcmp(key, "momentum")) {
@@ -305,7 +299,7 @@ cl_status cl_modelcfg_parse_text(const char *text, const char *name, cl_modelcfg
              ps.sects[ps.next_sect].name, "");
     if (ps.st == CL_OK && !cfg->type[0] && cfg->nspecs == 0)
         ps.st = cl_error(CL_EINVAL, "%s: no [model] section and no layers", cfg->name);
-    free(ps.sects);
+    cl_free(ps.sects);
     if (ps.st != CL_OK) {
         cl_status st = ps.st;
         cl_modelcfg_free(cfg);
@@ -331,7 +325,7 @@ cl_status cl_modelcfg_parse_file(const char *path, cl_modelcfg *cfg)
         goto done;
     }
     rewind(f);
-    text = malloc((size_t)len + 1);
+    text = cl_alloc((size_t)len + 1, "model file");
     if (!text) {
         st = cl_error(CL_ENOMEM, "%s: out of memory", path);
         goto done;
@@ -347,7 +341,7 @@ cl_status cl_modelcfg_parse_file(const char *path, cl_modelcfg *cfg)
     }
     st = cl_modelcfg_parse_text(text, path, cfg);
 done:
-    free(text);
+    cl_free(text);
     fclose(f);
     return st;
 }
@@ -362,198 +356,13 @@ void cl_modelcfg_free(cl_modelcfg *cfg)
 
 cl_status cl_modelcfg_from_arch(const char *arch, cl_modelcfg *cfg)
 {
+    if (!cl_arch_find(arch)) {
+        memset(cfg, 0, sizeof *cfg);
+        char names[128];
+        cl_arch_names(names, sizeof names, ", ");
+        return cl_error(CL_EINVAL, "--arch: unknown architecture '%s' (%s)", arch, names);
+    }
     char text[128];
     snprintf(text, sizeof text, "[model]\ntype = %s\n", arch);
-    cl_status st = cl_modelcfg_parse_text(text, "--arch", cfg);
-    if (st != CL_OK)
-        return cl_error(CL_EINVAL, "--arch: unknown architecture '%s' (mlp, resnet20, resnet32, "
-                                   "resnet56, resnet18, resnet34, convnet)", arch);
-    return CL_OK;
-}
-
-cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, char **text)
-{
-    size_t cap = 256 + (size_t)n * 256, len = 0;
-    char *s = cl_alloc(cap, "model text");
-    if (!s) return CL_ENOMEM;
-    len += (size_t)snprintf(s + len, cap - len, "[input]\nshape = %d,%d,%d\n", in.c, in.h, in.w);
-    for (int i = 0; i < n; i++) {
-        const cl_layer_spec *p = &specs[i];
-        len += (size_t)snprintf(s + len, cap - len, "\n[%s]\nkind = %s\n", p->name,
-                                cl_layer_kind_name(p->kind));
-        if (p->out > 0) len += (size_t)snprintf(s + len, cap - len, "out = %d\n", p->out);
-        if (p->k > 0) len += (size_t)snprintf(s + len, cap - len, "k = %d\n", p->k);
-        len += (size_t)snprintf(s + len, cap - len,
-                                "stride = %d\npad = %d\nbias = %d\nfrozen = %d\nclassifier = %d\n",
-                                p->stride, p->pad, p->bias, p->frozen, p->classifier);
-        if (p->eps > 0) len += (size_t)snprintf(s + len, cap - len, "eps = %.9g\n", p->eps);
-        if (p->momentum > 0)
-            len += (size_t)snprintf(s + len, cap - len, "momentum = %.9g\n", p->momentum);
-        CL_ASSERT(len < cap);
-    }
-    *text = s;
-    return CL_OK;
-}
-
-int cl_model_classifier_index(const cl_model *m)
-{
-    for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].spec.classifier) return i;
-    for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].spec.kind == CL_LAYER_LINEAR) return i;
-    return -1;
-}
-
-/* ---- resolving and building ---- */
-
-static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
-                            const int *out_set);
-
-/* Named architectures come from the C builders (builders.h). Keys that the
- * type does not use are errors, not silently ignored. */
-static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_opts *head,
-                            cl_layer_spec **specs, int *n)
-{
-    (void)in;
-    const char *t = cfg->type;
-    int mlp = !strcmp(t, "mlp"), conv = !strcmp(t, "convnet"), r18 = !strcmp(t, "resnet18") ||
-                                                                      !strcmp(t, "resnet34");
-    const char *unused = NULL;
-    if (cfg->depth && !mlp && !conv) unused = "depth";
-    else if (cfg->bn >= 0 && !mlp && !conv) unused = "bn";
-    else if (cfg->width_mult > 0 && !r18) unused = "width_mult";
-    if (unused)
-        return cl_error(CL_EINVAL, "%s: key '%s' does not apply to model type '%s'", cfg->name,
-                        unused, t);
-    cl_arch_opts o = cl_arch_opts_default();
-    o.width = cfg->width;
-    o.depth = cfg->depth;
-    o.bn = cfg->bn;
-    o.width_mult = cfg->width_mult;
-    o.feature_dim = head->feature_dim;
-    cl_layer_spec *s = NULL;
-    int ns = 0;
-    cl_status st = cl_build_arch(t, &o, head->classes, &s, &ns);
-    if (st != CL_OK) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", cl_errmsg());
-        return cl_error(st, "%s: %s", cfg->name, msg);
-    }
-    if ((st = apply_head(cfg->name, s, ns, head, NULL)) != CL_OK) {
-        cl_free(s);
-        return st;
-    }
-    *specs = s;
-    *n = ns;
-    return CL_OK;
-}
-
-static int is_shape_preserving(cl_layer_kind k)
-{
-    return k == CL_LAYER_BATCHNORM || k == CL_LAYER_RELU || k == CL_LAYER_FLATTEN;
-}
-
-/* Applies the head options to specs[0..n): the classifier is the last
- * linear layer (or the one marked classifier). */
-static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
-                            const int *out_set)
-{
-    int ci = -1;
-    for (int i = n - 1; i >= 0 && ci < 0; i--)
-        if (specs[i].classifier) ci = i;
-    for (int i = n - 1; i >= 0 && ci < 0; i--)
-        if (specs[i].kind == CL_LAYER_LINEAR) ci = i;
-    if (ci < 0) return cl_error(CL_EINVAL, "%s: no linear classifier layer", name);
-    cl_layer_spec *c = &specs[ci];
-    c->classifier = 1;
-    if (!out_set || !out_set[ci]) c->out = h->classes;
-    if (c->out != h->classes)
-        return cl_error(CL_EINVAL, "%s: classifier [%s] has out = %d but the data has %d classes",
-                        name, c->name, c->out, h->classes);
-    if (h->etf) {
-        c->frozen = 1;
-        c->bias = 0;
-    } else if (!h->bias) {
-        c->bias = 0;
-    }
-    if (h->feature_dim > 0) {
-        int j = ci - 1;
-        while (j >= 0 && is_shape_preserving(specs[j].kind)) j--;
-        if (j < 0 || specs[j].kind != CL_LAYER_LINEAR)
-            return cl_error(CL_EINVAL, "%s: --feature-dim needs a linear layer before the "
-                                       "classifier (only batchnorm/relu/flatten in between)", name);
-        specs[j].out = h->feature_dim;
-    }
-    return CL_OK;
-}
-
-cl_status cl_modelcfg_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_opts *head,
-                            cl_layer_spec **specs, int *n)
-{
-    if (cfg->in.c && (cfg->in.c != in.c || cfg->in.h != in.h || cfg->in.w != in.w))
-        return cl_error(CL_EINVAL, "%s: [input] shape %dx%dx%d does not match the data (%dx%dx%d)",
-                        cfg->name, cfg->in.c, cfg->in.h, cfg->in.w, in.c, in.h, in.w);
-    if (head->classes < 2) return cl_error(CL_EINVAL, "%s: need at least 2 classes", cfg->name);
-    if (cfg->type[0]) return arch_specs(cfg, in, head, specs, n);
-    cl_layer_spec *s = cl_alloc_array((size_t)cfg->nspecs, sizeof *s, "model specs");
-    if (!s) return CL_ENOMEM;
-    memcpy(s, cfg->specs, sizeof *s * (size_t)cfg->nspecs);
-    cl_status st = apply_head(cfg->name, s, cfg->nspecs, head, cfg->out_line);
-    if (st != CL_OK) {
-        cl_free(s);
-        return st;
-    }
-    *specs = s;
-    *n = cfg->nspecs;
-    return CL_OK;
-}
-
-cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_opts *head,
-                            cl_rng *rng, cl_model **model, char **text)
-{
-    cl_layer_spec *specs = NULL;
-    int n = 0;
-    cl_model *m = NULL;
-    *model = NULL;
-    if (text) *text = NULL;
-    cl_status st = cl_modelcfg_specs(cfg, in, head, &specs, &n);
-    if (st != CL_OK) return st;
-    if ((st = cl_model_create(&m, in, specs, n, rng)) != CL_OK) goto fail;
-    if (head->etf) {
-        int ci = cl_model_classifier_index(m);
-        CL_ASSERT(ci >= 0);
-        const cl_layer *l = &m->layers[ci];
-        int D = (int)cl_shape_size(l->in), K = (int)cl_shape_size(l->out);
-        if ((st = cl_etf_fill(m->params + l->param_off, K, D, (cl_etf_mode)head->etf_mode,
-                              head->etf_seed)) != CL_OK)
-            goto fail;
-        for (int64_t i = (int64_t)K * D; i < l->nparams; i++) m->params[l->param_off + i] = 0;
-    }
-    if (text) {
-        /* the names cl_model_create assigned, so the text rebuilds the same model */
-        for (int i = 0; i < n; i++) specs[i] = m->layers[i].spec;
-        if ((st = cl_modelcfg_format(in, specs, n, text)) != CL_OK) goto fail;
-    }
-    cl_free(specs);
-    *model = m;
-    return CL_OK;
-fail:
-    cl_model_destroy(m);
-    cl_free(specs);
-    return st;
-}
-
-cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **model)
-{
-    cl_modelcfg c;
-    *model = NULL;
-    CL_TRY(cl_modelcfg_parse_text(text, name, &c));
-    cl_status st = CL_OK;
-    if (c.type[0] || !c.in.c)
-        st = cl_error(CL_EFORMAT, "%s: model text lacks the explicit layer list", name);
-    cl_rng rng;
-    cl_rng_seed(&rng, 0);
-    if (st == CL_OK) st = cl_model_create(model, c.in, c.specs, c.nspecs, &rng);
-    cl_modelcfg_free(&c);
-    return st;
+    return cl_modelcfg_parse_text(text, "--arch", cfg); /* only CL_ENOMEM can fail */
 }

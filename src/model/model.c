@@ -17,18 +17,8 @@ static const cl_layer_ops *ops_of(const cl_layer *l) { return cl_layer_ops_table
 /* Prefix of automatic names ("conv3" = the third conv2d layer). */
 static const char *auto_prefix(cl_layer_kind k)
 {
-    switch (k) {
-    case CL_LAYER_LINEAR: return "linear";
-    case CL_LAYER_CONV2D: return "conv";
-    case CL_LAYER_BATCHNORM: return "bn";
-    case CL_LAYER_RELU: return "relu";
-    case CL_LAYER_MAXPOOL: return "maxpool";
-    case CL_LAYER_AVGPOOL: return "avgpool";
-    case CL_LAYER_GAP: return "gap";
-    case CL_LAYER_FLATTEN: return "flatten";
-    case CL_LAYER_BLOCK: return "block";
-    default: return "layer";
-    }
+    const cl_layer_ops *o = cl_layer_ops_table[k];
+    return o->prefix ? o->prefix : o->name;
 }
 
 static int name_taken(const cl_layer *ls, int n, const char *name, int except)
@@ -193,7 +183,11 @@ cl_status cl_model_alloc(cl_model *m, int max_n)
     for (int i = 0; i < m->nlayers && ok; i++) {
         cl_layer *l = &m->layers[i];
         size_t a;
-        ok = cl_mul_ok((size_t)max_n, (size_t)cl_shape_size(l->out), &a) && add16(&nact, (int64_t)a);
+        if (!cl_mul_ok((size_t)max_n, (size_t)cl_shape_size(l->out), &a)) {
+            ok = 0; /* a is unset on overflow: do not read it */
+            break;
+        }
+        ok = add16(&nact, (int64_t)a);
         if (a > big) big = a;
         l->saved_off = (int64_t)nsaved;
         ok = ok && add16(&nsaved, ops_of(l)->saved_floats(l, max_n));
@@ -263,6 +257,15 @@ int cl_model_find(const cl_model *m, const char *name)
 {
     for (int i = 0; i < m->nlayers; i++)
         if (!strcmp(m->layers[i].spec.name, name)) return i;
+    return -1;
+}
+
+int cl_model_classifier_index(const cl_model *m)
+{
+    for (int i = m->nlayers - 1; i >= 0; i--)
+        if (m->layers[i].spec.classifier) return i;
+    for (int i = m->nlayers - 1; i >= 0; i--)
+        if (m->layers[i].spec.kind == CL_LAYER_LINEAR) return i;
     return -1;
 }
 
