@@ -73,15 +73,16 @@ static void zero_cols(float *r, int OH, int OW, int lo, int hi)
     }
 }
 
-/* cl_im2col with row stride ld >= OH*OW (several images side by side). */
-static void im2col_ld(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
-                      int OW, float *col, int64_t ld)
+void cl_im2col_ld(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+                  int OW, float *col, int64_t ld)
 {
     int64_t HW = (int64_t)H * W;
     /* "same" stride-1 convolutions (OH = H, OW = W): each row of col is the
      * plane shifted by off = (i-pad)*W + (j-pad): one contiguous copy, then
      * the wrapped-around border columns are zeroed. Rows above/below the
-     * image fall outside [0, HW) and are zeroed by the copy bounds. */
+     * image fall outside [0, HW) and are zeroed by the copy bounds, both
+     * clamped to [0, HW]: on maps no taller than pad (a 1x1 map with pad 1)
+     * -off exceeds HW. */
     int same = stride == 1 && OH == H && OW == W;
     for (int c = 0; c < C; c++) {
         const float *xc = x + c * HW;
@@ -93,6 +94,7 @@ static void im2col_ld(const float *x, int C, int H, int W, int k, int stride, in
                 if (same) {
                     int64_t off = (int64_t)(i - pad) * W + (j - pad);
                     int64_t t0 = off < 0 ? -off : 0, t1 = off > 0 ? HW - off : HW;
+                    if (t0 > HW) t0 = HW;
                     if (t1 < t0) t1 = t0;
                     const float *restrict src = xc + off;
                     /* the zeroed ends are short (< (pad+1)*W): loops beat calls */
@@ -130,7 +132,7 @@ static void im2col_ld(const float *x, int C, int H, int W, int k, int stride, in
 void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
                float *col)
 {
-    im2col_ld(x, C, H, W, k, stride, pad, OH, OW, col, (int64_t)OH * OW);
+    cl_im2col_ld(x, C, H, W, k, stride, pad, OH, OW, col, (int64_t)OH * OW);
 }
 
 void cl_im2col_naive(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
@@ -400,8 +402,8 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
             const int64_t ld = (int64_t)gn * OHW;
             float *yg = col + (int64_t)CKK * ld;
             for (int g = 0; g < gn; g++)
-                im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH,
-                          d->OW, col + (int64_t)g * OHW, ld);
+                cl_im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad,
+                             d->OH, d->OW, col + (int64_t)g * OHW, ld);
             cl_sgemm(0, 0, d->OC, (int)ld, CKK, 1.0f, W, CKK, col, (int)ld, 0.0f, yg, (int)ld);
             for (int g = 0; g < gn; g++) {
                 float *yn = y + (n0 + g) * ys;
@@ -510,8 +512,8 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
             float *dyg = col + (int64_t)CKK * ld;
             for (int g = 0; g < gn; g++) {
                 const float *dyn = dy + (n0 + g) * ys;
-                im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad, d->OH,
-                          d->OW, col + (int64_t)g * OHW, ld);
+                cl_im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, d->stride, d->pad,
+                             d->OH, d->OW, col + (int64_t)g * OHW, ld);
                 for (int oc = 0; oc < d->OC; oc++)
                     memcpy(dyg + oc * ld + (int64_t)g * OHW, dyn + (int64_t)oc * OHW,
                            sizeof(float) * (size_t)OHW);
@@ -523,8 +525,8 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
                 const int OCKK = d->OC * KK;
                 float *dxg = col + (int64_t)OCKK * ld;
                 for (int g = 0; g < gn; g++)
-                    im2col_ld(dy + (n0 + g) * ys, d->OC, d->OH, d->OW, d->k, 1, d->pad, d->H,
-                              d->W, col + (int64_t)g * OHW, ld);
+                    cl_im2col_ld(dy + (n0 + g) * ys, d->OC, d->OH, d->OW, d->k, 1, d->pad,
+                                 d->H, d->W, col + (int64_t)g * OHW, ld);
                 cl_sgemm(0, 0, d->C, (int)ld, OCKK, 1.0f, Wf, OCKK, col, (int)ld, 0.0f, dxg,
                          (int)ld);
                 for (int g = 0; g < gn; g++) {
