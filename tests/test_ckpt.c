@@ -144,3 +144,23 @@ Test(ckpt, marker_and_corruption)
     cr_assert_neq(access(path, F_OK), 0);
     drop(&f);
 }
+
+/* A foreign checkpoint with a valid checksum but a permutation that is not
+ * one (an index out of [0, n), or a repeated index) is refused on load:
+ * the trainer would gather out of bounds (issue 11). */
+Test(ckpt, permutation_checked_on_load)
+{
+    fixture f;
+    make(&f);
+    const int32_t bad[][2] = {{3, 10}, {7, -1}, {0, 8}}; /* {position, value} */
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 10; i++) f.st.perm[i] = 9 - i;
+        f.st.perm[bad[t][0]] = bad[t][1];
+        cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+        cl_ckpt_state s2;
+        cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, f.o), CL_EFORMAT, "case %d loaded", t);
+        cr_assert_neq(strstr(cl_errmsg(), "permutation"), NULL, "%s", cl_errmsg());
+        cr_assert_null(s2.perm);
+    }
+    drop(&f);
+}

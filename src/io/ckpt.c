@@ -329,6 +329,27 @@ cl_status cl_ckpt_load_params(const char *path, cl_model *m)
     return st;
 }
 
+/* perm [n] must be a permutation of 0..n-1: the trainer gathers samples
+ * by these indices. */
+static cl_status check_perm(const char *path, const int32_t *perm, int64_t n)
+{
+    unsigned char *seen = cl_alloc((size_t)n + 1, "permutation check");
+    if (!seen) return CL_ENOMEM;
+    memset(seen, 0, (size_t)n + 1);
+    cl_status st = CL_OK;
+    for (int64_t i = 0; i < n && st == CL_OK; i++) {
+        if (perm[i] < 0 || perm[i] >= n)
+            st = cl_error(CL_EFORMAT, "%s: corrupt data permutation: index %lld at position "
+                                      "%lld is outside [0, %lld)",
+                          path, (long long)perm[i], (long long)i, (long long)n);
+        else if (seen[perm[i]]++)
+            st = cl_error(CL_EFORMAT, "%s: corrupt data permutation: index %lld appears twice",
+                          path, (long long)perm[i]);
+    }
+    cl_free(seen);
+    return st;
+}
+
 cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *out, cl_optim *o)
 {
     char path[PATHMAX];
@@ -366,6 +387,7 @@ cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *out, cl_optim *o)
         goto fail;
     }
     r(&s, out->perm, sizeof(int32_t) * (size_t)out->n);
+    if (!s.err && (st = check_perm(path, out->perm, out->n)) != CL_OK) goto fail;
     int32_t kind = r32(&s);
     (void)r32(&s);
     int64_t ostep = r64(&s), slen = r64(&s);
