@@ -22,26 +22,12 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "collapse/data.h"
 #include "collapse/error.h"
 #include "collapse/loss.h"
 #include "collapse/nn.h"
 #include "collapse/optim.h"
 #include "collapse/sched.h"
-
-/* One split of a dataset as the loop sees it: n samples in memory. The
- * library does not depend on the loaders; callers (the CLI) fill this view
- * from data.h's datasets. Eval passes and the default gather read x and y
- * directly; `gather` (optional) assembles a training batch, e.g. with
- * augmentation drawn from rng (the checkpointed augmentation stream). */
-typedef struct {
-    int64_t n;
-    cl_shape shape;       /* per-sample {C, H, W} */
-    int classes;          /* K */
-    const float *x;       /* [n, C*H*W] */
-    const int32_t *y;     /* [n], in [0, K) */
-    void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
-    void *ctx;
-} cl_train_data;
 
 typedef struct {
     int epochs;          /* total epochs (default 30) */
