@@ -167,7 +167,7 @@ typedef struct {
     cl_model *m;
     const cl_train_data *train, *test;
     cl_optim *opt;
-    cl_ckpt_state st;     /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
+    cl_train_state st;    /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
     float *x, *dlogits;   /* [batch, D], [batch, K] */
     int32_t *y;           /* [batch] */
     int64_t N;
@@ -183,8 +183,8 @@ static cl_status save(trainer *t)
         return cl_error(CL_ENUMERIC, "non-finite parameters at epoch %d, step %lld; stopped, the "
                                      "last checkpoint is kept", t->st.epoch + (t->st.pos > 0),
                         (long long)t->st.step);
-    return cl_ckpt_save(t->cfg->ckpt_dir, t->m, t->cfg->model_text ? t->cfg->model_text : "",
-                        &t->st, t->opt);
+    return cl_train_ckpt_save(t->cfg->ckpt_dir, t->m,
+                              t->cfg->model_text ? t->cfg->model_text : "", &t->st, t->opt);
 }
 
 static void new_permutation(trainer *t)
@@ -223,7 +223,7 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
 
     if (cfg->resume) {
         CL_TRY(cl_ckpt_load_params(cfg->ckpt_dir, m));
-        CL_TRY(cl_ckpt_load_state(cfg->ckpt_dir, &t->st, t->opt));
+        CL_TRY(cl_train_ckpt_load(cfg->ckpt_dir, &t->st, t->opt));
         if (t->st.n != t->N)
             return cl_error(CL_EINVAL, "%s: checkpoint was trained on %lld samples, the data has "
                                        "%lld (data options changed?)",
