@@ -239,8 +239,8 @@ static float *alloc_pixels(size_t count)
 
 cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape)
 {
-    size_t D = (size_t)cl_shape_size(shape), nx;
-    if (n < 0 || !cl_mul_ok((size_t)n, D, &nx))
+    size_t dim = (size_t)cl_shape_size(shape), nx;
+    if (n < 0 || !cl_mul_ok((size_t)n, dim, &nx))
         return cl_error(CL_ENOMEM, "%s: dataset too large", d->name);
     d->x = alloc_pixels(nx);
     d->y = cl_alloc_array((size_t)n, sizeof(int32_t), "dataset labels");
