@@ -62,6 +62,65 @@ static void nc2_naive(const double *V, int K, int dim, double *en, double *ea, d
     *etf = sqrt(e);
 }
 
+/* NCC and classifier decisions of every sample: ncc_acc, and with W nc4
+ * and acc (bias: b enters the decision). */
+static void predictions_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
+                              const double *mu, const float *W, const float *b, int bias,
+                              cl_nc_result *r)
+{
+    int64_t ncc_ok = 0, cls_ok = 0, agree = 0;
+    for (int64_t i = 0; i < N; i++) {
+        int ncc = 0, cls = 0;
+        double best = INFINITY, top = -INFINITY;
+        for (int c = 0; c < K; c++) {
+            double d2 = 0;
+            for (int d = 0; d < dim; d++)
+                d2 += pow(H[i * dim + d] - mu[c * dim + d], 2);
+            if (d2 < best) {
+                best = d2;
+                ncc = c;
+            }
+            if (W) {
+                double z = (b && bias) ? b[c] : 0;
+                for (int d = 0; d < dim; d++)
+                    z += (double)W[c * dim + d] * H[i * dim + d];
+                if (z > top) {
+                    top = z;
+                    cls = c;
+                }
+            }
+        }
+        ncc_ok += ncc == y[i];
+        cls_ok += cls == y[i];
+        agree += cls == ncc;
+    }
+    r->ncc_acc = (double)ncc_ok / (double)N;
+    if (W) {
+        r->nc4 = 1.0 - (double)agree / (double)N;
+        r->acc = (double)cls_ok / (double)N;
+    }
+}
+
+/* NC3 of the classifier Wd against the centred means M, both [K, dim]. */
+static void nc3_naive(const double *Wd, const double *M, int K, int dim, cl_nc_result *r)
+{
+    double nw = sqrt(dot(Wd, Wd, K * dim)), nm = sqrt(dot(M, M, K * dim)), e = 0, fro = 0;
+    for (size_t i = 0; i < (size_t)K * dim; i++)
+        e += pow(Wd[i] / nw - M[i] / nm, 2);
+    r->nc3 = e;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < K; j++)
+            fro += pow(dot(Wd + i * dim, M + j * dim, dim), 2);
+    fro = sqrt(fro);
+    e = 0;
+    for (int i = 0; i < K; i++)
+        for (int j = 0; j < K; j++)
+            e += pow(dot(Wd + i * dim, M + j * dim, dim) / fro -
+                         ((i == j) - 1.0 / K) / sqrt(K - 1.0),
+                     2);
+    r->nc3_zhu = sqrt(e);
+}
+
 cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
                               const float *W, const float *b, const cl_nc_opts *opts,
                               cl_nc_result *r)
@@ -168,54 +227,12 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
     r->cdnv = cd / (K * (K - 1) / 2);
     nc2_naive(M, K, dim, &r->equinorm_M, &r->equiangular_M, &r->maxangle_M, &r->etf_M);
 
-    int64_t ncc_ok = 0, cls_ok = 0, agree = 0;
-    for (int64_t i = 0; i < N; i++) {
-        int ncc = 0, cls = 0;
-        double best = INFINITY, top = -INFINITY;
-        for (int c = 0; c < K; c++) {
-            double d2 = 0;
-            for (int d = 0; d < dim; d++)
-                d2 += pow(H[i * dim + d] - mu[c * dim + d], 2);
-            if (d2 < best) {
-                best = d2;
-                ncc = c;
-            }
-            if (W) {
-                double z = (b && o.nc4_bias) ? b[c] : 0;
-                for (int d = 0; d < dim; d++)
-                    z += (double)W[c * dim + d] * H[i * dim + d];
-                if (z > top) {
-                    top = z;
-                    cls = c;
-                }
-            }
-        }
-        ncc_ok += ncc == y[i];
-        cls_ok += cls == y[i];
-        agree += cls == ncc;
-    }
-    r->ncc_acc = (double)ncc_ok / (double)N;
+    predictions_naive(H, N, dim, y, K, mu, W, b, o.nc4_bias, r);
     if (W) {
         for (size_t i = 0; i < (size_t)K * dim; i++)
             Wd[i] = W[i];
         nc2_naive(Wd, K, dim, &r->equinorm_W, &r->equiangular_W, &r->maxangle_W, &r->etf_W);
-        double nw = sqrt(dot(Wd, Wd, K * dim)), nm = sqrt(dot(M, M, K * dim)), e = 0, fro = 0;
-        for (size_t i = 0; i < (size_t)K * dim; i++)
-            e += pow(Wd[i] / nw - M[i] / nm, 2);
-        r->nc3 = e;
-        for (int i = 0; i < K; i++)
-            for (int j = 0; j < K; j++)
-                fro += pow(dot(Wd + i * dim, M + j * dim, dim), 2);
-        fro = sqrt(fro);
-        e = 0;
-        for (int i = 0; i < K; i++)
-            for (int j = 0; j < K; j++)
-                e += pow(dot(Wd + i * dim, M + j * dim, dim) / fro -
-                             ((i == j) - 1.0 / K) / sqrt(K - 1.0),
-                         2);
-        r->nc3_zhu = sqrt(e);
-        r->nc4 = 1.0 - (double)agree / (double)N;
-        r->acc = (double)cls_ok / (double)N;
+        nc3_naive(Wd, M, K, dim, r);
     } else {
         r->equinorm_W = r->equiangular_W = r->maxangle_W = r->etf_W = NAN;
         r->nc3 = r->nc3_zhu = r->nc4 = r->acc = NAN;
