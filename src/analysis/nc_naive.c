@@ -121,6 +121,42 @@ static void nc3_naive(const double *Wd, const double *M, int K, int dim, cl_nc_r
     r->nc3_zhu = sqrt(e);
 }
 
+/* NC1 from Sw and Sb [dim, dim]: fuzz, nc1, nc1_quotient. Sp, lam: scratch
+ * for the eigenvectors [dim, dim] and eigenvalues [dim] of Sb. */
+static cl_status nc1_naive(const double *Sw, const double *Sb, double *Sp, double *lam, int dim,
+                           int K, cl_nc_result *r)
+{
+    memcpy(Sp, Sb, (size_t)dim * dim * sizeof(double));
+    /* Inside an active parallel region OpenBLAS stays single-threaded (see nc.c). */
+    lapack_int info = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp master
+        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', dim, Sp, dim, lam);
+    }
+    if (info != 0) return cl_error(CL_ENUMERIC, "nc naive: eigendecomposition failed");
+    /* tr(Sw Sb^+) with Sb^+ = sum over the top min(K-1, dim) of v v^T / lambda. */
+    int keep = K - 1 < dim ? K - 1 : dim;
+    double tr = 0;
+    for (int j = dim - keep; j < dim; j++) {
+        double q = 0;
+        for (int a = 0; a < dim; a++)
+            for (int c = 0; c < dim; c++)
+                q += Sp[(size_t)a * dim + j] * Sw[(size_t)a * dim + c] *
+                     Sp[(size_t)c * dim + j];
+        tr += q / lam[j];
+    }
+    r->fuzz = tr;
+    r->nc1 = tr / K;
+    double trw = 0, trb = 0;
+    for (int a = 0; a < dim; a++) {
+        trw += Sw[(size_t)a * dim + a];
+        trb += Sb[(size_t)a * dim + a];
+    }
+    r->nc1_quotient = trw / trb;
+    return CL_OK;
+}
+
 cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
                               const float *W, const float *b, const cl_nc_opts *opts,
                               cl_nc_result *r)
@@ -185,37 +221,7 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
         for (int a = 0; a < dim; a++)
             for (int c = 0; c < dim; c++)
                 Sb[(size_t)a * dim + c] += M[k * dim + a] * M[k * dim + c] / K;
-    memcpy(Sp, Sb, DD * sizeof(double));
-    /* Inside an active parallel region OpenBLAS stays single-threaded (see nc.c). */
-    lapack_int info = 0;
-#pragma omp parallel num_threads(2)
-    {
-#pragma omp master
-        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', dim, Sp, dim, lam);
-    }
-    if (info != 0) {
-        st = cl_error(CL_ENUMERIC, "nc naive: eigendecomposition failed");
-        goto fail;
-    }
-    /* tr(Sw Sb^+) with Sb^+ = sum over the top min(K-1, dim) of v v^T / lambda. */
-    int keep = K - 1 < dim ? K - 1 : dim;
-    double tr = 0;
-    for (int j = dim - keep; j < dim; j++) {
-        double q = 0;
-        for (int a = 0; a < dim; a++)
-            for (int c = 0; c < dim; c++)
-                q += Sp[(size_t)a * dim + j] * Sw[(size_t)a * dim + c] *
-                     Sp[(size_t)c * dim + j];
-        tr += q / lam[j];
-    }
-    r->fuzz = tr;
-    r->nc1 = tr / K;
-    double trw = 0, trb = 0;
-    for (int a = 0; a < dim; a++) {
-        trw += Sw[(size_t)a * dim + a];
-        trb += Sb[(size_t)a * dim + a];
-    }
-    r->nc1_quotient = trw / trb;
+    if ((st = nc1_naive(Sw, Sb, Sp, lam, dim, K, r)) != CL_OK) goto fail;
     double cd = 0;
     for (int i = 0; i < K; i++)
         for (int j = i + 1; j < K; j++) {
