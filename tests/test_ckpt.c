@@ -6,11 +6,12 @@
 
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
+#include "collapse/train.h"
 
 typedef struct {
     cl_model m;
     cl_optim *o;
-    cl_ckpt_state st;
+    cl_train_state st;
     cl_param_range range;
     char dir[64];
 } fixture;
@@ -57,7 +58,7 @@ Test(ckpt, round_trip)
 {
     fixture f;
     make(&f);
-    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "[input]\nshape = 1,1,1\n", &f.st, f.o), CL_OK, "%s",
+    cr_assert_eq(cl_train_ckpt_save(f.dir, &f.m, "[input]\nshape = 1,1,1\n", &f.st, f.o), CL_OK, "%s",
                  cl_errmsg());
     cr_assert(cl_ckpt_exists(f.dir));
     char *text;
@@ -77,8 +78,8 @@ Test(ckpt, round_trip)
     cl_optim *o2;
     cl_optim_cfg oc = cl_optim_cfg_default(CL_OPTIM_ADAM);
     cr_assert_eq(cl_optim_create(&o2, &oc, 37, &f.range, 1), CL_OK);
-    cl_ckpt_state s2;
-    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, o2), CL_OK, "%s", cl_errmsg());
+    cl_train_state s2;
+    cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, o2), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(s2.epoch, 3);
     cr_assert_eq(s2.pos, 256);
     cr_assert_eq(s2.step, 77);
@@ -94,7 +95,7 @@ Test(ckpt, round_trip)
     cl_optim *o3;
     oc = cl_optim_cfg_default(CL_OPTIM_SGD);
     cr_assert_eq(cl_optim_create(&o3, &oc, 37, &f.range, 1), CL_OK);
-    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, o3), CL_EFORMAT);
+    cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, o3), CL_EFORMAT);
     cl_optim_destroy(o3);
     cl_optim_destroy(o2);
 
@@ -109,7 +110,7 @@ Test(ckpt, marker_and_corruption)
 {
     fixture f;
     make(&f);
-    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+    cr_assert_eq(cl_train_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
     char path[128];
     /* flip one byte of the params: checksum catches it */
     snprintf(path, sizeof path, "%s/model.ckpt", f.dir);
@@ -135,12 +136,32 @@ Test(ckpt, marker_and_corruption)
     /* missing marker: no complete checkpoint */
     cr_assert_eq(remove(path), 0);
     cr_assert(!cl_ckpt_exists(f.dir));
-    cl_ckpt_state s2;
-    cr_assert_eq(cl_ckpt_load_state(f.dir, &s2, f.o), CL_EIO);
+    cl_train_state s2;
+    cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, f.o), CL_EIO);
     cr_assert_neq(strstr(cl_errmsg(), "ckpt.done"), NULL);
     /* no temp files left behind by a good save */
-    cr_assert_eq(cl_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+    cr_assert_eq(cl_train_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
     snprintf(path, sizeof path, "%s/model.ckpt.tmp", f.dir);
     cr_assert_neq(access(path, F_OK), 0);
+    drop(&f);
+}
+
+/* A foreign checkpoint with a valid checksum but a permutation that is not
+ * one (an index out of [0, n), or a repeated index) is refused on load:
+ * the trainer would gather out of bounds (issue 11). */
+Test(ckpt, permutation_checked_on_load)
+{
+    fixture f;
+    make(&f);
+    const int32_t bad[][2] = {{3, 10}, {7, -1}, {0, 8}}; /* {position, value} */
+    for (int t = 0; t < 3; t++) {
+        for (int i = 0; i < 10; i++) f.st.perm[i] = 9 - i;
+        f.st.perm[bad[t][0]] = bad[t][1];
+        cr_assert_eq(cl_train_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+        cl_train_state s2;
+        cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, f.o), CL_EFORMAT, "case %d loaded", t);
+        cr_assert_neq(strstr(cl_errmsg(), "permutation"), NULL, "%s", cl_errmsg());
+        cr_assert_null(s2.perm);
+    }
     drop(&f);
 }

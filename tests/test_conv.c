@@ -137,6 +137,38 @@ Test(conv, forward_backward_match_naive)
     cr_assert(n >= 40, "only %d configurations ran", n);
 }
 
+/* "Same" padding on maps no larger than the padding (a 1x1 map at the end
+ * of ResNet-18 on 8x8 inputs): im2col into the middle block of a wider
+ * matrix must equal the naive twin and leave the neighbouring blocks (the
+ * other images of a group) untouched (issue 11: it wrote past its row). */
+Test(conv, im2col_same_tiny_maps_stay_in_row)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 13);
+    for (int HW = 1; HW <= 2; HW++)
+        for (int pad = 1; pad <= 2; pad++) {
+            const int C = 2, k = 2 * pad + 1, rows = C * k * k, ohw = HW * HW;
+            const int64_t ld = 3 * (int64_t)ohw;
+            float *x = randn((int64_t)C * ohw, &r), *col = nans(rows * ld);
+            float *ref = nans((int64_t)rows * ohw);
+            cl_im2col_naive(x, C, HW, HW, k, 1, pad, HW, HW, ref);
+            cl_im2col_ld(x, C, HW, HW, k, 1, pad, HW, HW, col + ohw, ld);
+            for (int row = 0; row < rows; row++)
+                for (int t = 0; t < 3 * ohw; t++) {
+                    float v = col[row * ld + t];
+                    if (t >= ohw && t < 2 * ohw)
+                        cr_assert_eq(v, ref[row * ohw + t - ohw],
+                                     "%dx%d pad %d: row %d col %d", HW, HW, pad, row, t);
+                    else
+                        cr_assert(isnan(v), "%dx%d pad %d: row %d col %d outside the block "
+                                  "written (%g)", HW, HW, pad, row, t, v);
+                }
+            cl_free(x);
+            cl_free(col);
+            cl_free(ref);
+        }
+}
+
 /* Small output planes put several images side by side in one sgemm
  * (forward, dW, and dx of stride-1 "same" convs): full groups, a partial
  * last group, more groups than slots, strided and same convs, plus the

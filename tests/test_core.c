@@ -88,3 +88,20 @@ Test(core, blas_is_openmp_build)
 {
     cr_assert_str_eq(cl_blas_threading(), "OpenMP");
 }
+
+Test(core, realloc_keeps_prefix_and_zeroes_rest)
+{
+    char *p = cl_realloc(NULL, 0, 4, "t");
+    cr_assert_not_null(p);
+    memcpy(p, "abc", 4);
+    p = cl_realloc(p, 4, 100, "t");
+    cr_assert_not_null(p);
+    cr_assert_str_eq(p, "abc");
+    cr_assert_eq((uintptr_t)p % CL_ALIGN, 0);
+    for (int i = 4; i < 100; i++) cr_assert_eq(p[i], 0);
+    p = cl_realloc(p, 100, 2, "t");
+    cr_assert(p && p[0] == 'a' && p[1] == 'b');
+    cl_free(p);
+    cr_assert_null(cl_realloc(NULL, 0, SIZE_MAX, "huge"));
+    cr_assert_neq(strstr(cl_errmsg(), "huge"), NULL);
+}

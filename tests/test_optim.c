@@ -121,8 +121,11 @@ Test(optim, bad_config_and_ranges)
     c = cl_optim_cfg_default(CL_OPTIM_ADAM);
     c.beta2 = 1.0;
     cr_assert_eq(cl_optim_create(&o, &c, 5, NULL, 0), CL_EINVAL);
-    cr_assert_eq(cl_optim_kind_parse("adamw"), CL_OPTIM_ADAMW);
-    cr_assert_eq(cl_optim_kind_parse("rmsprop"), -1);
+    cl_optim_kind kind = CL_OPTIM_SGD;
+    cr_assert_eq(cl_optim_kind_parse("adamw", &kind), CL_OK);
+    cr_assert_eq(kind, CL_OPTIM_ADAMW);
+    cr_assert_eq(cl_optim_kind_parse("rmsprop", &kind), CL_EINVAL);
+    cr_assert_neq(strstr(cl_errmsg(), "rmsprop"), NULL);
 }
 
 Test(optim, big_range_parallel_matches_serial_formula)

@@ -1,53 +1,104 @@
-/* Checkpoints: a self-describing model file and a training-state file.
+/* Checkpoint files: a generic checksummed container, a completion marker,
+ * and the model file. What a training run stores besides the model (epoch,
+ * optimizer, RNG streams, data order) is train/'s business
+ * (cl_train_ckpt_save in train.h), written through the container below.
+ *
+ * Container file: magic (8 bytes), u32 version (CL_CKPT_VERSION), u32 0,
+ * i64 step, then the blobs the writer put, in order, then the u64 FNV-1a
+ * checksum of everything before it. It is written to NAME.tmp, fsync'ed and
+ * renamed; the reader verifies the magic, the version, the checksum and
+ * that nothing follows.
  *
  * In a checkpoint directory DIR:
- *   DIR/model.ckpt   magic "CLMODEL1", u32 version, u32 0, i64 step,
- *                    i64 text length, the model spec text (modelcfg.h, enough
- *                    to rebuild the model), i64 nparams, i64 nbufs,
- *                    float params[nparams], float bufs[nbufs],
- *                    u64 FNV-1a checksum of everything before it
- *   DIR/state.ckpt   magic "CLSTATE1", u32 version, u32 0, i64 step,
- *                    i32 epoch, i32 0, i64 pos, u64 config_hash,
- *                    two RNG states, i64 n, i32 perm[n],
- *                    i32 optimizer kind, i32 0, i64 optimizer step,
- *                    i64 state_len, float state[state_len], u64 checksum
+ *   DIR/model.ckpt   container "CLMODEL1": i64 text length, the model spec
+ *                    text (modelcfg.h, enough to rebuild the model),
+ *                    i64 nparams, i64 nbufs, float params[nparams],
+ *                    float bufs[nbufs]
+ *   DIR/state.ckpt   container "CLSTATE1" (train.h)
  *   DIR/ckpt.done    "collapse checkpoint step=S\n": the completion marker
- * All little-endian (the host's order; x86-64). Each file is written to
- * NAME.tmp, fsync'ed and renamed; the marker is removed first and written
- * last, and loading checks it names the same step as both files, so a crash
- * during a save never leaves a mixed checkpoint (only a missing one). */
+ * All little-endian (the host's order; x86-64). A save removes the marker
+ * first (cl_ckpt_begin) and writes it last (cl_ckpt_commit); loading checks
+ * it names the same step as the files, so a crash during a save never
+ * leaves a mixed checkpoint (only a missing one). */
 #ifndef COLLAPSE_CKPT_H
 #define COLLAPSE_CKPT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "collapse/error.h"
 #include "collapse/nn.h"
-#include "collapse/optim.h"
-#include "collapse/rng.h"
 
 #define CL_CKPT_VERSION 1
+#define CL_CKPT_PATHMAX 4096
 
-/* Where training stands. */
+/* ---- the container ---- */
+
+/* A checksummed writer. Errors of cl_ckpt_put are remembered and reported
+ * by cl_ckpt_writer_close. */
 typedef struct {
-    int32_t epoch;        /* completed epochs */
-    int64_t pos;          /* samples of the running epoch already trained on
-                             (0 = at an epoch boundary) */
-    int64_t step;         /* optimizer steps done */
-    uint64_t config_hash; /* hash of the options that must not change on resume */
-    cl_rng rng_data;      /* draws each epoch's permutation */
-    cl_rng rng_aug;       /* augmentation draws */
-    int64_t n;            /* perm length (train set size) */
-    int32_t *perm;        /* the running epoch's sample order */
-} cl_ckpt_state;
+    FILE *f;
+    char path[CL_CKPT_PATHMAX];    /* final name */
+    char tmp[CL_CKPT_PATHMAX + 8]; /* path + ".tmp", written first */
+    uint64_t h;
+    int err;
+} cl_ckpt_writer;
 
-/* Saves model (params, bufs, spec text) and state (+ optimizer) into dir
- * (created if missing). Errors: CL_EIO naming the file. */
-cl_status cl_ckpt_save(const char *dir, const cl_model *m, const char *model_text,
-                       const cl_ckpt_state *st, const cl_optim *o);
+/* Creates path.tmp and writes the header (magic: 8 bytes). Errors: CL_EIO. */
+cl_status cl_ckpt_writer_open(cl_ckpt_writer *w, const char *path, const char *magic,
+                              int64_t step);
+/* Appends n bytes (host order). */
+void cl_ckpt_put(cl_ckpt_writer *w, const void *p, size_t n);
+void cl_ckpt_put_i32(cl_ckpt_writer *w, int32_t v);
+void cl_ckpt_put_i64(cl_ckpt_writer *w, int64_t v);
+/* Appends the checksum, flushes, fsyncs, closes and renames path.tmp ->
+ * path; on any failure removes path.tmp. Errors: CL_EIO naming the file. */
+cl_status cl_ckpt_writer_close(cl_ckpt_writer *w);
 
+/* A checksummed reader: short reads zero the destination and are reported
+ * by cl_ckpt_reader_close (or seen early with r->err). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    uint64_t h;
+    int err;
+} cl_ckpt_reader;
+
+/* Opens path (kept by pointer) and checks the header: magic, and what
+ * ("model checkpoint", "state checkpoint") names the kind in the error.
+ * *step = the header's step. Errors: CL_EIO, CL_EFORMAT (bad magic,
+ * unsupported version); the file is closed on error. */
+cl_status cl_ckpt_reader_open(cl_ckpt_reader *r, const char *path, const char *magic,
+                              const char *what, int64_t *step);
+void cl_ckpt_get(cl_ckpt_reader *r, void *p, size_t n);
+int32_t cl_ckpt_get_i32(cl_ckpt_reader *r);
+int64_t cl_ckpt_get_i64(cl_ckpt_reader *r);
+/* Verifies the trailing checksum and that nothing follows; closes.
+ * Errors: CL_EFORMAT ("truncated", "checksum mismatch (corrupt)"). */
+cl_status cl_ckpt_reader_close(cl_ckpt_reader *r);
+/* Closes without verifying (after an error, or when only the header was
+ * wanted). */
+void cl_ckpt_reader_abort(cl_ckpt_reader *r);
+
+/* ---- the completion marker ---- */
+
+/* Creates dir (mkdir -p) and removes its marker: call before writing the
+ * files of a new checkpoint. Errors: CL_EIO. */
+cl_status cl_ckpt_begin(const char *dir);
+/* Writes the marker naming step (temp + fsync + rename) and syncs dir: the
+ * checkpoint is complete. Errors: CL_EIO. */
+cl_status cl_ckpt_commit(const char *dir, int64_t step);
+/* 1 and *step if dir holds a marker, else 0. */
+int cl_ckpt_marker(const char *dir, int64_t *step);
 /* 1 if dir holds a complete checkpoint (marker present), else 0. */
 int cl_ckpt_exists(const char *dir);
+
+/* ---- the model file ---- */
+
+/* Writes DIR/model.ckpt (params, bufs, spec text) with step in its header.
+ * Call between cl_ckpt_begin and cl_ckpt_commit. Errors: CL_EIO. */
+cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *model_text,
+                             int64_t step);
 
 /* Reads the model file (path resolved by cl_ckpt_model_path): *text
  * (cl_alloc'ed, NUL-terminated), params/bufs (cl_alloc'ed). Errors: CL_EIO,
@@ -57,11 +108,6 @@ cl_status cl_ckpt_read_model(const char *path, char **text, float **params, int6
 
 /* Copies a checkpoint's params/bufs into m; the sizes must match. */
 cl_status cl_ckpt_load_params(const char *path, cl_model *m);
-
-/* Reads DIR/state.ckpt into *st (st->perm cl_alloc'ed, caller frees) and the
- * optimizer state into o (kind and state_len must match), checking the
- * marker and that model, state and marker have the same step. */
-cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *st, cl_optim *o);
 
 /* Resolves a path to the model file: "DIR" (DIR/model.ckpt, else
  * DIR/checkpoint/model.ckpt, the layout of a results folder) or the file. */

@@ -21,11 +21,26 @@
 #include "collapse/error.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"
-#include "collapse/train.h"
 
 #define CL_DATA_MAX_CLASSES 100
 #define CL_DATA_NAME_LEN 64
 #define CL_DATA_MAX_CHANNELS 4
+
+/* One split of a dataset as the training loop (train.h) sees it: n
+ * samples in memory. The loop needs only this view, not the loaders;
+ * callers fill it from a cl_dataset (cl_data_view). Eval passes and the
+ * default gather read x and y directly; `gather` (optional) assembles a
+ * training batch, e.g. with augmentation drawn from rng (the checkpointed
+ * augmentation stream). */
+typedef struct {
+    int64_t n;
+    cl_shape shape;       /* per-sample {C, H, W} */
+    int classes;          /* K */
+    const float *x;       /* [n, C*H*W] */
+    const int32_t *y;     /* [n], in [0, K) */
+    void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
+    void *ctx;
+} cl_train_data;
 
 typedef struct {
     char name[CL_DATA_NAME_LEN]; /* "mnist", "fashion", "cifar10", or the folder */

@@ -33,6 +33,11 @@ cl_conv_dims cl_conv_dims_make(int N, int C, int H, int W, int OC, int k, int st
  * x[c, oh*stride - pad + i, ow*stride - pad + j] (0 outside the image). */
 void cl_im2col(const float *x, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
                float *col);
+/* cl_im2col into columns [0, OH*OW) of a wider matrix col [C*k*k, ld]
+ * (ld >= OH*OW; the grouped-images path puts image g at col + g*OH*OW).
+ * Writes only those columns of each row. */
+void cl_im2col_ld(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+                  int OW, float *col, int64_t ld);
 void cl_im2col_naive(const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
                      int OW, float *col);
 

@@ -4,7 +4,7 @@
  * reference in tests/test_dense.c.
  *
  * Layouts: activations NCHW float32, written [N, C, HW] below (HW = H*W;
- * a vector activation [N, D] is the case HW = 1). Gradients: dx-type
+ * a vector activation [N, dim] is the case HW = 1). Gradients: dx-type
  * outputs are OVERWRITTEN, parameter gradients (dW, db, dgamma, dbeta) are
  * ACCUMULATED (+=), as everywhere in collapse (nn.h). Sums that feed
  * statistics or parameter gradients accumulate in double, except inside

@@ -20,7 +20,13 @@ void *cl_alloc(size_t n, const char *what);
  * (NULL + CL_ENOMEM) if count*size overflows. */
 void *cl_alloc_array(size_t count, size_t size, const char *what);
 
-/* Frees memory from cl_alloc / cl_alloc_array. NULL is fine. */
+/* Resizes a block from cl_alloc to n bytes: a new block holding the first
+ * min(old_n, n) bytes of p (the rest zero), p freed. On failure returns
+ * NULL with CL_ENOMEM set and p untouched (still the caller's). p may be
+ * NULL (old_n 0). */
+void *cl_realloc(void *p, size_t old_n, size_t n, const char *what);
+
+/* Frees memory from cl_alloc / cl_alloc_array / cl_realloc. NULL is fine. */
 void cl_free(void *p);
 
 /* *out = a * b; returns 0 on overflow (and leaves *out unspecified), 1 otherwise. */

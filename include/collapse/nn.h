@@ -36,7 +36,10 @@ static inline int64_t cl_shape_size(cl_shape s) { return (int64_t)s.c * s.h * s.
 
 typedef enum {
     CL_LAYER_LINEAR,    /* y = x W^T + b; W [OUT, IN] (PyTorch layout), b [OUT] */
-    CL_LAYER_CONV2D,    /* W [OC, C, k, k], b [OC]; im2col + sgemm */
+    CL_LAYER_CONV2D,    /* W [OC, C, k, k], b [OC]; per image im2col + sgemm
+                           (none for 1x1), several images per sgemm on small
+                           maps, k*k shifted sgemms for wide stride-1 "same"
+                           convs (kernels_conv.h) */
     CL_LAYER_BATCHNORM, /* 1d on {C,1,1} or 2d on {C,H,W}; gamma [C], beta [C];
                            bufs: running_mean [C], running_var [C] (unbiased,
                            as PyTorch) */

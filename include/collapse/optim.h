@@ -54,8 +54,9 @@ typedef struct {
  * (ADAMW, PyTorch default) otherwise. */
 cl_optim_cfg cl_optim_cfg_default(cl_optim_kind kind);
 
-/* "sgd", "adam", "adamw" -> kind; -1 for anything else. */
-int cl_optim_kind_parse(const char *name);
+/* "sgd", "adam", "adamw" -> *kind. Errors: CL_EINVAL (anything else;
+ * *kind untouched). */
+cl_status cl_optim_kind_parse(const char *name, cl_optim_kind *kind);
 const char *cl_optim_kind_name(cl_optim_kind k);
 
 /* Creates an optimizer for a vector of nparams floats described by ranges

@@ -22,26 +22,12 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "collapse/data.h"
 #include "collapse/error.h"
 #include "collapse/loss.h"
 #include "collapse/nn.h"
 #include "collapse/optim.h"
 #include "collapse/sched.h"
-
-/* One split of a dataset as the loop sees it: n samples in memory. The
- * library does not depend on the loaders; callers (the CLI) fill this view
- * from data.h's datasets. Eval passes and the default gather read x and y
- * directly; `gather` (optional) assembles a training batch, e.g. with
- * augmentation drawn from rng (the checkpointed augmentation stream). */
-typedef struct {
-    int64_t n;
-    cl_shape shape;       /* per-sample {C, H, W} */
-    int classes;          /* K */
-    const float *x;       /* [n, C*H*W] */
-    const int32_t *y;     /* [n], in [0, K) */
-    void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
-    void *ctx;
-} cl_train_data;
 
 typedef struct {
     int epochs;          /* total epochs (default 30) */
@@ -180,5 +166,36 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
  * batches of m->max_n (loss and counts accumulated in double). */
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc);
+
+/* ---- checkpoint of the training state ---- */
+
+/* Where training stands: with the model, exactly what a checkpoint holds. */
+typedef struct {
+    int32_t epoch;        /* completed epochs */
+    int64_t pos;          /* samples of the running epoch already trained on
+                             (0 = at an epoch boundary) */
+    int64_t step;         /* optimizer steps done */
+    uint64_t config_hash; /* hash of the options that must not change on resume */
+    cl_rng rng_data;      /* draws each epoch's permutation */
+    cl_rng rng_aug;       /* augmentation draws */
+    int64_t n;            /* perm length (train set size) */
+    int32_t *perm;        /* the running epoch's sample order */
+} cl_train_state;
+
+/* Saves a checkpoint into dir (created if missing; ckpt.h): the model file
+ * (params, bufs, spec text) and DIR/state.ckpt, a container "CLSTATE1"
+ * holding i32 epoch, i32 0, i64 pos, u64 config_hash, the two RNG states
+ * (u64 s[4], double spare, i32 has_spare, i32 0 each), i64 n, i32 perm[n],
+ * i32 optimizer kind (-1 without o), i32 0, i64 optimizer step,
+ * i64 state_len, float state[state_len]. Errors: CL_EIO naming the file. */
+cl_status cl_train_ckpt_save(const char *dir, const cl_model *m, const char *model_text,
+                             const cl_train_state *st, const cl_optim *o);
+
+/* Reads DIR/state.ckpt into *st (st->perm cl_alloc'ed, caller frees) and the
+ * optimizer state into o (kind and state_len must match; NULL = skip it),
+ * checking the marker, that model, state and marker have the same step, and
+ * that perm is a permutation of 0..n-1. Errors: CL_EIO (no complete
+ * checkpoint), CL_EFORMAT, CL_ENOMEM; *st is left without perm on error. */
+cl_status cl_train_ckpt_load(const char *dir, cl_train_state *st, cl_optim *o);
 
 #endif

@@ -213,11 +213,10 @@ static int make_config(const train_opts *o, cl_train_config *cfg)
     cfg->resume = o->resume;
     if (cl_loss_parse(o->loss, &cfg->loss) != CL_OK)
         return cl_cli_fail(2, "--loss: %s", cl_errmsg());
-    int kind = cl_optim_kind_parse(o->optimizer);
-    if (kind < 0)
-        return cl_cli_fail(2, "--optimizer: unknown optimizer '%s' (sgd, adam or adamw)",
-                           o->optimizer);
-    cfg->optim = cl_optim_cfg_default((cl_optim_kind)kind);
+    cl_optim_kind kind;
+    if (cl_optim_kind_parse(o->optimizer, &kind) != CL_OK)
+        return cl_cli_fail(2, "--optimizer: %s", cl_errmsg());
+    cfg->optim = cl_optim_cfg_default(kind);
     if (kind != CL_OPTIM_SGD && (o->momentum_set || o->nesterov))
         return cl_cli_fail(2, "--momentum/--nesterov apply to --optimizer sgd only");
     if (o->momentum_set) cfg->optim.momentum = o->momentum;

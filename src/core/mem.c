@@ -51,4 +51,13 @@ void *cl_alloc_array(size_t count, size_t size, const char *what)
     return cl_alloc(n, what);
 }
 
+void *cl_realloc(void *p, size_t old_n, size_t n, const char *what)
+{
+    void *q = cl_alloc(n, what);
+    if (!q) return NULL;
+    if (p) memcpy(q, p, old_n < n ? old_n : n);
+    cl_free(p);
+    return q;
+}
+
 void cl_free(void *p) { free(p); }

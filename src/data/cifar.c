@@ -114,12 +114,12 @@ static cl_status load_batches(const char *dir, const char *const *files, int nfi
             out->y[first + r] = out->y_true[first + r] = rec[label_off];
         }
         first += counts[i];
-        free(bufs[i]);
+        cl_free(bufs[i]);
         bufs[i] = NULL;
     }
 fail:
     for (int i = 0; i < nfiles; i++)
-        free(bufs[i]);
+        cl_free(bufs[i]);
     return st;
 }
 

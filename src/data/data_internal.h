@@ -20,12 +20,12 @@ cl_status cl_data_resolve(const char *path, char *out, size_t cap);
 
 /* Reads the whole file `path` (exactly that name), gunzipping it if it
  * starts with the gzip magic (multi-member streams are fine). *buf is
- * malloc'ed (free with free()). Errors: CL_EIO (open/read), CL_EFORMAT
+ * cl_alloc'ed (free with cl_free). Errors: CL_EIO (open/read), CL_EFORMAT
  * (corrupt or truncated gzip), CL_ENOMEM. */
 cl_status cl_data_slurp(const char *path, unsigned char **buf, size_t *len);
 
 /* Inflates the gzip stream src[n] (multi-member allowed) into a new
- * malloc'ed buffer; `path` names it in errors (CL_EFORMAT, CL_ENOMEM). */
+ * cl_alloc'ed buffer; `path` names it in errors (CL_EFORMAT, CL_ENOMEM). */
 cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
                          unsigned char **out, size_t *outlen);
 

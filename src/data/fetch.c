@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "collapse/mem.h"
 #include "collapse/sys.h"
 #include "data_internal.h"
 
@@ -74,7 +75,7 @@ static cl_status tar_got(void *user, const char *name, const unsigned char *data
 {
     fetch_ctx *c = user;
     ffile *f = &c->f[match(c, name)];
-    f->src = malloc(size ? size : 1);
+    f->src = cl_alloc(size ? size : 1, name);
     if (!f->src) return cl_error(CL_ENOMEM, "%s: out of memory (%zu bytes)", name, size);
     memcpy(f->src, data, size);
     f->srclen = size;
@@ -357,8 +358,8 @@ fail:
         ffile *f = &c.f[i];
         if (f->written) unlink(f->tmp);
         if (f->optional == 2) continue;
-        if (f->plain != f->src) free(f->plain);
-        free(f->src);
+        if (f->plain != f->src) cl_free(f->plain);
+        cl_free(f->src);
     }
     return st;
 }

@@ -42,7 +42,7 @@ cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len)
         return cl_error(CL_EIO, "%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
-    unsigned char *b = malloc(n ? n : 1);
+    unsigned char *b = cl_alloc(n ? n : 1, path);
     if (!b) {
         close(fd);
         return cl_error(CL_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
@@ -53,7 +53,7 @@ cl_status cl_data_slurp_raw(const char *path, unsigned char **buf, size_t *len)
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             int e = errno;
-            free(b);
+            cl_free(b);
             close(fd);
             return cl_error(CL_EIO, "%s: read failed: %s", path,
                             r ? strerror(e) : "short read");
@@ -77,12 +77,12 @@ cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
     if (cap < n) cap = n * 2;
     if (cap / 1032 > n) cap = n * 1032; /* deflate's best ratio: a bogus trailer */
     cap += 1; /* room to notice more output than the guess without a retry */
-    unsigned char *b = malloc(cap);
+    unsigned char *b = cl_alloc(cap, path);
     if (!b) return cl_error(CL_ENOMEM, "%s: out of memory (%zu bytes)", path, cap);
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, 15 + 16) != Z_OK) {
-        free(b);
+        cl_free(b);
         return cl_error(CL_ENOMEM, "%s: inflateInit failed", path);
     }
     size_t inpos = 0, outpos = 0;
@@ -90,7 +90,7 @@ cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
     for (;;) {
         if (outpos == cap) {
             size_t ncap = cap * 2;
-            unsigned char *nb = realloc(b, ncap);
+            unsigned char *nb = cl_realloc(b, cap, ncap, path);
             if (!nb) {
                 st = cl_error(CL_ENOMEM, "%s: out of memory (%zu bytes)", path, ncap);
                 break;
@@ -139,7 +139,7 @@ cl_status cl_data_gunzip(const char *path, const unsigned char *src, size_t n,
     }
     inflateEnd(&z);
     if (st != CL_OK) {
-        free(b);
+        cl_free(b);
         return st;
     }
     *out = b;
@@ -154,7 +154,7 @@ cl_status cl_data_slurp(const char *path, unsigned char **buf, size_t *len)
     CL_TRY(cl_data_slurp_raw(path, &raw, &n));
     if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
         cl_status st = cl_data_gunzip(path, raw, n, buf, len);
-        free(raw);
+        cl_free(raw);
         return st;
     }
     *buf = raw;
@@ -173,7 +173,7 @@ cl_status cl_data_write_file(const char *path, const void *buf, size_t len, int 
         if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return cl_error(CL_ENOMEM, "%s: deflateInit failed", path);
         size_t cap = deflateBound(&z, (uLong)len) + 64;
-        zbuf = malloc(cap);
+        zbuf = cl_alloc(cap, path);
         if (!zbuf) {
             deflateEnd(&z);
             return cl_error(CL_ENOMEM, "%s: out of memory (%zu bytes)", path, cap);
@@ -186,7 +186,7 @@ cl_status cl_data_write_file(const char *path, const void *buf, size_t len, int 
         n = cap - z.avail_out;
         deflateEnd(&z);
         if (r != Z_STREAM_END) {
-            free(zbuf);
+            cl_free(zbuf);
             return cl_error(CL_EIO, "%s: gzip compression failed", path);
         }
         p = zbuf;
@@ -211,7 +211,7 @@ cl_status cl_data_write_file(const char *path, const void *buf, size_t len, int 
     if (fsync(fd) != 0 || close(fd) != 0)
         st = cl_error(CL_EIO, "%s: write failed: %s", path, strerror(errno));
 fail:
-    free(zbuf);
+    cl_free(zbuf);
     return st;
 }
 
@@ -239,8 +239,8 @@ static float *alloc_pixels(size_t count)
 
 cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape)
 {
-    size_t D = (size_t)cl_shape_size(shape), nx;
-    if (n < 0 || !cl_mul_ok((size_t)n, D, &nx))
+    size_t dim = (size_t)cl_shape_size(shape), nx;
+    if (n < 0 || !cl_mul_ok((size_t)n, dim, &nx))
         return cl_error(CL_ENOMEM, "%s: dataset too large", d->name);
     d->x = alloc_pixels(nx);
     d->y = cl_alloc_array((size_t)n, sizeof(int32_t), "dataset labels");

@@ -93,8 +93,8 @@ cl_status cl_idx_load_k(const char *images, const char *labels, int k, cl_datase
     for (int c = 0; c < K; c++)
         snprintf(out->class_names[c], sizeof out->class_names[c], "%d", c);
 fail:
-    free(ib);
-    free(lb);
+    cl_free(ib);
+    cl_free(lb);
     return st;
 }
 

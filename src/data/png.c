@@ -18,8 +18,8 @@ typedef struct {
 static void sl_free(strlist *s)
 {
     for (int i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
+        cl_free(s->v[i]);
+    cl_free(s->v);
     s->v = NULL;
     s->n = s->cap = 0;
 }
@@ -28,13 +28,18 @@ static int sl_push(strlist *s, const char *str)
 {
     if (s->n == s->cap) {
         int nc = s->cap ? s->cap * 2 : 64;
-        char **nv = realloc(s->v, sizeof(char *) * (size_t)nc);
+        char **nv = cl_realloc(s->v, sizeof(char *) * (size_t)s->cap,
+                               sizeof(char *) * (size_t)nc, "file list");
         if (!nv) return 0;
         s->v = nv;
         s->cap = nc;
     }
-    s->v[s->n] = strdup(str);
-    return s->v[s->n++] != NULL;
+    size_t len = strlen(str) + 1;
+    char *copy = cl_alloc(len, "file name");
+    if (!copy) return 0;
+    memcpy(copy, str, len);
+    s->v[s->n++] = copy;
+    return 1;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -131,7 +136,7 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out)
     for (int k = 0; k < classes.n; k++)
         snprintf(out->class_names[k], sizeof out->class_names[k], "%.31s", classes.v[k]);
     const int64_t HW = (int64_t)shape.h * shape.w;
-    pix = malloc((size_t)(HW * C));
+    pix = cl_alloc((size_t)(HW * C), root);
     if (!pix) {
         st = cl_error(CL_ENOMEM, "%s: out of memory", root);
         goto fail;
@@ -165,7 +170,7 @@ cl_status cl_data_load_pngdir(const char *root, cl_dataset *out)
         }
     }
 fail:
-    free(pix);
+    cl_free(pix);
     for (int k = 0; k < CL_DATA_MAX_CLASSES; k++)
         sl_free(&files[k]);
     sl_free(&classes);

@@ -32,9 +32,9 @@ static cl_status take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
     nd.y = nd.y_true = NULL;
     nd.index = NULL;
     CL_TRY(cl_data_alloc(&nd, m, d->shape));
-    const size_t D = (size_t)cl_shape_size(d->shape);
+    const size_t dim = (size_t)cl_shape_size(d->shape);
     for (int64_t i = 0; i < m; i++) {
-        memcpy(nd.x + (size_t)i * D, d->x + (size_t)keep[i] * D, D * sizeof(float));
+        memcpy(nd.x + (size_t)i * dim, d->x + (size_t)keep[i] * dim, dim * sizeof(float));
         nd.y[i] = d->y[keep[i]];
         nd.y_true[i] = d->y_true[keep[i]];
         nd.index[i] = d->index[keep[i]];
@@ -128,7 +128,7 @@ static cl_status resize(cl_dataset *d, int S)
 {
     if (S <= 0 || (S == d->shape.h && S == d->shape.w)) return CL_OK;
     cl_shape ns = {d->shape.c, S, S};
-    const size_t D = (size_t)cl_shape_size(d->shape), ND = (size_t)cl_shape_size(ns);
+    const size_t dim = (size_t)cl_shape_size(d->shape), ND = (size_t)cl_shape_size(ns);
     float *nx = cl_alloc_array((size_t)d->n, ND * sizeof(float), "resized pixels");
     double *work =
         cl_alloc_array((size_t)S * (d->shape.h + d->shape.w) + (size_t)d->shape.h * S,
@@ -139,7 +139,7 @@ static cl_status resize(cl_dataset *d, int S)
         return CL_ENOMEM;
     }
     for (int64_t i = 0; i < d->n; i++)
-        cl_data_resize_area(d->x + (size_t)i * D, d->shape.c, d->shape.h, d->shape.w, S,
+        cl_data_resize_area(d->x + (size_t)i * dim, d->shape.c, d->shape.h, d->shape.w, S,
                             nx + (size_t)i * ND, work);
     cl_free(work);
     cl_free(d->x);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collapse/mem.h"
 #include "data_internal.h"
 
 static int64_t octal(const unsigned char *p, int n)
@@ -76,6 +77,6 @@ cl_status cl_tar_each(const char *path, cl_tar_want_fn want, cl_tar_got_fn got,
             cl_error(CL_EFORMAT, "%s: truncated tar archive (%zu stray bytes at the end)",
                      path, len - pos);
 fail:
-    free(buf);
+    cl_free(buf);
     return st;
 }

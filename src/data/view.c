@@ -22,13 +22,13 @@ void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t 
     const cl_data_aug *a = ctx;
     const cl_dataset *d = a->d;
     const int C = d->shape.c, H = d->shape.h, W = d->shape.w, P = a->pad;
-    const int64_t D = (int64_t)C * H * W;
+    const int64_t dim = (int64_t)C * H * W;
     for (int i = 0; i < n; i++) {
         const int dy = P > 0 ? (int)cl_rng_below(rng, (uint64_t)(2 * P + 1)) - P : 0;
         const int dx = P > 0 ? (int)cl_rng_below(rng, (uint64_t)(2 * P + 1)) - P : 0;
         const int fl = a->flip ? (int)cl_rng_below(rng, 2) : 0;
-        const float *src = d->x + (int64_t)idx[i] * D;
-        float *dst = x + (int64_t)i * D;
+        const float *src = d->x + (int64_t)idx[i] * dim;
+        float *dst = x + (int64_t)i * dim;
         for (int c = 0; c < C; c++) {
             const float fill = c < CL_DATA_MAX_CHANNELS ? a->fill[c] : 0.0f;
             for (int h = 0; h < H; h++) {

@@ -1,4 +1,5 @@
-/* Checkpoint files: temp name + fsync + rename, completion marker. */
+/* Checkpoint files: the checksummed container (temp name + fsync +
+ * rename), the completion marker and the model file (ckpt.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,11 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collapse/sys.h"
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
+#include "collapse/sys.h"
 
-#define PATHMAX 4096
+#define PATHMAX CL_CKPT_PATHMAX
 
 uint64_t cl_fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -22,100 +23,122 @@ uint64_t cl_fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-/* A checked, checksummed writer / reader. */
-typedef struct {
-    FILE *f;
-    const char *path;
-    uint64_t h;
-    int err;
-} wstream;
+/* ---- writer ---- */
 
-static void w(wstream *s, const void *p, size_t n)
+void cl_ckpt_put(cl_ckpt_writer *w, const void *p, size_t n)
 {
-    if (s->err || n == 0) return;
-    if (fwrite(p, 1, n, s->f) != n) s->err = 1;
-    s->h = cl_fnv1a(s->h, p, n);
+    if (w->err || n == 0) return;
+    if (fwrite(p, 1, n, w->f) != n) w->err = 1;
+    w->h = cl_fnv1a(w->h, p, n);
 }
 
-static void w64(wstream *s, int64_t v) { w(s, &v, 8); }
-static void w32(wstream *s, int32_t v) { w(s, &v, 4); }
+void cl_ckpt_put_i64(cl_ckpt_writer *w, int64_t v) { cl_ckpt_put(w, &v, 8); }
+void cl_ckpt_put_i32(cl_ckpt_writer *w, int32_t v) { cl_ckpt_put(w, &v, 4); }
 
-typedef struct {
-    FILE *f;
-    const char *path;
-    uint64_t h;
-    int err;
-} rstream;
-
-static void r(rstream *s, void *p, size_t n)
+cl_status cl_ckpt_writer_open(cl_ckpt_writer *w, const char *path, const char *magic,
+                              int64_t step)
 {
-    if (s->err || n == 0) return;
-    if (fread(p, 1, n, s->f) != n) {
-        s->err = 1;
+    memset(w, 0, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
+    w->h = CL_FNV_INIT;
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) return cl_error(CL_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
+    cl_ckpt_put(w, magic, 8);
+    cl_ckpt_put_i32(w, CL_CKPT_VERSION);
+    cl_ckpt_put_i32(w, 0);
+    cl_ckpt_put_i64(w, step);
+    return CL_OK;
+}
+
+cl_status cl_ckpt_writer_close(cl_ckpt_writer *w)
+{
+    uint64_t h = w->h;
+    cl_ckpt_put(w, &h, 8);
+    int bad = w->err || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0;
+    bad |= fclose(w->f) != 0;
+    w->f = NULL;
+    if (bad) {
+        remove(w->tmp);
+        return cl_error(CL_EIO, "%s: write failed", w->tmp);
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        remove(w->tmp);
+        return cl_error(CL_EIO, "%s: rename failed: %s", w->path, strerror(errno));
+    }
+    return CL_OK;
+}
+
+/* ---- reader ---- */
+
+void cl_ckpt_get(cl_ckpt_reader *r, void *p, size_t n)
+{
+    if (r->err || n == 0) return;
+    if (fread(p, 1, n, r->f) != n) {
+        r->err = 1;
         memset(p, 0, n);
         return;
     }
-    s->h = cl_fnv1a(s->h, p, n);
+    r->h = cl_fnv1a(r->h, p, n);
 }
 
-static int64_t r64(rstream *s)
+int64_t cl_ckpt_get_i64(cl_ckpt_reader *r)
 {
     int64_t v = 0;
-    r(s, &v, 8);
+    cl_ckpt_get(r, &v, 8);
     return v;
 }
 
-static int32_t r32(rstream *s)
+int32_t cl_ckpt_get_i32(cl_ckpt_reader *r)
 {
     int32_t v = 0;
-    r(s, &v, 4);
+    cl_ckpt_get(r, &v, 4);
     return v;
 }
 
-static void w_rng(wstream *s, const cl_rng *g)
+cl_status cl_ckpt_reader_open(cl_ckpt_reader *r, const char *path, const char *magic,
+                              const char *what, int64_t *step)
 {
-    w(s, g->s, sizeof g->s);
-    w(s, &g->spare, sizeof g->spare);
-    w32(s, g->has_spare);
-    w32(s, 0);
-}
-
-static void r_rng(rstream *s, cl_rng *g)
-{
-    r(s, g->s, sizeof g->s);
-    r(s, &g->spare, sizeof g->spare);
-    g->has_spare = r32(s);
-    (void)r32(s);
-}
-
-
-static cl_status open_w(wstream *s, const char *tmp)
-{
-    memset(s, 0, sizeof *s);
-    s->path = tmp;
-    s->h = CL_FNV_INIT;
-    s->f = fopen(tmp, "wb");
-    if (!s->f) return cl_error(CL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    return CL_OK;
-}
-
-/* Appends the checksum, flushes, fsyncs, closes and renames tmp -> path. */
-static cl_status finish_w(wstream *s, const char *path)
-{
-    uint64_t h = s->h;
-    w(s, &h, 8);
-    int bad = s->err || fflush(s->f) != 0 || fsync(fileno(s->f)) != 0;
-    bad |= fclose(s->f) != 0;
-    if (bad) {
-        remove(s->path);
-        return cl_error(CL_EIO, "%s: write failed", s->path);
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->h = CL_FNV_INIT;
+    r->f = fopen(path, "rb");
+    if (!r->f) return cl_error(CL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char mg[8];
+    cl_ckpt_get(r, mg, 8);
+    int32_t ver = cl_ckpt_get_i32(r);
+    (void)cl_ckpt_get_i32(r);
+    *step = cl_ckpt_get_i64(r);
+    if (r->err || memcmp(mg, magic, 8)) {
+        cl_ckpt_reader_abort(r);
+        return cl_error(CL_EFORMAT, "%s: not a collapse %s file (bad magic)", path, what);
     }
-    if (rename(s->path, path) != 0) {
-        remove(s->path);
-        return cl_error(CL_EIO, "%s: rename failed: %s", path, strerror(errno));
+    if (ver != CL_CKPT_VERSION) {
+        cl_ckpt_reader_abort(r);
+        return cl_error(CL_EFORMAT, "%s: unsupported checkpoint version %d", path, ver);
     }
     return CL_OK;
 }
+
+void cl_ckpt_reader_abort(cl_ckpt_reader *r)
+{
+    if (r->f) fclose(r->f);
+    r->f = NULL;
+}
+
+cl_status cl_ckpt_reader_close(cl_ckpt_reader *r)
+{
+    uint64_t want = r->h, got = 0;
+    cl_ckpt_get(r, &got, 8);
+    int extra = fgetc(r->f) != EOF;
+    cl_ckpt_reader_abort(r);
+    if (r->err) return cl_error(CL_EFORMAT, "%s: truncated", r->path);
+    if (got != want || extra)
+        return cl_error(CL_EFORMAT, "%s: checksum mismatch (corrupt)", r->path);
+    return CL_OK;
+}
+
+/* ---- completion marker ---- */
 
 static void sync_dir(const char *dir)
 {
@@ -126,61 +149,24 @@ static void sync_dir(const char *dir)
     }
 }
 
-static void header(wstream *s, const char *magic, int64_t step)
+cl_status cl_ckpt_begin(const char *dir)
 {
-    w(s, magic, 8);
-    w32(s, CL_CKPT_VERSION);
-    w32(s, 0);
-    w64(s, step);
-}
-
-cl_status cl_ckpt_save(const char *dir, const cl_model *m, const char *model_text,
-                       const cl_ckpt_state *st, const cl_optim *o)
-{
-    char path[PATHMAX], tmp[PATHMAX + 8], marker[PATHMAX];
-    wstream s;
-    cl_status rc;
+    char marker[PATHMAX];
     CL_TRY(cl_mkdir_p(dir));
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
     if (remove(marker) != 0 && errno != ENOENT)
         return cl_error(CL_EIO, "%s: cannot remove: %s", marker, strerror(errno));
+    return CL_OK;
+}
 
-    snprintf(path, sizeof path, "%s/model.ckpt", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CL_TRY(open_w(&s, tmp));
-    header(&s, "CLMODEL1", st->step);
-    int64_t tl = (int64_t)strlen(model_text);
-    w64(&s, tl);
-    w(&s, model_text, (size_t)tl);
-    w64(&s, m->nparams);
-    w64(&s, m->nbufs);
-    w(&s, m->params, sizeof(float) * (size_t)m->nparams);
-    w(&s, m->bufs, sizeof(float) * (size_t)m->nbufs);
-    if ((rc = finish_w(&s, path)) != CL_OK) return rc;
-
-    snprintf(path, sizeof path, "%s/state.ckpt", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    CL_TRY(open_w(&s, tmp));
-    header(&s, "CLSTATE1", st->step);
-    w32(&s, st->epoch);
-    w32(&s, 0);
-    w64(&s, st->pos);
-    w(&s, &st->config_hash, 8);
-    w_rng(&s, &st->rng_data);
-    w_rng(&s, &st->rng_aug);
-    w64(&s, st->n);
-    w(&s, st->perm, sizeof(int32_t) * (size_t)st->n);
-    w32(&s, o ? (int32_t)o->cfg.kind : -1);
-    w32(&s, 0);
-    w64(&s, o ? o->step : 0);
-    w64(&s, o ? o->state_len : 0);
-    if (o) w(&s, o->state, sizeof(float) * (size_t)o->state_len);
-    if ((rc = finish_w(&s, path)) != CL_OK) return rc;
-
+cl_status cl_ckpt_commit(const char *dir, int64_t step)
+{
+    char marker[PATHMAX], tmp[PATHMAX + 8];
+    snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", marker);
     FILE *f = fopen(tmp, "wb");
     if (!f) return cl_error(CL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fprintf(f, "collapse checkpoint step=%lld\n", (long long)st->step) < 0;
+    int bad = fprintf(f, "collapse checkpoint step=%lld\n", (long long)step) < 0;
     bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, marker) != 0) {
@@ -191,7 +177,7 @@ cl_status cl_ckpt_save(const char *dir, const cl_model *m, const char *model_tex
     return CL_OK;
 }
 
-static int read_marker(const char *dir, int64_t *step)
+int cl_ckpt_marker(const char *dir, int64_t *step)
 {
     char marker[PATHMAX];
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
@@ -207,7 +193,26 @@ static int read_marker(const char *dir, int64_t *step)
 int cl_ckpt_exists(const char *dir)
 {
     int64_t s;
-    return read_marker(dir, &s);
+    return cl_ckpt_marker(dir, &s);
+}
+
+/* ---- model file ---- */
+
+cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *model_text,
+                             int64_t step)
+{
+    char path[PATHMAX];
+    cl_ckpt_writer w;
+    snprintf(path, sizeof path, "%s/model.ckpt", dir);
+    CL_TRY(cl_ckpt_writer_open(&w, path, "CLMODEL1", step));
+    int64_t tl = (int64_t)strlen(model_text);
+    cl_ckpt_put_i64(&w, tl);
+    cl_ckpt_put(&w, model_text, (size_t)tl);
+    cl_ckpt_put_i64(&w, m->nparams);
+    cl_ckpt_put_i64(&w, m->nbufs);
+    cl_ckpt_put(&w, m->params, sizeof(float) * (size_t)m->nparams);
+    cl_ckpt_put(&w, m->bufs, sizeof(float) * (size_t)m->nbufs);
+    return cl_ckpt_writer_close(&w);
 }
 
 void cl_ckpt_model_path(const char *path, char *out, int cap)
@@ -221,42 +226,6 @@ void cl_ckpt_model_path(const char *path, char *out, int cap)
     }
 }
 
-static cl_status open_r(rstream *s, const char *path, const char *magic, int64_t *step)
-{
-    memset(s, 0, sizeof *s);
-    s->path = path;
-    s->h = CL_FNV_INIT;
-    s->f = fopen(path, "rb");
-    if (!s->f) return cl_error(CL_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char mg[8];
-    r(s, mg, 8);
-    int32_t ver = r32(s);
-    (void)r32(s);
-    *step = r64(s);
-    if (s->err || memcmp(mg, magic, 8)) {
-        fclose(s->f);
-        return cl_error(CL_EFORMAT, "%s: not a collapse %s file (bad magic)", path,
-                        magic[2] == 'M' ? "model checkpoint" : "state checkpoint");
-    }
-    if (ver != CL_CKPT_VERSION) {
-        fclose(s->f);
-        return cl_error(CL_EFORMAT, "%s: unsupported checkpoint version %d", path, ver);
-    }
-    return CL_OK;
-}
-
-/* Verifies the trailing checksum and that nothing follows; closes. */
-static cl_status close_r(rstream *s)
-{
-    uint64_t want = s->h, got = 0;
-    r(s, &got, 8);
-    int extra = fgetc(s->f) != EOF;
-    fclose(s->f);
-    if (s->err) return cl_error(CL_EFORMAT, "%s: truncated", s->path);
-    if (got != want || extra) return cl_error(CL_EFORMAT, "%s: checksum mismatch (corrupt)", s->path);
-    return CL_OK;
-}
-
 static int sane_len(int64_t n, int64_t max) { return n >= 0 && n <= max; }
 
 cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, int64_t *nparams,
@@ -264,23 +233,23 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
 {
     char path[PATHMAX];
     cl_ckpt_model_path(path_in, path, sizeof path);
-    rstream s;
+    cl_ckpt_reader s;
     int64_t stp;
     *text = NULL;
     *params = *bufs = NULL;
-    CL_TRY(open_r(&s, path, "CLMODEL1", &stp));
+    CL_TRY(cl_ckpt_reader_open(&s, path, "CLMODEL1", "model checkpoint", &stp));
     cl_status st = CL_OK;
-    int64_t tl = r64(&s);
+    int64_t tl = cl_ckpt_get_i64(&s);
     if (!sane_len(tl, 1 << 24)) goto bad;
     *text = cl_alloc((size_t)tl + 1, "checkpoint model text");
     if (!*text) {
         st = CL_ENOMEM;
         goto fail;
     }
-    r(&s, *text, (size_t)tl);
+    cl_ckpt_get(&s, *text, (size_t)tl);
     (*text)[tl] = 0;
-    *nparams = r64(&s);
-    *nbufs = r64(&s);
+    *nparams = cl_ckpt_get_i64(&s);
+    *nbufs = cl_ckpt_get_i64(&s);
     if (s.err || !sane_len(*nparams, (int64_t)1 << 34) || !sane_len(*nbufs, (int64_t)1 << 34))
         goto bad;
     *params = cl_alloc_array((size_t)*nparams, sizeof(float), "checkpoint params");
@@ -289,16 +258,16 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
         st = CL_ENOMEM;
         goto fail;
     }
-    r(&s, *params, sizeof(float) * (size_t)*nparams);
-    r(&s, *bufs, sizeof(float) * (size_t)*nbufs);
+    cl_ckpt_get(&s, *params, sizeof(float) * (size_t)*nparams);
+    cl_ckpt_get(&s, *bufs, sizeof(float) * (size_t)*nbufs);
     if (step) *step = stp;
-    st = close_r(&s);
+    st = cl_ckpt_reader_close(&s);
     if (st != CL_OK) goto out;
     return CL_OK;
 bad:
     st = cl_error(CL_EFORMAT, "%s: truncated or corrupt header", path);
 fail:
-    fclose(s.f);
+    cl_ckpt_reader_abort(&s);
 out:
     cl_free(*text);
     cl_free(*params);
@@ -329,69 +298,3 @@ cl_status cl_ckpt_load_params(const char *path, cl_model *m)
     return st;
 }
 
-cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *out, cl_optim *o)
-{
-    char path[PATHMAX];
-    int64_t mstep, mk;
-    memset(out, 0, sizeof *out);
-    if (!read_marker(dir, &mk))
-        return cl_error(CL_EIO, "%s: no complete checkpoint (ckpt.done missing)", dir);
-    /* the model file's step (header only) */
-    snprintf(path, sizeof path, "%s/model.ckpt", dir);
-    rstream s;
-    CL_TRY(open_r(&s, path, "CLMODEL1", &mstep));
-    fclose(s.f);
-    snprintf(path, sizeof path, "%s/state.ckpt", dir);
-    int64_t sstep;
-    CL_TRY(open_r(&s, path, "CLSTATE1", &sstep));
-    cl_status st = CL_OK;
-    if (mstep != mk || sstep != mk) {
-        fclose(s.f);
-        return cl_error(CL_EFORMAT, "%s: model (step %lld), state (step %lld) and marker (step "
-                                    "%lld) disagree", dir, (long long)mstep, (long long)sstep,
-                        (long long)mk);
-    }
-    out->step = sstep;
-    out->epoch = r32(&s);
-    (void)r32(&s);
-    out->pos = r64(&s);
-    r(&s, &out->config_hash, 8);
-    r_rng(&s, &out->rng_data);
-    r_rng(&s, &out->rng_aug);
-    out->n = r64(&s);
-    if (s.err || !sane_len(out->n, (int64_t)1 << 31)) goto bad;
-    out->perm = cl_alloc_array((size_t)out->n, sizeof(int32_t), "checkpoint permutation");
-    if (!out->perm) {
-        st = CL_ENOMEM;
-        goto fail;
-    }
-    r(&s, out->perm, sizeof(int32_t) * (size_t)out->n);
-    int32_t kind = r32(&s);
-    (void)r32(&s);
-    int64_t ostep = r64(&s), slen = r64(&s);
-    if (s.err) goto bad;
-    if (o) {
-        if (kind != (int32_t)o->cfg.kind || slen != o->state_len) {
-            st = cl_error(CL_EFORMAT, "%s: optimizer state (kind %d, %lld floats) does not match "
-                                      "the optimizer (kind %d, %lld floats)", path, kind,
-                          (long long)slen, (int)o->cfg.kind, (long long)o->state_len);
-            goto fail;
-        }
-        r(&s, o->state, sizeof(float) * (size_t)slen);
-        o->step = ostep;
-    } else {
-        float tmp[256];
-        for (int64_t left = slen; left > 0; left -= 256) r(&s, tmp, sizeof(float) * (size_t)(left < 256 ? left : 256));
-    }
-    st = close_r(&s);
-    if (st != CL_OK) goto out;
-    return CL_OK;
-bad:
-    st = cl_error(CL_EFORMAT, "%s: truncated or corrupt", path);
-fail:
-    fclose(s.f);
-out:
-    cl_free(out->perm);
-    out->perm = NULL;
-    return st;
-}

@@ -307,58 +307,59 @@ static void copy_shape(const cl_npy *a, int *ndim, int64_t *shape)
             shape[i] = a->shape[i];
 }
 
-cl_status cl_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape)
+/* A float array (<f4 or <f8) as want (CL_NPY_F32 or CL_NPY_F64),
+ * converted when the file holds the other width. */
+static cl_status read_float(const char *path, cl_npy_dtype want, void **data, int *ndim,
+                            int64_t *shape)
 {
     cl_npy a;
     *data = NULL;
     CL_TRY(cl_npy_read(path, &a));
-    if (a.dtype == CL_NPY_F32) {
-        *data = a.data;
-    } else if (a.dtype == CL_NPY_F64) {
-        float *d = cl_alloc_array((size_t)a.count, sizeof(float), path);
-        if (!d) {
-            cl_npy_free(&a);
-            return CL_ENOMEM;
-        }
-        const double *s = a.data;
-        for (int64_t i = 0; i < a.count; i++)
-            d[i] = (float)s[i];
-        cl_npy_free(&a);
-        *data = d;
-    } else {
+    if (a.dtype != CL_NPY_F32 && a.dtype != CL_NPY_F64) {
         cl_npy_free(&a);
         return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s",
                         path, dtype_descr(a.dtype));
     }
+    if (a.dtype != want) {
+        size_t elem = want == CL_NPY_F32 ? sizeof(float) : sizeof(double);
+        void *d = cl_alloc_array((size_t)a.count, elem, path);
+        if (!d) {
+            cl_npy_free(&a);
+            return CL_ENOMEM;
+        }
+        if (want == CL_NPY_F32) {
+            float *o = d;
+            const double *s = a.data;
+            for (int64_t i = 0; i < a.count; i++)
+                o[i] = (float)s[i];
+        } else {
+            double *o = d;
+            const float *s = a.data;
+            for (int64_t i = 0; i < a.count; i++)
+                o[i] = s[i];
+        }
+        cl_npy_free(&a);
+        a.data = d;
+    }
+    *data = a.data;
     copy_shape(&a, ndim, shape);
     return CL_OK;
 }
 
+cl_status cl_npy_read_f32(const char *path, float **data, int *ndim, int64_t *shape)
+{
+    void *d;
+    cl_status st = read_float(path, CL_NPY_F32, &d, ndim, shape);
+    *data = d;
+    return st;
+}
+
 cl_status cl_npy_read_f64(const char *path, double **data, int *ndim, int64_t *shape)
 {
-    cl_npy a;
-    *data = NULL;
-    CL_TRY(cl_npy_read(path, &a));
-    if (a.dtype == CL_NPY_F64) {
-        *data = a.data;
-    } else if (a.dtype == CL_NPY_F32) {
-        double *d = cl_alloc_array((size_t)a.count, sizeof(double), path);
-        if (!d) {
-            cl_npy_free(&a);
-            return CL_ENOMEM;
-        }
-        const float *s = a.data;
-        for (int64_t i = 0; i < a.count; i++)
-            d[i] = s[i];
-        cl_npy_free(&a);
-        *data = d;
-    } else {
-        cl_npy_free(&a);
-        return cl_error(CL_EFORMAT, "%s: expected a float array (<f4 or <f8), got %s",
-                        path, dtype_descr(a.dtype));
-    }
-    copy_shape(&a, ndim, shape);
-    return CL_OK;
+    void *d;
+    cl_status st = read_float(path, CL_NPY_F64, &d, ndim, shape);
+    *data = d;
+    return st;
 }
 
 cl_status cl_npy_read_i32(const char *path, int32_t **data, int *ndim, int64_t *shape)

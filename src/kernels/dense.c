@@ -5,7 +5,7 @@
  *   -ffast-math the compiler may not reorder a single running sum, which
  *   would leave a 4-cycle add latency per element; independent lanes
  *   vectorise and pipeline, and the result stays deterministic.
- * - Vector activations [N, D] (HW = 1) hold one channel per column, so the
+ * - Vector activations [N, dim] (HW = 1) hold one channel per column, so the
  *   per-channel kernels work on blocks of CB adjacent columns, walking the
  *   rows: contiguous, vectorisable, and each thread owns whole channels.
  * - OpenMP only above PAR_MIN elements (a fork/join costs microseconds). */

@@ -17,11 +17,15 @@ const char *cl_optim_kind_name(cl_optim_kind k)
     return (k >= 0 && k < CL_OPTIM_KIND_COUNT) ? kind_names[k] : "?";
 }
 
-int cl_optim_kind_parse(const char *name)
+cl_status cl_optim_kind_parse(const char *name, cl_optim_kind *kind)
 {
     for (int k = 0; k < CL_OPTIM_KIND_COUNT; k++)
-        if (name && strcmp(name, kind_names[k]) == 0) return k;
-    return -1;
+        if (name && strcmp(name, kind_names[k]) == 0) {
+            *kind = (cl_optim_kind)k;
+            return CL_OK;
+        }
+    return cl_error(CL_EINVAL, "unknown optimizer '%s' (sgd, adam or adamw)",
+                    name ? name : "");
 }
 
 cl_optim_cfg cl_optim_cfg_default(cl_optim_kind kind)

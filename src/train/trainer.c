@@ -17,7 +17,7 @@ static int64_t ds_sample_floats(const cl_train_data *ds) { return cl_shape_size(
 static const float *ds_images(const cl_train_data *ds) { return ds->x; }
 static const int32_t *ds_labels(const cl_train_data *ds) { return ds->y; }
 
-/* Gathers samples idx[0..n) into x [n, D] and y [n]. */
+/* Gathers samples idx[0..n) into x [n, dim] and y [n]. */
 static void ds_gather(const cl_train_data *ds, const int32_t *idx, int n, float *x, int32_t *y,
                       cl_rng *rng)
 {
@@ -25,9 +25,9 @@ static void ds_gather(const cl_train_data *ds, const int32_t *idx, int n, float 
         ds->gather(ds->ctx, idx, n, x, y, rng);
         return;
     }
-    const int64_t D = ds_sample_floats(ds);
+    const int64_t dim = ds_sample_floats(ds);
     for (int i = 0; i < n; i++) {
-        memcpy(x + (int64_t)i * D, ds->x + (int64_t)idx[i] * D, sizeof(float) * (size_t)D);
+        memcpy(x + (int64_t)i * dim, ds->x + (int64_t)idx[i] * dim, sizeof(float) * (size_t)dim);
         y[i] = ds->y[idx[i]];
     }
 }
@@ -79,7 +79,7 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
 {
     if (m->max_n < 1) return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
     CL_TRY(check_fit(m, ds, "forward-pass"));
-    const int64_t N = ds_count(ds), D = ds_sample_floats(ds);
+    const int64_t N = ds_count(ds), dim = ds_sample_floats(ds);
     const float *X = ds_images(ds);
     const int32_t *Y = ds_labels(ds);
     float *saved_bufs = NULL, *bx = NULL;
@@ -89,7 +89,7 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
         saved_bufs = cl_alloc_array((size_t)(m->nbufs ? m->nbufs : 1), sizeof(float),
                                     "BN running stats copy");
         perm = cl_alloc_array((size_t)N, sizeof(int32_t), "BN-train pass order");
-        bx = cl_alloc_array((size_t)m->max_n * (size_t)D, sizeof(float), "BN-train batch");
+        bx = cl_alloc_array((size_t)m->max_n * (size_t)dim, sizeof(float), "BN-train batch");
         by = cl_alloc_array((size_t)m->max_n, sizeof(int32_t), "BN-train labels");
         if (!saved_bufs || !perm || !bx || !by) {
             st = CL_ENOMEM;
@@ -105,7 +105,8 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
             int n = (int)(base + (b < extra));
             const int32_t *idx = perm + first;
             for (int i = 0; i < n; i++) {
-                memcpy(bx + (int64_t)i * D, X + (int64_t)idx[i] * D, sizeof(float) * (size_t)D);
+                memcpy(bx + (int64_t)i * dim, X + (int64_t)idx[i] * dim,
+                       sizeof(float) * (size_t)dim);
                 by[i] = Y[idx[i]];
             }
             cl_model_forward(m, bx, n, 1);
@@ -117,8 +118,8 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
     } else {
         for (int64_t first = 0; first < N && st == CL_OK; first += m->max_n) {
             int n = (int)(N - first < m->max_n ? N - first : m->max_n);
-            cl_model_forward(m, X + first * D, n, 0);
-            cl_batch batch = {first, n, X + first * D, Y + first, NULL};
+            cl_model_forward(m, X + first * dim, n, 0);
+            cl_batch batch = {first, n, X + first * dim, Y + first, NULL};
             st = fn(user, m, &batch);
         }
     }
@@ -167,8 +168,8 @@ typedef struct {
     cl_model *m;
     const cl_train_data *train, *test;
     cl_optim *opt;
-    cl_ckpt_state st;     /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
-    float *x, *dlogits;   /* [batch, D], [batch, K] */
+    cl_train_state st;    /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
+    float *x, *dlogits;   /* [batch, dim], [batch, K] */
     int32_t *y;           /* [batch] */
     int64_t N;
     int K, batches;
@@ -183,8 +184,8 @@ static cl_status save(trainer *t)
         return cl_error(CL_ENUMERIC, "non-finite parameters at epoch %d, step %lld; stopped, the "
                                      "last checkpoint is kept", t->st.epoch + (t->st.pos > 0),
                         (long long)t->st.step);
-    return cl_ckpt_save(t->cfg->ckpt_dir, t->m, t->cfg->model_text ? t->cfg->model_text : "",
-                        &t->st, t->opt);
+    return cl_train_ckpt_save(t->cfg->ckpt_dir, t->m,
+                              t->cfg->model_text ? t->cfg->model_text : "", &t->st, t->opt);
 }
 
 static void new_permutation(trainer *t)
@@ -215,15 +216,15 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
     int eb = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
     CL_TRY(cl_model_alloc(m, eb > cfg->batch ? eb : cfg->batch));
     CL_TRY(cl_optim_create(&t->opt, &cfg->optim, m->nparams, m->ranges, m->nranges));
-    int64_t D = cl_shape_size(m->in);
-    t->x = cl_alloc_array((size_t)cfg->batch * (size_t)D, sizeof(float), "batch inputs");
+    int64_t dim = cl_shape_size(m->in);
+    t->x = cl_alloc_array((size_t)cfg->batch * (size_t)dim, sizeof(float), "batch inputs");
     t->y = cl_alloc_array((size_t)cfg->batch, sizeof(int32_t), "batch labels");
     t->dlogits = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, sizeof(float), "dlogits");
     if (!t->x || !t->y || !t->dlogits) return CL_ENOMEM;
 
     if (cfg->resume) {
         CL_TRY(cl_ckpt_load_params(cfg->ckpt_dir, m));
-        CL_TRY(cl_ckpt_load_state(cfg->ckpt_dir, &t->st, t->opt));
+        CL_TRY(cl_train_ckpt_load(cfg->ckpt_dir, &t->st, t->opt));
         if (t->st.n != t->N)
             return cl_error(CL_EINVAL, "%s: checkpoint was trained on %lld samples, the data has "
                                        "%lld (data options changed?)",
