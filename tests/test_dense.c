@@ -11,17 +11,10 @@
 #include "collapse/mem.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"
+#include "common.h"
 #include "gradcheck.h"
 
 /* ---- helpers ---- */
-
-static float *randn(int64_t n, cl_rng *rng, double scale, double shift)
-{
-    float *a = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
-    cr_assert(a);
-    for (int64_t i = 0; i < n; i++) a[i] = (float)(shift + scale * cl_rng_normal(rng));
-    return a;
-}
 
 static float *copy(const float *a, int64_t n)
 {
@@ -75,11 +68,12 @@ Test(dense_kernels, bias_add_and_reduce)
     for (int t = 0; t < NSH; t++) {
         int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
         int64_t m = (int64_t)N * C * HW;
-        float *y = randn(m, &rng, 1, 0), *b = randn(C, &rng, 1, 0), *y2 = copy(y, m);
+        float *y = tc_randn(m, &rng, 1, 0), *b = tc_randn(C, &rng, 1, 0),
+              *y2 = copy(y, m);
         cl_bias_add(y, b, N, C, HW);
         cl_bias_add_naive(y2, b, N, C, HW);
         expect_near("bias_add", y, y2, m, 0);
-        float *db = randn(C, &rng, 1, 0), *db2 = copy(db, C);
+        float *db = tc_randn(C, &rng, 1, 0), *db2 = copy(db, C);
         cl_bias_reduce(db, y, N, C, HW);
         cl_bias_reduce_naive(db2, y, N, C, HW);
         expect_near("bias_reduce", db, db2, C, 1e-6);
@@ -94,16 +88,21 @@ Test(dense_kernels, linear_fast_vs_naive)
     const int cases[][3] = {{3, 5, 4}, {128, 200, 70}, {1, 33, 1}, {17, 1, 9}};
     for (int t = 0; t < 4; t++) {
         int N = cases[t][0], IN = cases[t][1], OUT = cases[t][2];
-        float *x = randn((int64_t)N * IN, &rng, 1, 0), *W = randn((int64_t)OUT * IN, &rng, 0.1, 0),
-              *b = randn(OUT, &rng, 1, 0), *dy = randn((int64_t)N * OUT, &rng, 1, 0);
-        float *y = randn((int64_t)N * OUT, &rng, 1, 0), *y2 = copy(y, (int64_t)N * OUT);
+        float *x = tc_randn((int64_t)N * IN, &rng, 1, 0),
+              *W = tc_randn((int64_t)OUT * IN, &rng, 0.1, 0),
+              *b = tc_randn(OUT, &rng, 1, 0),
+              *dy = tc_randn((int64_t)N * OUT, &rng, 1, 0);
+        float *y = tc_randn((int64_t)N * OUT, &rng, 1, 0),
+              *y2 = copy(y, (int64_t)N * OUT);
         for (int bias = 0; bias < 2; bias++) {
             cl_linear_forward(x, W, bias ? b : NULL, y, N, IN, OUT);
             cl_linear_forward_naive(x, W, bias ? b : NULL, y2, N, IN, OUT);
             expect_near("linear y", y, y2, (int64_t)N * OUT, KTOL);
-            float *dx = randn((int64_t)N * IN, &rng, 1, 0), *dx2 = copy(dx, (int64_t)N * IN);
-            float *dW = randn((int64_t)OUT * IN, &rng, 1, 0), *dW2 = copy(dW, (int64_t)OUT * IN);
-            float *db = randn(OUT, &rng, 1, 0), *db2 = copy(db, OUT);
+            float *dx = tc_randn((int64_t)N * IN, &rng, 1, 0),
+                  *dx2 = copy(dx, (int64_t)N * IN);
+            float *dW = tc_randn((int64_t)OUT * IN, &rng, 1, 0),
+                  *dW2 = copy(dW, (int64_t)OUT * IN);
+            float *db = tc_randn(OUT, &rng, 1, 0), *db2 = copy(db, OUT);
             cl_linear_backward(x, W, dy, dx, dW, bias ? db : NULL, N, IN, OUT);
             cl_linear_backward_naive(x, W, dy, dx2, dW2, bias ? db2 : NULL, N, IN, OUT);
             expect_near("linear dx", dx, dx2, (int64_t)N * IN, KTOL);
@@ -124,9 +123,9 @@ Test(dense_kernels, relu_fast_vs_naive_and_nan)
     cl_rng rng;
     cl_rng_seed(&rng, 3);
     int64_t n = 70001;
-    float *x = randn(n, &rng, 1, 0), *dy = randn(n, &rng, 1, 0);
+    float *x = tc_randn(n, &rng, 1, 0), *dy = tc_randn(n, &rng, 1, 0);
     x[5] = NAN, x[6] = 0.0f, x[7] = -0.0f;
-    float *y = randn(n, &rng, 1, 0), *y2 = randn(n, &rng, 1, 0);
+    float *y = tc_randn(n, &rng, 1, 0), *y2 = tc_randn(n, &rng, 1, 0);
     cl_relu_forward(x, y, n);
     cl_relu_forward_naive(x, y2, n);
     cr_assert(isnan(y[5]) && isnan(y2[5]), "relu must propagate NaN");
@@ -134,7 +133,7 @@ Test(dense_kernels, relu_fast_vs_naive_and_nan)
     expect_near("relu y", y, y2, n, 0);
     for (int64_t i = 0; i < n; i++)
         if (i != 5) cr_assert(y[i] >= 0 && (x[i] <= 0 || y[i] == x[i]));
-    float *dx = randn(n, &rng, 1, 0), *dx2 = randn(n, &rng, 1, 0);
+    float *dx = tc_randn(n, &rng, 1, 0), *dx2 = tc_randn(n, &rng, 1, 0);
     cl_relu_backward(y, dy, dx, n);
     cl_relu_backward_naive(y, dy, dx2, n);
     expect_near("relu dx", dx, dx2, n, 0);
@@ -155,20 +154,20 @@ Test(dense_kernels, bn_fast_vs_naive)
     for (int t = 0; t < NSH; t++) {
         int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
         int64_t m = (int64_t)N * C * HW;
-        float *x = randn(m, &rng, 2, 0.5), *dy = randn(m, &rng, 1, 0);
-        float *g = randn(C, &rng, 0.3, 1), *be = randn(C, &rng, 0.2, 0);
+        float *x = tc_randn(m, &rng, 2, 0.5), *dy = tc_randn(m, &rng, 1, 0);
+        float *g = tc_randn(C, &rng, 0.3, 1), *be = tc_randn(C, &rng, 0.2, 0);
         float mean[130], var[130], mean2[130], var2[130], is[130];
         cl_bn_stats(x, N, C, HW, mean, var);
         cl_bn_stats_naive(x, N, C, HW, mean2, var2);
         expect_near("bn mean", mean, mean2, C, 1e-6);
         expect_near("bn var", var, var2, C, 1e-6);
         for (int c = 0; c < C; c++) is[c] = (float)(1 / sqrt(var2[c] + 1e-5));
-        float *y = randn(m, &rng, 1, 0), *y2 = randn(m, &rng, 1, 0);
+        float *y = tc_randn(m, &rng, 1, 0), *y2 = tc_randn(m, &rng, 1, 0);
         cl_bn_apply(x, y, g, be, mean2, is, N, C, HW);
         cl_bn_apply_naive(x, y2, g, be, mean2, is, N, C, HW);
         expect_near("bn y", y, y2, m, KTOL);
         for (int bs = 0; bs < 2; bs++) {
-            float *dx = randn(m, &rng, 1, 0), *dx2 = randn(m, &rng, 1, 0);
+            float *dx = tc_randn(m, &rng, 1, 0), *dx2 = tc_randn(m, &rng, 1, 0);
             float dg[130], db[130], dg2[130], db2[130];
             for (int c = 0; c < C; c++) dg[c] = dg2[c] = 0.5f, db[c] = db2[c] = -0.25f;
             cl_bn_backward(x, dy, dx, g, mean2, is, bs, N, C, HW, dg, db);
@@ -196,14 +195,14 @@ Test(dense_kernels, bn_and_bias_independent_of_thread_count)
     for (int t = 0; t < NSH; t++) {
         int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
         int64_t m = (int64_t)N * C * HW;
-        float *x = randn(m, &rng, 1, 0.3), *dy = randn(m, &rng, 1, 0);
+        float *x = tc_randn(m, &rng, 1, 0.3), *dy = tc_randn(m, &rng, 1, 0);
         float g[130], is[130], out[3][5][130];
         float *dx[3];
         for (int c = 0; c < C; c++) g[c] = 1.5f, is[c] = 0.8f;
         for (int k = 0; k < 3; k++) {
             omp_set_num_threads(k + 1);
             memset(out[k], 0, sizeof out[k]);
-            dx[k] = randn(m, &rng, 1, 0);
+            dx[k] = tc_randn(m, &rng, 1, 0);
             cl_bn_stats(x, N, C, HW, out[k][0], out[k][1]);
             cl_bn_backward(x, dy, dx[k], g, out[k][0], is, 1, N, C, HW, out[k][2], out[k][3]);
             cl_bias_reduce(out[k][4], dy, N, C, HW);
@@ -228,7 +227,7 @@ Test(dense_kernels, bn_stats_large_mean)
     for (int hw = 1; hw <= 50; hw += 49) {
         int N = 200, C = 3;
         int64_t m = (int64_t)N * C * hw;
-        float *x = randn(m, &rng, 0.01, 1000.0);
+        float *x = tc_randn(m, &rng, 0.01, 1000.0);
         float mean[3], var[3], mean2[3], var2[3];
         cl_bn_stats(x, N, C, hw, mean, var);
         cl_bn_stats_naive(x, N, C, hw, mean2, var2);
@@ -435,7 +434,8 @@ static void bn_values(cl_shape in, int N, float momentum, float eps)
     int64_t m = (int64_t)N * C * HW;
     cl_rng rng;
     cl_rng_seed(&rng, 21);
-    float *x = randn(m, &rng, 1.5, 0.7), *y = randn(m, &rng, 1, 0), *saved = randn(2 * C, &rng, 1, 0);
+    float *x = tc_randn(m, &rng, 1.5, 0.7), *y = tc_randn(m, &rng, 1, 0),
+          *saved = tc_randn(2 * C, &rng, 1, 0);
     for (int c = 0; c < C; c++) {
         B.p[c] = (float)(1 + 0.1 * c), B.p[C + c] = (float)(0.2 * c - 0.3);
         B.b[c] = (float)(0.1 * c), B.b[C + c] = (float)(0.5 + 0.25 * c);

@@ -13,6 +13,7 @@
 #include "collapse/nc.h"
 #include "collapse/npy.h"
 #include "collapse/rng.h"
+#include "common.h"
 
 #define FIX "fixtures/nc/"
 
@@ -736,16 +737,9 @@ Test(nc, json_writer_reports_write_failure)
 
 static int run(const char *args, char *out, size_t cap)
 {
-    const char *bin = getenv("COLLAPSE_BIN");
-    cr_assert_not_null(bin, "COLLAPSE_BIN not set");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s analyze %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char line[2048];
+    snprintf(line, sizeof line, "analyze %s", args);
+    return tc_run_capture(line, out, cap);
 }
 
 static double json_metric(const char *out, const char *key)
@@ -839,9 +833,7 @@ Test(nc, cli_errors)
 {
     static char out[1 << 16];
     char dir[64], args[1024], p[128];
-    snprintf(dir, sizeof dir, "/tmp/cl_nc_cli_%d", (int)getpid());
-    snprintf(args, sizeof args, "mkdir -p %s", dir);
-    cr_assert_eq(system(args), 0);
+    tc_tmpdir_make(dir, sizeof dir, "nc_cli");
 
     /* Usage errors: exit 2. */
     cr_assert_eq(run("--features " FIX "tall/H.npy", out, sizeof out), 2, "%s", out);
@@ -907,6 +899,5 @@ Test(nc, cli_errors)
         1, "%s", out);
     cr_assert(strstr(out, "/nonexistent/H.npy"), "%s", out);
 
-    snprintf(args, sizeof args, "rm -rf %s", dir);
-    cr_assert_eq(system(args), 0);
+    tc_tmpdir_remove(dir);
 }

@@ -10,39 +10,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/study/study_internal.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "collapse/nc.h"
 #include "collapse/npy.h"
 #include "collapse/study.h"
 #include "collapse/train.h"
-#include "../src/study/study_internal.h"
+#include "common.h"
 
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cl_study_test_%d", (int)getpid());
-    cr_assert_eq(mkdir(tmpdir, 0755), 0);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(study, .init = setup, .fini = teardown);
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+TestSuite(study, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 /* ---- schedule ---- */
 
@@ -97,21 +74,11 @@ Test(study, schedule_every_and_none)
 
 /* ---- taps ---- */
 
-static cl_layer_spec spec(cl_layer_kind k, int out)
-{
-    cl_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = k;
-    s.out = out;
-    s.bias = 1;
-    return s;
-}
-
 static cl_model *mlp(int in, int K, uint64_t seed)
 {
-    cl_layer_spec s[5] = {spec(CL_LAYER_LINEAR, 8), spec(CL_LAYER_RELU, 0),
-                          spec(CL_LAYER_LINEAR, 6), spec(CL_LAYER_RELU, 0),
-                          spec(CL_LAYER_LINEAR, K)};
+    cl_layer_spec s[5] = {tc_spec(CL_LAYER_LINEAR, 8), tc_spec(CL_LAYER_RELU, 0),
+                          tc_spec(CL_LAYER_LINEAR, 6), tc_spec(CL_LAYER_RELU, 0),
+                          tc_spec(CL_LAYER_LINEAR, K)};
     s[4].classifier = 1;
     cl_rng rng;
     cl_rng_seed(&rng, seed);
@@ -137,18 +104,18 @@ Test(study, taps_mlp)
 Test(study, taps_resnet_like)
 {
     cl_layer_spec s[9];
-    s[0] = spec(CL_LAYER_CONV2D, 4);
+    s[0] = tc_spec(CL_LAYER_CONV2D, 4);
     s[0].k = 3;
     s[0].pad = 1;
     s[0].bias = 0;
-    s[1] = spec(CL_LAYER_BATCHNORM, 0);
-    s[2] = spec(CL_LAYER_RELU, 0);
-    s[3] = spec(CL_LAYER_BLOCK, 4);
-    s[4] = spec(CL_LAYER_BLOCK, 8);
+    s[1] = tc_spec(CL_LAYER_BATCHNORM, 0);
+    s[2] = tc_spec(CL_LAYER_RELU, 0);
+    s[3] = tc_spec(CL_LAYER_BLOCK, 4);
+    s[4] = tc_spec(CL_LAYER_BLOCK, 8);
     s[4].stride = 2;
-    s[5] = spec(CL_LAYER_GAP, 0);
-    s[6] = spec(CL_LAYER_FLATTEN, 0);
-    s[7] = spec(CL_LAYER_LINEAR, 5);
+    s[5] = tc_spec(CL_LAYER_GAP, 0);
+    s[6] = tc_spec(CL_LAYER_FLATTEN, 0);
+    s[7] = tc_spec(CL_LAYER_LINEAR, 5);
     s[7].classifier = 1;
     cl_rng rng;
     cl_rng_seed(&rng, 2);
@@ -281,19 +248,6 @@ static void toy_run(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_mo
     toy_run_ex(t, dir, o, epochs, keep, 0);
 }
 
-static int is_png(const char *path)
-{
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char b[8];
-    int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, sig, 8);
-    fseek(f, 0, SEEK_END);
-    ok = ok && ftell(f) > 100;
-    fclose(f);
-    return ok;
-}
-
 static const char metrics_hdr[] =
     "epoch,lr,train_loss,train_acc,test_loss,test_acc,nc1,D,nc1_quotient,cdnv,equinorm_M,"
     "equinorm_W,equiangular_M,equiangular_W,maxangle_M,maxangle_W,etf_M,etf_W,nc3,nc3_zhu,"
@@ -375,7 +329,7 @@ Test(study, callback_writes_results)
     for (int i = 0; i < 6; i++) {
         char p[300];
         snprintf(p, sizeof p, "%s/%s", dir, figs[i]);
-        cr_assert(is_png(p), "%s", p);
+        cr_assert(tc_is_png(p), "%s", p);
     }
 }
 
@@ -574,14 +528,6 @@ Test(study, resume_appends_without_duplicates)
 
 /* ---- figures / collapse plot ---- */
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "%s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 Test(study, plot_runs_and_cli)
 {
     toy t;
@@ -599,9 +545,9 @@ Test(study, plot_runs_and_cli)
     const char *runs[2] = {learned, fixed};
     cr_assert_eq(mkdir(tpath("both"), 0755), 0);
     cr_assert_eq(cl_study_plot_runs(runs, 2, tpath("both")), CL_OK, "%s", cl_errmsg());
-    cr_assert(is_png(tpath("both/nc1.png")));
-    cr_assert(is_png(tpath("both/nc2.png")));
-    cr_assert(is_png(tpath("both/layers.png")));
+    cr_assert(tc_is_png(tpath("both/nc1.png")));
+    cr_assert(tc_is_png(tpath("both/nc2.png")));
+    cr_assert(tc_is_png(tpath("both/layers.png")));
 
     /* missing and garbled metrics.csv: the message names the file */
     cr_assert_eq(mkdir(tpath("empty"), 0755), 0);
@@ -610,13 +556,14 @@ Test(study, plot_runs_and_cli)
     const char *bad[1] = {empty};
     cr_assert_eq(cl_study_plot_runs(bad, 1, tpath("both")), CL_EIO);
     cr_assert(strstr(cl_errmsg(), "empty/metrics.csv"), "%s", cl_errmsg());
-    write_file(tpath("empty/metrics.csv"), "epoch,lr,nc1\n1,0.1,zz\n");
+    tc_write_text(tpath("empty/metrics.csv"), "epoch,lr,nc1\n1,0.1,zz\n");
     cr_assert_eq(cl_study_plot_runs(bad, 1, tpath("both")), CL_EFORMAT);
     cr_assert(strstr(cl_errmsg(), "empty/metrics.csv:2"), "%s", cl_errmsg());
-    write_file(tpath("empty/metrics.csv"), "epoch,lr,nc1\n1,0.1\n");
+    tc_write_text(tpath("empty/metrics.csv"), "epoch,lr,nc1\n1,0.1\n");
     cr_assert_eq(cl_study_plot_runs(bad, 1, tpath("both")), CL_EFORMAT);
     cr_assert(strstr(cl_errmsg(), "metrics.csv:2"), "%s", cl_errmsg());
-    write_file(tpath("empty/metrics.csv"), "epoch,lr,nc1\n1,0.1,0.5\n"); /* columns missing */
+    tc_write_text(tpath("empty/metrics.csv"),
+                  "epoch,lr,nc1\n1,0.1,0.5\n"); /* columns missing */
     cr_assert_eq(cl_study_plot_runs(bad, 1, tpath("both")), CL_EFORMAT);
     cr_assert(strstr(cl_errmsg(), "metrics.csv") && strstr(cl_errmsg(), "'"), "%s",
               cl_errmsg());
@@ -624,23 +571,21 @@ Test(study, plot_runs_and_cli)
     /* the CLI, when the binary is available */
     const char *bin = getenv("COLLAPSE_BIN");
     if (!bin || access(bin, X_OK) != 0) return;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s plot %s %s --out %s > %s 2>&1", bin, runs[0], runs[1],
-             tpath("cli"), tpath("cli.log"));
-    cr_assert_eq(system(cmd), 0);
-    cr_assert(is_png(tpath("cli/nc4.png")));
-    cr_assert(is_png(tpath("cli/accuracy.png")));
-    snprintf(cmd, sizeof cmd, "%s plot %s > %s 2>&1", bin, tpath("empty"), tpath("err.log"));
-    int rc = system(cmd);
-    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "rc %d", rc);
+    const char *plot2[] = {"plot", runs[0], runs[1], "--out", tpath("cli"), NULL};
+    cr_assert_eq(tc_run(tpath("cli.log"), tpath("cli.log"), plot2), 0);
+    cr_assert(tc_is_png(tpath("cli/nc4.png")));
+    cr_assert(tc_is_png(tpath("cli/accuracy.png")));
+    const char *plot_bad[] = {"plot", empty, NULL};
+    int rc = tc_run(tpath("err.log"), tpath("err.log"), plot_bad);
+    cr_assert(rc == 1, "rc %d", rc);
     FILE *f = fopen(tpath("err.log"), "r");
     char msg[512] = {0};
     cr_assert(fgets(msg, sizeof msg, f));
     fclose(f);
     cr_assert(strstr(msg, "metrics.csv"), "%s", msg);
-    snprintf(cmd, sizeof cmd, "%s plot > /dev/null 2>&1", bin);
-    rc = system(cmd);
-    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    const char *plot0[] = {"plot", NULL};
+    rc = tc_run("/dev/null", "/dev/null", plot0);
+    cr_assert(rc == 2);
 }
 
 /* BN in train mode for the sweeps (He & Su): batch statistics change the
@@ -650,8 +595,8 @@ Test(study, bn_train_mode)
 {
     toy t;
     toy_make(&t);
-    cl_layer_spec s[4] = {spec(CL_LAYER_LINEAR, 8), spec(CL_LAYER_BATCHNORM, 0),
-                          spec(CL_LAYER_RELU, 0), spec(CL_LAYER_LINEAR, KC)};
+    cl_layer_spec s[4] = {tc_spec(CL_LAYER_LINEAR, 8), tc_spec(CL_LAYER_BATCHNORM, 0),
+                          tc_spec(CL_LAYER_RELU, 0), tc_spec(CL_LAYER_LINEAR, KC)};
     s[3].classifier = 1;
     cl_rng rng;
     cl_rng_seed(&rng, 5);
