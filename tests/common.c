@@ -113,6 +113,16 @@ int tc_exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+int64_t tc_count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    int64_t n = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
 int tc_count_entries(const char *dir)
 {
     DIR *d = opendir(dir);

@@ -67,6 +67,9 @@ char *tc_slurp(const char *path, size_t *len);
 /* 1 if path exists (any kind of file). */
 int tc_exists(const char *path);
 
+/* Number of '\n' in the file at path (fails the test if it cannot be opened). */
+int64_t tc_count_lines(const char *path);
+
 /* Number of entries of folder dir other than . and ..; 0 if it is missing. */
 int tc_count_entries(const char *dir);
 

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* cl_csv (reading results back): the study's private header until the CSV
+ * reader becomes public (collapse/csv.h, on branch i9-study); then include
+ * that instead. */
 #include "../src/study/study_internal.h"
 #include "collapse/study.h"
 #include "collapse/train.h"

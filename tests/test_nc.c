@@ -1,7 +1,7 @@
 /* Collapse analyzer: NumPy reference fixtures (tools/nc_reference.py, the
  * slow D x D way), the naive twin, fast vs naive (threaded too), both mu_G
  * conventions, streaming == in-memory, row strides. Closed forms, errors,
- * the fit, JSON and the CLI are in test_nc_*.c and test_json.c. */
+ * the fit, JSON and the CLI are in test_nc_*.c. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>

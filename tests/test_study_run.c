@@ -193,16 +193,6 @@ Test(study_run, npy_reproduce_last_row_exactly)
     cl_free(y);
 }
 
-static int64_t count_lines(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert(f);
-    int64_t n = 0;
-    for (int ch; (ch = fgetc(f)) != EOF;) n += ch == '\n';
-    fclose(f);
-    return n;
-}
-
 Test(study_run, resume_appends_without_duplicates)
 {
     toy t;
@@ -211,7 +201,7 @@ Test(study_run, resume_appends_without_duplicates)
     o.plots = 0;
     cl_model *m;
     toy_run(&t, tpath("run"), &o, 4, &m); /* rows 0..4 */
-    cr_assert_eq(count_lines(tpath("run/metrics.csv")), 6);
+    cr_assert_eq(tc_count_lines(tpath("run/metrics.csv")), 6);
     /* a half-written last line from a killed run is dropped too */
     FILE *f = fopen(tpath("run/metrics.csv"), "a");
     fputs("5,0.1,0.3", f);

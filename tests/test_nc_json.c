@@ -1,5 +1,5 @@
-/* The JSON writer: the analyzer's result form, escapes and nulls, and a
- * write failure reported with the file name. */
+/* The analyzer's result in JSON (cl_nc_result_json), and the JSON writer
+ * it uses: escapes and nulls, a write failure reported with the file name. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "collapse/nc.h"
 #include "nc_common.h"
 
-Test(json, json_form)
+Test(nc_json, json_form)
 {
     ncase c;
     load_case("conv", &c);
@@ -38,7 +38,7 @@ Test(json, json_form)
     free_case(&c);
 }
 
-Test(json, json_writer_escapes_and_nulls)
+Test(nc_json, json_writer_escapes_and_nulls)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -63,7 +63,7 @@ Test(json, json_writer_escapes_and_nulls)
     free(buf);
 }
 
-Test(json, json_writer_reports_write_failure)
+Test(nc_json, json_writer_reports_write_failure)
 {
     FILE *f = fopen("/dev/full", "w");
     cr_assert_not_null(f);
