@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/data/data_internal.h"
+#include "../src/data/internal.h"
 #include "collapse/data.h"
 
 /* ---- augmentation and views ---- */

@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../src/data/data_internal.h"
+#include "../src/data/internal.h"
 #include "collapse/data.h"
 #include "common.h"
 

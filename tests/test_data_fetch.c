@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/data/data_internal.h"
+#include "../src/data/internal.h"
 #include "collapse/data.h"
 #include "common.h"
 #include "data_common.h"

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../src/data/data_internal.h"
+#include "../src/data/internal.h"
 #include "collapse/data.h"
 #include "data_common.h"
 

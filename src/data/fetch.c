@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "collapse/sys.h"
-#include "data_internal.h"
+#include "internal.h"
 
 #define MAXF 8
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data_internal.h"
+#include "internal.h"
 
 static int64_t octal(const unsigned char *p, int n)
 {
