@@ -1,8 +1,10 @@
 /* Helpers shared by the CLI tests: see cli_common.h. */
 #include "cli_common.h"
 
+#include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common.h"
 
@@ -23,6 +25,14 @@ void ctx_done(ctx *c)
 int run(ctx *c, const char *const *args)
 {
     return tc_run(c->out, c->err, args);
+}
+
+void run_ok(ctx *c, const char *const *args)
+{
+    int st = run(c, args);
+    char *err = tc_slurp(c->err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
 }
 
 void sub(char *buf, size_t cap, const char *fmt, ...)

@@ -21,6 +21,10 @@ void ctx_done(ctx *c);
  * its status as tc_wait (common.h). */
 int run(ctx *c, const char *const *args);
 
+/* run() that must succeed: fails the test, showing the child's stderr,
+ * unless the status is 0. */
+void run_ok(ctx *c, const char *const *args);
+
 /* snprintf into buf[cap]. */
 void sub(char *buf, size_t cap, const char *fmt, ...);
 

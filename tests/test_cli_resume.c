@@ -78,10 +78,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
 
     /* A: uninterrupted */
     const char *a[] = {SMALL_RUN(model, ra), NULL};
-    int st = run(&c, a);
-    char *err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, a);
     char *so = tc_slurp(c.out, NULL);
     int lines = 0;
     for (char *p = so; (p = strstr(p, "\nepoch ")); p++)
@@ -104,7 +101,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
 
     /* the same folder again without --resume is refused */
     cr_assert_eq(run(&c, a), 2);
-    err = tc_slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--resume"), "%s", err);
     free(err);
 
@@ -118,7 +115,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
     cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld",
               (long long)killed_at);
     const char *b2[] = {SMALL_RUN(model, rb), "--resume", NULL};
-    st = run(&c, b2);
+    int st = run(&c, b2);
     err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 0, "resume status %d: %s", st, err);
     free(err);

@@ -46,10 +46,7 @@ Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = 120)
                        "rotate",  "--analyze",
                        "none",    "--out",
                        out,       NULL};
-    int st = run(&c, a);
-    char *err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, a);
     const char *f[] = {"features",
                        out,
                        "--data",
@@ -61,10 +58,7 @@ Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = 120)
                        "--out",
                        feat,
                        NULL};
-    st = run(&c, f);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, f);
     int nd;
     int64_t sh[8], shw[8], shb[8];
     float *H = read_f32(feat, "features.npy", &nd, sh);
@@ -141,7 +135,7 @@ Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = 120)
     const char *f3[] = {"features", out,     "--data", "fashion", "--layer",
                         "fc9",      "--out", feat,     NULL};
     cr_assert_eq(run(&c, f3), 2);
-    err = tc_slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "fc9") && strstr(err, "relu2"), "%s", err);
     free(err);
     cl_free(H);
@@ -178,10 +172,7 @@ Test(cli_runs, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
                        "1",          "--analyze",
                        "none",       "--out",
                        out,          NULL};
-    int st = run(&c, a);
-    char *err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, a);
     const char *e[] = {
         "eval", out, "--data", "mnist", "--train-per-class", "500", "--test-per-class",
         "100",  NULL};
@@ -218,10 +209,7 @@ Test(cli_runs, feature_dim_and_no_bias)
                        "--analyze", "none",
                        "--out",     out,
                        NULL};
-    int st = run(&c, a);
-    char *err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, a);
     char *so = tc_slurp(c.out, NULL);
     cr_assert(strstr(so, "without bias"), "%s", so);
     free(so);
@@ -247,7 +235,7 @@ Test(cli_runs, feature_dim_and_no_bias)
                         "fashion", "--feature-dim", "5",   "--classifier",
                         "etf",     "--out",         out2,  NULL};
     cr_assert_eq(run(&c, a2), 1);
-    err = tc_slurp(c.err, NULL);
+    char *err = tc_slurp(c.err, NULL);
     cr_assert(strstr(err, "--feature-dim") && strstr(err, "D=5"), "%s", err);
     free(err);
     cr_assert(!tc_exists(out2));
@@ -283,10 +271,7 @@ Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
                        "--out",
                        out,
                        NULL};
-    int st = run(&c, a);
-    char *err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, a);
     char *so = tc_slurp(c.out, NULL);
     /* 272474 parameters less the classifier bias the ETF head drops */
     cr_assert(strstr(so, "stem_conv") && strstr(so, "block9") &&
@@ -294,10 +279,7 @@ Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
               "%s", so);
     free(so);
     const char *f[] = {"features", out, "--layer", "block9", "--out", feat, NULL};
-    st = run(&c, f);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, f);
     int nd;
     int64_t sh[8];
     float *H = read_f32(feat, "features.npy", &nd, sh);
@@ -316,10 +298,7 @@ Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
                        "16",      "--analyze",
                        "none",    "--out",
                        out,       NULL};
-    st = run(&c, b);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "status %d: %s", st, err);
-    free(err);
+    run_ok(&c, b);
     const char *f2[] = {"features", out, "--out", feat, NULL};
     cr_assert_eq(run(&c, f2), 0);
     H = read_f32(feat, "features.npy", &nd, sh);
