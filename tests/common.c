@@ -118,7 +118,8 @@ int64_t tc_count_lines(const char *path)
     FILE *f = fopen(path, "r");
     cr_assert(f, "%s", path);
     int64_t n = 0;
-    for (int ch; (ch = fgetc(f)) != EOF;) n += ch == '\n';
+    for (int ch; (ch = fgetc(f)) != EOF;)
+        n += ch == '\n';
     fclose(f);
     return n;
 }

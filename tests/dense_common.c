@@ -26,9 +26,8 @@ double nrel(const float *a, const float *b, int64_t n)
     return num / fmax(den, 1e-30);
 }
 
-
 void expect_near(const char *what, const float *got, const float *want, int64_t n,
-                        double tol)
+                 double tol)
 {
     double e = nrel(got, want, n);
     cr_assert(e <= tol, "%s: normwise relative difference %.3g > %g", what, e, tol);

@@ -52,13 +52,13 @@ cl_train_config toy_cfg(const char *dir, int epochs)
 /* Trains the toy MLP for `epochs` with the study writing to dir; with
  * skip, the study's sweeps replace the trainer's eval passes. */
 void toy_run_ex(toy *t, const char *dir, cl_study_opts *o, int epochs, cl_model **keep,
-                       int skip)
+                int skip)
 {
     cl_model *m = mlp(DIN, KC, 3);
     cl_train_config cfg = toy_cfg(dir, epochs);
     cl_study *st;
-    cr_assert_eq(cl_study_create(&st, o, m, &t->train, &t->test, dir, epochs), CL_OK, "%s",
-                 cl_errmsg());
+    cr_assert_eq(cl_study_create(&st, o, m, &t->train, &t->test, dir, epochs), CL_OK,
+                 "%s", cl_errmsg());
     if (skip) {
         cfg.skip_eval = cl_study_skip_eval;
         cfg.skip_eval_user = st;
