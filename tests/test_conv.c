@@ -35,6 +35,11 @@ static double rel(const float *a, const float *ref, int64_t n)
     return num / fmax(den, 1e-6);
 }
 
+static float *randn(int64_t n, cl_rng *r)
+{
+    return tc_randn(n, r, 1, 0);
+}
+
 static float *nans(int64_t n)
 {
     float *a = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
@@ -57,8 +62,7 @@ Test(conv, im2col_col2im_match_naive)
         if (H + 2 * p < k || W + 2 * p < k) continue;
         cl_conv_dims d = cl_conv_dims_make(1, C, H, W, 1, k, s, p);
         int64_t nx = (int64_t)C * H * W, nc = (int64_t)C * k * k * d.OH * d.OW;
-        float *x = tc_randn(nx, &r, 1, 0), *c1 = nans(nc), *c2 = nans(nc),
-              *col = tc_randn(nc, &r, 1, 0);
+        float *x = randn(nx, &r), *c1 = nans(nc), *c2 = nans(nc), *col = randn(nc, &r);
         float *d1 = nans(nx), *d2 = nans(nx);
         cl_im2col(x, C, H, W, k, s, p, d.OH, d.OW, c1);
         cl_im2col_naive(x, C, H, W, k, s, p, d.OH, d.OW, c2);
@@ -79,15 +83,12 @@ static void conv_case(cl_conv_dims d, int bias, cl_rng *r)
 {
     int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.OH * d.OW;
     int64_t nw = (int64_t)d.OC * d.C * d.k * d.k, nws = cl_conv2d_ws_floats(&d);
-    float *x = tc_randn(nx, r, 1, 0), *W = tc_randn(nw, r, 1, 0),
-          *b = bias ? tc_randn(d.OC, r, 1, 0) : NULL;
-    float *dy = tc_randn(ny, r, 1, 0), *ws = nans(nws);
+    float *x = randn(nx, r), *W = randn(nw, r), *b = bias ? randn(d.OC, r) : NULL;
+    float *dy = randn(ny, r), *ws = nans(nws);
     float *y1 = nans(ny), *y2 = nans(ny), *dx1 = nans(nx), *dx2 = nans(nx);
     /* dW/db start from the same nonzero values: both must accumulate */
-    float *dW1 = tc_randn(nw, r, 1, 0),
-          *dW2 = cl_alloc_array((size_t)nw, sizeof(float), "t");
-    float *db1 = tc_randn(d.OC, r, 1, 0),
-          *db2 = cl_alloc_array((size_t)d.OC, sizeof(float), "t");
+    float *dW1 = randn(nw, r), *dW2 = cl_alloc_array((size_t)nw, sizeof(float), "t");
+    float *db1 = randn(d.OC, r), *db2 = cl_alloc_array((size_t)d.OC, sizeof(float), "t");
     memcpy(dW2, dW1, sizeof(float) * (size_t)nw);
     memcpy(db2, db1, sizeof(float) * (size_t)d.OC);
     char what[128];
@@ -150,8 +151,7 @@ Test(conv, grouped_images_match_naive)
 
     cl_conv_dims d = cl_conv_dims_make(21, 4, 4, 4, 6, 3, 1, 1);
     int64_t nx = (int64_t)d.N * 64, ny = (int64_t)d.N * 6 * 16, nw = 6 * 36;
-    float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0),
-          *dy = tc_randn(ny, &r, 1, 0);
+    float *x = randn(nx, &r), *W = randn(nw, &r), *dy = randn(ny, &r);
     float *ws = nans(cl_conv2d_ws_floats(&d));
     float *dW1 = cl_alloc_array((size_t)nw, sizeof(float), "t");
     float *dW2 = cl_alloc_array((size_t)nw, sizeof(float), "t");
@@ -189,8 +189,7 @@ Test(conv, backward_without_dx_accumulates)
     cl_rng_seed(&r, 3);
     cl_conv_dims d = cl_conv_dims_make(2, 3, 5, 5, 4, 3, 2, 1);
     int64_t nx = 2 * 3 * 25, ny = (int64_t)2 * 4 * d.OH * d.OW, nw = 4 * 3 * 9;
-    float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0),
-          *dy = tc_randn(ny, &r, 1, 0);
+    float *x = randn(nx, &r), *W = randn(nw, &r), *dy = randn(ny, &r);
     float *ws = nans(cl_conv2d_ws_floats(&d)), *dx = nans(nx);
     float *dW1 = cl_alloc_array((size_t)nw, sizeof(float), "t");
     float *dW2 = cl_alloc_array((size_t)nw, sizeof(float), "t");
@@ -216,8 +215,7 @@ Test(conv, thread_count_independent)
     for (int bi = 0; bi < 4; bi++) {
         cl_conv_dims d = cl_conv_dims_make(batches[bi], 3, 6, 5, 4, 3, 1, 1);
         int64_t nx = (int64_t)d.N * 3 * 30, ny = (int64_t)d.N * 4 * d.OH * d.OW, nw = 4 * 27;
-        float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0),
-              *b = tc_randn(4, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
+        float *x = randn(nx, &r), *W = randn(nw, &r), *b = randn(4, &r), *dy = randn(ny, &r);
         float *ws = nans(cl_conv2d_ws_floats(&d));
         float *y[3], *dx[3], *dW[3];
         int threads[3] = {1, 3, 5};
@@ -261,7 +259,7 @@ Test(conv, pools_match_naive)
         int H = k + (int)cl_rng_below(&r, 6), W = k + (int)cl_rng_below(&r, 6);
         int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
         int64_t nx = planes * H * W, ny = planes * OH * OW;
-        float *x = tc_randn(nx, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
+        float *x = randn(nx, &r), *dy = randn(ny, &r);
         /* small integers: many ties, so the argmax rule must agree too */
         if (t % 2)
             for (int64_t i = 0; i < nx; i++) x[i] = (float)(int)(2 * x[i]);
