@@ -13,7 +13,8 @@ typedef struct {
     cl_optim *o;
     cl_ckpt_state st;
     cl_param_range range;
-    char root[64], dir[96]; /* dir: not there until the first save */
+    char dir[64];
+    char root[64]; /* temp folder holding dir, which the first save creates */
 } fixture;
 
 static void make(fixture *f)
