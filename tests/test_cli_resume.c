@@ -66,7 +66,7 @@ static void same_model_file(const char *a, const char *b)
     free(y);
 }
 
-Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = 300)
+Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "resume");

@@ -27,7 +27,7 @@ static float *read_f32(const char *dir, const char *name, int *ndim, int64_t *sh
     return x;
 }
 
-Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = 120)
+Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "etf");
@@ -148,7 +148,7 @@ Test(cli_runs, etf_head_and_features_agree_with_eval, .timeout = 120)
 
 /* ---- the README's MNIST claim: an MLP interpolates a 500-per-class subset ---- */
 
-Test(cli_runs, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = 300)
+Test(cli_runs, mnist_mlp_reaches_100_percent_train_accuracy, .timeout = TC_TIMEOUT)
 {
     const char *root = getenv("COLLAPSE_DATA");
     char probe[512];
@@ -244,7 +244,7 @@ Test(cli_runs, feature_dim_and_no_bias)
 
 /* ---- conv models end to end: ResNet-20 with an ETF head, ConvNet; layer taps ---- */
 
-Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = 300)
+Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "conv");
