@@ -8,7 +8,6 @@
 #ifndef COLLAPSE_BENCH_LAYERS_H
 #define COLLAPSE_BENCH_LAYERS_H
 
-#include "../src/layers/layers.h"
 #include "bench_common.h"
 #include "collapse/builders.h"
 #include "collapse/loss.h"

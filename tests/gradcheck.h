@@ -53,7 +53,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../src/layers/layers.h"
 #include "collapse/mem.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"

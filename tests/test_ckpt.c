@@ -7,6 +7,7 @@
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
 #include "collapse/train.h"
+#include "common.h"
 
 typedef struct {
     cl_model m;
@@ -14,6 +15,7 @@ typedef struct {
     cl_train_state st;
     cl_param_range range;
     char dir[64];
+    char root[64]; /* temp folder holding dir, which the first save creates */
 } fixture;
 
 static void make(fixture *f)
@@ -40,7 +42,8 @@ static void make(fixture *f)
     f->st.n = 10;
     f->st.perm = cl_alloc_array(10, sizeof(int32_t), "perm");
     for (int i = 0; i < 10; i++) f->st.perm[i] = 9 - i;
-    snprintf(f->dir, sizeof f->dir, "/tmp/cl_ckpt_test_%d", (int)getpid());
+    tc_tmpdir_make(f->root, sizeof f->root, "ckpt");
+    tc_path(f->dir, sizeof f->dir, f->root, "ck");
 }
 
 static void drop(fixture *f)
@@ -49,9 +52,7 @@ static void drop(fixture *f)
     cl_free(f->m.bufs);
     cl_free(f->st.perm);
     cl_optim_destroy(f->o);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    cr_assert_eq(system(cmd), 0);
+    tc_tmpdir_remove(f->root);
 }
 
 Test(ckpt, round_trip)

@@ -19,6 +19,7 @@
 #include "collapse/kernels_conv.h"
 #include "collapse/mem.h"
 #include "collapse/rng.h"
+#include "common.h"
 #include "gradcheck.h"
 
 #define KTOL 1e-5
@@ -36,10 +37,7 @@ static double rel(const float *a, const float *ref, int64_t n)
 
 static float *randn(int64_t n, cl_rng *r)
 {
-    float *a = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
-    cr_assert(a);
-    for (int64_t i = 0; i < n; i++) a[i] = (float)cl_rng_normal(r);
-    return a;
+    return tc_randn(n, r, 1, 0);
 }
 
 static float *nans(int64_t n)

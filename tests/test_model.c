@@ -10,6 +10,7 @@
 #include "collapse/mem.h"
 #include "collapse/nn.h"
 #include "collapse/rng.h"
+#include "common.h"
 #include "gradcheck.h"
 
 static cl_layer_spec sp(cl_layer_kind kind, const char *name)
@@ -56,9 +57,7 @@ static float *randn(int64_t n, uint64_t seed)
 {
     cl_rng r;
     cl_rng_seed(&r, seed);
-    float *a = cl_alloc_array((size_t)n, sizeof(float), "t");
-    for (int64_t i = 0; i < n; i++) a[i] = (float)cl_rng_normal(&r);
-    return a;
+    return tc_randn(n, &r, 1, 0);
 }
 
 Test(model, shapes_names_layout)

@@ -8,32 +8,9 @@
 
 #include "collapse/mem.h"
 #include "collapse/npy.h"
+#include "common.h"
 
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cl_npy_test_%d", (int)getpid());
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(npy, .init = setup, .fini = teardown);
-
-static const char *tpath(const char *name)
-{
-    static char buf[160];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
+TestSuite(npy, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 /* Writes a hand-made .npy: version `major`, header dict text `dict` (padded to
  * 64 bytes like NumPy), then `nbytes` of data. */

@@ -9,37 +9,9 @@
 #include <unistd.h>
 
 #include "collapse/plot.h"
+#include "common.h"
 
-static char tmpdir[64];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cl_plot_test_%d", (int)getpid());
-    cr_assert_eq(mkdir(tmpdir, 0755), 0);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(plot, .init = setup, .fini = teardown);
-
-/* 1 if path starts with the 8-byte PNG signature and is > 100 bytes. */
-static int is_png(const char *path)
-{
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char b[8];
-    int ok = fread(b, 1, 8, f) == 8 && !memcmp(b, sig, 8);
-    fseek(f, 0, SEEK_END);
-    ok = ok && ftell(f) > 100;
-    fclose(f);
-    return ok;
-}
+TestSuite(plot, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
 Test(plot, figure_is_png)
 {
@@ -56,14 +28,14 @@ Test(plot, figure_is_png)
         {"empty", NULL, NULL, 1, 1, CL_PLOT_LEGEND_NONE, NULL, 0},
     };
     char path[128], tmp[140];
-    snprintf(path, sizeof path, "%s/fig.png", tmpdir);
+    snprintf(path, sizeof path, "%s/fig.png", tc_tmpdir());
     cr_assert_eq(cl_plot_figure(path, p, 3, 2, 800, 600), CL_OK, "%s", cl_errmsg());
-    cr_assert(is_png(path));
+    cr_assert(tc_is_png(path));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     cr_assert_neq(access(tmp, F_OK), 0, "temp file left behind");
     /* a second figure in the same process (fresh stream) */
     cr_assert_eq(cl_plot_figure(path, p, 1, 1, 400, 300), CL_OK, "%s", cl_errmsg());
-    cr_assert(is_png(path));
+    cr_assert(tc_is_png(path));
 }
 
 Test(plot, unwritable_path)
@@ -72,7 +44,7 @@ Test(plot, unwritable_path)
     cl_plot_series s = {x, y, 2, NULL, 0, 0, 0};
     cl_plot_panel p = {"t", "x", "y", 0, 0, CL_PLOT_LEGEND_NONE, &s, 1};
     char path[128];
-    snprintf(path, sizeof path, "%s/no/such/dir/fig.png", tmpdir);
+    snprintf(path, sizeof path, "%s/no/such/dir/fig.png", tc_tmpdir());
     cr_assert_eq(cl_plot_figure(path, &p, 1, 1, 300, 200), CL_EIO);
     cr_assert(strstr(cl_errmsg(), "no/such/dir") != NULL, "%s", cl_errmsg());
     cr_assert_eq(cl_plot_figure(path, &p, 0, 1, 300, 200), CL_EINVAL);

@@ -8,26 +8,17 @@
 #include "collapse/mem.h"
 #include "collapse/nc.h"
 #include "collapse/train.h"
+#include "common.h"
 
 #define N 203
 #define DIN 5
 #define K 3
 
-static cl_layer_spec spec(cl_layer_kind k, int out)
-{
-    cl_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = k;
-    s.out = out;
-    s.bias = 1;
-    return s;
-}
-
 /* linear-BN-relu-linear: features depend on batch-mates in BN train mode. */
 static cl_model *bn_mlp(void)
 {
-    cl_layer_spec s[4] = {spec(CL_LAYER_LINEAR, 7), spec(CL_LAYER_BATCHNORM, 0),
-                          spec(CL_LAYER_RELU, 0), spec(CL_LAYER_LINEAR, K)};
+    cl_layer_spec s[4] = {tc_spec(CL_LAYER_LINEAR, 7), tc_spec(CL_LAYER_BATCHNORM, 0),
+                          tc_spec(CL_LAYER_RELU, 0), tc_spec(CL_LAYER_LINEAR, K)};
     s[3].classifier = 1;
     cl_rng rng;
     cl_rng_seed(&rng, 3);

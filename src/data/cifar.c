@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 #define CIFAR_PIX 3072
 

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 void cl_dataset_free(cl_dataset *d)
 {

@@ -11,7 +11,7 @@
 
 #include "collapse/mem.h"
 #include "collapse/sys.h"
-#include "data_internal.h"
+#include "internal.h"
 
 #define MAXF 8
 

@@ -9,7 +9,7 @@
 #include <zlib.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 int cl_data_file_exists(const char *path)
 {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 static uint32_t be32(const unsigned char *p)
 {

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 typedef struct {
     char **v;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 cl_data_opts cl_data_opts_default(void)
 {

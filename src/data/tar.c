@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
-#include "data_internal.h"
+#include "internal.h"
 
 static int64_t octal(const unsigned char *p, int n)
 {

@@ -2,7 +2,7 @@
  * with padding + horizontal flip), writing straight into the batch buffer. */
 #include <string.h>
 
-#include "data_internal.h"
+#include "internal.h"
 
 void cl_data_aug_init(cl_data_aug *aug, const cl_dataset *d, int pad, int flip)
 {

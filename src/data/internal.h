@@ -1,4 +1,7 @@
-/* Internal helpers of the data module (not part of the public API). */
+/* Internal helpers of the data module (not part of the public API, not
+ * installed): shared by the files of src/data/ and, as the module's one
+ * documented internal header, used by the data tests (tests/test_data_*.c)
+ * for the loaders' building blocks (file reading, IDX, CIFAR, SHA-256). */
 #ifndef COLLAPSE_DATA_INTERNAL_H
 #define COLLAPSE_DATA_INTERNAL_H
 

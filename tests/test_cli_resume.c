@@ -1,0 +1,268 @@
+/* The train and eval commands, run as a child process ($COLLAPSE_BIN):
+ * bit-exact resume after SIGKILL and after Ctrl-C (SIGINT), options that
+ * differ on resume, eval of the run folder with and without its
+ * config.json, and the non-finite stop that keeps the last checkpoint.
+ * Small data: Fashion-MNIST (Debian package) subsets. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "common.h"
+
+/* Fashion-MNIST subset + a small BN MLP: every option the resume tests use. */
+#define SMALL_RUN(model, out)                                                            \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "300",          \
+        "--test-per-class", "10", "--batch", "100", "--epochs", "8", "--lr", "0.05",     \
+        "--seed", "7", "--threads", "1", "--analyze", "none", "--out", out
+
+/* ---- resume: SIGKILL after an epoch checkpoint, and Ctrl-C ---- */
+
+static void wait_for_checkpoint(const char *run_dir, pid_t pid)
+{
+    char marker[300];
+    sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
+    struct timespec ts = {0, 1000000};
+    for (int i = 0; i < 60000 && !tc_exists(marker); i++) {
+        int ws;
+        cr_assert_eq(waitpid(pid, &ws, WNOHANG), 0,
+                     "run ended before its first checkpoint");
+        nanosleep(&ts, NULL);
+    }
+    cr_assert(tc_exists(marker), "no checkpoint after 60 s");
+}
+
+static int64_t ckpt_step(const char *run_dir)
+{
+    char marker[300];
+    sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
+    char *s = tc_slurp(marker, NULL);
+    cr_assert(s);
+    char *p = strstr(s, "step=");
+    cr_assert(p, "%s", s);
+    int64_t step = atoll(p + 5);
+    free(s);
+    return step;
+}
+
+static void same_model_file(const char *a, const char *b)
+{
+    char pa[300], pb[300];
+    sub(pa, sizeof pa, "%s/checkpoint/model.ckpt", a);
+    sub(pb, sizeof pb, "%s/checkpoint/model.ckpt", b);
+    size_t la, lb;
+    char *x = tc_slurp(pa, &la), *y = tc_slurp(pb, &lb);
+    cr_assert(x && y, "missing %s or %s", pa, pb);
+    cr_assert_eq(la, lb);
+    cr_assert(memcmp(x, y, la) == 0, "%s and %s differ", pa, pb);
+    free(x);
+    free(y);
+}
+
+Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "resume");
+    char model[256], ra[256], rb[256], rc[256];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    sub(rc, sizeof rc, "%s/c", c.dir);
+
+    /* A: uninterrupted */
+    const char *a[] = {SMALL_RUN(model, ra), NULL};
+    run_ok(&c, a);
+    char *so = tc_slurp(c.out, NULL);
+    int lines = 0;
+    for (char *p = so; (p = strstr(p, "\nepoch ")); p++)
+        lines++;
+    cr_assert_eq(lines, 8, "want one line per epoch when not on a terminal:\n%s", so);
+    cr_assert(strstr(so, "fc1") && strstr(so, "bn1") && strstr(so, "OpenBLAS core"), "%s",
+              so);
+    free(so);
+    int64_t final_step = ckpt_step(ra);
+    cr_assert_eq(final_step, 8 * 30, "3000 samples / batch 100 = 30 steps per epoch");
+    char cj[300];
+    sub(cj, sizeof cj, "%s/config.json", ra);
+    char *json = tc_slurp(cj, NULL);
+    cr_assert(json, "no config.json");
+    cr_assert(strstr(json, "\"options_hash\"") && strstr(json, "\"command\"") &&
+                  strstr(json, "\"spec\"") && strstr(json, "\"blas_core\"") &&
+                  strstr(json, "\"train_per_class\": 300"),
+              "%s", json);
+    free(json);
+
+    /* the same folder again without --resume is refused */
+    cr_assert_eq(run(&c, a), 2);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert(strstr(err, "--resume"), "%s", err);
+    free(err);
+
+    /* B: SIGKILL after the first epoch checkpoint, then --resume */
+    const char *b[] = {SMALL_RUN(model, rb), NULL};
+    pid_t pid = tc_spawn(c.out, c.err, b);
+    wait_for_checkpoint(rb, pid);
+    kill(pid, SIGKILL);
+    cr_assert_eq(tc_wait(pid), 1000 + SIGKILL);
+    int64_t killed_at = ckpt_step(rb);
+    cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld",
+              (long long)killed_at);
+    const char *b2[] = {SMALL_RUN(model, rb), "--resume", NULL};
+    int st = run(&c, b2);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "resume status %d: %s", st, err);
+    free(err);
+    same_model_file(ra, rb);
+
+    /* a different option is refused on resume */
+    const char *b3[] = {SMALL_RUN(model, rb), "--resume", "--wd", "1e-3", NULL};
+    cr_assert_eq(run(&c, b3), 1);
+    err = tc_slurp(c.err, NULL);
+    cr_assert(strstr(err, "options differ"), "%s", err);
+    free(err);
+
+    /* C: Ctrl-C during training: checkpoint written, status 130, resume */
+    const char *cc[] = {SMALL_RUN(model, rc), NULL};
+    pid = tc_spawn(c.out, c.err, cc);
+    wait_for_checkpoint(rc, pid);
+    kill(pid, SIGINT);
+    st = tc_wait(pid);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 130, "status %d after SIGINT: %s", st, err);
+    cr_assert(strstr(err, "interrupted"), "%s", err);
+    free(err);
+    int64_t int_at = ckpt_step(rc);
+    cr_assert(int_at > 0 && int_at < final_step, "interrupted at step %lld",
+              (long long)int_at);
+    const char *c2[] = {SMALL_RUN(model, rc), "--resume", NULL};
+    st = run(&c, c2);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "resume status %d: %s", st, err);
+    free(err);
+    same_model_file(ra, rc);
+
+    /* eval of the run folder: the train accuracy printed by train */
+    const char *e[] = {"eval",
+                       ra,
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "300",
+                       "--test-per-class",
+                       "10",
+                       "--seed",
+                       "7",
+                       NULL};
+    st = run(&c, e);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
+    free(err);
+    so = tc_slurp(c.out, NULL);
+    double tl, ta, sl, sa;
+    char *p = strstr(so, "train loss");
+    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2, "%s", so);
+    p = strstr(so, "test  loss");
+    cr_assert(p && sscanf(p, "test  loss %lf acc %lf%%", &sl, &sa) == 2, "%s", so);
+    cr_assert(ta > 50 && ta <= 100 && sa > 30, "train acc %g, test acc %g", ta, sa);
+    free(so);
+    /* without --data the run's own data options (config.json) are used */
+    const char *e2[] = {"eval", ra, NULL};
+    st = run(&c, e2);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
+    free(err);
+    so = tc_slurp(c.out, NULL);
+    double tl2, ta2, sl2, sa2;
+    cr_assert(strstr(so, "config.json"), "%s", so);
+    p = strstr(so, "train loss");
+    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl2, &ta2) == 2, "%s", so);
+    p = strstr(so, "test  loss");
+    cr_assert(p && sscanf(p, "test  loss %lf acc %lf%%", &sl2, &sa2) == 2, "%s", so);
+    cr_assert(tl2 == tl && ta2 == ta && sl2 == sl && sa2 == sa, "%s", so);
+    free(so);
+    ctx_done(&c);
+}
+
+/* ---- non-finite loss stops the run, the last checkpoint stays ---- */
+
+Test(cli_resume, nonfinite_loss_stops_with_a_clear_message)
+{
+    ctx c;
+    ctx_init(&c, "nan");
+    char out[256];
+    sub(out, sizeof out, "%s/run", c.dir);
+    /* MSE with a learning rate warming up to 2 over 10 epochs: the first
+     * epochs train (and checkpoint), then the run diverges (epoch 4 today) */
+    const char *a[] = {"train",
+                       "--model",
+                       "../models/mlp_bn.cfg",
+                       "--data",
+                       "fashion",
+                       "--train-per-class",
+                       "20",
+                       "--test-per-class",
+                       "5",
+                       "--epochs",
+                       "11",
+                       "--warmup",
+                       "10",
+                       "--schedule",
+                       "const",
+                       "--batch",
+                       "20",
+                       "--loss",
+                       "mse",
+                       "--lr",
+                       "2",
+                       "--threads",
+                       "1",
+                       "--analyze",
+                       "none",
+                       "--out",
+                       out,
+                       NULL};
+    int st = run(&c, a);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 1, "status %d: %s", st, err);
+    cr_assert(strstr(err, "non-finite") && strstr(err, "epoch") && strstr(err, "step") &&
+                  strstr(err, "checkpoint is kept"),
+              "%s", err);
+    free(err);
+    /* the last good checkpoint is complete, at an epoch end before the failure, and loads
+     */
+    int64_t step = ckpt_step(out);
+    cr_assert(step >= 10 && step < 110 && step % 10 == 0, "checkpoint at step %lld",
+              (long long)step);
+    const char *e[] = {"eval", out, NULL};
+    st = run(&c, e);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "eval of the kept checkpoint: status %d: %s", st, err);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    double tl, ta;
+    char *p = strstr(so, "train loss");
+    cr_assert(p && sscanf(p, "train loss %lf acc %lf%%", &tl, &ta) == 2 && isfinite(tl),
+              "%s", so);
+    /* without --loss, eval uses the loss the run was trained with (config.json) */
+    cr_assert(strstr(so, "loss mse=1\n"), "%s", so);
+    free(so);
+    const char *e2[] = {"eval", out, "--loss", "ce", NULL};
+    cr_assert_eq(run(&c, e2), 0);
+    so = tc_slurp(c.out, NULL);
+    double tl2, ta2;
+    p = strstr(so, "train loss");
+    cr_assert(strstr(so, "loss ce\n") && p &&
+                  sscanf(p, "train loss %lf acc %lf%%", &tl2, &ta2) == 2,
+              "%s", so);
+    cr_assert_neq(tl2, tl, "CE and MSE of the same logits");
+    cr_assert_eq(ta2, ta);
+    free(so);
+    ctx_done(&c);
+}
