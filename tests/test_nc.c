@@ -664,34 +664,6 @@ Test(nc, fit_exact_geometric_and_errors)
     cr_assert_eq(cl_nc_fit_layers(Ds, 5, &f), CL_EINVAL);
 }
 
-Test(nc, json_form)
-{
-    ncase c;
-    load_case("conv", &c);
-    cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, NULL, NULL, &r), CL_OK);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    cl_json j;
-    cl_json_init(&j, f, 0);
-    cl_json_obj_begin(&j, NULL);
-    cl_nc_result_json(&j, &r);
-    cl_json_obj_end(&j);
-    cr_assert_eq(cl_json_finish(&j, "mem"), CL_OK);
-    fclose(f);
-    cr_assert(strstr(buf, "{\"N\":48,\"D\":18,\"K\":3,\"has_W\":true,\"has_b\":false,") ==
-                  buf,
-              "%s", buf);
-    cr_assert(strstr(buf, "\"conventions\":{\"mu_G\":\"unweighted\",\"nc4_bias\":false"),
-              "%s", buf);
-    char want[64];
-    snprintf(want, sizeof want, "\"nc1\":%.17g,", r.nc1);
-    cr_assert(strstr(buf, want), "%s lacks %s", buf, want);
-    free(buf);
-    free_case(&c);
-}
-
 Test(nc, json_writer_escapes_and_nulls)
 {
     char *buf = NULL;

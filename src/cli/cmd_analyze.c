@@ -14,10 +14,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: collapse analyze --features H.npy --labels y.npy [options]\n"
                "\n"
                "Neural-collapse metrics (NC1-NC4, He & Su's D) of a feature matrix.\n"
-               "  --features H.npy   float32/float64 [N, D] (or [N, C, H, W]: trailing "
+               "  --features H.npy   float32/float64 [N, dim] (or [N, C, H, W]: trailing "
                "dims flattened)\n"
                "  --labels y.npy     int32/int64/uint8 [N], values in [0, K)\n"
-               "  --weights W.npy    classifier weights [K, D] (enables the _W keys, "
+               "  --weights W.npy    classifier weights [K, dim] (enables the _W keys, "
                "nc3, nc4, acc)\n"
                "  --bias b.npy       classifier bias [K] (needs --weights)\n"
                "  --classes K        number of classes (default: rows of W, else max "
@@ -30,25 +30,30 @@ static void usage(FILE *f)
                "on usage.\n");
 }
 
-static const char *const descr[] = {
-    "tr(Sw Sb^+)/K (Papyan)",
-    "tr(Sw Sb^+), separation fuzziness (He & Su)",
-    "tr(Sw)/tr(Sb)",
-    "class-distance normalized variance (Galanti)",
-    "std/mean of ||mu_c - mu_G||",
-    "std/mean of ||w_c||",
-    "std of cosines between centred means",
-    "std of cosines between classifier rows",
-    "mean |cos + 1/(K-1)|, centred means",
-    "mean |cos + 1/(K-1)|, classifier rows",
-    "ETF distance of M M^T",
-    "ETF distance of W W^T",
-    "||W/||W|| - M/||M||||^2 (Papyan)",
-    "ETF distance of W M^T (Zhu et al.)",
-    "classifier vs nearest-class-mean disagreement",
-    "nearest-class-mean accuracy",
-    "classifier accuracy",
-};
+/* Into the open JSON object j: "N", "D" (the feature dimension), "K",
+ * "has_W", "has_b", "conventions" {"mu_G": "unweighted"|"weighted",
+ * "nc4_bias": whether b entered the classifier's decision, "std":
+ * "population", "sb_pinv": "top K-1 eigenpairs"} and "metrics" {every key
+ * of cl_nc_key_name; null where undefined}. The metrics sit in their own
+ * object because the fuzziness key "D" would collide with the dimension. */
+static void result_json(cl_json *j, const cl_nc_result *r)
+{
+    cl_json_int(j, "N", r->N);
+    cl_json_int(j, "D", r->D);
+    cl_json_int(j, "K", r->K);
+    cl_json_bool(j, "has_W", r->has_W);
+    cl_json_bool(j, "has_b", r->has_b);
+    cl_json_obj_begin(j, "conventions");
+    cl_json_str(j, "mu_G", r->opts.weighted_mean ? "weighted" : "unweighted");
+    cl_json_bool(j, "nc4_bias", r->has_W && r->has_b && r->opts.nc4_bias);
+    cl_json_str(j, "std", "population");
+    cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
+    cl_json_obj_end(j);
+    cl_json_obj_begin(j, "metrics");
+    for (int i = 0; i < cl_nc_nkeys(); i++)
+        cl_json_num(j, cl_nc_key_name(i), cl_nc_key_value(r, i));
+    cl_json_obj_end(j);
+}
 
 static void print_table(const cl_nc_result *r, const char *feat)
 {
@@ -63,9 +68,9 @@ static void print_table(const cl_nc_result *r, const char *feat)
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(r, i);
         if (cl_nc_key_needs_W(i) && !r->has_W)
-            printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", descr[i]);
+            printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", cl_nc_key_descr(i));
         else
-            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, descr[i]);
+            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, cl_nc_key_descr(i));
     }
 }
 
@@ -123,18 +128,18 @@ int cl_cmd_analyze(int argc, char **argv)
         goto done;
     }
     if (ndim < 1 || shape[0] < 1) {
-        cl_cli_fail(1, "--features %s: need an [N, D] array with N >= 1", fpath);
+        cl_cli_fail(1, "--features %s: need an [N, dim] array with N >= 1", fpath);
         goto done;
     }
-    int64_t N = shape[0], D64 = 1;
+    int64_t N = shape[0], dim64 = 1;
     for (int d = 1; d < ndim; d++)
-        D64 *= shape[d];
-    if (D64 < 1 || D64 > (1 << 30)) {
+        dim64 *= shape[d];
+    if (dim64 < 1 || dim64 > (1 << 30)) {
         cl_cli_fail(1, "--features %s: feature dimension %lld out of range", fpath,
-                    (long long)D64);
+                    (long long)dim64);
         goto done;
     }
-    int D = (int)D64;
+    int dim = (int)dim64;
 
     int yndim;
     int64_t yshape[8];
@@ -168,9 +173,9 @@ int cl_cmd_analyze(int argc, char **argv)
             cl_cli_fail(1, "--weights %s", cl_errmsg());
             goto done;
         }
-        if (wndim != 2 || wshape[1] != D || wshape[0] < 2) {
-            cl_cli_fail(1, "--weights %s: need a [K, %d] array (K >= 2, D of --features)",
-                        wpath, D);
+        if (wndim != 2 || wshape[1] != dim || wshape[0] < 2) {
+            cl_cli_fail(1, "--weights %s: need a [K, %d] array (K >= 2, dim of --features)",
+                        wpath, dim);
             goto done;
         }
         if (classes && wshape[0] != classes) {
@@ -213,7 +218,7 @@ int cl_cmd_analyze(int argc, char **argv)
     }
 
     cl_nc_result r;
-    cl_status st = cl_nc_analyze(H, N, D, y, K, W, b, &opts, &r);
+    cl_status st = cl_nc_analyze(H, N, dim, y, K, W, b, &opts, &r);
     if (st != CL_OK) {
         cl_cli_fail(1, "analyze %s (--labels %s): %s", fpath, ypath, cl_errmsg());
         goto done;
@@ -232,7 +237,7 @@ int cl_cmd_analyze(int argc, char **argv)
             cl_json_str(&j, "bias", bpath);
         else
             cl_json_null(&j, "bias");
-        cl_nc_result_json(&j, &r);
+        result_json(&j, &r);
         cl_json_obj_end(&j);
         if (cl_json_finish(&j, "stdout") != CL_OK) {
             cl_cli_fail(1, "%s", cl_errmsg());
