@@ -11,6 +11,7 @@
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "dataopts.h"
+#include "fields.h"
 #include "opts.h"
 
 void cl_cli_data_init(cl_cli_data *d)
@@ -229,26 +230,30 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
     return 0;
 }
 
+void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
+{
+    const cl_data_opts *o = &d->opts;
+    f->str(f, "data", d->name);
+    f->str(f, "data_dir", d->dir);
+    f->i64(f, "train_per_class", o->train_per_class);
+    f->i64(f, "test_per_class", o->test_per_class);
+    f->dbl(f, "random_labels", o->random_labels);
+    f->str(f, "random_labels_mode",
+           o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute");
+    f->boolean(f, "random_pixels", o->random_pixels);
+    f->i64(f, "resize", o->resize);
+    f->boolean(f, "normalize", o->normalize);
+    f->boolean(f, "augment", o->augment);
+    f->u64(f, "seed", o->seed);
+}
+
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
                       const cl_dataset *train, const cl_dataset *test)
 {
-    const cl_data_opts *o = &d->opts;
+    cl_cli_fields_json sink;
+    cl_cli_fields_json_init(&sink, j);
     cl_json_obj_begin(j, key);
-    cl_json_str(j, "data", d->name);
-    if (d->dir)
-        cl_json_str(j, "data_dir", d->dir);
-    else
-        cl_json_null(j, "data_dir");
-    cl_json_int(j, "train_per_class", o->train_per_class);
-    cl_json_int(j, "test_per_class", o->test_per_class);
-    cl_json_num(j, "random_labels", o->random_labels);
-    cl_json_str(j, "random_labels_mode",
-                o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute");
-    cl_json_bool(j, "random_pixels", o->random_pixels);
-    cl_json_int(j, "resize", o->resize);
-    cl_json_bool(j, "normalize", o->normalize);
-    cl_json_bool(j, "augment", o->augment);
-    cl_json_u64(j, "seed", o->seed);
+    cl_cli_data_fields(&sink.f, d);
     if (train) {
         cl_json_int(j, "train_samples", train->n);
         cl_json_arr_begin(j, "shape");

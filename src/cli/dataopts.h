@@ -13,6 +13,7 @@
 #include "collapse/data.h"
 #include "collapse/json.h"
 #include "collapse/nn.h"
+#include "fields.h"
 
 /* Bits of cl_cli_data.set: which flags the command line gave. */
 enum {
@@ -65,6 +66,10 @@ int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap);
 /* Loads both splits and applies cl_data_prepare. On failure prints one line
  * and returns 1 (nothing to free); else 0. */
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test);
+
+/* The data options, one call of the sink per option (config.json's data
+ * object and the resume hash). */
+void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d);
 
 /* Writes the data options (and, if given, the prepared sizes) as the JSON
  * object `key` (NULL in an array). train/test may be NULL. */

@@ -14,6 +14,7 @@
 #include "collapse/study.h"
 #include "collapse/train.h"
 #include "dataopts.h"
+#include "fields.h"
 
 /* Every flag of `collapse train`, as given (defaults filled by the parser). */
 typedef struct {
@@ -55,11 +56,16 @@ int cl_cli_train_build(const cl_cli_train_opts *o, const cl_modelcfg *mc, cl_sha
                        char **model_text);
 
 /* ---- train_hash.c ---- */
-/* The resume hash: FNV-1a over a canonical binary serialization (field
- * name, type tag, fixed-width little-endian value) of every option that
- * changes a result: the training config, the head, the data options, the
- * study options (so == NULL when the study is off) and the model spec text.
- * Independent of how config.json is formatted. Never 0. */
+/* The members of config.json's "options": every option of the training
+ * config, the head and the data that changes the result. */
+void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
+                         const cl_train_config *cfg);
+/* The members of config.json's "study". */
+void cl_cli_study_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
+                         const cl_study_opts *so);
+/* The resume hash: the fields above (study: so == NULL when off) and the
+ * model spec text through the canonical hash sink (fields.h), so it is
+ * independent of how config.json is formatted. Never 0. */
 uint64_t cl_cli_train_hash(const cl_cli_train_opts *o, const cl_train_config *cfg,
                            const cl_study_opts *so, const char *model_text);
 
