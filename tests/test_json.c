@@ -105,6 +105,46 @@ Test(json, depth_limit)
     }
 }
 
+Test(json, writer_escapes_and_nulls)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cl_json j;
+    cl_json_init(&j, f, 0);
+    cl_json_obj_begin(&j, NULL);
+    cl_json_str(&j, "s", "a\"b\\c\nd\x01");
+    cl_json_num(&j, "nan", NAN);
+    cl_json_num(&j, "inf", INFINITY);
+    cl_json_arr_begin(&j, "arr");
+    cl_json_int(&j, NULL, -3);
+    cl_json_bool(&j, NULL, 1);
+    cl_json_arr_end(&j);
+    cl_json_obj_begin(&j, "empty");
+    cl_json_obj_end(&j);
+    cl_json_obj_end(&j);
+    cr_assert_eq(cl_json_finish(&j, "mem"), CL_OK);
+    fclose(f);
+    cr_assert_str_eq(buf, "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"nan\":null,\"inf\":null,"
+                          "\"arr\":[-3,true],\"empty\":{}}\n");
+    free(buf);
+}
+
+Test(json, writer_reports_write_failure)
+{
+    FILE *f = fopen("/dev/full", "w");
+    cr_assert_not_null(f);
+    setvbuf(f, NULL, _IONBF, 0);
+    cl_json j;
+    cl_json_init(&j, f, 1);
+    cl_json_obj_begin(&j, NULL);
+    cl_json_num(&j, "x", 1.0);
+    cl_json_obj_end(&j);
+    cr_assert_eq(cl_json_finish(&j, "/dev/full"), CL_EIO);
+    cr_assert(strstr(cl_errmsg(), "/dev/full"), "%s", cl_errmsg());
+    fclose(f);
+}
+
 Test(json, writer_output_reads_back)
 {
     char *buf = NULL;

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collapse/json.h"
 #include "collapse/mem.h"
 #include "collapse/nc.h"
 #include "collapse/npy.h"
@@ -662,46 +661,6 @@ Test(nc, fit_exact_geometric_and_errors)
     cr_assert(strstr(cl_errmsg(), "layer 3"), "%s", cl_errmsg());
     Ds[3] = NAN;
     cr_assert_eq(cl_nc_fit_layers(Ds, 5, &f), CL_EINVAL);
-}
-
-Test(nc, json_writer_escapes_and_nulls)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    cl_json j;
-    cl_json_init(&j, f, 0);
-    cl_json_obj_begin(&j, NULL);
-    cl_json_str(&j, "s", "a\"b\\c\nd\x01");
-    cl_json_num(&j, "nan", NAN);
-    cl_json_num(&j, "inf", INFINITY);
-    cl_json_arr_begin(&j, "arr");
-    cl_json_int(&j, NULL, -3);
-    cl_json_bool(&j, NULL, 1);
-    cl_json_arr_end(&j);
-    cl_json_obj_begin(&j, "empty");
-    cl_json_obj_end(&j);
-    cl_json_obj_end(&j);
-    cr_assert_eq(cl_json_finish(&j, "mem"), CL_OK);
-    fclose(f);
-    cr_assert_str_eq(buf, "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"nan\":null,\"inf\":null,"
-                          "\"arr\":[-3,true],\"empty\":{}}\n");
-    free(buf);
-}
-
-Test(nc, json_writer_reports_write_failure)
-{
-    FILE *f = fopen("/dev/full", "w");
-    cr_assert_not_null(f);
-    setvbuf(f, NULL, _IONBF, 0);
-    cl_json j;
-    cl_json_init(&j, f, 1);
-    cl_json_obj_begin(&j, NULL);
-    cl_json_num(&j, "x", 1.0);
-    cl_json_obj_end(&j);
-    cr_assert_eq(cl_json_finish(&j, "/dev/full"), CL_EIO);
-    cr_assert(strstr(cl_errmsg(), "/dev/full"), "%s", cl_errmsg());
-    fclose(f);
 }
 
 /* ---- CLI ---- */
