@@ -190,6 +190,147 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     ctx_done(&c);
 }
 
+/* ---- the resume hash: every option that changes a result, not JSON text ---- */
+
+/* A short run with the study on (cheap parts only). */
+#define HASH_RUN(model, out)                                                             \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "50",           \
+        "--test-per-class", "10", "--batch", "100", "--epochs", "2", "--seed", "3",      \
+        "--threads", "1", "--analyze", "all", "--no-plots", "--no-layers",              \
+        "--no-features", "--out", out
+
+/* The options_hash string of run/config.json (into h[17]). */
+static void options_hash(const char *run_dir, char *h)
+{
+    char cj[300];
+    sub(cj, sizeof cj, "%s/config.json", run_dir);
+    char *json = tc_slurp(cj, NULL);
+    cr_assert(json, "no %s", cj);
+    char *p = strstr(json, "\"options_hash\": \"");
+    cr_assert(p, "%s", json);
+    memcpy(h, p + 17, 16);
+    h[16] = 0;
+    free(json);
+}
+
+static void refused(ctx *c, const char *const *args, const char *why)
+{
+    int st = run(c, args);
+    char *err = tc_slurp(c->err, NULL);
+    cr_assert_eq(st, 1, "%s: status %d: %s", why, st, err);
+    cr_assert(strstr(err, "options differ"), "%s: %s", why, err);
+    free(err);
+}
+
+Test(cli_resume, resume_hash_covers_study_options_not_formatting)
+{
+    ctx c;
+    ctx_init(&c, "hash");
+    char model[256], ra[256], rb[256];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    const char *a[] = {HASH_RUN(model, ra), NULL};
+    int st = run(&c, a);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+
+    /* study options change the result files: a resume with others is refused */
+    const char *bn[] = {HASH_RUN(model, ra), "--resume", "--bn-mode", "train", NULL};
+    refused(&c, bn, "--bn-mode train");
+    const char *every[] = {HASH_RUN(model, ra), "--resume", NULL};
+    cr_assert(!strcmp(every[17], "--analyze"), "%s", every[17]);
+    every[17] = "--analyze-every"; /* instead of --analyze all */
+    every[18] = "2";
+    refused(&c, every, "--analyze-every 2");
+    const char *noinit[] = {HASH_RUN(model, ra), "--resume", "--no-initial", NULL};
+    refused(&c, noinit, "--no-initial");
+
+    /* config.json's formatting does not matter: reindented, resume still works */
+    char cj[300];
+    sub(cj, sizeof cj, "%s/config.json", ra);
+    char *json = tc_slurp(cj, NULL);
+    FILE *f = fopen(cj, "w");
+    cr_assert(f);
+    fputs("\n\n", f);
+    for (char *p = json; *p; p++)
+        fputs(*p == '\n' ? "\n\t " : (char[]){*p, 0}, f);
+    fclose(f);
+    free(json);
+    const char *same[] = {HASH_RUN(model, ra), "--resume", NULL};
+    st = run(&c, same);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "resume after reformatting config.json: %d: %s", st, err);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "already complete"), "%s", so);
+    free(so);
+
+    /* the same options spelled differently give the same hash */
+    const char *b[] = {"train",     "--model",     model,          "--data=fashion",
+                       "--train-per-class=50", "--test-per-class", "10",
+                       "--batch=100", "--epochs=2", "--seed=3",     "--threads=1",
+                       "--analyze", "all",        "--no-features", "--no-layers",
+                       "--no-plots", "--lr", "0.1", "--wd", "5e-4", "--out", rb,
+                       "--max-steps", "1", NULL};
+    st = run(&c, b);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    char ha[17], hb[17];
+    options_hash(ra, ha);
+    options_hash(rb, hb);
+    cr_assert(!strcmp(ha, hb), "same options, other spelling: %s vs %s", ha, hb);
+    ctx_done(&c);
+}
+
+/* The config.json files of the repository (older format) still give eval
+ * its data options and loss: results/demo's MNIST subsets and MSE. */
+Test(cli_resume, eval_reads_an_older_config_json)
+{
+    ctx c;
+    ctx_init(&c, "oldcfg");
+    char model[256], ra[256];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    const char *a[] = {SMALL_RUN(model, ra), "--max-steps", "1", NULL};
+    int st = run(&c, a);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "status %d: %s", st, err);
+    free(err);
+    char cj[300];
+    sub(cj, sizeof cj, "%s/config.json", ra);
+    char *demo = tc_slurp("../results/demo/config.json", NULL);
+    cr_assert(demo && strstr(demo, "\"options\": {\"epochs\""), "not the old one-line format");
+    tc_write_text(cj, demo);
+    free(demo);
+    const char *e[] = {"eval", ra, "--threads", "1", NULL};
+    st = run(&c, e);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "loss mse=1\n") && strstr(so, "(10000 samples)") &&
+                  strstr(so, "(8000 samples)"),
+              "%s", so);
+    free(so);
+    /* a malformed config.json is named with line and column */
+    tc_write_text(cj, "{\n  \"data\": {\"data\": \"mnist\", \"seed\": -1}\n}\n");
+    st = run(&c, e);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 1);
+    cr_assert(strstr(err, "config.json:2:37: malformed data option 'seed'"), "%s", err);
+    free(err);
+    tc_write_text(cj, "{\n  \"data\": {\"data\": \"mnist\",, }\n}\n");
+    st = run(&c, e);
+    err = tc_slurp(c.err, NULL);
+    cr_assert_eq(st, 1);
+    cr_assert(strstr(err, "config.json:2:28: expected a member name"), "%s", err);
+    free(err);
+    ctx_done(&c);
+}
+
 /* ---- non-finite loss stops the run, the last checkpoint stays ---- */
 
 Test(cli_resume, nonfinite_loss_stops_with_a_clear_message)

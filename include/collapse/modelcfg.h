@@ -41,6 +41,7 @@
 
 typedef struct {
     char name[256];        /* file name (or "<text>") for messages */
+    int line[CL_MODELCFG_MAX_LAYERS]; /* header line of specs[i]'s section */
     cl_shape in;           /* [input] shape; all 0 = from the data */
     /* explicit layer list */
     int nspecs;

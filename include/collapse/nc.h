@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "collapse/error.h"
-#include "collapse/json.h"
 
 typedef struct {
     int weighted_mean; /* 0 (default): mu_G = unweighted mean of the class means
@@ -139,18 +138,13 @@ cl_status cl_nc_heldout_ncc_acc(const float *htr, int64_t ntr, const int32_t *yt
 /* The output keys, in a fixed order (the names used by `collapse analyze
  * --json` and docs/METRICS.md): nc1, D, nc1_quotient, cdnv, equinorm_M,
  * equinorm_W, equiangular_M, equiangular_W, maxangle_M, maxangle_W, etf_M,
- * etf_W, nc3, nc3_zhu, nc4, ncc_acc, acc. Handy for CSV columns. */
+ * etf_W, nc3, nc3_zhu, nc4, ncc_acc, acc. Handy for CSV columns. Each has a
+ * one-line description (the analyze table's "meaning" column). Formatting
+ * results (tables, JSON) is the CLI's job. */
 int cl_nc_nkeys(void);
 const char *cl_nc_key_name(int i);                    /* 0 <= i < cl_nc_nkeys() */
 double cl_nc_key_value(const cl_nc_result *r, int i); /* NAN if it needs W and W was absent */
 int cl_nc_key_needs_W(int i);
-
-/* Writes, into the open JSON object j: "N", "D" (feature dimension), "K",
- * "has_W", "has_b", "conventions" {"mu_G": "unweighted"|"weighted",
- * "nc4_bias": whether b entered the classifier's decision, "std":
- * "population", "sb_pinv": "top K-1 eigenpairs"} and "metrics" {every key
- * above; null where undefined}. The metrics sit in their own object because
- * the fuzziness key "D" would collide with the dimension "D". */
-void cl_nc_result_json(cl_json *j, const cl_nc_result *r);
+const char *cl_nc_key_descr(int i);                   /* e.g. "nearest-class-mean accuracy" */
 
 #endif

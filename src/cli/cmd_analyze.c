@@ -14,10 +14,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: collapse analyze --features H.npy --labels y.npy [options]\n"
                "\n"
                "Neural-collapse metrics (NC1-NC4, He & Su's D) of a feature matrix.\n"
-               "  --features H.npy   float32/float64 [N, D] (or [N, C, H, W]: trailing "
+               "  --features H.npy   float32/float64 [N, dim] (or [N, C, H, W]: trailing "
                "dims flattened)\n"
                "  --labels y.npy     int32/int64/uint8 [N], values in [0, K)\n"
-               "  --weights W.npy    classifier weights [K, D] (enables the _W keys, "
+               "  --weights W.npy    classifier weights [K, dim] (enables the _W keys, "
                "nc3, nc4, acc)\n"
                "  --bias b.npy       classifier bias [K] (needs --weights)\n"
                "  --classes K        number of classes (default: rows of W, else max "
@@ -30,25 +30,30 @@ static void usage(FILE *f)
                "on usage.\n");
 }
 
-static const char *const descr[] = {
-    "tr(Sw Sb^+)/K (Papyan)",
-    "tr(Sw Sb^+), separation fuzziness (He & Su)",
-    "tr(Sw)/tr(Sb)",
-    "class-distance normalized variance (Galanti)",
-    "std/mean of ||mu_c - mu_G||",
-    "std/mean of ||w_c||",
-    "std of cosines between centred means",
-    "std of cosines between classifier rows",
-    "mean |cos + 1/(K-1)|, centred means",
-    "mean |cos + 1/(K-1)|, classifier rows",
-    "ETF distance of M M^T",
-    "ETF distance of W W^T",
-    "||W/||W|| - M/||M||||^2 (Papyan)",
-    "ETF distance of W M^T (Zhu et al.)",
-    "classifier vs nearest-class-mean disagreement",
-    "nearest-class-mean accuracy",
-    "classifier accuracy",
-};
+/* Into the open JSON object j: "N", "D" (the feature dimension), "K",
+ * "has_W", "has_b", "conventions" {"mu_G": "unweighted"|"weighted",
+ * "nc4_bias": whether b entered the classifier's decision, "std":
+ * "population", "sb_pinv": "top K-1 eigenpairs"} and "metrics" {every key
+ * of cl_nc_key_name; null where undefined}. The metrics sit in their own
+ * object because the fuzziness key "D" would collide with the dimension. */
+static void result_json(cl_json *j, const cl_nc_result *r)
+{
+    cl_json_int(j, "N", r->N);
+    cl_json_int(j, "D", r->D);
+    cl_json_int(j, "K", r->K);
+    cl_json_bool(j, "has_W", r->has_W);
+    cl_json_bool(j, "has_b", r->has_b);
+    cl_json_obj_begin(j, "conventions");
+    cl_json_str(j, "mu_G", r->opts.weighted_mean ? "weighted" : "unweighted");
+    cl_json_bool(j, "nc4_bias", r->has_W && r->has_b && r->opts.nc4_bias);
+    cl_json_str(j, "std", "population");
+    cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
+    cl_json_obj_end(j);
+    cl_json_obj_begin(j, "metrics");
+    for (int i = 0; i < cl_nc_nkeys(); i++)
+        cl_json_num(j, cl_nc_key_name(i), cl_nc_key_value(r, i));
+    cl_json_obj_end(j);
+}
 
 static void print_table(const cl_nc_result *r, const char *feat)
 {
@@ -63,193 +68,198 @@ static void print_table(const cl_nc_result *r, const char *feat)
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(r, i);
         if (cl_nc_key_needs_W(i) && !r->has_W)
-            printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", descr[i]);
+            printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", cl_nc_key_descr(i));
         else
-            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, descr[i]);
+            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, cl_nc_key_descr(i));
     }
 }
 
-int cl_cmd_analyze(int argc, char **argv)
-{
-    const char *fpath = NULL, *ypath = NULL, *wpath = NULL, *bpath = NULL, *v;
-    int json = 0, classes = 0, rc = 1;
-    cl_nc_opts opts = cl_nc_opts_default();
-    float *H = NULL, *W = NULL, *b = NULL;
-    int32_t *y = NULL;
+typedef struct {
+    const char *fpath, *ypath, *wpath, *bpath;
+    int json, classes;
+    cl_nc_opts opts;
+} analyze_args;
 
+/* The inputs, as read (cl_alloc'ed; W and b may be NULL). */
+typedef struct {
+    float *H, *W, *b; /* H [N, dim], W [K, dim], b [K] */
+    int32_t *y;       /* [N] */
+    int64_t N;
+    int dim, K;
+    int32_t ymax;
+} analyze_in;
+
+/* Returns 0, -1 after --help, or the exit status. */
+static int parse(int argc, char **argv, analyze_args *a)
+{
+    const char *v;
+    *a = (analyze_args){.opts = cl_nc_opts_default()};
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
             usage(stdout);
-            return 0;
+            return -1;
         }
         if (cl_opt_flag(argv, i, "--json"))
-            json = 1;
+            a->json = 1;
         else if (cl_opt_flag(argv, i, "--weighted-mean"))
-            opts.weighted_mean = 1;
+            a->opts.weighted_mean = 1;
         else if (cl_opt_flag(argv, i, "--nc4-no-bias"))
-            opts.nc4_bias = 0;
+            a->opts.nc4_bias = 0;
         else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
             if (m < 0) return 2;
-            fpath = v;
+            a->fpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) {
             if (m < 0) return 2;
-            ypath = v;
+            a->ypath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
             if (m < 0) return 2;
-            wpath = v;
+            a->wpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
             if (m < 0) return 2;
-            bpath = v;
+            a->bpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
-            if (m < 0 || !cl_opt_int("--classes", v, 2, 46340, &classes)) return 2;
+            if (m < 0 || !cl_opt_int("--classes", v, 2, 46340, &a->classes)) return 2;
         } else {
             return cl_cli_fail(
                 2, "analyze: unknown argument '%s' (see collapse analyze --help)",
                 argv[i]);
         }
     }
-    if (!fpath || !ypath) {
+    if (!a->fpath || !a->ypath) {
         return cl_cli_fail(2,
                            "analyze: --features and --labels are required (see collapse "
                            "analyze --help)");
     }
-    if (bpath && !wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
+    if (a->bpath && !a->wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
+    return 0;
+}
 
+/* Features [N, dim] (trailing dimensions flattened) and N labels. */
+static int load_data(const analyze_args *a, analyze_in *in)
+{
+    const char *fpath = a->fpath, *ypath = a->ypath;
     int ndim;
     int64_t shape[8];
-    if (cl_npy_read_f32(fpath, &H, &ndim, shape) != CL_OK) {
-        cl_cli_fail(1, "--features %s", cl_errmsg());
-        goto done;
-    }
-    if (ndim < 1 || shape[0] < 1) {
-        cl_cli_fail(1, "--features %s: need an [N, D] array with N >= 1", fpath);
-        goto done;
-    }
-    int64_t N = shape[0], D64 = 1;
+    if (cl_npy_read_f32(fpath, &in->H, &ndim, shape) != CL_OK)
+        return cl_cli_fail(1, "--features %s", cl_errmsg());
+    if (ndim < 1 || shape[0] < 1)
+        return cl_cli_fail(1, "--features %s: need an [N, dim] array with N >= 1", fpath);
+    int64_t N = shape[0], dim64 = 1;
     for (int d = 1; d < ndim; d++)
-        D64 *= shape[d];
-    if (D64 < 1 || D64 > (1 << 30)) {
-        cl_cli_fail(1, "--features %s: feature dimension %lld out of range", fpath,
-                    (long long)D64);
-        goto done;
-    }
-    int D = (int)D64;
+        dim64 *= shape[d];
+    if (dim64 < 1 || dim64 > (1 << 30))
+        return cl_cli_fail(1, "--features %s: feature dimension %lld out of range", fpath,
+                           (long long)dim64);
+    in->N = N;
+    in->dim = (int)dim64;
 
     int yndim;
     int64_t yshape[8];
-    if (cl_npy_read_i32(ypath, &y, &yndim, yshape) != CL_OK) {
-        cl_cli_fail(1, "--labels %s", cl_errmsg());
-        goto done;
-    }
-    if (!(yndim == 1 || (yndim == 2 && yshape[1] == 1)) || yshape[0] != N) {
-        cl_cli_fail(
+    if (cl_npy_read_i32(ypath, &in->y, &yndim, yshape) != CL_OK)
+        return cl_cli_fail(1, "--labels %s", cl_errmsg());
+    if (!(yndim == 1 || (yndim == 2 && yshape[1] == 1)) || yshape[0] != N)
+        return cl_cli_fail(
             1,
             "--labels %s: need %lld labels (one per row of --features), got shape "
             "with %lld entries",
             ypath, (long long)N, (long long)(yndim ? yshape[0] : 1));
-        goto done;
-    }
-    int32_t ymax = 0;
+    in->ymax = 0;
     for (int64_t i = 0; i < N; i++) {
-        if (y[i] < 0) {
-            cl_cli_fail(1, "--labels %s: negative label %d at index %lld", ypath,
-                        (int)y[i], (long long)i);
-            goto done;
-        }
-        if (y[i] > ymax) ymax = y[i];
+        if (in->y[i] < 0)
+            return cl_cli_fail(1, "--labels %s: negative label %d at index %lld", ypath,
+                               (int)in->y[i], (long long)i);
+        if (in->y[i] > in->ymax) in->ymax = in->y[i];
     }
+    return 0;
+}
 
-    int K = classes;
+/* The classifier W [K, dim] and b [K] when given, and K. */
+static int load_classifier(const analyze_args *a, analyze_in *in)
+{
+    const char *wpath = a->wpath, *bpath = a->bpath, *ypath = a->ypath;
+    int K = a->classes;
     if (wpath) {
         int wndim;
         int64_t wshape[8];
-        if (cl_npy_read_f32(wpath, &W, &wndim, wshape) != CL_OK) {
-            cl_cli_fail(1, "--weights %s", cl_errmsg());
-            goto done;
-        }
-        if (wndim != 2 || wshape[1] != D || wshape[0] < 2) {
-            cl_cli_fail(1, "--weights %s: need a [K, %d] array (K >= 2, D of --features)",
-                        wpath, D);
-            goto done;
-        }
-        if (classes && wshape[0] != classes) {
-            cl_cli_fail(1, "--weights %s: %lld rows but --classes %d", wpath,
-                        (long long)wshape[0], classes);
-            goto done;
-        }
+        if (cl_npy_read_f32(wpath, &in->W, &wndim, wshape) != CL_OK)
+            return cl_cli_fail(1, "--weights %s", cl_errmsg());
+        if (wndim != 2 || wshape[1] != in->dim || wshape[0] < 2)
+            return cl_cli_fail(
+                1, "--weights %s: need a [K, %d] array (K >= 2, dim of --features)", wpath,
+                in->dim);
+        if (a->classes && wshape[0] != a->classes)
+            return cl_cli_fail(1, "--weights %s: %lld rows but --classes %d", wpath,
+                               (long long)wshape[0], a->classes);
         K = (int)wshape[0];
     }
     if (!K) {
-        if (ymax >= 46340) {
-            cl_cli_fail(
+        if (in->ymax >= 46340)
+            return cl_cli_fail(
                 1, "--labels %s: largest label %d means too many classes (at most 46340)",
-                ypath, (int)ymax);
-            goto done;
-        }
-        K = ymax + 1;
+                ypath, (int)in->ymax);
+        K = in->ymax + 1;
     }
-    if (ymax >= K) {
-        cl_cli_fail(1, "--labels %s: label %d is out of range for K = %d classes", ypath,
-                    (int)ymax, K);
-        goto done;
-    }
-    if (K < 2) {
-        cl_cli_fail(1, "--labels %s: only one class (need K >= 2)", ypath);
-        goto done;
-    }
+    if (in->ymax >= K)
+        return cl_cli_fail(1, "--labels %s: label %d is out of range for K = %d classes",
+                           ypath, (int)in->ymax, K);
+    if (K < 2) return cl_cli_fail(1, "--labels %s: only one class (need K >= 2)", ypath);
+    in->K = K;
     if (bpath) {
         int bndim;
         int64_t bshape[8];
-        if (cl_npy_read_f32(bpath, &b, &bndim, bshape) != CL_OK) {
-            cl_cli_fail(1, "--bias %s", cl_errmsg());
-            goto done;
-        }
-        if (bndim != 1 || bshape[0] != K) {
-            cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)",
-                        bpath, K);
-            goto done;
-        }
+        if (cl_npy_read_f32(bpath, &in->b, &bndim, bshape) != CL_OK)
+            return cl_cli_fail(1, "--bias %s", cl_errmsg());
+        if (bndim != 1 || bshape[0] != K)
+            return cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)",
+                               bpath, K);
     }
+    return 0;
+}
 
-    cl_nc_result r;
-    cl_status st = cl_nc_analyze(H, N, D, y, K, W, b, &opts, &r);
-    if (st != CL_OK) {
-        cl_cli_fail(1, "analyze %s (--labels %s): %s", fpath, ypath, cl_errmsg());
-        goto done;
+static int report(const analyze_args *a, const cl_nc_result *r)
+{
+    if (!a->json) {
+        print_table(r, a->fpath);
+        if (fflush(stdout) != 0) return cl_cli_fail(1, "stdout: write failed");
+        return 0;
     }
-    if (json) {
-        cl_json j;
-        cl_json_init(&j, stdout, 1);
-        cl_json_obj_begin(&j, NULL);
-        cl_json_str(&j, "features", fpath);
-        cl_json_str(&j, "labels", ypath);
-        if (wpath)
-            cl_json_str(&j, "weights", wpath);
+    cl_json j;
+    cl_json_init(&j, stdout, 1);
+    cl_json_obj_begin(&j, NULL);
+    cl_json_str(&j, "features", a->fpath);
+    cl_json_str(&j, "labels", a->ypath);
+    if (a->wpath)
+        cl_json_str(&j, "weights", a->wpath);
+    else
+        cl_json_null(&j, "weights");
+    if (a->bpath)
+        cl_json_str(&j, "bias", a->bpath);
+    else
+        cl_json_null(&j, "bias");
+    result_json(&j, r);
+    cl_json_obj_end(&j);
+    if (cl_json_finish(&j, "stdout") != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());
+    return 0;
+}
+
+int cl_cmd_analyze(int argc, char **argv)
+{
+    analyze_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    analyze_in in = {0};
+    if (!(rc = load_data(&a, &in)) && !(rc = load_classifier(&a, &in))) {
+        cl_nc_result r;
+        if (cl_nc_analyze(in.H, in.N, in.dim, in.y, in.K, in.W, in.b, &a.opts, &r) != CL_OK)
+            rc = cl_cli_fail(1, "analyze %s (--labels %s): %s", a.fpath, a.ypath,
+                             cl_errmsg());
         else
-            cl_json_null(&j, "weights");
-        if (bpath)
-            cl_json_str(&j, "bias", bpath);
-        else
-            cl_json_null(&j, "bias");
-        cl_nc_result_json(&j, &r);
-        cl_json_obj_end(&j);
-        if (cl_json_finish(&j, "stdout") != CL_OK) {
-            cl_cli_fail(1, "%s", cl_errmsg());
-            goto done;
-        }
-    } else {
-        print_table(&r, fpath);
-        if (fflush(stdout) != 0) {
-            cl_cli_fail(1, "stdout: write failed");
-            goto done;
-        }
+            rc = report(&a, &r);
     }
-    rc = 0;
-done:
-    cl_free(H);
-    cl_free(y);
-    cl_free(W);
-    cl_free(b);
+    cl_free(in.H);
+    cl_free(in.y);
+    cl_free(in.W);
+    cl_free(in.b);
     return rc;
 }

@@ -6,8 +6,7 @@
 #include "collapse/blas.h"
 #include "collapse/loss.h"
 #include "collapse/train.h"
-#include "dataopts.h"
-#include "opts.h"
+#include "ckptargs.h"
 
 static void usage(FILE *f)
 {
@@ -38,45 +37,18 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
 
 int cl_cmd_eval(int argc, char **argv)
 {
-    cl_cli_data data;
-    cl_cli_data_init(&data);
-    const char *ckpt = NULL, *split = "both", *loss_s = NULL;
-    int batch = 500, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if ((r = cl_cli_data_flag(argc, argv, &i, &data)) != 0) {
-            if (r < 0) return 2;
-            continue;
-        }
-        if ((r = cl_opt_value(argc, argv, &i, "--split", &v)) != 0) {
-            if (r < 0) return 2;
-            split = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--loss", &v)) != 0) {
-            if (r < 0) return 2;
-            loss_s = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--batch", &v)) != 0) {
-            if (r < 0 || !cl_opt_int("--batch", v, 1, 1 << 20, &batch)) return 2;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
-            if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
-        } else if (argv[i][0] == '-') {
-            return cl_cli_fail(2, "eval: unknown option '%s' (try collapse eval --help)",
-                               argv[i]);
-        } else if (!ckpt) {
-            ckpt = argv[i];
-        } else {
-            return cl_cli_fail(2, "eval: unexpected argument '%s' (one checkpoint only)",
-                               argv[i]);
-        }
-    }
-    if (!ckpt)
-        return cl_cli_fail(2, "eval: give a checkpoint or results folder (try --help)");
-    if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
-    if (cl_cli_data_check(&data)) return 2;
+    const char *loss_s = NULL;
+    const cl_cli_extra_flag extra[] = {{"--loss", &loss_s}};
+    cl_cli_ckpt_args a = {.cmd = "eval",
+                          .usage = usage,
+                          .extra = extra,
+                          .nextra = 1,
+                          .split = "both",
+                          .batch = 500};
+    int rc = cl_cli_ckpt_args_parse(argc, argv, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cl_cli_ckpt_args_data(&a))) return rc;
+    const char *ckpt = a.ckpt, *split = a.split;
     int tr = !strcmp(split, "train") || !strcmp(split, "both");
     int te = !strcmp(split, "test") || !strcmp(split, "both");
     if (!tr && !te)
@@ -88,14 +60,13 @@ int cl_cmd_eval(int argc, char **argv)
     cl_loss_cfg loss;
     if (cl_loss_parse(loss_s, &loss) != CL_OK)
         return cl_cli_fail(2, "--loss: %s", cl_errmsg());
-    if (threads) cl_blas_set_threads(threads);
+    if (a.threads) cl_blas_set_threads(a.threads);
 
     cl_model *m = NULL;
     int64_t step = 0;
-    if (cl_cli_load_model(ckpt, batch, &m, &step)) return 1;
+    if (cl_cli_load_model(ckpt, a.batch, &m, &step)) return 1;
     cl_dataset train, test;
-    int rc = 0;
-    if (cl_cli_data_load(&data, &train, &test)) {
+    if (cl_cli_data_load(&a.data, &train, &test)) {
         cl_model_destroy(m);
         return 1;
     }

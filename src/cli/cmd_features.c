@@ -9,7 +9,7 @@
 #include "collapse/modelcfg.h"
 #include "collapse/npy.h"
 #include "collapse/train.h"
-#include "dataopts.h"
+#include "ckptargs.h"
 #include "opts.h"
 
 static void usage(FILE *f)
@@ -20,17 +20,17 @@ static void usage(FILE *f)
         "DIR\n"
         "       [--split train|test] [--layer NAME|input] [--bn-mode eval|train]\n"
         "       [--batch B] [--threads T]\n"
-        "Writes DIR/features.npy [N, D] (the layer's outputs; default: the classifier's\n"
+        "Writes DIR/features.npy [N, dim] (the layer's outputs; default: the classifier's\n"
         "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
-        "randomised), W.npy [K, D'] and b.npy [K] (the classifier).\n"
+        "randomised), W.npy [K, dim'] and b.npy [K] (the classifier).\n"
         "Without --data, the data options of the run (RUNDIR/config.json) are used.\n");
     cl_cli_data_usage(f);
 }
 
 typedef struct {
     int layer; /* -1 = input */
-    int64_t D;
-    float *H;       /* [N, D] */
+    int64_t dim;
+    float *H; /* [N, dim] */
 } collect;
 
 static cl_status take(void *user, const cl_model *m, const cl_batch *b)
@@ -38,11 +38,11 @@ static cl_status take(void *user, const cl_model *m, const cl_batch *b)
     collect *c = user;
     const float *src = c->layer < 0 ? b->x : m->acts[c->layer];
     if (!b->idx)
-        memcpy(c->H + b->first * c->D, src, sizeof(float) * (size_t)(b->n * c->D));
+        memcpy(c->H + b->first * c->dim, src, sizeof(float) * (size_t)(b->n * c->dim));
     else /* BN train mode: rows back to their dataset positions */
         for (int i = 0; i < b->n; i++)
-            memcpy(c->H + (int64_t)b->idx[i] * c->D, src + (int64_t)i * c->D,
-                   sizeof(float) * (size_t)c->D);
+            memcpy(c->H + (int64_t)b->idx[i] * c->dim, src + (int64_t)i * c->dim,
+                   sizeof(float) * (size_t)c->dim);
     return CL_OK;
 }
 
@@ -58,65 +58,29 @@ static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const vo
 
 int cl_cmd_features(int argc, char **argv)
 {
-    cl_cli_data data;
-    cl_cli_data_init(&data);
-    const char *ckpt = NULL, *split = "train", *layer = NULL, *bn_mode = "eval",
-               *out = NULL;
-    int batch = 500, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if ((r = cl_cli_data_flag(argc, argv, &i, &data)) != 0) {
-            if (r < 0) return 2;
-            continue;
-        }
-        if ((r = cl_opt_value(argc, argv, &i, "--split", &v)) != 0) {
-            if (r < 0) return 2;
-            split = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--layer", &v)) != 0) {
-            if (r < 0) return 2;
-            layer = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--bn-mode", &v)) != 0) {
-            if (r < 0) return 2;
-            bn_mode = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
-            if (r < 0) return 2;
-            out = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--batch", &v)) != 0) {
-            if (r < 0 || !cl_opt_int("--batch", v, 1, 1 << 20, &batch)) return 2;
-        } else if ((r = cl_opt_value(argc, argv, &i, "--threads", &v)) != 0) {
-            if (r < 0 || !cl_opt_int("--threads", v, 1, 1024, &threads)) return 2;
-        } else if (argv[i][0] == '-') {
-            return cl_cli_fail(
-                2, "features: unknown option '%s' (try collapse features --help)",
-                argv[i]);
-        } else if (!ckpt) {
-            ckpt = argv[i];
-        } else {
-            return cl_cli_fail(
-                2, "features: unexpected argument '%s' (one checkpoint only)", argv[i]);
-        }
-    }
-    if (!ckpt)
-        return cl_cli_fail(2,
-                           "features: give a checkpoint or results folder (try --help)");
+    const char *layer = NULL, *bn_mode = "eval", *out = NULL;
+    const cl_cli_extra_flag extra[] = {
+        {"--layer", &layer}, {"--bn-mode", &bn_mode}, {"--out", &out}};
+    cl_cli_ckpt_args a = {.cmd = "features",
+                          .usage = usage,
+                          .extra = extra,
+                          .nextra = 3,
+                          .split = "train",
+                          .batch = 500};
+    int rc = cl_cli_ckpt_args_parse(argc, argv, &a);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!out) return cl_cli_fail(2, "features: --out DIR is required");
-    if (!(data.set & CL_CLI_D_DATA) && cl_cli_data_from_run(ckpt, &data)) return 1;
-    if (cl_cli_data_check(&data)) return 2;
+    if ((rc = cl_cli_ckpt_args_data(&a))) return rc;
+    const char *ckpt = a.ckpt, *split = a.split;
     if (strcmp(split, "train") && strcmp(split, "test"))
         return cl_cli_fail(2, "--split: unknown split '%s' (train or test)", split);
     if (strcmp(bn_mode, "eval") && strcmp(bn_mode, "train"))
         return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)", bn_mode);
-    if (threads) cl_blas_set_threads(threads);
+    if (a.threads) cl_blas_set_threads(a.threads);
 
     cl_model *m = NULL;
     int64_t step = 0;
-    if (cl_cli_load_model(ckpt, batch, &m, &step)) return 1;
-    int rc = 0;
+    if (cl_cli_load_model(ckpt, a.batch, &m, &step)) return 1;
     collect c = {0};
     float *b = NULL;
     cl_dataset train, test;
@@ -140,16 +104,16 @@ int cl_cmd_features(int argc, char **argv)
             cl_cli_fail(2, "--layer: no layer '%s' in %s (input %s)", layer, ckpt, names);
         goto done;
     }
-    if (cl_cli_data_load(&data, &train, &test)) {
+    if (cl_cli_data_load(&a.data, &train, &test)) {
         rc = 1;
         goto done;
     }
     const cl_dataset *d = !strcmp(split, "train") ? &train : &test;
-    c.D = c.layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[c.layer].out);
-    c.H = cl_alloc_array((size_t)d->n, (size_t)c.D * sizeof(float), "features");
+    c.dim = c.layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[c.layer].out);
+    c.H = cl_alloc_array((size_t)d->n, (size_t)c.dim * sizeof(float), "features");
     if (!c.H) {
         rc = cl_cli_fail(1, "features of %lld x %lld floats: %s", (long long)d->n,
-                         (long long)c.D, cl_errmsg());
+                         (long long)c.dim, cl_errmsg());
         goto done;
     }
     cl_train_data v;
@@ -159,19 +123,19 @@ int cl_cmd_features(int argc, char **argv)
         goto done;
     }
     const cl_layer *cl = &m->layers[ci];
-    int64_t K = cl_shape_size(cl->out), Dw = cl_shape_size(cl->in);
+    int64_t K = cl_shape_size(cl->out), dim_w = cl_shape_size(cl->in);
     b = cl_alloc_array((size_t)K, sizeof(float), "classifier bias");
     if (!b) {
         rc = cl_cli_fail(1, "%s", cl_errmsg());
         goto done;
     }
     if (cl->spec.bias)
-        memcpy(b, m->params + cl->param_off + K * Dw, sizeof(float) * (size_t)K);
+        memcpy(b, m->params + cl->param_off + K * dim_w, sizeof(float) * (size_t)K);
     if (!cl_opt_mkdir_p("--out", out)) {
         rc = 1;
         goto done;
     }
-    int64_t sh_h[2] = {d->n, c.D}, sh_y[1] = {d->n}, sh_w[2] = {K, Dw}, sh_b[1] = {K};
+    int64_t sh_h[2] = {d->n, c.dim}, sh_y[1] = {d->n}, sh_w[2] = {K, dim_w}, sh_b[1] = {K};
     int randomized = d->y_true && memcmp(d->y, d->y_true, sizeof(int32_t) * (size_t)d->n);
     if ((rc = write_npy(out, "features.npy", CL_NPY_F32, c.H, 2, sh_h)) ||
         (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y)) ||
@@ -183,8 +147,8 @@ int cl_cmd_features(int argc, char **argv)
     printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
            "mode; "
            "classifier %s [%lld x %lld]; written to %s\n",
-           c.layer < 0 ? "input" : m->layers[c.layer].spec.name, (long long)c.D, split,
-           (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)Dw, out);
+           c.layer < 0 ? "input" : m->layers[c.layer].spec.name, (long long)c.dim, split,
+           (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)dim_w, out);
 done:
     cl_free(c.H);
     cl_free(b);

@@ -1,16 +1,17 @@
 /* Data flags shared by train/eval/features, JSON and file helpers. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "collapse/ckpt.h"
+#include "collapse/json.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "dataopts.h"
+#include "fields.h"
 #include "opts.h"
 
 void cl_cli_data_init(cl_cli_data *d)
@@ -108,29 +109,6 @@ int cl_cli_data_check(const cl_cli_data *d)
     return 0;
 }
 
-/* The data object of config.json: the line starting with `  "data": {`,
- * a flat object of "key": value pairs as cl_cli_data_json writes them. */
-static const char *json_value(const char *obj, const char *key, char *buf, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(obj, pat);
-    if (!p) return NULL;
-    p += strlen(pat);
-    size_t n = 0;
-    if (*p == '"') {
-        for (p++; *p && *p != '"' && n + 1 < cap; p++) {
-            if (*p == '\\' && p[1]) p++;
-            buf[n++] = *p;
-        }
-    } else {
-        while (*p && *p != ',' && *p != '}' && n + 1 < cap)
-            buf[n++] = *p++;
-    }
-    buf[n] = 0;
-    return buf;
-}
-
 /* The config.json of a results folder given as the folder, its checkpoint/
  * folder or checkpoint/model.ckpt. */
 static void config_path(const char *path, char *cfg, size_t cap)
@@ -145,79 +123,95 @@ static void config_path(const char *path, char *cfg, size_t cap)
     snprintf(cfg, cap, "%s/config.json", base);
 }
 
-/* The line of config.json that starts with `prefix` (getline buffer in
- * *text, to be freed; NULL when the file or the line is missing). */
-static const char *config_line(const char *cfg, const char *prefix, char **text)
+/* The run's config.json parsed into *root (NULL when there is none).
+ * Returns 0, or 1 after printing the parser's file:line:col message. */
+static int read_run_config(const char *path, char *cfg, size_t cap, cl_json_value **root)
 {
-    *text = NULL;
-    FILE *f = fopen(cfg, "rb");
-    if (!f) return NULL;
-    size_t cap = 0;
-    const char *obj = NULL;
-    while (getline(text, &cap, f) > 0)
-        if (!strncmp(*text, prefix, strlen(prefix))) {
-            obj = *text + strlen(prefix);
-            break;
-        }
-    fclose(f);
-    return obj;
+    *root = NULL;
+    config_path(path, cfg, cap);
+    if (access(cfg, F_OK) != 0) return 0;
+    if (cl_json_parse_file(cfg, root) != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());
+    return 0;
 }
 
 int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap)
 {
-    char cfg[4200], *text;
-    config_path(path, cfg, sizeof cfg);
-    const char *obj = config_line(cfg, "  \"options\": {", &text);
-    int found = obj && json_value(obj, key, buf, cap);
-    free(text);
-    return found;
+    char cfg[4200];
+    cl_json_value *root;
+    if (read_run_config(path, cfg, sizeof cfg, &root)) return 0;
+    const char *v = cl_json_as_str(cl_json_get(cl_json_get(root, "options"), key));
+    if (v) snprintf(buf, cap, "%s", v);
+    cl_json_value_free(root);
+    return v != NULL;
+}
+
+/* The member `key` of the data object, unless the command line gave its
+ * flag (bit `flag` of d->set). */
+static const cl_json_value *data_value(const cl_json_value *obj, const cl_cli_data *d,
+                                       unsigned flag, const char *key)
+{
+    return d->set & flag ? NULL : cl_json_get(obj, key);
+}
+
+/* Fills the data options the command line did not give; returns the first
+ * value of the wrong type, or NULL. */
+static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *d)
+{
+    cl_data_opts *o = &d->opts;
+    const cl_json_value *v;
+    if ((v = data_value(obj, d, CL_CLI_D_DATA, "data"))) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->name_buf) return v;
+        memcpy(d->name_buf, v->text, v->len + 1);
+        d->name = d->name_buf;
+    }
+    if ((v = data_value(obj, d, CL_CLI_D_DIR, "data_dir")) && v->type != CL_JSON_NULL) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->dir_buf) return v;
+        memcpy(d->dir_buf, v->text, v->len + 1);
+        d->dir = d->dir_buf;
+    }
+    int64_t resize = o->resize;
+    if (((v = data_value(obj, d, CL_CLI_D_TRAIN_PC, "train_per_class")) &&
+         !cl_json_as_i64(v, &o->train_per_class)) ||
+        ((v = data_value(obj, d, CL_CLI_D_TEST_PC, "test_per_class")) &&
+         !cl_json_as_i64(v, &o->test_per_class)) ||
+        ((v = data_value(obj, d, CL_CLI_D_RL, "random_labels")) &&
+         !cl_json_as_double(v, &o->random_labels)) ||
+        ((v = data_value(obj, d, CL_CLI_D_RP, "random_pixels")) &&
+         !cl_json_as_bool(v, &o->random_pixels)) ||
+        ((v = data_value(obj, d, CL_CLI_D_RESIZE, "resize")) &&
+         (!cl_json_as_i64(v, &resize) || resize < 0 || resize > 4096)) ||
+        ((v = data_value(obj, d, CL_CLI_D_NORM, "normalize")) &&
+         !cl_json_as_bool(v, &o->normalize)) ||
+        ((v = data_value(obj, d, CL_CLI_D_AUG, "augment")) &&
+         !cl_json_as_bool(v, &o->augment)) ||
+        ((v = data_value(obj, d, CL_CLI_D_SEED, "seed")) && !cl_json_as_u64(v, &o->seed)))
+        return v;
+    o->resize = (int)resize;
+    if ((v = data_value(obj, d, CL_CLI_D_RL_MODE, "random_labels_mode"))) {
+        if (!cl_json_as_str(v)) return v;
+        o->random_labels_mode =
+            !strcmp(v->text, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
+    }
+    return NULL;
 }
 
 int cl_cli_data_from_run(const char *path, cl_cli_data *d)
 {
-    char cfg[4200], *text;
-    config_path(path, cfg, sizeof cfg);
-    if (access(cfg, F_OK) != 0) return 0;
-    const char *obj = config_line(cfg, "  \"data\": {", &text);
-    if (!obj) {
-        free(text);
-        return cl_cli_fail(1, "%s: no data options in it", cfg);
-    }
-    char v[1024];
-    cl_data_opts *o = &d->opts;
-    int bad = 0;
-    if (!(d->set & CL_CLI_D_DATA) &&
-        json_value(obj, "data", d->name_buf, sizeof d->name_buf))
-        d->name = d->name_buf;
-    if (!(d->set & CL_CLI_D_DIR) && json_value(obj, "data_dir", v, sizeof v) &&
-        strcmp(v, "null")) {
-        snprintf(d->dir_buf, sizeof d->dir_buf, "%s", v);
-        d->dir = d->dir_buf;
-    }
-    if (!(d->set & CL_CLI_D_TRAIN_PC) && json_value(obj, "train_per_class", v, sizeof v))
-        bad |= sscanf(v, "%" SCNd64, &o->train_per_class) != 1;
-    if (!(d->set & CL_CLI_D_TEST_PC) && json_value(obj, "test_per_class", v, sizeof v))
-        bad |= sscanf(v, "%" SCNd64, &o->test_per_class) != 1;
-    if (!(d->set & CL_CLI_D_RL) && json_value(obj, "random_labels", v, sizeof v))
-        bad |= sscanf(v, "%lf", &o->random_labels) != 1;
-    if (!(d->set & CL_CLI_D_RL_MODE) &&
-        json_value(obj, "random_labels_mode", v, sizeof v))
-        o->random_labels_mode =
-            !strcmp(v, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
-    if (!(d->set & CL_CLI_D_RP) && json_value(obj, "random_pixels", v, sizeof v))
-        o->random_pixels = !strcmp(v, "true");
-    if (!(d->set & CL_CLI_D_RESIZE) && json_value(obj, "resize", v, sizeof v))
-        bad |= sscanf(v, "%d", &o->resize) != 1;
-    if (!(d->set & CL_CLI_D_NORM) && json_value(obj, "normalize", v, sizeof v))
-        o->normalize = !strcmp(v, "true");
-    if (!(d->set & CL_CLI_D_AUG) && json_value(obj, "augment", v, sizeof v))
-        o->augment = !strcmp(v, "true");
-    if (!(d->set & CL_CLI_D_SEED) && json_value(obj, "seed", v, sizeof v))
-        bad |= sscanf(v, "%" SCNu64, &o->seed) != 1;
-    free(text);
-    if (bad) return cl_cli_fail(1, "%s: malformed data options", cfg);
-    printf("data options from %s (flags given override them)\n", cfg);
-    return 0;
+    char cfg[4200];
+    cl_json_value *root;
+    if (read_run_config(path, cfg, sizeof cfg, &root)) return 1;
+    if (!root) return 0;
+    const cl_json_value *obj = cl_json_get(root, "data"), *bad;
+    int rc = 0;
+    if (!obj || obj->type != CL_JSON_OBJECT)
+        rc = cl_cli_fail(1, "%s: no data options in it", cfg);
+    else if ((bad = data_options(obj, d)))
+        rc = cl_cli_fail(1, "%s:%d:%d: malformed data option '%s'", cfg, bad->line, bad->col,
+                         bad->key);
+    else
+        printf("data options from %s (flags given override them)\n", cfg);
+    cl_json_value_free(root);
+    return rc;
 }
 
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
@@ -236,52 +230,41 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
     return 0;
 }
 
-void cl_cli_json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-void cl_cli_data_json(FILE *f, const cl_cli_data *d, const cl_dataset *train,
-                      const cl_dataset *test)
+void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
 {
     const cl_data_opts *o = &d->opts;
-    fputs("{\"data\": ", f);
-    cl_cli_json_str(f, d->name);
-    fputs(", \"data_dir\": ", f);
-    cl_cli_json_str(f, d->dir);
-    fprintf(f,
-            ", \"train_per_class\": %lld, \"test_per_class\": %lld, \"random_labels\": "
-            "%.17g, "
-            "\"random_labels_mode\": \"%s\", \"random_pixels\": %s, \"resize\": %d, "
-            "\"normalize\": %s, \"augment\": %s, \"seed\": %llu",
-            (long long)o->train_per_class, (long long)o->test_per_class, o->random_labels,
-            o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute",
-            o->random_pixels ? "true" : "false", o->resize,
-            o->normalize ? "true" : "false", o->augment ? "true" : "false",
-            (unsigned long long)o->seed);
-    if (train)
-        fprintf(f, ", \"train_samples\": %lld, \"shape\": [%d, %d, %d], \"classes\": %d",
-                (long long)train->n, train->shape.c, train->shape.h, train->shape.w,
-                train->classes);
-    if (test) fprintf(f, ", \"test_samples\": %lld", (long long)test->n);
-    fputc('}', f);
+    f->str(f, "data", d->name);
+    f->str(f, "data_dir", d->dir);
+    f->i64(f, "train_per_class", o->train_per_class);
+    f->i64(f, "test_per_class", o->test_per_class);
+    f->dbl(f, "random_labels", o->random_labels);
+    f->str(f, "random_labels_mode",
+           o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute");
+    f->boolean(f, "random_pixels", o->random_pixels);
+    f->i64(f, "resize", o->resize);
+    f->boolean(f, "normalize", o->normalize);
+    f->boolean(f, "augment", o->augment);
+    f->u64(f, "seed", o->seed);
+}
+
+void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
+                      const cl_dataset *train, const cl_dataset *test)
+{
+    cl_cli_fields_json sink;
+    cl_cli_fields_json_init(&sink, j);
+    cl_json_obj_begin(j, key);
+    cl_cli_data_fields(&sink.f, d);
+    if (train) {
+        cl_json_int(j, "train_samples", train->n);
+        cl_json_arr_begin(j, "shape");
+        cl_json_int(j, NULL, train->shape.c);
+        cl_json_int(j, NULL, train->shape.h);
+        cl_json_int(j, NULL, train->shape.w);
+        cl_json_arr_end(j);
+        cl_json_int(j, "classes", train->classes);
+    }
+    if (test) cl_json_int(j, "test_samples", test->n);
+    cl_json_obj_end(j);
 }
 
 void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,

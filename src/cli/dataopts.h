@@ -1,5 +1,5 @@
 /* The data flags shared by train, eval and features, and small CLI helpers
- * (JSON strings, atomic text files, exit statuses from cl_status).
+ * (config.json data options, atomic text files, exit statuses from cl_status).
  *
  *   --data NAME|DIR  --data-dir DIR  --train-per-class N  --test-per-class N
  *   --random-labels P  --random-labels-mode permute|uniform  --random-pixels
@@ -11,7 +11,9 @@
 #include <stdio.h>
 
 #include "collapse/data.h"
+#include "collapse/json.h"
 #include "collapse/nn.h"
+#include "fields.h"
 
 /* Bits of cl_cli_data.set: which flags the command line gave. */
 enum {
@@ -52,21 +54,27 @@ int cl_cli_data_check(const cl_cli_data *d);
  * checkpoint/ folder or its checkpoint/model.ckpt) has a config.json written
  * by `collapse train`, fills every data option the command line did not
  * give from it and prints where they came from. Returns 0 (also when there is no
- * config.json), or 1 after printing if the file cannot be read. */
+ * config.json), or 1 after printing if the file cannot be read or parsed
+ * (file:line:col) or a value has the wrong type. */
 int cl_cli_data_from_run(const char *path, cl_cli_data *d);
 
-/* The value of `key` in the "options" object of the run's config.json (path
- * as for cl_cli_data_from_run) into buf; returns 0 if there is none. */
+/* The string `key` of the "options" object of the run's config.json (path
+ * as for cl_cli_data_from_run) into buf; returns 0 if there is none (or the
+ * file cannot be parsed: then after printing its file:line:col message). */
 int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap);
 
 /* Loads both splits and applies cl_data_prepare. On failure prints one line
  * and returns 1 (nothing to free); else 0. */
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test);
 
-/* Writes the data options (and, if given, the prepared sizes) as a JSON
- * object. train/test may be NULL. */
-void cl_cli_data_json(FILE *f, const cl_cli_data *d, const cl_dataset *train,
-                      const cl_dataset *test);
+/* The data options, one call of the sink per option (config.json's data
+ * object and the resume hash). */
+void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d);
+
+/* Writes the data options (and, if given, the prepared sizes) as the JSON
+ * object `key` (NULL in an array). train/test may be NULL. */
+void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
+                      const cl_dataset *train, const cl_dataset *test);
 
 /* One line describing the loaded data, to stdout. */
 void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
@@ -74,9 +82,6 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
 
 /* The usage lines of the data flags. */
 void cl_cli_data_usage(FILE *f);
-
-/* Writes s as a JSON string literal (quotes and escapes). NULL -> null. */
-void cl_cli_json_str(FILE *f, const char *s);
 
 /* Writes text to path atomically (path.tmp, fsync, rename). Returns 0, or
  * 1 after printing "<path>: ...". */

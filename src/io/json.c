@@ -1,4 +1,4 @@
-/* Streaming JSON writer. */
+/* Streaming JSON writer (the reader is json_read.c). */
 #include <math.h>
 #include <string.h>
 
@@ -149,4 +149,12 @@ cl_status cl_json_finish(cl_json *j, const char *what)
     if (fflush(j->f) != 0 || ferror(j->f)) j->err = 1;
     if (j->err) return cl_error(CL_EIO, "%s: write failed", what);
     return CL_OK;
+}
+
+void cl_json_u64(cl_json *j, const char *key, uint64_t v)
+{
+    prefix(j, key);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    put(j, buf);
 }

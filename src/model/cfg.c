@@ -188,6 +188,7 @@ static int begin_section(parser *ps, const char *section)
     if (c->nspecs == CL_MODELCFG_MAX_LAYERS) return fail(ps, line, "too many layers%s%s", "", "");
     cl_layer_spec *s = &c->specs[c->nspecs];
     memset(s, 0, sizeof *s);
+    c->line[c->nspecs] = line;
     snprintf(s->name, sizeof s->name, "%s", section);
     s->bias = 1;
     c->out_set[c->nspecs] = 0;

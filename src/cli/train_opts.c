@@ -1,0 +1,173 @@
+/* collapse train: the flags, their defaults and the checks between them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "collapse/builders.h"
+#include "collapse/etf.h"
+#include "opts.h"
+#include "train_opts.h"
+
+void cl_cli_train_usage(FILE *f)
+{
+    char archs[128];
+    cl_arch_names(archs, sizeof archs, " ");
+    fprintf(
+        f,
+        "usage: collapse train (--model FILE.cfg | --arch NAME) --data NAME [options]\n\n"
+        "model:\n"
+        "  --model FILE              model file (models/*.cfg)\n"
+        "  --arch NAME               %s\n"
+        "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
+        "  --etf-mode pad|rotate     how the ETF sits in the feature space (default rotate)\n"
+        "  --feature-dim DIM         width of the classifier's input\n"
+        "  --no-classifier-bias      learned head without bias\n"
+        "training:\n"
+        "  --epochs E (30)  --batch B (128)  --lr LR (0.1 sgd, 1e-3 adam/adamw)\n"
+        "  --optimizer sgd|adam|adamw (sgd)  --momentum M (0.9)  --nesterov\n"
+        "  --wd WD (5e-4 sgd, 0 adam, 1e-2 adamw)  --wd-classifier WD (= --wd)\n"
+        "  --schedule step|step=E1,E2,..|cosine|cosine=MIN|const (step: /10 at 1/3, "
+        "2/3)\n"
+        "  --warmup W                linear warmup over W epochs\n"
+        "  --loss ce|mse|mse=S|ls=A|focal=G (ce)\n"
+        "  --threads T  --max-steps N  --eval-batch B\n"
+        "results:\n"
+        "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
+        "  --resume                  continue the run in --out bit-exactly\n"
+        "  --ckpt-every N            checkpoint every N epochs (1)\n"
+        "collapse study (needs --out):\n"
+        "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
+        "  --analyze-every N         every N epochs (and the last)\n"
+        "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
+        "  --no-layers  --no-plots  --no-initial  --no-features\n",
+        archs);
+    cl_cli_data_usage(f);
+}
+
+/* The flag loop: 0, -1 after --help, else the exit status. */
+static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    cl_cli_data_init(&o->data);
+    o->epochs = 30;
+    o->batch = 128;
+    o->ckpt_every = 1;
+    o->schedule = "step";
+    o->optimizer = "sgd";
+    o->loss = "ce";
+    o->classifier = "learned";
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            cl_cli_train_usage(stdout);
+            return -1;
+        }
+        if ((r = cl_cli_data_flag(argc, argv, &i, &o->data)) != 0) {
+            if (r < 0) return 2;
+            continue;
+        }
+#define STR(flag, dst)                                                                   \
+    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                             \
+        if (r < 0) return 2;                                                             \
+        dst = v;                                                                         \
+        continue;                                                                        \
+    }
+#define NUM(flag, conv)                                                                  \
+    if ((r = cl_opt_value(argc, argv, &i, flag, &v)) != 0) {                             \
+        if (r < 0 || !(conv)) return 2;                                                  \
+        continue;                                                                        \
+    }
+        STR("--model", o->model_path)
+        STR("--arch", o->arch)
+        STR("--schedule", o->schedule)
+        STR("--optimizer", o->optimizer)
+        STR("--loss", o->loss)
+        STR("--classifier", o->classifier)
+        STR("--etf-mode", o->etf_mode)
+        STR("--out", o->out)
+        STR("--analyze", o->analyze)
+        STR("--bn-mode", o->bn_mode)
+        NUM("--epochs", cl_opt_int("--epochs", v, 1, 1000000, &o->epochs))
+        NUM("--batch", cl_opt_int("--batch", v, 1, 1 << 20, &o->batch))
+        NUM("--eval-batch", cl_opt_int("--eval-batch", v, 1, 1 << 20, &o->eval_batch))
+        NUM("--lr", (o->lr_set = cl_opt_double("--lr", v, 1e-12, 1e6, &o->lr)))
+        NUM("--momentum",
+            (o->momentum_set = cl_opt_double("--momentum", v, 0, 0.999999, &o->momentum)))
+        NUM("--wd", (o->wd_set = cl_opt_double("--wd", v, 0, 10, &o->wd)))
+        NUM("--wd-classifier",
+            (o->wd_cls_set = cl_opt_double("--wd-classifier", v, 0, 10, &o->wd_cls)))
+        NUM("--warmup", cl_opt_double("--warmup", v, 0, 1e6, &o->warmup))
+        NUM("--feature-dim", cl_opt_int("--feature-dim", v, 1, 1 << 20, &o->feature_dim))
+        NUM("--threads", cl_opt_int("--threads", v, 1, 1024, &o->threads))
+        NUM("--ckpt-every", cl_opt_int("--ckpt-every", v, 1, 1000000, &o->ckpt_every))
+        NUM("--max-steps", cl_opt_i64("--max-steps", v, 1, INT64_MAX, &o->max_steps))
+        NUM("--analyze-every",
+            cl_opt_int("--analyze-every", v, 1, 1000000, &o->analyze_every))
+#undef STR
+#undef NUM
+        if (cl_opt_flag(argv, i, "--nesterov"))
+            o->nesterov = 1;
+        else if (cl_opt_flag(argv, i, "--no-classifier-bias"))
+            o->no_bias = 1;
+        else if (cl_opt_flag(argv, i, "--resume"))
+            o->resume = 1;
+        else if (cl_opt_flag(argv, i, "--no-layers"))
+            o->no_layers = 1;
+        else if (cl_opt_flag(argv, i, "--no-plots"))
+            o->no_plots = 1;
+        else if (cl_opt_flag(argv, i, "--no-initial"))
+            o->no_initial = 1;
+        else if (cl_opt_flag(argv, i, "--no-features"))
+            o->no_features = 1;
+        else if (argv[i][0] == '-')
+            return cl_cli_fail(
+                2, "train: unknown option '%s' (try collapse train --help)", argv[i]);
+        else
+            return cl_cli_fail(
+                2, "train: unexpected argument '%s' (try collapse train --help)",
+                argv[i]);
+    }
+    return 0;
+}
+
+/* Checks between flags. */
+static int check(cl_cli_train_opts *o)
+{
+    if (!o->model_path == !o->arch)
+        return cl_cli_fail(2, "train: give exactly one of --model FILE and --arch NAME");
+    if (cl_cli_data_check(&o->data)) return 2;
+    if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf"))
+        return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)",
+                           o->classifier);
+    if (o->etf_mode && cl_etf_mode_parse(o->etf_mode, &(cl_etf_mode){0}) != CL_OK)
+        return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)",
+                           o->etf_mode);
+    if (o->etf_mode && strcmp(o->classifier, "etf"))
+        return cl_cli_fail(2, "--etf-mode needs --classifier etf");
+    if (o->no_bias && !strcmp(o->classifier, "etf"))
+        return cl_cli_fail(
+            2, "--no-classifier-bias is implied by --classifier etf (no bias)");
+    if (o->resume && !o->out)
+        return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
+    if (o->analyze && strcmp(o->analyze, "log") && strcmp(o->analyze, "all") &&
+        strcmp(o->analyze, "none"))
+        return cl_cli_fail(2, "--analyze: unknown value '%s' (log, all or none)",
+                           o->analyze);
+    if (o->analyze && o->analyze_every)
+        return cl_cli_fail(2, "--analyze and --analyze-every exclude each other");
+    if (o->bn_mode) {
+        if (!strcmp(o->bn_mode, "train"))
+            o->bn_train = 1;
+        else if (strcmp(o->bn_mode, "eval"))
+            return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)",
+                               o->bn_mode);
+    }
+    return 0;
+}
+
+int cl_cli_train_parse(int argc, char **argv, cl_cli_train_opts *o)
+{
+    int rc = parse_flags(argc, argv, o);
+    return rc ? rc : check(o);
+}

@@ -1,0 +1,91 @@
+/* The train command in parts: option parsing (train_opts.c), options ->
+ * run configuration and model (train_setup.c), the resume hash
+ * (train_hash.c), config.json (train_json.c); cmd_train.c orchestrates.
+ * Functions returning int return 0 on success, else the exit status after
+ * printing one line (cl_cli_fail). */
+#ifndef COLLAPSE_CLI_TRAIN_OPTS_H
+#define COLLAPSE_CLI_TRAIN_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collapse/modelcfg.h"
+#include "collapse/study.h"
+#include "collapse/train.h"
+#include "dataopts.h"
+#include "fields.h"
+
+/* Every flag of `collapse train`, as given (defaults filled by the parser). */
+typedef struct {
+    const char *model_path, *arch;
+    cl_cli_data data;
+    int epochs, batch, eval_batch;
+    double lr, momentum, wd, wd_cls, warmup;
+    int lr_set, momentum_set, wd_set, wd_cls_set, nesterov;
+    const char *schedule, *optimizer, *loss, *classifier, *etf_mode;
+    int feature_dim, no_bias, threads, ckpt_every, resume;
+    int64_t max_steps;
+    const char *out;
+    /* study */
+    const char *analyze;
+    int analyze_every, bn_train, no_layers, no_plots, no_initial, no_features;
+    const char *bn_mode;
+} cl_cli_train_opts;
+
+/* ---- train_opts.c ---- */
+void cl_cli_train_usage(FILE *f);
+/* Parses and checks argv. Returns 0, -1 after printing the usage (--help),
+ * or the exit status after printing the error. */
+int cl_cli_train_parse(int argc, char **argv, cl_cli_train_opts *o);
+
+/* ---- train_setup.c ---- */
+/* The training config (optimizer, schedule with Papyan's milestones
+ * written out, loss, sizes) from the options. */
+int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg);
+/* The study options; *use_study = 1 when the study runs (--out given and
+ * not --analyze none). Refuses study flags without --out. */
+int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *use_study);
+/* The classifier head for `classes` classes. */
+cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t seed);
+/* Builds the model from mc (parsed from o->model_path or o->arch) for data
+ * of shape `in`, with its spec text. A failing layer of a model file is
+ * reported as FILE:LINE of its section (mc->line). */
+int cl_cli_train_build(const cl_cli_train_opts *o, const cl_modelcfg *mc, cl_shape in,
+                       const cl_head_opts *head, uint64_t seed, cl_model **m,
+                       char **model_text);
+
+/* ---- train_hash.c ---- */
+/* The members of config.json's "options": every option of the training
+ * config, the head and the data that changes the result. */
+void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
+                         const cl_train_config *cfg);
+/* The members of config.json's "study". */
+void cl_cli_study_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
+                         const cl_study_opts *so);
+/* The resume hash: the fields above (study: so == NULL when off) and the
+ * model spec text through the canonical hash sink (fields.h), so it is
+ * independent of how config.json is formatted. Never 0. */
+uint64_t cl_cli_train_hash(const cl_cli_train_opts *o, const cl_train_config *cfg,
+                           const cl_study_opts *so, const char *model_text);
+
+/* ---- train_json.c ---- */
+typedef struct {
+    char *text;
+    size_t len;
+} cl_cli_membuf;
+
+/* config.json (everything needed to rerun the command) into out->text
+ * (malloc'ed). so == NULL when the study is off. */
+int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
+                             const cl_train_config *cfg, const char *model_text,
+                             const cl_model *m, const cl_dataset *train,
+                             const cl_dataset *test, const cl_study_opts *so,
+                             cl_cli_membuf *out);
+/* For --resume: refuses (status 1) when DIR/config.json records another
+ * options_hash than `hash`, or cannot be read. */
+int cl_cli_train_check_resume(const char *dir, uint64_t hash);
+/* The thread count recorded in DIR/config.json, or 0. */
+int cl_cli_train_recorded_threads(const char *dir);
+
+#endif
