@@ -81,8 +81,7 @@ FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/%.c=%)
 FUZZ_LIST_H := $(BUILD)/gen/fuzz_targets.h
 $(FUZZ_LIST_H): FORCE
 	@mkdir -p $(@D)
-	@printf '%s\n' $(FUZZ_TARGETS:%='X(%)') | cmp -s - $@ || \
-	  printf '%s\n' $(FUZZ_TARGETS:%='X(%)') > $@
+	@printf 'X(%s)\n' $(FUZZ_TARGETS) | cmp -s - $@ || printf 'X(%s)\n' $(FUZZ_TARGETS) > $@
 $(BUILD)/tests/test_fuzz_replay.o: $(FUZZ_LIST_H)
 $(BUILD)/tests/test_fuzz_replay.o: CFLAGS += -I$(BUILD)/gen
 FORCE:

@@ -36,7 +36,7 @@ bad=0
 for t in "${targets[@]}"; do
   bin=build/fuzz/$t
   [ -x "$bin" ] || { echo "fuzz.sh: $bin missing (make fuzz-build)" >&2; exit 2; }
-  read -r -a args <<<"$(sed -n 's/^.*FUZZ_ARGS: *//p' "tests/fuzz/$t.c" | head -n1)"
+  read -r -a args <<<"$(sed -n 's/^.*FUZZ_ARGS: *\([^*]*\).*/\1/p' "tests/fuzz/$t.c" | head -n1)"
   work=build/fuzz/corpus/$t art=build/fuzz/artifacts/$t log=build/fuzz/logs/$t.log
   mkdir -p "$work" "$art" "$(dirname "$log")" "tests/fuzz/corpus/$t"
   rc=0
