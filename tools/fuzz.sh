@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
     -timeout=25 -print_final_stats=1 -artifact_prefix="$art/" \
     "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
-  covline=$(grep -E '^#[0-9]+ .*(DONE|pulse|NEW|REDUCE|INITED).* cov: ' "$log" | tail -n1 || true)
+  covline=$(grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED).* cov: ' "$log" | tail -n1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$covline")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$covline")
   crashes=$(find "$art" -type f | wc -l)

@@ -259,6 +259,16 @@ static cl_status close_r(rstream *s)
 
 static int sane_len(int64_t n, int64_t max) { return n >= 0 && n <= max; }
 
+/* Bytes after the read position: every size read from the file is checked
+ * against it before anything is allocated (found by fuzzing, issue 11). */
+static int64_t bytes_left(rstream *s)
+{
+    struct stat sb;
+    off_t at = ftello(s->f);
+    if (at < 0 || fstat(fileno(s->f), &sb) != 0 || sb.st_size < at) return 0;
+    return (int64_t)(sb.st_size - at);
+}
+
 cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, int64_t *nparams,
                              float **bufs, int64_t *nbufs, int64_t *step)
 {
@@ -271,7 +281,7 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
     CL_TRY(open_r(&s, path, "CLMODEL1", &stp));
     cl_status st = CL_OK;
     int64_t tl = r64(&s);
-    if (!sane_len(tl, 1 << 24)) goto bad;
+    if (!sane_len(tl, 1 << 24) || tl > bytes_left(&s)) goto bad;
     *text = cl_alloc((size_t)tl + 1, "checkpoint model text");
     if (!*text) {
         st = CL_ENOMEM;
@@ -281,7 +291,8 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
     (*text)[tl] = 0;
     *nparams = r64(&s);
     *nbufs = r64(&s);
-    if (s.err || !sane_len(*nparams, (int64_t)1 << 34) || !sane_len(*nbufs, (int64_t)1 << 34))
+    if (s.err || !sane_len(*nparams, (int64_t)1 << 34) || !sane_len(*nbufs, (int64_t)1 << 34) ||
+        *nparams + *nbufs > bytes_left(&s) / 4)
         goto bad;
     *params = cl_alloc_array((size_t)*nparams, sizeof(float), "checkpoint params");
     *bufs = cl_alloc_array((size_t)*nbufs, sizeof(float), "checkpoint bufs");
@@ -359,7 +370,7 @@ cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *out, cl_optim *o)
     r_rng(&s, &out->rng_data);
     r_rng(&s, &out->rng_aug);
     out->n = r64(&s);
-    if (s.err || !sane_len(out->n, (int64_t)1 << 31)) goto bad;
+    if (s.err || !sane_len(out->n, (int64_t)1 << 31) || out->n > bytes_left(&s) / 4) goto bad;
     out->perm = cl_alloc_array((size_t)out->n, sizeof(int32_t), "checkpoint permutation");
     if (!out->perm) {
         st = CL_ENOMEM;
@@ -369,7 +380,7 @@ cl_status cl_ckpt_load_state(const char *dir, cl_ckpt_state *out, cl_optim *o)
     int32_t kind = r32(&s);
     (void)r32(&s);
     int64_t ostep = r64(&s), slen = r64(&s);
-    if (s.err) goto bad;
+    if (s.err || !sane_len(slen, bytes_left(&s) / 4)) goto bad;
     if (o) {
         if (kind != (int32_t)o->cfg.kind || slen != o->state_len) {
             st = cl_error(CL_EFORMAT, "%s: optimizer state (kind %d, %lld floats) does not match "
