@@ -14,23 +14,14 @@
 #include "collapse/ckpt.h"
 #include "collapse/data.h"
 #include "collapse/error.h"
+#include "fuzz/fuzz.h"
 
-static char dir[64];
+/* The scratch folder of the fuzz helpers (tests/fuzz/fuzz_util.c). */
+static char dir[256];
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cl_fuzz_regress_%d", (int)getpid());
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void setup(void) { snprintf(dir, sizeof dir, "%s", fuzz_dir()); }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { fuzz_cleanup(); }
 
 TestSuite(fuzz_regress, .init = setup, .fini = teardown);
 
@@ -63,7 +54,7 @@ static void seal_write(bytes *o, const char *name)
 {
     uint64_t h = cl_fnv1a(CL_FNV_INIT, o->b, o->n);
     put(o, &h, 8);
-    char p[128];
+    char p[512];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "wb");
     cr_assert_not_null(f);
@@ -79,7 +70,7 @@ static void write_state(int64_t n, int64_t slen)
     bytes m = {.n = 0};
     header(&m, "CLMODEL1", 7);
     seal_write(&m, "model.ckpt");
-    char p[128];
+    char p[512];
     snprintf(p, sizeof p, "%s/ckpt.done", dir);
     FILE *f = fopen(p, "wb");
     cr_assert_not_null(f);
@@ -139,7 +130,7 @@ Test(fuzz_regress, ckpt_model_params_longer_than_file, .timeout = 10)
     put64(&m, (int64_t)1 << 34);
     put64(&m, 0);
     seal_write(&m, "model.ckpt");
-    char p[128], *text;
+    char p[512], *text;
     float *params, *bufs;
     int64_t np, nb;
     snprintf(p, sizeof p, "%s/model.ckpt", dir);
@@ -175,7 +166,7 @@ static void png_chunk(bytes *o, const char *type, const void *data, uint32_t n)
  * pixels (all rows when rows == h), CRCs valid; written as ROOT/c0/a.png. */
 static void write_png(const char *root, uint32_t w, uint32_t h, uint32_t rows)
 {
-    char p[160];
+    char p[512];
     cr_assert_eq(mkdir(root, 0700), 0);
     snprintf(p, sizeof p, "%s/c0", root);
     cr_assert_eq(mkdir(p, 0700), 0);
@@ -211,7 +202,7 @@ static void write_png(const char *root, uint32_t w, uint32_t h, uint32_t rows)
  * over the 2 GB limit). Now refused from the header, nothing allocated. */
 Test(fuzz_regress, png_header_claims_more_than_file)
 {
-    char root[128];
+    char root[400];
     snprintf(root, sizeof root, "%s/huge", dir);
     write_png(root, 100000, 100000, 1);
     cl_dataset d;
