@@ -196,10 +196,10 @@ static void write_png(const char *root, uint32_t w, uint32_t h, uint32_t rows)
     cr_assert_eq(fclose(f), 0);
 }
 
-/* Found by the png target: a 60-byte PNG whose header claims 2^21 x 2^21
- * pixels made the folder loader allocate the dataset (here 100000 x 100000:
- * 40 GB of floats) before libpng found the data missing (libFuzzer: malloc
- * over the 2 GB limit). Now refused from the header, nothing allocated. */
+/* Found by the png target: a 43-byte PNG whose header claims 2048 x 524288
+ * pixels made the folder loader allocate the dataset (4 GB of floats; here
+ * 100000 x 100000, 40 GB) before libpng found the data missing (libFuzzer:
+ * malloc over the 2 GB limit). Now refused from the header, nothing allocated. */
 Test(fuzz_regress, png_header_claims_more_than_file)
 {
     char root[400];
