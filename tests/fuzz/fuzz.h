@@ -47,7 +47,8 @@ const char *fuzz_dir(void);
 void fuzz_path(char *out, size_t cap, const char *name);
 
 /* Writes data[n] to `path` (truncating); aborts on I/O failure (the harness,
- * not the parser, is broken then). */
+ * not the parser, is broken then), and if the descriptor it gets is higher
+ * than on the first call (a parser leaked an fd). */
 void fuzz_write(const char *path, const void *data, size_t n);
 
 /* mkdir that accepts an existing folder; aborts on other errors. */

@@ -66,6 +66,11 @@ void fuzz_write(const char *path, const void *data, size_t n)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     FUZZ_CHECK(fd >= 0);
+    /* open returns the lowest free descriptor: if it ever grows, a parser
+     * run in between left a file open */
+    static int first_fd = -1;
+    if (first_fd < 0) first_fd = fd;
+    FUZZ_CHECK(fd <= first_fd);
     const unsigned char *p = data;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
