@@ -146,8 +146,8 @@ FUZZ_CC  ?= clang
 FUZZ_S   ?= 60
 FUZZ_DIR := build/fuzz
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow \
-               -Wno-unused-parameter -Wno-pass-failed -fopenmp -O1 -g -fno-omit-frame-pointer -MMD -MP \
-               -Iinclude -I$(OPENBLAS_INC) $(PKG_CFLAGS) -DCL_VERSION=\"$(VERSION)\" \
+               -Wno-unused-parameter -Wno-pass-failed $(if $(WERROR),-Werror) -fopenmp -O1 \
+               -g -fno-omit-frame-pointer -MMD -MP -Iinclude -I$(OPENBLAS_INC) $(PKG_CFLAGS) -DCL_VERSION=\"$(VERSION)\" \
                -DCL_GIT=\"$(GIT)\" -DCL_FUZZ_MAIN \
                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
