@@ -5,6 +5,7 @@
 #   make SAN=1 ...  same, with -fsanitize=address,undefined, in build-san/
 #   make WERROR=1   warnings are errors (CI)
 #   make install PREFIX=/usr/local
+#   make fuzz-build / make fuzz FUZZ_S=N   libFuzzer targets (clang), see tests/fuzz/fuzz.h
 BUILD   ?= $(if $(SAN),build-san,build)
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
@@ -36,7 +37,7 @@ LDLIBS  := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke \
 
 LIB_SRC := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c) $(wildcard tests/fuzz/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -46,7 +47,8 @@ LIB := $(BUILD)/libcollapse.a
 BIN := $(BUILD)/collapse
 TESTBIN := $(BUILD)/tests/collapse_tests
 
-.PHONY: all test bench bench-build install deps data demo experiments clean format
+.PHONY: all test bench bench-build install deps data demo experiments clean format \
+        fuzz fuzz-build FORCE
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -71,6 +73,18 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 # and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
 test: $(TESTBIN) $(BIN) $(if $(NODATA),,data)
 	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
+
+# The corpus replay (tests/test_fuzz_replay.c) gets the fuzz target list as
+# X(name) lines; the header changes only when the list does.
+FUZZ_SRC := $(filter-out tests/fuzz/fuzz_util.c,$(sort $(wildcard tests/fuzz/*.c)))
+FUZZ_TARGETS := $(FUZZ_SRC:tests/fuzz/%.c=%)
+FUZZ_LIST_H := $(BUILD)/gen/fuzz_targets.h
+$(FUZZ_LIST_H): FORCE
+	@mkdir -p $(@D)
+	@printf 'X(%s)\n' $(FUZZ_TARGETS) | cmp -s - $@ || printf 'X(%s)\n' $(FUZZ_TARGETS) > $@
+$(BUILD)/tests/test_fuzz_replay.o: $(FUZZ_LIST_H)
+$(BUILD)/tests/test_fuzz_replay.o: CFLAGS += -I$(BUILD)/gen
+FORCE:
 
 # Compile the benchmarks without running them (CI keeps them building).
 bench-build: $(BENCH_BIN)
@@ -122,6 +136,40 @@ results/random_labels: $(BIN) data
 results/cifar_resnet20: $(BIN) data
 	rm -rf $@ && $(BIN) train $(EXP_R20) --out $@
 
+# libFuzzer targets (issue 11): every tests/fuzz/<target>.c except fuzz_util.c
+# becomes build/fuzz/<target>, linked with its own clang + ASan/UBSan build of
+# the library (build/fuzz/obj/). Needs clang and libclang-rt-14-dev
+# (tools/install-deps.sh --with-fuzz); CI only runs the Criterion replay.
+# `make fuzz FUZZ_S=N` runs each target N seconds, one after the other
+# (tools/fuzz.sh: nice, -rss_limit_mb=2048, the target's FUZZ_ARGS).
+FUZZ_CC  ?= clang
+FUZZ_S   ?= 60
+FUZZ_DIR := build/fuzz
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow \
+               -Wno-unused-parameter -Wno-pass-failed $(if $(WERROR),-Werror) -fopenmp -O1 \
+               -g -fno-omit-frame-pointer -MMD -MP -Iinclude -I$(OPENBLAS_INC) $(PKG_CFLAGS) -DCL_VERSION=\"$(VERSION)\" \
+               -DCL_GIT=\"$(GIT)\" -DCL_FUZZ_MAIN \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libcollapse.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o \
+              $(FUZZ_DIR)/obj/tests/fuzz/fuzz_util.o $(FUZZ_DIR)/libcollapse.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -L$(OPENBLAS_DIR) \
+	  -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke $(PKG_LIBS) -lm -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tools/fuzz.sh -t $(FUZZ_S) $(FUZZ_TARGETS)
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/collapse
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/collapse
@@ -135,3 +183,4 @@ clean:
 	rm -rf build build-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_BIN:=.d)
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BINS:$(FUZZ_DIR)/%=$(FUZZ_DIR)/obj/tests/fuzz/%.d)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian package collapse needs to build, test and plot.
-# Usage: tools/install-deps.sh [--with-torch]   (as root, or with sudo on PATH)
+# Usage: tools/install-deps.sh [--with-torch] [--with-fuzz]   (as root, or with sudo)
 #   --with-torch also installs python3-torch/python3-numpy, needed only to
 #   regenerate the committed reference fixtures (tools/make_fixtures.py).
+#   --with-fuzz also installs clang with the libFuzzer runtime and libomp,
+#   needed only for `make fuzz-build` (CI replays the corpora with gcc).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -13,7 +15,13 @@ pkgs=(
   libplplot-dev plplot-driver-cairo
   dataset-fashion-mnist ca-certificates
 )
-if [ "${1:-}" = "--with-torch" ]; then pkgs+=(python3-torch python3-numpy); fi
+for opt in "$@"; do
+  case $opt in
+    --with-torch) pkgs+=(python3-torch python3-numpy) ;;
+    --with-fuzz) pkgs+=(clang clang-14 libclang-rt-14-dev libomp-14-dev) ;;
+    *) echo "install-deps: unknown option $opt" >&2; exit 2 ;;
+  esac
+done
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"

@@ -73,6 +73,9 @@ cl_status cl_ckpt_reader_open(cl_ckpt_reader *r, const char *path, const char *m
 void cl_ckpt_get(cl_ckpt_reader *r, void *p, size_t n);
 int32_t cl_ckpt_get_i32(cl_ckpt_reader *r);
 int64_t cl_ckpt_get_i64(cl_ckpt_reader *r);
+/* Bytes left after the read position (0 if unknown): every size read from
+ * the file is checked against it before anything is allocated. */
+int64_t cl_ckpt_bytes_left(cl_ckpt_reader *r);
 /* Verifies the trailing checksum and that nothing follows; closes.
  * Errors: CL_EFORMAT ("truncated", "checksum mismatch (corrupt)"). */
 cl_status cl_ckpt_reader_close(cl_ckpt_reader *r);

@@ -89,6 +89,16 @@ static cl_status png_header(const char *path, png_image *img, int *c)
         return cl_error(CL_EFORMAT, "%s: 16-bit PNG (want 8-bit gray or RGB)", path);
     }
     *c = (img->format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
+    /* Before anything is allocated: a pixel takes at least 1 bit of the
+     * inflated data and deflate expands at most 1032:1, so a header claiming
+     * more pixels than 8 * 1032 * file size is lying (found by fuzzing). */
+    struct stat sb;
+    uint64_t px = (uint64_t)img->width * img->height;
+    if (stat(path, &sb) != 0 || px > 8u * 1032u * (uint64_t)sb.st_size) {
+        png_image_free(img);
+        return cl_error(CL_EFORMAT, "%s: corrupt PNG (header says %ux%u pixels, more than "
+                                    "the file can hold)", path, img->width, img->height);
+    }
     return CL_OK;
 }
 

@@ -96,6 +96,14 @@ int32_t cl_ckpt_get_i32(cl_ckpt_reader *r)
     return v;
 }
 
+int64_t cl_ckpt_bytes_left(cl_ckpt_reader *r)
+{
+    struct stat sb;
+    off_t at = ftello(r->f);
+    if (at < 0 || fstat(fileno(r->f), &sb) != 0 || sb.st_size < at) return 0;
+    return (int64_t)(sb.st_size - at);
+}
+
 cl_status cl_ckpt_reader_open(cl_ckpt_reader *r, const char *path, const char *magic,
                               const char *what, int64_t *step)
 {
@@ -240,7 +248,7 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
     CL_TRY(cl_ckpt_reader_open(&s, path, "CLMODEL1", "model checkpoint", &stp));
     cl_status st = CL_OK;
     int64_t tl = cl_ckpt_get_i64(&s);
-    if (!sane_len(tl, 1 << 24)) goto bad;
+    if (!sane_len(tl, 1 << 24) || tl > cl_ckpt_bytes_left(&s)) goto bad;
     *text = cl_alloc((size_t)tl + 1, "checkpoint model text");
     if (!*text) {
         st = CL_ENOMEM;
@@ -250,7 +258,8 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
     (*text)[tl] = 0;
     *nparams = cl_ckpt_get_i64(&s);
     *nbufs = cl_ckpt_get_i64(&s);
-    if (s.err || !sane_len(*nparams, (int64_t)1 << 34) || !sane_len(*nbufs, (int64_t)1 << 34))
+    if (s.err || !sane_len(*nparams, (int64_t)1 << 34) || !sane_len(*nbufs, (int64_t)1 << 34) ||
+        *nparams + *nbufs > cl_ckpt_bytes_left(&s) / 4)
         goto bad;
     *params = cl_alloc_array((size_t)*nparams, sizeof(float), "checkpoint params");
     *bufs = cl_alloc_array((size_t)*nbufs, sizeof(float), "checkpoint bufs");

@@ -83,7 +83,8 @@ static cl_status get_optim(cl_ckpt_reader *s, const char *path, cl_optim *o)
     int32_t kind = cl_ckpt_get_i32(s);
     (void)cl_ckpt_get_i32(s);
     int64_t ostep = cl_ckpt_get_i64(s), slen = cl_ckpt_get_i64(s);
-    if (s->err) return cl_error(CL_EFORMAT, "%s: truncated or corrupt", path);
+    if (s->err || !sane_len(slen, cl_ckpt_bytes_left(s) / 4))
+        return cl_error(CL_EFORMAT, "%s: truncated or corrupt", path);
     if (o) {
         if (kind != (int32_t)o->cfg.kind || slen != o->state_len)
             return cl_error(CL_EFORMAT, "%s: optimizer state (kind %d, %lld floats) does not "
@@ -130,7 +131,7 @@ cl_status cl_train_ckpt_load(const char *dir, cl_train_state *out, cl_optim *o)
     get_rng(&s, &out->rng_data);
     get_rng(&s, &out->rng_aug);
     out->n = cl_ckpt_get_i64(&s);
-    if (s.err || !sane_len(out->n, (int64_t)1 << 31)) {
+    if (s.err || !sane_len(out->n, (int64_t)1 << 31) || out->n > cl_ckpt_bytes_left(&s) / 4) {
         st = cl_error(CL_EFORMAT, "%s: truncated or corrupt", path);
         goto fail;
     }
