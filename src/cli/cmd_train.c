@@ -122,12 +122,12 @@ static void print_schedule(const cl_train_config *cfg)
 /* Model table, data, training and BLAS lines. */
 static void print_header(const run *r)
 {
-    char *buf = malloc(1 << 16);
+    char *buf = cl_alloc(1 << 16, "model table");
     if (buf) {
         int need = cl_model_summary(r->m, buf, 1 << 16);
         fputs(buf, stdout);
         if (need > 0 && need < (1 << 16) && buf[need - 1] != '\n') fputc('\n', stdout);
-        free(buf);
+        cl_free(buf);
     }
     const cl_head_opts *h = &r->head;
     printf("model: %s  %lld parameters  classifier %s%s%s\n",
@@ -275,7 +275,7 @@ static void run_free(run *r)
         sigaction(SIGTERM, &r->old_term, NULL);
     }
     if (r->study) cl_study_destroy(r->study);
-    free(r->json.text);
+    free(r->json.text); /* open_memstream allocates with malloc */
     cl_free(r->model_text);
     cl_model_destroy(r->m);
     cl_dataset_free(&r->train);
@@ -285,11 +285,11 @@ static void run_free(run *r)
 
 int cl_cmd_train(int argc, char **argv)
 {
-    run *r = calloc(1, sizeof *r);
-    if (!r) return cl_cli_fail(1, "out of memory");
+    run *r = cl_alloc(sizeof *r, "train command");
+    if (!r) return cl_cli_fail(1, "%s", cl_errmsg());
     int rc = cl_cli_train_parse(argc, argv, &r->o);
     if (rc) {
-        free(r);
+        cl_free(r);
         return rc < 0 ? 0 : rc;
     }
     if ((rc = cl_cli_train_config(&r->o, &r->cfg)) ||
@@ -316,6 +316,6 @@ int cl_cmd_train(int argc, char **argv)
     rc = report(r, st, &res);
 done:
     run_free(r);
-    free(r);
+    cl_free(r);
     return rc;
 }
