@@ -18,16 +18,16 @@ void load_case(const char *name, ncase *c)
     snprintf(p, sizeof p, FIX "%s/H.npy", name);
     cr_assert_eq(cl_npy_read_f32(p, &c->H, &nd, sh), CL_OK, "%s", cl_errmsg());
     c->N = sh[0];
-    c->D = 1;
+    c->dim = 1;
     for (int i = 1; i < nd; i++)
-        c->D *= (int)sh[i];
+        c->dim *= (int)sh[i];
     snprintf(p, sizeof p, FIX "%s/y.npy", name);
     cr_assert_eq(cl_npy_read_i32(p, &c->y, &nd, sh), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(sh[0], c->N);
     snprintf(p, sizeof p, FIX "%s/W.npy", name);
     cr_assert_eq(cl_npy_read_f32(p, &c->W, &nd, sh), CL_OK, "%s", cl_errmsg());
     c->K = (int)sh[0];
-    cr_assert_eq(sh[1], c->D);
+    cr_assert_eq(sh[1], c->dim);
     snprintf(p, sizeof p, FIX "%s/b.npy", name);
     cr_assert_eq(cl_npy_read_f32(p, &c->b, &nd, sh), CL_OK, "%s", cl_errmsg());
 }

@@ -11,7 +11,7 @@ typedef struct {
     float *H, *W, *b;
     int32_t *y;
     int64_t N;
-    int D, K;
+    int dim, K;
 } ncase;
 
 /* Loads fixture `name` (H, y, W, b); fails the test if a file is missing. */

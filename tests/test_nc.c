@@ -54,20 +54,20 @@ static void reference_case(const char *name)
     load_case(name, &c);
     cl_nc_opts o = cl_nc_opts_default();
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r), CL_OK, "%s",
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK, "%s",
                  cl_errmsg());
     cr_assert_eq(r.N, c.N);
-    cr_assert_eq(r.D, c.D);
+    cr_assert_eq(r.dim, c.dim);
     cr_assert_eq(r.K, c.K);
     check_expected(name, "unweighted", &r);
     o.weighted_mean = 1;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
     check_expected(name, "weighted", &r);
     o = cl_nc_opts_default();
     o.nc4_bias = 0;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
     check_expected(name, "nobias", &r);
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, NULL, &r), CL_OK);
     check_expected(name, "noW", &r);
     free_case(&c);
 }
@@ -99,7 +99,7 @@ Test(nc, naive_twin_matches_reference)
         cl_nc_opts o = cl_nc_opts_default();
         o.weighted_mean = 1;
         cl_nc_result r;
-        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &r),
+        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r),
                      CL_OK);
         check_expected(names[t], "weighted", &r);
         free_case(&c);
@@ -222,9 +222,9 @@ Test(nc, weighted_mean_differs_when_unbalanced)
     load_case("unbal", &c);
     cl_nc_opts o = cl_nc_opts_default();
     cl_nc_result a, b;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &a), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &a), CL_OK);
     o.weighted_mean = 1;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, &o, &b), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &b), CL_OK);
     cr_assert_gt(fabs(a.nc1 - b.nc1), 1e-3 * a.nc1);
     cr_assert_eq(b.opts.weighted_mean, 1);
     cr_assert_eq(a.opts.weighted_mean, 0);
@@ -237,11 +237,11 @@ static void stream_case(const ncase *c, const int *b1, int nb1, const int *b2, i
                         cl_nc_result *r)
 {
     cl_nc_stream *s;
-    cr_assert_eq(cl_nc_stream_create(&s, c->D, c->K, c->W, c->b, NULL), CL_OK);
+    cr_assert_eq(cl_nc_stream_create(&s, c->dim, c->K, c->W, c->b, NULL), CL_OK);
     for (int64_t i = 0, k = 0; i < c->N; k++) {
         int64_t n = b1[k % nb1];
         if (n > c->N - i) n = c->N - i;
-        cr_assert_eq(cl_nc_stream_feed1(s, c->H + i * c->D, n, c->D, c->y + i), CL_OK);
+        cr_assert_eq(cl_nc_stream_feed1(s, c->H + i * c->dim, n, c->dim, c->y + i), CL_OK);
         i += n;
     }
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK, "%s", cl_errmsg());
@@ -249,7 +249,7 @@ static void stream_case(const ncase *c, const int *b1, int nb1, const int *b2, i
         int64_t n = b2[k % nb2];
         if (n > end) n = end;
         cr_assert_eq(
-            cl_nc_stream_feed2(s, c->H + (end - n) * c->D, n, c->D, c->y + end - n),
+            cl_nc_stream_feed2(s, c->H + (end - n) * c->dim, n, c->dim, c->y + end - n),
             CL_OK);
         end -= n;
     }
@@ -259,9 +259,9 @@ static void stream_case(const ncase *c, const int *b1, int nb1, const int *b2, i
     cr_assert_eq(cl_nc_stream_result(s, &again), CL_OK);
     cr_assert_eq(memcmp(&again, r, sizeof again), 0);
     cl_nc_stream_reset(s);
-    cr_assert_eq(cl_nc_stream_feed1(s, c->H, c->N, c->D, c->y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c->H, c->N, c->dim, c->y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
-    cr_assert_eq(cl_nc_stream_feed2(s, c->H, c->N, c->D, c->y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed2(s, c->H, c->N, c->dim, c->y), CL_OK);
     cr_assert_eq(cl_nc_stream_result(s, &again), CL_OK);
     for (int i = 0; i < cl_nc_nkeys(); i++)
         cr_assert(close_rel(cl_nc_key_value(&again, i), cl_nc_key_value(r, i), 1e-12));
@@ -275,7 +275,7 @@ Test(nc, streaming_odd_batches_equal_in_memory)
         ncase c;
         load_case(names[t], &c);
         cl_nc_result mem, st;
-        cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, NULL, &mem), CL_OK);
+        cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, NULL, &mem), CL_OK);
         const int b1[] = {1, 7, 0, 13, 2}, b2[] = {5, 31, 1};
         stream_case(&c, b1, 5, b2, 3, &st);
         for (int i = 0; i < cl_nc_nkeys(); i++)
@@ -291,20 +291,20 @@ Test(nc, row_stride)
 {
     ncase c;
     load_case("tall", &c);
-    int64_t ld = 2 * c.D + 3;
+    int64_t ld = 2 * c.dim + 3;
     float *X = cl_alloc_array((size_t)(c.N * ld), sizeof(float), "X");
     for (int64_t i = 0; i < c.N; i++)
         for (int64_t j = 0; j < ld; j++)
-            X[i * ld + j] = j < c.D ? c.H[i * c.D + j] : (float)(i * 1000 + j);
+            X[i * ld + j] = j < c.dim ? c.H[i * c.dim + j] : (float)(i * 1000 + j);
     cl_nc_stream *s;
     cl_nc_result a, b;
-    cr_assert_eq(cl_nc_stream_create(&s, c.D, c.K, c.W, c.b, NULL), CL_OK);
+    cr_assert_eq(cl_nc_stream_create(&s, c.dim, c.K, c.W, c.b, NULL), CL_OK);
     cr_assert_eq(cl_nc_stream_feed1(s, X, c.N, ld, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
     cr_assert_eq(cl_nc_stream_feed2(s, X, c.N, ld, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_result(s, &a), CL_OK);
     cl_nc_stream_destroy(s);
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, NULL, &b), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, NULL, &b), CL_OK);
     for (int i = 0; i < cl_nc_nkeys(); i++)
         cr_expect(close_rel(cl_nc_key_value(&a, i), cl_nc_key_value(&b, i), 1e-12), "%s",
                   cl_nc_key_name(i));

@@ -63,7 +63,7 @@ Test(nc_cli, cli_json_matches_reference)
                      out, sizeof out),
                  0, "%s", out);
     cr_assert(strstr(out, "\"nc4_bias\": false"), "%s", out);
-    cr_assert(strstr(out, "\"N\": 300,") && strstr(out, "\"D\": 24,") &&
+    cr_assert(strstr(out, "\"N\": 300,") && strstr(out, "\"dim\": 24,") &&
                   strstr(out, "\"K\": 6,"),
               "%s", out);
     double *e;
@@ -80,7 +80,7 @@ Test(nc_cli, cli_table_and_no_weights)
     cr_assert_eq(
         run("--features " FIX "wide/H.npy --labels " FIX "wide/y.npy", out, sizeof out),
         0, "%s", out);
-    cr_assert(strstr(out, "N = 40, D = 120, K = 4"), "%s", out);
+    cr_assert(strstr(out, "N = 40, dim = 120, K = 4"), "%s", out);
     cr_assert(strstr(out, "nc1 "), "%s", out);
     cr_assert(strstr(out, "mu_G unweighted"), "%s", out);
     cr_assert_eq(run("--json --features " FIX "wide/H.npy --labels " FIX "wide/y.npy",

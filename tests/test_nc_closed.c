@@ -98,12 +98,12 @@ Test(nc_closed, fuzziness_affine_invariant)
     ncase c;
     load_case("tall", &c);
     cl_nc_result r0, r1;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r0), CL_OK);
-    float *X = cl_alloc_array((size_t)(c.N * c.D), sizeof(float), "X");
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, NULL, &r0), CL_OK);
+    float *X = cl_alloc_array((size_t)(c.N * c.dim), sizeof(float), "X");
     for (int64_t i = 0; i < c.N; i++)
-        for (int d = 0; d < c.D; d++)
-            X[i * c.D + d] = 2.5f * c.H[i * c.D + d] + 0.75f * (d - 7);
-    cr_assert_eq(cl_nc_analyze(X, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r1), CL_OK);
+        for (int d = 0; d < c.dim; d++)
+            X[i * c.dim + d] = 2.5f * c.H[i * c.dim + d] + 0.75f * (d - 7);
+    cr_assert_eq(cl_nc_analyze(X, c.N, c.dim, c.y, c.K, NULL, NULL, NULL, &r1), CL_OK);
     cr_expect(close_rel(r1.fuzz, r0.fuzz, 1e-5), "%.10g vs %.10g", r1.fuzz, r0.fuzz);
     cr_expect(close_rel(r1.nc1_quotient, r0.nc1_quotient, 1e-5));
     cr_expect(close_rel(r1.cdnv, r0.cdnv, 1e-5));
@@ -117,7 +117,7 @@ Test(nc_closed, without_W_keys_are_nan)
     ncase c;
     load_case("unbal", &c);
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r), CL_OK);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, NULL, &r), CL_OK);
     cr_assert_eq(r.has_W, 0);
     for (int i = 0; i < cl_nc_nkeys(); i++) {
         double v = cl_nc_key_value(&r, i);

@@ -16,7 +16,7 @@ Test(nc_errors, error_empty_class)
     load_case("tall", &c);
     /* K = 7 while labels only reach 5: class 6 is empty. */
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K + 1, NULL, NULL, NULL, &r),
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K + 1, NULL, NULL, NULL, &r),
                  CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "class 6 has no samples"), "%s", cl_errmsg());
     free_case(&c);
@@ -28,10 +28,10 @@ Test(nc_errors, error_label_out_of_range)
     load_case("tall", &c);
     c.y[17] = c.K;
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, NULL, &r), CL_EINVAL);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, NULL, &r), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "sample 17"), "%s", cl_errmsg());
     c.y[17] = -1;
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, c.W, c.b, NULL, &r), CL_EINVAL);
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, NULL, &r), CL_EINVAL);
     free_case(&c);
 }
 
@@ -41,27 +41,27 @@ Test(nc_errors, error_pass_order_and_counts)
     load_case("tall", &c);
     cl_nc_stream *s;
     cl_nc_result r;
-    cr_assert_eq(cl_nc_stream_create(&s, c.D, c.K, NULL, NULL, NULL), CL_OK);
-    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_EINVAL);
+    cr_assert_eq(cl_nc_stream_create(&s, c.dim, c.K, NULL, NULL, NULL), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.dim, c.y), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "before end1"), "%s", cl_errmsg());
     cr_assert_eq(cl_nc_stream_result(s, &r), CL_EINVAL);
-    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_EINVAL);
-    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_EINVAL);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.dim, c.y), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "after end1"), "%s", cl_errmsg());
     /* Pass 2 short of samples. */
-    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N - 1, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N - 1, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_result(s, &r), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "pass 2 saw"), "%s", cl_errmsg());
     /* Same total, different labels. */
     cl_nc_stream_reset(s);
-    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
     int32_t *y2 = cl_alloc_array((size_t)c.N, sizeof(int32_t), "y2");
     memcpy(y2, c.y, (size_t)c.N * sizeof(int32_t));
     y2[0] = (y2[0] + 1) % c.K;
-    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, y2), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.dim, y2), CL_OK);
     cr_assert_eq(cl_nc_stream_result(s, &r), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "in pass 2 but"), "%s", cl_errmsg());
     cl_nc_stream_destroy(s);
@@ -91,23 +91,23 @@ Test(nc_errors, error_non_finite)
     cl_nc_stream *s;
     cl_nc_result r;
     /* Finite in pass 1, NaN in pass 2. */
-    cr_assert_eq(cl_nc_stream_create(&s, c.D, c.K, NULL, NULL, NULL), CL_OK);
-    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_create(&s, c.dim, c.K, NULL, NULL, NULL), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_OK);
-    c.H[5 * c.D + 2] = NAN;
-    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_OK);
+    c.H[5 * c.dim + 2] = NAN;
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_result(s, &r), CL_ENUMERIC);
     cr_assert(strstr(cl_errmsg(), "pass 2 are not finite"), "%s", cl_errmsg());
     /* NaN in pass 1: end1 fails and the stream refuses work until reset. */
     cl_nc_stream_reset(s);
-    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.D, c.y), CL_OK);
+    cr_assert_eq(cl_nc_stream_feed1(s, c.H, c.N, c.dim, c.y), CL_OK);
     cr_assert_eq(cl_nc_stream_end1(s), CL_ENUMERIC);
     cr_assert(strstr(cl_errmsg(), "not finite"), "%s", cl_errmsg());
     cr_assert_eq(cl_nc_stream_end1(s), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "reset"), "%s", cl_errmsg());
-    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.D, c.y), CL_EINVAL);
+    cr_assert_eq(cl_nc_stream_feed2(s, c.H, c.N, c.dim, c.y), CL_EINVAL);
     cl_nc_stream_destroy(s);
-    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.D, c.y, c.K, NULL, NULL, NULL, &r),
+    cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, NULL, &r),
                  CL_ENUMERIC);
     cr_assert(strstr(cl_errmsg(), "not finite"), "%s", cl_errmsg());
     free_case(&c);

@@ -2,12 +2,12 @@
  * Pure functions over matrices: no dependency on layers, training or data.
  * Formulas, sources and conventions: docs/METRICS.md.
  *
- * Notation: H features [N, D] (row-major float32), y labels [N] in [0, K),
- * W classifier [K, D], b bias [K]. mu_c class means, mu_G the global mean
- * (convention below), M the centred class means [K, D], Sw the within-class
+ * Notation: H features [N, dim] (row-major float32), y labels [N] in [0, K),
+ * W classifier [K, dim], b bias [K]. mu_c class means, mu_G the global mean
+ * (convention below), M the centred class means [K, dim], Sw the within-class
  * covariance (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, Sb = (1/K) M^T M.
  *
- * Never forms a D x D matrix: with A = M, tr(Sw Sb^+) = K tr((A A^T)^{+2} A Sw A^T)
+ * Never forms a dim x dim matrix: with A = M, tr(Sw Sb^+) = K tr((A A^T)^{+2} A Sw A^T)
  * where A Sw A^T is a K x K sum over samples, and (A A^T)^+ keeps only the top
  * K-1 eigenpairs. All accumulation in double.
  *
@@ -33,7 +33,7 @@ cl_nc_opts cl_nc_opts_default(void);
 
 typedef struct {
     int64_t N;
-    int D, K;
+    int dim, K; /* feature dimension, classes */
     int has_W, has_b;  /* which classifier inputs were given */
     cl_nc_opts opts;   /* conventions used */
     /* NC1 */
@@ -56,18 +56,18 @@ typedef struct {
 
 typedef struct cl_nc_stream cl_nc_stream;
 
-/* D >= 1, K >= 2. W [K, D] and b [K] are copied (either may be NULL; b is
+/* dim >= 1, K >= 2. W [K, dim] and b [K] are copied (either may be NULL; b is
  * ignored without W). opts NULL means cl_nc_opts_default(). Memory: about
- * 3 K D doubles plus a residual block of at most 512 KB per thread,
+ * 3 K dim doubles plus a residual block of at most 512 KB per thread,
  * independent of the number of samples.
  * Not thread-safe: one stream per thread. Errors: CL_EINVAL (sizes), CL_ENOMEM. */
-cl_status cl_nc_stream_create(cl_nc_stream **s, int D, int K, const float *W, const float *b,
+cl_status cl_nc_stream_create(cl_nc_stream **s, int dim, int K, const float *W, const float *b,
                               const cl_nc_opts *opts);
 void cl_nc_stream_destroy(cl_nc_stream *s);
-/* Starts over (both passes), keeping D, K, W, b. */
+/* Starts over (both passes), keeping dim, K, W, b. */
 void cl_nc_stream_reset(cl_nc_stream *s);
-/* Pass 1: feed every sample once, in any batches. H [n, D] with row stride
- * ld (>= D; ld = D for contiguous). Errors: CL_EINVAL (label out of range,
+/* Pass 1: feed every sample once, in any batches. H [n, dim] with row stride
+ * ld (>= dim; ld = dim for contiguous). Errors: CL_EINVAL (label out of range,
  * called in the wrong pass). */
 cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y);
@@ -82,16 +82,16 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
 /* Ends pass 2 and fills every metric; may be called again for the same
  * result. Errors: CL_EINVAL (called before end1; per-class sample counts of
  * the two passes differ), CL_ENUMERIC (the class means span fewer than
- * min(K-1, D) dimensions, so Sb^+ and NC1 are undefined). */
+ * min(K-1, dim) dimensions, so Sb^+ and NC1 are undefined). */
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
 
-/* In-memory: both passes over H [N, D] (contiguous), same errors. */
-cl_status cl_nc_analyze(const float *H, int64_t N, int D, const int32_t *y, int K, const float *W,
+/* In-memory: both passes over H [N, dim] (contiguous), same errors. */
+cl_status cl_nc_analyze(const float *H, int64_t N, int dim, const int32_t *y, int K, const float *W,
                         const float *b, const cl_nc_opts *opts, cl_nc_result *r);
 
-/* Reference twin of cl_nc_analyze for tests: explicit D x D Sw and Sb,
- * eigen-truncated pseudo-inverse of Sb, loops. O(N D^2 + D^3): small D only. */
-cl_status cl_nc_analyze_naive(const float *H, int64_t N, int D, const int32_t *y, int K,
+/* Reference twin of cl_nc_analyze for tests: explicit dim x dim Sw and Sb,
+ * eigen-truncated pseudo-inverse of Sb, loops. O(N dim^2 + dim^3): small dim only. */
+cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
                               const float *W, const float *b, const cl_nc_opts *opts,
                               cl_nc_result *r);
 

@@ -66,7 +66,7 @@ cl_status cl_nc_finish(cl_nc_stream *s)
     cl_nc_result *r = &s->res;
     memset(r, 0, sizeof *r);
     r->N = s->n1;
-    r->D = dim;
+    r->dim = dim;
     r->K = K;
     r->has_W = s->has_W;
     r->has_b = s->has_b;

@@ -180,7 +180,7 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
     }
     memset(r, 0, sizeof *r);
     r->N = N;
-    r->D = dim;
+    r->dim = dim;
     r->K = K;
     r->has_W = W != NULL;
     r->has_b = W && b;

@@ -30,16 +30,16 @@ static void usage(FILE *f)
                "on usage.\n");
 }
 
-/* Into the open JSON object j: "N", "D" (the feature dimension), "K",
+/* Into the open JSON object j: "N", "dim" (the feature dimension), "K",
  * "has_W", "has_b", "conventions" {"mu_G": "unweighted"|"weighted",
  * "nc4_bias": whether b entered the classifier's decision, "std":
  * "population", "sb_pinv": "top K-1 eigenpairs"} and "metrics" {every key
  * of cl_nc_key_name; null where undefined}. The metrics sit in their own
- * object because the fuzziness key "D" would collide with the dimension. */
+ * object, apart from the run's sizes. */
 static void result_json(cl_json *j, const cl_nc_result *r)
 {
     cl_json_int(j, "N", r->N);
-    cl_json_int(j, "D", r->D);
+    cl_json_int(j, "dim", r->dim);
     cl_json_int(j, "K", r->K);
     cl_json_bool(j, "has_W", r->has_W);
     cl_json_bool(j, "has_b", r->has_b);
@@ -57,7 +57,7 @@ static void result_json(cl_json *j, const cl_nc_result *r)
 
 static void print_table(const cl_nc_result *r, const char *feat)
 {
-    printf("features %s: N = %lld, D = %d, K = %d\n", feat, (long long)r->N, r->D, r->K);
+    printf("features %s: N = %lld, dim = %d, K = %d\n", feat, (long long)r->N, r->dim, r->K);
     printf(
         "conventions: mu_G %s; NC4 decision argmax(W h%s); std population; Sb^+ on top "
         "K-1 eigenpairs\n\n",
