@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #include "collapse/error.h"
-#include "collapse/nn.h"
 #include "collapse/rng.h"
+#include "collapse/shape.h"
 
 #define CL_DATA_MAX_CLASSES 100
 #define CL_DATA_NAME_LEN 64

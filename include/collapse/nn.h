@@ -27,12 +27,7 @@
 
 #include "collapse/error.h"
 #include "collapse/rng.h"
-
-typedef struct {
-    int c, h, w;
-} cl_shape;
-
-static inline int64_t cl_shape_size(cl_shape s) { return (int64_t)s.c * s.h * s.w; }
+#include "collapse/shape.h"
 
 typedef enum {
     CL_LAYER_LINEAR,    /* y = x W^T + b; W [OUT, IN] (PyTorch layout), b [OUT] */
