@@ -1,7 +1,8 @@
 /* Sizes read from files (issue 11, resources): every size in an .npy header
  * is checked against the file's length before anything is allocated, and a
  * JSON text costs time and memory in proportion to its length (member names
- * checked for duplicates in O(n); at most CL_JSON_MAXFILE bytes). The
+ * checked for duplicates in O(n); at most CL_JSON_MAXFILE bytes), and so do
+ * a CSV file's tables (sized by the lines that can be rows). The
  * memory tests cap the test's address space (tc_limit_memory), so a big
  * allocation would show as CL_ENOMEM instead of the expected CL_EFORMAT. */
 #include <criterion/criterion.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collapse/csv.h"
 #include "collapse/json.h"
 #include "collapse/npy.h"
 #include "common.h"
@@ -156,4 +158,27 @@ Test(io_sizes, json_text_limit)
     tc_expect_err(cl_json_parse_file(p, &v), CL_EFORMAT, "larger than 1 MiB", NULL);
     cr_assert_null(v);
     free(t);
+}
+
+Test(io_sizes, csv_tables_sized_by_the_file)
+{
+    /* a 100-column header over 400000 one-cell lines (1 MB): the tables were
+     * sized by the line count, 4e7 cells x 56 bytes = 2.2 GB, before the
+     * first line was found short */
+    tc_limit_memory(256 << 20);
+    size_t n = 300 + 2 * 400000;
+    char *t = malloc(n + 1);
+    size_t l = 0;
+    for (int c = 0; c < 100; c++) l += (size_t)sprintf(t + l, "%sc%d", c ? "," : "", c);
+    t[l++] = '\n';
+    while (l + 2 <= n) {
+        t[l++] = '1';
+        t[l++] = '\n';
+    }
+    const char *p = tpath("wide.csv");
+    tc_write_file(p, t, l);
+    free(t);
+    cl_csv c;
+    tc_expect_err(cl_csv_read(p, NULL, &c), CL_EFORMAT, "wide.csv:2: 1 cells, the header has 100",
+                  NULL);
 }
