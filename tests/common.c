@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,4 +248,22 @@ int tc_run_capture(const char *line, char *out, size_t cap)
     if (f) fclose(f);
     tc_tmpdir_remove(dir);
     return st;
+}
+
+int tc_limit_memory(size_t extra)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    (void)extra;
+    return 0;
+#else
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f, "/proc/self/statm");
+    cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0, "setrlimit");
+    return 1;
+#endif
 }

@@ -95,6 +95,15 @@ cl_layer_spec tc_spec(cl_layer_kind kind, int out);
  * `a` and (if not NULL) `b`. */
 void tc_expect_err(cl_status got, cl_status want, const char *a, const char *b);
 
+/* ---- memory ---- */
+
+/* Caps this test process's address space (RLIMIT_AS) at its current size
+ * plus `extra` bytes, so a parser that tries a big allocation gets NULL
+ * (CL_ENOMEM) instead of succeeding. Returns 1, or 0 (no cap) under
+ * AddressSanitizer, which reserves terabytes of address space. Criterion
+ * runs each test in its own process: the cap ends with the test. */
+int tc_limit_memory(size_t extra);
+
 /* ---- running the CLI ($COLLAPSE_BIN, set by make test) ---- */
 
 /* The path of the collapse binary; fails the test if COLLAPSE_BIN is unset. */

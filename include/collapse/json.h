@@ -65,7 +65,9 @@ cl_status cl_json_finish(cl_json *j, const char *what);
 
 /* ---- reader ---- */
 
-#define CL_JSON_MAXFILE (64 << 20) /* cl_json_parse_file refuses larger files */
+/* cl_json_parse and cl_json_parse_file refuse larger texts: a tree takes up
+ * to ~130 bytes per byte of text ("[0,0,...]"), so at most ~140 MB. */
+#define CL_JSON_MAXFILE (1 << 20)
 
 typedef enum {
     CL_JSON_NULL,
@@ -95,7 +97,8 @@ struct cl_json_value {
  * cl_json_value_free; NULL on error). Errors: CL_EFORMAT with one line
  * "<name>:<line>:<col>: <problem>" (bad token, unterminated string, bad
  * escape, duplicate member, depth over CL_JSON_MAXDEPTH, text after the
- * value, number out of double range), CL_ENOMEM. */
+ * value, number out of double range, more than CL_JSON_MAXFILE bytes),
+ * CL_ENOMEM. */
 cl_status cl_json_parse(const char *text, size_t len, const char *name, cl_json_value **root);
 /* Reads and parses a file (name in messages = path). Errors as above, plus
  * CL_EIO (cannot open/read) and CL_EFORMAT over CL_JSON_MAXFILE bytes. */

@@ -22,6 +22,7 @@ typedef struct {
     /* results (defaults set by the caller before parsing) */
     const char *ckpt, *split;
     int batch, threads;
+    int batch_set; /* --batch was given */
     cl_cli_data data;
 } cl_cli_ckpt_args;
 
@@ -33,5 +34,14 @@ int cl_cli_ckpt_args_parse(int argc, char **argv, cl_cli_ckpt_args *a);
 /* Without --data, the data options of the run (its config.json); then the
  * data checks. Returns 0 or the exit status after printing. */
 int cl_cli_ckpt_args_data(cl_cli_ckpt_args *a);
+
+/* For features: the BN mode (*bn_mode: the --bn-mode value, NULL if not
+ * given) and, in BN train mode, a->batch as the run's study used them, read
+ * from its config.json ("study"."bn_mode"; batch statistics over batches of
+ * max(options.batch, run.eval_batch) samples). A flag given overrides the
+ * run's value, with a note when they differ. Without a config.json: eval
+ * mode, a->batch unchanged. Returns 0 or 1 after printing (unreadable file,
+ * a value of the wrong type, a mode other than eval/train). */
+int cl_cli_ckpt_args_bn(cl_cli_ckpt_args *a, const char **bn_mode);
 
 #endif

@@ -23,7 +23,9 @@ static void usage(FILE *f)
         "Writes DIR/features.npy [N, dim] (the layer's outputs; default: the classifier's\n"
         "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
         "randomised), W.npy [K, dim'] and b.npy [K] (the classifier).\n"
-        "Without --data, the data options of the run (RUNDIR/config.json) are used.\n");
+        "Without --data, the data options of the run (RUNDIR/config.json) are used.\n"
+        "Without --bn-mode, the run's (config.json; else eval); in BN train mode the\n"
+        "batch size defaults to the run's, so the features are those its study saw.\n");
     cl_cli_data_usage(f);
 }
 
@@ -58,7 +60,7 @@ static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const vo
 
 int cl_cmd_features(int argc, char **argv)
 {
-    const char *layer = NULL, *bn_mode = "eval", *out = NULL;
+    const char *layer = NULL, *bn_mode = NULL, *out = NULL;
     const cl_cli_extra_flag extra[] = {
         {"--layer", &layer}, {"--bn-mode", &bn_mode}, {"--out", &out}};
     cl_cli_ckpt_args a = {.cmd = "features",
@@ -74,8 +76,9 @@ int cl_cmd_features(int argc, char **argv)
     const char *ckpt = a.ckpt, *split = a.split;
     if (strcmp(split, "train") && strcmp(split, "test"))
         return cl_cli_fail(2, "--split: unknown split '%s' (train or test)", split);
-    if (strcmp(bn_mode, "eval") && strcmp(bn_mode, "train"))
+    if (bn_mode && strcmp(bn_mode, "eval") && strcmp(bn_mode, "train"))
         return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)", bn_mode);
+    if (cl_cli_ckpt_args_bn(&a, &bn_mode)) return 1;
     if (a.threads) cl_blas_set_threads(a.threads);
 
     cl_model *m = NULL;

@@ -134,6 +134,11 @@ static int read_run_config(const char *path, char *cfg, size_t cap, cl_json_valu
     return 0;
 }
 
+int cl_cli_run_config(const char *path, char *cfg, size_t cap, cl_json_value **root)
+{
+    return read_run_config(path, cfg, cap, root);
+}
+
 int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap)
 {
     char cfg[4200];

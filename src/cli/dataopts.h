@@ -58,6 +58,11 @@ int cl_cli_data_check(const cl_cli_data *d);
  * (file:line:col) or a value has the wrong type. */
 int cl_cli_data_from_run(const char *path, cl_cli_data *d);
 
+/* The run's config.json (path as for cl_cli_data_from_run; its name into
+ * cfg[cap]) parsed into *root, NULL when there is none (free with
+ * cl_json_value_free). Returns 0, or 1 after printing the parser's message. */
+int cl_cli_run_config(const char *path, char *cfg, size_t cap, cl_json_value **root);
+
 /* The string `key` of the "options" object of the run's config.json (path
  * as for cl_cli_data_from_run) into buf; returns 0 if there is none (or the
  * file cannot be parsed: then after printing its file:line:col message). */

@@ -194,8 +194,11 @@ cl_status cl_csv_read(const char *path, const char *text_cols, cl_csv *out)
     if (nl > buf && nl[-1] == '\r') nl[-1] = 0;
     *nl = 0;
     out->ncols = count_cells(buf, nl);
+    /* Rows are only the lines of ncols cells (ncols bytes or more each): the
+     * tables below stay within 56 x the file's size, whatever its line count. */
     int64_t rows = 0;
-    for (char *p = nl + 1; (p = strchr(p, '\n')) != NULL; p++) rows++;
+    for (char *p = nl + 1, *e; (e = strchr(p, '\n')) != NULL; p = e + 1)
+        rows += count_cells(p, e) == out->ncols;
     out->names = cl_alloc_array((size_t)out->ncols, CL_CSV_CELL, "CSV header");
     out->num = cl_alloc_array((size_t)(rows ? rows : 1) * (size_t)out->ncols, sizeof(double),
                               "CSV values");

@@ -233,13 +233,73 @@ static cl_json_value *add_item(reader *r, cl_json_value *v, int *cap)
     return &v->items[v->n++];
 }
 
+/* The member names of one object seen so far, for the duplicate check: a
+ * linear scan up to KEYS_LINEAR members, then an open-addressing table of
+ * item indices (+1; 0 = empty) kept at most half full, so an object of n
+ * members costs O(n), not O(n^2) string compares (a 400 KB object took
+ * 3.5 s before). */
+#define KEYS_LINEAR 16
+
+typedef struct {
+    int *slot;
+    size_t cap; /* power of two, or 0 */
+} keyset;
+
+static size_t key_hash(const char *k)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* Index of an earlier member named like items[i], or -1 (then items[i] is
+ * in the table). -2 when out of memory. */
+static int key_seen(keyset *ks, const cl_json_value *items, int i)
+{
+    if (i < KEYS_LINEAR) {
+        for (int j = 0; j < i; j++)
+            if (!strcmp(items[j].key, items[i].key)) return j;
+        return -1;
+    }
+    if ((size_t)i + 1 > ks->cap / 2) { /* (re)build for members 0..i-1 */
+        size_t nc = ks->cap ? 2 * ks->cap : 4 * KEYS_LINEAR;
+        int *t = cl_alloc_array(nc, sizeof *t, "JSON member names");
+        if (!t) return -2;
+        cl_free(ks->slot);
+        ks->slot = t;
+        ks->cap = nc;
+        for (int j = 0; j < i; j++) {
+            size_t h = key_hash(items[j].key) & (nc - 1);
+            while (t[h]) h = (h + 1) & (nc - 1);
+            t[h] = j + 1;
+        }
+    }
+    size_t h = key_hash(items[i].key) & (ks->cap - 1);
+    for (; ks->slot[h]; h = (h + 1) & (ks->cap - 1))
+        if (!strcmp(items[ks->slot[h] - 1].key, items[i].key)) return ks->slot[h] - 1;
+    ks->slot[h] = i + 1;
+    return -1;
+}
+
+static int members(reader *r, cl_json_value *v, int depth, int obj, keyset *ks);
+
 /* An array or object; r->p at '[' or '{'. */
 static int container(reader *r, cl_json_value *v, int depth)
 {
-    int obj = *r->p == '{', cap = 0;
-    char close = obj ? '}' : ']';
+    int obj = *r->p == '{';
     v->type = obj ? CL_JSON_OBJECT : CL_JSON_ARRAY;
     if (depth >= CL_JSON_MAXDEPTH) return rfail(r, "nested deeper than %s levels", "32");
+    keyset ks = {NULL, 0};
+    int ok = members(r, v, depth, obj, &ks);
+    cl_free(ks.slot);
+    return ok;
+}
+
+/* The items of a container (r->p at its bracket). */
+static int members(reader *r, cl_json_value *v, int depth, int obj, keyset *ks)
+{
+    int cap = 0;
+    char close = obj ? '}' : ']';
     r->p++;
     skip_ws(r);
     if (r->p < r->end && *r->p == close) {
@@ -255,11 +315,15 @@ static int container(reader *r, cl_json_value *v, int depth)
             const char *at = r->p;
             size_t kl;
             if (!(it->key = string_lit(r, &kl))) return 0;
-            for (int i = 0; i + 1 < v->n; i++)
-                if (!strcmp(v->items[i].key, it->key)) {
-                    r->p = at;
-                    return rfail(r, "duplicate member \"%s\"", it->key);
-                }
+            int dup = key_seen(ks, v->items, v->n - 1);
+            if (dup == -2) {
+                r->st = CL_ENOMEM;
+                return 0;
+            }
+            if (dup >= 0) {
+                r->p = at;
+                return rfail(r, "duplicate member \"%s\"", it->key);
+            }
             skip_ws(r);
             if (r->p >= r->end || *r->p != ':') return rfail(r, "expected ':'%s", "");
             r->p++;
@@ -319,6 +383,9 @@ void cl_json_value_free(cl_json_value *root)
 cl_status cl_json_parse(const char *text, size_t len, const char *name, cl_json_value **root)
 {
     *root = NULL;
+    if (len > CL_JSON_MAXFILE)
+        return cl_error(CL_EFORMAT, "%s: larger than %d MiB", name ? name : "<json>",
+                        CL_JSON_MAXFILE >> 20);
     reader r = {text, text + len, text, name ? name : "<json>", 1, text, CL_OK};
     cl_json_value *v = cl_alloc(sizeof *v, "JSON value");
     if (!v) return CL_ENOMEM;
@@ -345,11 +412,12 @@ cl_status cl_json_parse_file(const char *path, cl_json_value **root)
     cl_status st = CL_OK;
     for (;;) {
         if (n == cap) {
-            if (cap >= CL_JSON_MAXFILE) {
+            if (cap > CL_JSON_MAXFILE) {
                 st = cl_error(CL_EFORMAT, "%s: larger than %d MiB", path, CL_JSON_MAXFILE >> 20);
                 break;
             }
             size_t nc = cap ? 2 * cap : 1 << 14;
+            if (nc > CL_JSON_MAXFILE) nc = CL_JSON_MAXFILE + 1; /* one byte too many: EOF? */
             char *b = cl_alloc(nc, "JSON file");
             if (!b) {
                 st = CL_ENOMEM;

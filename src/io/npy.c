@@ -241,6 +241,17 @@ cl_status cl_npy_read(const char *path, cl_npy *out)
         st = cl_error(CL_EFORMAT, "%s: bad .npy header (length %zu)", path, hlen);
         goto fail;
     }
+    /* Every size is checked against the file's length before allocating. */
+    if (fseeko(f, 0, SEEK_END) != 0) {
+        st = cl_error(CL_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        goto fail;
+    }
+    off_t fsize = ftello(f);
+    if (fsize < 0 || fseeko(f, (off_t)pos, SEEK_SET) != 0) {
+        st = cl_error(CL_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((uint64_t)fsize < pos + hlen) goto truncated;
     hdr = cl_alloc(hlen + 1, path);
     if (!hdr) {
         st = CL_ENOMEM;
@@ -256,15 +267,6 @@ cl_status cl_npy_read(const char *path, cl_npy *out)
         goto fail;
     }
     /* The data size must match the shape exactly. */
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        st = cl_error(CL_EIO, "%s: cannot seek: %s", path, strerror(errno));
-        goto fail;
-    }
-    off_t fsize = ftello(f);
-    if (fsize < 0 || fseeko(f, (off_t)pos, SEEK_SET) != 0) {
-        st = cl_error(CL_EIO, "%s: cannot seek: %s", path, strerror(errno));
-        goto fail;
-    }
     if ((uint64_t)fsize - pos != (uint64_t)nbytes) {
         st = cl_error(CL_EFORMAT,
                       "%s: data is %lld bytes but shape needs %zu (truncated or "
