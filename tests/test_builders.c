@@ -7,6 +7,7 @@
 #include "collapse/builders.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
+#include "common.h"
 
 static void build(const char *type, cl_arch_opts o, int classes, cl_layer_spec **s,
                   int *n)
@@ -320,4 +321,33 @@ Test(builders, etf_mode_parse)
     cr_assert_eq(cl_etf_mode_parse("Pad", &m), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "'Pad'"), "%s", cl_errmsg());
     cr_assert_eq(m, CL_ETF_ROTATE, "unchanged on error");
+}
+
+/* A checkpoint's model text is checked against the stored parameter count
+ * before the model is allocated: a small file whose text describes a model
+ * of 4G parameters (16 GB, twice with the gradients) is refused at once
+ * (issue 11; eval/features/analyze rebuilt and zeroed it first). */
+Test(builders, rebuild_sized_refuses_a_huge_text_before_allocating)
+{
+    const char *huge = "[input]\nshape = 1,1024,1024\n\n[flatten]\nkind = flatten\n\n"
+                       "[fc]\nkind = linear\nout = 4096\nclassifier = 1\n";
+    int capped = tc_limit_memory((size_t)1 << 30);
+    cl_model *m = (cl_model *)1;
+    cr_assert_eq(cl_modelcfg_rebuild_sized(huge, "x/model.ckpt", 10, 0, &m), CL_EFORMAT, "%s",
+                 cl_errmsg());
+    cr_assert_null(m);
+    cr_assert(strstr(cl_errmsg(), "x/model.ckpt: 10 params/0 bufs stored, the model text needs "
+                                  "4294971392/0"),
+              "%s", cl_errmsg());
+    if (capped) { /* without the count check the same text is an allocation of 32 GB */
+        cr_assert_eq(cl_modelcfg_rebuild(huge, "x/model.ckpt", &m), CL_ENOMEM, "%s",
+                     cl_errmsg());
+        cr_assert_null(m);
+    }
+    /* the right counts rebuild a small model as before */
+    const char *small = "[input]\nshape = 1,2,2\n\n[flatten]\nkind = flatten\n\n"
+                        "[fc]\nkind = linear\nout = 3\nclassifier = 1\n";
+    cr_assert_eq(cl_modelcfg_rebuild_sized(small, "s", 15, 0, &m), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(m->nparams, 15);
+    cl_model_destroy(m);
 }

@@ -91,6 +91,13 @@ cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
  * parameters are placeholders until a checkpoint's are copied in. */
 cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **model);
 
+/* cl_modelcfg_rebuild for a checkpoint that stores nparams params and nbufs
+ * buffers: the counts the text needs are compared before anything of that
+ * size is allocated, so a small file whose text describes a huge model is
+ * refused (CL_EFORMAT naming `name`) instead of allocating it. */
+cl_status cl_modelcfg_rebuild_sized(const char *text, const char *name, int64_t nparams,
+                                    int64_t nbufs, cl_model **model);
+
 /* Writes the explicit INI form of a model (input shape + one section per
  * layer) into a cl_alloc'ed string. */
 cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, char **text);

@@ -168,6 +168,11 @@ typedef struct {
 /* At most CL_MODEL_MAX_LAYERS top-level layers. */
 #define CL_MODEL_MAX_LAYERS 4096
 
+/* The parameter and buffer counts cl_model_create would lay out, without
+ * allocating them (same checks and errors). */
+cl_status cl_model_count(cl_shape in, const cl_layer_spec *specs, int n, int64_t *nparams,
+                         int64_t *nbufs);
+
 /* Builds a model from n specs on per-sample input shape `in`: checks every
  * shape, assigns names, lays out params and bufs and allocates them (params
  * initialised from `rng`). Errors: CL_EINVAL naming the layer, CL_ENOMEM. */

@@ -350,7 +350,7 @@ int cl_cli_load_model(const char *path, int batch, cl_model **m, int64_t *step)
     *m = NULL;
     cl_ckpt_model_path(path, file, sizeof file);
     cl_status st = cl_ckpt_read_model(file, &text, &p, &np, &b, &nb, step);
-    if (st == CL_OK) st = cl_modelcfg_rebuild(text, file, m);
+    if (st == CL_OK) st = cl_modelcfg_rebuild_sized(text, file, np, nb, m);
     if (st == CL_OK && (np != (*m)->nparams || nb != (*m)->nbufs))
         st = cl_error(CL_EFORMAT,
                       "%s: %lld params/%lld bufs stored, the model text needs "

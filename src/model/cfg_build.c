@@ -166,7 +166,9 @@ fail:
     return st;
 }
 
-cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **model)
+/* nparams < 0: no count check. */
+static cl_status rebuild(const char *text, const char *name, int64_t nparams, int64_t nbufs,
+                         cl_model **model)
 {
     cl_modelcfg c;
     *model = NULL;
@@ -174,9 +176,26 @@ cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **mod
     cl_status st = CL_OK;
     if (c.type[0] || !c.in.c)
         st = cl_error(CL_EFORMAT, "%s: model text lacks the explicit layer list", name);
+    int64_t np, nb;
+    if (st == CL_OK && nparams >= 0 &&
+        (st = cl_model_count(c.in, c.specs, c.nspecs, &np, &nb)) == CL_OK &&
+        (np != nparams || nb != nbufs))
+        st = cl_error(CL_EFORMAT, "%s: %lld params/%lld bufs stored, the model text needs %lld/%lld",
+                      name, (long long)nparams, (long long)nbufs, (long long)np, (long long)nb);
     cl_rng rng;
     cl_rng_seed(&rng, 0);
     if (st == CL_OK) st = cl_model_create(model, c.in, c.specs, c.nspecs, &rng);
     cl_modelcfg_free(&c);
     return st;
+}
+
+cl_status cl_modelcfg_rebuild(const char *text, const char *name, cl_model **model)
+{
+    return rebuild(text, name, -1, -1, model);
+}
+
+cl_status cl_modelcfg_rebuild_sized(const char *text, const char *name, int64_t nparams,
+                                    int64_t nbufs, cl_model **model)
+{
+    return rebuild(text, name, nparams, nbufs, model);
 }

@@ -64,10 +64,10 @@ static cl_status assign_names(cl_layer *ls, int n)
     return CL_OK;
 }
 
-cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *specs, int n,
-                          cl_rng *rng)
+/* The plan of a model: layers checked, named, shapes inferred, params and
+ * bufs laid out and counted; nothing of size nparams/nbufs is allocated. */
+static cl_status plan(cl_model **out, cl_shape in, const cl_layer_spec *specs, int n)
 {
-    CL_ASSERT(out && rng);
     *out = NULL;
     if (n < 1 || n > CL_MODEL_MAX_LAYERS || !specs)
         return cl_error(CL_EINVAL, "model: need 1..%d layers (got %d)", CL_MODEL_MAX_LAYERS, n);
@@ -119,7 +119,32 @@ cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *spec
     }
     m->nparams = np;
     m->nbufs = nb;
-    st = CL_ENOMEM;
+    *out = m;
+    return CL_OK;
+fail:
+    cl_model_destroy(m);
+    return st;
+}
+
+cl_status cl_model_count(cl_shape in, const cl_layer_spec *specs, int n, int64_t *nparams,
+                         int64_t *nbufs)
+{
+    cl_model *m;
+    CL_TRY(plan(&m, in, specs, n));
+    *nparams = m->nparams;
+    *nbufs = m->nbufs;
+    cl_model_destroy(m);
+    return CL_OK;
+}
+
+cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *specs, int n,
+                          cl_rng *rng)
+{
+    CL_ASSERT(out && rng);
+    cl_model *m;
+    CL_TRY(plan(&m, in, specs, n));
+    int64_t np = m->nparams, nb = m->nbufs;
+    cl_status st = CL_ENOMEM;
     m->params = cl_alloc_array((size_t)np, sizeof(float), "model parameters");
     m->grads = cl_alloc_array((size_t)np, sizeof(float), "model gradients");
     m->bufs = cl_alloc_array((size_t)nb, sizeof(float), "model buffers");
