@@ -141,6 +141,7 @@ cl_status cl_model_create(cl_model **out, cl_shape in, const cl_layer_spec *spec
                           cl_rng *rng)
 {
     CL_ASSERT(out && rng);
+    *out = NULL;
     cl_model *m;
     CL_TRY(plan(&m, in, specs, n));
     int64_t np = m->nparams, nb = m->nbufs;
