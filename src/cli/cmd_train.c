@@ -17,6 +17,7 @@
 #include "collapse/etf.h"
 #include "collapse/mem.h"
 #include "opts.h"
+#include "outdir.h"
 #include "progress.h"
 #include "train_opts.h"
 
@@ -44,7 +45,9 @@ typedef struct {
     cl_cli_membuf json;
     char ckpt_dir[4200], cj[4200]; /* OUT/checkpoint, OUT/config.json */
     struct sigaction old_int, old_term;
-    int handlers, created_out;
+    int handlers;
+    cl_cli_outdir od; /* --out, created and locked by check_out */
+    int cleaned;      /* report() emptied a folder that held nothing of value */
 } run;
 
 static int path_exists(const char *p)
@@ -53,13 +56,16 @@ static int path_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
-/* The results folder: decided before the expensive work. */
+/* The results folder: created, probed for writing and locked (outdir.h)
+ * before the expensive work, so a second run with the same --out, or one
+ * that could not write its results, stops at once. */
 static int check_out(run *r)
 {
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoint", o->out);
     snprintf(r->cj, sizeof r->cj, "%s/config.json", o->out);
+    if (cl_cli_outdir_open(o->out, o->resume, &r->od)) return 1;
     if (o->resume && !cl_ckpt_exists(r->ckpt_dir))
         return cl_cli_fail(1, "--resume: %s holds no complete checkpoint", r->ckpt_dir);
     if (!o->resume && (path_exists(r->cj) || path_exists(r->ckpt_dir)))
@@ -172,8 +178,6 @@ static int make_out(run *r)
 {
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
-    r->created_out = !path_exists(o->out);
-    if (!cl_opt_mkdir_p("--out", o->out)) return 1;
     int rc;
     if (!o->resume && (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len))) return rc;
     r->cfg.out_dir = o->out;
@@ -259,11 +263,11 @@ static int report(run *r, cl_status st, cl_train_result *res)
         return cl_cli_fail(130, "%s%s", cl_errmsg(), o->out ? " (continue with --resume)" : "");
     int rc = cl_cli_fail(1, "%s", cl_errmsg());
     /* a run that failed before its first step leaves no folder behind */
-    if (o->out && r->created_out && res->steps == 0 && !cl_ckpt_exists(r->ckpt_dir) &&
+    if (o->out && r->od.created && res->steps == 0 && !cl_ckpt_exists(r->ckpt_dir) &&
         !r->use_study) {
         unlink(r->cj);
         rmdir(r->ckpt_dir);
-        rmdir(o->out);
+        r->cleaned = 1; /* the lock and the folder go in cl_cli_outdir_close */
     }
     return rc;
 }
@@ -287,6 +291,7 @@ int cl_cmd_train(int argc, char **argv)
 {
     run *r = calloc(1, sizeof *r);
     if (!r) return cl_cli_fail(1, "out of memory");
+    r->od.fd = -1;
     int rc = cl_cli_train_parse(argc, argv, &r->o);
     if (rc) {
         free(r);
@@ -315,6 +320,8 @@ int cl_cmd_train(int argc, char **argv)
     cl_cli_progress_clear(&prog);
     rc = report(r, st, &res);
 done:
+    /* a folder this run created and never wrote to goes away again */
+    if (r->o.out) cl_cli_outdir_close(r->o.out, &r->od, r->cleaned || (rc && !r->cfg.out_dir));
     run_free(r);
     free(r);
     return rc;

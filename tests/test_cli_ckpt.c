@@ -1,0 +1,411 @@
+/* Checkpoints and resume under faults, through the train/eval/analyze
+ * commands run as a child process ($COLLAPSE_BIN): a checkpoint write that
+ * fails keeps the previous checkpoint, a corrupt newest checkpoint falls
+ * back to the older slot with a message, a study that fails at the last
+ * epoch is redone on resume, one run per --out (lock), output folder
+ * problems before any work, a diverging learning rate, NaN in .npy input.
+ * Small data: Fashion-MNIST (Debian package) subsets, 10 steps per epoch. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "collapse/npy.h"
+#include "common.h"
+
+/* 200 training samples, batch 20: 10 steps per epoch. */
+#define RUN(model, out, epochs)                                                          \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "20",           \
+        "--test-per-class", "5", "--batch", "20", "--epochs", epochs, "--lr", "0.05",    \
+        "--seed", "7", "--threads", "1", "--analyze", "none", "--out", out
+
+/* The marker step of one checkpoint folder (-1 if none). */
+static int64_t marker_step(const char *dir)
+{
+    char p[400];
+    sub(p, sizeof p, "%s/ckpt.done", dir);
+    char *s = tc_slurp(p, NULL);
+    if (!s) return -1;
+    char *q = strstr(s, "step=");
+    int64_t step = q ? atoll(q + 5) : -1;
+    free(s);
+    return step;
+}
+
+/* The folder of the run's newest complete checkpoint, read from the markers
+ * only (any layout: checkpoint/ itself, checkpoint/a, checkpoint/b); its
+ * step is returned, -1 if there is none. */
+static int64_t any_checkpoint(const char *run_dir, char *dir, size_t cap)
+{
+    static const char *const where[3] = {"", "/a", "/b"};
+    int64_t best = -1;
+    for (int i = 0; i < 3; i++) {
+        char d[400];
+        sub(d, sizeof d, "%s/checkpoint%s", run_dir, where[i]);
+        int64_t s = marker_step(d);
+        if (s > best) {
+            best = s;
+            sub(dir, cap, "%s", d);
+        }
+    }
+    return best;
+}
+
+static int64_t newest(const char *run_dir, char *dir, size_t cap)
+{
+    int64_t step = any_checkpoint(run_dir, dir, cap);
+    cr_assert(step >= 0, "%s holds no complete checkpoint", run_dir);
+    return step;
+}
+
+static void same_file(const char *pa, const char *pb)
+{
+    size_t la, lb;
+    char *x = tc_slurp(pa, &la), *y = tc_slurp(pb, &lb);
+    cr_assert(x && y, "missing %s or %s", pa, pb);
+    cr_assert(la == lb && memcmp(x, y, la) == 0, "%s and %s differ", pa, pb);
+    free(x);
+    free(y);
+}
+
+/* The newest checkpoints of two runs hold the same model bytes. */
+static void same_model(const char *ra, const char *rb)
+{
+    char da[400], db[400], pa[420], pb[420];
+    cr_assert_eq(newest(ra, da, sizeof da), newest(rb, db, sizeof db));
+    sub(pa, sizeof pa, "%s/model.ckpt", da);
+    sub(pb, sizeof pb, "%s/model.ckpt", db);
+    same_file(pa, pb);
+}
+
+static char *run_err(ctx *c, const char *const *args, int want)
+{
+    int st = run(c, args);
+    char *err = tc_slurp(c->err, NULL);
+    cr_assert_eq(st, want, "status %d, want %d: %s", st, want, err);
+    return err;
+}
+
+/* A checkpoint write that fails (here: its temp file cannot be created)
+ * stops the run and leaves the previous checkpoint intact: the resume
+ * continues from it bit-exactly (issue 11: the marker was removed first). */
+Test(cli_ckpt, failed_checkpoint_write_keeps_the_previous_one, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "ckfail");
+    char model[256], ra[256], rb[256], blk[3][300];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    const char *a[] = {RUN(model, ra, "4"), NULL};
+    run_ok(&c, a);
+    const char *b[] = {RUN(model, rb, "4"), "--max-steps", "20", NULL};
+    run_ok(&c, b);
+    char d[400];
+    cr_assert_eq(newest(rb, d, sizeof d), 20);
+    /* every place the next model.ckpt could be written to is blocked */
+    static const char *const where[3] = {"", "/a", "/b"};
+    for (int i = 0; i < 3; i++) {
+        char slot[300];
+        sub(slot, sizeof slot, "%s/checkpoint%s", rb, where[i]);
+        mkdir(slot, 0777);
+        sub(blk[i], sizeof blk[i], "%s/model.ckpt.tmp", slot);
+        cr_assert_eq(mkdir(blk[i], 0777), 0);
+    }
+    const char *b2[] = {RUN(model, rb, "4"), "--resume", NULL};
+    char *err = run_err(&c, b2, 1);
+    cr_assert(strstr(err, "model.ckpt.tmp"), "%s", err);
+    free(err);
+    for (int i = 0; i < 3; i++) cr_assert_eq(rmdir(blk[i]), 0);
+    cr_assert_eq(newest(rb, d, sizeof d), 20, "the step-20 checkpoint is kept");
+    err = run_err(&c, b2, 0);
+    free(err);
+    same_model(ra, rb);
+    ctx_done(&c);
+}
+
+/* A corrupt newest checkpoint: eval and --resume use the previous one and
+ * say so in one line; the resumed run still ends bit-exact. */
+Test(cli_ckpt, corrupt_newest_checkpoint_falls_back_with_a_message, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "ckcorrupt");
+    char model[256], ra[256], rb[256];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    const char *a[] = {RUN(model, ra, "4"), NULL};
+    run_ok(&c, a);
+    const char *b[] = {RUN(model, rb, "4"), "--max-steps", "30", NULL};
+    run_ok(&c, b);
+    char d[400], p[420];
+    cr_assert_eq(newest(rb, d, sizeof d), 30);
+    sub(p, sizeof p, "%s/model.ckpt", d);
+    size_t len;
+    char *bytes = tc_slurp(p, &len);
+    cr_assert(bytes && len > 1000);
+    bytes[len / 2] ^= 0x10;
+    tc_write_file(p, bytes, len);
+    free(bytes);
+
+    const char *e[] = {"eval", rb, "--threads", "1", NULL};
+    char *err = run_err(&c, e, 0);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "checksum mismatch") && strstr(so, "step 20"), "%s", so);
+    free(so);
+
+    const char *b2[] = {RUN(model, rb, "4"), "--resume", NULL};
+    err = run_err(&c, b2, 0);
+    free(err);
+    so = tc_slurp(c.out, NULL);
+    char *w = strstr(so, "warning: ");
+    cr_assert(w && strstr(w, "checksum mismatch") && strstr(w, "resuming from") &&
+                  strstr(w, "(epoch 2, step 20)"),
+              "%s", so);
+    cr_assert(strchr(w, '\n') < strstr(so, "epoch   3/4"), "one line: %s", so);
+    free(so);
+    same_model(ra, rb);
+    ctx_done(&c);
+}
+
+/* A short study run: every analyzed epoch, features at the last. */
+#define STUDY_RUN(model, out)                                                            \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "20",           \
+        "--test-per-class", "5", "--batch", "20", "--epochs", "3", "--seed", "5",        \
+        "--threads", "1", "--analyze", "all", "--no-plots", "--out", out
+
+/* metrics.csv without its two timing columns (epoch_seconds, analysis_seconds). */
+static char *metrics_untimed(const char *run_dir)
+{
+    char p[300];
+    sub(p, sizeof p, "%s/metrics.csv", run_dir);
+    char *s = tc_slurp(p, NULL);
+    cr_assert(s, "no %s", p);
+    char *out = malloc(strlen(s) + 1), *o = out;
+    for (char *line = s; *line;) {
+        char *nl = strchr(line, '\n');
+        cr_assert(nl, "unfinished line in %s", p);
+        char *cut = nl;
+        for (int k = 0; k < 2; k++) {
+            while (cut > line && cut[-1] != ',') cut--;
+            cut--;
+        }
+        memcpy(o, line, (size_t)(cut - line));
+        o += cut - line;
+        *o++ = '\n';
+        line = nl + 1;
+    }
+    *o = 0;
+    free(s);
+    return out;
+}
+
+/* The study fails at the last epoch (W.npy cannot be written): the final
+ * checkpoint is not written before the study's files, so the resume redoes
+ * that epoch and writes what was missing, identical to an uninterrupted
+ * run (issue 11: the resume said "already complete" without W.npy). */
+Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "ckstudy");
+    char model[256], ra[256], rb[256], blk[300];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    const char *a[] = {STUDY_RUN(model, ra), NULL};
+    run_ok(&c, a);
+    cr_assert_eq(mkdir(rb, 0777), 0);
+    sub(blk, sizeof blk, "%s/W.npy", rb);
+    cr_assert_eq(mkdir(blk, 0777), 0);
+    const char *b[] = {STUDY_RUN(model, rb), NULL};
+    char *err = run_err(&c, b, 1);
+    cr_assert(strstr(err, "W.npy"), "%s", err);
+    free(err);
+    cr_assert_eq(rmdir(blk), 0);
+    const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
+    err = run_err(&c, b2, 0);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(!strstr(so, "already complete") && strstr(so, "epoch   3/3"), "%s", so);
+    free(so);
+    static const char *const same[] = {"W.npy", "b.npy", "features_train.npy",
+                                       "labels_train.npy", "layers.csv"};
+    for (int i = 0; i < 5; i++) {
+        char pa[300], pb[300];
+        sub(pa, sizeof pa, "%s/%s", ra, same[i]);
+        sub(pb, sizeof pb, "%s/%s", rb, same[i]);
+        same_file(pa, pb);
+    }
+    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
+    cr_assert_str_eq(ma, mb);
+    free(ma);
+    free(mb);
+    same_model(ra, rb);
+    ctx_done(&c);
+}
+
+/* A second train with the same --out refuses at once (lock); once the
+ * first is killed (-9), its lock is gone and --resume works. */
+Test(cli_ckpt, second_run_on_the_same_out_is_refused, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "cklock");
+    char model[256], ra[256], o1[300], e1[300];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(o1, sizeof o1, "%s/first.out", c.dir);
+    sub(e1, sizeof e1, "%s/first.err", c.dir);
+    const char *a[] = {RUN(model, ra, "100000"), NULL};
+    pid_t pid = tc_spawn(o1, e1, a);
+    struct timespec ts = {0, 1000000};
+    char d[400];
+    int64_t at = -1;
+    for (int i = 0; i < 60000 && at < 0; i++) {
+        nanosleep(&ts, NULL);
+        at = any_checkpoint(ra, d, sizeof d);
+    }
+    if (at < 0) kill(pid, SIGKILL);
+    cr_assert(at >= 0, "no checkpoint after 60 s");
+    /* with and without --resume (a resume would otherwise train alongside) */
+    const char *b0[] = {RUN(model, ra, "100000"), "--resume", "--max-steps", "1", NULL};
+    const char *b1[] = {RUN(model, ra, "100000"), "--max-steps", "1", NULL};
+    for (int k = 0; k < 2; k++) {
+        int st = run(&c, k ? b1 : b0);
+        char *err = tc_slurp(c.err, NULL), *so = tc_slurp(c.out, NULL);
+        int ok = st == 1 && strstr(err, ra) && strstr(err, "locked") && !strchr(err, '\n')[1] &&
+                 !strstr(so, "data:");
+        if (!ok) { /* the first run must not outlive the test */
+            kill(pid, SIGKILL);
+            tc_wait(pid);
+        }
+        cr_assert(ok, "status %d (want 1, at once, naming the folder): %s%s", st, err, so);
+        free(err);
+        free(so);
+    }
+    kill(pid, SIGKILL);
+    cr_assert_eq(tc_wait(pid), 1000 + SIGKILL);
+    char steps[32];
+    sub(steps, sizeof steps, "%lld", (long long)newest(ra, d, sizeof d) + 1);
+    const char *r[] = {RUN(model, ra, "100000"), "--resume", "--max-steps", steps, NULL};
+    char *err = run_err(&c, r, 0);
+    free(err);
+    cr_assert_eq(newest(ra, d, sizeof d), atoll(steps));
+    ctx_done(&c);
+}
+
+/* An output folder that cannot be created or written to: one line, before
+ * the model or the data are loaded; nothing is left behind. */
+Test(cli_ckpt, output_folder_problems_come_before_any_work)
+{
+    ctx c;
+    ctx_init(&c, "ckout");
+    char model[256], file[300], below[300], missing[300];
+    small_model(&c, model, sizeof model);
+    sub(file, sizeof file, "%s/plain", c.dir);
+    tc_write_text(file, "x");
+    sub(below, sizeof below, "%s/plain/run", c.dir);
+    sub(missing, sizeof missing, "%s/missing", c.dir);
+    const char *outs[4] = {below, "/proc/self/run", "/proc/self", file};
+    const char *whys[4] = {"Not a directory", "cannot create", "cannot write", "not a folder"};
+    for (int i = 0; i < 4; i++) {
+        const char *a[] = {RUN(model, outs[i], "1"), NULL};
+        char *err = run_err(&c, a, 1);
+        cr_assert(strstr(err, outs[i]) && strstr(err, whys[i]) && !strchr(err, '\n')[1],
+                  "%s: %s", outs[i], err);
+        free(err);
+        char *so = tc_slurp(c.out, NULL);
+        cr_assert_str_eq(so, "", "work done before the check:\n%s", so);
+        free(so);
+    }
+    const char *r[] = {RUN(model, missing, "1"), "--resume", NULL};
+    char *err = run_err(&c, r, 1);
+    cr_assert(strstr(err, missing), "%s", err);
+    free(err);
+    cr_assert(!tc_exists(missing));
+    /* a run that fails at setup leaves no folder behind */
+    const char *m[] = {RUN("no-such-model.cfg", missing, "1"), NULL};
+    cr_assert_neq(run(&c, m), 0);
+    cr_assert(!tc_exists(missing), "%s left behind", missing);
+    ctx_done(&c);
+}
+
+/* --lr 1e6 diverges: the run stops naming epoch and step (status 1), the
+ * last finite checkpoint stays and loads (eval), and a resume starts from
+ * it (one more step is still finite: the loss turns NaN at step 3). */
+Test(cli_ckpt, diverging_learning_rate_keeps_a_resumable_checkpoint, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "ckdiverge");
+    char model[256], ra[256];
+    small_model(&c, model, sizeof model);
+    sub(ra, sizeof ra, "%s/a", c.dir);
+#define DIVERGE(model, out)                                                              \
+    "train", "--model", model, "--data", "fashion", "--train-per-class", "20",           \
+        "--test-per-class", "5", "--batch", "20", "--epochs", "3", "--lr", "1e6",        \
+        "--threads", "1", "--analyze", "none", "--out", out
+    const char *a[] = {DIVERGE(model, ra), "--max-steps", "1", NULL};
+    run_ok(&c, a);
+    char d[400];
+    cr_assert_eq(newest(ra, d, sizeof d), 1);
+    const char *r[] = {DIVERGE(model, ra), "--resume", NULL};
+    char *err = run_err(&c, r, 1);
+    cr_assert(strstr(err, "non-finite") && strstr(err, "at epoch 1, step ") &&
+                  strstr(err, "checkpoint is kept") && !strchr(err, '\n')[1],
+              "%s", err);
+    free(err);
+    cr_assert_eq(newest(ra, d, sizeof d), 1, "the last finite checkpoint is kept");
+    const char *e[] = {"eval", ra, "--threads", "1", NULL};
+    err = run_err(&c, e, 0);
+    free(err);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "(step 1, "), "%s", so);
+    free(so);
+    const char *r3[] = {DIVERGE(model, ra), "--resume", "--max-steps", "2", NULL};
+    err = run_err(&c, r3, 0);
+    free(err);
+    cr_assert_eq(newest(ra, d, sizeof d), 2);
+    ctx_done(&c);
+}
+
+/* NaN or Inf in a float .npy input of `collapse analyze` is refused at
+ * load time: one line naming the file and the first bad element. */
+Test(cli_ckpt, nan_in_npy_input_is_refused_at_load)
+{
+    ctx c;
+    ctx_init(&c, "cknan");
+    char fp[300], yp[300], wp[300];
+    sub(fp, sizeof fp, "%s/features.npy", c.dir);
+    sub(yp, sizeof yp, "%s/labels.npy", c.dir);
+    sub(wp, sizeof wp, "%s/W.npy", c.dir);
+    float h[12], w[4] = {1, 0, 0, 1};
+    int32_t y[6] = {0, 1, 0, 1, 0, 1};
+    for (int i = 0; i < 12; i++) h[i] = (float)(i % 5) - 1.5f;
+    h[7] = NAN; /* [3, 1] */
+    int64_t sh[2] = {6, 2}, sy[1] = {6}, sw[2] = {2, 2};
+    cr_assert_eq(cl_npy_write(fp, CL_NPY_F32, h, 2, sh), CL_OK);
+    cr_assert_eq(cl_npy_write(yp, CL_NPY_I32, y, 1, sy), CL_OK);
+    const char *a[] = {"analyze", "--features", fp, "--labels", yp, NULL};
+    char *err = run_err(&c, a, 1);
+    cr_assert(strstr(err, fp) && strstr(err, "[3, 1]") && strstr(err, "nan") &&
+                  !strchr(err, '\n')[1],
+              "%s", err);
+    free(err);
+    h[7] = 0.5f;
+    w[2] = INFINITY; /* [1, 0] */
+    cr_assert_eq(cl_npy_write(fp, CL_NPY_F32, h, 2, sh), CL_OK);
+    cr_assert_eq(cl_npy_write(wp, CL_NPY_F32, w, 2, sw), CL_OK);
+    const char *b[] = {"analyze", "--features", fp, "--labels", yp, "--weights", wp, NULL};
+    err = run_err(&c, b, 1);
+    cr_assert(strstr(err, wp) && strstr(err, "[1, 0]") && strstr(err, "inf"), "%s", err);
+    free(err);
+    ctx_done(&c);
+}
