@@ -94,17 +94,29 @@ static char *run_err(ctx *c, const char *const *args, int want)
     return err;
 }
 
+static void run_want(ctx *c, const char *const *args, int want)
+{
+    free(run_err(c, args, want));
+}
+
+/* The scratch folder, the small model file (model[256]) and the run folders
+ * ra[256] = DIR/a and (unless NULL) rb[256] = DIR/b in it. */
+static void start(ctx *c, const char *name, char *model, char *ra, char *rb)
+{
+    ctx_init(c, name);
+    small_model(c, model, 256);
+    sub(ra, 256, "%s/a", c->dir);
+    if (rb) sub(rb, 256, "%s/b", c->dir);
+}
+
 /* A checkpoint write that fails (here: its temp file cannot be created)
  * stops the run and leaves the previous checkpoint intact: the resume
  * continues from it bit-exactly (issue 11: the marker was removed first). */
 Test(cli_ckpt, failed_checkpoint_write_keeps_the_previous_one, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "ckfail");
     char model[256], ra[256], rb[256], blk[3][300];
-    small_model(&c, model, sizeof model);
-    sub(ra, sizeof ra, "%s/a", c.dir);
-    sub(rb, sizeof rb, "%s/b", c.dir);
+    start(&c, "ckfail", model, ra, rb);
     const char *a[] = {RUN(model, ra, "4"), NULL};
     run_ok(&c, a);
     const char *b[] = {RUN(model, rb, "4"), "--max-steps", "20", NULL};
@@ -126,8 +138,7 @@ Test(cli_ckpt, failed_checkpoint_write_keeps_the_previous_one, .timeout = TC_TIM
     free(err);
     for (int i = 0; i < 3; i++) cr_assert_eq(rmdir(blk[i]), 0);
     cr_assert_eq(newest(rb, d, sizeof d), 20, "the step-20 checkpoint is kept");
-    err = run_err(&c, b2, 0);
-    free(err);
+    run_want(&c, b2, 0);
     same_model(ra, rb);
     ctx_done(&c);
 }
@@ -137,11 +148,8 @@ Test(cli_ckpt, failed_checkpoint_write_keeps_the_previous_one, .timeout = TC_TIM
 Test(cli_ckpt, corrupt_newest_checkpoint_falls_back_with_a_message, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "ckcorrupt");
     char model[256], ra[256], rb[256];
-    small_model(&c, model, sizeof model);
-    sub(ra, sizeof ra, "%s/a", c.dir);
-    sub(rb, sizeof rb, "%s/b", c.dir);
+    start(&c, "ckcorrupt", model, ra, rb);
     const char *a[] = {RUN(model, ra, "4"), NULL};
     run_ok(&c, a);
     const char *b[] = {RUN(model, rb, "4"), "--max-steps", "30", NULL};
@@ -157,15 +165,13 @@ Test(cli_ckpt, corrupt_newest_checkpoint_falls_back_with_a_message, .timeout = T
     free(bytes);
 
     const char *e[] = {"eval", rb, "--threads", "1", NULL};
-    char *err = run_err(&c, e, 0);
-    free(err);
+    run_want(&c, e, 0);
     char *so = tc_slurp(c.out, NULL);
     cr_assert(strstr(so, "checksum mismatch") && strstr(so, "step 20"), "%s", so);
     free(so);
 
     const char *b2[] = {RUN(model, rb, "4"), "--resume", NULL};
-    err = run_err(&c, b2, 0);
-    free(err);
+    run_want(&c, b2, 0);
     so = tc_slurp(c.out, NULL);
     char *w = strstr(so, "warning: ");
     cr_assert(w && strstr(w, "checksum mismatch") && strstr(w, "resuming from") &&
@@ -216,11 +222,8 @@ static char *metrics_untimed(const char *run_dir)
 Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "ckstudy");
     char model[256], ra[256], rb[256], blk[300];
-    small_model(&c, model, sizeof model);
-    sub(ra, sizeof ra, "%s/a", c.dir);
-    sub(rb, sizeof rb, "%s/b", c.dir);
+    start(&c, "ckstudy", model, ra, rb);
     const char *a[] = {STUDY_RUN(model, ra), NULL};
     run_ok(&c, a);
     cr_assert_eq(mkdir(rb, 0777), 0);
@@ -232,8 +235,7 @@ Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = T
     free(err);
     cr_assert_eq(rmdir(blk), 0);
     const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
-    err = run_err(&c, b2, 0);
-    free(err);
+    run_want(&c, b2, 0);
     char *so = tc_slurp(c.out, NULL);
     cr_assert(!strstr(so, "already complete") && strstr(so, "epoch   3/3"), "%s", so);
     free(so);
@@ -258,10 +260,8 @@ Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = T
 Test(cli_ckpt, second_run_on_the_same_out_is_refused, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "cklock");
     char model[256], ra[256], o1[300], e1[300];
-    small_model(&c, model, sizeof model);
-    sub(ra, sizeof ra, "%s/a", c.dir);
+    start(&c, "cklock", model, ra, NULL);
     sub(o1, sizeof o1, "%s/first.out", c.dir);
     sub(e1, sizeof e1, "%s/first.err", c.dir);
     const char *a[] = {RUN(model, ra, "100000"), NULL};
@@ -296,8 +296,7 @@ Test(cli_ckpt, second_run_on_the_same_out_is_refused, .timeout = TC_TIMEOUT)
     char steps[32];
     sub(steps, sizeof steps, "%lld", (long long)newest(ra, d, sizeof d) + 1);
     const char *r[] = {RUN(model, ra, "100000"), "--resume", "--max-steps", steps, NULL};
-    char *err = run_err(&c, r, 0);
-    free(err);
+    run_want(&c, r, 0);
     cr_assert_eq(newest(ra, d, sizeof d), atoll(steps));
     ctx_done(&c);
 }
@@ -344,10 +343,8 @@ Test(cli_ckpt, output_folder_problems_come_before_any_work)
 Test(cli_ckpt, diverging_learning_rate_keeps_a_resumable_checkpoint, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "ckdiverge");
     char model[256], ra[256];
-    small_model(&c, model, sizeof model);
-    sub(ra, sizeof ra, "%s/a", c.dir);
+    start(&c, "ckdiverge", model, ra, NULL);
 #define DIVERGE(model, out)                                                              \
     "train", "--model", model, "--data", "fashion", "--train-per-class", "20",           \
         "--test-per-class", "5", "--batch", "20", "--epochs", "3", "--lr", "1e6",        \
@@ -364,14 +361,12 @@ Test(cli_ckpt, diverging_learning_rate_keeps_a_resumable_checkpoint, .timeout = 
     free(err);
     cr_assert_eq(newest(ra, d, sizeof d), 1, "the last finite checkpoint is kept");
     const char *e[] = {"eval", ra, "--threads", "1", NULL};
-    err = run_err(&c, e, 0);
-    free(err);
+    run_want(&c, e, 0);
     char *so = tc_slurp(c.out, NULL);
     cr_assert(strstr(so, "(step 1, "), "%s", so);
     free(so);
     const char *r3[] = {DIVERGE(model, ra), "--resume", "--max-steps", "2", NULL};
-    err = run_err(&c, r3, 0);
-    free(err);
+    run_want(&c, r3, 0);
     cr_assert_eq(newest(ra, d, sizeof d), 2);
     ctx_done(&c);
 }
