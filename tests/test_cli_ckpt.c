@@ -255,6 +255,73 @@ Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = T
     ctx_done(&c);
 }
 
+/* Drops the lines of path that start with prefix. */
+static void drop_lines(const char *path, const char *prefix)
+{
+    char *s = tc_slurp(path, NULL);
+    cr_assert(s, "no %s", path);
+    char *out = malloc(strlen(s) + 1), *o = out;
+    for (char *line = s; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+        if (strncmp(line, prefix, strlen(prefix))) {
+            memcpy(o, line, len);
+            o += len;
+        }
+        line += len;
+    }
+    *o = 0;
+    tc_write_text(path, out);
+    free(out);
+    free(s);
+}
+
+/* A final checkpoint whose study files are missing (written by a version
+ * that saved the checkpoint before the study, or files deleted): --resume
+ * writes them, identical to an uninterrupted run, instead of "already
+ * complete". */
+Test(cli_ckpt, missing_final_study_files_are_written_on_resume, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    char model[256], ra[256], rb[256], p[300];
+    start(&c, "ckfinish", model, ra, rb);
+    const char *a[] = {STUDY_RUN(model, ra), NULL};
+    run_ok(&c, a);
+    const char *b[] = {STUDY_RUN(model, rb), NULL};
+    run_ok(&c, b);
+    static const char *const gone[3] = {"W.npy", "b.npy", "features_train.npy"};
+    for (int i = 0; i < 3; i++) {
+        sub(p, sizeof p, "%s/%s", rb, gone[i]);
+        cr_assert_eq(remove(p), 0);
+    }
+    sub(p, sizeof p, "%s/metrics.csv", rb);
+    drop_lines(p, "3,");
+    sub(p, sizeof p, "%s/layers.csv", rb);
+    drop_lines(p, "3,");
+    const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
+    run_want(&c, b2, 0);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(!strstr(so, "already complete") && strstr(so, "written now"), "%s", so);
+    free(so);
+    static const char *const same[4] = {"W.npy", "b.npy", "features_train.npy", "layers.csv"};
+    for (int i = 0; i < 4; i++) {
+        char pa[300], pb[300];
+        sub(pa, sizeof pa, "%s/%s", ra, same[i]);
+        sub(pb, sizeof pb, "%s/%s", rb, same[i]);
+        same_file(pa, pb);
+    }
+    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
+    cr_assert_str_eq(ma, mb);
+    free(ma);
+    free(mb);
+    /* now nothing is missing */
+    run_want(&c, b2, 0);
+    so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "already complete"), "%s", so);
+    free(so);
+    ctx_done(&c);
+}
+
 /* A second train with the same --out refuses at once (lock); once the
  * first is killed (-9), its lock is gone and --resume works. */
 Test(cli_ckpt, second_run_on_the_same_out_is_refused, .timeout = TC_TIMEOUT)

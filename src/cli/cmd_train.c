@@ -318,6 +318,10 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_result res;
     cl_status st = cl_train_run(&r->cfg, r->m, &tv, &sv, &hooks, &res);
     cl_cli_progress_clear(&prog);
+    int finished = 0; /* a final checkpoint without the final study files */
+    if (st == CL_OK && r->study && r->o.resume && res.epochs_done >= r->cfg.epochs &&
+        (st = cl_study_finish(r->study, r->m, &r->cfg, &finished)) == CL_OK && finished)
+        printf("study: the results of epoch %d were missing; written now\n", r->cfg.epochs);
     rc = report(r, st, &res);
 done:
     /* a folder this run created and never wrote to goes away again */

@@ -8,6 +8,7 @@
  * call). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -279,3 +280,70 @@ cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
     CL_TRY(start_files(s, 0));
     return analyze(s, &info);
 }
+
+/* 1 if path holds a complete line starting with prefix. */
+static int has_line(const char *path, const char *prefix)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char *line = NULL;
+    size_t cap = 0, n = strlen(prefix);
+    ssize_t len;
+    int found = 0;
+    while (!found && (len = getline(&line, &cap, f)) > 0)
+        found = (size_t)len > n && line[len - 1] == '\n' && !strncmp(line, prefix, n);
+    free(line);
+    fclose(f);
+    return found;
+}
+
+static int has_file(const cl_study *s, const char *name)
+{
+    char p[CL_STUDY_PATH_CAP + 32];
+    snprintf(p, sizeof p, "%s/%s", s->dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* 1 if a file or row of the last epoch is missing. */
+static int final_missing(const cl_study *s)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%d,", s->epochs);
+    if (!has_line(s->metrics_path, key)) return 1;
+    snprintf(key, sizeof key, "%d,fit,", s->epochs);
+    if (s->o.layers && !has_line(s->layers_path, key)) return 1;
+    if (s->o.save_features &&
+        (!has_file(s, "features_train.npy") || !has_file(s, "W.npy") || !has_file(s, "b.npy")))
+        return 1;
+    return s->o.plots && !has_file(s, "nc1.png");
+}
+
+cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, int *done)
+{
+    *done = 0;
+    if (s->o.none || s->eval_epoch == s->epochs || !final_missing(s)) return CL_OK;
+    int need = cfg->eval_batch > cfg->batch ? cfg->eval_batch : cfg->batch;
+    if (m->max_n < need) CL_TRY(cl_model_alloc(m, need));
+    cl_epoch_info info = {0};
+    info.epoch = info.epochs = s->epochs;
+    cl_sched sc = cfg->sched;
+    if (sc.total <= 0) sc.total = s->epochs;
+    int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch; /* the trainer's lr */
+    info.lr = cl_sched_lr(&sc, (s->epochs - 1) + (double)(batches - 1) / (double)batches);
+    info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
+    info.run_loss = info.run_acc = info.seconds = NAN; /* the epoch's training time is gone */
+    if (s->o.bn_train && cfg->eval_train) /* as the trainer: the sweeps use batch statistics */
+        CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
+    if (s->o.bn_train && cfg->eval_test && s->test)
+        CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
+    info.model = m;
+    info.train = s->train;
+    info.test = s->test;
+    info.out_dir = s->dir;
+    info.cfg = cfg;
+    CL_TRY(start_files(s, s->epochs));
+    CL_TRY(analyze(s, &info));
+    *done = 1;
+    return CL_OK;
+}
+
