@@ -1,6 +1,9 @@
-/* collapse train: parse and validate every option, load the data, build the
- * model, then (and only then) create the results folder, write config.json
- * and run cl_train_run with the progress printer and the collapse study.
+/* collapse train: parse and validate every option; create, probe and lock
+ * the results folder (outdir.h: a folder we cannot use, or one another run
+ * holds, stops us before any work; one we created is removed again if we
+ * fail before writing into it); load the data, build the model, then write
+ * config.json and run cl_train_run with the progress printer and the
+ * collapse study.
  * The parts: train_opts.c (flags), train_setup.c (options -> config, head,
  * model), train_hash.c (resume hash), train_json.c (config.json). */
 #include <math.h>
