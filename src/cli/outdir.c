@@ -20,7 +20,8 @@ static int writable(const char *out)
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/.collapse-probe-XXXXXX", out);
     int fd = mkstemp(probe);
-    if (fd < 0) return cl_cli_fail(1, "--out %s: cannot write there: %s", out, strerror(errno));
+    if (fd < 0)
+        return cl_cli_fail(1, "--out %s: cannot write there: %s", out, strerror(errno));
     close(fd);
     unlink(probe);
     return 0;
@@ -33,8 +34,10 @@ int cl_cli_outdir_open(const char *out, int resume, cl_cli_outdir *d)
     struct stat sb;
     if (stat(out, &sb) != 0) {
         if (resume)
-            return cl_cli_fail(1, "--resume: %s does not exist: %s", out, strerror(errno));
-        if (cl_mkdir_p(out) != CL_OK) return cl_cli_fail(1, "--out %s: %s", out, cl_errmsg());
+            return cl_cli_fail(1, "--resume: %s does not exist: %s", out,
+                               strerror(errno));
+        if (cl_mkdir_p(out) != CL_OK)
+            return cl_cli_fail(1, "--out %s: %s", out, cl_errmsg());
         d->created = 1;
     } else if (!S_ISDIR(sb.st_mode)) {
         return cl_cli_fail(1, "--out %s: not a folder", out);
@@ -52,8 +55,11 @@ int cl_cli_outdir_open(const char *out, int resume, cl_cli_outdir *d)
         close(d->fd);
         d->fd = -1;
         if (e == EWOULDBLOCK)
-            return cl_cli_fail(1, "--out %s: another collapse train is running in this folder "
-                                  "(%s is locked)", out, lock);
+            return cl_cli_fail(
+                1,
+                "--out %s: another collapse train is running in this folder "
+                "(%s is locked)",
+                out, lock);
         return cl_cli_fail(1, "--out %s: cannot lock %s: %s", out, lock, strerror(e));
     }
     return 0;

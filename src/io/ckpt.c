@@ -221,7 +221,8 @@ static cl_status verify_file(const char *path, int64_t *step)
     cl_ckpt_reader r;
     CL_TRY(cl_ckpt_reader_open(&r, path, magic, "checkpoint", step));
     unsigned char buf[1 << 14];
-    for (int64_t left = cl_ckpt_bytes_left(&r) - 8; left > 0 && !r.err; left -= (int64_t)sizeof buf)
+    for (int64_t left = cl_ckpt_bytes_left(&r) - 8; left > 0 && !r.err;
+         left -= (int64_t)sizeof buf)
         cl_ckpt_get(&r, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf);
     return cl_ckpt_reader_close(&r);
 }
@@ -447,4 +448,3 @@ cl_status cl_ckpt_load_params(const char *path, cl_model *m)
     cl_free(b);
     return st;
 }
-

@@ -346,4 +346,3 @@ cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, 
     *done = 1;
     return CL_OK;
 }
-
