@@ -229,10 +229,14 @@ Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = T
     cr_assert_eq(mkdir(rb, 0777), 0);
     sub(blk, sizeof blk, "%s/W.npy", rb);
     cr_assert_eq(mkdir(blk, 0777), 0);
+    char inside[320]; /* a folder that is not empty: neither remove() nor rename() replaces it */
+    sub(inside, sizeof inside, "%s/keep", blk);
+    tc_write_text(inside, "x");
     const char *b[] = {STUDY_RUN(model, rb), NULL};
     char *err = run_err(&c, b, 1);
     cr_assert(strstr(err, "W.npy"), "%s", err);
     free(err);
+    cr_assert_eq(unlink(inside), 0);
     cr_assert_eq(rmdir(blk), 0);
     const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
     run_want(&c, b2, 0);
