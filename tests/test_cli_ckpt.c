@@ -3,10 +3,10 @@
  * fails keeps the previous checkpoint, a corrupt newest checkpoint falls
  * back to the older slot with a message, a study that fails at the last
  * epoch is redone on resume, one run per --out (lock), output folder
- * problems before any work, a diverging learning rate, NaN in .npy input.
+ * problems before any work, a diverging learning rate (NaN in input data:
+ * test_cli_input.c).
  * Small data: Fashion-MNIST (Debian package) subsets, 10 steps per epoch. */
 #include <criterion/criterion.h>
-#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "cli_common.h"
-#include "collapse/npy.h"
 #include "common.h"
 
 /* 200 training samples, batch 20: 10 steps per epoch. */
@@ -326,6 +325,39 @@ Test(cli_ckpt, missing_final_study_files_are_written_on_resume, .timeout = TC_TI
     ctx_done(&c);
 }
 
+/* A run killed before its first checkpoint (config.json and the epoch-0
+ * study rows written, no checkpoint): --resume starts it again from the
+ * beginning and ends identical to an uninterrupted run. */
+Test(cli_ckpt, resume_before_the_first_checkpoint_starts_over, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    char model[256], ra[256], rb[256], ck[300];
+    start(&c, "ckfirst", model, ra, rb);
+    const char *a[] = {STUDY_RUN(model, ra), NULL};
+    run_ok(&c, a);
+    const char *b[] = {STUDY_RUN(model, rb), "--max-steps", "5", NULL};
+    run_ok(&c, b);
+    sub(ck, sizeof ck, "%s/checkpoint", rb);
+    tc_tmpdir_remove(ck);
+    const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
+    run_want(&c, b2, 0);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "starts from the beginning"), "%s", so);
+    free(so);
+    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
+    cr_assert_str_eq(ma, mb);
+    free(ma);
+    free(mb);
+    same_model(ra, rb);
+    /* other options are still refused */
+    tc_tmpdir_remove(ck);
+    const char *b3[] = {STUDY_RUN(model, rb), "--resume", "--lr", "0.01", NULL};
+    char *err = run_err(&c, b3, 1);
+    cr_assert(strstr(err, "options differ"), "%s", err);
+    free(err);
+    ctx_done(&c);
+}
+
 /* A second train with the same --out refuses at once (lock); once the
  * first is killed (-9), its lock is gone and --resume works. */
 Test(cli_ckpt, second_run_on_the_same_out_is_refused, .timeout = TC_TIMEOUT)
@@ -439,39 +471,5 @@ Test(cli_ckpt, diverging_learning_rate_keeps_a_resumable_checkpoint, .timeout = 
     const char *r3[] = {DIVERGE(model, ra), "--resume", "--max-steps", "2", NULL};
     run_want(&c, r3, 0);
     cr_assert_eq(newest(ra, d, sizeof d), 2);
-    ctx_done(&c);
-}
-
-/* NaN or Inf in a float .npy input of `collapse analyze` is refused at
- * load time: one line naming the file and the first bad element. */
-Test(cli_ckpt, nan_in_npy_input_is_refused_at_load)
-{
-    ctx c;
-    ctx_init(&c, "cknan");
-    char fp[300], yp[300], wp[300];
-    sub(fp, sizeof fp, "%s/features.npy", c.dir);
-    sub(yp, sizeof yp, "%s/labels.npy", c.dir);
-    sub(wp, sizeof wp, "%s/W.npy", c.dir);
-    float h[12], w[4] = {1, 0, 0, 1};
-    int32_t y[6] = {0, 1, 0, 1, 0, 1};
-    for (int i = 0; i < 12; i++) h[i] = (float)(i % 5) - 1.5f;
-    h[7] = NAN; /* [3, 1] */
-    int64_t sh[2] = {6, 2}, sy[1] = {6}, sw[2] = {2, 2};
-    cr_assert_eq(cl_npy_write(fp, CL_NPY_F32, h, 2, sh), CL_OK);
-    cr_assert_eq(cl_npy_write(yp, CL_NPY_I32, y, 1, sy), CL_OK);
-    const char *a[] = {"analyze", "--features", fp, "--labels", yp, NULL};
-    char *err = run_err(&c, a, 1);
-    cr_assert(strstr(err, fp) && strstr(err, "[3, 1]") && strstr(err, "nan") &&
-                  !strchr(err, '\n')[1],
-              "%s", err);
-    free(err);
-    h[7] = 0.5f;
-    w[2] = INFINITY; /* [1, 0] */
-    cr_assert_eq(cl_npy_write(fp, CL_NPY_F32, h, 2, sh), CL_OK);
-    cr_assert_eq(cl_npy_write(wp, CL_NPY_F32, w, 2, sw), CL_OK);
-    const char *b[] = {"analyze", "--features", fp, "--labels", yp, "--weights", wp, NULL};
-    err = run_err(&c, b, 1);
-    cr_assert(strstr(err, wp) && strstr(err, "[1, 0]") && strstr(err, "inf"), "%s", err);
-    free(err);
     ctx_done(&c);
 }

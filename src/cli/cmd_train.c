@@ -69,6 +69,16 @@ static int check_out(run *r)
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoint", o->out);
     snprintf(r->cj, sizeof r->cj, "%s/config.json", o->out);
     if (cl_cli_outdir_open(o->out, o->resume, &r->od)) return 1;
+    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && path_exists(r->cj)) {
+        /* killed before its first checkpoint: the run starts again from the
+         * beginning (its config.json still has to match: setup checks it) */
+        printf("resume: %s holds no checkpoint yet; the run starts from the beginning\n",
+               r->ckpt_dir);
+        r->cfg.resume = 0;
+        r->so.resume = 0;
+        r->so.initial = !o->no_initial;
+        return 0;
+    }
     if (o->resume && !cl_ckpt_exists(r->ckpt_dir))
         return cl_cli_fail(1, "--resume: %s holds no complete checkpoint", r->ckpt_dir);
     if (!o->resume && (path_exists(r->cj) || path_exists(r->ckpt_dir)))
