@@ -214,6 +214,34 @@ static char *metrics_untimed(const char *run_dir)
     return out;
 }
 
+/* Two runs' results agree: metrics.csv without its timing columns,
+ * layers.csv and the .npy files byte for byte, and the newest model. */
+static void same_study(const char *ra, const char *rb)
+{
+    static const char *const same[] = {"W.npy", "b.npy", "features_train.npy",
+                                       "labels_train.npy", "layers.csv"};
+    for (int i = 0; i < 5; i++) {
+        char pa[300], pb[300];
+        sub(pa, sizeof pa, "%s/%s", ra, same[i]);
+        sub(pb, sizeof pb, "%s/%s", rb, same[i]);
+        same_file(pa, pb);
+    }
+    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
+    cr_assert_str_eq(ma, mb);
+    free(ma);
+    free(mb);
+    same_model(ra, rb);
+}
+
+/* The last command's stdout holds text (want = 1) or not (want = 0). */
+static void out_has(ctx *c, const char *text, int want)
+{
+    char *so = tc_slurp(c->out, NULL);
+    cr_assert(so && !strstr(so, text) == !want, "%s '%s' in:\n%s", want ? "no" : "unwanted",
+              text, so);
+    free(so);
+}
+
 /* The study fails at the last epoch (W.npy cannot be written): the final
  * checkpoint is not written before the study's files, so the resume redoes
  * that epoch and writes what was missing, identical to an uninterrupted
@@ -239,22 +267,9 @@ Test(cli_ckpt, study_failure_at_the_last_epoch_is_redone_on_resume, .timeout = T
     cr_assert_eq(rmdir(blk), 0);
     const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
     run_want(&c, b2, 0);
-    char *so = tc_slurp(c.out, NULL);
-    cr_assert(!strstr(so, "already complete") && strstr(so, "epoch   3/3"), "%s", so);
-    free(so);
-    static const char *const same[] = {"W.npy", "b.npy", "features_train.npy",
-                                       "labels_train.npy", "layers.csv"};
-    for (int i = 0; i < 5; i++) {
-        char pa[300], pb[300];
-        sub(pa, sizeof pa, "%s/%s", ra, same[i]);
-        sub(pb, sizeof pb, "%s/%s", rb, same[i]);
-        same_file(pa, pb);
-    }
-    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
-    cr_assert_str_eq(ma, mb);
-    free(ma);
-    free(mb);
-    same_model(ra, rb);
+    out_has(&c, "already complete", 0);
+    out_has(&c, "epoch   3/3", 1);
+    same_study(ra, rb);
     ctx_done(&c);
 }
 
@@ -303,25 +318,12 @@ Test(cli_ckpt, missing_final_study_files_are_written_on_resume, .timeout = TC_TI
     drop_lines(p, "3,");
     const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
     run_want(&c, b2, 0);
-    char *so = tc_slurp(c.out, NULL);
-    cr_assert(!strstr(so, "already complete") && strstr(so, "written now"), "%s", so);
-    free(so);
-    static const char *const same[4] = {"W.npy", "b.npy", "features_train.npy", "layers.csv"};
-    for (int i = 0; i < 4; i++) {
-        char pa[300], pb[300];
-        sub(pa, sizeof pa, "%s/%s", ra, same[i]);
-        sub(pb, sizeof pb, "%s/%s", rb, same[i]);
-        same_file(pa, pb);
-    }
-    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
-    cr_assert_str_eq(ma, mb);
-    free(ma);
-    free(mb);
+    out_has(&c, "already complete", 0);
+    out_has(&c, "written now", 1);
+    same_study(ra, rb);
     /* now nothing is missing */
     run_want(&c, b2, 0);
-    so = tc_slurp(c.out, NULL);
-    cr_assert(strstr(so, "already complete"), "%s", so);
-    free(so);
+    out_has(&c, "already complete", 1);
     ctx_done(&c);
 }
 
@@ -341,14 +343,8 @@ Test(cli_ckpt, resume_before_the_first_checkpoint_starts_over, .timeout = TC_TIM
     tc_tmpdir_remove(ck);
     const char *b2[] = {STUDY_RUN(model, rb), "--resume", NULL};
     run_want(&c, b2, 0);
-    char *so = tc_slurp(c.out, NULL);
-    cr_assert(strstr(so, "starts from the beginning"), "%s", so);
-    free(so);
-    char *ma = metrics_untimed(ra), *mb = metrics_untimed(rb);
-    cr_assert_str_eq(ma, mb);
-    free(ma);
-    free(mb);
-    same_model(ra, rb);
+    out_has(&c, "starts from the beginning", 1);
+    same_study(ra, rb);
     /* other options are still refused */
     tc_tmpdir_remove(ck);
     const char *b3[] = {STUDY_RUN(model, rb), "--resume", "--lr", "0.01", NULL};

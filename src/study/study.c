@@ -254,31 +254,42 @@ int cl_study_eval_values(const cl_study *s, int epoch, double *v)
     return 1;
 }
 
-cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
+/* Analyzes `epoch` outside the trainer (epoch 0, or the last epoch again on
+ * a resume) at learning rate t (in epochs) of the schedule: allocates the
+ * model's buffers as the trainer does; with bn_train the eval-mode loss and
+ * accuracy are measured apart (the sweeps' logits use batch statistics),
+ * the train split if eval_train, the test split if eval_test. */
+static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config *cfg, int epoch,
+                                 double t, int eval_train, int eval_test, double seconds)
 {
-    if (s->o.none || !s->o.initial || s->o.resume) return CL_OK;
     int need = cfg->eval_batch > cfg->batch ? cfg->eval_batch : cfg->batch;
     if (m->max_n < need) CL_TRY(cl_model_alloc(m, need));
     cl_epoch_info info = {0};
-    info.epoch = 0;
+    info.epoch = epoch;
     info.epochs = s->epochs;
     cl_sched sc = cfg->sched;
     if (sc.total <= 0) sc.total = s->epochs;
-    info.lr = cl_sched_lr(&sc, 0);
+    info.lr = cl_sched_lr(&sc, t);
     info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
     info.run_loss = info.run_acc = NAN;
-    if (s->o.bn_train) { /* the sweeps' logits use batch statistics: evaluate apart */
+    info.seconds = seconds;
+    if (s->o.bn_train && eval_train)
         CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-        if (s->test)
-            CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
-    }
+    if (s->o.bn_train && eval_test && s->test)
+        CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
     info.model = m;
     info.train = s->train;
     info.test = s->test;
     info.out_dir = s->dir;
     info.cfg = cfg;
-    CL_TRY(start_files(s, 0));
+    CL_TRY(start_files(s, epoch));
     return analyze(s, &info);
+}
+
+cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
+{
+    if (s->o.none || !s->o.initial || s->o.resume) return CL_OK;
+    return analyze_outside(s, m, cfg, 0, 0, 1, 1, 0);
 }
 
 /* 1 if path holds a complete line starting with prefix. */
@@ -322,27 +333,12 @@ cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, 
 {
     *done = 0;
     if (s->o.none || s->eval_epoch == s->epochs || !final_missing(s)) return CL_OK;
-    int need = cfg->eval_batch > cfg->batch ? cfg->eval_batch : cfg->batch;
-    if (m->max_n < need) CL_TRY(cl_model_alloc(m, need));
-    cl_epoch_info info = {0};
-    info.epoch = info.epochs = s->epochs;
-    cl_sched sc = cfg->sched;
-    if (sc.total <= 0) sc.total = s->epochs;
-    int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch; /* the trainer's lr */
-    info.lr = cl_sched_lr(&sc, (s->epochs - 1) + (double)(batches - 1) / (double)batches);
-    info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
-    info.run_loss = info.run_acc = info.seconds = NAN; /* the epoch's training time is gone */
-    if (s->o.bn_train && cfg->eval_train) /* as the trainer: the sweeps use batch statistics */
-        CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-    if (s->o.bn_train && cfg->eval_test && s->test)
-        CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
-    info.model = m;
-    info.train = s->train;
-    info.test = s->test;
-    info.out_dir = s->dir;
-    info.cfg = cfg;
-    CL_TRY(start_files(s, s->epochs));
-    CL_TRY(analyze(s, &info));
+    /* the lr of the epoch's last batch, as the trainer reports it; the
+     * epoch's training time is gone (epoch_seconds nan) */
+    int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch;
+    CL_TRY(analyze_outside(s, m, cfg, s->epochs,
+                           (s->epochs - 1) + (double)(batches - 1) / (double)batches,
+                           cfg->eval_train, cfg->eval_test, NAN));
     *done = 1;
     return CL_OK;
 }
