@@ -328,8 +328,9 @@ Test(cli_ckpt, missing_final_study_files_are_written_on_resume, .timeout = TC_TI
 }
 
 /* A run killed before its first checkpoint (config.json and the epoch-0
- * study rows written, no checkpoint): --resume starts it again from the
- * beginning and ends identical to an uninterrupted run. */
+ * study rows written, no checkpoint; or only the lock file, killed while
+ * loading): --resume starts it again from the beginning and ends identical
+ * to an uninterrupted run. */
 Test(cli_ckpt, resume_before_the_first_checkpoint_starts_over, .timeout = TC_TIMEOUT)
 {
     ctx c;
@@ -345,6 +346,16 @@ Test(cli_ckpt, resume_before_the_first_checkpoint_starts_over, .timeout = TC_TIM
     run_want(&c, b2, 0);
     out_has(&c, "starts from the beginning", 1);
     same_study(ra, rb);
+    /* killed even before config.json was written: only the lock file */
+    char rc[256], lock[300];
+    sub(rc, sizeof rc, "%s/c", c.dir);
+    cr_assert_eq(mkdir(rc, 0777), 0);
+    sub(lock, sizeof lock, "%s/train.lock", rc);
+    tc_write_text(lock, "");
+    const char *c2[] = {STUDY_RUN(model, rc), "--resume", NULL};
+    run_want(&c, c2, 0);
+    out_has(&c, "starts from the beginning", 1);
+    same_study(ra, rc);
     /* other options are still refused */
     tc_tmpdir_remove(ck);
     const char *b3[] = {STUDY_RUN(model, rb), "--resume", "--lr", "0.01", NULL};

@@ -51,6 +51,7 @@ typedef struct {
     int handlers;
     cl_cli_outdir od; /* --out, created and locked by check_out */
     int cleaned;      /* report() emptied a folder that held nothing of value */
+    int restart;      /* --resume of a run killed before its first checkpoint */
 } run;
 
 static int path_exists(const char *p)
@@ -68,10 +69,15 @@ static int check_out(run *r)
     if (!o->out) return 0;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoint", o->out);
     snprintf(r->cj, sizeof r->cj, "%s/config.json", o->out);
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, o->out);
+    int started = path_exists(r->cj) || path_exists(lock); /* a train ran here */
     if (cl_cli_outdir_open(o->out, o->resume, &r->od)) return 1;
-    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && path_exists(r->cj)) {
+    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && started) {
         /* killed before its first checkpoint: the run starts again from the
-         * beginning (its config.json still has to match: setup checks it) */
+         * beginning (its config.json, if written, has to match: setup
+         * checks it; if not, make_out writes it) */
+        r->restart = 1;
         printf("resume: %s holds no checkpoint yet; the run starts from the beginning\n",
                r->ckpt_dir);
         r->cfg.resume = 0;
@@ -192,7 +198,9 @@ static int make_out(run *r)
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
     int rc;
-    if (!o->resume && (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len))) return rc;
+    if ((!o->resume || (r->restart && !path_exists(r->cj))) &&
+        (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len)))
+        return rc;
     r->cfg.out_dir = o->out;
     r->cfg.ckpt_dir = r->ckpt_dir;
     return 0;

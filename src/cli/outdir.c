@@ -13,8 +13,6 @@
 #include "collapse/sys.h"
 #include "outdir.h"
 
-#define LOCK_NAME "train.lock"
-
 static int writable(const char *out)
 {
     char probe[4200];
@@ -44,7 +42,7 @@ int cl_cli_outdir_open(const char *out, int resume, cl_cli_outdir *d)
     }
     if (writable(out)) goto fail;
     char lock[4200];
-    snprintf(lock, sizeof lock, "%s/" LOCK_NAME, out);
+    snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, out);
     d->fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (d->fd < 0) {
         cl_cli_fail(1, "--out %s: cannot create %s: %s", out, lock, strerror(errno));
@@ -74,7 +72,7 @@ void cl_cli_outdir_close(const char *out, cl_cli_outdir *d, int remove)
     if (d->fd < 0) return;
     if (remove && d->created) {
         char lock[4200];
-        snprintf(lock, sizeof lock, "%s/" LOCK_NAME, out);
+        snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, out);
         unlink(lock);
         rmdir(out); /* only if empty */
     }

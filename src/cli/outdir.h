@@ -3,6 +3,8 @@
 #ifndef COLLAPSE_CLI_OUTDIR_H
 #define COLLAPSE_CLI_OUTDIR_H
 
+#define CL_CLI_OUTDIR_LOCK "train.lock" /* the lock file's name in OUT */
+
 typedef struct {
     int fd;      /* the open lock file OUT/train.lock, -1 = none */
     int created; /* 1: this process created OUT */
