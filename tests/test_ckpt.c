@@ -1,6 +1,7 @@
 /* Checkpoint files: round trip, completion marker, corruption. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -164,5 +165,93 @@ Test(ckpt, permutation_checked_on_load)
         cr_assert_neq(strstr(cl_errmsg(), "permutation"), NULL, "%s", cl_errmsg());
         cr_assert_null(s2.perm);
     }
+    drop(&f);
+}
+
+/* Flips one byte of a file in the middle, or cuts it to `keep` bytes. */
+static void damage(const char *path, long keep)
+{
+    size_t len;
+    char *b = tc_slurp(path, &len);
+    cr_assert(b && len > 16, "%s", path);
+    if (keep < 0)
+        b[len / 2] ^= 0x40;
+    else
+        len = (size_t)keep;
+    tc_write_file(path, b, len);
+    free(b);
+}
+
+/* Two slots: the newest good one is read; a damaged, truncated or missing
+ * file in it falls back to the other slot and says why; a slot whose
+ * marker is gone (a save cut short) is ignored; the folder's own files
+ * (the layout before slots) are read too. */
+Test(ckpt, slots_newest_good_with_fallback)
+{
+    fixture f;
+    make(&f);
+    char a[128], b[128], p[160];
+    cl_ckpt_slot_dir(f.dir, 0, a, sizeof a);
+    cl_ckpt_slot_dir(f.dir, 1, b, sizeof b);
+    cr_assert(strstr(a, "/ck/a") && strstr(b, "/ck/b"), "%s %s", a, b);
+    cr_assert(!cl_ckpt_exists(f.dir));
+    cr_assert_eq(cl_ckpt_slot_next(f.dir, -1), 0);
+    f.st.step = 10;
+    cr_assert_eq(cl_train_ckpt_save(a, &f.m, "x", &f.st, f.o), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_ckpt_slot_next(f.dir, -1), 1, "the slot without a marker");
+    f.st.step = 20;
+    cr_assert_eq(cl_train_ckpt_save(b, &f.m, "x", &f.st, f.o), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_ckpt_slot_next(f.dir, -1), 0, "the older slot");
+    cr_assert_eq(cl_ckpt_slot_next(f.dir, 0), 1);
+    cr_assert_eq(cl_ckpt_slot_next(f.dir, 1), 0);
+
+    cl_ckpt_found fd;
+    cl_train_state s2;
+    cr_assert_eq(cl_ckpt_find(f.dir, &fd), CL_OK, "%s", cl_errmsg());
+    cr_assert(fd.index == 1 && fd.step == 20 && !fd.skipped[0] && !strcmp(fd.slot, b));
+    cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, f.o), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(s2.step, 20);
+    cl_free(s2.perm);
+
+    const char *file[3] = {"state.ckpt", "model.ckpt", "model.ckpt"};
+    const long keep[3] = {-1, 30, -2};
+    const char *why[3] = {"checksum mismatch", "truncated", "missing"};
+    for (int t = 0; t < 3; t++) {
+        f.st.step = 20;
+        cr_assert_eq(cl_train_ckpt_save(b, &f.m, "x", &f.st, f.o), CL_OK);
+        tc_path(p, sizeof p, b, file[t]);
+        if (keep[t] == -2)
+            cr_assert_eq(remove(p), 0);
+        else
+            damage(p, keep[t]);
+        cr_assert_eq(cl_ckpt_find(f.dir, &fd), CL_OK, "case %d: %s", t, cl_errmsg());
+        cr_assert(fd.index == 0 && fd.step == 10, "case %d", t);
+        cr_assert(strstr(fd.skipped, p) && strstr(fd.skipped, why[t]), "case %d: %s", t,
+                  fd.skipped);
+        cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, f.o), CL_OK, "%s", cl_errmsg());
+        cr_assert_eq(s2.step, 10);
+        cl_free(s2.perm);
+        char model[256];
+        cr_assert_eq(cl_ckpt_resolve(f.dir, model, sizeof model, NULL), CL_OK);
+        tc_path(p, sizeof p, a, "model.ckpt");
+        cr_assert_str_eq(model, p);
+    }
+
+    /* a save into a cut short (marker removed, file half written): nothing
+     * good is left but b's damaged files, and that is what the error says */
+    cr_assert_eq(cl_ckpt_begin(a), CL_OK);
+    tc_path(p, sizeof p, a, "model.ckpt");
+    damage(p, 30);
+    cr_assert(cl_ckpt_exists(f.dir));
+    cr_assert_eq(cl_ckpt_find(f.dir, &fd), CL_EFORMAT);
+    cr_assert(strstr(cl_errmsg(), "/ck/b/model.ckpt"), "%s", cl_errmsg());
+    cr_assert_eq(cl_train_ckpt_load(f.dir, &s2, f.o), CL_EFORMAT);
+
+    /* the folder's own checkpoint (the layout before slots) is read too */
+    f.st.step = 5;
+    cr_assert_eq(cl_train_ckpt_save(f.dir, &f.m, "x", &f.st, f.o), CL_OK);
+    cr_assert_eq(cl_ckpt_find(f.dir, &fd), CL_OK, "%s", cl_errmsg());
+    cr_assert(fd.index == -1 && fd.step == 5 && strstr(fd.skipped, "/ck/b/"), "%s",
+              fd.skipped);
     drop(&f);
 }

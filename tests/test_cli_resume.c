@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "collapse/ckpt.h"
 #include "common.h"
 
 /* Fashion-MNIST subset + a small BN MLP: every option the resume tests use. */
@@ -27,36 +28,33 @@
 
 static void wait_for_checkpoint(const char *run_dir, pid_t pid)
 {
-    char marker[300];
-    sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
+    char ck[300];
+    sub(ck, sizeof ck, "%s/checkpoint", run_dir);
     struct timespec ts = {0, 1000000};
-    for (int i = 0; i < 60000 && !tc_exists(marker); i++) {
+    for (int i = 0; i < 60000 && !cl_ckpt_exists(ck); i++) {
         int ws;
         cr_assert_eq(waitpid(pid, &ws, WNOHANG), 0,
                      "run ended before its first checkpoint");
         nanosleep(&ts, NULL);
     }
-    cr_assert(tc_exists(marker), "no checkpoint after 60 s");
+    cr_assert(cl_ckpt_exists(ck), "no checkpoint after 60 s");
 }
 
+/* The step of the run's newest good checkpoint (slot a or b). */
 static int64_t ckpt_step(const char *run_dir)
 {
-    char marker[300];
-    sub(marker, sizeof marker, "%s/checkpoint/ckpt.done", run_dir);
-    char *s = tc_slurp(marker, NULL);
-    cr_assert(s);
-    char *p = strstr(s, "step=");
-    cr_assert(p, "%s", s);
-    int64_t step = atoll(p + 5);
-    free(s);
-    return step;
+    char ck[300];
+    sub(ck, sizeof ck, "%s/checkpoint", run_dir);
+    cl_ckpt_found f;
+    cr_assert_eq(cl_ckpt_find(ck, &f), CL_OK, "%s", cl_errmsg());
+    return f.step;
 }
 
 static void same_model_file(const char *a, const char *b)
 {
     char pa[300], pb[300];
-    sub(pa, sizeof pa, "%s/checkpoint/model.ckpt", a);
-    sub(pb, sizeof pb, "%s/checkpoint/model.ckpt", b);
+    cr_assert_eq(cl_ckpt_resolve(a, pa, sizeof pa, NULL), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_ckpt_resolve(b, pb, sizeof pb, NULL), CL_OK, "%s", cl_errmsg());
     size_t la, lb;
     char *x = tc_slurp(pa, &la), *y = tc_slurp(pb, &lb);
     cr_assert(x && y, "missing %s or %s", pa, pb);

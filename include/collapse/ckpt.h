@@ -9,20 +9,27 @@
  * renamed; the reader verifies the magic, the version, the checksum and
  * that nothing follows.
  *
- * In a checkpoint directory DIR:
- *   DIR/model.ckpt   container "CLMODEL1": i64 text length, the model spec
+ * A checkpoint folder DIR (a run's OUT/checkpoint) holds two slots, DIR/a
+ * and DIR/b. Each slot is one complete checkpoint:
+ *   SLOT/model.ckpt  container "CLMODEL1": i64 text length, the model spec
  *                    text (modelcfg.h, enough to rebuild the model),
  *                    i64 nparams, i64 nbufs, float params[nparams],
  *                    float bufs[nbufs]
- *   DIR/state.ckpt   container "CLSTATE1" (train.h)
- *   DIR/ckpt.done    "collapse checkpoint step=S\n": the completion marker
- * All little-endian (the host's order; x86-64). A save removes the marker
- * first (cl_ckpt_begin) and writes it last (cl_ckpt_commit); loading checks
- * it names the same step as the files, so a crash during a save never
- * leaves a mixed checkpoint (only a missing one). */
+ *   SLOT/state.ckpt  container "CLSTATE1" (train.h)
+ *   SLOT/ckpt.done   "collapse checkpoint step=S\n": the completion marker
+ * All little-endian (the host's order; x86-64). A save goes into the slot
+ * that does not hold the newest good checkpoint (cl_ckpt_slot_next): it
+ * removes that slot's marker first (cl_ckpt_begin) and writes it last
+ * (cl_ckpt_commit). So a crash during a save never touches the newest good
+ * checkpoint, and the last two good ones are kept. Readers take the newest
+ * slot whose marker is present and whose files pass their checksums and
+ * name the marker's step (cl_ckpt_find), falling back to the other slot.
+ * A folder holding the files and marker itself (the layout before slots,
+ * or a slot given directly) is read too. */
 #ifndef COLLAPSE_CKPT_H
 #define COLLAPSE_CKPT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -83,7 +90,7 @@ cl_status cl_ckpt_reader_close(cl_ckpt_reader *r);
  * wanted). */
 void cl_ckpt_reader_abort(cl_ckpt_reader *r);
 
-/* ---- the completion marker ---- */
+/* ---- the completion marker (of one slot folder) ---- */
 
 /* Creates dir (mkdir -p) and removes its marker: call before writing the
  * files of a new checkpoint. Errors: CL_EIO. */
@@ -93,7 +100,39 @@ cl_status cl_ckpt_begin(const char *dir);
 cl_status cl_ckpt_commit(const char *dir, int64_t step);
 /* 1 and *step if dir holds a marker, else 0. */
 int cl_ckpt_marker(const char *dir, int64_t *step);
-/* 1 if dir holds a complete checkpoint (marker present), else 0. */
+
+/* ---- the slots of a checkpoint folder ---- */
+
+#define CL_CKPT_NSLOTS 2
+
+/* The folder of slot 0 (DIR/a) or 1 (DIR/b); slot -1 is DIR itself. */
+void cl_ckpt_slot_dir(const char *dir, int slot, char *out, size_t cap);
+
+/* The slot a new checkpoint goes into: the other one than `newest` (the
+ * slot holding the newest good checkpoint, as found or last written); with
+ * newest = -1 (unknown), a slot without a marker, else the older one. */
+int cl_ckpt_slot_next(const char *dir, int newest);
+
+/* What cl_ckpt_find chose. */
+typedef struct {
+    char slot[CL_CKPT_PATHMAX]; /* the chosen slot folder */
+    int index;                  /* its slot number, -1 = DIR itself */
+    int64_t step;               /* its marker's step */
+    /* "" or why newer checkpoints were passed over, e.g.
+     * "OUT/checkpoint/b/model.ckpt: checksum mismatch (corrupt)" */
+    char skipped[CL_CKPT_PATHMAX + 1024];
+} cl_ckpt_found;
+
+/* The newest good checkpoint of dir: of DIR/a, DIR/b and DIR itself, those
+ * holding a marker, newest step first, the first whose model.ckpt and
+ * state.ckpt pass their checksums and name the marker's step (the files are
+ * read through once). Errors: CL_EIO (no marker anywhere: "no complete
+ * checkpoint"), CL_EFORMAT (every complete one is corrupt; the message
+ * names the newest's fault; f->slot is then the newest). */
+cl_status cl_ckpt_find(const char *dir, cl_ckpt_found *f);
+
+/* 1 if dir holds a marker in some slot (or itself), else 0. Does not read
+ * the files: cl_ckpt_find does. */
 int cl_ckpt_exists(const char *dir);
 
 /* ---- the model file ---- */
@@ -103,7 +142,7 @@ int cl_ckpt_exists(const char *dir);
 cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *model_text,
                              int64_t step);
 
-/* Reads the model file (path resolved by cl_ckpt_model_path): *text
+/* Reads the model file (path resolved by cl_ckpt_resolve): *text
  * (cl_alloc'ed, NUL-terminated), params/bufs (cl_alloc'ed). Errors: CL_EIO,
  * CL_EFORMAT (magic, version, truncation, checksum) naming the file. */
 cl_status cl_ckpt_read_model(const char *path, char **text, float **params, int64_t *nparams,
@@ -112,8 +151,15 @@ cl_status cl_ckpt_read_model(const char *path, char **text, float **params, int6
 /* Copies a checkpoint's params/bufs into m; the sizes must match. */
 cl_status cl_ckpt_load_params(const char *path, cl_model *m);
 
-/* Resolves a path to the model file: "DIR" (DIR/model.ckpt, else
- * DIR/checkpoint/model.ckpt, the layout of a results folder) or the file. */
+/* Resolves a path to a model file into file[cap]: a file is itself; a
+ * folder is a checkpoint folder, or a results folder whose checkpoint/ is
+ * one: its newest good slot's model.ckpt (cl_ckpt_find, which fills *f if
+ * f != NULL: f->skipped tells the caller to say it fell back); a folder
+ * holding only a model.ckpt (no marker) gives that file. Errors: those of
+ * cl_ckpt_find (file then names the newest candidate's model.ckpt). */
+cl_status cl_ckpt_resolve(const char *path, char *file, int cap, cl_ckpt_found *f);
+
+/* cl_ckpt_resolve without the status (an error shows when file is read). */
 void cl_ckpt_model_path(const char *path, char *out, int cap);
 
 /* FNV-1a 64 over bytes, continuing from h (start with CL_FNV_INIT). */

@@ -142,6 +142,16 @@ cl_status cl_study_epoch(const cl_epoch_info *info, void *study);
  * writes the epoch-0 rows (lr = the schedule at t = 0, epoch_seconds 0). */
 cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg);
 
+/* After a resume whose checkpoint is the run's final one (cl_train_run
+ * trained nothing): if a row or file of the last epoch is missing
+ * (metrics.csv/layers.csv row, features_train/W/b.npy, figures), analyzes
+ * the last epoch again from the model as loaded, exactly as the epoch
+ * callback would have (lr of the epoch's last batch, epoch_seconds nan),
+ * and sets *done = 1. Today's trainer writes the final checkpoint only
+ * after the study's files, so this repairs checkpoints written before that
+ * order and files deleted by hand. Errors: those of the analysis. */
+cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, int *done);
+
 /* For cl_train_config.skip_eval: 1 if the study's sweeps of `epoch` give
  * the eval-mode train (and test) loss and accuracy themselves (the epoch is
  * analyzed and BN runs in eval mode), so the trainer need not evaluate. */

@@ -62,12 +62,20 @@ typedef struct {
     const char *out_dir;
     /* Checkpoints (ckpt.h), NULL = none. The CLI uses OUT/checkpoint. Written
      * at the end of every ckpt_every-th epoch (default 1) and of the last, on
-     * max_steps, and on stop. */
+     * max_steps, and on stop; at an epoch end after the epoch callbacks, so
+     * a checkpoint never runs ahead of the results they write. Each goes
+     * into the slot not holding the newest good checkpoint (ckpt.h). */
     const char *ckpt_dir;
     int ckpt_every;
     const char *model_text; /* model spec text stored in model.ckpt (modelcfg.h) */
     uint64_t config_hash;   /* stored in the state; resume refuses a mismatch */
-    int resume;             /* 1: continue from ckpt_dir's checkpoint */
+    int resume;             /* 1: continue from ckpt_dir's newest good checkpoint */
+    /* Log hook for warnings, a one-line message: today that a resume fell
+     * back to an older checkpoint because the newest is corrupt ("OUT/
+     * checkpoint/b/model.ckpt: checksum mismatch (corrupt); resuming from
+     * OUT/checkpoint/a (epoch 3, step 90)"). NULL = dropped. */
+    void (*warn)(void *user, const char *msg);
+    void *warn_user;
 
     /* Polled once per batch (at its end). When *stop becomes non-zero, the
      * loop writes a checkpoint (if ckpt_dir) and returns CL_EINTERRUPT.
@@ -100,7 +108,7 @@ typedef struct {
 } cl_epoch_info;
 
 /* Epoch callback. A non-OK status stops the run with that status (the
- * checkpoint of this epoch is already written). */
+ * checkpoint of this epoch is not written: a resume redoes the epoch). */
 typedef cl_status (*cl_epoch_fn)(const cl_epoch_info *info, void *user);
 
 typedef struct {
@@ -182,7 +190,8 @@ typedef struct {
     int32_t *perm;        /* the running epoch's sample order */
 } cl_train_state;
 
-/* Saves a checkpoint into dir (created if missing; ckpt.h): the model file
+/* Saves a checkpoint into the slot folder dir (created if missing; ckpt.h;
+ * cl_train_run chooses the slot with cl_ckpt_slot_next): the model file
  * (params, bufs, spec text) and DIR/state.ckpt, a container "CLSTATE1"
  * holding i32 epoch, i32 0, i64 pos, u64 config_hash, the two RNG states
  * (u64 s[4], double spare, i32 has_spare, i32 0 each), i64 n, i32 perm[n],
@@ -191,11 +200,13 @@ typedef struct {
 cl_status cl_train_ckpt_save(const char *dir, const cl_model *m, const char *model_text,
                              const cl_train_state *st, const cl_optim *o);
 
-/* Reads DIR/state.ckpt into *st (st->perm cl_alloc'ed, caller frees) and the
- * optimizer state into o (kind and state_len must match; NULL = skip it),
- * checking the marker, that model, state and marker have the same step, and
- * that perm is a permutation of 0..n-1. Errors: CL_EIO (no complete
- * checkpoint), CL_EFORMAT, CL_ENOMEM; *st is left without perm on error. */
+/* Reads the state.ckpt of dir's newest good checkpoint (cl_ckpt_find: dir
+ * is a checkpoint folder with slots, or a slot) into *st (st->perm
+ * cl_alloc'ed, caller frees) and the optimizer state into o (kind and
+ * state_len must match; NULL = skip it), checking the marker, that model,
+ * state and marker have the same step, and that perm is a permutation of
+ * 0..n-1. Errors: CL_EIO (no complete checkpoint), CL_EFORMAT, CL_ENOMEM;
+ * *st is left without perm on error. */
 cl_status cl_train_ckpt_load(const char *dir, cl_train_state *st, cl_optim *o);
 
 #endif

@@ -1,4 +1,5 @@
 /* collapse analyze: NC1-NC4 metrics of features stored as .npy. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,6 +136,21 @@ static int parse(int argc, char **argv, analyze_args *a)
     return 0;
 }
 
+/* NaN or Inf in a float input is refused at load time: a one-line error
+ * naming the file and the first bad element ([row, column] of the array
+ * seen as rows of `cols` values). Returns 0 or the exit status. */
+static int check_finite(const char *flag, const char *path, const float *v, int64_t n,
+                        int64_t cols)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return cl_cli_fail(1, "%s %s: non-finite value %g at index [%lld, %lld] (element "
+                                  "%lld); refusing to analyze it",
+                               flag, path, (double)v[i], (long long)(i / cols),
+                               (long long)(i % cols), (long long)i);
+    return 0;
+}
+
 /* Features [N, dim] (trailing dimensions flattened) and N labels. */
 static int load_data(const analyze_args *a, analyze_in *in)
 {
@@ -153,6 +169,7 @@ static int load_data(const analyze_args *a, analyze_in *in)
                            (long long)dim64);
     in->N = N;
     in->dim = (int)dim64;
+    if (check_finite("--features", fpath, in->H, N * dim64, dim64)) return 1;
 
     int yndim;
     int64_t yshape[8];
@@ -192,6 +209,7 @@ static int load_classifier(const analyze_args *a, analyze_in *in)
             return cl_cli_fail(1, "--weights %s: %lld rows but --classes %d", wpath,
                                (long long)wshape[0], a->classes);
         K = (int)wshape[0];
+        if (check_finite("--weights", wpath, in->W, wshape[0] * wshape[1], wshape[1])) return 1;
     }
     if (!K) {
         if (in->ymax >= 46340)
@@ -213,6 +231,7 @@ static int load_classifier(const analyze_args *a, analyze_in *in)
         if (bndim != 1 || bshape[0] != K)
             return cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)",
                                bpath, K);
+        if (check_finite("--bias", bpath, in->b, K, 1)) return 1;
     }
     return 0;
 }

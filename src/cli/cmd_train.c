@@ -1,6 +1,9 @@
-/* collapse train: parse and validate every option, load the data, build the
- * model, then (and only then) create the results folder, write config.json
- * and run cl_train_run with the progress printer and the collapse study.
+/* collapse train: parse and validate every option; create, probe and lock
+ * the results folder (outdir.h: a folder we cannot use, or one another run
+ * holds, stops us before any work; one we created is removed again if we
+ * fail before writing into it); load the data, build the model, then write
+ * config.json and run cl_train_run with the progress printer and the
+ * collapse study.
  * The parts: train_opts.c (flags), train_setup.c (options -> config, head,
  * model), train_hash.c (resume hash), train_json.c (config.json). */
 #include <math.h>
@@ -17,6 +20,7 @@
 #include "collapse/etf.h"
 #include "collapse/mem.h"
 #include "opts.h"
+#include "outdir.h"
 #include "progress.h"
 #include "train_opts.h"
 
@@ -44,7 +48,10 @@ typedef struct {
     cl_cli_membuf json;
     char ckpt_dir[4200], cj[4200]; /* OUT/checkpoint, OUT/config.json */
     struct sigaction old_int, old_term;
-    int handlers, created_out;
+    int handlers;
+    cl_cli_outdir od; /* --out, created and locked by check_out */
+    int cleaned;      /* report() emptied a folder that held nothing of value */
+    int restart;      /* --resume of a run killed before its first checkpoint */
 } run;
 
 static int path_exists(const char *p)
@@ -53,13 +60,31 @@ static int path_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
-/* The results folder: decided before the expensive work. */
+/* The results folder: created, probed for writing and locked (outdir.h)
+ * before the expensive work, so a second run with the same --out, or one
+ * that could not write its results, stops at once. */
 static int check_out(run *r)
 {
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoint", o->out);
     snprintf(r->cj, sizeof r->cj, "%s/config.json", o->out);
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, o->out);
+    int started = path_exists(r->cj) || path_exists(lock); /* a train ran here */
+    if (cl_cli_outdir_open(o->out, o->resume, &r->od)) return 1;
+    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && started) {
+        /* killed before its first checkpoint: the run starts again from the
+         * beginning (its config.json, if written, has to match: setup
+         * checks it; if not, make_out writes it) */
+        r->restart = 1;
+        printf("resume: %s holds no checkpoint yet; the run starts from the beginning\n",
+               r->ckpt_dir);
+        r->cfg.resume = 0;
+        r->so.resume = 0;
+        r->so.initial = !o->no_initial;
+        return 0;
+    }
     if (o->resume && !cl_ckpt_exists(r->ckpt_dir))
         return cl_cli_fail(1, "--resume: %s holds no complete checkpoint", r->ckpt_dir);
     if (!o->resume && (path_exists(r->cj) || path_exists(r->ckpt_dir)))
@@ -172,10 +197,10 @@ static int make_out(run *r)
 {
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
-    r->created_out = !path_exists(o->out);
-    if (!cl_opt_mkdir_p("--out", o->out)) return 1;
     int rc;
-    if (!o->resume && (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len))) return rc;
+    if ((!o->resume || (r->restart && !path_exists(r->cj))) &&
+        (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len)))
+        return rc;
     r->cfg.out_dir = o->out;
     r->cfg.ckpt_dir = r->ckpt_dir;
     return 0;
@@ -259,11 +284,11 @@ static int report(run *r, cl_status st, cl_train_result *res)
         return cl_cli_fail(130, "%s%s", cl_errmsg(), o->out ? " (continue with --resume)" : "");
     int rc = cl_cli_fail(1, "%s", cl_errmsg());
     /* a run that failed before its first step leaves no folder behind */
-    if (o->out && r->created_out && res->steps == 0 && !cl_ckpt_exists(r->ckpt_dir) &&
+    if (o->out && r->od.created && res->steps == 0 && !cl_ckpt_exists(r->ckpt_dir) &&
         !r->use_study) {
         unlink(r->cj);
         rmdir(r->ckpt_dir);
-        rmdir(o->out);
+        r->cleaned = 1; /* the lock and the folder go in cl_cli_outdir_close */
     }
     return rc;
 }
@@ -287,6 +312,7 @@ int cl_cmd_train(int argc, char **argv)
 {
     run *r = cl_alloc(sizeof *r, "train command");
     if (!r) return cl_cli_fail(1, "%s", cl_errmsg());
+    r->od.fd = -1;
     int rc = cl_cli_train_parse(argc, argv, &r->o);
     if (rc) {
         cl_free(r);
@@ -313,8 +339,14 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_result res;
     cl_status st = cl_train_run(&r->cfg, r->m, &tv, &sv, &hooks, &res);
     cl_cli_progress_clear(&prog);
+    int finished = 0; /* a final checkpoint without the final study files */
+    if (st == CL_OK && r->study && r->o.resume && res.epochs_done >= r->cfg.epochs &&
+        (st = cl_study_finish(r->study, r->m, &r->cfg, &finished)) == CL_OK && finished)
+        printf("study: the results of epoch %d were missing; written now\n", r->cfg.epochs);
     rc = report(r, st, &res);
 done:
+    /* a folder this run created and never wrote to goes away again */
+    if (r->o.out) cl_cli_outdir_close(r->o.out, &r->od, r->cleaned || (rc && !r->cfg.out_dir));
     run_free(r);
     cl_free(r);
     return rc;

@@ -119,6 +119,7 @@ static void config_path(const char *path, char *cfg, size_t cap)
     while (len > 1 && base[len - 1] == '/')
         base[--len] = 0;
     if (len > 11 && !strcmp(base + len - 11, "/model.ckpt")) base[len -= 11] = 0;
+    if (len > 13 && !strncmp(base + len - 13, "/checkpoint/", 12)) base[len -= 2] = 0; /* slot */
     if (len > 11 && !strcmp(base + len - 11, "/checkpoint")) base[len -= 11] = 0;
     snprintf(cfg, cap, "%s/config.json", base);
 }
@@ -348,8 +349,10 @@ int cl_cli_load_model(const char *path, int batch, cl_model **m, int64_t *step)
     float *p = NULL, *b = NULL;
     int64_t np = 0, nb = 0;
     *m = NULL;
-    cl_ckpt_model_path(path, file, sizeof file);
-    cl_status st = cl_ckpt_read_model(file, &text, &p, &np, &b, &nb, step);
+    cl_ckpt_found f; /* the newest good checkpoint slot; say so if it is not the newest */
+    cl_status st = cl_ckpt_resolve(path, file, sizeof file, &f);
+    if (st == CL_OK && f.skipped[0]) printf("warning: %s; using %s\n", f.skipped, f.slot);
+    if (st == CL_OK) st = cl_ckpt_read_model(file, &text, &p, &np, &b, &nb, step);
     if (st == CL_OK) st = cl_modelcfg_rebuild_sized(text, file, np, nb, m);
     if (st == CL_OK && (np != (*m)->nparams || nb != (*m)->nbufs))
         st = cl_error(CL_EFORMAT,

@@ -8,9 +8,18 @@
 #include "collapse/mem.h"
 #include "train_opts.h"
 
+/* The library's warnings (the study's figures that could not be drawn, a
+ * resume that fell back to an older checkpoint): printed, the run goes on. */
+static void print_warning(void *user, const char *msg)
+{
+    printf("warning: %s\n", msg);
+    fflush(stdout);
+}
+
 int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg)
 {
     *cfg = cl_train_config_default();
+    cfg->warn = print_warning;
     cfg->epochs = o->epochs;
     cfg->batch = o->batch;
     cfg->eval_batch = o->eval_batch;
@@ -52,13 +61,6 @@ int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg)
     return 0;
 }
 
-/* The study's warnings (figures that could not be drawn): printed, the run goes on. */
-static void study_warn(void *user, const char *msg)
-{
-    printf("warning: %s\n", msg);
-    fflush(stdout);
-}
-
 int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *use_study)
 {
     *so = cl_study_opts_default();
@@ -71,7 +73,7 @@ int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *
     so->initial = !o->no_initial && !o->resume;
     so->save_features = !o->no_features;
     so->resume = o->resume;
-    so->warn = study_warn;
+    so->warn = print_warning;
     *use_study = o->out && !so->none;
     if (!o->out && ((o->analyze && !so->none) || o->analyze_every || o->bn_mode ||
                     o->no_layers || o->no_plots || o->no_initial || o->no_features))

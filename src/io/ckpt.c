@@ -198,10 +198,121 @@ int cl_ckpt_marker(const char *dir, int64_t *step)
     return ok;
 }
 
+/* ---- slots ---- */
+
+void cl_ckpt_slot_dir(const char *dir, int slot, char *out, size_t cap)
+{
+    if (slot < 0)
+        snprintf(out, cap, "%s", dir);
+    else
+        snprintf(out, cap, "%s/%c", dir, 'a' + slot);
+}
+
+/* Reads a whole container: header version and checksum. *step = its
+ * header's step. Errors as cl_ckpt_reader_close, CL_EIO if missing. */
+static cl_status verify_file(const char *path, int64_t *step)
+{
+    char magic[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return cl_error(CL_EIO, "%s: missing: %s", path, strerror(errno));
+    size_t got = fread(magic, 1, 8, f);
+    fclose(f);
+    if (got != 8) return cl_error(CL_EFORMAT, "%s: truncated", path);
+    cl_ckpt_reader r;
+    CL_TRY(cl_ckpt_reader_open(&r, path, magic, "checkpoint", step));
+    unsigned char buf[1 << 14];
+    for (int64_t left = cl_ckpt_bytes_left(&r) - 8; left > 0 && !r.err;
+         left -= (int64_t)sizeof buf)
+        cl_ckpt_get(&r, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf);
+    return cl_ckpt_reader_close(&r);
+}
+
+/* A complete candidate: both files pass their checksums and name the
+ * marker's step. */
+static cl_status verify_slot(const char *slot, int64_t step)
+{
+    static const char *const files[2] = {"model.ckpt", "state.ckpt"};
+    for (int i = 0; i < 2; i++) {
+        char path[PATHMAX + 16];
+        int64_t s = -1;
+        snprintf(path, sizeof path, "%s/%s", slot, files[i]);
+        CL_TRY(verify_file(path, &s));
+        if (s != step)
+            return cl_error(CL_EFORMAT, "%s: step %lld, its marker says %lld", path,
+                            (long long)s, (long long)step);
+    }
+    return CL_OK;
+}
+
+/* The candidates of dir holding a marker, newest first: idx[] (slot
+ * numbers, -1 = dir itself) and steps[]; returns their count. */
+static int candidates(const char *dir, int idx[3], int64_t steps[3])
+{
+    int n = 0;
+    for (int c = 0; c < CL_CKPT_NSLOTS + 1; c++) {
+        int slot = c < CL_CKPT_NSLOTS ? c : -1;
+        char sd[PATHMAX];
+        int64_t s;
+        cl_ckpt_slot_dir(dir, slot, sd, sizeof sd);
+        if (!cl_ckpt_marker(sd, &s)) continue;
+        int k = n++;
+        for (; k > 0 && steps[k - 1] < s; k--) { /* stable: a before b before dir */
+            idx[k] = idx[k - 1];
+            steps[k] = steps[k - 1];
+        }
+        idx[k] = slot;
+        steps[k] = s;
+    }
+    return n;
+}
+
+cl_status cl_ckpt_find(const char *dir, cl_ckpt_found *f)
+{
+    memset(f, 0, sizeof *f);
+    f->index = -1;
+    int idx[3];
+    int64_t steps[3];
+    int n = candidates(dir, idx, steps);
+    if (n == 0)
+        return cl_error(CL_EIO, "%s: no complete checkpoint (no ckpt.done marker)", dir);
+    char first_err[1024] = "";
+    for (int i = 0; i < n; i++) {
+        cl_ckpt_slot_dir(dir, idx[i], f->slot, sizeof f->slot);
+        if (verify_slot(f->slot, steps[i]) == CL_OK) {
+            f->index = idx[i];
+            f->step = steps[i];
+            cl_errclear();
+            return CL_OK;
+        }
+        size_t len = strlen(f->skipped);
+        snprintf(f->skipped + len, sizeof f->skipped - len, "%s%s", len ? "; " : "",
+                 cl_errmsg());
+        if (!i) snprintf(first_err, sizeof first_err, "%s", cl_errmsg());
+    }
+    cl_ckpt_slot_dir(dir, idx[0], f->slot, sizeof f->slot); /* the newest, for messages */
+    f->index = idx[0];
+    f->step = steps[0];
+    return cl_error(CL_EFORMAT, "%s%s", first_err,
+                    n > 1 ? "; no older checkpoint is intact either" : "");
+}
+
+int cl_ckpt_slot_next(const char *dir, int newest)
+{
+    if (newest >= 0 && newest < CL_CKPT_NSLOTS) return 1 - newest;
+    int64_t s[CL_CKPT_NSLOTS];
+    for (int k = 0; k < CL_CKPT_NSLOTS; k++) {
+        char sd[PATHMAX];
+        cl_ckpt_slot_dir(dir, k, sd, sizeof sd);
+        if (!cl_ckpt_marker(sd, &s[k])) return k;
+    }
+    return s[1] < s[0];
+}
+
 int cl_ckpt_exists(const char *dir)
 {
-    int64_t s;
-    return cl_ckpt_marker(dir, &s);
+    int idx[3];
+    int64_t steps[3];
+    return candidates(dir, idx, steps) > 0;
 }
 
 /* ---- model file ---- */
@@ -223,15 +334,46 @@ cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *mod
     return cl_ckpt_writer_close(&w);
 }
 
-void cl_ckpt_model_path(const char *path, char *out, int cap)
+static int is_dir(const char *path)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        snprintf(out, (size_t)cap, "%s/model.ckpt", path);
-        if (access(out, F_OK) != 0) snprintf(out, (size_t)cap, "%s/checkpoint/model.ckpt", path);
-    } else {
-        snprintf(out, (size_t)cap, "%s", path);
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+cl_status cl_ckpt_resolve(const char *path, char *file, int cap, cl_ckpt_found *found)
+{
+    cl_ckpt_found local, *f = found ? found : &local;
+    memset(f, 0, sizeof *f);
+    f->index = -1;
+    if (!is_dir(path)) {
+        snprintf(file, (size_t)cap, "%s", path);
+        return CL_OK;
     }
+    char dir[PATHMAX + 16];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (!cl_ckpt_exists(dir)) {
+        char sub[PATHMAX + 16], model[PATHMAX + 16];
+        snprintf(sub, sizeof sub, "%s/checkpoint", path);
+        snprintf(model, sizeof model, "%s/model.ckpt", path);
+        if (cl_ckpt_exists(sub))
+            snprintf(dir, sizeof dir, "%s", sub);
+        else if (access(model, F_OK) == 0) { /* a lone model file (no marker) */
+            snprintf(file, (size_t)cap, "%s", model);
+            return CL_OK;
+        }
+    }
+    cl_status st = cl_ckpt_find(dir, f);
+    if (st == CL_OK || f->slot[0])
+        snprintf(file, (size_t)cap, "%s/model.ckpt", f->slot);
+    else
+        snprintf(file, (size_t)cap, "%s/model.ckpt", dir);
+    return st;
+}
+
+void cl_ckpt_model_path(const char *path, char *out, int cap)
+{
+    (void)cl_ckpt_resolve(path, out, cap, NULL);
+    cl_errclear();
 }
 
 static int sane_len(int64_t n, int64_t max) { return n >= 0 && n <= max; }
@@ -240,7 +382,7 @@ cl_status cl_ckpt_read_model(const char *path_in, char **text, float **params, i
                              float **bufs, int64_t *nbufs, int64_t *step)
 {
     char path[PATHMAX];
-    cl_ckpt_model_path(path_in, path, sizeof path);
+    CL_TRY(cl_ckpt_resolve(path_in, path, sizeof path, NULL));
     cl_ckpt_reader s;
     int64_t stp;
     *text = NULL;
@@ -306,4 +448,3 @@ cl_status cl_ckpt_load_params(const char *path, cl_model *m)
     cl_free(b);
     return st;
 }
-

@@ -8,7 +8,9 @@
  * call). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collapse/mem.h"
 #include "collapse/nn.h"
@@ -151,6 +153,17 @@ static void draw_figures(cl_study *s, int e, double epoch_seconds)
     cl_errclear();
 }
 
+/* The rows reach the disk before the epoch callback returns: the trainer
+ * writes the epoch's checkpoint after it (train.h), and a checkpoint must
+ * never be on disk ahead of the rows of its epoch (a resume from it would
+ * not redo them). The .npy files are fsynced by their writer. */
+static cl_status sync_rows(const cl_study *s)
+{
+    if ((s->fm && fsync(fileno(s->fm)) != 0) || (s->fl && fsync(fileno(s->fl)) != 0))
+        return cl_error(CL_EIO, "%s: cannot sync the result rows", s->dir);
+    return CL_OK;
+}
+
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 {
     double t0 = cl_clock_seconds();
@@ -208,6 +221,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if ((st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout, info->seconds,
                                      cl_clock_seconds() - t0)) != CL_OK)
         goto done;
+    if ((st = sync_rows(s)) != CL_OK) goto done;
     draw_figures(s, e, info->seconds);
 done:
     cl_study_jobs_free(jobs, ntrain + 1);
@@ -240,29 +254,91 @@ int cl_study_eval_values(const cl_study *s, int epoch, double *v)
     return 1;
 }
 
-cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
+/* Analyzes `epoch` outside the trainer (epoch 0, or the last epoch again on
+ * a resume) at learning rate t (in epochs) of the schedule: allocates the
+ * model's buffers as the trainer does; with bn_train the eval-mode loss and
+ * accuracy are measured apart (the sweeps' logits use batch statistics),
+ * the train split if eval_train, the test split if eval_test. */
+static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config *cfg, int epoch,
+                                 double t, int eval_train, int eval_test, double seconds)
 {
-    if (s->o.none || !s->o.initial || s->o.resume) return CL_OK;
     int need = cfg->eval_batch > cfg->batch ? cfg->eval_batch : cfg->batch;
     if (m->max_n < need) CL_TRY(cl_model_alloc(m, need));
     cl_epoch_info info = {0};
-    info.epoch = 0;
+    info.epoch = epoch;
     info.epochs = s->epochs;
     cl_sched sc = cfg->sched;
     if (sc.total <= 0) sc.total = s->epochs;
-    info.lr = cl_sched_lr(&sc, 0);
+    info.lr = cl_sched_lr(&sc, t);
     info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
     info.run_loss = info.run_acc = NAN;
-    if (s->o.bn_train) { /* the sweeps' logits use batch statistics: evaluate apart */
+    info.seconds = seconds;
+    if (s->o.bn_train && eval_train)
         CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-        if (s->test)
-            CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
-    }
+    if (s->o.bn_train && eval_test && s->test)
+        CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
     info.model = m;
     info.train = s->train;
     info.test = s->test;
     info.out_dir = s->dir;
     info.cfg = cfg;
-    CL_TRY(start_files(s, 0));
+    CL_TRY(start_files(s, epoch));
     return analyze(s, &info);
+}
+
+cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
+{
+    if (s->o.none || !s->o.initial || s->o.resume) return CL_OK;
+    return analyze_outside(s, m, cfg, 0, 0, 1, 1, 0);
+}
+
+/* 1 if path holds a complete line starting with prefix. */
+static int has_line(const char *path, const char *prefix)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char *line = NULL;
+    size_t cap = 0, n = strlen(prefix);
+    ssize_t len;
+    int found = 0;
+    while (!found && (len = getline(&line, &cap, f)) > 0)
+        found = (size_t)len > n && line[len - 1] == '\n' && !strncmp(line, prefix, n);
+    free(line);
+    fclose(f);
+    return found;
+}
+
+static int has_file(const cl_study *s, const char *name)
+{
+    char p[CL_STUDY_PATH_CAP + 32];
+    snprintf(p, sizeof p, "%s/%s", s->dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* 1 if a file or row of the last epoch is missing. */
+static int final_missing(const cl_study *s)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%d,", s->epochs);
+    if (!has_line(s->metrics_path, key)) return 1;
+    snprintf(key, sizeof key, "%d,fit,", s->epochs);
+    if (s->o.layers && !has_line(s->layers_path, key)) return 1;
+    if (s->o.save_features &&
+        (!has_file(s, "features_train.npy") || !has_file(s, "W.npy") || !has_file(s, "b.npy")))
+        return 1;
+    return s->o.plots && !has_file(s, "nc1.png");
+}
+
+cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, int *done)
+{
+    *done = 0;
+    if (s->o.none || s->eval_epoch == s->epochs || !final_missing(s)) return CL_OK;
+    /* the lr of the epoch's last batch, as the trainer reports it; the
+     * epoch's training time is gone (epoch_seconds nan) */
+    int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch;
+    CL_TRY(analyze_outside(s, m, cfg, s->epochs,
+                           (s->epochs - 1) + (double)(batches - 1) / (double)batches,
+                           cfg->eval_train, cfg->eval_test, NAN));
+    *done = 1;
+    return CL_OK;
 }

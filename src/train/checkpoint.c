@@ -101,13 +101,15 @@ static cl_status get_optim(cl_ckpt_reader *s, const char *path, cl_optim *o)
     return CL_OK;
 }
 
-cl_status cl_train_ckpt_load(const char *dir, cl_train_state *out, cl_optim *o)
+cl_status cl_train_ckpt_load(const char *dir_in, cl_train_state *out, cl_optim *o)
 {
-    char path[PATHMAX];
+    char path[PATHMAX + 16];
     int64_t mstep, mk;
+    cl_ckpt_found f;
     memset(out, 0, sizeof *out);
-    if (!cl_ckpt_marker(dir, &mk))
-        return cl_error(CL_EIO, "%s: no complete checkpoint (ckpt.done missing)", dir);
+    CL_TRY(cl_ckpt_find(dir_in, &f)); /* the newest good slot */
+    const char *dir = f.slot;
+    mk = f.step;
     /* the model file's step (header only) */
     snprintf(path, sizeof path, "%s/model.ckpt", dir);
     cl_ckpt_reader s;

@@ -173,19 +173,50 @@ typedef struct {
     int32_t *y;           /* [batch] */
     int64_t N;
     int K, batches;
+    int slot; /* checkpoint slot holding the newest good checkpoint, -1 = unknown */
 } trainer;
 
+/* Gradients are checked every check_every steps only: never let a
+ * non-finite parameter reach the study or replace the last good checkpoint. */
+static cl_status check_params(const trainer *t)
+{
+    if (cl_all_finite(t->m->params, t->m->nparams)) return CL_OK;
+    return cl_error(CL_ENUMERIC, "non-finite parameters at epoch %d, step %lld; stopped, the "
+                                 "last checkpoint is kept", t->st.epoch + (t->st.pos > 0),
+                    (long long)t->st.step);
+}
+
+/* Writes the checkpoint into the slot not holding the newest good one. */
 static cl_status save(trainer *t)
 {
     if (!t->cfg->ckpt_dir) return CL_OK;
-    /* gradients are checked every check_every steps only: never let a
-     * non-finite parameter replace the last good checkpoint */
-    if (!cl_all_finite(t->m->params, t->m->nparams))
-        return cl_error(CL_ENUMERIC, "non-finite parameters at epoch %d, step %lld; stopped, the "
-                                     "last checkpoint is kept", t->st.epoch + (t->st.pos > 0),
-                        (long long)t->st.step);
-    return cl_train_ckpt_save(t->cfg->ckpt_dir, t->m,
-                              t->cfg->model_text ? t->cfg->model_text : "", &t->st, t->opt);
+    CL_TRY(check_params(t));
+    char dir[CL_CKPT_PATHMAX];
+    int slot = cl_ckpt_slot_next(t->cfg->ckpt_dir, t->slot);
+    cl_ckpt_slot_dir(t->cfg->ckpt_dir, slot, dir, sizeof dir);
+    CL_TRY(cl_train_ckpt_save(dir, t->m, t->cfg->model_text ? t->cfg->model_text : "", &t->st,
+                              t->opt));
+    t->slot = slot;
+    return CL_OK;
+}
+
+/* Loads the newest good checkpoint of ckpt_dir; a newer corrupt one is
+ * reported through cfg->warn. */
+static cl_status load(trainer *t)
+{
+    const cl_train_config *cfg = t->cfg;
+    cl_ckpt_found f;
+    CL_TRY(cl_ckpt_find(cfg->ckpt_dir, &f));
+    CL_TRY(cl_ckpt_load_params(f.slot, t->m));
+    CL_TRY(cl_train_ckpt_load(f.slot, &t->st, t->opt));
+    t->slot = f.index;
+    if (f.skipped[0] && cfg->warn) {
+        char msg[sizeof f.skipped + sizeof f.slot + 64];
+        snprintf(msg, sizeof msg, "%s; resuming from %s (epoch %d, step %lld)", f.skipped,
+                 f.slot, (int)t->st.epoch, (long long)t->st.step);
+        cfg->warn(cfg->warn_user, msg);
+    }
+    return CL_OK;
 }
 
 static void new_permutation(trainer *t)
@@ -198,6 +229,7 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
                        const cl_train_data *train, const cl_train_data *test)
 {
     memset(t, 0, sizeof *t);
+    t->slot = -1;
     t->cfg = cfg;
     t->m = m;
     t->train = train;
@@ -223,8 +255,7 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
     if (!t->x || !t->y || !t->dlogits) return CL_ENOMEM;
 
     if (cfg->resume) {
-        CL_TRY(cl_ckpt_load_params(cfg->ckpt_dir, m));
-        CL_TRY(cl_train_ckpt_load(cfg->ckpt_dir, &t->st, t->opt));
+        CL_TRY(load(t));
         if (t->st.n != t->N)
             return cl_error(CL_EINVAL, "%s: checkpoint was trained on %lld samples, the data has "
                                        "%lld (data options changed?)",
@@ -276,6 +307,48 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
                                      "stopped, the last checkpoint is kept",
                         t->st.epoch + 1, (long long)t->st.step + 1, lr, *loss);
     cl_optim_step(t->opt, m->params, m->grads, lr);
+    return CL_OK;
+}
+
+static void fill_info(const trainer *t, cl_epoch_info *info);
+
+/* The end of an epoch: eval passes, the epoch callbacks (the study writes
+ * its rows, .npy files and figures there), then the checkpoint. The
+ * checkpoint comes last so that it never runs ahead of the results: a
+ * crash before it is written makes a resume redo this epoch and its
+ * study work (the study drops rows >= the epoch it resumes at), and a
+ * complete final checkpoint means the final study files were written
+ * (the study fsyncs its rows before returning; see cl_study_epoch). So a
+ * resumed run whose last checkpoint is final has nothing left to do.
+ * info carries the epoch's training numbers; fills the eval values. */
+static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks *hooks,
+                           cl_train_result *res)
+{
+    const cl_train_config *cfg = t->cfg;
+    info->epoch = t->st.epoch;
+    info->batch_index = t->batches;
+    CL_TRY(check_params(t));
+    int skip = cfg->skip_eval && cfg->skip_eval(cfg->skip_eval_user, t->st.epoch);
+    if (!skip && cfg->eval_train)
+        CL_TRY(cl_train_evaluate(t->m, t->train, &cfg->loss, &info->train_loss,
+                                 &info->train_acc));
+    if (!skip && cfg->eval_test && t->test)
+        CL_TRY(cl_train_evaluate(t->m, t->test, &cfg->loss, &info->test_loss,
+                                 &info->test_acc));
+    res->train_loss = info->train_loss;
+    res->train_acc = info->train_acc;
+    res->test_loss = info->test_loss;
+    res->test_acc = info->test_acc;
+    for (int i = 0; hooks && i < hooks->nepoch_cbs; i++)
+        CL_TRY(hooks->epoch_cbs[i].fn(info, hooks->epoch_cbs[i].user));
+    int last = t->st.epoch == cfg->epochs;
+    int stop = cfg->stop && *cfg->stop;
+    int limit = cfg->max_steps && t->st.step >= cfg->max_steps;
+    if (last || stop || limit || t->st.epoch % cfg->ckpt_every == 0) CL_TRY(save(t));
+    if (stop)
+        return cl_error(CL_EINTERRUPT, "interrupted after epoch %d; checkpoint written%s%s",
+                        t->st.epoch, cfg->ckpt_dir ? " to " : "",
+                        cfg->ckpt_dir ? cfg->ckpt_dir : "");
     return CL_OK;
 }
 
@@ -356,41 +429,17 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
                 goto done;
             }
         }
-        double secs = cl_clock_seconds() - t0;
         t.st.epoch++;
         t.st.pos = 0;
         fill_info(&t, &info);
-        info.epoch = t.st.epoch;
         info.step = t.st.step;
-        info.batch_index = t.batches;
         info.lr = lr;
         info.run_loss = loss_sum / (double)(seen ? seen : 1);
         info.run_acc = (double)correct / (double)(seen ? seen : 1);
-        info.seconds = secs;
-        info.img_per_s = secs > 0 ? (double)seen / secs : 0;
-        int skip = cfg.skip_eval && cfg.skip_eval(cfg.skip_eval_user, t.st.epoch);
-        if (!skip && cfg.eval_train &&
-            (st = cl_train_evaluate(m, train, &cfg.loss, &info.train_loss, &info.train_acc)) != CL_OK)
-            goto done;
-        if (!skip && cfg.eval_test && test &&
-            (st = cl_train_evaluate(m, test, &cfg.loss, &info.test_loss, &info.test_acc)) != CL_OK)
-            goto done;
-        res.train_loss = info.train_loss;
-        res.train_acc = info.train_acc;
-        res.test_loss = info.test_loss;
-        res.test_acc = info.test_acc;
-        int last = t.st.epoch == cfg.epochs;
-        int stop = cfg.stop && *cfg.stop;
+        info.seconds = cl_clock_seconds() - t0;
+        info.img_per_s = info.seconds > 0 ? (double)seen / info.seconds : 0;
+        if ((st = end_epoch(&t, &info, hooks, &res)) != CL_OK) goto done;
         int limit = cfg.max_steps && t.st.step >= cfg.max_steps;
-        if (last || stop || limit || t.st.epoch % cfg.ckpt_every == 0)
-            if ((st = save(&t)) != CL_OK) goto done;
-        for (int i = 0; hooks && i < hooks->nepoch_cbs; i++)
-            if ((st = hooks->epoch_cbs[i].fn(&info, hooks->epoch_cbs[i].user)) != CL_OK) goto done;
-        if (stop) {
-            st = cl_error(CL_EINTERRUPT, "interrupted after epoch %d; checkpoint written%s%s",
-                          t.st.epoch, cfg.ckpt_dir ? " to " : "", cfg.ckpt_dir ? cfg.ckpt_dir : "");
-            goto done;
-        }
         if (limit) break;
     }
 done:

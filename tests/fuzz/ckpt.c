@@ -1,8 +1,9 @@
 /* Fuzz target: the checkpoint readers (cl_ckpt_read_model on model.ckpt,
  * cl_train_ckpt_load on a folder). Input: byte 0 = flags, then the file.
  *   bit 0: the file is state.ckpt (else model.ckpt); the folder then also
- *          gets a model.ckpt header and a ckpt.done marker with the step of
- *          the input's header, so the reader gets past the step checks;
+ *          gets a checksummed model.ckpt header and a ckpt.done marker with
+ *          the step of the input's header, so the reader gets past the
+ *          checksum and step checks;
  *   bit 1: recompute the trailing FNV-1a checksum, so mutations reach the
  *          code behind the checksum check;
  *   bit 2: load the state into an SGD optimizer with 4 floats of state
@@ -41,11 +42,14 @@ static void load_state(const char *dir, const uint8_t *file, size_t n, int with_
     int64_t step = 0;
     if (n >= 24) memcpy(&step, file + 16, 8);
     char p[600];
-    /* a model.ckpt header with the same step (the state reader checks only it) */
-    uint8_t hdr[24] = "CLMODEL1";
+    /* a model.ckpt header with the same step and its checksum (the loader
+     * verifies every file of the checkpoint, then reads only this header) */
+    uint8_t hdr[32] = "CLMODEL1";
     uint32_t ver = CL_CKPT_VERSION;
     memcpy(hdr + 8, &ver, 4);
     memcpy(hdr + 16, &step, 8);
+    uint64_t h = cl_fnv1a(CL_FNV_INIT, hdr, 24);
+    memcpy(hdr + 24, &h, 8);
     snprintf(p, sizeof p, "%s/model.ckpt", dir);
     fuzz_write(p, hdr, sizeof hdr);
     char mk[64];
