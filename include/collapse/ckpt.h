@@ -34,7 +34,6 @@
 #include <stdio.h>
 
 #include "collapse/error.h"
-#include "collapse/nn.h"
 
 #define CL_CKPT_VERSION 1
 #define CL_CKPT_PATHMAX 4096
@@ -137,9 +136,11 @@ int cl_ckpt_exists(const char *dir);
 
 /* ---- the model file ---- */
 
-/* Writes DIR/model.ckpt (params, bufs, spec text) with step in its header.
- * Call between cl_ckpt_begin and cl_ckpt_commit. Errors: CL_EIO. */
-cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *model_text,
+/* Writes DIR/model.ckpt (the spec text, params [nparams], bufs [nbufs])
+ * with step in its header. Call between cl_ckpt_begin and cl_ckpt_commit.
+ * Errors: CL_EIO. (Flat arrays, not a cl_model: io/ stays below model/.) */
+cl_status cl_ckpt_save_model(const char *dir, const float *params, int64_t nparams,
+                             const float *bufs, int64_t nbufs, const char *model_text,
                              int64_t step);
 
 /* Reads the model file (path resolved by cl_ckpt_resolve): *text
@@ -148,8 +149,10 @@ cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *mod
 cl_status cl_ckpt_read_model(const char *path, char **text, float **params, int64_t *nparams,
                              float **bufs, int64_t *nbufs, int64_t *step);
 
-/* Copies a checkpoint's params/bufs into m; the sizes must match. */
-cl_status cl_ckpt_load_params(const char *path, cl_model *m);
+/* Copies a checkpoint's params/bufs into params [nparams] and bufs [nbufs];
+ * the sizes must match (else CL_EFORMAT naming the file). */
+cl_status cl_ckpt_load_params(const char *path, float *params, int64_t nparams, float *bufs,
+                              int64_t nbufs);
 
 /* Resolves a path to a model file into file[cap]: a file is itself; a
  * folder is a checkpoint folder, or a results folder whose checkpoint/ is

@@ -317,7 +317,8 @@ int cl_ckpt_exists(const char *dir)
 
 /* ---- model file ---- */
 
-cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *model_text,
+cl_status cl_ckpt_save_model(const char *dir, const float *params, int64_t nparams,
+                             const float *bufs, int64_t nbufs, const char *model_text,
                              int64_t step)
 {
     char path[PATHMAX];
@@ -327,10 +328,10 @@ cl_status cl_ckpt_save_model(const char *dir, const cl_model *m, const char *mod
     int64_t tl = (int64_t)strlen(model_text);
     cl_ckpt_put_i64(&w, tl);
     cl_ckpt_put(&w, model_text, (size_t)tl);
-    cl_ckpt_put_i64(&w, m->nparams);
-    cl_ckpt_put_i64(&w, m->nbufs);
-    cl_ckpt_put(&w, m->params, sizeof(float) * (size_t)m->nparams);
-    cl_ckpt_put(&w, m->bufs, sizeof(float) * (size_t)m->nbufs);
+    cl_ckpt_put_i64(&w, nparams);
+    cl_ckpt_put_i64(&w, nbufs);
+    cl_ckpt_put(&w, params, sizeof(float) * (size_t)nparams);
+    cl_ckpt_put(&w, bufs, sizeof(float) * (size_t)nbufs);
     return cl_ckpt_writer_close(&w);
 }
 
@@ -428,20 +429,20 @@ out:
     return st;
 }
 
-cl_status cl_ckpt_load_params(const char *path, cl_model *m)
+cl_status cl_ckpt_load_params(const char *path, float *params, int64_t nparams, float *bufs,
+                              int64_t nbufs)
 {
     char *text;
     float *p, *b;
     int64_t np, nb;
     CL_TRY(cl_ckpt_read_model(path, &text, &p, &np, &b, &nb, NULL));
     cl_status st = CL_OK;
-    if (np != m->nparams || nb != m->nbufs)
+    if (np != nparams || nb != nbufs)
         st = cl_error(CL_EFORMAT, "%s: checkpoint has %lld params/%lld bufs, model has %lld/%lld",
-                      path, (long long)np, (long long)nb, (long long)m->nparams,
-                      (long long)m->nbufs);
+                      path, (long long)np, (long long)nb, (long long)nparams, (long long)nbufs);
     else {
-        memcpy(m->params, p, sizeof(float) * (size_t)np);
-        memcpy(m->bufs, b, sizeof(float) * (size_t)nb);
+        memcpy(params, p, sizeof(float) * (size_t)np);
+        memcpy(bufs, b, sizeof(float) * (size_t)nb);
     }
     cl_free(text);
     cl_free(p);

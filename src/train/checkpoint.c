@@ -32,7 +32,8 @@ cl_status cl_train_ckpt_save(const char *dir, const cl_model *m, const char *mod
     char path[PATHMAX];
     cl_ckpt_writer w;
     CL_TRY(cl_ckpt_begin(dir));
-    CL_TRY(cl_ckpt_save_model(dir, m, model_text, st->step));
+    CL_TRY(cl_ckpt_save_model(dir, m->params, m->nparams, m->bufs, m->nbufs, model_text,
+                                 st->step));
 
     snprintf(path, sizeof path, "%s/state.ckpt", dir);
     CL_TRY(cl_ckpt_writer_open(&w, path, "CLSTATE1", st->step));

@@ -207,7 +207,7 @@ static cl_status load(trainer *t)
     const cl_train_config *cfg = t->cfg;
     cl_ckpt_found f;
     CL_TRY(cl_ckpt_find(cfg->ckpt_dir, &f));
-    CL_TRY(cl_ckpt_load_params(f.slot, t->m));
+    CL_TRY(cl_ckpt_load_params(f.slot, t->m->params, t->m->nparams, t->m->bufs, t->m->nbufs));
     CL_TRY(cl_train_ckpt_load(f.slot, &t->st, t->opt));
     t->slot = f.index;
     if (f.skipped[0] && cfg->warn) {
