@@ -113,10 +113,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     cr_assert(killed_at > 0 && killed_at < final_step, "checkpoint step %lld",
               (long long)killed_at);
     const char *b2[] = {SMALL_RUN(model, rb), "--resume", NULL};
-    int st = run(&c, b2);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "resume status %d: %s", st, err);
-    free(err);
+    run_ok(&c, b2);
     same_model_file(ra, rb);
 
     /* a different option is refused on resume */
@@ -131,7 +128,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     pid = tc_spawn(c.out, c.err, cc);
     wait_for_checkpoint(rc, pid);
     kill(pid, SIGINT);
-    st = tc_wait(pid);
+    int st = tc_wait(pid);
     err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 130, "status %d after SIGINT: %s", st, err);
     cr_assert(strstr(err, "interrupted"), "%s", err);
@@ -140,10 +137,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     cr_assert(int_at > 0 && int_at < final_step, "interrupted at step %lld",
               (long long)int_at);
     const char *c2[] = {SMALL_RUN(model, rc), "--resume", NULL};
-    st = run(&c, c2);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "resume status %d: %s", st, err);
-    free(err);
+    run_ok(&c, c2);
     same_model_file(ra, rc);
 
     /* eval of the run folder: the train accuracy printed by train */
@@ -158,10 +152,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
                        "--seed",
                        "7",
                        NULL};
-    st = run(&c, e);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
-    free(err);
+    run_ok(&c, e);
     so = tc_slurp(c.out, NULL);
     double tl, ta, sl, sa;
     char *p = strstr(so, "train loss");
@@ -172,10 +163,7 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     free(so);
     /* without --data the run's own data options (config.json) are used */
     const char *e2[] = {"eval", ra, NULL};
-    st = run(&c, e2);
-    err = tc_slurp(c.err, NULL);
-    cr_assert_eq(st, 0, "eval status %d: %s", st, err);
-    free(err);
+    run_ok(&c, e2);
     so = tc_slurp(c.out, NULL);
     double tl2, ta2, sl2, sa2;
     cr_assert(strstr(so, "config.json"), "%s", so);
