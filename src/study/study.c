@@ -89,8 +89,8 @@ fail:
 void cl_study_destroy(cl_study *s)
 {
     if (!s) return;
-    if (s->fm) fclose(s->fm);
-    if (s->fl) fclose(s->fl);
+    cl_csv_log_free(&s->fm);
+    cl_csv_log_free(&s->fl);
     cl_free(s->taps);
     cl_free(s);
 }
