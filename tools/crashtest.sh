@@ -97,12 +97,17 @@ has_checkpoint() { # any checkpoint file renamed into place
     [ -n "$(find "$1/checkpoint" -type f -name '*.ckpt' 2>/dev/null | head -1)" ]
 }
 
+# Two uninterrupted runs: the reference, and a second one (timed, with warm
+# caches) that must match it, or the comparison would mean nothing.
 REF="$WORK/ref"
-t0=$(now)
 run_once "$REF" 0 0
 [ "$RC" = 0 ] || { echo "crashtest: the reference run failed:" >&2; cat "$REF.log" >&2; exit 2; }
+t0=$(now)
+run_once "$WORK/ref2" 0 0
 T=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
-echo "crashtest: reference run ${T}s; $N kills, seed $SEED, in $WORK"
+why=$(compare "$REF" "$WORK/ref2")
+[ -z "$why" ] || { echo "crashtest: two uninterrupted runs differ:$why" >&2; exit 2; }
+echo "crashtest: uninterrupted run ${T}s (two runs identical); $N kills, seed $SEED, in $WORK"
 
 RANDOM=$SEED
 ok=0
