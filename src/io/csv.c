@@ -94,7 +94,7 @@ cl_status cl_csv_log_commit(cl_csv_log *c)
     cl_status st = cl_atomic_write_file(c->path, c->text, c->len);
     if (st != CL_OK) {
         c->len = c->committed; /* the file still holds only these bytes */
-        c->text[c->len] = 0;
+        if (c->text) c->text[c->len] = 0;
         return st;
     }
     c->committed = c->len;
