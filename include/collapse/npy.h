@@ -32,7 +32,8 @@ cl_status cl_npy_read_f32(const char *path, float **data, int *ndim, int64_t *sh
 cl_status cl_npy_read_f64(const char *path, double **data, int *ndim, int64_t *shape);
 cl_status cl_npy_read_i32(const char *path, int32_t **data, int *ndim, int64_t *shape);
 
-/* Writers (atomic). */
+/* Writers (atomic.h: PATH.tmp, fsync, rename). Errors: CL_EINVAL (shape too
+ * large), CL_EIO "<path>: write failed: <reason>" (nothing left behind). */
 cl_status cl_npy_write(const char *path, cl_npy_dtype dtype, const void *data, int ndim,
                        const int64_t *shape);
 

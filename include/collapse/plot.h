@@ -3,8 +3,9 @@
  * A figure is a grid of panels; a panel is a set of line series with a
  * title, axis labels, optional log10 axes and a legend. Points that cannot
  * be drawn (non-finite, or <= 0 on a log axis) are skipped and break the
- * line there. The PNG is written under a temporary name (PATH.tmp) and
- * renamed, so a figure is never seen half-written.
+ * line there. The PNG is written under a temporary name (PATH.tmp),
+ * checked to be a whole PNG (PLplot does not report write errors), fsync'ed
+ * and renamed (atomic.h), so a figure is never seen half-written.
  *
  * PLplot keeps global state and is not thread-safe: draw figures from one
  * thread at a time. Each figure uses its own PLplot stream (plmkstrm ..
@@ -42,8 +43,9 @@ typedef struct {
 } cl_plot_panel;
 
 /* Draws npanels panels in a grid of `cols` columns into a width x height
- * pixel PNG at path. Errors: CL_EINVAL (sizes), CL_EIO (cannot write path
- * or rename; the message names it), CL_ENOMEM. */
+ * pixel PNG at path. Errors: CL_EINVAL (sizes), CL_EIO (cannot write path,
+ * an incomplete PNG, or rename; the message names it; PATH.tmp is removed
+ * and PATH keeps its old content), CL_ENOMEM. */
 cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
                          int width, int height);
 

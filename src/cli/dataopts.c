@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "collapse/atomic.h"
 #include "collapse/ckpt.h"
 #include "collapse/json.h"
 #include "collapse/mem.h"
@@ -314,31 +315,7 @@ void cl_cli_data_usage(FILE *f)
 
 int cl_cli_write_file(const char *path, const char *text, size_t len)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) return cl_cli_fail(1, "%s: cannot create: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return cl_cli_fail(1, "%s: write failed: %s", tmp, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        unlink(tmp);
-        return cl_cli_fail(1, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cl_cli_fail(1, "%s: cannot rename into place: %s", path, strerror(e));
-    }
+    if (cl_atomic_write_file(path, text, len) != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());
     return 0;
 }
 

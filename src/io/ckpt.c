@@ -28,7 +28,7 @@ uint64_t cl_fnv1a(uint64_t h, const void *data, size_t n)
 void cl_ckpt_put(cl_ckpt_writer *w, const void *p, size_t n)
 {
     if (w->err || n == 0) return;
-    if (fwrite(p, 1, n, w->f) != n) w->err = 1;
+    if (fwrite(p, 1, n, w->f) != n) w->err = errno ? errno : EIO;
     w->h = cl_fnv1a(w->h, p, n);
 }
 
@@ -55,12 +55,13 @@ cl_status cl_ckpt_writer_close(cl_ckpt_writer *w)
 {
     uint64_t h = w->h;
     cl_ckpt_put(w, &h, 8);
-    int bad = w->err || fflush(w->f) != 0 || fsync(fileno(w->f)) != 0;
-    bad |= fclose(w->f) != 0;
+    int e = w->err;
+    if (!e && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) e = errno ? errno : EIO;
+    if (fclose(w->f) != 0 && !e) e = errno ? errno : EIO;
     w->f = NULL;
-    if (bad) {
+    if (e) {
         remove(w->tmp);
-        return cl_error(CL_EIO, "%s: write failed", w->tmp);
+        return cl_error(CL_EIO, "%s: write failed: %s", w->path, strerror(e));
     }
     if (rename(w->tmp, w->path) != 0) {
         remove(w->tmp);

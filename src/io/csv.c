@@ -1,10 +1,11 @@
-/* CSV files (csv.h): appending rows (flushed), resuming without duplicated
- * rows, and reading them back. */
+/* CSV files (csv.h): a log of rows rewritten whole through atomic.h at each
+ * commit, resuming without duplicated rows, and reading them back. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "collapse/atomic.h"
 #include "collapse/csv.h"
 #include "collapse/mem.h"
 
@@ -20,13 +21,6 @@ void cl_csv_put(char *row, size_t cap, double v, int empty)
         snprintf(row + len, cap - len, v > 0 ? ",inf" : ",-inf");
     else
         snprintf(row + len, cap - len, ",%.17g", v);
-}
-
-cl_status cl_csv_write_row(FILE *f, const char *path, const char *row)
-{
-    if (fputs(row, f) == EOF || fputc('\n', f) == EOF || fflush(f) != 0)
-        return cl_error(CL_EIO, "%s: write failed: %s", path, strerror(errno));
-    return CL_OK;
 }
 
 /* Reads the whole file into a NUL-terminated cl_alloc'ed buffer; NULL with
@@ -70,64 +64,99 @@ fail:
     return st;
 }
 
-cl_status cl_csv_open_append(const char *path, const char *header, int resume, int from_key,
-                             FILE **f)
+/* Appends n bytes to the log's text (not yet written). */
+static cl_status log_add(cl_csv_log *c, const char *p, size_t n)
 {
-    *f = NULL;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + n + 1) cap *= 2;
+        char *t = cl_alloc(cap, "CSV rows");
+        if (!t) return CL_ENOMEM;
+        if (c->len) memcpy(t, c->text, c->len);
+        cl_free(c->text);
+        c->text = t;
+        c->cap = cap;
+    }
+    memcpy(c->text + c->len, p, n);
+    c->len += n;
+    c->text[c->len] = 0;
+    return CL_OK;
+}
+
+cl_status cl_csv_log_add(cl_csv_log *c, const char *row)
+{
+    CL_TRY(log_add(c, row, strlen(row)));
+    return log_add(c, "\n", 1);
+}
+
+cl_status cl_csv_log_commit(cl_csv_log *c)
+{
+    cl_status st = cl_atomic_write_file(c->path, c->text, c->len);
+    if (st != CL_OK) {
+        c->len = c->committed; /* the file still holds only these bytes */
+        if (c->text) c->text[c->len] = 0;
+        return st;
+    }
+    c->committed = c->len;
+    return CL_OK;
+}
+
+cl_status cl_csv_log_write_row(cl_csv_log *c, const char *row)
+{
+    CL_TRY(cl_csv_log_add(c, row));
+    return cl_csv_log_commit(c);
+}
+
+/* The rows of an earlier file to keep: a matching header, then every
+ * complete row whose key is < from_key. */
+static cl_status keep_rows(cl_csv_log *c, const char *header, const char *buf, size_t len,
+                           int from_key)
+{
+    size_t hl = strlen(header);
+    if (len < hl + 1 || strncmp(buf, header, hl) != 0 || buf[hl] != '\n')
+        return cl_error(CL_EFORMAT,
+                        "%s: header differs from this version's (cannot resume into it)",
+                        c->path);
+    for (const char *line = buf + hl + 1; *line;) {
+        const char *nl = strchr(line, '\n');
+        if (!nl) break; /* an unfinished last line */
+        char *end;
+        long key = strtol(line, &end, 10);
+        if (end != line && *end == ',' && key < from_key)
+            CL_TRY(log_add(c, line, (size_t)(nl - line + 1)));
+        line = nl + 1;
+    }
+    return CL_OK;
+}
+
+cl_status cl_csv_log_open(cl_csv_log *c, const char *path, const char *header, int resume,
+                          int from_key)
+{
+    memset(c, 0, sizeof *c);
+    if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path)
+        return cl_error(CL_EINVAL, "%.200s...: path too long", path);
     char *buf = NULL;
     size_t len = 0;
     int missing = 0;
     cl_status st = CL_OK;
-    FILE *out = NULL;
     if (resume) {
         st = slurp(path, &buf, &len, &missing);
         if (st != CL_OK && !missing) return st;
-        st = CL_OK;
         cl_errclear();
     }
-    out = fopen(tmp, "wb");
-    if (!out) return cl_error(CL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    if (fprintf(out, "%s\n", header) < 0) goto io_fail;
-    if (buf) {
-        size_t hl = strlen(header);
-        if (len < hl + 1 || strncmp(buf, header, hl) != 0 || buf[hl] != '\n') {
-            st = cl_error(CL_EFORMAT,
-                          "%s: header differs from this version's (cannot resume into it)", path);
-            goto fail;
-        }
-        for (char *line = buf + hl + 1; *line;) {
-            char *nl = strchr(line, '\n');
-            if (!nl) break; /* an unfinished last line */
-            char *end;
-            long key = strtol(line, &end, 10);
-            if (end != line && *end == ',' && key < from_key)
-                if (fwrite(line, 1, (size_t)(nl - line + 1), out) != (size_t)(nl - line + 1))
-                    goto io_fail;
-            line = nl + 1;
-        }
-    }
-    if (fclose(out) != 0) {
-        out = NULL;
-        goto io_fail;
-    }
-    out = NULL;
-    if (rename(tmp, path) != 0) {
-        st = cl_error(CL_EIO, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
+    st = cl_csv_log_add(c, header);
+    if (st == CL_OK && buf) st = keep_rows(c, header, buf, len, from_key);
     cl_free(buf);
-    *f = fopen(path, "ab");
-    if (!*f) return cl_error(CL_EIO, "%s: cannot append: %s", path, strerror(errno));
-    return CL_OK;
-io_fail:
-    st = cl_error(CL_EIO, "%s: write failed: %s", tmp, strerror(errno));
-fail:
-    if (out) fclose(out);
-    remove(tmp);
-    cl_free(buf);
+    if (st == CL_OK) st = cl_csv_log_commit(c);
+    if (st != CL_OK) cl_csv_log_free(c);
     return st;
+}
+
+void cl_csv_log_free(cl_csv_log *c)
+{
+    cl_free(c->text);
+    c->text = NULL;
+    c->len = c->cap = c->committed = 0;
 }
 
 void cl_csv_free(cl_csv *c)

@@ -1,4 +1,4 @@
-/* .npy reader and atomic writer (NumPy format 1.0/2.0/3.0).
+/* .npy reader and atomic writer (atomic.h) (NumPy format 1.0/2.0/3.0).
  *
  * File layout: "\x93NUMPY", major, minor, header length (uint16 LE for v1,
  * uint32 LE for v2/v3), then an ASCII (v3: UTF-8) Python dict literal
@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "collapse/atomic.h"
 #include "collapse/mem.h"
 #include "collapse/npy.h"
 
@@ -445,24 +445,10 @@ cl_status cl_npy_write(const char *path, cl_npy_dtype dtype, const void *data, i
     if (!cl_mul_ok(count, dtype_size(dtype), &nbytes))
         return cl_error(CL_EINVAL, "%s: shape too large", path);
 
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return cl_error(CL_EINVAL, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return cl_error(CL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fwrite(pre, 1, 10, f) != 10 || fwrite(hdr, 1, hlen, f) != hlen;
-    if (!bad && nbytes) bad = fwrite(data, 1, nbytes, f) != nbytes;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        remove(tmp);
-        return cl_error(CL_EIO, "%s: write failed", path);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return cl_error(CL_EIO, "%s: rename failed: %s", path, strerror(e));
-    }
-    return CL_OK;
+    cl_atomic_file a;
+    CL_TRY(cl_atomic_open(&a, path));
+    cl_atomic_put(&a, pre, 10);
+    cl_atomic_put(&a, hdr, hlen);
+    cl_atomic_put(&a, data, nbytes);
+    return cl_atomic_commit(&a);
 }

@@ -1,11 +1,14 @@
-/* PNG line plots through PLplot's cairo driver (see plot.h). */
+/* PNG line plots through PLplot's cairo driver (see plot.h), written
+ * through atomic.h and checked whole before the rename. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <plplot.h>
+#include <zlib.h>
 
+#include "collapse/atomic.h"
 #include "collapse/mem.h"
 #include "collapse/plot.h"
 
@@ -151,6 +154,42 @@ static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
              lwid, NULL, NULL, NULL, NULL);
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* 1 if the file at path is a whole PNG: the signature, then chunks whose
+ * CRCs match, up to an IEND chunk that ends the file. */
+static int png_whole(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size > 8 && fseek(f, 0, SEEK_SET) == 0) buf = cl_alloc((size_t)size, "PNG check");
+    int ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size && !memcmp(buf, sig, 8);
+    fclose(f);
+    size_t at = 8, n = ok ? (size_t)size : 0;
+    ok = 0;
+    while (n >= 12 && at <= n - 12) {
+        size_t len = be32(buf + at);
+        if (len > n - 12 - at) break;
+        const unsigned char *type = buf + at + 4;
+        uLong crc = crc32(crc32(0L, Z_NULL, 0), type, (uInt)(len + 4));
+        if (crc != be32(type + 4 + len)) break;
+        at += 12 + len;
+        if (!memcmp(type, "IEND", 4)) {
+            ok = at == n;
+            break;
+        }
+    }
+    cl_free(buf);
+    return ok;
+}
+
 cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
                          int width, int height)
 {
@@ -161,26 +200,25 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
     for (int i = 0; i < npanels; i++)
         for (int s = 0; s < panels[i].nseries; s++)
             if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return cl_error(CL_EINVAL, "%s: path too long", path);
+    cl_atomic_file a;
+    CL_TRY(cl_atomic_name(&a, path));
     /* PLplot exits the process when it cannot open its file: check first */
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return cl_error(CL_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+    FILE *f = fopen(a.tmp, "wb");
+    if (!f) return cl_error(CL_EIO, "%s: cannot write: %s", a.tmp, strerror(errno));
     fclose(f);
     PLFLT *bx = cl_alloc_array((size_t)maxn, sizeof(PLFLT), "plot buffer");
     PLFLT *by = cl_alloc_array((size_t)maxn, sizeof(PLFLT), "plot buffer");
     if (!bx || !by) {
         cl_free(bx);
         cl_free(by);
-        remove(tmp);
+        cl_atomic_abort(&a);
         return CL_ENOMEM;
     }
     int rows = (npanels + cols - 1) / cols;
     PLINT strm;
     plmkstrm(&strm);
     plsdev("pngcairo");
-    plsfnam(tmp);
+    plsfnam(a.tmp);
     plspage(0, 0, width, height, 0, 0);
     plscmap0(pal_r, pal_g, pal_b, 12);
     plssub(cols, rows);
@@ -191,20 +229,10 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
     cl_free(bx);
     cl_free(by);
 
-    f = fopen(tmp, "rb");
-    long size = -1;
-    if (f) {
-        if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-        fclose(f);
+    /* PLplot does not report write errors: check the PNG is whole */
+    if (!png_whole(a.tmp)) {
+        cl_atomic_abort(&a);
+        return cl_error(CL_EIO, "%s: write failed: PLplot wrote an incomplete PNG", path);
     }
-    if (size <= 0) {
-        remove(tmp);
-        return cl_error(CL_EIO, "%s: PLplot wrote nothing", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        cl_status st = cl_error(CL_EIO, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        return st;
-    }
-    return CL_OK;
+    return cl_atomic_commit(&a);
 }

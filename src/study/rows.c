@@ -32,9 +32,9 @@ cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch)
 {
     char h[CL_STUDY_ROW_CAP];
     metrics_header(h, sizeof h);
-    CL_TRY(cl_csv_open_append(s->metrics_path, h, resume, from_epoch, &s->fm));
+    CL_TRY(cl_csv_log_open(&s->fm, s->metrics_path, h, resume, from_epoch));
     if (s->o.layers)
-        CL_TRY(cl_csv_open_append(s->layers_path, layers_header, resume, from_epoch, &s->fl));
+        CL_TRY(cl_csv_log_open(&s->fl, s->layers_path, layers_header, resume, from_epoch));
     return CL_OK;
 }
 
@@ -55,7 +55,7 @@ cl_status cl_study_metrics_write(cl_study *s, int epoch, const double *lead,
     cl_csv_put(row, sizeof row, heldout, 0);
     cl_csv_put(row, sizeof row, epoch_seconds, 0);
     cl_csv_put(row, sizeof row, analysis_seconds, 0);
-    return cl_csv_write_row(s->fm, s->metrics_path, row);
+    return cl_csv_log_write_row(&s->fm, row);
 }
 
 cl_status cl_study_layers_write(cl_study *s, int epoch, const cl_study_job *jobs)
@@ -70,7 +70,7 @@ cl_status cl_study_layers_write(cl_study *s, int epoch, const cl_study_job *jobs
         cl_csv_put(row, sizeof row, jobs[l].r.nc1, 0);
         for (int k = 0; k < 4; k++) cl_csv_put(row, sizeof row, 0, 1);
         fuzz[l] = jobs[l].r.fuzz;
-        cl_status st = cl_csv_write_row(s->fl, s->layers_path, row);
+        cl_status st = cl_csv_log_add(&s->fl, row);
         if (st != CL_OK) {
             cl_free(fuzz);
             return st;
@@ -90,7 +90,8 @@ cl_status cl_study_layers_write(cl_study *s, int epoch, const cl_study_job *jobs
     cl_csv_put(row, sizeof row, fit.r2, 0);
     cl_csv_put(row, sizeof row, fit.pearson_r, 0);
     cl_csv_put(row, sizeof row, fit.intercept, 0);
-    return cl_csv_write_row(s->fl, s->layers_path, row);
+    CL_TRY(cl_csv_log_add(&s->fl, row));
+    return cl_csv_log_commit(&s->fl); /* the epoch's rows in one rewrite */
 }
 
 cl_status cl_study_features_save(cl_study *s, const cl_study_job *pen, const float *W,

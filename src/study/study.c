@@ -91,8 +91,8 @@ fail:
 void cl_study_destroy(cl_study *s)
 {
     if (!s) return;
-    if (s->fm) fclose(s->fm);
-    if (s->fl) fclose(s->fl);
+    cl_csv_log_free(&s->fm);
+    cl_csv_log_free(&s->fl);
     cl_free(s->taps);
     cl_free(s);
 }
@@ -153,17 +153,6 @@ static void draw_figures(cl_study *s, int e, double epoch_seconds)
     cl_errclear();
 }
 
-/* The rows reach the disk before the epoch callback returns: the trainer
- * writes the epoch's checkpoint after it (train.h), and a checkpoint must
- * never be on disk ahead of the rows of its epoch (a resume from it would
- * not redo them). The .npy files are fsynced by their writer. */
-static cl_status sync_rows(const cl_study *s)
-{
-    if ((s->fm && fsync(fileno(s->fm)) != 0) || (s->fl && fsync(fileno(s->fl)) != 0))
-        return cl_error(CL_EIO, "%s: cannot sync the result rows", s->dir);
-    return CL_OK;
-}
-
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 {
     double t0 = cl_clock_seconds();
@@ -221,7 +210,9 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if ((st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout, info->seconds,
                                      cl_clock_seconds() - t0)) != CL_OK)
         goto done;
-    if ((st = sync_rows(s)) != CL_OK) goto done;
+    /* the rows are on disk now (each write is temp + fsync + rename, io/atomic.c): the
+     * trainer writes the epoch's checkpoint after this callback, and a checkpoint must
+     * never be on disk ahead of its epoch's rows (a resume would not redo them) */
     draw_figures(s, e, info->seconds);
 done:
     cl_study_jobs_free(jobs, ntrain + 1);

@@ -25,7 +25,7 @@ struct cl_study {
     cl_study_tap *taps;
     char dir[CL_STUDY_PATH_CAP], metrics_path[CL_STUDY_PATH_CAP + 16],
         layers_path[CL_STUDY_PATH_CAP + 16];
-    FILE *fm, *fl;
+    cl_csv_log fm, fl; /* metrics.csv, layers.csv */
     int started; /* the files are ready for this session */
     double last_seconds;
     double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
@@ -71,7 +71,7 @@ void cl_study_jobs_free(cl_study_job *jobs, int n);
 
 /* ---- rows.c ---- */
 
-/* Opens metrics.csv (and layers.csv if o.layers) for appending: fresh
+/* Starts the logs of metrics.csv (and layers.csv if o.layers): fresh
  * files with the headers (resume = 0), or keeping the rows of epochs <
  * from_epoch (resume = 1). Errors: CL_EIO, CL_EFORMAT (csv.h). */
 cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch);
