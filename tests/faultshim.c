@@ -7,6 +7,9 @@
  *   COLLAPSE_FAULT_STICKY=1    every counted call from the Nth on fails (a
  *                              full disk); default: only the Nth
  *   COLLAPSE_FAULT_LOG=FILE    appends "N call path" per counted call
+ *   COLLAPSE_FAULT_KILL=1      SIGKILL the process at the Nth call instead of
+ *                              failing it: a kill -9 in the middle of a
+ *                              write (tools/crashtest.sh)
  *
  * Counted calls: the stdio and syscall entry points that collapse, libpng
  * and PLplot's cairo driver use to write files (fwrite, fputs, fputc, putc,
@@ -27,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +42,7 @@ typedef struct {
     long n;     /* fail the nth counted call; 0 = never */
     int err;    /* errno to report */
     int sticky; /* fail every call from n on */
+    int kill;   /* SIGKILL the process at the nth call instead (tools/crashtest.sh) */
     int log_fd; /* -1 = no log */
 } shim_cfg;
 
@@ -52,6 +57,8 @@ static shim_cfg *cfg(void)
         c.n = n ? atol(n) : 0;
         c.err = e && !strcmp(e, "EIO") ? EIO : ENOSPC;
         c.sticky = s && atoi(s) != 0;
+        const char *kl = getenv("COLLAPSE_FAULT_KILL");
+        c.kill = kl && atoi(kl) != 0;
         c.log_fd = l ? (int)syscall(SYS_open, l, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
                      : -1;
         atomic_store(&state, 2);
@@ -91,6 +98,7 @@ static int fail_now_on(int fd, const char *fn, int any_mode)
     long k = atomic_fetch_add(&calls, 1) + 1;
     if (c->log_fd >= 0) log_call(c, k, fn, fd);
     if (c->n <= 0 || k < c->n || (k > c->n && !c->sticky)) return 0;
+    if (c->kill) syscall(SYS_kill, (long)getpid(), (long)SIGKILL); /* in the middle of a write */
     errno = c->err;
     return 1;
 }

@@ -9,8 +9,10 @@
 #
 # The run is a small MLP on 20 MNIST images per class with a study every
 # epoch, so that writing results and checkpoints is a good part of its time.
-# The kill moments are spread uniformly over the uninterrupted run's wall
-# time (setup, training, study, checkpoint and result writes alike). Every
+# The odd-numbered kills come at moments spread uniformly over the
+# uninterrupted run's wall time (setup, training, study, checkpoint and result
+# writes alike); the even-numbered ones inside a random write call to a file
+# (the fault shim, tests/faultshim.c, SIGKILLs the run there). Every
 # kill is followed by `--resume` on the same folder (a plain start only if
 # the folder was not created yet); the script never removes or repairs
 # anything. Prints one line per kill and at the end
@@ -75,13 +77,15 @@ compare() {
     echo "$why"
 }
 
-# one run in $1 (resume if $2 = 1), killed after $3 seconds (0 = never).
+# one run in $1 (resume if $2 = 1), killed after $3 seconds (0 = never);
+# the environment words in PRE (e.g. LD_PRELOAD=...) are given to it.
 # Sets RC (137 when killed) and appends its output to $1.log.
+PRE=()
 run_once() {
     local dir=$1 resume=$2 after=$3 pid
     local extra=()
     [ "$resume" = 1 ] && extra=(--resume)
-    "$BIN" "${ARGS[@]}" --out "$dir" "${extra[@]}" >>"$dir.log" 2>&1 &
+    env "${PRE[@]}" "$BIN" "${ARGS[@]}" --out "$dir" "${extra[@]}" >>"$dir.log" 2>&1 &
     pid=$!
     if [ "$after" != 0 ]; then
         sleep "$after"
@@ -109,6 +113,24 @@ why=$(compare "$REF" "$WORK/ref2")
 [ -z "$why" ] || { echo "crashtest: two uninterrupted runs differ:$why" >&2; exit 2; }
 echo "crashtest: uninterrupted run ${T}s (two runs identical); $N kills, seed $SEED, in $WORK"
 
+# Every second kill lands inside a write instead of at a moment: the fault
+# shim (make test builds it) counts the writes to files of a third
+# uninterrupted run, then SIGKILLs a run at a random one of them
+# (COLLAPSE_FAULT_KILL), inside checkpoint, CSV, .npy, PNG or JSON writes.
+SHIM="${COLLAPSE_FAULTSHIM:-$(dirname "$BIN")/tests/faultshim.so}"
+CALLS=0
+if [ -f "$SHIM" ]; then
+    PRE=(LD_PRELOAD="$(realpath "$SHIM")" COLLAPSE_FAULT_LOG="$WORK/calls.log")
+    run_once "$WORK/ref3" 0 0
+    PRE=()
+    why=$(compare "$REF" "$WORK/ref3")
+    [ "$RC" = 0 ] && [ -z "$why" ] || { echo "crashtest: the run under the shim differs:$why" >&2; exit 2; }
+    CALLS=$(wc -l <"$WORK/calls.log")
+    echo "crashtest: $CALLS counted writes per run; even-numbered kills hit one of them"
+else
+    echo "crashtest: no $SHIM (make test builds it): every kill is at a random moment"
+fi
+
 RANDOM=$SEED
 ok=0
 rekills=0
@@ -116,10 +138,19 @@ for i in $(seq 1 "$N"); do
     dir="$WORK/run$i"
     # uniform in [0, T), from two 15-bit draws
     at=$(awk -v t="$T" -v r=$((RANDOM * 32768 + RANDOM)) 'BEGIN { printf "%.3f", t * r / 1073741824 }')
-    run_once "$dir" 0 "$at"
+    if [ "$CALLS" -gt 0 ] && [ $((i % 2)) = 0 ]; then
+        k=$(( (RANDOM * 32768 + RANDOM) % CALLS + 1 ))
+        PRE=(LD_PRELOAD="$(realpath "$SHIM")" COLLAPSE_FAULT_WRITE=$k COLLAPSE_FAULT_KILL=1)
+        run_once "$dir" 0 0
+        PRE=()
+        what=$(awk -v k="$k" '$1 == k { print $2 " " $3 }' "$WORK/calls.log")
+        note="killed in write $k/$CALLS (${what//"$WORK"\/ref3\//})"
+    else
+        run_once "$dir" 0 "$at"
+        note="killed at ${at}s"
+    fi
     first=$RC
-    note="killed at ${at}s"
-    [ "$first" = 137 ] || note="run ended ($first) before the kill at ${at}s"
+    [ "$first" = 137 ] || note="run ended ($first) before: $note"
     tries=0
     while :; do
         tries=$((tries + 1))

@@ -162,6 +162,13 @@ cl_status cl_ckpt_begin(const char *dir)
 {
     char marker[PATHMAX];
     CL_TRY(cl_mkdir_p(dir));
+    /* the slot folder's own entry reaches the disk too (its parent fsynced) */
+    snprintf(marker, sizeof marker, "%s", dir);
+    char *slash = strrchr(marker, '/');
+    if (slash && slash != marker) {
+        *slash = 0;
+        sync_dir(marker);
+    }
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
     if (remove(marker) != 0 && errno != ENOENT)
         return cl_error(CL_EIO, "%s: cannot remove: %s", marker, strerror(errno));
