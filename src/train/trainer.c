@@ -318,7 +318,7 @@ static void fill_info(const trainer *t, cl_epoch_info *info);
  * crash before it is written makes a resume redo this epoch and its
  * study work (the study drops rows >= the epoch it resumes at), and a
  * complete final checkpoint means the final study files were written
- * (the study fsyncs its rows before returning; see cl_study_epoch). So a
+ * (every result file is written whole: temp + fsync + rename). So a
  * resumed run whose last checkpoint is final has nothing left to do.
  * info carries the epoch's training numbers; fills the eval values. */
 static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks *hooks,
