@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "collapse/atomic.h"
 #include "collapse/error.h"
 
 #define CL_CKPT_VERSION 1
@@ -43,11 +44,8 @@
 /* A checksummed writer. Errors of cl_ckpt_put are remembered and reported
  * by cl_ckpt_writer_close. */
 typedef struct {
-    FILE *f;
-    char path[CL_CKPT_PATHMAX];    /* final name */
-    char tmp[CL_CKPT_PATHMAX + 8]; /* path + ".tmp", written first */
+    cl_atomic_file a; /* path.tmp, fsynced and renamed by cl_ckpt_writer_close */
     uint64_t h;
-    int err; /* 0, or the errno of the first failed write */
 } cl_ckpt_writer;
 
 /* Creates path.tmp and writes the header (magic: 8 bytes). Errors: CL_EIO. */

@@ -27,8 +27,8 @@ uint64_t cl_fnv1a(uint64_t h, const void *data, size_t n)
 
 void cl_ckpt_put(cl_ckpt_writer *w, const void *p, size_t n)
 {
-    if (w->err || n == 0) return;
-    if (fwrite(p, 1, n, w->f) != n) w->err = errno ? errno : EIO;
+    if (n == 0) return;
+    cl_atomic_put(&w->a, p, n);
     w->h = cl_fnv1a(w->h, p, n);
 }
 
@@ -39,11 +39,8 @@ cl_status cl_ckpt_writer_open(cl_ckpt_writer *w, const char *path, const char *m
                               int64_t step)
 {
     memset(w, 0, sizeof *w);
-    snprintf(w->path, sizeof w->path, "%s", path);
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
     w->h = CL_FNV_INIT;
-    w->f = fopen(w->tmp, "wb");
-    if (!w->f) return cl_error(CL_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
+    CL_TRY(cl_atomic_open(&w->a, path));
     cl_ckpt_put(w, magic, 8);
     cl_ckpt_put_i32(w, CL_CKPT_VERSION);
     cl_ckpt_put_i32(w, 0);
@@ -55,19 +52,7 @@ cl_status cl_ckpt_writer_close(cl_ckpt_writer *w)
 {
     uint64_t h = w->h;
     cl_ckpt_put(w, &h, 8);
-    int e = w->err;
-    if (!e && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) e = errno ? errno : EIO;
-    if (fclose(w->f) != 0 && !e) e = errno ? errno : EIO;
-    w->f = NULL;
-    if (e) {
-        remove(w->tmp);
-        return cl_error(CL_EIO, "%s: write failed: %s", w->path, strerror(e));
-    }
-    if (rename(w->tmp, w->path) != 0) {
-        remove(w->tmp);
-        return cl_error(CL_EIO, "%s: rename failed: %s", w->path, strerror(errno));
-    }
-    return CL_OK;
+    return cl_atomic_commit(&w->a);
 }
 
 /* ---- reader ---- */
@@ -177,20 +162,10 @@ cl_status cl_ckpt_begin(const char *dir)
 
 cl_status cl_ckpt_commit(const char *dir, int64_t step)
 {
-    char marker[PATHMAX], tmp[PATHMAX + 8];
+    char marker[PATHMAX], text[64];
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", marker);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return cl_error(CL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fprintf(f, "collapse checkpoint step=%lld\n", (long long)step) < 0;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, marker) != 0) {
-        remove(tmp);
-        return cl_error(CL_EIO, "%s: write failed", marker);
-    }
-    sync_dir(dir);
-    return CL_OK;
+    int n = snprintf(text, sizeof text, "collapse checkpoint step=%lld\n", (long long)step);
+    return cl_atomic_write_file(marker, text, (size_t)n);
 }
 
 int cl_ckpt_marker(const char *dir, int64_t *step)
