@@ -58,6 +58,10 @@ cl_status cl_atomic_commit(cl_atomic_file *a);
 /* Closes and removes the temp file. Safe to call twice. */
 void cl_atomic_abort(cl_atomic_file *a);
 
+/* fsyncs the folder holding path (so that a rename or mkdir there is
+ * durable); 0, or the errno (a folder that cannot be synced, EINVAL, is 0). */
+int cl_atomic_sync_parent(const char *path);
+
 /* cl_atomic_open + put(data, len) + commit. Errors as those. */
 cl_status cl_atomic_write_file(const char *path, const void *data, size_t len);
 

@@ -38,9 +38,8 @@ void cl_atomic_put(cl_atomic_file *a, const void *p, size_t n)
     if (!a->f || fwrite(p, 1, n, a->f) != n) cl_atomic_failed(a);
 }
 
-/* fsync of the folder holding path, so that the rename itself is durable.
- * File systems that cannot sync a folder (EINVAL) are fine. */
-static int sync_parent(const char *path)
+/* The rename itself becomes durable by this (atomic.h). */
+int cl_atomic_sync_parent(const char *path)
 {
     char dir[CL_ATOMIC_PATHMAX];
     snprintf(dir, sizeof dir, "%s", path);
@@ -87,7 +86,7 @@ cl_status cl_atomic_commit(cl_atomic_file *a)
         return cl_error(CL_EIO, "%s: write failed: %s", a->path,
                         e > 0 ? strerror(e) : "unknown error");
     }
-    if ((e = sync_parent(a->path)) != 0)
+    if ((e = cl_atomic_sync_parent(a->path)) != 0)
         return cl_error(CL_EIO, "%s: write failed: cannot sync its folder: %s", a->path,
                         strerror(e));
     return CL_OK;

@@ -134,26 +134,11 @@ cl_status cl_ckpt_reader_close(cl_ckpt_reader *r)
 
 /* ---- completion marker ---- */
 
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 cl_status cl_ckpt_begin(const char *dir)
 {
     char marker[PATHMAX];
     CL_TRY(cl_mkdir_p(dir));
-    /* the slot folder's own entry reaches the disk too (its parent fsynced) */
-    snprintf(marker, sizeof marker, "%s", dir);
-    char *slash = strrchr(marker, '/');
-    if (slash && slash != marker) {
-        *slash = 0;
-        sync_dir(marker);
-    }
+    (void)cl_atomic_sync_parent(dir); /* the slot folder's own entry reaches the disk too */
     snprintf(marker, sizeof marker, "%s/ckpt.done", dir);
     if (remove(marker) != 0 && errno != ENOENT)
         return cl_error(CL_EIO, "%s: cannot remove: %s", marker, strerror(errno));
