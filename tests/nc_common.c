@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collapse/mem.h"
+#include "collapse/nc.h"
 #include "collapse/npy.h"
 
 void load_case(const char *name, ncase *c)
@@ -44,4 +45,22 @@ int close_rel(double a, double b, double rel)
 {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
     return fabs(a - b) <= rel * fmax(fabs(b), 1e-9);
+}
+
+void check_expected_rel(const char *name, const char *which, const cl_nc_result *r,
+                        double rel)
+{
+    char p[256];
+    snprintf(p, sizeof p, FIX "%s/expected_%s.npy", name, which);
+    double *e;
+    int nd;
+    int64_t sh[8];
+    cr_assert_eq(cl_npy_read_f64(p, &e, &nd, sh), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(sh[0], cl_nc_nkeys());
+    for (int i = 0; i < cl_nc_nkeys(); i++) {
+        double v = cl_nc_key_value(r, i);
+        cr_expect(close_rel(v, e[i], rel), "%s %s: %s = %.12g, reference %.12g", name, which,
+                  cl_nc_key_name(i), v, e[i]);
+    }
+    cl_free(e);
 }

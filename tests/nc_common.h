@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "collapse/nc.h"
+
 #define FIX "fixtures/nc/"
 
 typedef struct {
@@ -17,6 +19,11 @@ typedef struct {
 /* Loads fixture `name` (H, y, W, b); fails the test if a file is missing. */
 void load_case(const char *name, ncase *c);
 void free_case(ncase *c);
+
+/* Checks every key of r against fixture `name`'s expected_<which>.npy to
+ * `rel` (cr_expect: reports each key that differs). */
+void check_expected_rel(const char *name, const char *which, const cl_nc_result *r,
+                        double rel);
 
 /* 1 if a and b agree to `rel` (relative to b, floor 1e-9) or are both NaN. */
 int close_rel(double a, double b, double rel);

@@ -17,19 +17,7 @@
 
 static void check_expected(const char *name, const char *which, const cl_nc_result *r)
 {
-    char p[256];
-    snprintf(p, sizeof p, FIX "%s/expected_%s.npy", name, which);
-    double *e;
-    int nd;
-    int64_t sh[8];
-    cr_assert_eq(cl_npy_read_f64(p, &e, &nd, sh), CL_OK, "%s", cl_errmsg());
-    cr_assert_eq(sh[0], cl_nc_nkeys());
-    for (int i = 0; i < cl_nc_nkeys(); i++) {
-        double v = cl_nc_key_value(r, i);
-        cr_expect(close_rel(v, e[i], 1e-6), "%s %s: %s = %.12g, reference %.12g", name,
-                  which, cl_nc_key_name(i), v, e[i]);
-    }
-    cl_free(e);
+    check_expected_rel(name, which, r, 1e-6);
 }
 
 Test(nc, keys_match_reference_order)

@@ -17,6 +17,30 @@
 
 TestSuite(nc_study, .init = tc_tmp_init, .fini = tc_tmp_fini);
 
+/* The run's saved last-epoch features, W, b and training labels. */
+typedef struct {
+    float *H, *W, *b;
+    int32_t *y;
+} saved;
+
+static void load_saved(saved *v)
+{
+    int nd;
+    int64_t sh[8];
+    cr_assert_eq(cl_npy_read_f32(tpath("run/features_train.npy"), &v->H, &nd, sh), CL_OK);
+    cr_assert_eq(cl_npy_read_f32(tpath("run/W.npy"), &v->W, &nd, sh), CL_OK);
+    cr_assert_eq(cl_npy_read_f32(tpath("run/b.npy"), &v->b, &nd, sh), CL_OK);
+    cr_assert_eq(cl_npy_read_i32(tpath("run/labels_train.npy"), &v->y, &nd, sh), CL_OK);
+}
+
+static void free_saved(saved *v)
+{
+    cl_free(v->H);
+    cl_free(v->W);
+    cl_free(v->b);
+    cl_free(v->y);
+}
+
 Test(nc_study, unbalanced_run_has_imbalance_columns)
 {
     toy t;
@@ -35,14 +59,10 @@ Test(nc_study, unbalanced_run_has_imbalance_columns)
     cr_assert_eq(cl_csv_read(tpath("run/metrics.csv"), "", &c), CL_OK, "%s", cl_errmsg());
     cr_assert_geq(cl_csv_col(&c, "test_majority_cos_M"), 0);
     cr_assert_lt(cl_csv_col(&c, "gnc1"), 0);
-    float *H, *W, *b;
-    int32_t *y;
-    int nd;
-    int64_t sh[8];
-    cr_assert_eq(cl_npy_read_f32(tpath("run/features_train.npy"), &H, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_f32(tpath("run/W.npy"), &W, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_f32(tpath("run/b.npy"), &b, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_i32(tpath("run/labels_train.npy"), &y, &nd, sh), CL_OK);
+    saved sv;
+    load_saved(&sv);
+    float *H = sv.H, *W = sv.W, *b = sv.b;
+    int32_t *y = sv.y;
     cl_nc_result r;
     cr_assert_eq(cl_nc_analyze(H, NTR, 6, y, KC, W, b, NULL, &r), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(r.nminority, 2);
@@ -59,10 +79,7 @@ Test(nc_study, unbalanced_run_has_imbalance_columns)
     /* the test split (balanced) uses the training split's minority set */
     cr_assert(isfinite(metric_of(&c, last, "test_minority_cos_M")));
     cl_csv_free(&c);
-    cl_free(H);
-    cl_free(W);
-    cl_free(b);
-    cl_free(y);
+    free_saved(&sv);
 }
 
 /* o.nc.gnc (`collapse train --gnc`): gnc columns for both splits, the last
@@ -80,14 +97,10 @@ Test(nc_study, gnc_columns)
     cr_assert_eq(cl_csv_read(tpath("run/metrics.csv"), "", &c), CL_OK, "%s", cl_errmsg());
     cr_assert_lt(cl_csv_col(&c, "minority_cos_W"), 0); /* balanced */
     cr_assert_geq(cl_csv_col(&c, "test_hsu_log_var"), 0);
-    float *H, *W, *b;
-    int32_t *y;
-    int nd;
-    int64_t sh[8];
-    cr_assert_eq(cl_npy_read_f32(tpath("run/features_train.npy"), &H, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_f32(tpath("run/W.npy"), &W, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_f32(tpath("run/b.npy"), &b, &nd, sh), CL_OK);
-    cr_assert_eq(cl_npy_read_i32(tpath("run/labels_train.npy"), &y, &nd, sh), CL_OK);
+    saved sv;
+    load_saved(&sv);
+    float *H = sv.H, *W = sv.W, *b = sv.b;
+    int32_t *y = sv.y;
     cl_nc_opts no = cl_nc_opts_default();
     no.gnc = 1;
     cl_nc_result r;
@@ -100,10 +113,7 @@ Test(nc_study, gnc_columns)
         cr_assert(isfinite(metric_of(&c, last, cl_nc_key_name(i))));
     }
     cl_csv_free(&c);
-    cl_free(H);
-    cl_free(W);
-    cl_free(b);
-    cl_free(y);
+    free_saved(&sv);
 }
 
 /* K = 8 classes through a 6-dim classifier input (dim < K-1): the gnc

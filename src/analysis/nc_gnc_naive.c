@@ -201,6 +201,21 @@ out:
     return st;
 }
 
+/* log(1/||u_i - u_j||), u_c = M_c/||M_c|| (Liu et al. 2023's log kernel). */
+static double pair_log(const double *M, int i, int j, int dim)
+{
+    double a = 0, na = 0, nb = 0;
+    for (int d = 0; d < dim; d++) {
+        na += M[i * dim + d] * M[i * dim + d];
+        nb += M[j * dim + d] * M[j * dim + d];
+    }
+    for (int d = 0; d < dim; d++) {
+        double v = M[i * dim + d] / sqrt(na) - M[j * dim + d] / sqrt(nb);
+        a += v * v;
+    }
+    return -0.5 * log(a);
+}
+
 /* Generalized NC (Jiang, Zhou et al. 2024; Liu et al. 2023) the slow way.
  * gnc2 by face enumeration (K <= 16, else NAN). */
 cl_status cl_nc_gnc_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
@@ -220,33 +235,10 @@ cl_status cl_nc_gnc_naive(const float *H, int64_t N, int dim, const int32_t *y, 
     double s = 0, s2 = 0;
     int np = 0;
     for (int i = 0; i < K; i++)
-        for (int j = i + 1; j < K; j++) {
-            double a = 0, na = 0, nb = 0;
-            for (int d = 0; d < dim; d++) {
-                na += M[i * dim + d] * M[i * dim + d];
-                nb += M[j * dim + d] * M[j * dim + d];
-            }
-            for (int d = 0; d < dim; d++) {
-                double v = M[i * dim + d] / sqrt(na) - M[j * dim + d] / sqrt(nb);
-                a += v * v;
-            }
-            s += -0.5 * log(a);
-            np++;
-        }
+        for (int j = i + 1; j < K; j++, np++) s += pair_log(M, i, j, dim);
     r->hsu_log_mean = s / np;
     for (int i = 0; i < K; i++)
-        for (int j = i + 1; j < K; j++) {
-            double a = 0, na = 0, nb = 0;
-            for (int d = 0; d < dim; d++) {
-                na += M[i * dim + d] * M[i * dim + d];
-                nb += M[j * dim + d] * M[j * dim + d];
-            }
-            for (int d = 0; d < dim; d++) {
-                double v = M[i * dim + d] / sqrt(na) - M[j * dim + d] / sqrt(nb);
-                a += v * v;
-            }
-            s2 += pow(-0.5 * log(a) - r->hsu_log_mean, 2);
-        }
+        for (int j = i + 1; j < K; j++) s2 += pow(pair_log(M, i, j, dim) - r->hsu_log_mean, 2);
     r->hsu_log_var = s2 / np;
     r->gnc2 = r->gnc3 = NAN;
     if (!Wd) goto out;
