@@ -133,6 +133,32 @@ Test(nc_gnc, regular_polygon_closed_form)
     }
 }
 
+/* d = 3, K = 12, W the icosahedron (the Tammes optimum): the nearest point
+ * of the others' hull to a vertex is the centre of its neighbours'
+ * pentagon, at height 1/sqrt 5 on its axis, so gnc2 = 1 - 1/sqrt 5; beyond
+ * the naive twin's K <= 16 it is the same Wolfe path. */
+Test(nc_gnc, icosahedron_closed_form)
+{
+    enum { K = 12, n = 2 };
+    const double phi = (1 + sqrt(5.0)) / 2;
+    double mean[K * 3];
+    float W[K * 3], H[K * n * 3];
+    int32_t y[K * n];
+    for (int c = 0; c < K; c++) {
+        double v[3] = {0, c & 1 ? -1 : 1, c & 2 ? -phi : phi}; /* (0, +-1, +-phi) */
+        int rot = c / 4;                                      /* cyclic permutations */
+        for (int d = 0; d < 3; d++) {
+            mean[c * 3 + d] = 2 * v[(d + 3 - rot) % 3];
+            W[c * 3 + d] = (float)(v[(d + 3 - rot) % 3] * (1 + 0.05 * c));
+        }
+    }
+    around(mean, K, 3, n, H, y, 0.1);
+    cl_nc_opts o = gnc_opts(0);
+    cl_nc_result r;
+    cr_assert_eq(cl_nc_analyze(H, K * n, 3, y, K, W, NULL, &o, &r), CL_OK, "%s", cl_errmsg());
+    cr_expect(fabs(r.gnc2 - (1 - 1 / sqrt(5.0))) < 1e-6, "gnc2 %.12g", r.gnc2);
+}
+
 /* K <= d + 1, W a simplex ETF: the nearest point of the others' hull is
  * their centroid -w_k/(K-1), so gnc2 = K/(K-1); the centred means are the
  * same simplex, ||u_i - u_j||^2 = 2K/(K-1): hsu_log_mean = -log(2K/(K-1))/2,

@@ -11,7 +11,8 @@
  * w_k). The nearest point is the min-norm point of conv{w_j - w_k, j != k},
  * found exactly by Wolfe's algorithm (P. Wolfe, "Finding the nearest point
  * in a polytope", Math. Programming 11, 1976), in barycentric coordinates
- * over the Gram matrix of the normalised rows. Formulas: docs/METRICS.md. */
+ * over the Gram matrix of the normalised rows, with a Cholesky factor of
+ * the corral updated in O(n^2) per step. Formulas: docs/METRICS.md. */
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
@@ -27,12 +28,12 @@
 
 typedef struct {
     const double *G; /* [K, K] Gram of the normalised rows */
-    int K, k;        /* p_i = w_{id(i)} - w_k, i < K - 1 */
+    int K, k;        /* p_i = w_{pid(i)} - w_k, i < K - 1 */
     int *S;          /* [cap] corral: point indices */
     double *lam;     /* [cap] barycentric weights */
-    double *alpha;   /* [cap + 1] affine minimizer of the corral, then the multiplier */
-    double *kkt;     /* [(cap + 1)^2] */
-    double *xp;      /* [K - 1] x . p_i */
+    double *alpha;   /* [cap] affine minimizer of the corral */
+    double *R;       /* [cap, cap] upper Cholesky factor of Q_S + 11^T (row stride cap) */
+    double *xp;      /* [K] x . p_i at pid(i) (row k unused) */
     int n, cap;      /* corral size and limit (min(K - 1, dim + 1)) */
 } wolfe;
 
@@ -46,88 +47,111 @@ static double q(const wolfe *w, int i, int j)
     return G[a * K + b] - G[a * K + k] - G[b * K + k] + G[k * K + k];
 }
 
-/* Affine minimizer of the corral: [Q_S 1; 1^T 0] [alpha; mu] = [0; 1] by
- * Gaussian elimination with partial pivoting. 0 if (numerically) singular. */
-static int affine_min(wolfe *w)
+/* With sum(alpha) = 1, ||P alpha||^2 = alpha^T (Q_S + 11^T) alpha - 1, so the
+ * affine minimizer of the corral is alpha = (Q_S + 11^T)^{-1} 1, normalised
+ * to sum 1; Q_S + 11^T = [1^T; P_S]^T [1^T; P_S] is positive definite while
+ * the corral is affinely independent. Its Cholesky factor R is updated as
+ * points enter (a new column, O(n^2)) and leave (Givens rotations, O(n^2)). */
+
+/* Appends point j to the corral with weight 0. 0 if it is (numerically)
+ * affinely dependent on the corral. */
+static int corral_add(wolfe *w, int j)
 {
-    const int n = w->n, m = n + 1;
-    double *A = w->kkt, *x = w->alpha;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < n; j++) A[i * m + j] = q(w, w->S[i], w->S[j]);
-        A[i * m + n] = 1;
-        A[n * m + i] = 1;
-        x[i] = 0;
+    const int n = w->n, c = w->cap;
+    double *R = w->R, rr = 0;
+    for (int i = 0; i < n; i++) { /* R^T r = Q_S[:, j] + 1 */
+        double v = q(w, w->S[i], j) + 1;
+        for (int l = 0; l < i; l++) v -= R[l * c + i] * R[l * c + n];
+        R[i * c + n] = v / R[i * c + i];
+        rr += R[i * c + n] * R[i * c + n];
     }
-    A[n * m + n] = 0;
-    x[n] = 1;
-    double scale = 1;
-    for (int i = 0; i < m * m; i++) scale = fmax(scale, fabs(A[i]));
-    for (int c = 0; c < m; c++) {
-        int p = c;
-        for (int r = c + 1; r < m; r++)
-            if (fabs(A[r * m + c]) > fabs(A[p * m + c])) p = r;
-        if (fabs(A[p * m + c]) <= 1e-14 * scale) return 0;
-        if (p != c) {
-            for (int j = 0; j < m; j++) {
-                double t = A[c * m + j];
-                A[c * m + j] = A[p * m + j];
-                A[p * m + j] = t;
-            }
-            double t = x[c];
-            x[c] = x[p];
-            x[p] = t;
-        }
-        for (int r = c + 1; r < m; r++) {
-            double f = A[r * m + c] / A[c * m + c];
-            for (int j = c; j < m; j++) A[r * m + j] -= f * A[c * m + j];
-            x[r] -= f * x[c];
-        }
-    }
-    for (int c = m - 1; c >= 0; c--) {
-        double v = x[c];
-        for (int j = c + 1; j < m; j++) v -= A[c * m + j] * x[j];
-        x[c] = v / A[c * m + c];
-    }
+    const double d = q(w, j, j) + 1, rho2 = d - rr;
+    if (!(rho2 > 1e-13 * d)) return 0;
+    R[n * c + n] = sqrt(rho2);
+    w->S[n] = j;
+    w->lam[n] = 0;
+    w->n = n + 1;
     return 1;
 }
 
+/* Removes the corral's point at position s (column s of R, then Givens
+ * rotations restore the triangle). */
+static void corral_drop(wolfe *w, int s)
+{
+    const int n = w->n, c = w->cap;
+    double *R = w->R;
+    for (int j = s + 1; j < n; j++) {
+        for (int i = 0; i <= j; i++) R[i * c + j - 1] = R[i * c + j];
+        w->S[j - 1] = w->S[j];
+        w->lam[j - 1] = w->lam[j];
+    }
+    for (int j = s; j < n - 1; j++) {
+        const double a = R[j * c + j], b = R[(j + 1) * c + j], h = hypot(a, b);
+        const double cs = a / h, sn = b / h;
+        for (int k = j; k < n - 1; k++) {
+            const double t1 = R[j * c + k], t2 = R[(j + 1) * c + k];
+            R[j * c + k] = cs * t1 + sn * t2;
+            R[(j + 1) * c + k] = -sn * t1 + cs * t2;
+        }
+    }
+    w->n = n - 1;
+}
+
+/* alpha = (R^T R)^{-1} 1, normalised to sum 1. */
+static void affine_min(wolfe *w)
+{
+    const int n = w->n, c = w->cap;
+    const double *R = w->R;
+    double *z = w->alpha, tot = 0;
+    for (int i = 0; i < n; i++) {
+        double v = 1;
+        for (int l = 0; l < i; l++) v -= R[l * c + i] * z[l];
+        z[i] = v / R[i * c + i];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double v = z[i];
+        for (int l = i + 1; l < n; l++) v -= R[i * c + l] * z[l];
+        z[i] = v / R[i * c + i];
+    }
+    for (int i = 0; i < n; i++) tot += z[i];
+    for (int i = 0; i < n; i++) z[i] /= tot;
+}
+
 /* Wolfe's minor cycle: move lam toward the affine minimizer until every
- * weight is positive, dropping the points whose weight reaches zero.
- * Counts its steps in *it. 0 on a singular corral (then lam is kept). */
-static int minor_cycle(wolfe *w, int64_t *it)
+ * weight is positive, dropping the points whose weight reaches zero. Each
+ * step drops at least one point, so it ends. Counts its steps in *it. */
+static void minor_cycle(wolfe *w, int64_t *it)
 {
     for (;; (*it)++) {
-        if (!affine_min(w)) return 0;
+        affine_min(w);
         int pos = 1;
         for (int s = 0; s < w->n; s++) pos &= w->alpha[s] > NC_WOLFE_ZERO;
         if (pos) {
             memcpy(w->lam, w->alpha, (size_t)w->n * sizeof(double));
-            return 1;
+            return;
         }
         double theta = 1;
+        int worst = -1;
         for (int s = 0; s < w->n; s++)
-            if (w->alpha[s] <= NC_WOLFE_ZERO && w->lam[s] - w->alpha[s] > 0)
-                theta = fmin(theta, w->lam[s] / (w->lam[s] - w->alpha[s]));
-        int kept = 0;
-        double drop = INFINITY;
-        int worst = 0;
-        for (int s = 0; s < w->n; s++) {
-            double v = (1 - theta) * w->lam[s] + theta * w->alpha[s];
-            if (v < drop) {
-                drop = v;
-                worst = s;
+            if (w->alpha[s] <= NC_WOLFE_ZERO && w->lam[s] - w->alpha[s] > 0) {
+                double t = w->lam[s] / (w->lam[s] - w->alpha[s]);
+                if (worst < 0 || t < theta) {
+                    theta = t;
+                    worst = s;
+                }
             }
-            w->lam[s] = v;
-        }
-        for (int s = 0; s < w->n; s++)
-            if (s != worst && w->lam[s] > NC_WOLFE_ZERO) {
-                w->S[kept] = w->S[s];
-                w->lam[kept++] = w->lam[s];
-            }
-        w->n = kept;
+        if (worst < 0) /* alpha <= 0 only where lam = 0 too: drop the first */
+            for (int s = 0; s < w->n && worst < 0; s++)
+                if (w->alpha[s] <= NC_WOLFE_ZERO) worst = s;
         double tot = 0;
-        for (int s = 0; s < kept; s++) tot += w->lam[s];
-        for (int s = 0; s < kept; s++) w->lam[s] /= tot;
+        for (int s = 0; s < w->n; s++) {
+            w->lam[s] = (1 - theta) * w->lam[s] + theta * w->alpha[s];
+            if (s == worst || w->lam[s] <= NC_WOLFE_ZERO) w->lam[s] = 0;
+            tot += w->lam[s];
+        }
+        for (int s = w->n - 1; s >= 0; s--)
+            if (w->lam[s] == 0) corral_drop(w, s);
+        for (int s = 0; s < w->n; s++) w->lam[s] /= tot;
     }
 }
 
@@ -143,26 +167,33 @@ static cl_status min_norm_point(wolfe *w, int64_t limit)
         pmax = fmax(pmax, v);
         if (v < q(w, j0, j0)) j0 = i;
     }
-    w->n = 1;
-    w->S[0] = j0;
+    w->n = 0;
+    corral_add(w, j0); /* a single point is always independent: Q + 1 >= 1 */
     w->lam[0] = 1;
     for (int64_t it = 0; it < limit; it++) {
-        double xx = 0;
-        int best = 0;
-        for (int i = 0; i < m; i++) {
-            double v = 0;
-            for (int s = 0; s < w->n; s++) v += w->lam[s] * q(w, w->S[s], i);
-            w->xp[i] = v;
-            if (v < w->xp[best]) best = i;
+        /* x.p_i = sum_s lam_s (G[a_s, b] - G[a_s, k] - G[b, k] + G[k, k]), b = pid(i):
+         * one pass over the corral's rows of G into xp [K] (global indices) */
+        const double *G = w->G;
+        const int K = w->K, k = w->k;
+        double xx = 0, gk = 0;
+        memset(w->xp, 0, (size_t)K * sizeof(double));
+        for (int s = 0; s < w->n; s++) {
+            const double *row = G + (size_t)pid(w, w->S[s]) * K, l = w->lam[s];
+            gk += l * row[k];
+#pragma omp simd
+            for (int b = 0; b < K; b++) w->xp[b] += l * row[b];
         }
-        for (int s = 0; s < w->n; s++) xx += w->lam[s] * w->xp[w->S[s]];
-        if (xx - w->xp[best] <= NC_WOLFE_TOL * pmax) return CL_OK;
+        for (int b = 0; b < K; b++) w->xp[b] += G[(size_t)k * K + k] - gk - G[(size_t)b * K + k];
+        int best = 0;
+        for (int i = 1; i < m; i++)
+            if (w->xp[pid(w, i)] < w->xp[pid(w, best)]) best = i;
+        for (int s = 0; s < w->n; s++) xx += w->lam[s] * w->xp[pid(w, w->S[s])];
+        if (xx - w->xp[pid(w, best)] <= NC_WOLFE_TOL * pmax) return CL_OK;
         for (int s = 0; s < w->n; s++)
             if (w->S[s] == best) return CL_OK; /* no progress left at this precision */
-        if (w->n == w->cap) return CL_OK;     /* a full corral: x is its affine minimizer */
-        w->S[w->n] = best;
-        w->lam[w->n++] = 0;
-        if (!minor_cycle(w, &it)) return CL_OK;
+        /* a full or dependent corral: x is already its affine minimizer */
+        if (w->n == w->cap || !corral_add(w, best)) return CL_OK;
+        minor_cycle(w, &it);
     }
     return cl_error(CL_ENUMERIC,
                     "nc: gnc2: Wolfe's min-norm point for class %d did not converge in %lld "
@@ -176,7 +207,7 @@ cl_status cl_nc_gnc2(const double *W, int K, int dim, double *gnc2)
     cl_status st = CL_OK;
     double *Wn = cl_alloc_array((size_t)K * dim, sizeof(double), "gnc2 rows");
     double *G = cl_alloc_array((size_t)K * K, sizeof(double), "gnc2 gram");
-    double *work = cl_alloc_array((size_t)(cap + 2) * (cap + 2) + 3 * (size_t)K + 2,
+    double *work = cl_alloc_array((size_t)cap * cap + 2 * (size_t)cap + (size_t)K + 1,
                                   sizeof(double), "gnc2 work");
     int *S = cl_alloc_array((size_t)cap, sizeof(int), "gnc2 corral");
     if (!Wn || !G || !work || !S) {
@@ -190,8 +221,8 @@ cl_status cl_nc_gnc2(const double *W, int K, int dim, double *gnc2)
         for (int d = 0; d < dim; d++) Wn[(size_t)c * dim + d] = W[(size_t)c * dim + d] * nn;
     }
     cl_dgemm(0, 1, K, K, dim, 1.0, Wn, dim, Wn, dim, 0.0, G, K);
-    wolfe w = {G, K, 0, S, work, work + cap, work + 2 * cap + 1,
-               work + 2 * cap + 1 + (size_t)(cap + 1) * (cap + 1), 0, cap};
+    wolfe w = {G, K, 0, S, work, work + cap, work + 2 * cap,
+               work + 2 * cap + (size_t)cap * cap, 0, cap};
     double best = INFINITY;
     for (int k = 0; k < K; k++) {
         w.k = k;
