@@ -111,7 +111,8 @@ typedef struct {
     double minority_cos_W, majority_cos_W; /* mean pairwise cosine of the classifier rows of the
                                               classes with fewer / the largest count (NAN if none) */
     int rank[CL_UFM_MAX_DEPTH];   /* per layer: numerical rank of the class-mean matrix */
-    double nc1_layer[CL_UFM_MAX_DEPTH];
+    double nc1_layer[CL_UFM_MAX_DEPTH];  /* analyzer's nc1 (NAN: class means of rank < K-1) */
+    double nc1q_layer[CL_UFM_MAX_DEPTH]; /* tr(Sw)/tr(Sb), always defined */
 } cl_ufm_summary;
 
 /* Progress hook for long runs (may be NULL): called after each logged row. */

@@ -16,7 +16,7 @@ static void usage(FILE *f)
         "                    --loss ce|mse [--no-bias] --wd-w LW --wd-h LH --wd-b LB\n"
         "                    [--depth L --act relu|linear --width W [--dnc-start]]\n"
         "                    [--lpm --ew EW --eh EH] [--sphere --temperature T]\n"
-        "                    --steps S [--lr LR] [--momentum M] [--seed s]\n"
+        "                    --steps S [--lr LR] [--momentum M] [--seed s] [--init-std S]\n"
         "                    [--log-every E] --out DIR\n"
         "\n"
         "Full-batch gradient descent on the unconstrained-features model (Zhu et al. 2021):\n"
@@ -27,9 +27,9 @@ static void usage(FILE *f)
         "  --per-class n              n samples per class, or\n"
         "  --counts n1,...,nK         samples of each class (imbalanced)\n"
         "  --loss ce|mse              default ce\n"
-        "  --no-bias                  no classifier bias b\n"
-        "  --wd-w, --wd-h, --wd-b     weight decays (default 5e-4, 5e-4, 0; LW also on the\n"
-        "                             deep layers)\n"
+        "  --no-bias                  no classifier bias b (implied by --lpm, --sphere)\n"
+        "  --wd-w, --wd-h, --wd-b     weight decays (default 5e-4, 5e-4, 0; 0 with --lpm and\n"
+        "                             --sphere; LW also on the deep layers)\n"
         "  --depth L                  deep UFM: L-1 bias-free layers between H and W\n"
         "  --act relu|linear          their activation (default relu)\n"
         "  --width W                  their width (needed with --depth > 1)\n"
@@ -41,7 +41,9 @@ static void usage(FILE *f)
         "  --steps S                  gradient steps\n"
         "  --lr LR                    step size (default 0.5)\n"
         "  --momentum M               heavy-ball momentum in [0, 1) (default 0)\n"
-        "  --seed s                   start N(0, 0.01) from this seed (default 1)\n"
+        "  --seed s                   seed of the random start (default 1)\n"
+        "  --init-std S               the start draws every parameter from N(0, S^2)\n"
+        "                             (default 0.1)\n"
         "  --log-every E              a metrics.csv row every E steps (default S/100)\n"
         "  --out DIR                  metrics.csv, W.npy, H.npy, b.npy, labels.npy\n"
         "                             (deep: also H1.npy, V<l>.npy)\n"
@@ -52,7 +54,7 @@ typedef struct {
     cl_ufm_config c;
     int64_t per_class;
     const char *counts, *out;
-    int have_loss;
+    int wd_given, steps_given;
 } ufm_args;
 
 /* --counts n1,n2,...: exactly K positive integers. Returns 0 or exit 2. */
@@ -104,6 +106,7 @@ static int parse_number(int argc, char **argv, int *i, ufm_args *a, int *rc)
     NUM("--lr", cl_opt_double("--lr", v, 1e-300, 1e300, &c->lr));
     NUM("--momentum", cl_opt_double("--momentum", v, 0, 0.999999, &c->momentum));
     NUM("--seed", cl_opt_u64("--seed", v, &c->seed));
+    NUM("--init-std", cl_opt_double("--init-std", v, 1e-300, 1e300, &c->init_std));
     NUM("--log-every", cl_opt_i64("--log-every", v, 1, INT64_C(1) << 40, &c->log_every));
 #undef NUM
     return 0;
@@ -119,6 +122,8 @@ static int parse(int argc, char **argv, ufm_args *a)
             usage(stdout);
             return -1;
         }
+        if (!strncmp(argv[i], "--wd-", 5)) a->wd_given = 1;
+        if (!strncmp(argv[i], "--steps", 7)) a->steps_given = 1;
         if (parse_number(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (cl_opt_flag(argv, i, "--no-bias")) {
@@ -154,6 +159,7 @@ static int parse(int argc, char **argv, ufm_args *a)
     if (!a->c.d) return cl_cli_fail(2, "--dim: required (see collapse ufm --help)");
     if (!a->per_class == !a->counts)
         return cl_cli_fail(2, "--per-class: give exactly one of --per-class and --counts");
+    if (!a->steps_given) return cl_cli_fail(2, "--steps: required (see collapse ufm --help)");
     if (!a->out) return cl_cli_fail(2, "--out: required (see collapse ufm --help)");
     return 0;
 }
@@ -179,6 +185,9 @@ static void summary(const cl_ufm_config *c, const cl_ufm_summary *s, const char 
         printf(" (tolerance %g x largest singular value); nc1", CL_UFM_RANK_RTOL);
         for (int l = 0; l < c->depth; l++)
             printf(" %.3g", s->nc1_layer[l]);
+        printf("; tr(Sw)/tr(Sb)");
+        for (int l = 0; l < c->depth; l++)
+            printf(" %.3g", s->nc1q_layer[l]);
         printf("\n");
     }
     printf("  written to %s/ (metrics.csv, W.npy, H.npy, b.npy, labels.npy)\n", out);
@@ -198,6 +207,10 @@ int cl_cmd_ufm(int argc, char **argv)
             counts[k] = a.per_class;
     }
     a.c.counts = counts;
+    if (a.c.lpm || a.c.sphere) { /* these models have no bias and replace weight decay */
+        a.c.bias = 0;
+        if (!a.wd_given) a.c.wd_w = a.c.wd_h = a.c.wd_b = 0;
+    }
     if (cl_ufm_config_check(&a.c) != CL_OK) {
         rc = cl_cli_fail(2, "%s", cl_errmsg());
         goto done;

@@ -83,3 +83,36 @@ done:
     cl_free(ev);
     return rank;
 }
+
+double cl_ufm_nc1_quotient(const cl_ufm *u, const double *Z, int dim)
+{
+    int K = u->c.K;
+    double *M = cl_alloc_array((size_t)K * (size_t)dim, sizeof(double), "ufm class means");
+    double *G = cl_alloc_array((size_t)dim, sizeof(double), "ufm class means");
+    if (!M || !G) {
+        cl_free(M);
+        cl_free(G);
+        return NAN;
+    }
+    for (int64_t i = 0; i < u->N; i++)
+        for (int j = 0; j < dim; j++)
+            M[(int64_t)u->y[i] * dim + j] += Z[i * dim + j] / (double)u->counts[u->y[i]];
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < dim; j++)
+            G[j] += M[(int64_t)k * dim + j] / K;
+    double sw = 0, sb = 0;
+    for (int64_t i = 0; i < u->N; i++)
+        for (int j = 0; j < dim; j++) {
+            double e = Z[i * dim + j] - M[(int64_t)u->y[i] * dim + j];
+            sw += e * e;
+        }
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < dim; j++) {
+            double e = M[(int64_t)k * dim + j] - G[j];
+            sb += e * e;
+        }
+    cl_free(M);
+    cl_free(G);
+    /* Sw = (1/N) sum e e^T, Sb = (1/K) sum (mu_k - mu_G)(.)^T */
+    return sb > 0 ? (sw / (double)u->N) / (sb / K) : NAN;
+}

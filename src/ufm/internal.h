@@ -33,6 +33,11 @@ void cl_ufm_dnc_init(cl_ufm *u);
  * Z [N, dim]; -1 if the eigendecomposition fails. */
 int cl_ufm_class_mean_rank(const cl_ufm *u, const double *Z, int dim);
 
+/* tr(Sw)/tr(Sb) of Z [N, dim] (Sb of the centred class means, mu_G their
+ * unweighted mean as in analysis/): defined also when the class means are
+ * rank-deficient, where the analyzer's tr(Sw Sb^+)/K is not. */
+double cl_ufm_nc1_quotient(const cl_ufm *u, const double *Z, int dim);
+
 /* metrics.c: the header of metrics.csv and one row. */
 cl_status cl_ufm_header(const cl_ufm *u, char **text);
 cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summary *s);

@@ -1,7 +1,8 @@
 /* The measurements of one metrics.csv row: objective, the analyzer's keys
  * (every key of cl_nc_key_name, on the classifier's input features and W),
  * norms, margin, the closed form and the gaps to it, minority/majority
- * cosines, and per layer of a deep UFM the rank of the class means and NC1. */
+ * cosines, and per layer of a deep UFM the rank of the class means and NC1
+ * (the analyzer's, and tr(Sw)/tr(Sb)). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static void append(char **p, size_t *left, const char *s)
 
 cl_status cl_ufm_header(const cl_ufm *u, char **text)
 {
-    size_t cap = 64 * (size_t)(cl_nc_nkeys() + NTAIL + 2 * u->L + 4);
+    size_t cap = 64 * (size_t)(cl_nc_nkeys() + NTAIL + 3 * u->L + 4);
     char *h = cl_alloc(cap, "ufm csv header"), *p = h;
     if (!h) return CL_ENOMEM;
     size_t left = cap;
@@ -48,6 +49,10 @@ cl_status cl_ufm_header(const cl_ufm *u, char **text)
         }
         for (int l = 1; l <= u->L; l++) {
             snprintf(col, sizeof col, ",nc1_layer%d", l);
+            append(&p, &left, col);
+        }
+        for (int l = 1; l <= u->L; l++) {
+            snprintf(col, sizeof col, ",nc1q_layer%d", l);
             append(&p, &left, col);
         }
     }
@@ -168,6 +173,7 @@ static cl_status layers(cl_ufm *u, cl_ufm_summary *s)
         int dim = l == 1 ? u->c.d : u->c.width;
         s->rank[l - 1] = cl_ufm_class_mean_rank(u, u->Z[l], dim);
         s->nc1_layer[l - 1] = NAN;
+        s->nc1q_layer[l - 1] = cl_ufm_nc1_quotient(u, u->Z[l], dim);
         float *Zf = cl_alloc_array((size_t)(u->N * dim), sizeof(float), "ufm layer features");
         if (!Zf) return CL_ENOMEM;
         for (int64_t i = 0; i < u->N * dim; i++)
@@ -214,6 +220,8 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
             cl_csv_put(row, cap, s->rank[l], 0);
         for (int l = 0; l < u->L; l++)
             cl_csv_put(row, cap, s->nc1_layer[l], 0);
+        for (int l = 0; l < u->L; l++)
+            cl_csv_put(row, cap, s->nc1q_layer[l], 0);
     }
     return CL_OK;
 }

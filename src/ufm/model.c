@@ -90,7 +90,7 @@ cl_status cl_ufm_config_check(const cl_ufm_config *c)
         return cl_error(CL_EINVAL, "--momentum: need 0 <= m < 1");
     if (c->log_every < 0) return cl_error(CL_EINVAL, "--log-every: need a number >= 1");
     if (!(isfinite(c->init_std) && c->init_std > 0))
-        return cl_error(CL_EINVAL, "init_std: need a number > 0");
+        return cl_error(CL_EINVAL, "--init-std: need a number > 0");
     return CL_OK;
 }
 

@@ -67,7 +67,7 @@ cl_status cl_ufm_step(cl_ufm *u)
     const cl_ufm_config *c = &u->c;
     double obj;
     cl_ufm_eval(u, 1, &obj, NULL);
-    if (!isfinite(obj)) return cl_error(CL_ENUMERIC, "ufm: the objective is not finite");
+    if (!isfinite(obj)) return cl_error(CL_ENUMERIC, "the objective is not finite");
     double *gH1 = u->grad + (u->H1 - u->theta);
     if (c->lpm)
         for (int64_t i = 0; i < u->N; i++)

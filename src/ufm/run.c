@@ -87,7 +87,7 @@ static cl_status log_row(cl_ufm *u, cl_csv_log *log, int64_t step, cl_ufm_log_fn
     char row[16384];
     CL_TRY(cl_ufm_row(u, step, row, sizeof row, s));
     if (!isfinite(s->objective))
-        return cl_error(CL_ENUMERIC, "ufm: the objective is not finite at step %lld (lower --lr)",
+        return cl_error(CL_ENUMERIC, "the objective is not finite at step %lld (lower --lr)",
                         (long long)step);
     CL_TRY(cl_csv_log_write_row(log, row));
     if (fn) fn(ctx, s);
@@ -112,7 +112,9 @@ cl_status cl_ufm_run(cl_ufm *u, const char *dir, cl_ufm_log_fn fn, void *ctx,
     if ((st = log_row(u, &log, 0, fn, ctx, &s)) != CL_OK) goto done;
     for (int64_t t = 1; t <= u->c.steps; t++) {
         if ((st = cl_ufm_step(u)) != CL_OK) {
-            st = cl_error(st, "%s at step %lld (lower --lr)", cl_errmsg(), (long long)t);
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", cl_errmsg());
+            st = cl_error(st, "%s at step %lld (lower --lr)", msg, (long long)t);
             goto done;
         }
         if (t % u->c.log_every == 0 || t == u->c.steps)
