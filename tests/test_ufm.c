@@ -43,6 +43,20 @@ static cl_ufm *solve(const cl_ufm_config *c)
     return u;
 }
 
+/* Runs c to the end and checks the objective and both norms against the
+ * closed form, which it returns in cf. */
+static cl_ufm *converge(const cl_ufm_config *c, cl_ufm_cf *cf, cl_ufm_summary *s)
+{
+    cl_ufm *u = solve(c);
+    cl_ufm_closed_form(c, cf);
+    cr_assert_neq(cf->kind, 0);
+    cr_assert_eq(cl_ufm_measure(u, s), CL_OK, "%s", cl_errmsg());
+    expect_rel(s->objective, cf->objective, "objective");
+    expect_rel(s->mean_norm_w, cf->norm_w, "||w||");
+    expect_rel(s->mean_norm_h, cf->norm_h, "||h||");
+    return u;
+}
+
 /* max over samples of ||h_i - a w_{y_i}|| / ||h_i||, and the Gram gap
  * ||W W^T - s G0||_F / ||s G0||_F with G0 = I - c 11^T. */
 static void check_geometry(cl_ufm *u, const cl_ufm_config *c, double a, double s, double cc)
@@ -106,14 +120,9 @@ Test(ufm, closed_form_numbers_of_the_notes)
 Test(ufm, ce_reaches_the_simplex_etf, .timeout = TC_TIMEOUT)
 {
     cl_ufm_config c = cfg(CL_UFM_CE, 1, 5e-4, 6000, 5, 0);
-    cl_ufm *u = solve(&c);
     cl_ufm_cf cf;
-    cl_ufm_closed_form(&c, &cf);
     cl_ufm_summary s;
-    cr_assert_eq(cl_ufm_measure(u, &s), CL_OK, "%s", cl_errmsg());
-    expect_rel(s.objective, cf.objective, "objective");
-    expect_rel(s.mean_norm_w, cf.norm_w, "||w||");
-    expect_rel(s.mean_norm_h, cf.norm_h, "||h||");
+    cl_ufm *u = converge(&c, &cf, &s);
     expect_rel(s.margin, cf.margin, "margin");
     cr_expect_lt(s.gap_objective, REL);
     /* W^T a simplex ETF: W W^T = (K/(K-1)) ||w||^2 (I - 11^T/K); h_ki = sqrt(LW/(n LH)) w_k */
@@ -141,14 +150,9 @@ Test(ufm, ce_large_beta_collapses_to_zero, .timeout = TC_TIMEOUT)
 Test(ufm, mse_without_bias_is_an_orthogonal_frame, .timeout = TC_TIMEOUT)
 {
     cl_ufm_config c = cfg(CL_UFM_MSE, 0, 5e-4, 6000, 1, 0.9);
-    cl_ufm *u = solve(&c);
     cl_ufm_cf cf;
-    cl_ufm_closed_form(&c, &cf);
     cl_ufm_summary s;
-    cr_assert_eq(cl_ufm_measure(u, &s), CL_OK, "%s", cl_errmsg());
-    expect_rel(s.objective, cf.objective, "objective");
-    expect_rel(s.mean_norm_w, cf.norm_w, "||w||");
-    expect_rel(s.mean_norm_h, cf.norm_h, "||h||");
+    cl_ufm *u = converge(&c, &cf, &s);
     /* W W^T = s I; h_k = w_k / (s + N LH) */
     check_geometry(u, &c, 1 / (cf.s + 40 * c.wd_h), cf.s, 0);
     cl_ufm_destroy(u);
@@ -158,12 +162,9 @@ Test(ufm, mse_free_bias_is_centred_with_b_one_over_K, .timeout = TC_TIMEOUT)
 {
     cl_ufm_config c = cfg(CL_UFM_MSE, 1, 5e-4, 6000, 1, 0.9);
     c.wd_b = 0;
-    cl_ufm *u = solve(&c);
     cl_ufm_cf cf;
-    cl_ufm_closed_form(&c, &cf);
     cl_ufm_summary s;
-    cr_assert_eq(cl_ufm_measure(u, &s), CL_OK, "%s", cl_errmsg());
-    expect_rel(s.objective, cf.objective, "objective");
+    cl_ufm *u = converge(&c, &cf, &s);
     const double *b = cl_ufm_params(u, NULL) + c.K * c.d;
     for (int k = 0; k < c.K; k++)
         expect_rel(b[k], 1.0 / c.K, "b_k");

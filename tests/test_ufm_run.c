@@ -212,31 +212,29 @@ static void cli_fails(const char *args, const char *flag)
 
 Test(ufm_run, cli_bad_flags_name_the_flag)
 {
-    const char *ok = "--classes 3 --dim 4 --per-class 2 --steps 5";
+    /* flags added to a valid command line, and the flag the error must name */
+    static const char *const cases[][2] = {
+        {"--loss hinge", "--loss"},
+        {"--lr -1", "--lr"},
+        {"--momentum 1", "--momentum"},
+        {"--depth 3", "--width"},
+        {"--lpm --ew 1", "--eh"},
+        {"--lpm --ew 1 --eh 1 --wd-w 0.1", "--lpm"},
+        {"--temperature 2", "--temperature"},
+        {"--wd-h -1", "--wd-h"},
+        {"--dnc-start", "--dnc-start"},
+        {"--bogus", "--bogus"},
+    };
     char a[512];
     cli_fails("--dim 4 --per-class 2 --steps 5", "--classes");
     cli_fails("--classes 3 --dim 0 --per-class 2 --steps 5", "--dim");
     cli_fails("--classes 3 --dim 4 --counts 2,2 --steps 5", "--counts");
     cli_fails("--classes 3 --dim 4 --counts 2,x,2 --steps 5", "--counts");
     cli_fails("--classes 3 --dim 4 --per-class 2", "--steps");
-    snprintf(a, sizeof a, "%s --loss hinge", ok);
-    cli_fails(a, "--loss");
-    snprintf(a, sizeof a, "%s --lr -1", ok);
-    cli_fails(a, "--lr");
-    snprintf(a, sizeof a, "%s --momentum 1", ok);
-    cli_fails(a, "--momentum");
-    snprintf(a, sizeof a, "%s --depth 3", ok);
-    cli_fails(a, "--width");
-    snprintf(a, sizeof a, "%s --lpm --ew 1", ok);
-    cli_fails(a, "--eh");
-    snprintf(a, sizeof a, "%s --lpm --ew 1 --eh 1 --wd-w 0.1", ok);
-    cli_fails(a, "--lpm");
-    snprintf(a, sizeof a, "%s --temperature 2", ok);
-    cli_fails(a, "--temperature");
-    snprintf(a, sizeof a, "%s --wd-h -1", ok);
-    cli_fails(a, "--wd-h");
-    snprintf(a, sizeof a, "%s --bogus", ok);
-    cli_fails(a, "--bogus");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(a, sizeof a, "--classes 3 --dim 4 --per-class 2 --steps 5 %s", cases[i][0]);
+        cli_fails(a, cases[i][1]);
+    }
 }
 
 Test(ufm_run, cli_run_writes_the_files)

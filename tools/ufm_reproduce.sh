@@ -105,7 +105,8 @@ lpm() {
   "$PLOT" --out $R/cosine.png --x R_eff --logx --xlabel "imbalance ratio R = n_major / n_minor" \
     --ylabel "mean pairwise cosine of classifier rows" \
     --title "LPM, K=10 (5 majority), EW=1, EH=5: minority collapse" \
-    "$R/sweep.csv:minority_cos_W:minority classes" "$R/sweep.csv:majority_cos_W:majority classes"
+    "$R/sweep.csv:minority_cos_W:minority classes" "$R/sweep.csv:majority_cos_W:majority classes" \
+    "$R/refine.csv:minority_cos_W:minority, n_minor = 4"
 }
 
 [ $# -gt 0 ] || set -- closed deep lpm

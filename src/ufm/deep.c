@@ -61,6 +61,14 @@ void cl_ufm_dnc_init(cl_ufm *u)
         u->W[(int64_t)k * u->dl + k] = t;
 }
 
+/* M [K, dim] (zeroed on entry) += the class means of Z [N, dim]. */
+static void class_means(const cl_ufm *u, const double *Z, int dim, double *M)
+{
+    for (int64_t i = 0; i < u->N; i++)
+        for (int j = 0; j < dim; j++)
+            M[(int64_t)u->y[i] * dim + j] += Z[i * dim + j] / (double)u->counts[u->y[i]];
+}
+
 int cl_ufm_class_mean_rank(const cl_ufm *u, const double *Z, int dim)
 {
     int K = u->c.K, rank = -1;
@@ -68,9 +76,7 @@ int cl_ufm_class_mean_rank(const cl_ufm *u, const double *Z, int dim)
     double *G = cl_alloc_array((size_t)K * (size_t)K, sizeof(double), "ufm class means");
     double *ev = cl_alloc_array((size_t)K, sizeof(double), "ufm class means");
     if (!M || !G || !ev) goto done;
-    for (int64_t i = 0; i < u->N; i++)
-        for (int j = 0; j < dim; j++)
-            M[(int64_t)u->y[i] * dim + j] += Z[i * dim + j] / (double)u->counts[u->y[i]];
+    class_means(u, Z, dim, M);
     cl_dgemm(0, 1, K, K, dim, 1.0, M, dim, M, dim, 0.0, G, K);
     if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', K, G, K, ev) != 0) goto done;
     double smax = sqrt(ev[K - 1] > 0 ? ev[K - 1] : 0);
@@ -94,9 +100,7 @@ double cl_ufm_nc1_quotient(const cl_ufm *u, const double *Z, int dim)
         cl_free(G);
         return NAN;
     }
-    for (int64_t i = 0; i < u->N; i++)
-        for (int j = 0; j < dim; j++)
-            M[(int64_t)u->y[i] * dim + j] += Z[i * dim + j] / (double)u->counts[u->y[i]];
+    class_means(u, Z, dim, M);
     for (int k = 0; k < K; k++)
         for (int j = 0; j < dim; j++)
             G[j] += M[(int64_t)k * dim + j] / K;

@@ -23,6 +23,9 @@ struct cl_ufm {
     double *dZ, *dA;               /* [N, max(d, width)] scratch */
 };
 
+/* optim.c: each row of x [rows, cols] scaled to unit norm (zero rows stay zero). */
+void cl_ufm_unit_rows(double *x, int64_t rows, int cols);
+
 /* objective.c */
 void cl_ufm_forward(cl_ufm *u);
 

@@ -137,18 +137,6 @@ static cl_status layout(cl_ufm *u)
     return CL_OK;
 }
 
-static void normalise_rows(double *x, int64_t rows, int cols)
-{
-    for (int64_t i = 0; i < rows; i++) {
-        double s = 0;
-        for (int j = 0; j < cols; j++)
-            s += x[i * cols + j] * x[i * cols + j];
-        s = s > 0 ? 1 / sqrt(s) : 0;
-        for (int j = 0; j < cols; j++)
-            x[i * cols + j] *= s;
-    }
-}
-
 cl_status cl_ufm_create(cl_ufm **out, const cl_ufm_config *c)
 {
     *out = NULL;
@@ -176,8 +164,8 @@ cl_status cl_ufm_create(cl_ufm **out, const cl_ufm_config *c)
         u->theta[j] = c->init_std * cl_rng_normal(&rng);
     if (!c->bias) memset(u->b, 0, sizeof(double) * (size_t)c->K);
     if (c->sphere) {
-        normalise_rows(u->W, c->K, u->dl);
-        normalise_rows(u->H1, u->N, c->d);
+        cl_ufm_unit_rows(u->W, c->K, u->dl);
+        cl_ufm_unit_rows(u->H1, u->N, c->d);
     }
     if (c->dnc_start) cl_ufm_dnc_init(u);
     *out = u;

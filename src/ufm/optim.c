@@ -18,7 +18,7 @@ static void tangent(double *g, const double *x, int64_t rows, int cols)
     }
 }
 
-static void unit_rows(double *x, int64_t rows, int cols)
+void cl_ufm_unit_rows(double *x, int64_t rows, int cols)
 {
     for (int64_t i = 0; i < rows; i++) {
         double s = 0;
@@ -83,8 +83,8 @@ cl_status cl_ufm_step(cl_ufm *u)
     }
     if (c->lpm) lpm_project(u);
     if (c->sphere) {
-        unit_rows(u->W, c->K, u->dl);
-        unit_rows(u->H1, u->N, c->d);
+        cl_ufm_unit_rows(u->W, c->K, u->dl);
+        cl_ufm_unit_rows(u->H1, u->N, c->d);
     }
     return CL_OK;
 }
