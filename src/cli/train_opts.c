@@ -39,7 +39,9 @@ void cl_cli_train_usage(FILE *f)
         "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
         "  --analyze-every N         every N epochs (and the last)\n"
         "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
-        "  --no-layers  --no-plots  --no-initial  --no-features\n",
+        "  --no-layers  --no-plots  --no-initial  --no-features\n"
+        "  --gnc                     also the generalized-NC keys (gnc1-3, hsu_log_*;\n"
+        "                            on by itself when the features have < K-1 dims)\n",
         archs);
     cl_cli_data_usage(f);
 }
@@ -120,6 +122,8 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
             o->no_initial = 1;
         else if (cl_opt_flag(argv, i, "--no-features"))
             o->no_features = 1;
+        else if (cl_opt_flag(argv, i, "--gnc"))
+            o->gnc = 1;
         else if (argv[i][0] == '-')
             return cl_cli_fail(
                 2, "train: unknown option '%s' (try collapse train --help)", argv[i]);

@@ -73,10 +73,11 @@ int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *
     so->initial = !o->no_initial && !o->resume;
     so->save_features = !o->no_features;
     so->resume = o->resume;
+    so->nc.gnc = o->gnc;
     so->warn = print_warning;
     *use_study = o->out && !so->none;
     if (!o->out && ((o->analyze && !so->none) || o->analyze_every || o->bn_mode ||
-                    o->no_layers || o->no_plots || o->no_initial || o->no_features))
+                    o->no_layers || o->no_plots || o->no_initial || o->no_features || o->gnc))
         return cl_cli_fail(2, "the collapse study options need --out DIR");
     return 0;
 }
