@@ -93,7 +93,9 @@ Test(ufm_run, analyze_reproduces_the_last_row)
     cr_assert_eq(sh[1], 4);
     cr_assert_eq(sw[0], 3);
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(H, sh[0], (int)sh[1], y, 3, W, b, NULL, &r), CL_OK);
+    cl_nc_opts o = cl_nc_opts_default();
+    o.gnc = 1; /* as `collapse analyze` without --no-gnc */
+    cr_assert_eq(cl_nc_analyze(H, sh[0], (int)sh[1], y, 3, W, b, &o, &r), CL_OK);
     const double *last = csv.num + (csv.nrows - 1) * csv.ncols;
     cr_expect_eq(last[0], 200);
     for (int i = 0; i < cl_nc_nkeys(); i++) {

@@ -19,6 +19,13 @@ col() {
                         { v = $c } END { print v }' "$1"
 }
 
+# lastdef FILE NAME: "value,step" of the last row where column NAME is a
+# number (the analyzer leaves every key NaN once class means coincide).
+lastdef() {
+  awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+                        $c != "nan" && $c != "" { v = $c; s = $1 } END { print v "," s }' "$1"
+}
+
 closed() {
   local R=results/ufm_closed_form
   rm -rf $R/ce $R/mse $R/mse_bias && mkdir -p $R
@@ -78,7 +85,7 @@ deep() {
 lpm() {
   local R=results/ufm_lpm_minority
   rm -rf $R && mkdir -p $R/runs
-  echo "i,R,R_eff,n_major,n_minor,minority_cos_W,majority_cos_W,objective" > $R/sweep.csv
+  echo "i,R,R_eff,n_major,n_minor,minority_cos_W,step_minority,majority_cos_W,step_majority,objective" > $R/sweep.csv
   for i in $(seq 0 30); do
     # R = 10^(0.1 i); n_minor = max(1, round(20/R)), n_major = round(n_minor R)
     local r nb na
@@ -87,19 +94,19 @@ lpm() {
     na=$(awk -v r="$r" -v nb="$nb" 'BEGIN { print int(nb * r + 0.5) }')
     local counts="$na,$na,$na,$na,$na,$nb,$nb,$nb,$nb,$nb" out=$R/runs/R$i
     ufm --classes 10 --dim 20 --counts $counts --loss ce --lpm --ew 1 --eh 5 \
-      --steps 10000 --lr 1 --log-every 500 --out $out
+      --steps 10000 --lr 1 --log-every 100 --out $out
     local m=$out/metrics.csv
-    echo "$i,$r,$(awk -v a="$na" -v b="$nb" 'BEGIN { printf "%.6g", a / b }'),$na,$nb,$(col $m ufm_minority_cos_W),$(col $m ufm_majority_cos_W),$(col $m objective)" >> $R/sweep.csv
+    echo "$i,$r,$(awk -v a="$na" -v b="$nb" 'BEGIN { printf "%.6g", a / b }'),$na,$nb,$(lastdef $m minority_cos_W),$(lastdef $m majority_cos_W),$(col $m objective)" >> $R/sweep.csv
     rm -f $out/*.npy
   done
   # around the transition: n_minor = 4, R = n_major / 4 from 11 to 14
-  echo "R_eff,n_major,n_minor,minority_cos_W,majority_cos_W,objective" > $R/refine.csv
+  echo "R_eff,n_major,n_minor,minority_cos_W,step_minority,majority_cos_W,step_majority,objective" > $R/refine.csv
   for na in $(seq 44 56); do
     local out=$R/runs/refine$na
     ufm --classes 10 --dim 20 --counts "$na,$na,$na,$na,$na,4,4,4,4,4" --loss ce --lpm --ew 1 \
-      --eh 5 --steps 10000 --lr 1 --log-every 500 --out $out
+      --eh 5 --steps 10000 --lr 1 --log-every 100 --out $out
     local m=$out/metrics.csv
-    echo "$(awk -v a="$na" 'BEGIN { printf "%.6g", a / 4 }'),$na,4,$(col $m ufm_minority_cos_W),$(col $m ufm_majority_cos_W),$(col $m objective)" >> $R/refine.csv
+    echo "$(awk -v a="$na" 'BEGIN { printf "%.6g", a / 4 }'),$na,4,$(lastdef $m minority_cos_W),$(lastdef $m majority_cos_W),$(col $m objective)" >> $R/refine.csv
     rm -f $out/*.npy
   done
   "$PLOT" --out $R/cosine.png --x R_eff --logx --xlabel "imbalance ratio R = n_major / n_minor" \

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "collapse/error.h"
+#include "collapse/nc.h"
 
 #define CL_UFM_MAX_CLASSES 4096
 #define CL_UFM_MAX_DEPTH 16
@@ -108,8 +109,8 @@ typedef struct {
     double objective, loss, mean_norm_w, mean_norm_h, margin;
     double gap_objective, gap_norm_w, gap_norm_h, gap_margin, gap_bias, gap_gram;
     double nc1; /* the analyzer's nc1 of the classifier's input (NAN if undefined) */
-    double minority_cos_W, majority_cos_W; /* mean pairwise cosine of the classifier rows of the
-                                              classes with fewer / the largest count (NAN if none) */
+    double minority_cos_W, majority_cos_W; /* the analyzer's imbalance keys (NAN with equal
+                                              counts or when the analyzer refuses) */
     int rank[CL_UFM_MAX_DEPTH];   /* per layer: numerical rank of the class-mean matrix */
     double nc1_layer[CL_UFM_MAX_DEPTH];  /* analyzer's nc1 (NAN: class means of rank < K-1) */
     double nc1q_layer[CL_UFM_MAX_DEPTH]; /* tr(Sw)/tr(Sb), always defined */
@@ -129,6 +130,10 @@ typedef void (*cl_ufm_log_fn)(void *ctx, const cl_ufm_summary *s);
  * names the step), CL_ENOMEM. */
 cl_status cl_ufm_run(cl_ufm *u, const char *dir, cl_ufm_log_fn log, void *ctx,
                      cl_ufm_summary *out);
+
+/* The analyzer's conventions used for the rows: cl_nc_opts_default() plus
+ * the gnc group, i.e. what `collapse analyze` computes by default. */
+cl_nc_opts cl_ufm_nc_opts(void);
 
 /* The current measurements without a run (for tests). */
 cl_status cl_ufm_measure(cl_ufm *u, cl_ufm_summary *s);

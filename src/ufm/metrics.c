@@ -1,8 +1,8 @@
 /* The measurements of one metrics.csv row: objective, the analyzer's keys
  * (every key of cl_nc_key_name, on the classifier's input features and W),
- * norms, margin, the closed form and the gaps to it, minority/majority
- * cosines, and per layer of a deep UFM the rank of the class means and NC1
- * (the analyzer's, and tr(Sw)/tr(Sb)). */
+ * norms, margin, the closed form and the gaps to it, and per layer of a
+ * deep UFM the rank of the class means and NC1 (the analyzer's, and
+ * tr(Sw)/tr(Sb)). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 static const char *const tail_cols[] = {
     "mean_norm_w", "mean_norm_h", "margin", "cf_objective", "gap_objective", "cf_norm_w",
     "gap_norm_w",  "cf_norm_h",   "gap_norm_h", "cf_margin", "gap_margin", "cf_bias",
-    "gap_bias",    "gap_gram",    "ufm_minority_cos_W", "ufm_majority_cos_W"};
+    "gap_bias",    "gap_gram"};
 #define NTAIL ((int)(sizeof tail_cols / sizeof tail_cols[0]))
 
 static void append(char **p, size_t *left, const char *s)
@@ -64,32 +64,6 @@ static double gap(double x, double ref)
 {
     if (!isfinite(ref)) return NAN;
     return ref != 0 ? fabs(x - ref) / fabs(ref) : fabs(x - ref);
-}
-
-/* Mean pairwise cosine of the rows of W [K, dl] whose class is (minority =
- * 1) or is not (0) smaller than the largest class; NAN with < 2 such rows. */
-static double group_cos(const cl_ufm *u, int minority)
-{
-    int K = u->c.K, dl = u->dl;
-    int64_t nmax = 0;
-    for (int k = 0; k < K; k++)
-        nmax = u->counts[k] > nmax ? u->counts[k] : nmax;
-    double s = 0;
-    int64_t pairs = 0;
-    for (int a = 0; a < K; a++)
-        for (int b = a + 1; b < K; b++) {
-            if ((u->counts[a] < nmax) != minority || (u->counts[b] < nmax) != minority) continue;
-            const double *wa = u->W + (int64_t)a * dl, *wb = u->W + (int64_t)b * dl;
-            double ab = 0, aa = 0, bb = 0;
-            for (int j = 0; j < dl; j++) {
-                ab += wa[j] * wb[j];
-                aa += wa[j] * wa[j];
-                bb += wb[j] * wb[j];
-            }
-            s += aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
-            pairs++;
-        }
-    return pairs ? s / (double)pairs : NAN;
 }
 
 /* Norms, margin and the gaps to the closed form into s. */
@@ -147,8 +121,10 @@ static void geometry(const cl_ufm *u, cl_ufm_summary *s)
     s->gap_gram = den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* The analyzer on the float32 export; a rank-deficient or zero solution
- * leaves every key NAN (r stays zeroed with nc1 = NAN). */
+/* The analyzer on the float32 export, with the conventions of `collapse
+ * analyze` (its defaults plus the gnc group); a solution whose class means
+ * are rank-deficient (or zero) makes the analyzer refuse: *ok = 0 and every
+ * key is NAN. */
 static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
 {
     float *H, *W, *b;
@@ -156,7 +132,8 @@ static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
     int64_t N;
     int dl;
     CL_TRY(cl_ufm_export(u, &H, &W, &b, &y, &N, &dl));
-    cl_status st = cl_nc_analyze(H, N, dl, y, u->c.K, W, b, NULL, r);
+    cl_nc_opts o = cl_ufm_nc_opts();
+    cl_status st = cl_nc_analyze(H, N, dl, y, u->c.K, W, b, &o, r);
     *ok = st == CL_OK;
     if (st == CL_ENUMERIC) st = CL_OK;
     cl_free(H);
@@ -193,12 +170,12 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
     s->step = step;
     cl_ufm_eval(u, 0, &s->objective, &s->loss);
     geometry(u, s);
-    s->minority_cos_W = group_cos(u, 1);
-    s->majority_cos_W = group_cos(u, 0);
     cl_nc_result r;
     int ok;
     CL_TRY(analyze(u, &r, &ok));
     s->nc1 = ok ? r.nc1 : NAN;
+    s->minority_cos_W = ok ? r.minority_cos_W : NAN;
+    s->majority_cos_W = ok ? r.majority_cos_W : NAN;
     if (u->L > 1) CL_TRY(layers(u, s));
     cl_ufm_cf cf;
     cl_ufm_closed_form(&u->c, &cf);
@@ -211,8 +188,7 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
                                 cf.objective,      s->gap_objective, cf.norm_w,
                                 s->gap_norm_w,     cf.norm_h,        s->gap_norm_h,
                                 cf.margin,         s->gap_margin,    cf.bias,
-                                s->gap_bias,       s->gap_gram,      s->minority_cos_W,
-                                s->majority_cos_W};
+                                s->gap_bias,       s->gap_gram};
     for (int i = 0; i < NTAIL; i++)
         cl_csv_put(row, cap, tail[i], 0);
     if (u->L > 1) {
@@ -224,6 +200,13 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
             cl_csv_put(row, cap, s->nc1q_layer[l], 0);
     }
     return CL_OK;
+}
+
+cl_nc_opts cl_ufm_nc_opts(void)
+{
+    cl_nc_opts o = cl_nc_opts_default();
+    o.gnc = 1;
+    return o;
 }
 
 cl_status cl_ufm_measure(cl_ufm *u, cl_ufm_summary *s)
