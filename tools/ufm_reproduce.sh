@@ -54,7 +54,7 @@ closed() {
 
 deep() {
   local R=results/ufm_deep
-  rm -rf $R && mkdir -p $R
+  rm -rf $R/dnc $R/seed* && mkdir -p $R
   local base="--classes 10 --dim 30 --per-class 5 --loss mse --no-bias --wd-w 0.004 --wd-h 0.004
               --depth 4 --width 30 --act relu --lr 0.5 --steps 30000 --log-every 300"
   # shellcheck disable=SC2086
@@ -84,7 +84,7 @@ deep() {
 
 lpm() {
   local R=results/ufm_lpm_minority
-  rm -rf $R && mkdir -p $R/runs
+  rm -rf $R/runs && mkdir -p $R/runs
   echo "i,R,R_eff,n_major,n_minor,minority_cos_W,step_minority,majority_cos_W,step_majority,objective" > $R/sweep.csv
   for i in $(seq 0 30); do
     # R = 10^(0.1 i); n_minor = max(1, round(20/R)), n_major = round(n_minor R)
