@@ -11,9 +11,10 @@ declare -A module=(
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
   [data]=data [nn]=layers [nc]=analysis
   [builders]=model [modelcfg]=model [etf]=model
-  [loss]=train [optim]=train [sched]=train [train]=train [study]=study)
+  [loss]=train [optim]=train [sched]=train [train]=train [study]=study
+  [ufm]=ufm)
 declare -A level=([core]=0 [kernels]=1 [io]=1 [data]=1 [layers]=2 [analysis]=2
-                  [model]=3 [train]=4 [study]=5 [cli]=6)
+                  [model]=3 [train]=4 [ufm]=4 [study]=5 [cli]=6)
 bad=0
 for f in src/*/*.[ch] include/collapse/*.h; do
   case $f in

@@ -19,6 +19,7 @@ static const cl_command commands[] = {
     {"features", cl_cmd_features, "write a layer's features, labels, W, b as .npy"},
     {"analyze", cl_cmd_analyze, "NC1-NC4 metrics of features (.npy)"},
     {"plot", cl_cmd_plot, "draw the figures of one or more runs"},
+    {"ufm", cl_cmd_ufm, "unconstrained-features model simulator with closed-form checks"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
