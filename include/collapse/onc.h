@@ -10,7 +10,12 @@
  * mu_G their unweighted mean (or, with cl_nc_opts.weighted_mean, the sample
  * mean), m_q = mu_q - mu_G.
  *
- *   onc1      NC1 of the features, tr(Sw Sb^+)/K: cl_nc_analyze's nc1 (one source)
+ *   onc1      within-class variability tr(Sw)/tr(Sb), Sb = (1/K) sum_q m_q m_q^T:
+ *             cl_nc_analyze's nc1_quotient (one source). Not Papyan's
+ *             tr(Sw Sb^+)/K: ordinal collapse puts the means on a line, so Sb
+ *             tends to rank 1 and the pseudo-inverse over the top K-1
+ *             eigenpairs blows up (nc1 grows as the means align); the
+ *             quotient stays defined
  *   onc2      sum_q (w.m_q)^2 / (||w||^2 sum_q ||m_q||^2): the fraction of the
  *             between-class scatter of the centred class means along w (1 =
  *             the means lie on a line parallel to w)
@@ -38,15 +43,16 @@ typedef struct {
 } cl_onc_result;
 
 /* From class means: mu [K, dim] (double), count [K] samples per class (only
- * read for opts->weighted_mean), w [dim], b [K-1]; onc1 = nc1 as given (the
- * caller's cl_nc_result.nc1). z [K] receives z_q = w^T mu_q (NULL = not
+ * read for opts->weighted_mean), w [dim], b [K-1]; onc1 as given (the
+ * caller's cl_nc_result.nc1_quotient of the same features; NAN if unknown). z [K] receives z_q = w^T mu_q (NULL = not
  * needed). Errors: CL_EINVAL (K < 2, dim < 1, w = 0, thresholds not
  * increasing or not finite). opts NULL = cl_nc_opts_default(). */
 cl_status cl_onc_from_means(const double *mu, const int64_t *count, int K, int dim,
-                            const float *w, const double *b, const cl_nc_opts *opts, double nc1,
+                            const float *w, const double *b, const cl_nc_opts *opts, double onc1,
                             double *z, cl_onc_result *r);
 
-/* In memory: onc1 from cl_nc_analyze(H, ..., W = NULL) and the class means
+/* In memory: onc1 from cl_nc_analyze(H, ..., W = NULL) (so its errors too:
+ * means spanning fewer than min(K-1, dim) dimensions are CL_ENUMERIC) and the class means
  * (cl_nc_class_sums_add in sample order, cl_nc_class_means), then
  * cl_onc_from_means. Errors: those of both (empty class, non-finite
  * features), CL_ENOMEM. */
@@ -56,7 +62,7 @@ cl_status cl_onc_analyze(const float *H, int64_t N, int dim, const int32_t *y, i
 
 /* Reference twin for tests: the same numbers by direct loops (class means by
  * one pass per class, explicit projections, O(K^2) tau); onc1 from
- * cl_nc_analyze_naive. Small inputs only. */
+ * cl_nc_analyze_naive's nc1_quotient. Small inputs only. */
 cl_status cl_onc_analyze_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
                                const float *w, const double *b, const cl_nc_opts *opts,
                                double *z, cl_onc_result *r);

@@ -1,5 +1,5 @@
 /* Ordinal neural collapse keys (onc.h; Ma, Obuchi & Tanaka, arXiv
- * 2506.05801): onc1 (NC1, from nc.c), onc2 (scatter of the centred class
+ * 2506.05801): onc1 (tr(Sw)/tr(Sb), from nc.c), onc2 (scatter of the centred class
  * means along w), onc3_tau and onc3_mid (order of the class-mean latents and
  * their distance to the threshold midpoints). The key table is at the end. */
 #include "collapse/onc.h"
@@ -50,7 +50,7 @@ static double mid_distance(const double *z, const double *b, int K, double *gap)
 }
 
 cl_status cl_onc_from_means(const double *mu, const int64_t *count, int K, int dim,
-                            const float *w, const double *b, const cl_nc_opts *opts, double nc1,
+                            const float *w, const double *b, const cl_nc_opts *opts, double onc1,
                             double *z, cl_onc_result *r)
 {
     cl_nc_opts o = opts ? *opts : cl_nc_opts_default();
@@ -85,7 +85,7 @@ cl_status cl_onc_from_means(const double *mu, const int64_t *count, int K, int d
     r->dim = dim;
     r->K = K;
     r->weighted_mean = o.weighted_mean;
-    r->onc1 = nc1;
+    r->onc1 = onc1;
     r->onc2 = den > 0 ? num / (ww * den) : NAN;
     r->onc3_tau = kendall_tau(zq, K);
     r->onc3_mid = mid_distance(zq, b, K, &r->gap);
@@ -108,7 +108,7 @@ cl_status cl_onc_analyze(const float *H, int64_t N, int dim, const int32_t *y, i
         cl_nc_class_sums_add(mu, H, N, dim, y);
         for (int64_t i = 0; i < N; i++) cnt[y[i]]++;
         cl_nc_class_means(mu, mu + (size_t)K * dim, cnt, K, dim);
-        st = cl_onc_from_means(mu, cnt, K, dim, w, b, opts, nr.nc1, z, r);
+        st = cl_onc_from_means(mu, cnt, K, dim, w, b, opts, nr.nc1_quotient, z, r);
         r->N = N;
     }
     cl_free(mu);
@@ -123,7 +123,7 @@ static const struct {
     size_t off;
     const char *descr;
 } keys[] = {
-    {"onc1", offsetof(cl_onc_result, onc1), "NC1 of the features, tr(Sw Sb^+)/K"},
+    {"onc1", offsetof(cl_onc_result, onc1), "within-class variability tr(Sw)/tr(Sb)"},
     {"onc2", offsetof(cl_onc_result, onc2), "fraction of the centred means' scatter along w"},
     {"onc3_tau", offsetof(cl_onc_result, onc3_tau), "Kendall tau of z_q = w.mu_q against q"},
     {"onc3_mid", offsetof(cl_onc_result, onc3_mid),

@@ -70,7 +70,7 @@ cl_status cl_onc_analyze_naive(const float *H, int64_t N, int dim, const int32_t
     r->dim = dim;
     r->K = K;
     r->weighted_mean = o.weighted_mean;
-    r->onc1 = nr.nc1;
+    r->onc1 = nr.nc1_quotient;
     r->onc2 = num / den;
     r->onc3_tau = (conc - disc) / (K * (K - 1) / 2.0);
     r->onc3_mid = r->gap = NAN;

@@ -37,7 +37,7 @@ static void thresholds(const cl_model *m, double *b)
 }
 
 cl_status cl_study_onc(const cl_study *s, const cl_model *m, const double *sums,
-                       const cl_train_data *ds, double nc1, cl_onc_result *r)
+                       const cl_train_data *ds, double onc1, cl_onc_result *r)
 {
     const int K = s->K, dim = s->taps[s->ntaps - 1].dim;
     double *mu = cl_alloc_array((size_t)K * ((size_t)dim + 1) + (size_t)K, sizeof(double),
@@ -51,7 +51,7 @@ cl_status cl_study_onc(const cl_study *s, const cl_model *m, const double *sums,
         cl_nc_class_means(mu, mu + (size_t)K * dim, cnt, K, dim);
         thresholds(m, b);
         const float *w = m->params + m->layers[s->cls].param_off;
-        st = cl_onc_from_means(mu, cnt, K, dim, w, b, &s->o.nc, nc1, NULL, r);
+        st = cl_onc_from_means(mu, cnt, K, dim, w, b, &s->o.nc, onc1, NULL, r);
         r->N = ds->n;
     }
     cl_free(mu);

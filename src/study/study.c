@@ -207,7 +207,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if ((st = cl_study_split_analyze(s, m, s->train, jobs, ntrain, last, e,
                                      isnan(lead[1]) ? own : NULL, &lead[1], &lead[2])) != CL_OK)
         goto done;
-    if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1, &s->onc[0])) != CL_OK)
+    if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1_quotient, &s->onc[0])) != CL_OK)
         goto done;
     if (s->test && (st = train_means(s, mu, dim, test_job)) != CL_OK) goto done;
     if (last && (st = cl_study_features_save(s, pen, W, b)) != CL_OK) goto done;
@@ -218,7 +218,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
                                                 &lead[4])) != CL_OK)
         goto done;
     if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
-    if (mu_te && (st = cl_study_onc(s, m, mu_te, s->test, test_job->r.nc1, &s->onc[1])) != CL_OK)
+    if (mu_te && (st = cl_study_onc(s, m, mu_te, s->test, test_job->r.nc1_quotient, &s->onc[1])) != CL_OK)
         goto done;
 
     s->eval_epoch = e;

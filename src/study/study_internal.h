@@ -109,9 +109,9 @@ int cl_study_ordinal(const cl_model *m, int cls, int K);
 /* The onc keys (onc.h) of one split into *r: class sums [K, dim] (from the
  * sweep, in sample order; not modified) and the split's labels give the
  * class means; w = the classifier's weight, b = the cumlink thresholds;
- * onc1 = nc1 of the split's row. Errors: cl_onc_from_means', CL_ENOMEM. */
+ * onc1 = the nc1_quotient of the split's row. Errors: cl_onc_from_means', CL_ENOMEM. */
 cl_status cl_study_onc(const cl_study *s, const cl_model *m, const double *sums,
-                       const cl_train_data *ds, double nc1, cl_onc_result *r);
+                       const cl_train_data *ds, double onc1, cl_onc_result *r);
 
 /* thresholds.npy: the K-1 thresholds as float64 (the exact values of the
  * row). Errors: CL_EIO. */
