@@ -41,11 +41,11 @@ static cl_status cumlink_infer(cl_layer *l, cl_shape in)
 {
     const cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
+    CL_TRY(cl_layer_check_keys(l));
     if (s->out < 1)
         return cl_error(CL_EINVAL,
                         "layer '%s' (cumlink): out = K-1 thresholds must be >= 1 (got %d)", nm,
                         s->out);
-    CL_TRY(cl_layer_check_keys(l));
     if (in.c != 1 || in.h != 1 || in.w != 1)
         return cl_error(CL_EINVAL,
                         "layer '%s' (cumlink): needs the 1-unit latent {1,1,1} of a linear "
