@@ -2,9 +2,10 @@
 # Regenerates results/ordinal_mnist* (issue 16, ordinal collapse): an MLP
 # 784-256x3 with the cumulative-link head (--loss clm: a 1-unit latent
 # z = w.h and 9 thresholds) on MNIST digits taken as ordered classes,
-# 500 per class, 120 epochs, with fixed and with learned thresholds; then
-# the overlay figures and the z_q / threshold table of each run's last
-# epoch. One thread, niced: about 2-3 minutes per run on this machine.
+# 500 per class, 120 epochs, with fixed thresholds of spacing 1 and 4 and
+# with learned thresholds (from spacing 1); then the overlay figures and the
+# z_q / threshold table of each run's last epoch. One thread, niced: about
+# a minute per run on this machine.
 #   bash tools/ordinal_mnist.sh            (from the repository root, after make)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +13,16 @@ BIN=build/collapse
 COMMON=(--model results/ordinal_mnist/mlp_w256.cfg --data mnist --train-per-class 500
         --test-per-class 500 --epochs 120 --lr 0.05 --loss clm --threads 1)
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-for mode in fixed learned; do
-  out=results/ordinal_mnist_$mode
+RUNS=(fixed fixed4 learned)
+declare -A MODE=([fixed]=fixed [fixed4]=fixed=4 [learned]=learned)
+for r in "${RUNS[@]}"; do
+  out=results/ordinal_mnist_$r
   rm -rf "$out"
-  nice "$BIN" train "${COMMON[@]}" --clm-thresholds "$mode" --out "$out"
+  nice "$BIN" train "${COMMON[@]}" --clm-thresholds "${MODE[$r]}" --out "$out"
 done
-"$BIN" plot results/ordinal_mnist_fixed results/ordinal_mnist_learned --out results/ordinal_mnist
-for mode in fixed learned; do
-  out=results/ordinal_mnist_$mode
+"$BIN" plot "${RUNS[@]/#/results/ordinal_mnist_}" --out results/ordinal_mnist
+for r in "${RUNS[@]}"; do
+  out=results/ordinal_mnist_$r
   echo "== $out: last epoch, training features"
   "$BIN" analyze --features "$out/features_train.npy" --labels "$out/labels_train.npy" \
     --weights "$out/W.npy" --thresholds "$out/thresholds.npy"

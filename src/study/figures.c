@@ -229,10 +229,10 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     FIG("nc4.png", nc4, 1);
     FIG("accuracy.png", acc, 1);
     static const panel_spec onc[] = {
-        {"ONC1: within-class variability", "tr(Sw Sb^+)/K", 1, 1, {"onc1", "test_onc1"},
+        {"ONC1: within-class variability", "tr(Sw)/tr(Sb)", 1, 1, {"onc1", "test_onc1"},
          {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
         {"ONC2: scatter of the class means along w", "fraction", 1, 0, {"onc2", "test_onc2"},
-         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_RIGHT},
+         {" train", " test"}, CL_PLOT_LEGEND_TOP_RIGHT},
         {"ONC3: order of z_q = w.mu_q (Kendall tau)", "tau", 1, 0,
          {"onc3_tau", "test_onc3_tau"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_RIGHT},
         {"ONC3: |z_q - midpoint| / gap, interior q", "mean distance", 1, 1,
