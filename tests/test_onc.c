@@ -19,12 +19,13 @@
 
 #define OFIX "fixtures/onc/"
 
+/* One fixture: H [N, dim], y [N], w [dim], b [K-1]. */
 typedef struct {
-    float *H, *w;
-    int32_t *y;
-    double *b;
     int64_t N;
     int dim, K;
+    float *H, *w;
+    double *b;
+    int32_t *y;
 } ocase;
 
 static void *load(const char *name, const char *file, int f64, int64_t *sh, int *nd)

@@ -2,8 +2,9 @@
 # Regenerates results/ordinal_mnist* (issue 16, ordinal collapse): an MLP
 # 784-256x3 with the cumulative-link head (--loss clm: a 1-unit latent
 # z = w.h and 9 thresholds) on MNIST digits taken as ordered classes,
-# 500 per class, 120 epochs, with fixed thresholds of spacing 1 and 4 and
-# with learned thresholds (from spacing 1); then the overlay figures and the
+# 500 per class, 120 epochs, with fixed thresholds of spacing 1 and 4 (the
+# default) and with learned thresholds (from spacing 4); then the overlay
+# figures and the
 # z_q / threshold table of each run's last epoch. One thread, niced: about
 # a minute per run on this machine.
 #   bash tools/ordinal_mnist.sh            (from the repository root, after make)
@@ -13,8 +14,8 @@ BIN=build/collapse
 COMMON=(--model results/ordinal_mnist/mlp_w256.cfg --data mnist --train-per-class 500
         --test-per-class 500 --epochs 120 --lr 0.05 --loss clm --threads 1)
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-RUNS=(fixed fixed4 learned)
-declare -A MODE=([fixed]=fixed [fixed4]=fixed=4 [learned]=learned)
+RUNS=(fixed1 fixed4 learned)
+declare -A MODE=([fixed1]=fixed=1 [fixed4]=fixed [learned]=learned)
 for r in "${RUNS[@]}"; do
   out=results/ordinal_mnist_$r
   rm -rf "$out"

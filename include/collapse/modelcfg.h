@@ -79,7 +79,7 @@ typedef struct {
     int clm;              /* 1: ordinal head */
     int clm_learned;      /* 1: thresholds trained; 0: fixed (frozen) */
     double clm_spacing;   /* initial spacing of the evenly spaced thresholds
-                             (centred on 0); 0 = 1 */
+                             (centred on 0); 0 = CL_CUMLINK_SPACING (4) */
 } cl_head_opts;
 
 /* Resolves the config into a flat spec list for input shape `in` (used when

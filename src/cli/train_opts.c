@@ -32,7 +32,7 @@ void cl_cli_train_usage(FILE *f)
         "  --loss ce|mse|mse=S|ls=A|focal=G|clm (ce; clm: ordinal cumulative link,\n"
         "                            1-unit latent head + K-1 thresholds)\n"
         "  --clm-thresholds fixed[=S]|learned[=S]  clm thresholds, evenly spaced by S\n"
-        "                            (1), centred on 0; learned ones stay ordered\n"
+        "                            (4), centred on 0; learned ones stay ordered\n"
         "  --threads T  --max-steps N  --eval-batch B\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"

@@ -44,7 +44,7 @@ int cl_cli_train_parse(int argc, char **argv, cl_cli_train_opts *o);
 
 /* ---- train_setup.c ---- */
 /* "fixed", "fixed=S", "learned", "learned=S" (S > 0: the evenly spaced
- * thresholds' spacing, 1 if not given) into *learned and *spacing.
+ * thresholds' spacing, CL_CUMLINK_SPACING = 4 if not given) into *learned and *spacing.
  * Returns 0, or 2 after printing the error naming --clm-thresholds. */
 int cl_cli_clm_thresholds_parse(const char *s, int *learned, double *spacing);
 /* The training config (optimizer, schedule with Papyan's milestones

@@ -93,7 +93,7 @@ int cl_cli_clm_thresholds_parse(const char *s, int *learned, double *spacing)
     else
         return cl_cli_fail(2, "--clm-thresholds: unknown mode '%s' (fixed[=S] or learned[=S])",
                            s);
-    *spacing = 1.0;
+    *spacing = CL_CUMLINK_SPACING;
     if (eq && !cl_opt_double("--clm-thresholds", eq + 1, 1e-6, 1e6, spacing)) return 2;
     return 0;
 }

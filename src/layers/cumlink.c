@@ -62,7 +62,7 @@ static void cumlink_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
 {
     (void)b;
     (void)rng;
-    cl_cumlink_set_even(p, l->out.c, 1.0);
+    cl_cumlink_set_even(p, l->out.c, CL_CUMLINK_SPACING);
 }
 
 static int64_t cumlink_zero(const cl_layer *l, int n) { return 0; }

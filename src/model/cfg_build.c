@@ -200,11 +200,11 @@ cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
             goto fail;
         for (int64_t i = (int64_t)K * dim; i < l->nparams; i++) m->params[l->param_off + i] = 0;
     }
-    if (head->clm) { /* the thresholds, evenly spaced (the layer's init uses spacing 1) */
+    if (head->clm) { /* the thresholds, evenly spaced by the head's spacing */
         const cl_layer *t = &m->layers[m->nlayers - 1];
         CL_ASSERT(t->spec.kind == CL_LAYER_CUMLINK);
         cl_cumlink_set_even(m->params + t->param_off, (int)t->nparams,
-                            head->clm_spacing > 0 ? head->clm_spacing : 1.0);
+                            head->clm_spacing > 0 ? head->clm_spacing : CL_CUMLINK_SPACING);
     }
     if (text) {
         /* the names cl_model_create assigned, so the text rebuilds the same model */
