@@ -4,9 +4,8 @@
 # z = w.h and 9 thresholds) on MNIST digits taken as ordered classes,
 # 500 per class, 120 epochs, with fixed thresholds of spacing 1 and 4 (the
 # default) and with learned thresholds (from spacing 4); then the overlay
-# figures and the
-# z_q / threshold table of each run's last epoch. One thread, niced: about
-# a minute per run on this machine.
+# figures and the z_q / threshold table of each run's last epoch. One
+# thread, niced: one to three minutes per run on this machine.
 #   bash tools/ordinal_mnist.sh            (from the repository root, after make)
 set -euo pipefail
 cd "$(dirname "$0")/.."
