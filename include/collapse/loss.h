@@ -16,7 +16,21 @@
  *          PyTorch CrossEntropyLoss(label_smoothing=A))
  *   FOCAL  -(1-p_y)^G log p_y              (param G >= 0; G = 0 is CE;
  *          Lin et al. 2017 without the alpha weight)
- * "Correct" means argmax_j z_j == y (first maximum on ties), for every kind. */
+ * "Correct" means argmax_j z_j == y (first maximum on ties), for every kind
+ * but CLM.
+ *
+ *   CLM    cumulative link model for K ORDERED classes (Ma, Obuchi & Tanaka,
+ *          arXiv 2506.05801; McCullagh 1980), logistic link. The logits are
+ *          the K-1 = k cumulative logits o_q = b_q - z of a cumlink layer
+ *          (nn.h), so the logit width k is K-1 and labels are in [0, k]
+ *          (cl_loss_classes). P(y <= q) = sigmoid(o_q), and
+ *            P(y = q) = sigmoid(o_q) - sigmoid(o_{q-1}),
+ *          sigmoid(o_{-1}) = 0, sigmoid(o_{K-1}) = 1; loss -log P(y).
+ *          Computed in double without cancellation: for 0 < q < K-1 with
+ *          a = o_q > c = o_{q-1},
+ *            log P = log sigmoid(a) + log sigmoid(-c) + log(-expm1(c - a)),
+ *          and a <= c (non-increasing logits) gives P = 0, loss +inf.
+ *          "Correct": argmax_q P(y = q) == y (first maximum on ties). */
 #ifndef COLLAPSE_LOSS_H
 #define COLLAPSE_LOSS_H
 
@@ -29,16 +43,17 @@ typedef enum {
     CL_LOSS_MSE,
     CL_LOSS_LS,
     CL_LOSS_FOCAL,
+    CL_LOSS_CLM, /* appended: cumulative link, logits are K-1 cumulative logits */
     CL_LOSS_KIND_COUNT
 } cl_loss_kind;
 
 typedef struct {
     cl_loss_kind kind;
-    double param; /* MSE: target scale M; LS: alpha; FOCAL: gamma; CE: unused */
+    double param; /* MSE: target scale M; LS: alpha; FOCAL: gamma; CE, CLM: unused */
 } cl_loss_cfg;
 
 /* Parses "ce", "mse", "mse=SCALE" (SCALE > 0), "ls=A" (0 <= A <= 1),
- * "focal=G" (G >= 0) into *cfg. Errors: CL_EINVAL with a message quoting the
+ * "focal=G" (G >= 0), "clm" into *cfg. Errors: CL_EINVAL with a message quoting the
  * bad string or value. */
 cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg);
 
@@ -46,14 +61,18 @@ cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg);
  * (always NUL-terminated). Returns the length it needed (snprintf). */
 int cl_loss_format(const cl_loss_cfg *cfg, char *buf, int cap);
 
-/* "ce", "mse", "ls", "focal". */
+/* "ce", "mse", "ls", "focal", "clm". */
 const char *cl_loss_kind_name(cl_loss_kind k);
+
+/* The number of classes K for logits of width k: k + 1 for CLM, else k. */
+int cl_loss_classes(const cl_loss_cfg *cfg, int k);
 
 /* Computes the mean loss over the n samples into *loss, the gradient of that
  * mean into dlogits [n, k] (NULL = not needed), and the number of correct
  * predictions into *ncorrect (NULL = not needed). No allocation.
- * Errors: CL_EINVAL for n < 1, k < 2, a label outside [0, k) (message names
- * the sample index and value) or a bad cfg param. A non-finite loss is NOT an
+ * k is the logit width (K for every kind but CLM, K-1 for CLM).
+ * Errors: CL_EINVAL for n < 1, k < 2 (CLM: k < 1), a label outside [0, K)
+ * (message names the sample index and value) or a bad cfg param. A non-finite loss is NOT an
  * error here: the trainer checks *loss with isfinite(). */
 cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int32_t *labels,
                           int n, int k, double *loss, float *dlogits, int64_t *ncorrect);

@@ -72,6 +72,14 @@ typedef struct {
     int etf;              /* 1: fixed simplex ETF (frozen, no bias) */
     cl_etf_mode etf_mode; /* CL_ETF_PAD or CL_ETF_ROTATE */
     uint64_t etf_seed;    /* rotation seed */
+    /* Ordinal head (--loss clm): the classifier becomes the 1-unit latent
+     * z = w^T h (out = 1, no bias: a bias is confounded with the
+     * thresholds), followed by a cumlink layer with K-1 thresholds (nn.h),
+     * appended unless the model already ends in one. */
+    int clm;              /* 1: ordinal head */
+    int clm_learned;      /* 1: thresholds trained; 0: fixed (frozen) */
+    double clm_spacing;   /* initial spacing of the evenly spaced thresholds
+                             (centred on 0); 0 = CL_CUMLINK_SPACING (4) */
 } cl_head_opts;
 
 /* Resolves the config into a flat spec list for input shape `in` (used when

@@ -33,6 +33,8 @@ static void usage(FILE *f)
                "                     largest; balanced data then has no imbalance keys)\n"
                "  --no-gnc           skip the generalized-NC keys (gnc1-3, hsu_log_*)\n"
                "  --json             one JSON object instead of a table\n"
+               "  --thresholds b.npy ordinal (cumulative-link) head: the onc keys instead\n"
+               "                     (collapse analyze --thresholds b.npy --help)\n"
                "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
                "on usage.\n");
 }
@@ -319,6 +321,8 @@ static int report(const analyze_args *a, const cl_nc_result *r)
 
 int cl_cmd_analyze(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the ordinal head has its own keys and flags */
+        if (!strcmp(argv[i], "--thresholds")) return cl_cmd_analyze_onc(argc, argv);
     analyze_args a;
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;

@@ -12,7 +12,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
-            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G] "
+            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm] "
             "[--batch B]\n"
             "       [--threads T]\n"
             "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"

@@ -157,8 +157,9 @@ static void print_header(const run *r)
     const cl_head_opts *h = &r->head;
     printf("model: %s  %lld parameters  classifier %s%s%s\n",
            r->o.model_path ? r->o.model_path : r->o.arch, (long long)r->m->nparams,
-           h->etf ? "fixed simplex ETF (" : "learned",
-           h->etf    ? cl_etf_mode_name((cl_etf_mode)h->etf_mode)
+           h->etf ? "fixed simplex ETF (" : h->clm ? "ordinal: 1-unit latent, " : "learned",
+           h->clm    ? (h->clm_learned ? "learned thresholds" : "fixed thresholds")
+           : h->etf  ? cl_etf_mode_name((cl_etf_mode)h->etf_mode)
            : h->bias ? " with bias"
                      : " without bias",
            h->etf ? ")" : "");

@@ -36,6 +36,10 @@ void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
     f->str(f, "etf_mode", o->etf_mode ? o->etf_mode : "rotate");
     f->i64(f, "feature_dim", o->feature_dim);
     f->boolean(f, "classifier_bias", !o->no_bias && strcmp(o->classifier, "etf"));
+    if (o->clm) { /* only for --loss clm: other runs keep their fields (and hash) */
+        f->str(f, "clm_thresholds", o->clm_learned ? "learned" : "fixed");
+        f->dbl(f, "clm_spacing", o->clm_spacing);
+    }
     f->u64(f, "seed", cfg->seed);
     f->begin(f, "data", '{');
     cl_cli_data_fields(f, &o->data);

@@ -29,7 +29,10 @@ void cl_cli_train_usage(FILE *f)
         "  --schedule step|step=E1,E2,..|cosine|cosine=MIN|const (step: /10 at 1/3, "
         "2/3)\n"
         "  --warmup W                linear warmup over W epochs\n"
-        "  --loss ce|mse|mse=S|ls=A|focal=G (ce)\n"
+        "  --loss ce|mse|mse=S|ls=A|focal=G|clm (ce; clm: ordinal cumulative link,\n"
+        "                            1-unit latent head + K-1 thresholds)\n"
+        "  --clm-thresholds fixed[=S]|learned[=S]  clm thresholds, evenly spaced by S\n"
+        "                            (4), centred on 0; learned ones stay ordered\n"
         "  --threads T  --max-steps N  --eval-batch B\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
@@ -87,6 +90,7 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         STR("--loss", o->loss)
         STR("--classifier", o->classifier)
         STR("--etf-mode", o->etf_mode)
+        STR("--clm-thresholds", o->clm_thresholds)
         STR("--out", o->out)
         STR("--analyze", o->analyze)
         STR("--bn-mode", o->bn_mode)
@@ -152,6 +156,15 @@ static int check(cl_cli_train_opts *o)
     if (o->no_bias && !strcmp(o->classifier, "etf"))
         return cl_cli_fail(
             2, "--no-classifier-bias is implied by --classifier etf (no bias)");
+    o->clm = !strcmp(o->loss, "clm");
+    if (o->clm_thresholds && !o->clm)
+        return cl_cli_fail(2, "--clm-thresholds needs --loss clm");
+    if (o->clm && cl_cli_clm_thresholds_parse(o->clm_thresholds ? o->clm_thresholds : "fixed",
+                                              &o->clm_learned, &o->clm_spacing))
+        return 2;
+    if (o->clm && (strcmp(o->classifier, "learned") || o->no_bias))
+        return cl_cli_fail(2, "--loss clm builds its own head (a 1-unit latent without bias "
+                              "and thresholds): drop --classifier etf / --no-classifier-bias");
     if (o->resume && !o->out)
         return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
     if (o->analyze && strcmp(o->analyze, "log") && strcmp(o->analyze, "all") &&

@@ -25,6 +25,9 @@ typedef struct {
     int lr_set, momentum_set, wd_set, wd_cls_set, nesterov;
     const char *schedule, *optimizer, *loss, *classifier, *etf_mode;
     int feature_dim, no_bias, threads, ckpt_every, resume;
+    const char *clm_thresholds; /* --clm-thresholds (NULL = fixed=1) */
+    int clm, clm_learned;       /* --loss clm; parsed --clm-thresholds */
+    double clm_spacing;
     int64_t max_steps;
     const char *out;
     /* study */
@@ -41,6 +44,10 @@ void cl_cli_train_usage(FILE *f);
 int cl_cli_train_parse(int argc, char **argv, cl_cli_train_opts *o);
 
 /* ---- train_setup.c ---- */
+/* "fixed", "fixed=S", "learned", "learned=S" (S > 0: the evenly spaced
+ * thresholds' spacing, CL_CUMLINK_SPACING = 4 if not given) into *learned and *spacing.
+ * Returns 0, or 2 after printing the error naming --clm-thresholds. */
+int cl_cli_clm_thresholds_parse(const char *s, int *learned, double *spacing);
 /* The training config (optimizer, schedule with Papyan's milestones
  * written out, loss, sizes) from the options. */
 int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "collapse/etf.h"
 #include "collapse/mem.h"
+#include "opts.h"
 #include "train_opts.h"
 
 /* The library's warnings (the study's figures that could not be drawn, a
@@ -82,6 +83,22 @@ int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *
     return 0;
 }
 
+int cl_cli_clm_thresholds_parse(const char *s, int *learned, double *spacing)
+{
+    const char *eq = strchr(s, '=');
+    size_t n = eq ? (size_t)(eq - s) : strlen(s);
+    if (n == 5 && !strncmp(s, "fixed", 5))
+        *learned = 0;
+    else if (n == 7 && !strncmp(s, "learned", 7))
+        *learned = 1;
+    else
+        return cl_cli_fail(2, "--clm-thresholds: unknown mode '%s' (fixed[=S] or learned[=S])",
+                           s);
+    *spacing = CL_CUMLINK_SPACING;
+    if (eq && !cl_opt_double("--clm-thresholds", eq + 1, 1e-6, 1e6, spacing)) return 2;
+    return 0;
+}
+
 cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t seed)
 {
     cl_head_opts h = {.classes = classes,
@@ -91,6 +108,9 @@ cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t
                       .etf_mode = CL_ETF_ROTATE,
                       .etf_seed = seed};
     if (o->etf_mode) (void)cl_etf_mode_parse(o->etf_mode, &h.etf_mode); /* checked by parse */
+    h.clm = o->clm;
+    h.clm_learned = o->clm_learned;
+    h.clm_spacing = o->clm_spacing;
     return h;
 }
 

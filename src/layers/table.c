@@ -11,6 +11,7 @@ const cl_layer_ops *const cl_layer_ops_table[CL_LAYER_KIND_COUNT] = {
     [CL_LAYER_MAXPOOL] = &cl_maxpool_ops, [CL_LAYER_AVGPOOL] = &cl_avgpool_ops,
     [CL_LAYER_GAP] = &cl_gap_ops,         [CL_LAYER_FLATTEN] = &cl_flatten_ops,
     [CL_LAYER_BLOCK] = &cl_block_ops,
+    [CL_LAYER_CUMLINK] = &cl_cumlink_ops,
 };
 
 const char *cl_layer_kind_name(cl_layer_kind k)

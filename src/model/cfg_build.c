@@ -36,6 +36,26 @@ cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, cha
 static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const cl_head_opts *h,
                             const int *out_set, int *ci);
 
+/* Ordinal head: appends the cumlink layer after the classifier unless the
+ * specs already end in one (*specs is reallocated). */
+static cl_status add_cumlink(cl_layer_spec **specs, int *n, const cl_head_opts *h)
+{
+    if (!h->clm || (*n > 0 && (*specs)[*n - 1].kind == CL_LAYER_CUMLINK)) return CL_OK;
+    cl_layer_spec *s = cl_alloc_array((size_t)*n + 1, sizeof *s, "model specs");
+    if (!s) return CL_ENOMEM;
+    memcpy(s, *specs, sizeof *s * (size_t)*n);
+    cl_layer_spec *t = &s[*n];
+    memset(t, 0, sizeof *t);
+    t->kind = CL_LAYER_CUMLINK;
+    snprintf(t->name, sizeof t->name, "thresholds");
+    t->out = h->classes - 1;
+    t->frozen = !h->clm_learned;
+    cl_free(*specs);
+    *specs = s;
+    (*n)++;
+    return CL_OK;
+}
+
 /* Named architectures come from the C builders (builders.h). Keys that the
  * type does not use are errors, not silently ignored. */
 static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_opts *head,
@@ -68,7 +88,8 @@ static cl_status arch_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
         return cl_error(st, "%s: %s", cfg->name, msg);
     }
     int ci; /* the builder applied head->feature_dim */
-    if ((st = apply_head(cfg->name, s, ns, head, NULL, &ci)) != CL_OK) {
+    if ((st = apply_head(cfg->name, s, ns, head, NULL, &ci)) != CL_OK ||
+        (st = add_cumlink(&s, &ns, head)) != CL_OK) {
         cl_free(s);
         return st;
     }
@@ -90,6 +111,31 @@ static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const
     if (*ci < 0) return cl_error(CL_EINVAL, "%s: no linear classifier layer", name);
     cl_layer_spec *c = &specs[*ci];
     c->classifier = 1;
+    for (int i = 0; i < n; i++)
+        if (specs[i].kind == CL_LAYER_CUMLINK && (!h->clm || i != n - 1 || *ci != n - 2))
+            return cl_error(CL_EINVAL, "%s: layer [%s] (cumlink) %s", name, specs[i].name,
+                            h->clm ? "must be the last layer, right after the classifier"
+                                   : "needs --loss clm");
+    if (h->clm) {
+        if (out_set && out_set[*ci] && c->out != 1)
+            return cl_error(CL_EINVAL,
+                            "%s: classifier [%s] has out = %d but --loss clm needs the 1-unit "
+                            "latent z = w^T h (out = 1)",
+                            name, c->name, c->out);
+        c->out = 1;
+        c->bias = 0; /* confounded with the thresholds */
+        if (*ci == n - 2) { /* the model declares its cumlink layer */
+            cl_layer_spec *t = &specs[n - 1];
+            if (t->out == 0) t->out = h->classes - 1;
+            if (t->out != h->classes - 1)
+                return cl_error(CL_EINVAL,
+                                "%s: cumlink [%s] has out = %d thresholds but the data's %d "
+                                "classes need %d",
+                                name, t->name, t->out, h->classes, h->classes - 1);
+            t->frozen = !h->clm_learned;
+        }
+        return CL_OK;
+    }
     if (!out_set || !out_set[*ci]) c->out = h->classes;
     if (c->out != h->classes)
         return cl_error(CL_EINVAL, "%s: classifier [%s] has out = %d but the data has %d classes",
@@ -122,12 +168,14 @@ cl_status cl_modelcfg_specs(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
         snprintf(msg, sizeof msg, "%s", cl_errmsg());
         st = cl_error(CL_EINVAL, "%s: %s", cfg->name, msg);
     }
+    int ns = cfg->nspecs;
+    if (st == CL_OK) st = add_cumlink(&s, &ns, head);
     if (st != CL_OK) {
         cl_free(s);
         return st;
     }
     *specs = s;
-    *n = cfg->nspecs;
+    *n = ns;
     return CL_OK;
 }
 
@@ -151,6 +199,12 @@ cl_status cl_modelcfg_build(const cl_modelcfg *cfg, cl_shape in, const cl_head_o
                               head->etf_seed)) != CL_OK)
             goto fail;
         for (int64_t i = (int64_t)K * dim; i < l->nparams; i++) m->params[l->param_off + i] = 0;
+    }
+    if (head->clm) { /* the thresholds, evenly spaced by the head's spacing */
+        const cl_layer *t = &m->layers[m->nlayers - 1];
+        CL_ASSERT(t->spec.kind == CL_LAYER_CUMLINK);
+        cl_cumlink_set_even(m->params + t->param_off, (int)t->nparams,
+                            head->clm_spacing > 0 ? head->clm_spacing : CL_CUMLINK_SPACING);
     }
     if (text) {
         /* the names cl_model_create assigned, so the text rebuilds the same model */

@@ -7,6 +7,8 @@
  *   nc4.png       NC4 (mismatch of classifier and nearest class centre),
  *                 train solid, test dashed, log-log
  *   accuracy.png  train/test accuracy against epoch (log x)
+ *   onc.png       ordinal runs only (every run has the onc columns): onc1,
+ *                 onc2, onc3_tau, onc3_mid (onc.h), train solid, test dashed
  *   layers.png    ln D against the tap index, one panel per run, up to 8 of
  *                 the analyzed epochs (spread over the run, first and last
  *                 included), the He & Su fit line dashed
@@ -226,6 +228,19 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     FIG("nc3.png", nc3, 2);
     FIG("nc4.png", nc4, 1);
     FIG("accuracy.png", acc, 1);
+    static const panel_spec onc[] = {
+        {"ONC1: within-class variability", "tr(Sw)/tr(Sb)", 1, 1, {"onc1", "test_onc1"},
+         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"ONC2: scatter of the class means along w", "fraction", 1, 0, {"onc2", "test_onc2"},
+         {" train", " test"}, CL_PLOT_LEGEND_TOP_RIGHT},
+        {"ONC3: order of z_q = w.mu_q (Kendall tau)", "tau", 1, 0,
+         {"onc3_tau", "test_onc3_tau"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_RIGHT},
+        {"ONC3: |z_q - midpoint| / gap, interior q", "mean distance", 1, 1,
+         {"onc3_mid", "test_onc3_mid"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    int all_onc = 1, col;
+    for (int r = 0; r < nruns; r++) all_onc &= cl_csv_need(&rd[r].metrics, "onc2", &col) == CL_OK;
+    cl_errclear();
+    if (all_onc) FIG("onc.png", onc, 2);
 #undef FIG
     snprintf(p, sizeof p, "%s/layers.png", out_dir);
     st = draw_layers(p, rd, nruns);

@@ -29,6 +29,16 @@ static void metrics_header(const cl_study *s, char *h, size_t cap)
     snprintf(h + l, cap - l, ",test_ncc_acc_train_means,epoch_seconds,analysis_seconds");
 }
 
+/* Ordinal runs only: the onc keys, train then test_, after the other columns. */
+static void onc_header(char *h, size_t cap)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < cl_onc_nkeys(); i++) {
+            size_t l = strlen(h);
+            snprintf(h + l, cap - l, ",%s%s", pass ? "test_" : "", cl_onc_key_name(i));
+        }
+}
+
 /* "D" is the fuzziness (the published metric key), "dim" the tap's size */
 static const char layers_header[] = "epoch,layer,name,dim,D,nc1,rho,r2,r,intercept";
 
@@ -36,6 +46,7 @@ cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch)
 {
     char h[CL_STUDY_ROW_CAP];
     metrics_header(s, h, sizeof h);
+    if (s->ord) onc_header(h, sizeof h);
     CL_TRY(cl_csv_log_open(&s->fm, s->metrics_path, h, resume, from_epoch));
     if (s->o.layers)
         CL_TRY(cl_csv_log_open(&s->fl, s->layers_path, layers_header, resume, from_epoch));
@@ -59,6 +70,9 @@ cl_status cl_study_metrics_write(cl_study *s, int epoch, const double *lead,
     cl_csv_put(row, sizeof row, heldout, 0);
     cl_csv_put(row, sizeof row, epoch_seconds, 0);
     cl_csv_put(row, sizeof row, analysis_seconds, 0);
+    for (int split = 0; s->ord && split < 2; split++)
+        for (int i = 0; i < cl_onc_nkeys(); i++)
+            cl_csv_put(row, sizeof row, split && !s->test ? NAN : cl_onc_key_value(&s->onc[split], i), 0);
     return cl_csv_log_write_row(&s->fm, row);
 }
 
@@ -106,9 +120,10 @@ cl_status cl_study_features_save(cl_study *s, const cl_study_job *pen, const flo
     int64_t shape[2] = {s->train->n, dim};
     snprintf(p, sizeof p, "%s/features_train.npy", s->dir);
     CL_TRY(cl_npy_write(p, CL_NPY_F32, pen->cache, 2, shape));
-    shape[0] = s->K;
+    shape[0] = s->ord ? 1 : s->K; /* ordinal head: w [1, dim] (b: thresholds.npy) */
     snprintf(p, sizeof p, "%s/W.npy", s->dir);
     CL_TRY(cl_npy_write(p, CL_NPY_F32, W, 2, shape));
+    if (s->ord) return CL_OK;
     snprintf(p, sizeof p, "%s/b.npy", s->dir);
     return cl_npy_write(p, CL_NPY_F32, b, 1, shape);
 }

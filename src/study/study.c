@@ -94,7 +94,11 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
         goto fail;
     }
     const cl_layer *head = &m->layers[s->cls];
-    if (head->out.c * head->out.h * head->out.w != s->K ||
+    if ((s->ord = cl_study_ordinal(m, s->cls, s->K)) < 0) {
+        st = CL_EINVAL;
+        goto fail;
+    }
+    if ((!s->ord && head->out.c * head->out.h * head->out.w != s->K) ||
         cl_shape_size(head->in) != s->taps[s->ntaps - 1].dim) {
         st = cl_error(CL_EINVAL, "study: classifier '%s' does not map the features to %d classes",
                       head->spec.name, s->K);
@@ -209,8 +213,9 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     }
     cl_study_job *pen = &jobs[ntrain - 1], *test_job = &jobs[ntrain];
     for (int j = 0; j < ntrain; j++) jobs[j].tap = &s->taps[s->ntaps - ntrain + j];
-    pen->W = test_job->W = W;
-    pen->b = test_job->b = b;
+    /* ordinal head: no K x dim classifier, its keys are NAN (the onc keys use w) */
+    pen->W = test_job->W = s->ord ? NULL : W;
+    pen->b = test_job->b = s->ord ? NULL : b;
     test_job->tap = &s->taps[s->ntaps - 1];
 
     /* eval loss/accuracy not measured by the trainer (eval_train/eval_test
@@ -220,8 +225,8 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
     cl_status st = CL_OK;
     int last = e == s->epochs && s->o.save_features;
-    double *mu = NULL, heldout = NAN;
-    if (s->test) { /* the training class sums, [K, dim] + K for the squared norms */
+    double *mu = NULL, *mu_te = NULL, heldout = NAN;
+    if (s->test || s->ord) { /* the training class sums, [K, dim] + K for the squared norms */
         mu = cl_alloc_array((size_t)K * ((size_t)dim + 1), sizeof(double), "training class means");
         if (!mu) {
             st = CL_ENOMEM;
@@ -229,17 +234,29 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
         }
         pen->msum = mu;
     }
+    if (s->ord && s->test) { /* the test class sums, for the test onc keys */
+        if (!(mu_te = cl_alloc_array((size_t)K * (size_t)dim, sizeof(double), "test class sums"))) {
+            st = CL_ENOMEM;
+            goto done;
+        }
+        test_job->msum = mu_te;
+    }
     if ((st = cl_study_split_analyze(s, m, s->train, jobs, ntrain, last, e,
                                      isnan(lead[1]) ? own : NULL, &lead[1], &lead[2])) != CL_OK)
         goto done;
-    if (mu && (st = train_means(s, mu, dim, test_job)) != CL_OK) goto done;
+    if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1_quotient, &s->onc[0])) != CL_OK)
+        goto done;
+    if (s->test && (st = train_means(s, mu, dim, test_job)) != CL_OK) goto done;
     if (last && (st = cl_study_features_save(s, pen, W, b)) != CL_OK) goto done;
+    if (last && s->ord && (st = cl_study_thresholds_save(s, m)) != CL_OK) goto done;
     cl_study_jobs_free(jobs, ntrain); /* the caches are not needed any more */
     if (s->test && (st = cl_study_split_analyze(s, m, s->test, test_job, 1, 0, e,
                                                 isnan(lead[3]) ? own : NULL, &lead[3],
                                                 &lead[4])) != CL_OK)
         goto done;
     if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
+    if (mu_te && (st = cl_study_onc(s, m, mu_te, s->test, test_job->r.nc1_quotient, &s->onc[1])) != CL_OK)
+        goto done;
 
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
@@ -256,6 +273,7 @@ done:
     cl_free(jobs);
     cl_free(b);
     cl_free(mu);
+    cl_free(mu_te);
     s->last_seconds = cl_clock_seconds() - t0;
     return st;
 }
@@ -352,7 +370,8 @@ static int final_missing(const cl_study *s)
     snprintf(key, sizeof key, "%d,fit,", s->epochs);
     if (s->o.layers && !has_line(s->layers_path, key)) return 1;
     if (s->o.save_features &&
-        (!has_file(s, "features_train.npy") || !has_file(s, "W.npy") || !has_file(s, "b.npy")))
+        (!has_file(s, "features_train.npy") || !has_file(s, "W.npy") ||
+         !has_file(s, s->ord ? "thresholds.npy" : "b.npy")))
         return 1;
     return s->o.plots && !has_file(s, "nc1.png");
 }

@@ -11,6 +11,7 @@
 
 #include "collapse/csv.h"
 #include "collapse/error.h"
+#include "collapse/onc.h"
 #include "collapse/study.h"
 
 #define CL_STUDY_PATH_CAP 4096
@@ -34,6 +35,11 @@ struct cl_study {
     double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
     unsigned colgroups;      /* analyzer key groups in metrics.csv (CL_NC_GROUP_BIT) */
     unsigned char *minority; /* [K] minority set of the run (o.nc.minority), or NULL */
+    /* ordinal head (the model ends in a cumlink layer, --loss clm): the
+     * classification keys that need a K x dim classifier are NAN, and the
+     * onc keys of the analyzed epoch (train, test) go into extra columns */
+    int ord;
+    cl_onc_result onc[2];
 };
 
 /* ---- sweep.c ---- */
@@ -94,5 +100,23 @@ cl_status cl_study_layers_write(cl_study *s, int epoch, const cl_study_job *jobs
  * and b.npy [K]. Errors: CL_EIO. */
 cl_status cl_study_features_save(cl_study *s, const cl_study_job *pen, const float *W,
                                  const float *b);
+
+/* ---- ordinal.c ---- */
+
+/* 1 if m ends in a cumlink layer right after a 1-unit classifier (the
+ * ordinal head); 0 if it has no cumlink layer; -1 with cl_error(CL_EINVAL)
+ * for any other use of cumlink or a threshold count that is not K-1. */
+int cl_study_ordinal(const cl_model *m, int cls, int K);
+
+/* The onc keys (onc.h) of one split into *r: class sums [K, dim] (from the
+ * sweep, in sample order; not modified) and the split's labels give the
+ * class means; w = the classifier's weight, b = the cumlink thresholds;
+ * onc1 = the nc1_quotient of the split's row. Errors: cl_onc_from_means', CL_ENOMEM. */
+cl_status cl_study_onc(const cl_study *s, const cl_model *m, const double *sums,
+                       const cl_train_data *ds, double onc1, cl_onc_result *r);
+
+/* thresholds.npy: the K-1 thresholds as float64 (the exact values of the
+ * row). Errors: CL_EIO. */
+cl_status cl_study_thresholds_save(const cl_study *s, const cl_model *m);
 
 #endif

@@ -56,8 +56,9 @@ static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
     if (sw->pass == 1 && sw->loss) {
         double l;
         int64_t c;
-        CL_TRY(cl_loss_compute(sw->loss, m->acts[m->nlayers - 1], b->y, b->n, sw->ds->classes,
-                               &l, NULL, &c));
+        /* k = the logit width: the classes, or K-1 cumulative logits for clm */
+        CL_TRY(cl_loss_compute(sw->loss, m->acts[m->nlayers - 1], b->y, b->n,
+                               (int)cl_shape_size(m->layers[m->nlayers - 1].out), &l, NULL, &c));
         sw->loss_sum += l * b->n;
         sw->correct += c;
         sw->n += b->n;

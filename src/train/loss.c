@@ -12,6 +12,7 @@ static const char *const kind_names[CL_LOSS_KIND_COUNT] = {
     [CL_LOSS_MSE] = "mse",
     [CL_LOSS_LS] = "ls",
     [CL_LOSS_FOCAL] = "focal",
+    [CL_LOSS_CLM] = "clm",
 };
 
 const char *cl_loss_kind_name(cl_loss_kind k)
@@ -24,6 +25,7 @@ static cl_status check_param(const cl_loss_cfg *c, const char *what)
     double v = c->param;
     switch (c->kind) {
     case CL_LOSS_CE:
+    case CL_LOSS_CLM:
         return CL_OK;
     case CL_LOSS_MSE:
         if (!(isfinite(v) && v > 0))
@@ -45,7 +47,7 @@ static cl_status check_param(const cl_loss_cfg *c, const char *what)
 
 cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg)
 {
-    if (!s || !*s) return cl_error(CL_EINVAL, "loss: empty name (expected ce, mse, mse=SCALE, ls=A or focal=G)");
+    if (!s || !*s) return cl_error(CL_EINVAL, "loss: empty name (expected ce, mse, mse=SCALE, ls=A, focal=G or clm)");
     const char *eq = strchr(s, '=');
     size_t nlen = eq ? (size_t)(eq - s) : strlen(s);
     cl_loss_cfg c = {.kind = CL_LOSS_KIND_COUNT, .param = 0};
@@ -53,11 +55,12 @@ cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg)
         if (strlen(kind_names[k]) == nlen && strncmp(s, kind_names[k], nlen) == 0)
             c.kind = (cl_loss_kind)k;
     if (c.kind == CL_LOSS_KIND_COUNT)
-        return cl_error(CL_EINVAL, "loss '%s': unknown (expected ce, mse, mse=SCALE, ls=A or focal=G)",
+        return cl_error(CL_EINVAL, "loss '%s': unknown (expected ce, mse, mse=SCALE, ls=A, focal=G or clm)",
                         s);
     if (c.kind == CL_LOSS_MSE) c.param = 1.0;
     if (eq) {
-        if (c.kind == CL_LOSS_CE) return cl_error(CL_EINVAL, "loss '%s': ce takes no value", s);
+        if (c.kind == CL_LOSS_CE || c.kind == CL_LOSS_CLM)
+            return cl_error(CL_EINVAL, "loss '%s': %s takes no value", s, kind_names[c.kind]);
         char *end = NULL;
         errno = 0;
         c.param = strtod(eq + 1, &end);
@@ -74,7 +77,8 @@ cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg)
 
 int cl_loss_format(const cl_loss_cfg *cfg, char *buf, int cap)
 {
-    if (cfg->kind == CL_LOSS_CE) return snprintf(buf, (size_t)cap, "ce");
+    if (cfg->kind == CL_LOSS_CE || cfg->kind == CL_LOSS_CLM)
+        return snprintf(buf, (size_t)cap, "%s", cl_loss_kind_name(cfg->kind));
     return snprintf(buf, (size_t)cap, "%s=%.17g", cl_loss_kind_name(cfg->kind), cfg->param);
 }
 
@@ -157,17 +161,75 @@ static double row_loss(const cl_loss_cfg *c, const float *z, int y, int k, doubl
     }
 }
 
+/* ---- CLM: cumulative link model (loss.h) ---- */
+
+/* log sigmoid(x) = -log(1 + e^-x), without overflow. */
+static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
+
+static double sigmoid(double x)
+{
+    return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+}
+
+/* log P(y = q) from the k = K-1 cumulative logits o (Ma, Obuchi & Tanaka
+ * 2025, eq. of the cumulative link model): P = sigmoid(o_q) -
+ * sigmoid(o_{q-1}) = sigmoid(o_q) sigmoid(-o_{q-1}) (1 - e^{o_{q-1} - o_q}). */
+static double clm_log_prob(const float *o, int k, int q)
+{
+    if (q == 0) return log_sigmoid(o[0]);
+    if (q == k) return log_sigmoid(-(double)o[k - 1]);
+    double a = o[q], c = o[q - 1];
+    if (!(a > c)) return -INFINITY;
+    return log_sigmoid(a) + log_sigmoid(-c) + log(-expm1(c - a));
+}
+
+/* Per-sample CLM loss of one row o [k] with label y in [0, k]; the gradient
+ * (times inv_n) into g [k] if g != NULL; *pred = argmax_q P(y = q). */
+static double clm_row(const float *o, int y, int k, float *g, double inv_n, int *pred)
+{
+    double best = -INFINITY;
+    *pred = 0;
+    for (int q = 0; q <= k; q++) {
+        double lp = clm_log_prob(o, k, q);
+        if (lp > best) {
+            best = lp;
+            *pred = q;
+        }
+    }
+    if (g) {
+        for (int j = 0; j < k; j++) g[j] = 0;
+        if (y == 0) {
+            g[0] = (float)(-sigmoid(-(double)o[0]) * inv_n);
+        } else if (y == k) {
+            g[k - 1] = (float)(sigmoid(o[k - 1]) * inv_n);
+        } else if (o[y] > o[y - 1]) {
+            /* d/da = -sigmoid(-a) - 1/expm1(a - c), d/dc = sigmoid(c) + 1/expm1(a - c) */
+            double a = o[y], c = o[y - 1], r = 1.0 / expm1(a - c);
+            g[y] = (float)((-sigmoid(-a) - r) * inv_n);
+            g[y - 1] = (float)((sigmoid(c) + r) * inv_n);
+        } /* else P(y) = 0: infinite loss, no gradient */
+    }
+    return -clm_log_prob(o, k, y);
+}
+
+int cl_loss_classes(const cl_loss_cfg *cfg, int k)
+{
+    return cfg->kind == CL_LOSS_CLM ? k + 1 : k;
+}
+
 cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int32_t *labels,
                           int n, int k, double *loss, float *dlogits, int64_t *ncorrect)
 {
-    if (n < 1 || k < 2)
-        return cl_error(CL_EINVAL, "loss %s: need n >= 1 and k >= 2 (got n=%d, k=%d)",
-                        cl_loss_kind_name(cfg->kind), n, k);
+    const int kmin = cfg->kind == CL_LOSS_CLM ? 1 : 2;
+    if (n < 1 || k < kmin)
+        return cl_error(CL_EINVAL, "loss %s: need n >= 1 and k >= %d (got n=%d, k=%d)",
+                        cl_loss_kind_name(cfg->kind), kmin, n, k);
     CL_TRY(check_param(cfg, cl_loss_kind_name(cfg->kind)));
+    const int K = cl_loss_classes(cfg, k); /* classes: labels in [0, K) */
     for (int i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= k)
+        if (labels[i] < 0 || labels[i] >= K)
             return cl_error(CL_EINVAL, "loss %s: label %d of sample %d is outside [0, %d)",
-                            cl_loss_kind_name(cfg->kind), (int)labels[i], i, k);
+                            cl_loss_kind_name(cfg->kind), (int)labels[i], i, K);
     /* Scratch for one row of log-probabilities lives on the stack (no
      * allocation per batch), so K is capped generously. */
     enum { KMAX = 4096 };
@@ -177,7 +239,13 @@ cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int
     double lp[KMAX];
     double inv_n = 1.0 / n, sum = 0;
     int64_t correct = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; cfg->kind == CL_LOSS_CLM && i < n; i++) {
+        int pred;
+        sum += clm_row(logits + (int64_t)i * k, labels[i], k,
+                       dlogits ? dlogits + (int64_t)i * k : NULL, inv_n, &pred);
+        correct += pred == labels[i];
+    }
+    for (int i = 0; cfg->kind != CL_LOSS_CLM && i < n; i++) {
         const float *z = logits + (int64_t)i * k;
         sum += row_loss(cfg, z, labels[i], k, lp, dlogits ? dlogits + (int64_t)i * k : NULL, inv_n);
         correct += argmax(z, k) == labels[i];

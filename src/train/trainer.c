@@ -52,9 +52,31 @@ cl_train_config cl_train_config_default(void)
     return c;
 }
 
-static int model_classes(const cl_model *m)
+/* The logit width k of the last layer (loss.h). */
+static int model_width(const cl_model *m)
 {
     return (int)cl_shape_size(m->layers[m->nlayers - 1].out);
+}
+
+static int ends_in_cumlink(const cl_model *m)
+{
+    return m->layers[m->nlayers - 1].spec.kind == CL_LAYER_CUMLINK;
+}
+
+/* --loss clm if and only if the model ends in a cumlink layer. */
+static cl_status check_loss_model(const cl_loss_cfg *loss, const cl_model *m)
+{
+    int cum = ends_in_cumlink(m);
+    if ((loss->kind == CL_LOSS_CLM) == cum) return CL_OK;
+    return cl_error(CL_EINVAL, "--loss %s needs a model %s a cumlink layer (--loss clm)",
+                    cl_loss_kind_name(loss->kind), cum ? "not ending in" : "ending in");
+}
+
+/* Classes K the model can tell apart: k, or k + 1 after a cumlink layer
+ * (K-1 cumulative logits; loss.h CLM). */
+static int model_classes(const cl_model *m)
+{
+    return model_width(m) + ends_in_cumlink(m);
 }
 
 static cl_status check_fit(const cl_model *m, const cl_train_data *ds, const char *what)
@@ -154,7 +176,8 @@ static cl_status eval_batch(void *user, const cl_model *m, const cl_batch *b)
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc)
 {
-    eval_acc a = {loss, model_classes(m), 0, 0, 0};
+    CL_TRY(check_loss_model(loss, m));
+    eval_acc a = {loss, model_width(m), 0, 0, 0};
     CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &a));
     *mean_loss = a.loss_sum / (double)a.n;
     *acc = (double)a.correct / (double)a.n;
@@ -243,7 +266,8 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
     CL_TRY(check_fit(m, test, "test"));
     CL_TRY(cl_sched_check(&cfg->sched));
     t->N = ds_count(train);
-    t->K = model_classes(m);
+    CL_TRY(check_loss_model(&cfg->loss, m));
+    t->K = model_width(m); /* the logit width (K-1 for clm) */
     t->batches = (int)((t->N + cfg->batch - 1) / cfg->batch);
     int eb = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
     CL_TRY(cl_model_alloc(m, eb > cfg->batch ? eb : cfg->batch));
