@@ -46,6 +46,8 @@ typedef enum {
     CL_LAYER_BLOCK,     /* residual BasicBlock: conv3x3(stride)-BN-ReLU-conv3x3-BN
                            + shortcut (identity, or conv1x1(stride)+BN when the
                            stride is not 1 or channels change), then ReLU */
+    CL_LAYER_COSINE,    /* cosine classifier y = T <x/|x|, w/|w|>, W [OUT, IN], no
+                           bias, fixed temperature T (Jiang et al. ICML 2024) */
     CL_LAYER_KIND_COUNT
 } cl_layer_kind;
 
@@ -67,6 +69,7 @@ typedef struct {
     float momentum;  /* BATCHNORM running-stat momentum, PyTorch meaning (0 = 0.1) */
     int frozen;      /* parameters are not trained (fixed ETF classifier) */
     int classifier;  /* parameter group 1 (own weight decay); else group 0 */
+    float temperature; /* COSINE: the logit scale T > 0 */
 } cl_layer_spec;
 
 /* The keys of a layer's model-file section besides `kind` (cl_layer_spec
@@ -84,6 +87,7 @@ enum {
     CL_LAYER_KEY_MOMENTUM = 1 << 6,
     CL_LAYER_KEY_FROZEN = 1 << 7,
     CL_LAYER_KEY_CLASSIFIER = 1 << 8,
+    CL_LAYER_KEY_TEMPERATURE = 1 << 9,
 };
 
 typedef struct cl_layer cl_layer;

@@ -1,9 +1,15 @@
 /* collapse plot: redraws the figures of one or more results folders from
- * their metrics.csv / layers.csv, overlaying the runs. */
+ * their metrics.csv / layers.csv, overlaying the runs, and, when a run's
+ * saved features (features_train.npy) have dim 2 or 3, their scatter with
+ * the classifier directions (features.png). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "collapse/mem.h"
+#include "collapse/npy.h"
+#include "collapse/plot.h"
 #include "collapse/study.h"
 #include "opts.h"
 
@@ -17,9 +23,87 @@ static void usage(FILE *f)
             "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
             "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
             "one line per run labelled with the folder's name (up to %d runs).\n"
+            "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
+            "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
+            "several runs): the training features, one colour per class, and each class's\n"
+            "classifier direction w_k/|w_k| as a ray from the origin; dim 3 is projected\n"
+            "onto the features' top two principal axes.\n"
             "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
             "              one run, ./plots for several)\n",
             MAX_RUNS);
+}
+
+/* The last path component of run (without trailing slashes) into buf. */
+static void base_name(const char *run, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", run);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = 0;
+    const char *b = strrchr(buf, '/');
+    if (b && b[1]) memmove(buf, b + 1, strlen(b + 1) + 1);
+}
+
+/* The scatter of one run's saved features into out/features[_NAME].png.
+ * Returns 0 when drawn or when there is nothing to draw (a note says why),
+ * 1 after printing an error. */
+static int feature_scatter(const char *run, const char *out, int several)
+{
+    char fp[4200], yp[4200], wp[4200], png[4400], name[256];
+    snprintf(fp, sizeof fp, "%s/features_train.npy", run);
+    snprintf(yp, sizeof yp, "%s/labels_train.npy", run);
+    snprintf(wp, sizeof wp, "%s/W.npy", run);
+    if (access(fp, F_OK) != 0 || access(yp, F_OK) != 0) return 0; /* not saved: no note */
+    base_name(run, name, sizeof name);
+    if (several)
+        snprintf(png, sizeof png, "%s/features_%s.png", out, name);
+    else
+        snprintf(png, sizeof png, "%s/features.png", out);
+    float *H = NULL, *W = NULL;
+    int32_t *y = NULL;
+    int nd = 0, ny = 0, nw = 0, rc = 0;
+    int64_t sh[8], shy[8], shw[8];
+    if (cl_npy_read_f32(fp, &H, &nd, sh) != CL_OK || cl_npy_read_i32(yp, &y, &ny, shy) != CL_OK) {
+        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+        goto done;
+    }
+    if (nd != 2 || ny != 1 || shy[0] != sh[0]) {
+        rc = cl_cli_fail(1, "plot: %s [%d dims] and %s do not match", fp, nd, yp);
+        goto done;
+    }
+    if (sh[1] != 2 && sh[1] != 3) {
+        printf("no feature scatter for %s: its features have dim %lld; a scatter needs dim 2 "
+               "or 3 (train with --feature-dim 2 or 3)\n",
+               run, (long long)sh[1]);
+        goto done;
+    }
+    int K = 0;
+    for (int64_t i = 0; i < sh[0]; i++)
+        if (y[i] + 1 > K) K = y[i] + 1;
+    if (access(wp, F_OK) == 0) {
+        if (cl_npy_read_f32(wp, &W, &nw, shw) != CL_OK) {
+            rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+            goto done;
+        }
+        if (nw != 2 || shw[1] != sh[1] || shw[0] < K) {
+            rc = cl_cli_fail(1, "plot: %s does not match the features (want [K, %lld])", wp,
+                             (long long)sh[1]);
+            goto done;
+        }
+        K = (int)shw[0];
+    }
+    char title[300];
+    snprintf(title, sizeof title, "%s: training features (dim %lld%s)", name, (long long)sh[1],
+             sh[1] == 3 ? ", top-2 principal axes" : "");
+    if (cl_plot_features(png, title, H, sh[0], (int)sh[1], y, K, W, 900, 900) != CL_OK)
+        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+    else
+        printf("feature scatter of %s written to %s\n", run, png);
+done:
+    cl_free(H);
+    cl_free(y);
+    cl_free(W);
+    return rc;
 }
 
 int cl_cmd_plot(int argc, char **argv)
@@ -54,5 +138,7 @@ int cl_cmd_plot(int argc, char **argv)
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
     printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers .png)\n",
            nruns, nruns > 1 ? "s" : "", out);
+    for (int r = 0; r < nruns; r++)
+        if (feature_scatter(runs[r], out, nruns > 1)) return 1;
     return 0;
 }

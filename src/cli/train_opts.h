@@ -25,6 +25,7 @@ typedef struct {
     int lr_set, momentum_set, wd_set, wd_cls_set, nesterov;
     const char *schedule, *optimizer, *loss, *classifier, *etf_mode;
     int feature_dim, no_bias, threads, ckpt_every, resume;
+    double temperature; /* --temperature T of --classifier cosine (0 = not given) */
     int64_t max_steps;
     const char *out;
     /* study */
