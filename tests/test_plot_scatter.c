@@ -148,3 +148,22 @@ Test(plot_scatter, cli_draws_dim3_and_explains_other_dims, .timeout = 60)
     cr_assert_neq(access(png, F_OK), 0);
     ctx_done(&c);
 }
+
+Test(plot_scatter, csv_columns_against_a_column)
+{
+    char csv[160], png[160], a[600], out[2048];
+    snprintf(csv, sizeof csv, "%s/s.csv", tc_tmpdir());
+    snprintf(png, sizeof png, "%s/s.png", tc_tmpdir());
+    FILE *f = fopen(csv, "w");
+    fputs("R,minority_cos_W,majority_cos_W\n1,-0.11,-0.1\n10,0.5,-0.15\n100,nan,-0.2\n", f);
+    fclose(f);
+    snprintf(a, sizeof a, "plot --csv %s --x R --y minority_cos_W,majority_cos_W --logx --png %s",
+             csv, png);
+    cr_assert_eq(tc_run_capture(a, out, sizeof out), 0, "%s", out);
+    cr_assert(tc_is_png(png));
+    snprintf(a, sizeof a, "plot --csv %s --x R --y nosuch --png %s", csv, png);
+    cr_assert_eq(tc_run_capture(a, out, sizeof out), 1);
+    cr_assert(strstr(out, "nosuch"), "%s", out);
+    cr_assert_eq(tc_run_capture("plot --x R", out, sizeof out), 2);
+    cr_assert(strstr(out, "--csv"), "%s", out);
+}

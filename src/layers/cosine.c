@@ -13,12 +13,12 @@ static cl_status cosine_infer(cl_layer *l, cl_shape in)
 {
     cl_layer_spec *s = &l->spec;
     const char *nm = s->name[0] ? s->name : "(unnamed)";
+    CL_TRY(cl_layer_check_keys(l)); /* keys the kind does not use first */
     if (s->out < 1)
         return cl_error(CL_EINVAL, "layer '%s' (cosine): out must be >= 1 (got %d)", nm, s->out);
     if (!(s->temperature > 0) || !isfinite(s->temperature))
         return cl_error(CL_EINVAL, "layer '%s' (cosine): temperature must be > 0 (got %g)", nm,
                         (double)s->temperature);
-    CL_TRY(cl_layer_check_keys(l));
     if (in.c < 1 || in.h != 1 || in.w != 1)
         return cl_error(CL_EINVAL,
                         "layer '%s' (cosine): needs a vector input {D,1,1}, got {%d,%d,%d} "
