@@ -8,6 +8,7 @@ Run with the Debian interpreter (it has numpy):
     /usr/bin/python3 tools/nc_reference.py --write tests/fixtures/nc
         regenerates the committed fixtures (inputs + expected outputs)
     /usr/bin/python3 tools/nc_reference.py H.npy y.npy [W.npy [b.npy]] [--weighted-mean] [--nc4-no-bias]
+        [--gnc] [--minority-classes 5,7,9]
         prints every metric of the given files, one "key value" per line
 """
 import argparse
@@ -18,7 +19,13 @@ import numpy as np
 
 KEYS = ["nc1", "D", "nc1_quotient", "cdnv", "equinorm_M", "equinorm_W", "equiangular_M",
         "equiangular_W", "maxangle_M", "maxangle_W", "etf_M", "etf_W", "nc3", "nc3_zhu",
-        "nc4", "ncc_acc", "acc"]
+        "nc4", "ncc_acc", "acc",
+        # imbalance group (Fang, He, Long & Su, PNAS 2021)
+        "minority_cos_W", "minority_cos_M", "majority_cos_W", "majority_cos_M",
+        # gnc group (Jiang, Zhou et al. ICML 2024; Liu et al. 2023)
+        "gnc1", "gnc2", "gnc3", "hsu_log_mean", "hsu_log_var"]
+IMBALANCE_KEYS = KEYS[17:21]
+GNC_KEYS = KEYS[21:]
 
 
 def etf_distance(G):
@@ -44,7 +51,75 @@ def nc2(V):
     return equinorm, equiangular, maxangle, etf
 
 
-def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True):
+def mean_pair_cos(V, members):
+    """Mean cosine over pairs i < j of the rows of V listed in members (nan if < 2)."""
+    cs = []
+    for a in range(len(members)):
+        for c in range(a + 1, len(members)):
+            u, v = V[members[a]], V[members[c]]
+            cs.append(np.dot(u, v) / np.sqrt(np.dot(u, u) * np.dot(v, v)))
+    return np.mean(cs) if cs else np.nan
+
+
+def imbalance(M, W, counts, minority):
+    """minority_cos_W, minority_cos_M, majority_cos_W, majority_cos_M; None when
+    the classes are balanced and no explicit minority set is given."""
+    K = len(counts)
+    if minority is None:
+        if counts.min() == counts.max():
+            return None
+        minority = counts < counts.max()
+    minority = np.asarray(minority, dtype=bool)
+    mino = [c for c in range(K) if minority[c]]
+    majo = [c for c in range(K) if not minority[c]]
+    cw = (lambda m: mean_pair_cos(W, m)) if W is not None else (lambda m: np.nan)
+    return [cw(mino), mean_pair_cos(M, mino), cw(majo), mean_pair_cos(M, majo)]
+
+
+def hull_distance(p, Q):
+    """Distance from point p to the convex hull of the rows of Q, exactly, by
+    enumerating every face: for each subset S of rows, project p on the affine
+    hull of S (least squares); keep the projections whose barycentric weights
+    are >= 0; the nearest of them is the nearest point of the hull."""
+    m = Q.shape[0]
+    best = np.inf
+    for mask in range(1, 1 << m):
+        S = Q[[j for j in range(m) if mask >> j & 1]]
+        B = (S[1:] - S[0]).T
+        if B.shape[1]:
+            t = np.linalg.lstsq(B, p - S[0], rcond=None)[0]
+            lam = np.concatenate([[1 - t.sum()], t])
+        else:
+            lam = np.ones(1)
+        if (lam < -1e-12).any():
+            continue
+        best = min(best, np.linalg.norm(p - lam @ S))
+    return best
+
+
+def gnc(H, y, K, M, W, weighted_mean):
+    """gnc1, gnc2, gnc3, hsu_log_mean, hsu_log_var."""
+    nrm = np.sqrt((H * H).sum(axis=1))
+    Hn = H / np.where(nrm > 0, nrm, 1.0)[:, None]  # zero rows stay zero
+    try:
+        g1 = analyze(Hn, y, K, weighted_mean=weighted_mean)[0]
+    except (SystemExit, np.linalg.LinAlgError):
+        g1 = np.nan
+    U = M / np.linalg.norm(M, axis=1)[:, None]
+    logs = np.array([-np.log(np.linalg.norm(U[i] - U[j]))
+                     for i in range(K) for j in range(i + 1, K)])
+    if W is None:
+        g2 = g3 = np.nan
+    else:
+        Wn = W / np.linalg.norm(W, axis=1)[:, None]
+        g2 = min(hull_distance(Wn[k], np.delete(Wn, k, axis=0)) for k in range(K))
+        g3 = np.mean([1 - np.dot(W[k], M[k]) / (np.linalg.norm(W[k]) * np.linalg.norm(M[k]))
+                      for k in range(K)])
+    return [g1, g2, g3, logs.mean(), logs.var()]
+
+
+def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True, minority=None,
+            with_gnc=False):
     H = H.reshape(H.shape[0], -1).astype(np.float64)
     N, D = H.shape
     mu = np.zeros((K, D))
@@ -107,6 +182,12 @@ def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True):
         for k in ["equinorm_W", "equiangular_W", "maxangle_W", "etf_W", "nc3", "nc3_zhu",
                   "nc4", "acc"]:
             out[k] = np.nan
+    imb = imbalance(M, W, counts, minority)
+    for k, v in zip(IMBALANCE_KEYS, imb if imb is not None else [np.nan] * 4):
+        out[k] = v
+    g = gnc(H, y, K, M, W, weighted_mean) if with_gnc else [np.nan] * 5
+    for k, v in zip(GNC_KEYS, g):
+        out[k] = v
     return np.array([out[k] for k in KEYS])
 
 
@@ -167,6 +248,11 @@ def write_fixtures(out):
                 analyze(H, yy, K, W, b, weighted_mean=True))
         np.save(os.path.join(d, "expected_nobias.npy"), analyze(H, yy, K, W, b, nc4_bias=False))
         np.save(os.path.join(d, "expected_noW.npy"), analyze(H, yy, K))
+        np.save(os.path.join(d, "expected_minority.npy"),
+                analyze(H, yy, K, W, b, minority=np.arange(K) % 2 == 1))
+        np.save(os.path.join(d, "expected_gnc.npy"), analyze(H, yy, K, W, b, with_gnc=True))
+        np.save(os.path.join(d, "expected_gnc_noW.npy"),
+                analyze(H, yy, K, weighted_mean=True, with_gnc=True))
     Ds = np.array([41.0, 30.5, 19.2, 14.9, 9.7, 7.1, 4.4, 3.6])
     np.save(os.path.join(out, "fit_D.npy"), Ds)
     np.save(os.path.join(out, "fit_expected.npy"), fit(Ds))
@@ -178,6 +264,8 @@ def main():
     ap.add_argument("files", nargs="*", help="H.npy y.npy [W.npy [b.npy]]")
     ap.add_argument("--weighted-mean", action="store_true")
     ap.add_argument("--nc4-no-bias", action="store_true")
+    ap.add_argument("--gnc", action="store_true", help="also the gnc keys")
+    ap.add_argument("--minority-classes", help="explicit minority set, e.g. 5,7,9")
     a = ap.parse_args()
     if a.write:
         write_fixtures(a.write)
@@ -189,7 +277,11 @@ def main():
     W = np.load(a.files[2]) if len(a.files) > 2 else None
     b = np.load(a.files[3]) if len(a.files) > 3 else None
     K = W.shape[0] if W is not None else int(y.max()) + 1
-    v = analyze(H, y, K, W, b, a.weighted_mean, not a.nc4_no_bias)
+    minority = None
+    if a.minority_classes:
+        minority = np.zeros(K, dtype=bool)
+        minority[[int(c) for c in a.minority_classes.split(",")]] = True
+    v = analyze(H, y, K, W, b, a.weighted_mean, not a.nc4_no_bias, minority, a.gnc)
     for k, x in zip(KEYS, v):
         print(f"{k} {x:.17g}")
 

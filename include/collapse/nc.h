@@ -31,7 +31,19 @@ typedef struct {
                           argmax_c <w_c, h> / ||w_c|| = the argmax of its logits
                           T <h/|h|, w_c/|w_c|>; b is not used. NC2_W/NC3 still use
                           the raw rows W. Default 0 */
+    int gnc;           /* 1: also the gnc group (generalized NC, Jiang et al. 2024);
+                          0 (default): not computed */
+    /* Explicit minority set for the imbalance group: minority[c] != 0 marks
+     * class c, K entries (copied by cl_nc_stream_create; NULL in results).
+     * NULL (default): the minority classes are those with fewer samples
+     * than the largest class, and the group is computed only when the class
+     * counts differ. */
+    const unsigned char *minority;
 } cl_nc_opts;
+
+/* Key groups (cl_nc_key_group) and the bits of cl_nc_result.groups. */
+enum { CL_NC_GROUP_BASE = 0, CL_NC_GROUP_IMBALANCE = 1, CL_NC_GROUP_GNC = 2, CL_NC_NGROUPS = 3 };
+#define CL_NC_GROUP_BIT(g) (1u << (g))
 
 cl_nc_opts cl_nc_opts_default(void);
 
@@ -55,8 +67,20 @@ typedef struct {
     /* NC4 */
     double nc4, ncc_acc;
     double acc;        /* classifier accuracy argmax(W h (+ b)) vs labels (NAN without W) */
+    unsigned groups;   /* CL_NC_GROUP_BIT of each computed group (base always) */
+    /* imbalance group (Fang, He, Long & Su, PNAS 2021): mean pairwise cosine
+     * of the classifier rows / centred means of the minority and of the
+     * majority classes (NAN for a group of < 2 classes, _W without W) */
+    int nminority;     /* classes in the minority set (0 when not computed) */
+    double minority_cos_W, minority_cos_M, majority_cos_W, majority_cos_M;
+    /* gnc group (Jiang, Zhou et al. ICML 2024; Liu et al. 2023) */
+    double gnc1;       /* nc1 of the L2-normalised features */
+    double gnc2;       /* min_k distance of w_k to conv{w_j, j != k}, rows normalised */
+    double gnc3;       /* (1/K) sum_k (1 - cos(w_k, mu_k - mu_G)) */
+    double hsu_log_mean, hsu_log_var; /* log(1/||u_i - u_j||) over pairs i < j */
 } cl_nc_result;
-/* Keys that need W are NAN when W is not given. */
+/* Keys that need W are NAN when W is not given; keys of a group that was
+ * not computed are NAN. */
 
 typedef struct cl_nc_stream cl_nc_stream;
 
@@ -150,5 +174,13 @@ const char *cl_nc_key_name(int i);                    /* 0 <= i < cl_nc_nkeys() 
 double cl_nc_key_value(const cl_nc_result *r, int i); /* NAN if it needs W and W was absent */
 int cl_nc_key_needs_W(int i);
 const char *cl_nc_key_descr(int i);                   /* e.g. "nearest-class-mean accuracy" */
+/* The key's group: CL_NC_GROUP_BASE, _IMBALANCE or _GNC. Base keys come
+ * first, in the order above; then minority_cos_W, minority_cos_M,
+ * majority_cos_W, majority_cos_M; then gnc1, gnc2, gnc3, hsu_log_mean,
+ * hsu_log_var. */
+int cl_nc_key_group(int i);
+const char *cl_nc_group_name(int g);                  /* "base", "imbalance", "gnc" */
+/* 1 if result r has group g. */
+int cl_nc_has_group(const cl_nc_result *r, int g);
 
 #endif

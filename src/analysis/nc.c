@@ -40,7 +40,7 @@
 
 cl_nc_opts cl_nc_opts_default(void)
 {
-    return (cl_nc_opts){.weighted_mean = 0, .nc4_bias = 1};
+    return (cl_nc_opts){.weighted_mean = 0, .nc4_bias = 1, .gnc = 0, .minority = NULL};
 }
 
 void cl_nc_stream_destroy(cl_nc_stream *s)
@@ -65,6 +65,7 @@ void cl_nc_stream_destroy(cl_nc_stream *s)
     cl_free(s->ssqth);
     cl_free(s->cntth);
     cl_free(s->scratch);
+    cl_free(s->minor);
     cl_free(s);
 }
 
@@ -127,6 +128,16 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W
         !s->ssqth || !s->cntth) {
         cl_nc_stream_destroy(s);
         return CL_ENOMEM;
+    }
+    if (s->opts.minority) {
+        s->minor = cl_alloc_array(k, 1, "nc minority set");
+        if (!s->minor) {
+            cl_nc_stream_destroy(s);
+            return CL_ENOMEM;
+        }
+        for (size_t c = 0; c < k; c++)
+            s->minor[c] = s->opts.minority[c] != 0;
+        s->opts.minority = NULL; /* the caller's array may not outlive the stream */
     }
     if (W) {
         double *Wd = s->B + KD;

@@ -40,11 +40,25 @@ struct cl_nc_stream {
     double *ssqth; /* [nthr, K] per-thread sums of ||r||^2 */
     int64_t *cntth;  /* [nthr, K + 3] per-thread class counts, ncc_ok, cls_ok, agree */
     double *scratch; /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
+    unsigned char *minor; /* [K] explicit minority set (opts.minority), or NULL */
     cl_nc_result res;
 };
 
 /* Fills s->res from the state after pass 2 (runs on the calling thread,
  * see on_caller in nc.c). Errors: CL_ENUMERIC. */
 cl_status cl_nc_finish(cl_nc_stream *s);
+
+/* The imbalance group into r (nc_metrics.c): minority flags minor [K]
+ * (explicit, or cnt[c] < max cnt when minor is NULL; then only if the
+ * counts differ), Gram matrices G = A A^T and WW = W W^T (NULL without W). */
+void cl_nc_imbalance(const unsigned char *minor, const int64_t *cnt, int K, const double *G,
+                     const double *WW, cl_nc_result *r);
+
+/* ---- naive twins of the extra groups (nc_gnc_naive.c), for
+ * cl_nc_analyze_naive: M, Wd [K, dim] centred means and classifier (Wd
+ * NULL without W), cnt [K] class counts, minority the explicit set or NULL.
+ * Errors: CL_ENOMEM. */
+cl_status cl_nc_imbalance_naive(const double *M, const double *Wd, const int64_t *cnt, int K,
+                                int dim, const unsigned char *minority, cl_nc_result *r);
 
 #endif

@@ -59,6 +59,47 @@ static void nc2(const double *G, int K, double *work, double *equinorm,
     *etf = etf_dist(G, K);
 }
 
+/* Minority collapse (Fang, He, Long & Su, PNAS 2021): with enough
+ * imbalance the minority classifier rows (and centred means) collapse to
+ * one direction, their mean pairwise cosine -> 1. The minority flag of a
+ * class is read from minor, else recomputed from the counts. */
+void cl_nc_imbalance(const unsigned char *minor, const int64_t *cnt, int K, const double *G,
+                     const double *WW, cl_nc_result *r)
+{
+    int64_t top = 0, low = INT64_MAX;
+    for (int c = 0; c < K; c++) {
+        top = cnt[c] > top ? cnt[c] : top;
+        low = cnt[c] < low ? cnt[c] : low;
+    }
+    if (!minor && low == top) return; /* balanced, no explicit set: not computed */
+    r->groups |= CL_NC_GROUP_BIT(CL_NC_GROUP_IMBALANCE);
+    r->nminority = 0;
+    /* Minority flags: explicit, else fewer samples than the largest class. */
+    double cM[2], cW[2];
+    for (int want = 0; want < 2; want++) {
+        double sM = 0, sW = 0;
+        int64_t np = 0;
+        for (int i = 0; i < K; i++) {
+            int mi = minor ? minor[i] != 0 : cnt[i] < top;
+            if (want) r->nminority += mi;
+            if (mi != want) continue;
+            for (int j = i + 1; j < K; j++) {
+                int mj = minor ? minor[j] != 0 : cnt[j] < top;
+                if (mj != want) continue;
+                sM += G[i * K + j] / sqrt(G[i * K + i] * G[j * K + j]);
+                if (WW) sW += WW[i * K + j] / sqrt(WW[i * K + i] * WW[j * K + j]);
+                np++;
+            }
+        }
+        cM[want] = np ? sM / (double)np : NAN;
+        cW[want] = np && WW ? sW / (double)np : NAN;
+    }
+    r->minority_cos_M = cM[1];
+    r->minority_cos_W = cW[1];
+    r->majority_cos_M = cM[0];
+    r->majority_cos_W = cW[0];
+}
+
 cl_status cl_nc_finish(cl_nc_stream *s)
 {
     const int K = s->K, dim = s->dim;
@@ -144,6 +185,7 @@ cl_status cl_nc_finish(cl_nc_stream *s)
         r->equinorm_W = r->equiangular_W = r->maxangle_W = r->etf_W = NAN;
         r->nc3 = r->nc3_zhu = r->nc4 = r->acc = NAN;
     }
+    cl_nc_imbalance(s->minor, s->cnt1, K, s->G, s->has_W ? WW : NULL, r);
     return CL_OK;
 }
 

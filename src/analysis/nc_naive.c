@@ -8,6 +8,7 @@
 
 #include "collapse/mem.h"
 #include "collapse/nc.h"
+#include "nc_internal.h"
 
 static double dot(const double *a, const double *b, int n)
 {
@@ -246,6 +247,8 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
         r->equinorm_W = r->equiangular_W = r->maxangle_W = r->etf_W = NAN;
         r->nc3 = r->nc3_zhu = r->nc4 = r->acc = NAN;
     }
+    st = cl_nc_imbalance_naive(M, W ? Wd : NULL, cnt, K, dim, o.minority, r);
+    r->opts.minority = NULL;
 fail:
     cl_free(mu);
     cl_free(M);

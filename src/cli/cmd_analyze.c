@@ -1,6 +1,8 @@
 /* collapse analyze: NC1-NC4 metrics of features stored as .npy. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -27,6 +29,10 @@ static void usage(FILE *f)
                "class means)\n"
                "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
                "  --nc4-cosine       cosine-head decision argmax(<w_k, h>/|w_k|), no b\n"
+               "  --minority-classes LIST  minority set of the imbalance keys, e.g. 5-9 or\n"
+               "                     5,7,9 (default: classes with fewer samples than the\n"
+               "                     largest; balanced data then has no imbalance keys)\n"
+               "  --no-gnc           skip the generalized-NC keys (gnc1-3, hsu_log_*)\n"
                "  --json             one JSON object instead of a table\n"
                "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
                "on usage.\n");
@@ -35,9 +41,10 @@ static void usage(FILE *f)
 /* Into the open JSON object j: "N", "dim" (the feature dimension), "K",
  * "has_W", "has_b", "conventions" {"mu_G": "unweighted"|"weighted",
  * "nc4_bias": whether b entered the classifier's decision, "std":
- * "population", "sb_pinv": "top K-1 eigenpairs"} and "metrics" {every key
- * of cl_nc_key_name; null where undefined}. The metrics sit in their own
- * object, apart from the run's sizes. */
+ * "population", "sb_pinv": "top K-1 eigenpairs"}, "groups" [the computed
+ * key groups: "base", "imbalance", "gnc"], "nminority" (imbalance only)
+ * and "metrics" {every key of the computed groups; null where undefined}.
+ * The metrics sit in their own object, apart from the run's sizes. */
 static void result_json(cl_json *j, const cl_nc_result *r)
 {
     cl_json_int(j, "N", r->N);
@@ -52,9 +59,15 @@ static void result_json(cl_json *j, const cl_nc_result *r)
     cl_json_str(j, "std", "population");
     cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
     cl_json_obj_end(j);
+    cl_json_arr_begin(j, "groups");
+    for (int g = 0; g < CL_NC_NGROUPS; g++)
+        if (cl_nc_has_group(r, g)) cl_json_str(j, NULL, cl_nc_group_name(g));
+    cl_json_arr_end(j);
+    if (cl_nc_has_group(r, CL_NC_GROUP_IMBALANCE)) cl_json_int(j, "nminority", r->nminority);
     cl_json_obj_begin(j, "metrics");
     for (int i = 0; i < cl_nc_nkeys(); i++)
-        cl_json_num(j, cl_nc_key_name(i), cl_nc_key_value(r, i));
+        if (cl_nc_has_group(r, cl_nc_key_group(i)))
+            cl_json_num(j, cl_nc_key_name(i), cl_nc_key_value(r, i));
     cl_json_obj_end(j);
 }
 
@@ -68,8 +81,12 @@ static void print_table(const cl_nc_result *r, const char *feat)
                               : "unweighted (mean of class means)",
         r->opts.nc4_cosine ? "<w_k, h>/|w_k|" : "W h",
         r->has_W && r->has_b && r->opts.nc4_bias && !r->opts.nc4_cosine ? " + b" : "");
+    if (cl_nc_has_group(r, CL_NC_GROUP_IMBALANCE))
+        printf("imbalance: %d minority class%s of %d\n", r->nminority,
+               r->nminority == 1 ? "" : "es", r->K);
     printf("%-14s %14s  %s\n", "key", "value", "meaning");
     for (int i = 0; i < cl_nc_nkeys(); i++) {
+        if (!cl_nc_has_group(r, cl_nc_key_group(i))) continue;
         double v = cl_nc_key_value(r, i);
         if (cl_nc_key_needs_W(i) && !r->has_W)
             printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", cl_nc_key_descr(i));
@@ -80,9 +97,40 @@ static void print_table(const cl_nc_result *r, const char *feat)
 
 typedef struct {
     const char *fpath, *ypath, *wpath, *bpath;
+    const char *minority; /* --minority-classes LIST, checked by parse_classes */
     int json, classes;
     cl_nc_opts opts;
 } analyze_args;
+
+/* A class list "5-9", "5,7,9" or "1,3-5": into flags [K] if not NULL.
+ * Returns 0, or after a one-line message naming the flag: 2 for bad
+ * syntax (K ignored), 1 for a class outside [0, K). */
+static int parse_classes(const char *flag, const char *v, int K, unsigned char *flags)
+{
+    const char *p = v;
+    for (;;) {
+        char *e;
+        long lo, hi;
+        if (!isdigit((unsigned char)*p)) goto bad;
+        lo = hi = strtol(p, &e, 10);
+        if (*e == '-') {
+            if (!isdigit((unsigned char)e[1])) goto bad;
+            hi = strtol(e + 1, &e, 10);
+        }
+        if (hi < lo || hi > 46340) goto bad;
+        if (K && hi >= K)
+            return cl_cli_fail(1, "%s %s: class %ld is out of range for K = %d classes", flag,
+                               v, hi, K);
+        for (long c = lo; flags && c <= hi; c++) flags[c] = 1;
+        if (*e == 0) return 0;
+        if (*e != ',') goto bad;
+        p = e + 1;
+    }
+bad:
+    return cl_cli_fail(2, "%s %s: need a class list such as 5-9 or 5,7,9 (ascending ranges "
+                          "of class indices)",
+                       flag, v);
+}
 
 /* The inputs, as read (cl_alloc'ed; W and b may be NULL). */
 typedef struct {
@@ -98,6 +146,7 @@ static int parse(int argc, char **argv, analyze_args *a)
 {
     const char *v;
     *a = (analyze_args){.opts = cl_nc_opts_default()};
+    a->opts.gnc = 1;
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
@@ -112,6 +161,12 @@ static int parse(int argc, char **argv, analyze_args *a)
             a->opts.nc4_bias = 0;
         else if (cl_opt_flag(argv, i, "--nc4-cosine"))
             a->opts.nc4_cosine = 1;
+        else if (cl_opt_flag(argv, i, "--no-gnc"))
+            a->opts.gnc = 0;
+        else if ((m = cl_opt_value(argc, argv, &i, "--minority-classes", &v))) {
+            if (m < 0 || parse_classes("--minority-classes", v, 0, NULL)) return 2;
+            a->minority = v;
+        }
         else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
             if (m < 0) return 2;
             a->fpath = v;
@@ -273,7 +328,15 @@ int cl_cmd_analyze(int argc, char **argv)
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
     analyze_in in = {0};
-    if (!(rc = load_data(&a, &in)) && !(rc = load_classifier(&a, &in))) {
+    unsigned char *mino = NULL;
+    if (!(rc = load_data(&a, &in)) && !(rc = load_classifier(&a, &in)) && a.minority) {
+        if (!(mino = cl_alloc_array((size_t)in.K, 1, "minority set")))
+            rc = cl_cli_fail(1, "%s", cl_errmsg());
+        else
+            rc = parse_classes("--minority-classes", a.minority, in.K, mino);
+        a.opts.minority = mino;
+    }
+    if (!rc) {
         cl_nc_result r;
         if (cl_nc_analyze(in.H, in.N, in.dim, in.y, in.K, in.W, in.b, &a.opts, &r) != CL_OK)
             rc = cl_cli_fail(1, "analyze %s (--labels %s): %s", a.fpath, a.ypath,
@@ -285,5 +348,6 @@ int cl_cmd_analyze(int argc, char **argv)
     cl_free(in.y);
     cl_free(in.W);
     cl_free(in.b);
+    cl_free(mino);
     return rc;
 }

@@ -8,16 +8,20 @@
 #include "collapse/npy.h"
 #include "study_internal.h"
 
-/* The analyzer keys written to metrics.csv: every key but "acc" (the
- * classifier accuracy is train_acc / test_acc). */
-static int metric_key(int i) { return strcmp(cl_nc_key_name(i), "acc") != 0; }
+/* The analyzer keys written to metrics.csv: every key of the run's groups
+ * (s->colgroups) but "acc" (the classifier accuracy is train_acc / test_acc). */
+static int metric_key(const cl_study *s, int i)
+{
+    return strcmp(cl_nc_key_name(i), "acc") != 0 &&
+           (s->colgroups & CL_NC_GROUP_BIT(cl_nc_key_group(i)));
+}
 
-static void metrics_header(char *h, size_t cap)
+static void metrics_header(const cl_study *s, char *h, size_t cap)
 {
     snprintf(h, cap, "epoch,lr,train_loss,train_acc,test_loss,test_acc");
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < cl_nc_nkeys(); i++)
-            if (metric_key(i)) {
+            if (metric_key(s, i)) {
                 size_t l = strlen(h);
                 snprintf(h + l, cap - l, ",%s%s", pass ? "test_" : "", cl_nc_key_name(i));
             }
@@ -31,7 +35,7 @@ static const char layers_header[] = "epoch,layer,name,dim,D,nc1,rho,r2,r,interce
 cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch)
 {
     char h[CL_STUDY_ROW_CAP];
-    metrics_header(h, sizeof h);
+    metrics_header(s, h, sizeof h);
     CL_TRY(cl_csv_log_open(&s->fm, s->metrics_path, h, resume, from_epoch));
     if (s->o.layers)
         CL_TRY(cl_csv_log_open(&s->fl, s->layers_path, layers_header, resume, from_epoch));
@@ -48,7 +52,7 @@ cl_status cl_study_metrics_write(cl_study *s, int epoch, const double *lead,
     for (int split = 0; split < 2; split++) {
         const cl_nc_result *r = split ? rtest : rtrain;
         for (int i = 0; i < cl_nc_nkeys(); i++)
-            if (metric_key(i))
+            if (metric_key(s, i))
                 cl_csv_put(row, sizeof row,
                            split && !s->test ? NAN : cl_nc_key_value(r, i), 0);
     }

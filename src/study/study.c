@@ -19,6 +19,41 @@
 #include "collapse/sys.h"
 #include "study_internal.h"
 
+/* The metrics.csv key groups, decided once per run: base always;
+ * imbalance when the training class counts differ (minority = fewer
+ * samples than the largest class) or the caller gave o.nc.minority; gnc
+ * when o.nc.gnc or the classifier input has fewer than K-1 dimensions.
+ * Sets s->o.nc to match (the run's own copy of the minority set, used by
+ * both splits). */
+static cl_status column_groups(cl_study *s)
+{
+    const int K = s->K;
+    s->colgroups = CL_NC_GROUP_BIT(CL_NC_GROUP_BASE);
+    int64_t *cnt = cl_alloc_array((size_t)K, sizeof(int64_t), "study class counts");
+    if (!cnt) return CL_ENOMEM;
+    for (int64_t i = 0; i < s->train->n; i++)
+        if (s->train->y[i] >= 0 && s->train->y[i] < K) cnt[s->train->y[i]]++;
+    int64_t top = 0;
+    int differ = 0;
+    for (int c = 0; c < K; c++) top = cnt[c] > top ? cnt[c] : top;
+    for (int c = 0; c < K; c++) differ |= cnt[c] != top;
+    if (s->o.nc.minority || differ) {
+        s->minority = cl_alloc_array((size_t)K, 1, "study minority set");
+        if (!s->minority) {
+            cl_free(cnt);
+            return CL_ENOMEM;
+        }
+        for (int c = 0; c < K; c++)
+            s->minority[c] = s->o.nc.minority ? s->o.nc.minority[c] != 0 : cnt[c] < top;
+        s->o.nc.minority = s->minority;
+        s->colgroups |= CL_NC_GROUP_BIT(CL_NC_GROUP_IMBALANCE);
+    }
+    cl_free(cnt);
+    if (s->taps[s->ntaps - 1].dim < K - 1) s->o.nc.gnc = 1;
+    if (s->o.nc.gnc) s->colgroups |= CL_NC_GROUP_BIT(CL_NC_GROUP_GNC);
+    return CL_OK;
+}
+
 cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model *m,
                           const cl_train_data *train, const cl_train_data *test,
                           const char *out_dir, int epochs)
@@ -67,6 +102,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
                       head->spec.name, s->K);
         goto fail;
     }
+    if ((st = column_groups(s)) != CL_OK) goto fail;
     snprintf(s->dir, sizeof s->dir, "%s", out_dir);
     snprintf(s->metrics_path, sizeof s->metrics_path, "%s/metrics.csv", out_dir);
     snprintf(s->layers_path, sizeof s->layers_path, "%s/layers.csv", out_dir);
@@ -96,6 +132,7 @@ void cl_study_destroy(cl_study *s)
     cl_csv_log_free(&s->fm);
     cl_csv_log_free(&s->fl);
     cl_free(s->taps);
+    cl_free(s->minority);
     cl_free(s);
 }
 

@@ -32,6 +32,8 @@ struct cl_study {
     int plot_failed;     /* drawing failed: retried only after the last epoch */
     int eval_epoch;      /* epoch of eval_values (-1 = none yet) */
     double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
+    unsigned colgroups;      /* analyzer key groups in metrics.csv (CL_NC_GROUP_BIT) */
+    unsigned char *minority; /* [K] minority set of the run (o.nc.minority), or NULL */
 };
 
 /* ---- sweep.c ---- */

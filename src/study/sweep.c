@@ -84,10 +84,12 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
     int any_stream = 0;
     for (int j = 0; j < njobs; j++) {
         cl_study_job *t = &jobs[j];
+        cl_nc_opts o = s->o.nc;
+        if (!t->W) o.gnc = 0; /* the gnc keys are written for the classifier input only */
         t->stream_it = !(cache_all || (force_cache_last && j == njobs - 1));
         any_stream |= t->stream_it;
         if (t->stream_it) {
-            st = cl_nc_stream_create(&t->stream, t->tap->dim, s->K, t->W, t->b, &s->o.nc);
+            st = cl_nc_stream_create(&t->stream, t->tap->dim, s->K, t->W, t->b, &o);
             if (st != CL_OK) return tap_error(st, epoch, t->tap->name);
         } else {
             t->cache = cl_alloc_array((size_t)ds->n * (size_t)t->tap->dim, sizeof(float),
@@ -111,9 +113,11 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
     }
     for (int j = 0; j < njobs; j++) {
         cl_study_job *t = &jobs[j];
+        cl_nc_opts o = s->o.nc;
+        if (!t->W) o.gnc = 0;
         st = t->stream_it ? cl_nc_stream_result(t->stream, &t->r)
                           : cl_nc_analyze(t->cache, ds->n, t->tap->dim, ds->y, s->K, t->W, t->b,
-                                          &s->o.nc, &t->r);
+                                          &o, &t->r);
         if (st != CL_OK) return tap_error(st, epoch, t->tap->name);
     }
     return CL_OK;
