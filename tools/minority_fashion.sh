@@ -4,7 +4,8 @@
 # 1/R of theirs (--imbalance R --minority 5), R on a log grid. Writes OUT/R<R>/ (one
 # collapse run each), OUT/summary.csv (the last epoch's minority/majority cosines of the
 # classifier rows W and of the centred class means M, accuracies, NC1) and OUT/cosines.png
-# (the four cosines against R). Each run is 60 epochs on about 5000 images: 1-2 minutes of
+# (the four cosines against R). R = 1 (balanced) gets its cosines from `collapse analyze
+# --minority-classes 5-9` on the saved features. Each run is 60 epochs on about 5000 images: 1-2 minutes of
 # one core. Usage: tools/minority_fashion.sh [OUT] (default results/minority_fashion);
 # RATIOS="1 10" to run a subset; COLLAPSE_BIN to use another binary.
 set -eu
@@ -32,6 +33,15 @@ done
 # the last row's value of column $2 in metrics.csv $1 ("nan" when there is no such column)
 last() { awk -F, -v k="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == k) c = i }
     END { print c ? $c : "nan" }' "$1"; }
+# the key $2 of `collapse analyze` on run $1's saved features with classes 5-9 as the
+# minority (R = 1 has equal counts, so the study writes no imbalance columns for it)
+analyzed() { "$BIN" analyze --features "$1/features_train.npy" --labels "$1/labels_train.npy" \
+    --weights "$1/W.npy" --bias "$1/b.npy" --minority-classes 5-9 --json |
+    tr ',{}' '\n\n\n' | awk -F: -v k="\"$2\"" '$1 ~ k { gsub(/ /, "", $2); print $2 }'; }
+value() {
+    v=$(last "$1/metrics.csv" "$2")
+    case "$v" in nan | "") analyzed "$1" "$2" ;; *) echo "$v" ;; esac
+}
 KEYS="minority_cos_W minority_cos_M majority_cos_W majority_cos_M train_acc test_acc nc1 nc4"
 {
     printf 'R'
@@ -39,7 +49,7 @@ KEYS="minority_cos_W minority_cos_M majority_cos_W majority_cos_M train_acc test
     printf '\n'
     for R in $RATIOS; do
         printf '%s' "$R"
-        for k in $KEYS; do printf ',%s' "$(last "$OUT/R$R/metrics.csv" "$k")"; done
+        for k in $KEYS; do printf ',%s' "$(value "$OUT/R$R" "$k")"; done
         printf '\n'
     done
 } > "$OUT/summary.csv"
