@@ -66,6 +66,7 @@ void cl_nc_stream_destroy(cl_nc_stream *s)
     cl_free(s->cntth);
     cl_free(s->scratch);
     cl_free(s->minor);
+    cl_nc_gnc_free(s);
     cl_free(s);
 }
 
@@ -80,6 +81,10 @@ void cl_nc_stream_reset(cl_nc_stream *s)
     memset(s->sum, 0, K * dim * sizeof *s->sum);
     memset(s->C, 0, K * K * sizeof *s->C);
     memset(s->ssq, 0, K * sizeof *s->ssq);
+    if (s->nsum) {
+        memset(s->nsum, 0, K * dim * sizeof *s->nsum);
+        memset(s->nC, 0, K * K * sizeof *s->nC);
+    }
 }
 
 cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W,
@@ -125,7 +130,7 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W
                               "nc per-thread counts");
     if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->dscale || !s->G || !s->evec ||
         !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch || !s->Cth ||
-        !s->ssqth || !s->cntth) {
+        !s->ssqth || !s->cntth || cl_nc_gnc_alloc(s) != CL_OK) {
         cl_nc_stream_destroy(s);
         return CL_ENOMEM;
     }
@@ -179,6 +184,7 @@ cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t
                         "nc: feed1 called after end1 (pass 1 is over; reset first)");
     if (n < 0 || ld < s->dim) return cl_error(CL_EINVAL, "nc: feed1: bad n or ld");
     CL_TRY(check_labels(s, y, n, s->n1));
+    if (s->opts.gnc) CL_TRY(cl_nc_gnc_inv_norms(s, H, n, ld));
     const int dim = s->dim;
     for (int64_t i = 0; i < n; i++)
         s->cnt1[y[i]]++;
@@ -200,6 +206,12 @@ cl_status cl_nc_stream_feed1(cl_nc_stream *s, const float *H, int64_t n, int64_t
 #pragma omp simd
                 for (int64_t d = e0; d < e1; d++)
                     acc[d] += h[d];
+                if (!s->nsum) continue;
+                /* gnc1: the same sums over h/||h|| */
+                double *nacc = s->nsum + (size_t)y[i] * (size_t)dim, iv = s->inv[i];
+#pragma omp simd
+                for (int64_t d = e0; d < e1; d++)
+                    nacc[d] += (double)h[d] * iv;
             }
         }
     }
@@ -287,6 +299,10 @@ static cl_status end1(cl_nc_stream *s)
             for (int c = 0; c < K; c++)
                 s->T[y * K + c] += s->bias[c];
     }
+    if (s->opts.gnc && (st = cl_nc_gnc_end1(s)) != CL_OK) {
+        s->state = NC_BROKEN;
+        return st;
+    }
     s->state = NC_PASS2;
     return CL_OK;
 }
@@ -300,7 +316,7 @@ cl_status cl_nc_stream_end1(cl_nc_stream *s)
  * cap rows, accumulated into that thread's C [K, K], sums [K] and counts [K + 3]. */
 static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                        const int32_t *y, double *blk, double *P, int64_t cap, double *Ct,
-                       double *sst, int64_t *cnt)
+                       double *sst, int64_t *cnt, double *blk2, double *P2, double *nCt)
 {
     const int K = s->K, dim = s->dim, R = s->R;
     const double *mu = s->sum;
@@ -320,6 +336,7 @@ static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t
         }
         cl_dgemm(0, 1, nb, R, dim, 1.0, blk, dim, s->B, dim, 0.0, P, R);
         cl_dgemm(1, 0, K, K, nb, 1.0, P, R, P, R, 1.0, Ct, K);
+        if (s->opts.gnc) cl_nc_gnc_feed2_block(s, H + i0 * ld, nb, ld, y + i0, blk2, P2, nCt);
         for (int i = 0; i < nb; i++) {
             const int yi = y[i0 + i];
             const double *p = P + (size_t)i * R;
@@ -377,21 +394,31 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
     if (need > s->blk_cap) {
         cl_free(s->blk);
         cl_free(s->P);
+        cl_free(s->blk2);
+        cl_free(s->P2);
+        s->blk2 = s->P2 = NULL;
         s->blk_cap = 0;
         s->blk = cl_alloc_array((size_t)need * (size_t)s->dim, sizeof(double), "nc block");
         s->P =
             cl_alloc_array((size_t)need * (size_t)s->R, sizeof(double), "nc block proj");
         if (!s->blk || !s->P) return CL_ENOMEM;
+        if (s->opts.gnc) {
+            s->blk2 = cl_alloc_array((size_t)need * (size_t)s->dim, sizeof(double), "gnc block");
+            s->P2 = cl_alloc_array((size_t)need * (size_t)K, sizeof(double), "gnc block proj");
+            if (!s->blk2 || !s->P2) return CL_ENOMEM;
+        }
         s->blk_cap = need;
     }
     const int64_t cap = s->blk_cap / T;
     memset(s->Cth, 0, (size_t)T * K * K * sizeof(double));
     memset(s->ssqth, 0, (size_t)T * K * sizeof(double));
     memset(s->cntth, 0, (size_t)T * (K + 3) * sizeof(int64_t));
+    if (s->opts.gnc) memset(s->nCth, 0, (size_t)T * K * K * sizeof(double));
     if (T == 1) {
         /* Small batch (or one thread): no region, whose idle thread would
          * only spin; the products are small. */
-        feed2_rows(s, H, n, ld, y, s->blk, s->P, cap, s->Cth, s->ssqth, s->cntth);
+        feed2_rows(s, H, n, ld, y, s->blk, s->P, cap, s->Cth, s->ssqth, s->cntth, s->blk2,
+                   s->P2, s->nCth);
     } else {
 #pragma omp parallel num_threads(T)
         {
@@ -402,7 +429,10 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
                            s->blk + (size_t)(t * cap) * s->dim,
                            s->P + (size_t)(t * cap) * s->R, cap,
                            s->Cth + (size_t)t * K * K, s->ssqth + (size_t)t * K,
-                           s->cntth + (size_t)t * (K + 3));
+                           s->cntth + (size_t)t * (K + 3),
+                           s->blk2 ? s->blk2 + (size_t)(t * cap) * s->dim : NULL,
+                           s->P2 ? s->P2 + (size_t)(t * cap) * K : NULL,
+                           s->nCth ? s->nCth + (size_t)t * K * K : NULL);
             }
         }
     }
@@ -411,6 +441,8 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
         const int64_t *cnt = s->cntth + (size_t)t * (K + 3);
         for (int i = 0; i < K * K; i++)
             s->C[i] += Ct[i];
+        for (int i = 0; s->opts.gnc && i < K * K; i++)
+            s->nC[i] += s->nCth[(size_t)t * K * K + i];
         for (int c = 0; c < K; c++) {
             s->ssq[c] += s->ssqth[(size_t)t * K + c];
             s->cnt2[c] += cnt[c];

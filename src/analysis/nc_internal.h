@@ -41,6 +41,15 @@ struct cl_nc_stream {
     int64_t *cntth;  /* [nthr, K + 3] per-thread class counts, ncc_ok, cls_ok, agree */
     double *scratch; /* [2 K^2 + K(K-1)/2 + K]: W W^T, W M^T, cosines, norms */
     unsigned char *minor; /* [K] explicit minority set (opts.minority), or NULL */
+    /* gnc1 (opts.gnc): the same sums over the L2-normalised rows h/||h|| */
+    double *nsum;    /* [K, dim] normalised class sums, then their means */
+    double *nA;      /* [K, dim] centred normalised means */
+    double *nG, *nevec, *neval; /* [K, K] nA nA^T, its eigenvectors, [K] eigenvalues */
+    double *nC;      /* [K, K] sum over samples of (nA r')(nA r')^T */
+    double *nCth;    /* [nthr, K, K] per-thread nC */
+    double *blk2, *P2; /* [blk_cap, dim] normalised residuals, [blk_cap, K] */
+    double *inv;     /* [inv_cap] 1/||h|| of a pass-1 batch */
+    int64_t inv_cap;
     cl_nc_result res;
 };
 
@@ -54,11 +63,41 @@ cl_status cl_nc_finish(cl_nc_stream *s);
 void cl_nc_imbalance(const unsigned char *minor, const int64_t *cnt, int K, const double *G,
                      const double *WW, cl_nc_result *r);
 
+/* ---- gnc group (nc_gnc.c) ---- */
+/* Allocates / frees the gnc1 accumulators above (nothing without opts.gnc). */
+cl_status cl_nc_gnc_alloc(cl_nc_stream *s);
+void cl_nc_gnc_free(cl_nc_stream *s);
+/* s->inv[i] = 1/||h_i|| for the n rows of H (0 for a zero row). */
+cl_status cl_nc_gnc_inv_norms(cl_nc_stream *s, const float *H, int64_t n, int64_t ld);
+/* End of pass 1 for gnc1: normalised means, nA, nG and its eigenpairs.
+ * Errors: CL_ENUMERIC. */
+cl_status cl_nc_gnc_end1(cl_nc_stream *s);
+/* Pass 2 of gnc1 over nb rows of H (labels y): residuals of the normalised
+ * rows against the normalised means into blk2 [nb, dim], projected on nA
+ * into P2 [nb, K], accumulated into nCt [K, K]. */
+void cl_nc_gnc_feed2_block(const cl_nc_stream *s, const float *H, int nb, int64_t ld,
+                           const int32_t *y, double *blk2, double *P2, double *nCt);
+/* gnc2 of W [K, dim] into *gnc2 (Wolfe's min-norm point, exact).
+ * Errors: CL_ENOMEM, CL_ENUMERIC (no convergence). */
+cl_status cl_nc_gnc2(const double *W, int K, int dim, double *gnc2);
+/* gnc3 and hsu_log_mean/var into r from G = A A^T, WW = W W^T and
+ * WM = W A^T (WW, WM NULL without W). */
+void cl_nc_gnc_from_grams(const double *G, const double *WW, const double *WM, int K,
+                          cl_nc_result *r);
+
 /* ---- naive twins of the extra groups (nc_gnc_naive.c), for
  * cl_nc_analyze_naive: M, Wd [K, dim] centred means and classifier (Wd
  * NULL without W), cnt [K] class counts, minority the explicit set or NULL.
  * Errors: CL_ENOMEM. */
 cl_status cl_nc_imbalance_naive(const double *M, const double *Wd, const int64_t *cnt, int K,
                                 int dim, const unsigned char *minority, cl_nc_result *r);
+/* nc1_naive of nc_naive.c: fuzz, nc1, nc1_quotient from the dim x dim Sw
+ * and Sb (Sp [dim, dim], lam [dim] scratch). Errors: CL_ENUMERIC. */
+cl_status cl_nc_nc1_naive(const double *Sw, const double *Sb, double *Sp, double *lam, int dim,
+                          int K, cl_nc_result *r);
+/* The gnc group the slow way (H [N, dim], labels y; o the run's options). */
+cl_status cl_nc_gnc_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
+                          const double *M, const double *Wd, const cl_nc_opts *o,
+                          cl_nc_result *r);
 
 #endif

@@ -100,6 +100,43 @@ void cl_nc_imbalance(const unsigned char *minor, const int64_t *cnt, int K, cons
     r->majority_cos_W = cW[0];
 }
 
+/* tr(Sw Sb^+)/K = sum_i u_i^T (C/N) u_i / lambda_i^2 over the top `keep`
+ * eigenpairs (u_i, lambda_i) of G = A A^T (columns of evec, ascending). */
+static double sw_sb_trace(const double *C, const double *evec, const double *eval, int K,
+                          int keep, double N)
+{
+    double tr = 0;
+    for (int j = K - keep; j < K; j++) {
+        double q = 0;
+        for (int a = 0; a < K; a++) {
+            double ca = 0;
+            for (int b = 0; b < K; b++)
+                ca += C[a * K + b] * evec[b * K + j];
+            q += evec[a * K + j] * ca;
+        }
+        tr += q / N / (eval[j] * eval[j]);
+    }
+    return tr;
+}
+
+/* The gnc group (Jiang, Zhou et al. 2024; Liu et al. 2023) into r: gnc1
+ * from the normalised accumulators (NAN when the normalised means span
+ * fewer than keep dimensions), gnc2 from W, gnc3 and hsu from the Grams. */
+static cl_status gnc_keys(cl_nc_stream *s, const double *WW, const double *WM, int keep,
+                          cl_nc_result *r)
+{
+    const int K = s->K;
+    r->groups |= CL_NC_GROUP_BIT(CL_NC_GROUP_GNC);
+    double lmax = s->neval[K - 1], lmin = s->neval[K - keep];
+    r->gnc1 = lmax > 0 && lmin > 1e-12 * lmax
+                  ? sw_sb_trace(s->nC, s->nevec, s->neval, K, keep, (double)s->n1)
+                  : NAN;
+    r->gnc2 = NAN;
+    if (s->has_W) CL_TRY(cl_nc_gnc2(s->B + (size_t)K * s->dim, K, s->dim, &r->gnc2));
+    cl_nc_gnc_from_grams(s->G, s->has_W ? WW : NULL, s->has_W ? WM : NULL, K, r);
+    return CL_OK;
+}
+
 cl_status cl_nc_finish(cl_nc_stream *s)
 {
     const int K = s->K, dim = s->dim;
@@ -123,18 +160,7 @@ cl_status cl_nc_finish(cl_nc_stream *s)
                         "nc: class means span fewer than %d dimensions "
                         "(eigenvalue ratio %.3g); NC1 is undefined",
                         keep, lmax > 0 ? lmin / lmax : 0.0);
-    double tr = 0;
-    for (int j = K - keep; j < K; j++) {
-        double q = 0;
-        for (int a = 0; a < K; a++) {
-            double ca = 0;
-            for (int b = 0; b < K; b++)
-                ca += s->C[a * K + b] * s->evec[b * K + j];
-            q += s->evec[a * K + j] * ca;
-        }
-        tr += q / N / (s->eval[j] * s->eval[j]);
-    }
-    r->fuzz = K * tr;
+    r->fuzz = K * sw_sb_trace(s->C, s->evec, s->eval, K, keep, N);
     r->nc1 = r->fuzz / K;
 
     double trSw = 0, trG = 0;
@@ -186,6 +212,7 @@ cl_status cl_nc_finish(cl_nc_stream *s)
         r->nc3 = r->nc3_zhu = r->nc4 = r->acc = NAN;
     }
     cl_nc_imbalance(s->minor, s->cnt1, K, s->G, s->has_W ? WW : NULL, r);
+    if (s->opts.gnc) return gnc_keys(s, WW, WM, keep, r);
     return CL_OK;
 }
 

@@ -127,8 +127,8 @@ static void nc3_naive(const double *Wd, const double *M, int K, int dim, cl_nc_r
 
 /* NC1 from Sw and Sb [dim, dim]: fuzz, nc1, nc1_quotient. Sp, lam: scratch
  * for the eigenvectors [dim, dim] and eigenvalues [dim] of Sb. */
-static cl_status nc1_naive(const double *Sw, const double *Sb, double *Sp, double *lam, int dim,
-                           int K, cl_nc_result *r)
+cl_status cl_nc_nc1_naive(const double *Sw, const double *Sb, double *Sp, double *lam, int dim,
+                          int K, cl_nc_result *r)
 {
     memcpy(Sp, Sb, (size_t)dim * dim * sizeof(double));
     /* Inside an active parallel region OpenBLAS stays single-threaded (see nc.c). */
@@ -225,7 +225,7 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
         for (int a = 0; a < dim; a++)
             for (int c = 0; c < dim; c++)
                 Sb[(size_t)a * dim + c] += M[k * dim + a] * M[k * dim + c] / K;
-    if ((st = nc1_naive(Sw, Sb, Sp, lam, dim, K, r)) != CL_OK) goto fail;
+    if ((st = cl_nc_nc1_naive(Sw, Sb, Sp, lam, dim, K, r)) != CL_OK) goto fail;
     double cd = 0;
     for (int i = 0; i < K; i++)
         for (int j = i + 1; j < K; j++) {
@@ -249,6 +249,7 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
     }
     st = cl_nc_imbalance_naive(M, W ? Wd : NULL, cnt, K, dim, o.minority, r);
     r->opts.minority = NULL;
+    if (st == CL_OK && o.gnc) st = cl_nc_gnc_naive(H, N, dim, y, K, M, W ? Wd : NULL, &o, r);
 fail:
     cl_free(mu);
     cl_free(M);
