@@ -182,3 +182,4 @@ Test(cosine_layer, nc4_uses_the_cosine_decision)
     cr_assert_float_eq(naive.acc, cos.acc, 1e-12);
     cr_assert_float_eq(naive.nc4, cos.nc4, 1e-12);
 }
+
