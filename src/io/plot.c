@@ -190,16 +190,13 @@ static int png_whole(const char *path)
     return ok;
 }
 
-cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
-                         int width, int height)
+/* Draws one PNG at path through draw(ctx, bx, by) on a fresh PLplot stream
+ * with a cols x rows grid and character scale chr, bx/by holding maxn
+ * points; written under PATH.tmp, checked whole and renamed (atomic.h). */
+static cl_status render(const char *path, int width, int height, int cols, int rows, double chr,
+                        int64_t maxn, void (*draw)(const void *ctx, PLFLT *bx, PLFLT *by),
+                        const void *ctx)
 {
-    if (npanels < 1 || cols < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
-        return cl_error(CL_EINVAL, "%s: bad figure size (%d panels, %d columns, %dx%d)", path,
-                        npanels, cols, width, height);
-    int64_t maxn = 1;
-    for (int i = 0; i < npanels; i++)
-        for (int s = 0; s < panels[i].nseries; s++)
-            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
     cl_atomic_file a;
     CL_TRY(cl_atomic_name(&a, path));
     /* PLplot exits the process when it cannot open its file: check first */
@@ -214,7 +211,6 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
         cl_atomic_abort(&a);
         return CL_ENOMEM;
     }
-    int rows = (npanels + cols - 1) / cols;
     PLINT strm;
     plmkstrm(&strm);
     plsdev("pngcairo");
@@ -223,8 +219,8 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
     plscmap0(pal_r, pal_g, pal_b, 12);
     plssub(cols, rows);
     plinit();
-    plschr(0, 0.75);
-    for (int i = 0; i < npanels; i++) draw_panel(&panels[i], bx, by);
+    plschr(0, chr);
+    draw(ctx, bx, by);
     plend1();
     cl_free(bx);
     cl_free(by);
@@ -235,6 +231,32 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
         return cl_error(CL_EIO, "%s: write failed: PLplot wrote an incomplete PNG", path);
     }
     return cl_atomic_commit(&a);
+}
+
+typedef struct {
+    const cl_plot_panel *panels;
+    int npanels;
+} panels_ctx;
+
+static void draw_panels(const void *ctx, PLFLT *bx, PLFLT *by)
+{
+    const panels_ctx *c = ctx;
+    for (int i = 0; i < c->npanels; i++) draw_panel(&c->panels[i], bx, by);
+}
+
+cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
+                         int width, int height)
+{
+    if (npanels < 1 || cols < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
+        return cl_error(CL_EINVAL, "%s: bad figure size (%d panels, %d columns, %dx%d)", path,
+                        npanels, cols, width, height);
+    int64_t maxn = 1;
+    for (int i = 0; i < npanels; i++)
+        for (int s = 0; s < panels[i].nseries; s++)
+            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
+    const panels_ctx c = {panels, npanels};
+    return render(path, width, height, cols, (npanels + cols - 1) / cols, 0.75, maxn, draw_panels,
+                  &c);
 }
 
 /* ---- feature scatter (dim 2 or 3) ---- */
@@ -304,9 +326,24 @@ static void projection(const float *H, int64_t N, int dim, double P[3][2])
     top2_axes(C, P);
 }
 
-static void draw_scatter(const char *title, const float *H, int64_t N, int dim, const int32_t *y,
-                         int K, const float *W, double P[3][2], PLFLT *bx, PLFLT *by)
+typedef struct {
+    const char *title;
+    const float *H, *W;
+    int64_t N;
+    int dim, K;
+    const int32_t *y;
+    double P[3][2];
+} scatter_ctx;
+
+static void draw_scatter(const void *ctx, PLFLT *bx, PLFLT *by)
 {
+    const scatter_ctx *sc = ctx;
+    const char *title = sc->title;
+    const float *H = sc->H, *W = sc->W;
+    const int64_t N = sc->N;
+    const int dim = sc->dim, K = sc->K;
+    const int32_t *y = sc->y;
+    const double(*P)[2] = sc->P;
     const int64_t step = N > SCATTER_MAX_POINTS ? (N + SCATTER_MAX_POINTS - 1) / SCATTER_MAX_POINTS
                                                 : 1;
     double r = 0;
@@ -383,37 +420,8 @@ cl_status cl_plot_features(const char *path, const char *title, const float *H, 
         if (y[i] < 0 || y[i] >= K)
             return cl_error(CL_EINVAL, "%s: label %d of sample %lld is not in [0, %d)", path,
                             (int)y[i], (long long)i, K);
-    double P[3][2];
-    projection(H, N, dim, P);
+    scatter_ctx c = {title, H, W, N, dim, K, y, {{0}}};
+    projection(H, N, dim, c.P);
     const int64_t cap = N < SCATTER_MAX_POINTS ? N : SCATTER_MAX_POINTS;
-    cl_atomic_file a;
-    CL_TRY(cl_atomic_name(&a, path));
-    FILE *f = fopen(a.tmp, "wb"); /* PLplot exits the process when it cannot open its file */
-    if (!f) return cl_error(CL_EIO, "%s: cannot write: %s", a.tmp, strerror(errno));
-    fclose(f);
-    PLFLT *bx = cl_alloc_array((size_t)cap + 2, sizeof(PLFLT), "scatter buffer");
-    PLFLT *by = cl_alloc_array((size_t)cap + 2, sizeof(PLFLT), "scatter buffer");
-    if (!bx || !by) {
-        cl_free(bx);
-        cl_free(by);
-        cl_atomic_abort(&a);
-        return CL_ENOMEM;
-    }
-    PLINT strm;
-    plmkstrm(&strm);
-    plsdev("pngcairo");
-    plsfnam(a.tmp);
-    plspage(0, 0, width, height, 0, 0);
-    plscmap0(pal_r, pal_g, pal_b, 12);
-    plinit();
-    plschr(0, 0.8);
-    draw_scatter(title, H, N, dim, y, K, W, P, bx, by);
-    plend1();
-    cl_free(bx);
-    cl_free(by);
-    if (!png_whole(a.tmp)) {
-        cl_atomic_abort(&a);
-        return cl_error(CL_EIO, "%s: write failed: PLplot wrote an incomplete PNG", path);
-    }
-    return cl_atomic_commit(&a);
+    return render(path, width, height, 1, 1, 0.8, cap + 2, draw_scatter, &c);
 }
