@@ -8,7 +8,8 @@
 # features.png: the 2-D features and the classifier rays), OUT/summary.csv (the last
 # epoch's gnc1/gnc2/gnc3 and accuracies per seed) and OUT/features.png (seed 1).
 # About 30 s of one core per seed. Usage: tools/gnc_mnist.sh [OUT] (default
-# results/gnc_mnist); SEEDS="1" for one seed; COLLAPSE_BIN to use another binary.
+# results/gnc_mnist); SEEDS="1" for one seed; TRAIN=0 to redo only the summary from the
+# runs already there; COLLAPSE_BIN to use another binary.
 set -eu
 BIN=${COLLAPSE_BIN:-build/collapse}
 OUT=${1:-results/gnc_mnist}
@@ -37,6 +38,7 @@ out = 2
 kind = linear
 EOF
 for S in $SEEDS; do
+    [ "${TRAIN:-1}" = 0 ] && continue
     rm -rf "$OUT/seed$S"
     nice "$BIN" train --model "$OUT/mlp2d.cfg" --classifier cosine --temperature 10 \
         --data mnist --train-per-class 1000 --test-per-class 200 --epochs 60 --batch 128 \

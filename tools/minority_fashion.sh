@@ -7,7 +7,8 @@
 # (the four cosines against R). R = 1 (balanced) gets its cosines from `collapse analyze
 # --minority-classes 5-9` on the saved features. Each run is 60 epochs on about 5000 images: 1-2 minutes of
 # one core. Usage: tools/minority_fashion.sh [OUT] (default results/minority_fashion);
-# RATIOS="1 10" to run a subset; COLLAPSE_BIN to use another binary.
+# RATIOS="1 10" to run a subset; TRAIN=0 to redo only the summary and the figure from the
+# runs already there; COLLAPSE_BIN to use another binary.
 set -eu
 BIN=${COLLAPSE_BIN:-build/collapse}
 OUT=${1:-results/minority_fashion}
@@ -23,6 +24,7 @@ depth = 3
 bn = 1
 EOF
 for R in $RATIOS; do
+    [ "${TRAIN:-1}" = 0 ] && continue
     rm -rf "$OUT/R$R"
     nice "$BIN" train --model "$OUT/mlp.cfg" --data fashion --train-per-class 1000 \
         --test-per-class 200 --imbalance "$R" --minority 5 --epochs 60 --batch 128 \
@@ -46,15 +48,15 @@ KEYS="minority_cos_W minority_cos_M majority_cos_W majority_cos_M train_acc test
 {
     printf 'R'
     for k in $KEYS; do printf ',%s' "$k"; done
-    printf '\n'
+    printf ',simplex_etf\n' # -1/(K-1): the cosine of a simplex ETF, the balanced optimum
     for R in $RATIOS; do
         printf '%s' "$R"
         for k in $KEYS; do printf ',%s' "$(value "$OUT/R$R" "$k")"; done
-        printf '\n'
+        printf ',%s\n' -0.1111111111111111
     done
 } > "$OUT/summary.csv"
 cat "$OUT/summary.csv"
 "$BIN" plot --csv "$OUT/summary.csv" --x R --logx \
-    --y minority_cos_W,minority_cos_M,majority_cos_W,majority_cos_M \
+    --y minority_cos_W,minority_cos_M,majority_cos_W,majority_cos_M,simplex_etf \
     --title "Fashion-MNIST MLP, 5 minority classes: mean pairwise cosine at epoch 60" \
     --ylabel "mean pairwise cosine" --png "$OUT/cosines.png"

@@ -163,7 +163,7 @@ static int csv_figure(const csv_args *a)
         se[k] = (cl_plot_series){xs, ys + k * n, (int)n, names[k], k, k % 3, 1};
     }
     cl_plot_panel p = {a->title, a->x, a->ylabel, a->logx, a->logy,
-                       CL_PLOT_LEGEND_BOTTOM_LEFT, se, ny};
+                       CL_PLOT_LEGEND_TOP_LEFT, se, ny};
     if (cl_plot_figure(a->png, &p, 1, 1, 900, 650) != CL_OK)
         rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
     else
