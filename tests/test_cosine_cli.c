@@ -24,10 +24,19 @@ Test(cosine_cli, study_uses_the_cosine_decision, .timeout = 60)
           f);
     fclose(f);
     sub(run, sizeof run, "%s/run", c.dir);
-    const char *a[] = {"train", "--model", model, "--data", "fashion", "--train-per-class", "30",
-                       "--test-per-class", "5", "--epochs", "2", "--batch", "50",
-                       "--classifier", "cosine", "--temperature", "5", "--optimizer", "adam",
-                       "--lr", "1e-3", "--no-plots", "--no-layers", "--out", run, NULL};
+    const char *a[] = {"train",       "--model",
+                       model,         "--data",
+                       "fashion",     "--train-per-class",
+                       "30",          "--test-per-class",
+                       "5",           "--epochs",
+                       "2",           "--batch",
+                       "50",          "--classifier",
+                       "cosine",      "--temperature",
+                       "5",           "--optimizer",
+                       "adam",        "--lr",
+                       "1e-3",        "--no-plots",
+                       "--no-layers", "--out",
+                       run,           NULL};
     run_ok(&c, a);
     cl_csv m;
     sub(p, sizeof p, "%s/metrics.csv", run);
@@ -50,7 +59,8 @@ Test(cosine_cli, study_uses_the_cosine_decision, .timeout = 60)
     cl_nc_opts o = cl_nc_opts_default();
     o.nc4_cosine = 1;
     cl_nc_result r;
-    cr_assert_eq(cl_nc_analyze(H, sh[0], 2, y, 10, W, NULL, &o, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_nc_analyze(H, sh[0], 2, y, 10, W, NULL, &o, &r), CL_OK, "%s",
+                 cl_errmsg());
     cr_assert_float_eq(r.nc4, nc4, 1e-12, "study nc4 %g, cosine decision %g", nc4, r.nc4);
     cl_free(H);
     cl_free(W);

@@ -90,7 +90,8 @@ Test(data_imbalance, deterministic_and_seeded)
     int64_t j = 0, shared = 0;
     for (int64_t i = 0; i < base.n; i++)
         if (base.y_true[i] < 5) {
-            while (j < a.n && a.index[j] < base.index[i]) j++;
+            while (j < a.n && a.index[j] < base.index[i])
+                j++;
             shared += j < a.n && a.index[j] == base.index[i];
         }
     cr_assert_eq(shared, 5 * 200);
@@ -153,28 +154,39 @@ Test(data_imbalance, cli_prints_counts_and_names_flags, .timeout = 60)
     char model[256], out[256], cfg[300], text[8192];
     small_model(&c, model, sizeof model);
     sub(out, sizeof out, "%s/run", c.dir);
-    const char *a[] = {"train", "--model", model, "--data", "fashion", "--train-per-class",
-                       "20", "--test-per-class", "5", "--epochs", "1", "--batch", "50",
-                       "--imbalance", "4", "--minority", "3", "--analyze", "none", "--out",
-                       out, NULL};
+    const char *a[] = {"train",   "--model",
+                       model,     "--data",
+                       "fashion", "--train-per-class",
+                       "20",      "--test-per-class",
+                       "5",       "--epochs",
+                       "1",       "--batch",
+                       "50",      "--imbalance",
+                       "4",       "--minority",
+                       "3",       "--analyze",
+                       "none",    "--out",
+                       out,       NULL};
     run_ok(&c, a);
     FILE *f = fopen(c.out, "r");
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
-    cr_assert(strstr(text, "class counts (train): 20 20 20 20 20 20 20 5 5 5"), "%s", text);
+    cr_assert(strstr(text, "class counts (train): 20 20 20 20 20 20 20 5 5 5"), "%s",
+              text);
     sub(cfg, sizeof cfg, "%s/config.json", out);
     f = fopen(cfg, "r");
     n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
-    cr_assert(strstr(text, "\"imbalance\"") && strstr(text, "\"minority\": 3"), "%s", text);
+    cr_assert(strstr(text, "\"imbalance\"") && strstr(text, "\"minority\": 3"), "%s",
+              text);
     cr_assert(strstr(text, "\"class_counts\""), "%s", text);
     /* --resume with a changed ratio is refused */
-    const char *r[] = {"train", "--model", model, "--data", "fashion", "--train-per-class",
-                       "20", "--test-per-class", "5", "--epochs", "2", "--batch", "50",
-                       "--imbalance", "5", "--minority", "3", "--analyze", "none", "--out",
-                       out, "--resume", NULL};
+    const char *r[] = {"train",   "--model",           model,  "--data",
+                       "fashion", "--train-per-class", "20",   "--test-per-class",
+                       "5",       "--epochs",          "2",    "--batch",
+                       "50",      "--imbalance",       "5",    "--minority",
+                       "3",       "--analyze",         "none", "--out",
+                       out,       "--resume",          NULL};
     cr_assert_neq(run(&c, r), 0);
     static const struct {
         const char *a[4];
@@ -186,9 +198,9 @@ Test(data_imbalance, cli_prints_counts_and_names_flags, .timeout = 60)
     for (int k = 0; k < 3; k++) {
         char o2[300];
         sub(o2, sizeof o2, "%s/bad%d", c.dir, k);
-        const char *b[] = {"train", "--model", model, "--data", "fashion", "--epochs", "1",
-                           "--out", o2, bad[k].a[0], bad[k].a[1], bad[k].a[2], bad[k].a[3],
-                           NULL};
+        const char *b[] = {"train",     "--model",   model,       "--data", "fashion",
+                           "--epochs",  "1",         "--out",     o2,       bad[k].a[0],
+                           bad[k].a[1], bad[k].a[2], bad[k].a[3], NULL};
         cr_assert_neq(run(&c, b), 0, "%s", bad[k].want);
         f = fopen(c.err, "r");
         n = fread(text, 1, sizeof text - 1, f);
@@ -196,8 +208,9 @@ Test(data_imbalance, cli_prints_counts_and_names_flags, .timeout = 60)
         text[n] = 0;
         cr_assert(strstr(text, bad[k].want), "%s: %s", bad[k].want, text);
     }
-    const char *both[] = {"train", "--model", model, "--data", "fashion", "--long-tail", "10",
-                          "--imbalance", "3", "--minority", "2", NULL};
+    const char *both[] = {"train",   "--model",     model, "--data",
+                          "fashion", "--long-tail", "10",  "--imbalance",
+                          "3",       "--minority",  "2",   NULL};
     cr_assert_eq(run(&c, both), 2);
     ctx_done(&c);
 }

@@ -22,7 +22,7 @@ TestSuite(plot_scatter, .init = tc_tmp_init, .fini = tc_tmp_fini);
 static int decoded_colours(const char *path, int w, int h, int k)
 {
     static const unsigned char tab10[10][3] = {
-        {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},   {148, 103, 189},
+        {31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
         {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
     png_image im;
     memset(&im, 0, sizeof im);
@@ -57,7 +57,8 @@ static void clusters(float *H, int32_t *y, float *W, int n, int K, int dim)
         y[i] = k;
         H[i * dim] = (float)(3 * cos(a) + 0.3 * cl_rng_normal(&r));
         H[i * dim + 1] = (float)(3 * sin(a) + 0.3 * cl_rng_normal(&r));
-        if (dim == 3) H[i * dim + 2] = (float)(0.5 * H[i * dim] + 0.1 * cl_rng_normal(&r));
+        if (dim == 3)
+            H[i * dim + 2] = (float)(0.5 * H[i * dim] + 0.1 * cl_rng_normal(&r));
     }
     for (int k = 0; k < K; k++) {
         double a = 6.283185307179586 * k / K;
@@ -76,11 +77,11 @@ Test(plot_scatter, dim2_and_dim3_are_whole_pngs)
     for (int dim = 2; dim <= 3; dim++) {
         clusters(H, y, W, N, K, dim);
         snprintf(path, sizeof path, "%s/scatter%d.png", tc_tmpdir(), dim);
-        cr_assert_eq(cl_plot_features(path, "test #1", H, N, dim, y, K, W, 500, 400), CL_OK,
-                     "%s", cl_errmsg());
+        cr_assert_eq(cl_plot_features(path, "test #1", H, N, dim, y, K, W, 500, 400),
+                     CL_OK, "%s", cl_errmsg());
         cr_assert(tc_is_png(path));
-        cr_assert_eq(decoded_colours(path, 500, 400, K), K, "dim %d: a class colour is missing",
-                     dim);
+        cr_assert_eq(decoded_colours(path, 500, 400, K), K,
+                     "dim %d: a class colour is missing", dim);
     }
     /* without W: points only */
     cr_assert_eq(cl_plot_features(path, NULL, H, N, 3, y, K, NULL, 300, 300), CL_OK);
@@ -94,7 +95,8 @@ Test(plot_scatter, other_dims_and_bad_labels)
     char path[160];
     snprintf(path, sizeof path, "%s/s.png", tc_tmpdir());
     cr_assert_eq(cl_plot_features(path, "t", H, 10, 4, y, 2, NULL, 300, 300), CL_EINVAL);
-    cr_assert(strstr(cl_errmsg(), "dim 4") && strstr(cl_errmsg(), "2 or 3"), "%s", cl_errmsg());
+    cr_assert(strstr(cl_errmsg(), "dim 4") && strstr(cl_errmsg(), "2 or 3"), "%s",
+              cl_errmsg());
     cr_assert_eq(cl_plot_features(path, "t", H, 10, 1, y, 2, NULL, 300, 300), CL_EINVAL);
     y[3] = 5;
     cr_assert_eq(cl_plot_features(path, "t", H, 10, 2, y, 2, NULL, 300, 300), CL_EINVAL);
@@ -127,23 +129,26 @@ Test(plot_scatter, cli_draws_dim3_and_explains_other_dims, .timeout = 60)
     fclose(f);
     sub(run3, sizeof run3, "%s/d3", c.dir);
     sub(run32, sizeof run32, "%s/d32", c.dir);
-    const char *a[] = {"train", "--model", model3, "--data", "fashion", "--train-per-class", "20",
-                       "--test-per-class", "5", "--epochs", "1", "--batch", "50",
-                       "--no-plots", "--out", run3, NULL};
+    const char *a[] = {
+        "train", "--model",          model3,  "--data",   "fashion", "--train-per-class",
+        "20",    "--test-per-class", "5",     "--epochs", "1",       "--batch",
+        "50",    "--no-plots",       "--out", run3,       NULL};
     run_ok(&c, a);
     const char *p[] = {"plot", run3, NULL};
     run_ok(&c, p);
     sub(png, sizeof png, "%s/features.png", run3);
     cr_assert(tc_is_png(png));
     cr_assert_eq(decoded_colours(png, 900, 900, 10), 10);
-    const char *b[] = {"train", "--model", model, "--data", "fashion", "--train-per-class", "20",
-                       "--test-per-class", "5", "--epochs", "1", "--batch", "50", "--no-plots",
-                       "--out", run32, NULL};
+    const char *b[] = {
+        "train", "--model",          model,   "--data",   "fashion", "--train-per-class",
+        "20",    "--test-per-class", "5",     "--epochs", "1",       "--batch",
+        "50",    "--no-plots",       "--out", run32,      NULL};
     run_ok(&c, b);
     const char *q[] = {"plot", run32, NULL};
     run_ok(&c, q);
     slurp(c.out, text, sizeof text);
-    cr_assert(strstr(text, "features have dim 32; a scatter needs dim 2 or 3"), "%s", text);
+    cr_assert(strstr(text, "features have dim 32; a scatter needs dim 2 or 3"), "%s",
+              text);
     sub(png, sizeof png, "%s/features.png", run32);
     cr_assert_neq(access(png, F_OK), 0);
     ctx_done(&c);
@@ -155,10 +160,12 @@ Test(plot_scatter, csv_columns_against_a_column)
     snprintf(csv, sizeof csv, "%s/s.csv", tc_tmpdir());
     snprintf(png, sizeof png, "%s/s.png", tc_tmpdir());
     FILE *f = fopen(csv, "w");
-    fputs("R,minority_cos_W,majority_cos_W\n1,-0.11,-0.1\n10,0.5,-0.15\n100,nan,-0.2\n", f);
+    fputs("R,minority_cos_W,majority_cos_W\n1,-0.11,-0.1\n10,0.5,-0.15\n100,nan,-0.2\n",
+          f);
     fclose(f);
-    snprintf(a, sizeof a, "plot --csv %s --x R --y minority_cos_W,majority_cos_W --logx --png %s",
-             csv, png);
+    snprintf(a, sizeof a,
+             "plot --csv %s --x R --y minority_cos_W,majority_cos_W --logx --png %s", csv,
+             png);
     cr_assert_eq(tc_run_capture(a, out, sizeof out), 0, "%s", out);
     cr_assert(tc_is_png(png));
     snprintf(a, sizeof a, "plot --csv %s --x R --y nosuch --png %s", csv, png);

@@ -18,24 +18,25 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: collapse plot RUN [RUN...] [--out DIR]\n"
-            "\n"
-            "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
-            "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
-            "one line per run labelled with the folder's name (up to %d runs).\n"
-            "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
-            "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
-            "several runs): the training features, one colour per class, and each class's\n"
-            "classifier direction w_k/|w_k| as a ray from the origin; dim 3 is projected\n"
-            "onto the features' top two principal axes.\n"
-            "\n"
-            "usage: collapse plot --csv FILE --x COL --y COL[,COL...] --png OUT.png\n"
-            "                     [--logx] [--logy] [--title T] [--ylabel L]\n"
-            "Draws columns of any CSV file (e.g. a sweep's summary) against column COL.\n"
-            "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
-            "              one run, ./plots for several)\n",
-            MAX_RUNS);
+    fprintf(
+        f,
+        "usage: collapse plot RUN [RUN...] [--out DIR]\n"
+        "\n"
+        "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
+        "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
+        "one line per run labelled with the folder's name (up to %d runs).\n"
+        "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
+        "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
+        "several runs): the training features, one colour per class, and each class's\n"
+        "classifier direction w_k/|w_k| as a ray from the origin; dim 3 is projected\n"
+        "onto the features' top two principal axes.\n"
+        "\n"
+        "usage: collapse plot --csv FILE --x COL --y COL[,COL...] --png OUT.png\n"
+        "                     [--logx] [--logy] [--title T] [--ylabel L]\n"
+        "Draws columns of any CSV file (e.g. a sweep's summary) against column COL.\n"
+        "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
+        "              one run, ./plots for several)\n",
+        MAX_RUNS);
 }
 
 /* The last path component of run (without trailing slashes) into buf. */
@@ -68,7 +69,8 @@ static int feature_scatter(const char *run, const char *out, int several)
     int32_t *y = NULL;
     int nd = 0, ny = 0, nw = 0, rc = 0;
     int64_t sh[8], shy[8], shw[8];
-    if (cl_npy_read_f32(fp, &H, &nd, sh) != CL_OK || cl_npy_read_i32(yp, &y, &ny, shy) != CL_OK) {
+    if (cl_npy_read_f32(fp, &H, &nd, sh) != CL_OK ||
+        cl_npy_read_i32(yp, &y, &ny, shy) != CL_OK) {
         rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
         goto done;
     }
@@ -77,7 +79,8 @@ static int feature_scatter(const char *run, const char *out, int several)
         goto done;
     }
     if (sh[1] != 2 && sh[1] != 3) {
-        printf("no feature scatter for %s: its features have dim %lld; a scatter needs dim 2 "
+        printf("no feature scatter for %s: its features have dim %lld; a scatter needs "
+               "dim 2 "
                "or 3 (train with --feature-dim 2 or 3)\n",
                run, (long long)sh[1]);
         goto done;
@@ -91,15 +94,15 @@ static int feature_scatter(const char *run, const char *out, int several)
             goto done;
         }
         if (nw != 2 || shw[1] != sh[1] || shw[0] < K) {
-            rc = cl_cli_fail(1, "plot: %s does not match the features (want [K, %lld])", wp,
-                             (long long)sh[1]);
+            rc = cl_cli_fail(1, "plot: %s does not match the features (want [K, %lld])",
+                             wp, (long long)sh[1]);
             goto done;
         }
         K = (int)shw[0];
     }
     char title[300];
-    snprintf(title, sizeof title, "%s: training features (dim %lld%s)", name, (long long)sh[1],
-             sh[1] == 3 ? ", top-2 principal axes" : "");
+    snprintf(title, sizeof title, "%s: training features (dim %lld%s)", name,
+             (long long)sh[1], sh[1] == 3 ? ", top-2 principal axes" : "");
     if (cl_plot_features(png, title, H, sh[0], (int)sh[1], y, K, W, 900, 900) != CL_OK)
         rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
     else
@@ -122,9 +125,11 @@ typedef struct {
 static int csv_figure(const csv_args *a)
 {
     if (!a->x || !a->y || !a->png)
-        return cl_cli_fail(2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
+        return cl_cli_fail(
+            2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
     cl_csv c;
-    if (cl_csv_read(a->csv, "", &c) != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
+    if (cl_csv_read(a->csv, "", &c) != CL_OK)
+        return cl_cli_fail(1, "plot: %s", cl_errmsg());
     char names[MAX_YCOLS][CL_CSV_CELL];
     int cols[MAX_YCOLS], ny = 0, cx = 0, rc = 0;
     double *xs = NULL, *ys = NULL;
@@ -162,13 +167,13 @@ static int csv_figure(const csv_args *a)
             ys[k * n + i] = c.num[i * c.ncols + cols[k]];
         se[k] = (cl_plot_series){xs, ys + k * n, (int)n, names[k], k, k % 3, 1};
     }
-    cl_plot_panel p = {a->title, a->x, a->ylabel, a->logx, a->logy,
-                       CL_PLOT_LEGEND_TOP_LEFT, se, ny};
+    cl_plot_panel p = {
+        a->title, a->x, a->ylabel, a->logx, a->logy, CL_PLOT_LEGEND_TOP_LEFT, se, ny};
     if (cl_plot_figure(a->png, &p, 1, 1, 900, 650) != CL_OK)
         rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
     else
-        printf("%s: %d column%s of %s against %s\n", a->png, ny, ny > 1 ? "s" : "", a->csv,
-               a->x);
+        printf("%s: %d column%s of %s against %s\n", a->png, ny, ny > 1 ? "s" : "",
+               a->csv, a->x);
 done:
     cl_free(xs);
     cl_free(ys);
@@ -189,12 +194,18 @@ int cl_cmd_plot(int argc, char **argv)
             return 0;
         }
         const char **dst = NULL;
-        if (!strcmp(argv[i], "--csv")) dst = &ca.csv;
-        else if (!strcmp(argv[i], "--x")) dst = &ca.x;
-        else if (!strcmp(argv[i], "--y")) dst = &ca.y;
-        else if (!strcmp(argv[i], "--png")) dst = &ca.png;
-        else if (!strcmp(argv[i], "--title")) dst = &ca.title;
-        else if (!strcmp(argv[i], "--ylabel")) dst = &ca.ylabel;
+        if (!strcmp(argv[i], "--csv"))
+            dst = &ca.csv;
+        else if (!strcmp(argv[i], "--x"))
+            dst = &ca.x;
+        else if (!strcmp(argv[i], "--y"))
+            dst = &ca.y;
+        else if (!strcmp(argv[i], "--png"))
+            dst = &ca.png;
+        else if (!strcmp(argv[i], "--title"))
+            dst = &ca.title;
+        else if (!strcmp(argv[i], "--ylabel"))
+            dst = &ca.ylabel;
         if (dst) {
             char flag[16];
             snprintf(flag, sizeof flag, "%s", argv[i]);
@@ -212,17 +223,20 @@ int cl_cmd_plot(int argc, char **argv)
             usage(stderr);
             return cl_cli_fail(2, "plot: unknown flag '%s'", argv[i]);
         } else {
-            if (nruns == MAX_RUNS) return cl_cli_fail(2, "plot: at most %d runs", MAX_RUNS);
+            if (nruns == MAX_RUNS)
+                return cl_cli_fail(2, "plot: at most %d runs", MAX_RUNS);
             runs[nruns++] = argv[i];
         }
     }
     if (ca.csv) {
-        if (nruns || out) return cl_cli_fail(2, "plot --csv: no run folders or --out with it");
+        if (nruns || out)
+            return cl_cli_fail(2, "plot --csv: no run folders or --out with it");
         return csv_figure(&ca);
     }
     if (ca.x || ca.y || ca.png || ca.title || ca.ylabel || ca.logx || ca.logy)
-        return cl_cli_fail(2, "plot: --x, --y, --png, --title, --ylabel, --logx and --logy "
-                              "go with --csv FILE");
+        return cl_cli_fail(2,
+                           "plot: --x, --y, --png, --title, --ylabel, --logx and --logy "
+                           "go with --csv FILE");
     if (!nruns) {
         usage(stderr);
         return cl_cli_fail(2, "plot: no run folder given");
@@ -231,7 +245,8 @@ int cl_cmd_plot(int argc, char **argv)
     if (!cl_opt_mkdir_p("--out", out)) return 1;
     cl_status st = cl_study_plot_runs(runs, nruns, out);
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
-    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers .png)\n",
+    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers "
+           ".png)\n",
            nruns, nruns > 1 ? "s" : "", out);
     for (int r = 0; r < nruns; r++)
         if (feature_scatter(runs[r], out, nruns > 1)) return 1;

@@ -12,16 +12,18 @@
 cl_status cl_data_imbalance_check(const cl_data_opts *o, int K)
 {
     const int imb = o->imbalance != 0, tail = o->long_tail != 0;
-    if (imb && tail) return cl_error(CL_EINVAL, "--imbalance and --long-tail exclude each other");
+    if (imb && tail)
+        return cl_error(CL_EINVAL, "--imbalance and --long-tail exclude each other");
     if (imb && !(o->imbalance >= 1 && isfinite(o->imbalance)))
-        return cl_error(CL_EINVAL, "--imbalance %g: the ratio R must be >= 1", o->imbalance);
+        return cl_error(CL_EINVAL, "--imbalance %g: the ratio R must be >= 1",
+                        o->imbalance);
     if (tail && !(o->long_tail >= 1 && isfinite(o->long_tail)))
-        return cl_error(CL_EINVAL, "--long-tail %g: the ratio R must be >= 1", o->long_tail);
+        return cl_error(CL_EINVAL, "--long-tail %g: the ratio R must be >= 1",
+                        o->long_tail);
     if (imb && (o->minority < 1 || o->minority > K - 1))
         return cl_error(CL_EINVAL, "--minority %d: must be in [1, %d] (K = %d classes)",
                         o->minority, K - 1, K);
-    if (!imb && o->minority)
-        return cl_error(CL_EINVAL, "--minority needs --imbalance R");
+    if (!imb && o->minority) return cl_error(CL_EINVAL, "--minority needs --imbalance R");
     return CL_OK;
 }
 

@@ -19,8 +19,8 @@ static float clamped_norm(const float *v, int n)
     return r > CL_COSINE_EPS ? r : CL_COSINE_EPS;
 }
 
-void cl_cosine_forward(const float *x, const float *W, float T, float *y, float *xn, float *wn,
-                       int N, int IN, int OUT)
+void cl_cosine_forward(const float *x, const float *W, float T, float *y, float *xn,
+                       float *wn, int N, int IN, int OUT)
 {
     for (int n = 0; n < N; n++)
         xn[n] = clamped_norm(x + (int64_t)n * IN, IN);
@@ -52,8 +52,8 @@ void cl_cosine_forward_naive(const float *x, const float *W, float T, float *y, 
 }
 
 void cl_cosine_backward(const float *x, const float *W, float T, const float *y,
-                        const float *xn, const float *wn, const float *dy, float *dx, float *dW,
-                        float *ws, int N, int IN, int OUT)
+                        const float *xn, const float *wn, const float *dy, float *dx,
+                        float *dW, float *ws, int N, int IN, int OUT)
 {
     float *A = ws; /* [N, OUT] */
     for (int n = 0; n < N; n++)
@@ -86,8 +86,8 @@ void cl_cosine_backward(const float *x, const float *W, float T, const float *y,
 }
 
 void cl_cosine_backward_naive(const float *x, const float *W, float T, const float *y,
-                              const float *xn, const float *wn, const float *dy, float *dx,
-                              float *dW, int N, int IN, int OUT)
+                              const float *xn, const float *wn, const float *dy,
+                              float *dx, float *dW, int N, int IN, int OUT)
 {
     for (int n = 0; dx && n < N; n++) {
         double c = 0;

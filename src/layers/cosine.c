@@ -15,15 +15,18 @@ static cl_status cosine_infer(cl_layer *l, cl_shape in)
     const char *nm = s->name[0] ? s->name : "(unnamed)";
     CL_TRY(cl_layer_check_keys(l)); /* keys the kind does not use first */
     if (s->out < 1)
-        return cl_error(CL_EINVAL, "layer '%s' (cosine): out must be >= 1 (got %d)", nm, s->out);
+        return cl_error(CL_EINVAL, "layer '%s' (cosine): out must be >= 1 (got %d)", nm,
+                        s->out);
     if (!(s->temperature > 0) || !isfinite(s->temperature))
-        return cl_error(CL_EINVAL, "layer '%s' (cosine): temperature must be > 0 (got %g)", nm,
+        return cl_error(CL_EINVAL,
+                        "layer '%s' (cosine): temperature must be > 0 (got %g)", nm,
                         (double)s->temperature);
     if (in.c < 1 || in.h != 1 || in.w != 1)
-        return cl_error(CL_EINVAL,
-                        "layer '%s' (cosine): needs a vector input {D,1,1}, got {%d,%d,%d} "
-                        "(put a flatten or gap layer before it)",
-                        nm, in.c, in.h, in.w);
+        return cl_error(
+            CL_EINVAL,
+            "layer '%s' (cosine): needs a vector input {D,1,1}, got {%d,%d,%d} "
+            "(put a flatten or gap layer before it)",
+            nm, in.c, in.h, in.w);
     s->bias = 0; /* never a bias: readers of the classifier see only W */
     l->in = in;
     l->out = (cl_shape){s->out, 1, 1};
@@ -41,8 +44,14 @@ static void cosine_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
         p[i] = (float)((2.0 * cl_rng_uniform(rng) - 1.0) * bound);
 }
 
-static int64_t cosine_saved(const cl_layer *l, int n) { return (int64_t)n + l->out.c; }
-static int64_t cosine_ws(const cl_layer *l, int n) { return (int64_t)n * l->out.c; }
+static int64_t cosine_saved(const cl_layer *l, int n)
+{
+    return (int64_t)n + l->out.c;
+}
+static int64_t cosine_ws(const cl_layer *l, int n)
+{
+    return (int64_t)n * l->out.c;
+}
 
 static void cosine_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                            const float *x, float *y, float *saved)
@@ -51,20 +60,23 @@ static void cosine_forward(const cl_layer *l, const cl_run *r, const float *p, f
                       l->out.c);
 }
 
-static void cosine_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
-                            const float *y, const float *saved, const float *dy, float *dx,
-                            float *dp)
+static void cosine_backward(const cl_layer *l, const cl_run *r, const float *p,
+                            const float *x, const float *y, const float *saved,
+                            const float *dy, float *dx, float *dp)
 {
-    cl_cosine_backward(x, p, l->spec.temperature, y, saved, saved + r->n, dy, dx, dp, r->ws,
-                       r->n, l->in.c, l->out.c);
+    cl_cosine_backward(x, p, l->spec.temperature, y, saved, saved + r->n, dy, dx, dp,
+                       r->ws, r->n, l->in.c, l->out.c);
 }
 
-static int64_t cosine_flops(const cl_layer *l) { return (int64_t)l->in.c * l->out.c; }
+static int64_t cosine_flops(const cl_layer *l)
+{
+    return (int64_t)l->in.c * l->out.c;
+}
 
 const cl_layer_ops cl_cosine_ops = {
     .name = "cosine",
-    .keys = CL_LAYER_KEY_OUT | CL_LAYER_KEY_TEMPERATURE | CL_LAYER_KEY_BIAS | CL_LAYER_KEY_FROZEN |
-            CL_LAYER_KEY_CLASSIFIER,
+    .keys = CL_LAYER_KEY_OUT | CL_LAYER_KEY_TEMPERATURE | CL_LAYER_KEY_BIAS |
+            CL_LAYER_KEY_FROZEN | CL_LAYER_KEY_CLASSIFIER,
     .infer = cosine_infer,
     .init = cosine_init,
     .saved_floats = cosine_saved,
