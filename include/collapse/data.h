@@ -143,13 +143,22 @@ typedef struct {
                           flip when gathering training batches; not applied by
                           cl_data_prepare: callers pass a cl_data_aug to
                           cl_data_view when set */
+    double imbalance;  /* R >= 1 (0 = off): the last `minority` classes keep
+                          max(1, round(n_c / R)) of their n_c training samples */
+    int minority;      /* M in [1, K-1], with imbalance */
+    double long_tail;  /* R >= 1 (0 = off): class c keeps
+                          min(n_c, max(1, round(n_max R^(-c/(K-1))))) training
+                          samples, n_max the largest class count (Cao et al.
+                          2019's exponential profile); not with imbalance */
     uint64_t seed;
 } cl_data_opts;
 
 cl_data_opts cl_data_opts_default(void); /* everything off, PERMUTE, seed 1 */
 
-/* Applies, in this order: subsets, resize, random pixels, random labels,
- * normalisation. test may be NULL. Each step draws from its own stream split
+/* Applies, in this order: subsets, imbalance/long tail (training split,
+ * by true class, a seeded choice of which samples stay), resize, random
+ * pixels, random labels (so random labels relabel the kept samples, and the
+ * kept counts are those of the true classes), normalisation. test may be NULL. Each step draws from its own stream split
  * off opts.seed, so e.g. the subset does not change when random labels are
  * turned on. Arrays may be reallocated (subset, resize): re-read d->x.
  * Errors: CL_EINVAL (a class has fewer than N samples: the message names the
@@ -163,6 +172,13 @@ void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *ds
 
 /* Per-channel mean and std (population) of x (double accumulation), mean/std [C]. */
 void cl_data_channel_stats(const cl_dataset *d, double *mean, double *std);
+
+/* The training counts --imbalance / --long-tail keep: want[c] from the
+ * counts have[c] of K classes (cl_data_opts.imbalance, .long_tail; both off
+ * = want = have). Errors: CL_EINVAL for bad options (R < 1, M outside
+ * [1, K-1], both set). */
+cl_status cl_data_imbalance_counts(const int64_t *have, int K, const cl_data_opts *opts,
+                                   int64_t *want);
 
 /* Per-class counts of d->y into counts[K]. */
 void cl_data_histogram(const cl_dataset *d, int64_t *counts);

@@ -81,4 +81,25 @@ void cl_bn_backward_naive(const float *x, const float *dy, float *dx, const floa
                           const float *mean, const float *invstd, int batch_stats, int N, int C,
                           int HW, float *dgamma, float *dbeta);
 
+/* ---- cosine classifier (kernels/cosine.c; Jiang et al. ICML 2024) ----
+ * y [N, OUT] = T <x_n / |x_n|, w_o / |w_o|>, norms clamped below at
+ * CL_COSINE_EPS (as torch.nn.functional.normalize), no bias.
+ * Forward writes the clamped norms xn [N] and wn [OUT] (kept for backward).
+ * Backward, with A = T dy / (xn wn^T) and c_n = sum_o dy_no y_no:
+ *   dx = A W - diag(c / xn^2) x   (the second term only where |x_n| > eps)
+ *   dW += A^T x - diag(d / wn^2) W, d_o = sum_n dy_no y_no (same rule);
+ * dx overwritten (NULL = skip), dW accumulated; ws holds N*OUT floats.
+ * The naive twins accumulate in double and need no ws. */
+#define CL_COSINE_EPS 1e-12f
+void cl_cosine_forward(const float *x, const float *W, float T, float *y, float *xn, float *wn,
+                       int N, int IN, int OUT);
+void cl_cosine_forward_naive(const float *x, const float *W, float T, float *y, float *xn,
+                             float *wn, int N, int IN, int OUT);
+void cl_cosine_backward(const float *x, const float *W, float T, const float *y,
+                        const float *xn, const float *wn, const float *dy, float *dx, float *dW,
+                        float *ws, int N, int IN, int OUT);
+void cl_cosine_backward_naive(const float *x, const float *W, float T, const float *y,
+                              const float *xn, const float *wn, const float *dy, float *dx,
+                              float *dW, int N, int IN, int OUT);
+
 #endif

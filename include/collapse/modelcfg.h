@@ -24,7 +24,7 @@
  *                         ; may be omitted = number of classes of the data
  *
  * Layer keys: kind, out, k, stride, pad, bias (0/1), eps, momentum, frozen,
- * classifier. Comments start with ';' or '#'. Unknown sections, keys, kinds
+ * classifier, temperature (kind = cosine). Comments start with ';' or '#'. Unknown sections, keys, kinds
  * and bad values are CL_EINVAL errors naming file:line.
  *
  * The spec text written into checkpoints is the explicit form of the built
@@ -80,6 +80,9 @@ typedef struct {
     int clm_learned;      /* 1: thresholds trained; 0: fixed (frozen) */
     double clm_spacing;   /* initial spacing of the evenly spaced thresholds
                              (centred on 0); 0 = CL_CUMLINK_SPACING (4) */
+    int cosine;           /* 1: the classifier becomes a cosine layer (nn.h
+                             CL_LAYER_COSINE, no bias) with temperature: */
+    double temperature;   /* T > 0 */
 } cl_head_opts;
 
 /* Resolves the config into a flat spec list for input shape `in` (used when

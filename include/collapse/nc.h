@@ -27,6 +27,10 @@ typedef struct {
                           (Papyan et al.); 1: sample mean of all features */
     int nc4_bias;      /* 1 (default): the classifier's decision is argmax(W h + b);
                           0: argmax(W h) */
+    int nc4_cosine;    /* 1: the decision of a cosine head (nn.h CL_LAYER_COSINE),
+                          argmax_c <w_c, h> / ||w_c|| = the argmax of its logits
+                          T <h/|h|, w_c/|w_c|>; b is not used. NC2_W/NC3 still use
+                          the raw rows W. Default 0 */
     int gnc;           /* 1: also the gnc group (generalized NC, Jiang et al. 2024);
                           0 (default): not computed */
     /* Explicit minority set for the imbalance group: minority[c] != 0 marks

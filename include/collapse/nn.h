@@ -52,6 +52,8 @@ typedef enum {
                            then raw gaps (cl_cumlink_thresholds), so they stay
                            increasing; frozen = fixed thresholds. Init: evenly
                            spaced by CL_CUMLINK_SPACING, centred on 0 */
+    CL_LAYER_COSINE,    /* cosine classifier y = T <x/|x|, w/|w|>, W [OUT, IN], no
+                           bias, fixed temperature T (Jiang et al. ICML 2024) */
     CL_LAYER_KIND_COUNT
 } cl_layer_kind;
 
@@ -73,6 +75,7 @@ typedef struct {
     float momentum;  /* BATCHNORM running-stat momentum, PyTorch meaning (0 = 0.1) */
     int frozen;      /* parameters are not trained (fixed ETF classifier) */
     int classifier;  /* parameter group 1 (own weight decay); else group 0 */
+    float temperature; /* COSINE: the logit scale T > 0 */
 } cl_layer_spec;
 
 /* The keys of a layer's model-file section besides `kind` (cl_layer_spec
@@ -90,6 +93,7 @@ enum {
     CL_LAYER_KEY_MOMENTUM = 1 << 6,
     CL_LAYER_KEY_FROZEN = 1 << 7,
     CL_LAYER_KEY_CLASSIFIER = 1 << 8,
+    CL_LAYER_KEY_TEMPERATURE = 1 << 9,
 };
 
 typedef struct cl_layer cl_layer;

@@ -13,6 +13,8 @@
 #ifndef COLLAPSE_PLOT_H
 #define COLLAPSE_PLOT_H
 
+#include <stdint.h>
+
 #include "collapse/error.h"
 
 #define CL_PLOT_COLORS 10 /* palette size (tab10); color indices wrap */
@@ -48,5 +50,18 @@ typedef struct {
  * and PATH keeps its old content), CL_ENOMEM. */
 cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
                          int width, int height);
+
+/* A scatter of features H [N, dim] (dim 2 or 3), one palette colour per
+ * class y [N] in [0, K), square axes with equal scales; with W [K, dim]
+ * (NULL = none) each class's classifier direction w_k/|w_k| is drawn as a
+ * ray from the origin, as long as the farthest point, labelled k. dim 3 is
+ * shown projected onto the top two principal axes of the centred features
+ * (an orthogonal projection of the uncentred points, so rays still start at
+ * the origin). At most 20000 points are drawn (every k-th sample). Written
+ * as cl_plot_figure does. Errors: CL_EINVAL (dim not 2 or 3: the message
+ * says so; labels out of range; sizes), CL_EIO, CL_ENOMEM. */
+cl_status cl_plot_features(const char *path, const char *title, const float *H, int64_t N,
+                           int dim, const int32_t *y, int K, const float *W, int width,
+                           int height);
 
 #endif

@@ -51,6 +51,7 @@ void cl_nc_stream_destroy(cl_nc_stream *s)
     cl_free(s->sum);
     cl_free(s->B);
     cl_free(s->bias);
+    cl_free(s->dscale);
     cl_free(s->G);
     cl_free(s->evec);
     cl_free(s->eval);
@@ -113,6 +114,7 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W
     s->sum = cl_alloc_array(KD, sizeof(double), "nc class sums");
     s->B = cl_alloc_array(R * (size_t)dim, sizeof(double), "nc projections");
     s->bias = cl_alloc_array(k, sizeof(double), "nc bias");
+    s->dscale = cl_alloc_array(k, sizeof(double), "nc decision scale");
     s->G = cl_alloc_array(kk, sizeof(double), "nc gram");
     s->evec = cl_alloc_array(kk, sizeof(double), "nc eigenvectors");
     s->eval = cl_alloc_array(k, sizeof(double), "nc eigenvalues");
@@ -126,7 +128,7 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W
     s->ssqth = cl_alloc_array((size_t)s->nthr * k, sizeof(double), "nc per-thread sums");
     s->cntth = cl_alloc_array((size_t)s->nthr * (k + 3), sizeof(int64_t),
                               "nc per-thread counts");
-    if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->G || !s->evec ||
+    if (!s->cnt1 || !s->cnt2 || !s->sum || !s->B || !s->bias || !s->dscale || !s->G || !s->evec ||
         !s->eval || !s->T || !s->AD || !s->C || !s->ssq || !s->scratch || !s->Cth ||
         !s->ssqth || !s->cntth || cl_nc_gnc_alloc(s) != CL_OK) {
         cl_nc_stream_destroy(s);
@@ -146,9 +148,15 @@ cl_status cl_nc_stream_create(cl_nc_stream **out, int dim, int K, const float *W
         double *Wd = s->B + KD;
         for (size_t i = 0; i < KD; i++)
             Wd[i] = W[i];
-        if (b && s->opts.nc4_bias)
+        if (b && s->opts.nc4_bias && !s->opts.nc4_cosine)
             for (size_t c = 0; c < k; c++)
                 s->bias[c] = b[c];
+    }
+    for (size_t c = 0; c < k; c++) { /* cosine head: argmax_c <w_c, h>/||w_c|| (Jiang et al.) */
+        double n2 = 0;
+        for (int d = 0; W && s->opts.nc4_cosine && d < dim; d++)
+            n2 += (double)W[c * (size_t)dim + d] * W[c * (size_t)dim + d];
+        s->dscale[c] = W && s->opts.nc4_cosine ? 1.0 / fmax(sqrt(n2), 1e-12) : 1.0;
     }
     cl_nc_stream_reset(s);
     *out = s;
@@ -348,7 +356,7 @@ static void feed2_rows(const cl_nc_stream *s, const float *H, int64_t n, int64_t
                 int cls = 0;
                 double top = -INFINITY;
                 for (int c = 0; c < K; c++) {
-                    double v = p[K + c] + s->T[yi * K + c];
+                    double v = (p[K + c] + s->T[yi * K + c]) * s->dscale[c];
                     if (v > top) {
                         top = v;
                         cls = c;

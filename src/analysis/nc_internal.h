@@ -22,6 +22,7 @@ struct cl_nc_stream {
     double *sum;    /* [K, dim] class sums, then class means mu */
     double *B;      /* [R, dim] rows 0..K-1: A = mu - mu_G; rows K..2K-1: W */
     double *bias;   /* [K] (zeros without b or with opts.nc4_bias = 0) */
+    double *dscale; /* [K] decision scale: 1, or 1/||w_c|| with opts.nc4_cosine */
     double *G;      /* [K, K] A A^T */
     double *evec;   /* [K, K] eigenvectors of G (columns), ascending eigenvalues */
     double *eval;   /* [K] */

@@ -64,10 +64,10 @@ static void nc2_naive(const double *V, int K, int dim, double *en, double *ea, d
 }
 
 /* NCC and classifier decisions of every sample: ncc_acc, and with W nc4
- * and acc (bias: b enters the decision). */
+ * and acc (bias: b enters the decision; cosine: argmax <w_c, h>/||w_c||). */
 static void predictions_naive(const float *H, int64_t N, int dim, const int32_t *y, int K,
                               const double *mu, const float *W, const float *b, int bias,
-                              cl_nc_result *r)
+                              int cosine, cl_nc_result *r)
 {
     int64_t ncc_ok = 0, cls_ok = 0, agree = 0;
     for (int64_t i = 0; i < N; i++) {
@@ -82,9 +82,12 @@ static void predictions_naive(const float *H, int64_t N, int dim, const int32_t 
                 ncc = c;
             }
             if (W) {
-                double z = (b && bias) ? b[c] : 0;
-                for (int d = 0; d < dim; d++)
+                double z = (b && bias && !cosine) ? b[c] : 0, wn = 0;
+                for (int d = 0; d < dim; d++) {
                     z += (double)W[c * dim + d] * H[i * dim + d];
+                    wn += (double)W[c * dim + d] * W[c * dim + d];
+                }
+                if (cosine) z /= fmax(sqrt(wn), 1e-12); /* cosine head's argmax */
                 if (z > top) {
                     top = z;
                     cls = c;
@@ -234,7 +237,7 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
     r->cdnv = cd / (K * (K - 1) / 2);
     nc2_naive(M, K, dim, &r->equinorm_M, &r->equiangular_M, &r->maxangle_M, &r->etf_M);
 
-    predictions_naive(H, N, dim, y, K, mu, W, b, o.nc4_bias, r);
+    predictions_naive(H, N, dim, y, K, mu, W, b, o.nc4_bias, o.nc4_cosine, r);
     if (W) {
         for (size_t i = 0; i < (size_t)K * dim; i++)
             Wd[i] = W[i];

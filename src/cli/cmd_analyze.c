@@ -28,6 +28,7 @@ static void usage(FILE *f)
                "  --weighted-mean    mu_G = mean of all samples (default: mean of the "
                "class means)\n"
                "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
+               "  --nc4-cosine       cosine-head decision argmax(<w_k, h>/|w_k|), no b\n"
                "  --minority-classes LIST  minority set of the imbalance keys, e.g. 5-9 or\n"
                "                     5,7,9 (default: classes with fewer samples than the\n"
                "                     largest; balanced data then has no imbalance keys)\n"
@@ -55,7 +56,8 @@ static void result_json(cl_json *j, const cl_nc_result *r)
     cl_json_bool(j, "has_b", r->has_b);
     cl_json_obj_begin(j, "conventions");
     cl_json_str(j, "mu_G", r->opts.weighted_mean ? "weighted" : "unweighted");
-    cl_json_bool(j, "nc4_bias", r->has_W && r->has_b && r->opts.nc4_bias);
+    cl_json_bool(j, "nc4_bias", r->has_W && r->has_b && r->opts.nc4_bias && !r->opts.nc4_cosine);
+    if (r->opts.nc4_cosine) cl_json_bool(j, "nc4_cosine", 1);
     cl_json_str(j, "std", "population");
     cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
     cl_json_obj_end(j);
@@ -75,11 +77,12 @@ static void print_table(const cl_nc_result *r, const char *feat)
 {
     printf("features %s: N = %lld, dim = %d, K = %d\n", feat, (long long)r->N, r->dim, r->K);
     printf(
-        "conventions: mu_G %s; NC4 decision argmax(W h%s); std population; Sb^+ on top "
+        "conventions: mu_G %s; NC4 decision argmax(%s%s); std population; Sb^+ on top "
         "K-1 eigenpairs\n\n",
         r->opts.weighted_mean ? "weighted (sample mean)"
                               : "unweighted (mean of class means)",
-        r->has_W && r->has_b && r->opts.nc4_bias ? " + b" : "");
+        r->opts.nc4_cosine ? "<w_k, h>/|w_k|" : "W h",
+        r->has_W && r->has_b && r->opts.nc4_bias && !r->opts.nc4_cosine ? " + b" : "");
     if (cl_nc_has_group(r, CL_NC_GROUP_IMBALANCE))
         printf("imbalance: %d minority class%s of %d\n", r->nminority,
                r->nminority == 1 ? "" : "es", r->K);
@@ -158,6 +161,8 @@ static int parse(int argc, char **argv, analyze_args *a)
             a->opts.weighted_mean = 1;
         else if (cl_opt_flag(argv, i, "--nc4-no-bias"))
             a->opts.nc4_bias = 0;
+        else if (cl_opt_flag(argv, i, "--nc4-cosine"))
+            a->opts.nc4_cosine = 1;
         else if (cl_opt_flag(argv, i, "--no-gnc"))
             a->opts.gnc = 0;
         else if ((m = cl_opt_value(argc, argv, &i, "--minority-classes", &v))) {

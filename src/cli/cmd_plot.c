@@ -1,9 +1,16 @@
 /* collapse plot: redraws the figures of one or more results folders from
- * their metrics.csv / layers.csv, overlaying the runs. */
+ * their metrics.csv / layers.csv, overlaying the runs, and, when a run's
+ * saved features (features_train.npy) have dim 2 or 3, their scatter with
+ * the classifier directions (features.png). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "collapse/csv.h"
+#include "collapse/mem.h"
+#include "collapse/npy.h"
+#include "collapse/plot.h"
 #include "collapse/study.h"
 #include "opts.h"
 
@@ -11,15 +18,167 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: collapse plot RUN [RUN...] [--out DIR]\n"
-            "\n"
-            "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
-            "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
-            "one line per run labelled with the folder's name (up to %d runs).\n"
-            "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
-            "              one run, ./plots for several)\n",
-            MAX_RUNS);
+    fprintf(
+        f,
+        "usage: collapse plot RUN [RUN...] [--out DIR]\n"
+        "\n"
+        "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
+        "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
+        "one line per run labelled with the folder's name (up to %d runs).\n"
+        "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
+        "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
+        "several runs): the training features, one colour per class, and each class's\n"
+        "classifier direction w_k/|w_k| as a ray from the origin; dim 3 is projected\n"
+        "onto the features' top two principal axes.\n"
+        "\n"
+        "usage: collapse plot --csv FILE --x COL --y COL[,COL...] --png OUT.png\n"
+        "                     [--logx] [--logy] [--title T] [--ylabel L]\n"
+        "Draws columns of any CSV file (e.g. a sweep's summary) against column COL.\n"
+        "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
+        "              one run, ./plots for several)\n",
+        MAX_RUNS);
+}
+
+/* The last path component of run (without trailing slashes) into buf. */
+static void base_name(const char *run, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", run);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = 0;
+    const char *b = strrchr(buf, '/');
+    if (b && b[1]) memmove(buf, b + 1, strlen(b + 1) + 1);
+}
+
+/* The scatter of one run's saved features into out/features[_NAME].png.
+ * Returns 0 when drawn or when there is nothing to draw (a note says why),
+ * 1 after printing an error. */
+static int feature_scatter(const char *run, const char *out, int several)
+{
+    char fp[4200], yp[4200], wp[4200], png[4400], name[256];
+    snprintf(fp, sizeof fp, "%s/features_train.npy", run);
+    snprintf(yp, sizeof yp, "%s/labels_train.npy", run);
+    snprintf(wp, sizeof wp, "%s/W.npy", run);
+    if (access(fp, F_OK) != 0 || access(yp, F_OK) != 0) return 0; /* not saved: no note */
+    base_name(run, name, sizeof name);
+    if (several)
+        snprintf(png, sizeof png, "%s/features_%s.png", out, name);
+    else
+        snprintf(png, sizeof png, "%s/features.png", out);
+    float *H = NULL, *W = NULL;
+    int32_t *y = NULL;
+    int nd = 0, ny = 0, nw = 0, rc = 0;
+    int64_t sh[8], shy[8], shw[8];
+    if (cl_npy_read_f32(fp, &H, &nd, sh) != CL_OK ||
+        cl_npy_read_i32(yp, &y, &ny, shy) != CL_OK) {
+        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+        goto done;
+    }
+    if (nd != 2 || ny != 1 || shy[0] != sh[0]) {
+        rc = cl_cli_fail(1, "plot: %s [%d dims] and %s do not match", fp, nd, yp);
+        goto done;
+    }
+    if (sh[1] != 2 && sh[1] != 3) {
+        printf("no feature scatter for %s: its features have dim %lld; a scatter needs "
+               "dim 2 "
+               "or 3 (train with --feature-dim 2 or 3)\n",
+               run, (long long)sh[1]);
+        goto done;
+    }
+    int K = 0;
+    for (int64_t i = 0; i < sh[0]; i++)
+        if (y[i] + 1 > K) K = y[i] + 1;
+    if (access(wp, F_OK) == 0) {
+        if (cl_npy_read_f32(wp, &W, &nw, shw) != CL_OK) {
+            rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+            goto done;
+        }
+        if (nw != 2 || shw[1] != sh[1] || shw[0] < K) {
+            rc = cl_cli_fail(1, "plot: %s does not match the features (want [K, %lld])",
+                             wp, (long long)sh[1]);
+            goto done;
+        }
+        K = (int)shw[0];
+    }
+    char title[300];
+    snprintf(title, sizeof title, "%s: training features (dim %lld%s)", name,
+             (long long)sh[1], sh[1] == 3 ? ", top-2 principal axes" : "");
+    if (cl_plot_features(png, title, H, sh[0], (int)sh[1], y, K, W, 900, 900) != CL_OK)
+        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+    else
+        printf("feature scatter of %s written to %s\n", run, png);
+done:
+    cl_free(H);
+    cl_free(y);
+    cl_free(W);
+    return rc;
+}
+
+typedef struct {
+    const char *csv, *x, *y, *png, *title, *ylabel;
+    int logx, logy;
+} csv_args;
+
+#define MAX_YCOLS 8
+
+/* collapse plot --csv: columns ys of a CSV file against column x, one panel. */
+static int csv_figure(const csv_args *a)
+{
+    if (!a->x || !a->y || !a->png)
+        return cl_cli_fail(
+            2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
+    cl_csv c;
+    if (cl_csv_read(a->csv, "", &c) != CL_OK)
+        return cl_cli_fail(1, "plot: %s", cl_errmsg());
+    char names[MAX_YCOLS][CL_CSV_CELL];
+    int cols[MAX_YCOLS], ny = 0, cx = 0, rc = 0;
+    double *xs = NULL, *ys = NULL;
+    if (cl_csv_need(&c, a->x, &cx) != CL_OK) {
+        rc = cl_cli_fail(1, "plot --x: %s", cl_errmsg());
+        goto done;
+    }
+    for (const char *p = a->y; *p;) {
+        size_t len = strcspn(p, ",");
+        if (ny == MAX_YCOLS || len == 0 || len >= CL_CSV_CELL) {
+            rc = cl_cli_fail(2, "--y: 1 to %d column names, comma-separated", MAX_YCOLS);
+            goto done;
+        }
+        memcpy(names[ny], p, len);
+        names[ny][len] = 0;
+        if (cl_csv_need(&c, names[ny], &cols[ny]) != CL_OK) {
+            rc = cl_cli_fail(1, "plot --y: %s", cl_errmsg());
+            goto done;
+        }
+        ny++;
+        p += len + (p[len] == ',');
+    }
+    const int64_t n = c.nrows;
+    xs = cl_alloc_array((size_t)n + 1, sizeof(double), "plot x");
+    ys = cl_alloc_array((size_t)(n + 1) * ny, sizeof(double), "plot y");
+    if (!xs || !ys) {
+        rc = cl_cli_fail(1, "plot: out of memory");
+        goto done;
+    }
+    cl_plot_series se[MAX_YCOLS];
+    for (int64_t i = 0; i < n; i++)
+        xs[i] = c.num[i * c.ncols + cx];
+    for (int k = 0; k < ny; k++) {
+        for (int64_t i = 0; i < n; i++)
+            ys[k * n + i] = c.num[i * c.ncols + cols[k]];
+        se[k] = (cl_plot_series){xs, ys + k * n, (int)n, names[k], k, k % 3, 1};
+    }
+    cl_plot_panel p = {
+        a->title, a->x, a->ylabel, a->logx, a->logy, CL_PLOT_LEGEND_TOP_LEFT, se, ny};
+    if (cl_plot_figure(a->png, &p, 1, 1, 900, 650) != CL_OK)
+        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
+    else
+        printf("%s: %d column%s of %s against %s\n", a->png, ny, ny > 1 ? "s" : "",
+               a->csv, a->x);
+done:
+    cl_free(xs);
+    cl_free(ys);
+    cl_csv_free(&c);
+    return rc;
 }
 
 int cl_cmd_plot(int argc, char **argv)
@@ -27,11 +186,35 @@ int cl_cmd_plot(int argc, char **argv)
     const char *runs[MAX_RUNS];
     const char *out = NULL, *v;
     int nruns = 0;
+    csv_args ca = {0};
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
             usage(stdout);
             return 0;
+        }
+        const char **dst = NULL;
+        if (!strcmp(argv[i], "--csv"))
+            dst = &ca.csv;
+        else if (!strcmp(argv[i], "--x"))
+            dst = &ca.x;
+        else if (!strcmp(argv[i], "--y"))
+            dst = &ca.y;
+        else if (!strcmp(argv[i], "--png"))
+            dst = &ca.png;
+        else if (!strcmp(argv[i], "--title"))
+            dst = &ca.title;
+        else if (!strcmp(argv[i], "--ylabel"))
+            dst = &ca.ylabel;
+        if (dst) {
+            char flag[16];
+            snprintf(flag, sizeof flag, "%s", argv[i]);
+            if (cl_opt_value(argc, argv, &i, flag, dst) < 0) return 2;
+            continue;
+        }
+        if (cl_opt_flag(argv, i, "--logx") || cl_opt_flag(argv, i, "--logy")) {
+            *(argv[i][5] == 'x' ? &ca.logx : &ca.logy) = 1;
+            continue;
         }
         if ((m = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
             if (m < 0) return 2;
@@ -40,10 +223,20 @@ int cl_cmd_plot(int argc, char **argv)
             usage(stderr);
             return cl_cli_fail(2, "plot: unknown flag '%s'", argv[i]);
         } else {
-            if (nruns == MAX_RUNS) return cl_cli_fail(2, "plot: at most %d runs", MAX_RUNS);
+            if (nruns == MAX_RUNS)
+                return cl_cli_fail(2, "plot: at most %d runs", MAX_RUNS);
             runs[nruns++] = argv[i];
         }
     }
+    if (ca.csv) {
+        if (nruns || out)
+            return cl_cli_fail(2, "plot --csv: no run folders or --out with it");
+        return csv_figure(&ca);
+    }
+    if (ca.x || ca.y || ca.png || ca.title || ca.ylabel || ca.logx || ca.logy)
+        return cl_cli_fail(2,
+                           "plot: --x, --y, --png, --title, --ylabel, --logx and --logy "
+                           "go with --csv FILE");
     if (!nruns) {
         usage(stderr);
         return cl_cli_fail(2, "plot: no run folder given");
@@ -52,7 +245,10 @@ int cl_cmd_plot(int argc, char **argv)
     if (!cl_opt_mkdir_p("--out", out)) return 1;
     cl_status st = cl_study_plot_runs(runs, nruns, out);
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
-    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers .png)\n",
+    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers "
+           ".png)\n",
            nruns, nruns > 1 ? "s" : "", out);
+    for (int r = 0; r < nruns; r++)
+        if (feature_scatter(runs[r], out, nruns > 1)) return 1;
     return 0;
 }

@@ -155,14 +155,22 @@ static void print_header(const run *r)
         cl_free(buf);
     }
     const cl_head_opts *h = &r->head;
+    const cl_layer *cl = &r->m->layers[cl_model_classifier_index(r->m)];
+    char tbuf[48];
+    snprintf(tbuf, sizeof tbuf, "%g", (double)cl->spec.temperature);
+    const int cosine = cl->spec.kind == CL_LAYER_COSINE; /* --classifier cosine or a model file */
     printf("model: %s  %lld parameters  classifier %s%s%s\n",
            r->o.model_path ? r->o.model_path : r->o.arch, (long long)r->m->nparams,
-           h->etf ? "fixed simplex ETF (" : h->clm ? "ordinal: 1-unit latent, " : "learned",
+           h->etf   ? "fixed simplex ETF ("
+           : h->clm ? "ordinal: 1-unit latent, "
+           : cosine ? "cosine, no bias (T = "
+                    : "learned",
            h->clm    ? (h->clm_learned ? "learned thresholds" : "fixed thresholds")
            : h->etf  ? cl_etf_mode_name((cl_etf_mode)h->etf_mode)
+           : cosine  ? tbuf
            : h->bias ? " with bias"
                      : " without bias",
-           h->etf ? ")" : "");
+           h->etf || cosine ? ")" : "");
     cl_cli_data_print(&r->o.data, &r->train, &r->test);
     print_schedule(&r->cfg);
     printf("OpenBLAS core %s, %s threading, %d threads\n", cl_blas_core(),

@@ -82,6 +82,18 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
         d->set |= CL_CLI_D_SEED;
         return r < 0 ? -1 : cl_opt_u64("--seed", v, &o->seed) ? 1 : -1;
     }
+    if ((r = cl_opt_value(argc, argv, i, "--imbalance", &v)) != 0) {
+        d->set |= CL_CLI_D_IMB;
+        return r < 0 ? -1 : cl_opt_double("--imbalance", v, 1, 1e9, &o->imbalance) ? 1 : -1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--minority", &v)) != 0) {
+        d->set |= CL_CLI_D_MINORITY;
+        return r < 0 ? -1 : cl_opt_int("--minority", v, 1, CL_DATA_MAX_CLASSES - 1, &o->minority) ? 1 : -1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--long-tail", &v)) != 0) {
+        d->set |= CL_CLI_D_TAIL;
+        return r < 0 ? -1 : cl_opt_double("--long-tail", v, 1, 1e9, &o->long_tail) ? 1 : -1;
+    }
     if (cl_opt_flag(argv, *i, "--random-pixels")) {
         d->set |= CL_CLI_D_RP;
         o->random_pixels = 1;
@@ -107,6 +119,12 @@ int cl_cli_data_check(const cl_cli_data *d)
                               "a PNG folder with train/ and test/)");
     if (d->mode_set && d->opts.random_labels <= 0)
         return cl_cli_fail(2, "--random-labels-mode needs --random-labels P with P > 0");
+    if (d->opts.imbalance != 0 && d->opts.long_tail != 0)
+        return cl_cli_fail(2, "--long-tail: not together with --imbalance (one profile at a time)");
+    if (d->opts.imbalance != 0 && !d->opts.minority)
+        return cl_cli_fail(2, "--imbalance needs --minority M (how many of the last classes)");
+    if (d->opts.minority && d->opts.imbalance == 0)
+        return cl_cli_fail(2, "--minority needs --imbalance R");
     return 0;
 }
 
@@ -191,8 +209,17 @@ static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *
          !cl_json_as_bool(v, &o->normalize)) ||
         ((v = data_value(obj, d, CL_CLI_D_AUG, "augment")) &&
          !cl_json_as_bool(v, &o->augment)) ||
-        ((v = data_value(obj, d, CL_CLI_D_SEED, "seed")) && !cl_json_as_u64(v, &o->seed)))
+        ((v = data_value(obj, d, CL_CLI_D_SEED, "seed")) && !cl_json_as_u64(v, &o->seed)) ||
+        ((v = data_value(obj, d, CL_CLI_D_IMB, "imbalance")) &&
+         !cl_json_as_double(v, &o->imbalance)) ||
+        ((v = data_value(obj, d, CL_CLI_D_TAIL, "long_tail")) &&
+         !cl_json_as_double(v, &o->long_tail)))
         return v;
+    int64_t minority = o->minority;
+    if ((v = data_value(obj, d, CL_CLI_D_MINORITY, "minority")) &&
+        (!cl_json_as_i64(v, &minority) || minority < 0 || minority >= CL_DATA_MAX_CLASSES))
+        return v;
+    o->minority = (int)minority;
     o->resize = (int)resize;
     if ((v = data_value(obj, d, CL_CLI_D_RL_MODE, "random_labels_mode"))) {
         if (!cl_json_as_str(v)) return v;
@@ -227,6 +254,16 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
     memset(test, 0, sizeof *test);
     cl_status st = cl_data_load(d->name, d->dir, 1, train);
     if (st == CL_OK) st = cl_data_load(d->name, d->dir, 0, test);
+    if (st == CL_OK && (d->opts.imbalance != 0 || d->opts.long_tail != 0)) {
+        int64_t ones[CL_DATA_MAX_CLASSES], want[CL_DATA_MAX_CLASSES];
+        for (int c = 0; c < CL_DATA_MAX_CLASSES; c++) ones[c] = 1;
+        if (cl_data_imbalance_counts(ones, train->classes, &d->opts, want) != CL_OK) {
+            cl_cli_fail(2, "%s", cl_errmsg()); /* names the flag: --minority M for K */
+            cl_dataset_free(train);
+            cl_dataset_free(test);
+            return 2;
+        }
+    }
     if (st == CL_OK) st = cl_data_prepare(train, test, &d->opts);
     if (st != CL_OK) {
         cl_cli_fail(1, "--data %s: %s", d->name, cl_errmsg());
@@ -252,6 +289,12 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
     f->boolean(f, "normalize", o->normalize);
     f->boolean(f, "augment", o->augment);
     f->u64(f, "seed", o->seed);
+    /* only when on: runs without them keep their config.json and resume hash */
+    if (o->imbalance != 0) {
+        f->dbl(f, "imbalance", o->imbalance);
+        f->i64(f, "minority", o->minority);
+    }
+    if (o->long_tail != 0) f->dbl(f, "long_tail", o->long_tail);
 }
 
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
@@ -269,6 +312,14 @@ void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
         cl_json_int(j, NULL, train->shape.w);
         cl_json_arr_end(j);
         cl_json_int(j, "classes", train->classes);
+        if (d->opts.imbalance != 0 || d->opts.long_tail != 0) {
+            int64_t counts[CL_DATA_MAX_CLASSES];
+            cl_data_histogram(train, counts);
+            cl_json_arr_begin(j, "class_counts");
+            for (int c = 0; c < train->classes; c++)
+                cl_json_int(j, NULL, counts[c]);
+            cl_json_arr_end(j);
+        }
     }
     if (test) cl_json_int(j, "test_samples", test->n);
     cl_json_obj_end(j);
@@ -291,7 +342,17 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
     if (o->resize) printf("  resize %d", o->resize);
     if (o->normalize) printf("  normalize");
     if (o->augment) printf("  augment");
+    if (o->imbalance != 0) printf("  imbalance %g (last %d classes)", o->imbalance, o->minority);
+    if (o->long_tail != 0) printf("  long-tail %g", o->long_tail);
     printf("\n");
+    if (o->imbalance != 0 || o->long_tail != 0) {
+        int64_t counts[CL_DATA_MAX_CLASSES];
+        cl_data_histogram(train, counts);
+        printf("class counts (train):");
+        for (int c = 0; c < train->classes; c++)
+            printf(" %lld", (long long)counts[c]);
+        printf("\n");
+    }
 }
 
 void cl_cli_data_usage(FILE *f)
@@ -310,6 +371,9 @@ void cl_cli_data_usage(FILE *f)
         "  --resize S                area-average down-sampling to SxS\n"
         "  --normalize               per-channel standardisation (training-set stats)\n"
         "  --augment                 random crop (pad 4) + horizontal flip\n"
+        "  --imbalance R --minority M  the last M classes keep 1/R of their training\n"
+        "                            images (round, at least 1; seeded choice)\n"
+        "  --long-tail R             class sizes decay exponentially, largest/smallest R\n"
         "  --seed S                  seeds subsets, labels, init and data order (1)\n");
 }
 

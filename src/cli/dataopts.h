@@ -3,7 +3,8 @@
  *
  *   --data NAME|DIR  --data-dir DIR  --train-per-class N  --test-per-class N
  *   --random-labels P  --random-labels-mode permute|uniform  --random-pixels
- *   --resize S  --normalize  --augment  --seed S */
+ *   --resize S  --normalize  --augment  --seed S
+ *   --imbalance R --minority M | --long-tail R */
 #ifndef COLLAPSE_CLI_DATAOPTS_H
 #define COLLAPSE_CLI_DATAOPTS_H
 
@@ -27,7 +28,10 @@ enum {
     CL_CLI_D_RESIZE = 1 << 7,
     CL_CLI_D_NORM = 1 << 8,
     CL_CLI_D_AUG = 1 << 9,
-    CL_CLI_D_SEED = 1 << 10
+    CL_CLI_D_SEED = 1 << 10,
+    CL_CLI_D_IMB = 1 << 11,
+    CL_CLI_D_MINORITY = 1 << 12,
+    CL_CLI_D_TAIL = 1 << 13
 };
 
 typedef struct {
@@ -81,7 +85,8 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d);
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
                       const cl_dataset *train, const cl_dataset *test);
 
-/* One line describing the loaded data, to stdout. */
+/* One line describing the loaded data, to stdout (and, with --imbalance or
+ * --long-tail, a second line with the training class counts). */
 void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
                        const cl_dataset *test);
 

@@ -35,7 +35,9 @@ void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
     f->str(f, "classifier", o->classifier);
     f->str(f, "etf_mode", o->etf_mode ? o->etf_mode : "rotate");
     f->i64(f, "feature_dim", o->feature_dim);
-    f->boolean(f, "classifier_bias", !o->no_bias && strcmp(o->classifier, "etf"));
+    f->boolean(f, "classifier_bias",
+               !o->no_bias && strcmp(o->classifier, "etf") && strcmp(o->classifier, "cosine"));
+    if (!strcmp(o->classifier, "cosine")) f->dbl(f, "temperature", o->temperature);
     if (o->clm) { /* only for --loss clm: other runs keep their fields (and hash) */
         f->str(f, "clm_thresholds", o->clm_learned ? "learned" : "fixed");
         f->dbl(f, "clm_spacing", o->clm_spacing);

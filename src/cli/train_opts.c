@@ -18,7 +18,9 @@ void cl_cli_train_usage(FILE *f)
         "model:\n"
         "  --model FILE              model file (models/*.cfg)\n"
         "  --arch NAME               %s\n"
-        "  --classifier learned|etf  learned linear head (default) or fixed simplex ETF\n"
+        "  --classifier learned|etf|cosine  learned linear head (default), fixed simplex\n"
+        "                            ETF, or cosine head T <h/|h|, w/|w|> (no bias)\n"
+        "  --temperature T           the cosine head's logit scale (needed with cosine)\n"
         "  --etf-mode pad|rotate     how the ETF sits in the feature space (default rotate)\n"
         "  --feature-dim DIM         width of the classifier's input\n"
         "  --no-classifier-bias      learned head without bias\n"
@@ -104,6 +106,7 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         NUM("--wd-classifier",
             (o->wd_cls_set = cl_opt_double("--wd-classifier", v, 0, 10, &o->wd_cls)))
         NUM("--warmup", cl_opt_double("--warmup", v, 0, 1e6, &o->warmup))
+        NUM("--temperature", cl_opt_double("--temperature", v, 1e-6, 1e6, &o->temperature))
         NUM("--feature-dim", cl_opt_int("--feature-dim", v, 1, 1 << 20, &o->feature_dim))
         NUM("--threads", cl_opt_int("--threads", v, 1, 1024, &o->threads))
         NUM("--ckpt-every", cl_opt_int("--ckpt-every", v, 1, 1000000, &o->ckpt_every))
@@ -145,9 +148,17 @@ static int check(cl_cli_train_opts *o)
     if (!o->model_path == !o->arch)
         return cl_cli_fail(2, "train: give exactly one of --model FILE and --arch NAME");
     if (cl_cli_data_check(&o->data)) return 2;
-    if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf"))
-        return cl_cli_fail(2, "--classifier: unknown head '%s' (learned or etf)",
+    if (strcmp(o->classifier, "learned") && strcmp(o->classifier, "etf") &&
+        strcmp(o->classifier, "cosine"))
+        return cl_cli_fail(2, "--classifier: unknown head '%s' (learned, etf or cosine)",
                            o->classifier);
+    if (!strcmp(o->classifier, "cosine") && !(o->temperature > 0))
+        return cl_cli_fail(2, "--classifier cosine needs --temperature T (the logit scale)");
+    if (o->temperature > 0 && strcmp(o->classifier, "cosine"))
+        return cl_cli_fail(2, "--temperature needs --classifier cosine");
+    if (o->no_bias && !strcmp(o->classifier, "cosine"))
+        return cl_cli_fail(
+            2, "--no-classifier-bias is implied by --classifier cosine (no bias)");
     if (o->etf_mode && cl_etf_mode_parse(o->etf_mode, &(cl_etf_mode){0}) != CL_OK)
         return cl_cli_fail(2, "--etf-mode: unknown mode '%s' (pad or rotate)",
                            o->etf_mode);

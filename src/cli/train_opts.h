@@ -28,6 +28,7 @@ typedef struct {
     const char *clm_thresholds; /* --clm-thresholds (NULL = fixed=1) */
     int clm, clm_learned;       /* --loss clm; parsed --clm-thresholds */
     double clm_spacing;
+    double temperature; /* --temperature T of --classifier cosine (0 = not given) */
     int64_t max_steps;
     const char *out;
     /* study */

@@ -106,7 +106,9 @@ cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t
                       .bias = !o->no_bias,
                       .etf = !strcmp(o->classifier, "etf"),
                       .etf_mode = CL_ETF_ROTATE,
-                      .etf_seed = seed};
+                      .etf_seed = seed,
+                      .cosine = !strcmp(o->classifier, "cosine"),
+                      .temperature = o->temperature};
     if (o->etf_mode) (void)cl_etf_mode_parse(o->etf_mode, &h.etf_mode); /* checked by parse */
     h.clm = o->clm;
     h.clm_learned = o->clm_learned;

@@ -1,4 +1,4 @@
-/* Training-set control: balanced subsets, area resize, random pixels, random
+/* Training-set control: balanced subsets, class imbalance (imbalance.c), area resize, random pixels, random
  * labels, per-channel normalisation. Every random choice comes from its own
  * stream split off cl_rng_seed(opts->seed), so each option is reproducible
  * on its own and independent of the others being on or off. */
@@ -44,6 +44,30 @@ static cl_status take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
     return CL_OK;
 }
 
+cl_status cl_data_keep_quota(cl_dataset *d, const int64_t *quota, cl_rng *rng)
+{
+    if (d->n > INT32_MAX)
+        return cl_error(CL_EINVAL, "%s: too many samples for a subset", d->name);
+    int64_t took[CL_DATA_MAX_CLASSES] = {0};
+    int32_t *perm = cl_alloc_array((size_t)d->n, sizeof(int32_t), "subset permutation");
+    if (!perm) return CL_ENOMEM;
+    for (int64_t i = 0; i < d->n; i++)
+        perm[i] = (int32_t)i;
+    cl_rng_shuffle_i32(rng, perm, d->n);
+    int64_t m = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        int c = d->y_true[perm[i]];
+        if (took[c] < quota[c]) {
+            took[c]++;
+            perm[m++] = perm[i];
+        }
+    }
+    qsort(perm, (size_t)m, sizeof(int32_t), cmp_i32);
+    cl_status st = take_rows(d, perm, m);
+    cl_free(perm);
+    return st;
+}
+
 /* The first `per` samples of each class (by y_true) in a seeded shuffle,
  * kept in their source order. */
 static cl_status subset(cl_dataset *d, int64_t per, cl_rng *rng, const char *which)
@@ -51,7 +75,7 @@ static cl_status subset(cl_dataset *d, int64_t per, cl_rng *rng, const char *whi
     if (per <= 0) return CL_OK;
     if (d->n > INT32_MAX)
         return cl_error(CL_EINVAL, "%s: too many samples for a subset", d->name);
-    int64_t have[CL_DATA_MAX_CLASSES] = {0}, took[CL_DATA_MAX_CLASSES] = {0};
+    int64_t have[CL_DATA_MAX_CLASSES] = {0}, quota[CL_DATA_MAX_CLASSES];
     for (int64_t i = 0; i < d->n; i++)
         have[d->y_true[i]]++;
     for (int c = 0; c < d->classes; c++)
@@ -61,23 +85,9 @@ static cl_status subset(cl_dataset *d, int64_t per, cl_rng *rng, const char *whi
                 "%s: class %d (%s) has %lld %s samples, fewer than the %lld per class "
                 "asked for",
                 d->name, c, d->class_names[c], (long long)have[c], which, (long long)per);
-    int32_t *perm = cl_alloc_array((size_t)d->n, sizeof(int32_t), "subset permutation");
-    if (!perm) return CL_ENOMEM;
-    for (int64_t i = 0; i < d->n; i++)
-        perm[i] = (int32_t)i;
-    cl_rng_shuffle_i32(rng, perm, d->n);
-    int64_t m = 0;
-    for (int64_t i = 0; i < d->n; i++) {
-        int c = d->y_true[perm[i]];
-        if (took[c] < per) {
-            took[c]++;
-            perm[m++] = perm[i];
-        }
-    }
-    qsort(perm, (size_t)m, sizeof(int32_t), cmp_i32);
-    cl_status st = take_rows(d, perm, m);
-    cl_free(perm);
-    return st;
+    for (int c = 0; c < CL_DATA_MAX_CLASSES; c++)
+        quota[c] = per;
+    return cl_data_keep_quota(d, quota, rng);
 }
 
 /* Area weights of S output cells over L input cells: w[s*L + l] = overlap
@@ -253,14 +263,17 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
                  test->shape.w != train->shape.w || test->classes != train->classes))
         return cl_error(CL_EINVAL, "%s: train and test splits differ in shape or classes",
                         train->name);
-    cl_rng root, r_sub_train, r_sub_test, r_pix, r_lab;
+    CL_TRY(cl_data_imbalance_check(o, train->classes));
+    cl_rng root, r_sub_train, r_sub_test, r_pix, r_lab, r_imb;
     cl_rng_seed(&root, o->seed);
     r_sub_train = cl_rng_split(&root);
     r_sub_test = cl_rng_split(&root);
     r_pix = cl_rng_split(&root);
     r_lab = cl_rng_split(&root);
+    r_imb = cl_rng_split(&root); /* split last: the other streams stay as they were */
     CL_TRY(subset(train, o->train_per_class, &r_sub_train, "training"));
     if (test) CL_TRY(subset(test, o->test_per_class, &r_sub_test, "test"));
+    CL_TRY(cl_data_imbalance(train, o, &r_imb));
     CL_TRY(resize(train, o->resize));
     if (test) CL_TRY(resize(test, o->resize));
     if (o->random_pixels) random_pixels(train, &r_pix);

@@ -190,16 +190,13 @@ static int png_whole(const char *path)
     return ok;
 }
 
-cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
-                         int width, int height)
+/* Draws one PNG at path through draw(ctx, bx, by) on a fresh PLplot stream
+ * with a cols x rows grid and character scale chr, bx/by holding maxn
+ * points; written under PATH.tmp, checked whole and renamed (atomic.h). */
+static cl_status render(const char *path, int width, int height, int cols, int rows, double chr,
+                        int64_t maxn, void (*draw)(const void *ctx, PLFLT *bx, PLFLT *by),
+                        const void *ctx)
 {
-    if (npanels < 1 || cols < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
-        return cl_error(CL_EINVAL, "%s: bad figure size (%d panels, %d columns, %dx%d)", path,
-                        npanels, cols, width, height);
-    int64_t maxn = 1;
-    for (int i = 0; i < npanels; i++)
-        for (int s = 0; s < panels[i].nseries; s++)
-            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
     cl_atomic_file a;
     CL_TRY(cl_atomic_name(&a, path));
     /* PLplot exits the process when it cannot open its file: check first */
@@ -214,7 +211,6 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
         cl_atomic_abort(&a);
         return CL_ENOMEM;
     }
-    int rows = (npanels + cols - 1) / cols;
     PLINT strm;
     plmkstrm(&strm);
     plsdev("pngcairo");
@@ -223,8 +219,8 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
     plscmap0(pal_r, pal_g, pal_b, 12);
     plssub(cols, rows);
     plinit();
-    plschr(0, 0.75);
-    for (int i = 0; i < npanels; i++) draw_panel(&panels[i], bx, by);
+    plschr(0, chr);
+    draw(ctx, bx, by);
     plend1();
     cl_free(bx);
     cl_free(by);
@@ -235,4 +231,197 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
         return cl_error(CL_EIO, "%s: write failed: PLplot wrote an incomplete PNG", path);
     }
     return cl_atomic_commit(&a);
+}
+
+typedef struct {
+    const cl_plot_panel *panels;
+    int npanels;
+} panels_ctx;
+
+static void draw_panels(const void *ctx, PLFLT *bx, PLFLT *by)
+{
+    const panels_ctx *c = ctx;
+    for (int i = 0; i < c->npanels; i++) draw_panel(&c->panels[i], bx, by);
+}
+
+cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npanels, int cols,
+                         int width, int height)
+{
+    if (npanels < 1 || cols < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
+        return cl_error(CL_EINVAL, "%s: bad figure size (%d panels, %d columns, %dx%d)", path,
+                        npanels, cols, width, height);
+    int64_t maxn = 1;
+    for (int i = 0; i < npanels; i++)
+        for (int s = 0; s < panels[i].nseries; s++)
+            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
+    const panels_ctx c = {panels, npanels};
+    return render(path, width, height, cols, (npanels + cols - 1) / cols, 0.75, maxn, draw_panels,
+                  &c);
+}
+
+/* ---- feature scatter (dim 2 or 3) ---- */
+
+#define SCATTER_MAX_POINTS 20000
+
+/* Top two eigenvectors (columns of P [3, 2], descending eigenvalues) of the
+ * symmetric 3x3 matrix C, by cyclic Jacobi rotations. */
+static void top2_axes(double C[3][3], double P[3][2])
+{
+    double V[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    for (int sweep = 0; sweep < 50; sweep++) {
+        double off = fabs(C[0][1]) + fabs(C[0][2]) + fabs(C[1][2]);
+        if (off < 1e-300) break;
+        for (int p = 0; p < 2; p++)
+            for (int q = p + 1; q < 3; q++) {
+                if (C[p][q] == 0) continue;
+                double th = 0.5 * atan2(2 * C[p][q], C[q][q] - C[p][p]);
+                double c = cos(th), s = sin(th);
+                for (int k = 0; k < 3; k++) { /* C <- C G, V <- V G */
+                    double a = C[k][p], b = C[k][q];
+                    C[k][p] = c * a - s * b;
+                    C[k][q] = s * a + c * b;
+                    a = V[k][p], b = V[k][q];
+                    V[k][p] = c * a - s * b;
+                    V[k][q] = s * a + c * b;
+                }
+                for (int k = 0; k < 3; k++) { /* C <- G^T C */
+                    double a = C[p][k], b = C[q][k];
+                    C[p][k] = c * a - s * b;
+                    C[q][k] = s * a + c * b;
+                }
+            }
+    }
+    int order[3] = {0, 1, 2};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (C[order[j]][order[j]] > C[order[i]][order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    for (int k = 0; k < 3; k++)
+        for (int a = 0; a < 2; a++)
+            P[k][a] = V[k][order[a]];
+}
+
+/* Projection of H [N, dim] to 2-D: the identity for dim 2; for dim 3 the top
+ * two principal axes of the (centred) feature covariance, applied to the
+ * uncentred features so the origin, where the classifier rays start, stays
+ * at the origin. */
+static void projection(const float *H, int64_t N, int dim, double P[3][2])
+{
+    memset(P, 0, sizeof(double) * 6);
+    if (dim == 2) {
+        P[0][0] = P[1][1] = 1;
+        return;
+    }
+    double mean[3] = {0}, C[3][3] = {{0}};
+    for (int64_t i = 0; i < N; i++)
+        for (int a = 0; a < 3; a++)
+            mean[a] += H[i * 3 + a] / (double)N;
+    for (int64_t i = 0; i < N; i++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                C[a][b] += (H[i * 3 + a] - mean[a]) * (H[i * 3 + b] - mean[b]);
+    top2_axes(C, P);
+}
+
+typedef struct {
+    const char *title;
+    const float *H, *W;
+    int64_t N;
+    int dim, K;
+    const int32_t *y;
+    double P[3][2];
+} scatter_ctx;
+
+static void draw_scatter(const void *ctx, PLFLT *bx, PLFLT *by)
+{
+    const scatter_ctx *sc = ctx;
+    const char *title = sc->title;
+    const float *H = sc->H, *W = sc->W;
+    const int64_t N = sc->N;
+    const int dim = sc->dim, K = sc->K;
+    const int32_t *y = sc->y;
+    const double(*P)[2] = sc->P;
+    const int64_t step = N > SCATTER_MAX_POINTS ? (N + SCATTER_MAX_POINTS - 1) / SCATTER_MAX_POINTS
+                                                : 1;
+    double r = 0;
+    for (int64_t i = 0; i < N; i += step) {
+        double u = 0, v = 0;
+        for (int a = 0; a < dim; a++) {
+            u += H[i * dim + a] * P[a][0];
+            v += H[i * dim + a] * P[a][1];
+        }
+        if (isfinite(u) && isfinite(v)) r = fmax(r, sqrt(u * u + v * v));
+    }
+    if (!(r > 0)) r = 1;
+    const double lim = 1.08 * r;
+    plcol0(1);
+    plenv(-lim, lim, -lim, lim, 1, 0); /* equal scales: angles are true */
+    char t[LABEL_LEN];
+    plain_text(t, sizeof t, title);
+    pllab(dim == 2 ? "h1" : "principal axis 1", dim == 2 ? "h2" : "principal axis 2", t);
+    plssym(0, 1.0);
+    for (int c = 0; c < K; c++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < N; i += step) {
+            if (y[i] != c) continue;
+            double u = 0, v = 0;
+            for (int a = 0; a < dim; a++) {
+                u += H[i * dim + a] * P[a][0];
+                v += H[i * dim + a] * P[a][1];
+            }
+            if (!isfinite(u) || !isfinite(v)) continue;
+            bx[n] = u;
+            by[n] = v;
+            n++;
+        }
+        plcol0(color_index(c));
+        if (n) plpoin((PLINT)n, bx, by, 17); /* filled dots */
+    }
+    plssym(0, 1);
+    for (int c = 0; W && c < K; c++) { /* the classifier direction of class c */
+        double u = 0, v = 0, nw = 0;
+        for (int a = 0; a < dim; a++) {
+            u += W[c * dim + a] * P[a][0];
+            v += W[c * dim + a] * P[a][1];
+            nw += (double)W[c * dim + a] * W[c * dim + a];
+        }
+        if (!(nw > 0) || !isfinite(nw)) continue;
+        PLFLT lx[2] = {0, u / sqrt(nw) * r}, ly[2] = {0, v / sqrt(nw) * r};
+        plwidth(5.0);
+        plcol0(1);
+        plline(2, lx, ly);
+        plwidth(3.0);
+        plcol0(color_index(c));
+        plline(2, lx, ly);
+        char lab[16];
+        snprintf(lab, sizeof lab, "%d", c);
+        plcol0(1);
+        plptex(lx[1] * 1.04, ly[1] * 1.04, 0, 0, 0.5, lab);
+    }
+    plwidth(1.0);
+}
+
+cl_status cl_plot_features(const char *path, const char *title, const float *H, int64_t N,
+                           int dim, const int32_t *y, int K, const float *W, int width,
+                           int height)
+{
+    if (dim != 2 && dim != 3)
+        return cl_error(CL_EINVAL,
+                        "%s: the features have dim %d; a scatter needs dim 2 or 3 (use "
+                        "--feature-dim 2 or 3)",
+                        path, dim);
+    if (N < 1 || K < 1 || width < 16 || height < 16 || width > 20000 || height > 20000)
+        return cl_error(CL_EINVAL, "%s: bad scatter (%lld points, %d classes, %dx%d)", path,
+                        (long long)N, K, width, height);
+    for (int64_t i = 0; i < N; i++)
+        if (y[i] < 0 || y[i] >= K)
+            return cl_error(CL_EINVAL, "%s: label %d of sample %lld is not in [0, %d)", path,
+                            (int)y[i], (long long)i, K);
+    scatter_ctx c = {title, H, W, N, dim, K, y, {{0}}};
+    projection(H, N, dim, c.P);
+    const int64_t cap = N < SCATTER_MAX_POINTS ? N : SCATTER_MAX_POINTS;
+    return render(path, width, height, 1, 1, 0.8, cap + 2, draw_scatter, &c);
 }

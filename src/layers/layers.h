@@ -15,6 +15,7 @@ extern const cl_layer_ops cl_gap_ops;       /* pool.c */
 extern const cl_layer_ops cl_flatten_ops;   /* flatten.c */
 extern const cl_layer_ops cl_block_ops;     /* block.c */
 extern const cl_layer_ops cl_cumlink_ops;   /* cumlink.c */
+extern const cl_layer_ops cl_cosine_ops;    /* cosine.c */
 
 /* Checks the spec fields against the kind's key mask (nn.h
  * CL_LAYER_KEY_*): each key the kind does not use must be 0, and only kinds

@@ -12,6 +12,7 @@ const cl_layer_ops *const cl_layer_ops_table[CL_LAYER_KIND_COUNT] = {
     [CL_LAYER_GAP] = &cl_gap_ops,         [CL_LAYER_FLATTEN] = &cl_flatten_ops,
     [CL_LAYER_BLOCK] = &cl_block_ops,
     [CL_LAYER_CUMLINK] = &cl_cumlink_ops,
+    [CL_LAYER_COSINE] = &cl_cosine_ops,
 };
 
 const char *cl_layer_kind_name(cl_layer_kind k)
@@ -48,7 +49,8 @@ cl_status cl_layer_check_keys(const cl_layer *l)
     } f[] = {{CL_LAYER_KEY_OUT, "out", s->out != 0},          {CL_LAYER_KEY_K, "k", s->k != 0},
              {CL_LAYER_KEY_STRIDE, "stride", s->stride != 0}, {CL_LAYER_KEY_PAD, "pad", s->pad != 0},
              {CL_LAYER_KEY_EPS, "eps", s->eps != 0},
-             {CL_LAYER_KEY_MOMENTUM, "momentum", s->momentum != 0}};
+             {CL_LAYER_KEY_MOMENTUM, "momentum", s->momentum != 0},
+             {CL_LAYER_KEY_TEMPERATURE, "temperature", s->temperature != 0}};
     const int nf = (int)(sizeof f / sizeof f[0]);
     int bad = 0, nout = 0;
     for (int i = 0; i < nf; i++)
@@ -58,7 +60,7 @@ cl_status cl_layer_check_keys(const cl_layer *l)
         }
     if (bad) {
         /* "a, b and c" of the keys the kind does not use */
-        char list[80];
+        char list[96];
         size_t len = 0;
         for (int i = 0, j = 0; i < nf; i++)
             if (!(o->keys & f[i].key)) {

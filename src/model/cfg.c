@@ -248,6 +248,12 @@ static int on_layer_key(parser *ps, int line, const char *key, const char *v)
             if (!strcmp(key, "out")) ps->cfg->out_set[ps->cur] = 1;
             return 1;
         }
+    if (!strcmp(key, "temperature")) {
+        if (!parse_double(v, &d) || !(d > 0) || d > 1e6)
+            return fail(ps, line, "bad value '%s' for '%s' (> 0)", v, key);
+        s->temperature = (float)d;
+        return 1;
+    }
     if (!strcmp(key, "eps") || !strcmp(key, "momentum")) {
         if (!parse_double(v, &d) || d < 0 || d > 1)
             return fail(ps, line, "bad value '%s' for '%s'", v, key);

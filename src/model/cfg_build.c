@@ -27,6 +27,8 @@ cl_status cl_modelcfg_format(cl_shape in, const cl_layer_spec *specs, int n, cha
         if (p->eps > 0) len += (size_t)snprintf(s + len, cap - len, "eps = %.9g\n", p->eps);
         if (p->momentum > 0)
             len += (size_t)snprintf(s + len, cap - len, "momentum = %.9g\n", p->momentum);
+        if (p->temperature > 0)
+            len += (size_t)snprintf(s + len, cap - len, "temperature = %.9g\n", p->temperature);
         CL_ASSERT(len < cap);
     }
     *text = s;
@@ -107,7 +109,7 @@ static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const
     for (int i = n - 1; i >= 0 && *ci < 0; i--)
         if (specs[i].classifier) *ci = i;
     for (int i = n - 1; i >= 0 && *ci < 0; i--)
-        if (specs[i].kind == CL_LAYER_LINEAR) *ci = i;
+        if (specs[i].kind == CL_LAYER_LINEAR || specs[i].kind == CL_LAYER_COSINE) *ci = i;
     if (*ci < 0) return cl_error(CL_EINVAL, "%s: no linear classifier layer", name);
     cl_layer_spec *c = &specs[*ci];
     c->classifier = 1;
@@ -143,6 +145,12 @@ static cl_status apply_head(const char *name, cl_layer_spec *specs, int n, const
     if (h->etf) {
         c->frozen = 1;
         c->bias = 0;
+    } else if (h->cosine) { /* the linear classifier becomes a cosine one */
+        c->kind = CL_LAYER_COSINE;
+        c->bias = 0;
+        c->temperature = (float)h->temperature;
+    } else if (c->kind == CL_LAYER_COSINE) {
+        c->bias = 0; /* a cosine layer of the model file never has a bias */
     } else if (!h->bias) {
         c->bias = 0;
     }

@@ -291,7 +291,8 @@ int cl_model_classifier_index(const cl_model *m)
     for (int i = m->nlayers - 1; i >= 0; i--)
         if (m->layers[i].spec.classifier) return i;
     for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].spec.kind == CL_LAYER_LINEAR) return i;
+        if (m->layers[i].spec.kind == CL_LAYER_LINEAR || m->layers[i].spec.kind == CL_LAYER_COSINE)
+            return i;
     return -1;
 }
 

@@ -82,6 +82,8 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
     s->epochs = epochs;
     s->K = train->classes;
     s->cls = cl_model_classifier_index(m);
+    if (s->cls >= 0 && m->layers[s->cls].spec.kind == CL_LAYER_COSINE)
+        s->o.nc.nc4_cosine = 1; /* NC4 compares the cosine head's own decision */
     s->plot_seconds = -1;
     s->eval_epoch = -1;
     s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
