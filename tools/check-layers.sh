@@ -9,7 +9,7 @@ declare -A module=(
   [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core
   [kernels_dense]=kernels [kernels_conv]=kernels
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
-  [data]=data [nn]=layers [nc]=analysis
+  [data]=data [nn]=layers [nc]=analysis [nrc]=analysis
   [builders]=model [modelcfg]=model [etf]=model
   [loss]=train [optim]=train [sched]=train [train]=train [study]=study)
 declare -A level=([core]=0 [kernels]=1 [io]=1 [data]=1 [layers]=2 [analysis]=2
