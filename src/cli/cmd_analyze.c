@@ -27,6 +27,7 @@ static void usage(FILE *f)
                "class means)\n"
                "  --nc4-no-bias      classifier decision argmax(W h), ignoring b\n"
                "  --json             one JSON object instead of a table\n"
+               "With --targets Y.npy: regression mode (NRC1-NRC3; see --targets x --help).\n"
                "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
                "on usage.\n");
 }
@@ -264,6 +265,8 @@ static int report(const analyze_args *a, const cl_nc_result *r)
 
 int cl_cmd_analyze(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* regression mode: analyze_reg.c */
+        if (!strcmp(argv[i], "--targets")) return cl_cmd_analyze_reg(argc, argv);
     analyze_args a;
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
