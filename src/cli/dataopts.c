@@ -11,6 +11,7 @@
 #include "collapse/json.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
+#include "collapse/npy.h"
 #include "dataopts.h"
 #include "fields.h"
 #include "opts.h"
@@ -81,6 +82,22 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
     if ((r = cl_opt_value(argc, argv, i, "--seed", &v)) != 0) {
         d->set |= CL_CLI_D_SEED;
         return r < 0 ? -1 : cl_opt_u64("--seed", v, &o->seed) ? 1 : -1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--targets", &v)) != 0) {
+        d->set |= CL_CLI_D_TARGETS;
+        d->targets = v;
+        return r < 0 ? -1 : 1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--test-targets", &v)) != 0) {
+        d->set |= CL_CLI_D_TEST_TARGETS;
+        d->test_targets = v;
+        return r < 0 ? -1 : 1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--ordinal-bins", &v)) != 0) {
+        d->set |= CL_CLI_D_ORD;
+        return r < 0 ? -1
+               : cl_opt_int("--ordinal-bins", v, 2, CL_DATA_MAX_CLASSES, &d->ordinal_bins) ? 1
+                                                                                          : -1;
     }
     if (cl_opt_flag(argv, *i, "--random-pixels")) {
         d->set |= CL_CLI_D_RP;
@@ -194,6 +211,21 @@ static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *
         ((v = data_value(obj, d, CL_CLI_D_SEED, "seed")) && !cl_json_as_u64(v, &o->seed)))
         return v;
     o->resize = (int)resize;
+    int64_t bins = d->ordinal_bins;
+    if ((v = data_value(obj, d, CL_CLI_D_ORD, "ordinal_bins")) &&
+        (!cl_json_as_i64(v, &bins) || bins < 0 || bins > CL_DATA_MAX_CLASSES))
+        return v;
+    d->ordinal_bins = (int)bins;
+    if ((v = data_value(obj, d, CL_CLI_D_TARGETS, "targets"))) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->targets_buf) return v;
+        memcpy(d->targets_buf, v->text, v->len + 1);
+        d->targets = d->targets_buf;
+    }
+    if ((v = data_value(obj, d, CL_CLI_D_TEST_TARGETS, "test_targets"))) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->test_targets_buf) return v;
+        memcpy(d->test_targets_buf, v->text, v->len + 1);
+        d->test_targets = d->test_targets_buf;
+    }
     if ((v = data_value(obj, d, CL_CLI_D_RL_MODE, "random_labels_mode"))) {
         if (!cl_json_as_str(v)) return v;
         o->random_labels_mode =
@@ -221,15 +253,48 @@ int cl_cli_data_from_run(const char *path, cl_cli_data *d)
     return rc;
 }
 
+/* Reads targets [N, n] (or [N]) from `path` into split d; `flag` names the
+ * flag in errors. */
+static cl_status load_targets(const char *flag, const char *path, cl_dataset *d)
+{
+    float *t;
+    int nd;
+    int64_t sh[8], cols = 1;
+    char what[1100];
+    snprintf(what, sizeof what, "%s %s", flag, path);
+    if (cl_npy_read_f32(path, &t, &nd, sh) != CL_OK)
+        return cl_error(CL_EINVAL, "%s %s", flag, cl_errmsg());
+    for (int k = 1; k < nd; k++)
+        cols *= sh[k];
+    cl_status st = nd < 1 || nd > 2 || cols < 1 || cols > 1024
+                       ? cl_error(CL_EINVAL, "%s: need an [N, n] float array", what)
+                       : cl_data_set_targets(d, t, sh[0], (int)cols, what);
+    cl_free(t);
+    return st;
+}
+
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
 {
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     cl_status st = cl_data_load(d->name, d->dir, 1, train);
     if (st == CL_OK) st = cl_data_load(d->name, d->dir, 0, test);
-    if (st == CL_OK) st = cl_data_prepare(train, test, &d->opts);
+    const char *bad = d->name; /* what the error line names */
+    if (st == CL_OK && d->targets) {
+        bad = d->targets;
+        st = load_targets("--targets", d->targets, train);
+    }
+    if (st == CL_OK && d->test_targets) {
+        bad = d->test_targets;
+        st = load_targets("--test-targets", d->test_targets, test);
+    }
+    if (st == CL_OK && d->ordinal_bins) st = cl_data_ordinal_bins(train, test, d->ordinal_bins, 0);
+    if (st == CL_OK) bad = d->name, st = cl_data_prepare(train, test, &d->opts);
     if (st != CL_OK) {
-        cl_cli_fail(1, "--data %s: %s", d->name, cl_errmsg());
+        if (bad == d->name)
+            cl_cli_fail(1, "--data %s: %s", d->name, cl_errmsg());
+        else
+            cl_cli_fail(1, "%s", cl_errmsg());
         cl_dataset_free(train);
         cl_dataset_free(test);
         return 1;
@@ -252,6 +317,11 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
     f->boolean(f, "normalize", o->normalize);
     f->boolean(f, "augment", o->augment);
     f->u64(f, "seed", o->seed);
+    /* regression/ordinal options only when given, so that the config and
+     * resume hash of every other run stay as they were */
+    if (d->targets) f->str(f, "targets", d->targets);
+    if (d->test_targets) f->str(f, "test_targets", d->test_targets);
+    if (d->ordinal_bins) f->i64(f, "ordinal_bins", d->ordinal_bins);
 }
 
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
@@ -291,6 +361,8 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
     if (o->resize) printf("  resize %d", o->resize);
     if (o->normalize) printf("  normalize");
     if (o->augment) printf("  augment");
+    if (train->tdim) printf("  %d targets", train->tdim);
+    if (d->ordinal_bins) printf("  ordinal-bins %d (target 0)", d->ordinal_bins);
     printf("\n");
 }
 
@@ -299,8 +371,9 @@ void cl_cli_data_usage(FILE *f)
     fprintf(
         f,
         "data options:\n"
-        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, or a PNG folder\n"
-        "                            with train/ and test/ (ROOT/<class>/*.png)\n"
+        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, mnist-pose, or a\n"
+        "                            PNG folder"
+        " with train/ and test/ (ROOT/<class>/*.png)\n"
         "  --data-dir DIR            where the named dataset's files are\n"
         "  --train-per-class N       balanced training subset (seeded)\n"
         "  --test-per-class N        balanced test subset\n"
@@ -310,7 +383,10 @@ void cl_cli_data_usage(FILE *f)
         "  --resize S                area-average down-sampling to SxS\n"
         "  --normalize               per-channel standardisation (training-set stats)\n"
         "  --augment                 random crop (pad 4) + horizontal flip\n"
-        "  --seed S                  seeds subsets, labels, init and data order (1)\n");
+        "  --seed S                  seeds subsets, labels, init and data order (1)\n"
+        "  --targets Y.npy           float targets [N, n] of the training split\n"
+        "  --test-targets Y.npy      float targets [N, n] of the test split\n"
+        "  --ordinal-bins K          classes = K quantile bins of target column 0\n");
 }
 
 int cl_cli_write_file(const char *path, const char *text, size_t len)

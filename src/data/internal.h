@@ -53,6 +53,9 @@ void cl_data_u8_table(float t[256]);
  * n/shape; other fields untouched. */
 cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape);
 
+/* pose.c: "mnist-pose" by name (cl_data_load). */
+cl_status cl_data_load_pose(const char *dir, int train, cl_dataset *out);
+
 /* ---- idx.c ---- */
 
 typedef struct {
