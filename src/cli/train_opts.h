@@ -31,6 +31,7 @@ typedef struct {
     const char *analyze;
     int analyze_every, bn_train, no_layers, no_plots, no_initial, no_features;
     const char *bn_mode;
+    const char *task; /* --task classification|regression (NULL = classification) */
 } cl_cli_train_opts;
 
 /* ---- train_opts.c ---- */
