@@ -40,9 +40,6 @@ typedef struct {
     const int32_t *y;     /* [n], in [0, K) */
     void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
     void *ctx;
-    const float *t;       /* [n, tdim] regression targets (NULL: none); the
-                             trainer reads them by sample index (never augmented) */
-    int tdim;
 } cl_train_data;
 
 typedef struct {
