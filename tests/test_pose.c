@@ -4,10 +4,13 @@
  * and ordinal quantile bins. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "collapse/data.h"
 #include "collapse/mem.h"
+#include "collapse/npy.h"
+#include "common.h"
 #include "data_common.h"
 
 /* n images 1 x 28 x 28, each a Gaussian blob (sd 1.2 px) at column offset
@@ -138,4 +141,27 @@ Test(pose, targets_and_ordinal_bins)
         cr_assert_eq(te.y[i], want[i], "test value %g", u[i]);
     cl_dataset_free(&tr);
     cl_dataset_free(&te);
+}
+
+/* The CLI turns mnist-pose's theta into K ordered classes for a
+ * classification run, and refuses targets of the wrong length. */
+Test(pose, cli_ordinal_bins_and_targets_errors, .timeout = 30)
+{
+    static char out[1 << 14];
+    cr_assert_eq(tc_run_capture("train --arch mlp --data mnist-pose --ordinal-bins 4 --epochs 1 "
+                                "--train-per-class 5 --test-per-class 5 --max-steps 1",
+                                out, sizeof out),
+                 0, "%s", out);
+    cr_assert(strstr(out, "4 classes") && strstr(out, "ordinal-bins 4"), "%s", out);
+    char dir[64], p[128], line[512];
+    tc_tmpdir_make(dir, sizeof dir, "pose_cli");
+    snprintf(p, sizeof p, "%s/y.npy", dir);
+    float t[10] = {0};
+    int64_t sh[2] = {10, 1};
+    cr_assert_eq(cl_npy_write(p, CL_NPY_F32, t, 2, sh), CL_OK);
+    snprintf(line, sizeof line, "train --arch mlp --data mnist --targets %s --epochs 1", p);
+    cr_assert_eq(tc_run_capture(line, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--targets") && strstr(out, p) && strstr(out, "60000"), "%s", out);
+    cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+    tc_tmpdir_remove(dir);
 }
