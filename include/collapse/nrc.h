@@ -78,7 +78,7 @@ cl_status cl_nrc_stream_feed2(cl_nrc_stream *s, const float *H, int64_t m, int64
                               const float *Y);
 /* Ends pass 2 and fills every key. Errors: CL_EINVAL (pass order, sample
  * counts of the passes differ, M < 2), CL_ENUMERIC (non-finite input or a
- * failed eigendecomposition, W W^T = 0). */
+ * failed eigendecomposition). W = 0 gives nrc3 = nrc3_gamma = NAN. */
 cl_status cl_nrc_stream_result(cl_nrc_stream *s, cl_nrc_result *r);
 
 /* In memory: both passes over H [M, dim] (contiguous), Y [M, n] or NULL. */
@@ -95,7 +95,8 @@ cl_status cl_nrc_analyze_naive(const float *H, int64_t M, int dim, const float *
 
 /* NRC3 alone from W W^T [n, n] (A) and Sigma [n, n], both symmetric: the
  * exact minimum over gamma in [0, lambda_min(Sigma)] into *nrc3 and its
- * minimiser into *gamma. Errors: CL_ENUMERIC (A = 0, failed eigensolver). */
+ * minimiser into *gamma; both NAN when A = 0 or Sigma = 0 (undefined).
+ * Errors: CL_ENUMERIC (non-finite A, failed eigensolver). */
 cl_status cl_nrc3_from_gram(const double *A, const double *Sigma, int n, double *nrc3,
                             double *gamma);
 

@@ -266,8 +266,8 @@ cl_status cl_nrc3_from_gram(const double *A, const double *Sigma, int n, double 
     for (size_t i = 0; i < nn; i++)
         fa += A[i] * A[i];
     fa = sqrt(fa);
-    if (!(fa > 0) || !isfinite(fa))
-        return cl_error(CL_ENUMERIC, "nrc: W W^T is zero or not finite; NRC3 undefined");
+    if (!isfinite(fa)) return cl_error(CL_ENUMERIC, "nrc: W W^T is not finite");
+    if (!(fa > 0)) return CL_OK; /* W = 0: NRC3 undefined, NAN */
     cl_dgemm(0, 0, n, n, n, 1.0 / fa, A, n, Q, n, 0.0, AQ, n);
     cl_dgemm(1, 0, n, n, n, 1.0, Q, n, AQ, n, 0.0, At, n);
     double alpha = 0, beta = 0, rho = 0, sig = 0;
