@@ -47,7 +47,7 @@ static cl_status count_rows(const cl_epoch_info *info, void *user)
     return CL_OK;
 }
 
-Test(nrc_train, trainer_fits_a_linear_map, .timeout = 20)
+Test(nrc_train, trainer_fits_a_linear_map, .timeout = TC_TIMEOUT)
 {
     static float x[N * DIN], t[N * NT];
     static int32_t y[N];

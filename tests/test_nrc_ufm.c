@@ -178,20 +178,20 @@ static void check_case(double LH, double LW, const double *lam, unsigned seed)
     cr_expect(fabs(g - c) < 1e-4, "nrc3_gamma %g, c %g", g, c);
 }
 
-Test(nrc_ufm, collapse_when_c_below_lambda_min, .timeout = 10)
+Test(nrc_ufm, collapse_when_c_below_lambda_min)
 {
     const double lam[N] = {0.25, 1.0, 4.0};
     check_case(0.1, 0.5, lam, 11); /* c = 0.05 */
     check_case(0.4, 0.25, lam, 12); /* c = 0.1, LH/LW = 1.6 */
 }
 
-Test(nrc_ufm, partial_when_c_between, .timeout = 10)
+Test(nrc_ufm, partial_when_c_between)
 {
     const double lam[N] = {0.25, 1.0, 4.0};
     check_case(1.0, 0.5, lam, 13); /* c = 0.5: one direction switched off */
 }
 
-Test(nrc_ufm, zero_when_c_above_lambda_max, .timeout = 10)
+Test(nrc_ufm, zero_when_c_above_lambda_max)
 {
     const double lam[N] = {0.25, 1.0, 4.0};
     check_case(2.0, 3.0, lam, 14); /* c = 6 */

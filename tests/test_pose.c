@@ -81,7 +81,7 @@ Test(pose, blob_follows_rotation_and_shift)
     cl_dataset_free(&other);
 }
 
-Test(pose, mnist_pose_by_name_variances_and_subset, .timeout = 20)
+Test(pose, mnist_pose_by_name_variances_and_subset, .timeout = TC_TIMEOUT)
 {
     cl_dataset te;
     load_or_fail("mnist-pose", NULL, 0, &te);
@@ -145,7 +145,7 @@ Test(pose, targets_and_ordinal_bins)
 
 /* The CLI turns mnist-pose's theta into K ordered classes for a
  * classification run, and refuses targets of the wrong length. */
-Test(pose, cli_ordinal_bins_and_targets_errors, .timeout = 30)
+Test(pose, cli_ordinal_bins_and_targets_errors, .timeout = TC_TIMEOUT)
 {
     static char out[1 << 14];
     cr_assert_eq(tc_run_capture("train --arch mlp --data mnist-pose --ordinal-bins 4 --epochs 1 "
