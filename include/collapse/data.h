@@ -57,6 +57,9 @@ typedef struct {
     int normalized;                        /* 1 after cl_data_prepare normalised x: */
     float norm_mean[CL_DATA_MAX_CHANNELS]; /* x = (pixel - norm_mean[c]) / norm_std[c] */
     float norm_std[CL_DATA_MAX_CHANNELS];
+    float *t;                              /* [n, tdim] regression targets, owned (NULL:
+                                              none); subsets keep them row by row */
+    int tdim;                              /* targets per sample (0 = none) */
 } cl_dataset;
 
 /* Frees x, y, y_true and index and sets them to NULL, n to 0 (NULL-safe,
@@ -100,12 +103,42 @@ const char *cl_data_root(void);
  * ../shared/data/cifar10 and ../../shared/data/cifar10, i.e. the shared
  * folder next to the repository seen from its root or from tests/),
  * "cifar100" (ROOT/cifar100: train.bin, test.bin, fine labels), or a path to
- * a PNG folder (with train/ and test/ sub-folders). ROOT = cl_data_root().
+ * a PNG folder (with train/ and test/ sub-folders), or "mnist-pose" (mnist
+ * through cl_data_pose_make with CL_POSE_SEED: regression targets). ROOT = cl_data_root().
  * The first candidate folder holding the split's first file is used. `dir`
  * overrides the folder (NULL or "" = the default search). train = 1 training
  * split, 0 test. Errors: CL_EINVAL (unknown name), CL_EIO (not found: the
  * message lists the folders tried), the loaders' errors. */
 cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset *out);
+
+/* ---- regression targets (pose.c) ---- */
+
+/* mnist-pose: each 28x28 digit of `src` (1 channel, at most 36x36) placed at
+ * the centre of a 36x36 canvas, rotated by theta ~ U[-45, 45] degrees about
+ * the canvas centre and shifted by (dx, dy) ~ U[-4, 4]^2 pixels (dx to the
+ * right, dy down), by inverse mapping with bilinear sampling (outside the
+ * digit is 0). Targets t [n, 3] = (theta / 45, dx / 8, dy / 16): variances
+ * about 1/3, 1/12, 1/48 (ratios 16 : 4 : 1), so the target covariance has
+ * distinct eigenvalues. Labels, y_true and index are src's; the draws come
+ * from cl_rng seeded with `seed`, three per sample in order, so the same
+ * source and seed give the same bytes. Errors: CL_EINVAL (shape), CL_ENOMEM. */
+#define CL_POSE_CANVAS 36
+#define CL_POSE_SEED 20261201u /* seed of loading by name: train, test = seed + 1 */
+cl_status cl_data_pose_make(const cl_dataset *src, uint64_t seed, cl_dataset *out);
+
+/* Copies t [n, tdim] into d->t (replacing any). `what` names the source in
+ * errors. Errors: CL_EINVAL (n differs from d->n, tdim < 1, non-finite
+ * value: the message names `what` and the row), CL_ENOMEM. */
+cl_status cl_data_set_targets(cl_dataset *d, const float *t, int64_t n, int tdim,
+                              const char *what);
+
+/* Ordered classes from target column `col`: K - 1 edges at the quantiles
+ * q/K (q = 1..K-1) of the training column (sorted, element floor(q n / K)),
+ * label = number of edges <= value, applied to train and (if not NULL) test
+ * with the same edges. y and y_true become the bin, classes = K, class names
+ * "bin0".."bin{K-1}"; the targets stay. Errors: CL_EINVAL (no targets, col
+ * out of range, K outside [2, CL_DATA_MAX_CLASSES]). */
+cl_status cl_data_ordinal_bins(cl_dataset *train, cl_dataset *test, int K, int col);
 
 /* ---- training-set control (all deterministic from opts.seed) ---- */
 

@@ -77,4 +77,13 @@ int cl_loss_classes(const cl_loss_cfg *cfg, int k);
 cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int32_t *labels,
                           int n, int k, double *loss, float *dlogits, int64_t *ncorrect);
 
+/* Regression (separate from the classification kinds above): predictions
+ * pred [n, m] against targets t [n, m]; per sample (1/2) sum_j (p_j - t_j)^2
+ * (HALF the squared error SUMMED over the m targets), MEAN over the batch;
+ * dpred [n, m] (NULL = not needed) gets the gradient of that mean,
+ * (p - t)/n, overwritten. sse [m] (NULL = not needed) gets the squared
+ * errors per target ADDED (for MSE and R^2). Errors: CL_EINVAL (n, m < 1). */
+cl_status cl_loss_regress(const float *pred, const float *t, int n, int m, double *loss,
+                          float *dpred, double *sse);
+
 #endif

@@ -179,4 +179,23 @@ void cl_study_destroy(cl_study *s);
  * number of cells, a bad number, a missing column), CL_EIO for PNGs. */
 cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir);
 
+/* ---- regression runs (study_reg.c) ---- */
+
+/* The regression study: an epoch callback writing OUT/metrics.csv with one
+ * row per epoch: epoch, lr, train_loss, train_r2, test_loss, test_r2 (the
+ * trainer's eval values: regression loss, mean R^2), the cl_nrc keys of the
+ * classifier input with the model's head and the targets of the epoch
+ * info's cfg (targets, test_targets) on the training split
+ * (suffix _train) and the test split (_test), test_mse_j and test_r2_j per
+ * target, and nrc1_train_L<i> of every tap i (the tap rule above; NAN for a
+ * tap wider than CL_NRC_MAX_DIM or narrower than n). Two eval-mode sweeps
+ * per split per epoch. resume = 1: the first epoch callback keeps the
+ * rows of the epochs before it (else the file starts fresh now).
+ * Errors: CL_EINVAL (the head does not output n values), CL_EIO, CL_ENOMEM. */
+typedef struct cl_study_reg cl_study_reg;
+cl_status cl_study_reg_create(cl_study_reg **s, const cl_model *m, int n, const char *out_dir,
+                              int resume);
+cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *study);
+void cl_study_reg_destroy(cl_study_reg *s);
+
 #endif

@@ -29,6 +29,18 @@
 #include "collapse/optim.h"
 #include "collapse/sched.h"
 
+#define CL_TRAIN_MAX_TARGETS 64 /* regression outputs at most */
+
+typedef enum {
+    CL_TASK_CLASSIFY = 0, /* labels y, cfg.loss (default) */
+    CL_TASK_REGRESS       /* targets (cfg.targets, cfg.test_targets), loss
+                             cl_loss_regress (loss.h); the model outputs one
+                             value per target; labels are unused (give the
+                             data views classes = 0); the acc fields of epoch
+                             infos and results hold the mean R^2 over targets
+                             (run_acc: NAN) */
+} cl_task;
+
 typedef struct {
     int epochs;          /* total epochs (default 30) */
     int batch;           /* mini-batch size (default 128); the last partial batch
@@ -37,7 +49,10 @@ typedef struct {
                             (0 = no limit; for tests). A checkpoint is written
                             there when ckpt_dir is set. */
     int eval_batch;      /* batch size of eval passes (0 = batch) */
-    cl_loss_cfg loss;    /* default CE */
+    cl_loss_cfg loss;    /* default CE (classification only) */
+    cl_task task;        /* default CL_TASK_CLASSIFY */
+    const float *targets, *test_targets; /* regression: [n, outputs] of the training
+                            and test data by sample index (never augmented) */
     cl_optim_cfg optim;  /* default SGD momentum 0.9, wd 5e-4 both groups */
     cl_sched sched;      /* default MULTISTEP lr 0.1 (Papyan milestones at 1/3, 2/3);
                             unit: epochs, evaluated at fractional epochs
@@ -174,6 +189,15 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
  * batches of m->max_n (loss and counts accumulated in double). */
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc);
+
+/* Regression counterpart of cl_train_evaluate with targets t [N, m] of ds
+ * (m = the model's outputs, at most CL_TRAIN_MAX_TARGETS): the mean
+ * regression loss (cl_loss_regress) into *mean_loss, and per target j the MSE
+ * (1/N) sum_i (p_ij - t_ij)^2 into mse[j] and R^2 = 1 - N mse_j /
+ * sum_i (t_ij - mean_j)^2 into r2[j] (NAN for a constant target); *r2_mean
+ * is their mean. mse, r2 [m] may be NULL. Errors: CL_EINVAL (t NULL, m too large). */
+cl_status cl_train_evaluate_reg(cl_model *m, const cl_train_data *ds, const float *t,
+                                double *mean_loss, double *r2_mean, double *mse, double *r2);
 
 /* ---- checkpoint of the training state ---- */
 

@@ -6,6 +6,8 @@
 
 int cl_cmd_data(int argc, char **argv);
 int cl_cmd_analyze(int argc, char **argv);
+/* Regression mode of analyze (--targets given): analyze_reg.c. */
+int cl_cmd_analyze_reg(int argc, char **argv);
 int cl_cmd_train(int argc, char **argv);
 int cl_cmd_eval(int argc, char **argv);
 int cl_cmd_features(int argc, char **argv);

@@ -36,6 +36,7 @@ static void usage(FILE *f)
                "  --json             one JSON object instead of a table\n"
                "  --thresholds b.npy ordinal (cumulative-link) head: the onc keys instead\n"
                "                     (collapse analyze --thresholds b.npy --help)\n"
+               "With --targets Y.npy: regression mode (NRC1-NRC3; see --targets x --help).\n"
                "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
                "on usage.\n");
 }
@@ -326,8 +327,10 @@ static int report(const analyze_args *a, const cl_nc_result *r)
 
 int cl_cmd_analyze(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) /* the ordinal head has its own keys and flags */
-        if (!strcmp(argv[i], "--thresholds")) return cl_cmd_analyze_onc(argc, argv);
+    for (int i = 1; i < argc; i++) { /* modes with their own keys and flags */
+        if (!strcmp(argv[i], "--thresholds")) return cl_cmd_analyze_onc(argc, argv); /* ordinal */
+        if (!strcmp(argv[i], "--targets")) return cl_cmd_analyze_reg(argc, argv);    /* regression */
+    }
     analyze_args a;
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;

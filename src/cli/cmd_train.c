@@ -45,6 +45,7 @@ typedef struct {
     cl_model *m;
     char *model_text;
     cl_study *study;
+    cl_study_reg *reg; /* the regression study (--task regression) */
     cl_cli_membuf json;
     char ckpt_dir[4200], cj[4200]; /* OUT/checkpoint, OUT/config.json */
     struct sigaction old_int, old_term;
@@ -103,7 +104,11 @@ static int setup(run *r, int argc, char **argv)
                                  : cl_modelcfg_from_arch(o->arch, &r->mc);
     if (st != CL_OK) return cl_cli_fail(o->model_path ? 1 : 2, "%s", cl_errmsg());
     if (cl_cli_data_load(&o->data, &r->train, &r->test)) return 1;
-    r->head = cl_cli_train_head(o, r->train.classes, r->cfg.seed);
+    int reg = r->cfg.task == CL_TASK_REGRESS;
+    if (reg && (!r->train.tdim || r->test.tdim != r->train.tdim))
+        return cl_cli_fail(1, "--task regression: the data needs targets on both splits "
+                              "(--data mnist-pose, or --targets and --test-targets)");
+    r->head = cl_cli_train_head(o, reg ? r->train.tdim : r->train.classes, r->cfg.seed);
     int rc = cl_cli_train_build(o, &r->mc, r->train.shape, &r->head, r->cfg.seed, &r->m,
                                 &r->model_text);
     if (rc) return rc;
@@ -128,6 +133,7 @@ static void print_schedule(const cl_train_config *cfg)
 {
     char loss[64], sched[200];
     cl_loss_format(&cfg->loss, loss, sizeof loss);
+    if (cfg->task == CL_TASK_REGRESS) snprintf(loss, sizeof loss, "regression");
     int len = snprintf(sched, sizeof sched, "%s", cl_sched_kind_name(cfg->sched.kind));
     for (int i = 0; cfg->sched.kind == CL_SCHED_MULTISTEP && i < cfg->sched.nmilestones &&
                     len < (int)sizeof sched - 24;
@@ -246,6 +252,15 @@ static int start_study(run *r, cl_train_callback *cbs, int *ncb, cl_cli_progress
         if (r->o.out) printf("study: off (--analyze none)\n");
         return 0;
     }
+    if (r->cfg.task == CL_TASK_REGRESS) { /* NRC rows every epoch (study.h) */
+        if (cl_study_reg_create(&r->reg, r->m, r->train.tdim, r->o.out, r->o.resume) != CL_OK)
+            return cl_cli_fail(1, "study: %s", cl_errmsg());
+        printf("study: regression (NRC1-3 every epoch into %s/metrics.csv)\n", r->o.out);
+        cbs[1] = cbs[0];
+        cbs[0] = (cl_train_callback){cl_study_reg_epoch, r->reg};
+        (*ncb)++;
+        return 0;
+    }
     if (cl_study_create(&r->study, &r->so, r->m, tv, sv, r->o.out, r->cfg.epochs) != CL_OK)
         return cl_cli_fail(1, "study: %s", cl_errmsg());
     print_study(&r->so, r->cfg.epochs);
@@ -309,6 +324,7 @@ static void run_free(run *r)
         sigaction(SIGTERM, &r->old_term, NULL);
     }
     if (r->study) cl_study_destroy(r->study);
+    cl_study_reg_destroy(r->reg);
     free(r->json.text); /* open_memstream allocates with malloc */
     cl_free(r->model_text);
     cl_model_destroy(r->m);
@@ -337,6 +353,11 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_data tv, sv;
     cl_data_view(&r->train, r->o.data.opts.augment ? &aug : NULL, &tv);
     cl_data_view(&r->test, NULL, &sv);
+    if (r->cfg.task == CL_TASK_REGRESS) { /* targets instead of labels */
+        r->cfg.targets = r->train.t;
+        r->cfg.test_targets = r->test.t;
+        tv.classes = sv.classes = 0;
+    }
     catch_signals(r);
     if ((rc = make_out(r))) goto done;
     cl_cli_progress prog;

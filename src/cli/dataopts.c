@@ -11,6 +11,7 @@
 #include "collapse/json.h"
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
+#include "collapse/npy.h"
 #include "dataopts.h"
 #include "fields.h"
 #include "opts.h"
@@ -93,6 +94,22 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
     if ((r = cl_opt_value(argc, argv, i, "--long-tail", &v)) != 0) {
         d->set |= CL_CLI_D_TAIL;
         return r < 0 ? -1 : cl_opt_double("--long-tail", v, 1, 1e9, &o->long_tail) ? 1 : -1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--targets", &v)) != 0) {
+        d->set |= CL_CLI_D_TARGETS;
+        d->targets = v;
+        return r < 0 ? -1 : 1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--test-targets", &v)) != 0) {
+        d->set |= CL_CLI_D_TEST_TARGETS;
+        d->test_targets = v;
+        return r < 0 ? -1 : 1;
+    }
+    if ((r = cl_opt_value(argc, argv, i, "--ordinal-bins", &v)) != 0) {
+        d->set |= CL_CLI_D_ORD;
+        return r < 0 ? -1
+               : cl_opt_int("--ordinal-bins", v, 2, CL_DATA_MAX_CLASSES, &d->ordinal_bins) ? 1
+                                                                                          : -1;
     }
     if (cl_opt_flag(argv, *i, "--random-pixels")) {
         d->set |= CL_CLI_D_RP;
@@ -221,6 +238,21 @@ static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *
         return v;
     o->minority = (int)minority;
     o->resize = (int)resize;
+    int64_t bins = d->ordinal_bins;
+    if ((v = data_value(obj, d, CL_CLI_D_ORD, "ordinal_bins")) &&
+        (!cl_json_as_i64(v, &bins) || bins < 0 || bins > CL_DATA_MAX_CLASSES))
+        return v;
+    d->ordinal_bins = (int)bins;
+    if ((v = data_value(obj, d, CL_CLI_D_TARGETS, "targets"))) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->targets_buf) return v;
+        memcpy(d->targets_buf, v->text, v->len + 1);
+        d->targets = d->targets_buf;
+    }
+    if ((v = data_value(obj, d, CL_CLI_D_TEST_TARGETS, "test_targets"))) {
+        if (!cl_json_as_str(v) || v->len >= sizeof d->test_targets_buf) return v;
+        memcpy(d->test_targets_buf, v->text, v->len + 1);
+        d->test_targets = d->test_targets_buf;
+    }
     if ((v = data_value(obj, d, CL_CLI_D_RL_MODE, "random_labels_mode"))) {
         if (!cl_json_as_str(v)) return v;
         o->random_labels_mode =
@@ -248,12 +280,43 @@ int cl_cli_data_from_run(const char *path, cl_cli_data *d)
     return rc;
 }
 
+/* Reads targets [N, n] (or [N]) from `path` into split d; `flag` names the
+ * flag in errors. */
+static cl_status load_targets(const char *flag, const char *path, cl_dataset *d)
+{
+    float *t;
+    int nd;
+    int64_t sh[8], cols = 1;
+    char what[1100];
+    snprintf(what, sizeof what, "%s %s", flag, path);
+    if (cl_npy_read_f32(path, &t, &nd, sh) != CL_OK)
+        return cl_error(CL_EINVAL, "%s %s", flag, cl_errmsg());
+    for (int k = 1; k < nd; k++)
+        cols *= sh[k];
+    cl_status st = nd < 1 || nd > 2 || cols < 1 || cols > 1024
+                       ? cl_error(CL_EINVAL, "%s: need an [N, n] float array", what)
+                       : cl_data_set_targets(d, t, sh[0], (int)cols, what);
+    cl_free(t);
+    return st;
+}
+
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
 {
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     cl_status st = cl_data_load(d->name, d->dir, 1, train);
     if (st == CL_OK) st = cl_data_load(d->name, d->dir, 0, test);
+    const char *bad = d->name; /* what the error line names */
+    if (st == CL_OK && d->targets) {
+        bad = d->targets;
+        st = load_targets("--targets", d->targets, train);
+    }
+    if (st == CL_OK && d->test_targets) {
+        bad = d->test_targets;
+        st = load_targets("--test-targets", d->test_targets, test);
+    }
+    if (st == CL_OK && d->ordinal_bins) st = cl_data_ordinal_bins(train, test, d->ordinal_bins, 0);
+    /* after --ordinal-bins, which sets K */
     if (st == CL_OK && (d->opts.imbalance != 0 || d->opts.long_tail != 0)) {
         int64_t ones[CL_DATA_MAX_CLASSES], want[CL_DATA_MAX_CLASSES];
         for (int c = 0; c < CL_DATA_MAX_CLASSES; c++) ones[c] = 1;
@@ -264,9 +327,12 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
             return 2;
         }
     }
-    if (st == CL_OK) st = cl_data_prepare(train, test, &d->opts);
+    if (st == CL_OK) bad = d->name, st = cl_data_prepare(train, test, &d->opts);
     if (st != CL_OK) {
-        cl_cli_fail(1, "--data %s: %s", d->name, cl_errmsg());
+        if (bad == d->name)
+            cl_cli_fail(1, "--data %s: %s", d->name, cl_errmsg());
+        else
+            cl_cli_fail(1, "%s", cl_errmsg());
         cl_dataset_free(train);
         cl_dataset_free(test);
         return 1;
@@ -295,6 +361,11 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
         f->i64(f, "minority", o->minority);
     }
     if (o->long_tail != 0) f->dbl(f, "long_tail", o->long_tail);
+    /* regression/ordinal options only when given, so that the config and
+     * resume hash of every other run stay as they were */
+    if (d->targets) f->str(f, "targets", d->targets);
+    if (d->test_targets) f->str(f, "test_targets", d->test_targets);
+    if (d->ordinal_bins) f->i64(f, "ordinal_bins", d->ordinal_bins);
 }
 
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
@@ -344,6 +415,8 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
     if (o->augment) printf("  augment");
     if (o->imbalance != 0) printf("  imbalance %g (last %d classes)", o->imbalance, o->minority);
     if (o->long_tail != 0) printf("  long-tail %g", o->long_tail);
+    if (train->tdim) printf("  %d targets", train->tdim);
+    if (d->ordinal_bins) printf("  ordinal-bins %d (target 0)", d->ordinal_bins);
     printf("\n");
     if (o->imbalance != 0 || o->long_tail != 0) {
         int64_t counts[CL_DATA_MAX_CLASSES];
@@ -360,8 +433,9 @@ void cl_cli_data_usage(FILE *f)
     fprintf(
         f,
         "data options:\n"
-        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, or a PNG folder\n"
-        "                            with train/ and test/ (ROOT/<class>/*.png)\n"
+        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, mnist-pose, or a\n"
+        "                            PNG folder"
+        " with train/ and test/ (ROOT/<class>/*.png)\n"
         "  --data-dir DIR            where the named dataset's files are\n"
         "  --train-per-class N       balanced training subset (seeded)\n"
         "  --test-per-class N        balanced test subset\n"
@@ -374,7 +448,10 @@ void cl_cli_data_usage(FILE *f)
         "  --imbalance R --minority M  the last M classes keep 1/R of their training\n"
         "                            images (round, at least 1; seeded choice)\n"
         "  --long-tail R             class sizes decay exponentially, largest/smallest R\n"
-        "  --seed S                  seeds subsets, labels, init and data order (1)\n");
+        "  --seed S                  seeds subsets, labels, init and data order (1)\n"
+        "  --targets Y.npy           float targets [N, n] of the training split\n"
+        "  --test-targets Y.npy      float targets [N, n] of the test split\n"
+        "  --ordinal-bins K          classes = K quantile bins of target column 0\n");
 }
 
 int cl_cli_write_file(const char *path, const char *text, size_t len)

@@ -4,7 +4,8 @@
  *   --data NAME|DIR  --data-dir DIR  --train-per-class N  --test-per-class N
  *   --random-labels P  --random-labels-mode permute|uniform  --random-pixels
  *   --resize S  --normalize  --augment  --seed S
- *   --imbalance R --minority M | --long-tail R */
+ *   --imbalance R --minority M | --long-tail R
+ *   --targets Y.npy  --test-targets Y.npy  --ordinal-bins K */
 #ifndef COLLAPSE_CLI_DATAOPTS_H
 #define COLLAPSE_CLI_DATAOPTS_H
 
@@ -31,7 +32,10 @@ enum {
     CL_CLI_D_SEED = 1 << 10,
     CL_CLI_D_IMB = 1 << 11,
     CL_CLI_D_MINORITY = 1 << 12,
-    CL_CLI_D_TAIL = 1 << 13
+    CL_CLI_D_TAIL = 1 << 13,
+    CL_CLI_D_TARGETS = 1 << 14,
+    CL_CLI_D_TEST_TARGETS = 1 << 15,
+    CL_CLI_D_ORD = 1 << 16
 };
 
 typedef struct {
@@ -41,6 +45,9 @@ typedef struct {
     int mode_set;                       /* --random-labels-mode was given */
     unsigned set;                       /* CL_CLI_D_* flags given on the command line */
     char name_buf[1024], dir_buf[1024]; /* storage for values read from config.json */
+    const char *targets, *test_targets; /* --targets / --test-targets (NULL = none) */
+    int ordinal_bins;                   /* --ordinal-bins K (0 = off) */
+    char targets_buf[1024], test_targets_buf[1024];
 } cl_cli_data;
 
 void cl_cli_data_init(cl_cli_data *d);
@@ -72,7 +79,9 @@ int cl_cli_run_config(const char *path, char *cfg, size_t cap, cl_json_value **r
  * file cannot be parsed: then after printing its file:line:col message). */
 int cl_cli_run_option(const char *path, const char *key, char *buf, size_t cap);
 
-/* Loads both splits and applies cl_data_prepare. On failure prints one line
+/* Loads both splits, attaches --targets/--test-targets, applies
+ * --ordinal-bins (edges from the whole training split, before subsets) and
+ * then cl_data_prepare. On failure prints one line
  * and returns 1 (nothing to free); else 0. */
 int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test);
 

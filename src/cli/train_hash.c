@@ -46,6 +46,7 @@ void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
     f->begin(f, "data", '{');
     cl_cli_data_fields(f, &o->data);
     f->end(f, '{');
+    if (cfg->task == CL_TASK_REGRESS) f->str(f, "task", "regression"); /* only when set */
 }
 
 /* `initial` as the flags ask: a resumed session never redoes epoch 0, but

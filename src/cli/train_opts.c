@@ -35,6 +35,8 @@ void cl_cli_train_usage(FILE *f)
         "                            1-unit latent head + K-1 thresholds)\n"
         "  --clm-thresholds fixed[=S]|learned[=S]  clm thresholds, evenly spaced by S\n"
         "                            (4), centred on 0; learned ones stay ordered\n"
+        "  --task classification|regression  regression: the head outputs the data's\n"
+        "                            targets, loss (1/2) sum_j (p_j - t_j)^2, R^2 for acc\n"
         "  --threads T  --max-steps N  --eval-batch B\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
@@ -96,6 +98,7 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         STR("--out", o->out)
         STR("--analyze", o->analyze)
         STR("--bn-mode", o->bn_mode)
+        STR("--task", o->task)
         NUM("--epochs", cl_opt_int("--epochs", v, 1, 1000000, &o->epochs))
         NUM("--batch", cl_opt_int("--batch", v, 1, 1 << 20, &o->batch))
         NUM("--eval-batch", cl_opt_int("--eval-batch", v, 1, 1 << 20, &o->eval_batch))
@@ -184,6 +187,11 @@ static int check(cl_cli_train_opts *o)
                            o->analyze);
     if (o->analyze && o->analyze_every)
         return cl_cli_fail(2, "--analyze and --analyze-every exclude each other");
+    if (o->task && strcmp(o->task, "classification") && strcmp(o->task, "regression"))
+        return cl_cli_fail(2, "--task: unknown task '%s' (classification or regression)",
+                           o->task);
+    if (o->task && !strcmp(o->task, "regression") && strcmp(o->classifier, "learned"))
+        return cl_cli_fail(2, "--task regression needs --classifier learned");
     if (o->bn_mode) {
         if (!strcmp(o->bn_mode, "train"))
             o->bn_train = 1;

@@ -14,6 +14,9 @@ void cl_dataset_free(cl_dataset *d)
     cl_free(d->y);
     cl_free(d->y_true);
     cl_free(d->index);
+    cl_free(d->t);
+    d->t = NULL;
+    d->tdim = 0;
     d->x = NULL;
     d->y = d->y_true = NULL;
     d->index = NULL;
@@ -118,6 +121,7 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
     char cand[4][CL_DATA_PATH];
     int nc = 0;
     const char *probe = NULL; /* a file the folder must hold */
+    if (!strcmp(name, "mnist-pose")) return cl_data_load_pose(dir, train, out);
     if (!strcmp(name, "mnist") || !strcmp(name, "fashion")) {
         probe = train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
         snprintf(cand[nc++], CL_DATA_PATH, "%s/%s", root, name);

@@ -67,6 +67,8 @@ cl_status cl_data_imbalance_check(const cl_data_opts *o, int K);
 /* Applies --imbalance / --long-tail to the training split (a no-op when
  * both are off). */
 cl_status cl_data_imbalance(cl_dataset *d, const cl_data_opts *o, cl_rng *rng);
+/* pose.c: "mnist-pose" by name (cl_data_load). */
+cl_status cl_data_load_pose(const char *dir, int train, cl_dataset *out);
 
 /* ---- idx.c ---- */
 

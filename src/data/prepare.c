@@ -31,7 +31,18 @@ static cl_status take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
     nd.x = NULL;
     nd.y = nd.y_true = NULL;
     nd.index = NULL;
+    nd.t = NULL;
     CL_TRY(cl_data_alloc(&nd, m, d->shape));
+    if (d->t) {
+        nd.t = cl_alloc_array((size_t)m * (size_t)d->tdim, sizeof(float), "subset targets");
+        if (!nd.t) {
+            cl_dataset_free(&nd);
+            return CL_ENOMEM;
+        }
+        for (int64_t i = 0; i < m; i++)
+            memcpy(nd.t + (size_t)i * d->tdim, d->t + (size_t)keep[i] * d->tdim,
+                   (size_t)d->tdim * sizeof(float));
+    }
     const size_t dim = (size_t)cl_shape_size(d->shape);
     for (int64_t i = 0; i < m; i++) {
         memcpy(nd.x + (size_t)i * dim, d->x + (size_t)keep[i] * dim, dim * sizeof(float));

@@ -254,3 +254,22 @@ cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int
     if (ncorrect) *ncorrect = correct;
     return CL_OK;
 }
+
+/* Regression loss: (1/n) sum_i (1/2) sum_j (p_ij - t_ij)^2 (double sums). */
+cl_status cl_loss_regress(const float *pred, const float *t, int n, int m, double *loss,
+                          float *dpred, double *sse)
+{
+    if (n < 1 || m < 1)
+        return cl_error(CL_EINVAL, "regression loss: need n >= 1 and m >= 1 (got n=%d, m=%d)",
+                        n, m);
+    double sum = 0, inv_n = 1.0 / n;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double e = (double)pred[(int64_t)i * m + j] - t[(int64_t)i * m + j];
+            sum += 0.5 * e * e;
+            if (sse) sse[j] += e * e;
+            if (dpred) dpred[(int64_t)i * m + j] = (float)(e * inv_n);
+        }
+    *loss = sum * inv_n;
+    return CL_OK;
+}

@@ -193,6 +193,7 @@ typedef struct {
     cl_optim *opt;
     cl_train_state st;    /* epoch, pos, step, rngs, perm: exactly what a checkpoint holds */
     float *x, *dlogits;   /* [batch, dim], [batch, K] */
+    float *tb;            /* [batch, K] regression targets (regression only) */
     int32_t *y;           /* [batch] */
     int64_t N;
     int K, batches;
@@ -277,6 +278,14 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
     t->y = cl_alloc_array((size_t)cfg->batch, sizeof(int32_t), "batch labels");
     t->dlogits = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, sizeof(float), "dlogits");
     if (!t->x || !t->y || !t->dlogits) return CL_ENOMEM;
+    if (cfg->task == CL_TASK_REGRESS) {
+        if (!cfg->targets || (test && !cfg->test_targets) || t->K > CL_TRAIN_MAX_TARGETS)
+            return cl_error(CL_EINVAL, "regression needs targets for every split and at most "
+                                       "%d outputs (the model has %d)",
+                            CL_TRAIN_MAX_TARGETS, t->K);
+        t->tb = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, sizeof(float), "targets");
+        if (!t->tb) return CL_ENOMEM;
+    }
 
     if (cfg->resume) {
         CL_TRY(load(t));
@@ -309,6 +318,7 @@ static void teardown(trainer *t)
     cl_free(t->x);
     cl_free(t->y);
     cl_free(t->dlogits);
+    cl_free(t->tb);
     cl_free(t->st.perm);
 }
 
@@ -318,7 +328,17 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
     cl_model *m = t->m;
     ds_gather(t->train, t->st.perm + t->st.pos, n, t->x, t->y, &t->st.rng_aug);
     const float *logits = cl_model_forward(m, t->x, n, 1);
-    CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y, n, t->K, loss, t->dlogits, correct));
+    if (t->tb) {
+        const int32_t *idx = t->st.perm + t->st.pos;
+        for (int i = 0; i < n; i++)
+            memcpy(t->tb + (int64_t)i * t->K, t->cfg->targets + (int64_t)idx[i] * t->K,
+                   sizeof(float) * (size_t)t->K);
+        CL_TRY(cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL));
+        *correct = 0;
+    } else {
+        CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y, n, t->K, loss, t->dlogits,
+                               correct));
+    }
     if (!isfinite(*loss))
         return cl_error(CL_ENUMERIC, "non-finite loss (%g) at epoch %d, step %lld (lr %g); "
                                      "stopped, the last checkpoint is kept",
@@ -353,10 +373,16 @@ static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks
     info->batch_index = t->batches;
     CL_TRY(check_params(t));
     int skip = cfg->skip_eval && cfg->skip_eval(cfg->skip_eval_user, t->st.epoch);
-    if (!skip && cfg->eval_train)
+    if (!skip && cfg->eval_train && cfg->task == CL_TASK_REGRESS)
+        CL_TRY(cl_train_evaluate_reg(t->m, t->train, cfg->targets, &info->train_loss,
+                                     &info->train_acc, NULL, NULL));
+    else if (!skip && cfg->eval_train)
         CL_TRY(cl_train_evaluate(t->m, t->train, &cfg->loss, &info->train_loss,
                                  &info->train_acc));
-    if (!skip && cfg->eval_test && t->test)
+    if (!skip && cfg->eval_test && t->test && cfg->task == CL_TASK_REGRESS)
+        CL_TRY(cl_train_evaluate_reg(t->m, t->test, cfg->test_targets, &info->test_loss,
+                                     &info->test_acc, NULL, NULL));
+    else if (!skip && cfg->eval_test && t->test)
         CL_TRY(cl_train_evaluate(t->m, t->test, &cfg->loss, &info->test_loss,
                                  &info->test_acc));
     res->train_loss = info->train_loss;
@@ -460,6 +486,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
         info.lr = lr;
         info.run_loss = loss_sum / (double)(seen ? seen : 1);
         info.run_acc = (double)correct / (double)(seen ? seen : 1);
+        if (cfg.task == CL_TASK_REGRESS) info.run_acc = NAN;
         info.seconds = cl_clock_seconds() - t0;
         info.img_per_s = info.seconds > 0 ? (double)seen / info.seconds : 0;
         if ((st = end_epoch(&t, &info, hooks, &res)) != CL_OK) goto done;

@@ -1,0 +1,211 @@
+/* The regression study: after every epoch, NRC1-NRC3 (Andriopoulos et al.,
+ * NeurIPS 2024; analysis/nrc.c) of the classifier input on the training and
+ * test splits, NRC1 of every other tap of at most CL_NRC_MAX_DIM features,
+ * and the test MSE / R^2 per target, one metrics.csv row per epoch. Two
+ * eval-mode sweeps per split (the analyzer's two passes). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "collapse/csv.h"
+#include "collapse/mem.h"
+#include "collapse/nrc.h"
+#include "collapse/study.h"
+
+struct cl_study_reg {
+    const cl_model *m;
+    int ntaps, cls, n; /* taps, classifier layer, targets */
+    cl_study_tap *taps;
+    cl_nrc_stream **streams; /* [ntaps], NULL for a tap not analyzed */
+    cl_csv_log log;
+    int opened; /* metrics.csv started (a resumed run starts it at its first epoch) */
+    char path[4200];
+};
+
+void cl_study_reg_destroy(cl_study_reg *s)
+{
+    if (!s) return;
+    for (int i = 0; s->streams && i < s->ntaps; i++)
+        cl_nrc_stream_destroy(s->streams[i]);
+    cl_free(s->streams);
+    cl_free(s->taps);
+    cl_csv_log_free(&s->log);
+    cl_free(s);
+}
+
+/* The header: epoch, lr, losses and mean R^2, per split nrc keys, per
+ * target test mse/r2, then nrc1 of each tap. */
+static void header(const cl_study_reg *s, char *h, size_t cap)
+{
+    snprintf(h, cap, "epoch,lr,train_loss,train_r2,test_loss,test_r2");
+    static const char *split[2] = {"train", "test"};
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < cl_nrc_nkeys(); k++)
+            snprintf(h + strlen(h), cap - strlen(h), ",%s_%s", cl_nrc_key_name(k), split[p]);
+    for (int j = 0; j < s->n; j++)
+        snprintf(h + strlen(h), cap - strlen(h), ",test_mse_%d,test_r2_%d", j, j);
+    for (int i = 0; i < s->ntaps; i++)
+        snprintf(h + strlen(h), cap - strlen(h), ",nrc1_train_L%d", i);
+}
+
+cl_status cl_study_reg_create(cl_study_reg **out, const cl_model *m, int n, const char *out_dir,
+                              int resume)
+{
+    *out = NULL;
+    cl_study_reg *s = cl_alloc(sizeof *s, "regression study");
+    if (!s) return CL_ENOMEM;
+    cl_status st = CL_OK;
+    s->m = m;
+    s->n = n;
+    s->cls = cl_model_classifier_index(m);
+    s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
+    if (!s->taps) {
+        st = CL_ENOMEM;
+        goto fail;
+    }
+    if ((s->ntaps = cl_study_taps(m, s->taps)) < 0) {
+        st = CL_EINVAL;
+        goto fail;
+    }
+    s->streams = cl_alloc_array((size_t)s->ntaps, sizeof *s->streams, "nrc streams");
+    if (!s->streams) {
+        st = CL_ENOMEM;
+        goto fail;
+    }
+    const cl_layer *head = &m->layers[s->cls];
+    const int pen = s->ntaps - 1, dim = s->taps[pen].dim;
+    if (cl_shape_size(head->out) != n || dim > CL_NRC_MAX_DIM) {
+        st = cl_error(CL_EINVAL, "study: the regression head must map %d <= %d features to %d "
+                                 "targets",
+                      dim, CL_NRC_MAX_DIM, n);
+        goto fail;
+    }
+    for (int i = 0; i < s->ntaps; i++) {
+        int d = s->taps[i].dim;
+        if (d > CL_NRC_MAX_DIM || d < n) continue; /* too wide (or narrow) to be cheap */
+        if ((st = cl_nrc_stream_create(&s->streams[i], d, n, NULL, NULL, NULL)) != CL_OK)
+            goto fail;
+    }
+    char h[8192];
+    snprintf(s->path, sizeof s->path, "%s/metrics.csv", out_dir);
+    header(s, h, sizeof h);
+    if (!resume) {
+        if ((st = cl_csv_log_open(&s->log, s->path, h, 0, 0)) != CL_OK) goto fail;
+        s->opened = 1;
+    }
+    *out = s;
+    return CL_OK;
+fail:
+    cl_study_reg_destroy(s);
+    return st;
+}
+
+typedef struct {
+    cl_study_reg *s;
+    cl_nrc_stream *head; /* the classifier input's stream with W, b */
+    const float *t;      /* the split's targets */
+    int pass;
+} sweep;
+
+static cl_status feed(void *user, const cl_model *m, const cl_batch *b)
+{
+    sweep *w = user;
+    cl_study_reg *s = w->s;
+    float tb[4096];
+    const float *Y = NULL;
+    if (!b->idx && (int64_t)b->n * s->n <= 4096) {
+        Y = w->t + b->first * s->n;
+    } else if ((int64_t)b->n * s->n <= 4096) {
+        for (int i = 0; i < b->n; i++)
+            memcpy(tb + i * s->n, w->t + (int64_t)b->idx[i] * s->n, sizeof(float) * s->n);
+        Y = tb;
+    } else {
+        return cl_error(CL_EINVAL, "study: eval batch too large for the regression study");
+    }
+    for (int i = 0; i <= s->ntaps; i++) {
+        cl_nrc_stream *st = i < s->ntaps ? s->streams[i] : w->head;
+        const cl_study_tap *tap = &s->taps[i < s->ntaps ? i : s->ntaps - 1];
+        if (!st) continue;
+        const float *h = tap->layer < 0 ? b->x : m->acts[tap->layer];
+        const float *y = i < s->ntaps ? NULL : Y;
+        CL_TRY(w->pass == 1 ? cl_nrc_stream_feed1(st, h, b->n, tap->dim, y)
+                            : cl_nrc_stream_feed2(st, h, b->n, tap->dim, y));
+    }
+    return CL_OK;
+}
+
+/* Both passes over ds; the head stream (W, b of the model) into *r, the
+ * per-tap NRC1 into nrc1 [ntaps] (train only: taps = 1). */
+static cl_status split(cl_study_reg *s, cl_model *m, const cl_train_data *ds, const float *t,
+                       int taps, cl_nrc_result *r, double *nrc1)
+{
+    const cl_layer *head = &m->layers[s->cls];
+    const int dim = s->taps[s->ntaps - 1].dim;
+    const float *W = m->params + head->param_off;
+    const float *bias = head->spec.bias ? W + (int64_t)s->n * dim : NULL;
+    sweep w = {s, NULL, t, 1};
+    CL_TRY(cl_nrc_stream_create(&w.head, dim, s->n, W, bias, NULL));
+    cl_nrc_stream *saved[256];
+    int nt = s->ntaps < 256 ? s->ntaps : 256;
+    for (int i = 0; i < nt; i++) {
+        saved[i] = s->streams[i];
+        if (!taps) s->streams[i] = NULL;
+        else if (s->streams[i]) cl_nrc_stream_reset(s->streams[i]);
+    }
+    cl_status st = cl_train_forward_each(m, ds, 0, feed, &w);
+    for (int i = 0; st == CL_OK && i < nt; i++)
+        if (s->streams[i]) st = cl_nrc_stream_end1(s->streams[i]);
+    if (st == CL_OK) st = cl_nrc_stream_end1(w.head);
+    w.pass = 2;
+    if (st == CL_OK) st = cl_train_forward_each(m, ds, 0, feed, &w);
+    if (st == CL_OK) st = cl_nrc_stream_result(w.head, r);
+    for (int i = 0; i < nt; i++) {
+        cl_nrc_result ri;
+        if (nrc1) nrc1[i] = NAN;
+        if (st == CL_OK && s->streams[i] && nrc1 &&
+            (st = cl_nrc_stream_result(s->streams[i], &ri)) == CL_OK)
+            nrc1[i] = ri.nrc1;
+        s->streams[i] = saved[i];
+    }
+    cl_nrc_stream_destroy(w.head);
+    return st;
+}
+
+cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *user)
+{
+    cl_study_reg *s = user;
+    cl_nrc_result rt, rs;
+    double nrc1[256];
+    if (!s->opened) { /* resumed: keep the rows of the epochs before this one */
+        char h[8192];
+        header(s, h, sizeof h);
+        CL_TRY(cl_csv_log_open(&s->log, s->path, h, 1, info->epoch));
+        s->opened = 1;
+    }
+    CL_TRY(split(s, info->model, info->train, info->cfg->targets, 1, &rt, nrc1));
+    if (info->test && info->cfg->test_targets) {
+        CL_TRY(split(s, info->model, info->test, info->cfg->test_targets, 0, &rs, NULL));
+    } else {
+        memset(&rs, 0, sizeof rs);
+        rs.nrc1 = rs.nrc2 = rs.nrc3 = rs.nrc3_gamma = rs.mse = rs.r2 = NAN;
+        for (int j = 0; j < CL_NRC_MAX_TARGETS; j++)
+            rs.mse_t[j] = rs.r2_t[j] = NAN;
+    }
+    char row[8192];
+    snprintf(row, sizeof row, "%d", info->epoch);
+    double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
+                      info->test_acc};
+    for (int i = 0; i < 5; i++)
+        cl_csv_put(row, sizeof row, lead[i], 0);
+    const cl_nrc_result *r[2] = {&rt, &rs};
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < cl_nrc_nkeys(); k++)
+            cl_csv_put(row, sizeof row, cl_nrc_key_value(r[p], k), 0);
+    for (int j = 0; j < s->n; j++) {
+        cl_csv_put(row, sizeof row, rs.mse_t[j], 0);
+        cl_csv_put(row, sizeof row, rs.r2_t[j], 0);
+    }
+    for (int i = 0; i < s->ntaps; i++)
+        cl_csv_put(row, sizeof row, i < 256 ? nrc1[i] : NAN, 0);
+    return cl_csv_log_write_row(&s->log, row);
+}
