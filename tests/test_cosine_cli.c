@@ -12,7 +12,7 @@
 /* A run with the cosine head: the study's nc4/acc are the cosine decision's,
  * reproduced from the saved features with opts.nc4_cosine (and differ from
  * argmax W h when the row norms differ). */
-Test(cosine_cli, study_uses_the_cosine_decision, .timeout = 60)
+Test(cosine_cli, study_uses_the_cosine_decision, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "cosrun");

@@ -147,7 +147,7 @@ Test(data_imbalance, bad_options)
     cr_assert_eq(want[9], 5);
 }
 
-Test(data_imbalance, cli_prints_counts_and_names_flags, .timeout = 60)
+Test(data_imbalance, cli_prints_counts_and_names_flags, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "imb");

@@ -113,7 +113,7 @@ static void slurp(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-Test(plot_scatter, cli_draws_dim3_and_explains_other_dims, .timeout = 60)
+Test(plot_scatter, cli_draws_dim3_and_explains_other_dims, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "scatter");
