@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli_common.h"
+#include "common.h"
 #include "collapse/csv.h"
 #include "collapse/mem.h"
 #include "collapse/nc.h"

@@ -7,6 +7,7 @@
 
 #include "../src/data/internal.h"
 #include "cli_common.h"
+#include "common.h"
 #include "collapse/data.h"
 #include "data_common.h"
 
