@@ -44,6 +44,7 @@ void free_case(ncase *c)
 int close_rel(double a, double b, double rel)
 {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b)) return a == b;
     return fabs(a - b) <= rel * fmax(fabs(b), 1e-9);
 }
 

@@ -25,7 +25,8 @@ void free_case(ncase *c);
 void check_expected_rel(const char *name, const char *which, const cl_nc_result *r,
                         double rel);
 
-/* 1 if a and b agree to `rel` (relative to b, floor 1e-9) or are both NaN. */
+/* 1 if a and b agree to `rel` (relative to b, floor 1e-9), are both NaN or
+ * are the same infinity. */
 int close_rel(double a, double b, double rel);
 
 #endif

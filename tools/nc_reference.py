@@ -25,6 +25,7 @@ KEYS = ["nc1", "D", "nc1_quotient", "cdnv", "equinorm_M", "equinorm_W", "equiang
         # gnc group (Jiang, Zhou et al. ICML 2024; Liu et al. 2023)
         "gnc1", "gnc2", "gnc3", "hsu_log_mean", "hsu_log_var"]
 IMBALANCE_KEYS = KEYS[17:21]
+RANK_TOL = 1e-12  # CL_NC_RANK_TOL of include/collapse/nc.h
 GNC_KEYS = KEYS[21:]
 
 
@@ -119,7 +120,7 @@ def gnc(H, y, K, M, W, weighted_mean):
 
 
 def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True, minority=None,
-            with_gnc=False):
+            with_gnc=False, return_rank=False):
     H = H.reshape(H.shape[0], -1).astype(np.float64)
     N, D = H.shape
     mu = np.zeros((K, D))
@@ -142,13 +143,18 @@ def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True, minorit
     for c in range(K):
         Sb += np.outer(M[c], M[c])
     Sb /= K
-    # Pseudo-inverse on the top K-1 eigenpairs (no tolerance).
+    # Pseudo-inverse on the top min(K-1, D) eigenpairs; the class means are
+    # rank-deficient (NC1 and D undefined: nan) when one of them is at most
+    # RANK_TOL times the largest (the analyzer's CL_NC_RANK_TOL).
     lam, V = np.linalg.eigh(Sb)
     keep = min(K - 1, D)
-    lam, V = lam[-keep:], V[:, -keep:]
-    Sb_pinv = V @ np.diag(1.0 / lam) @ V.T
     out = {}
-    out["D"] = np.trace(Sw @ Sb_pinv)
+    out["rank_M"] = int(np.sum(lam[-keep:] > RANK_TOL * lam[-1])) if lam[-1] > 0 else 0
+    lam, V = lam[-keep:], V[:, -keep:]
+    if out["rank_M"] == keep:
+        out["D"] = np.trace(Sw @ (V @ np.diag(1.0 / lam) @ V.T))
+    else:
+        out["D"] = np.nan
     out["nc1"] = out["D"] / K
     out["nc1_quotient"] = np.trace(Sw) / np.trace(Sb)
 
@@ -188,6 +194,8 @@ def analyze(H, y, K, W=None, b=None, weighted_mean=False, nc4_bias=True, minorit
     g = gnc(H, y, K, M, W, weighted_mean) if with_gnc else [np.nan] * 5
     for k, v in zip(GNC_KEYS, g):
         out[k] = v
+    if return_rank:
+        return np.array([out[k] for k in KEYS]), out["rank_M"]
     return np.array([out[k] for k in KEYS])
 
 
@@ -216,6 +224,40 @@ def make_case(rng, counts, D, K, spread, noise, wnoise):
     return H, y, W, b
 
 
+def rank_deficient_cases(rng):
+    """Class means of rank < min(K-1, D), where NC1 and D are undefined.
+    shared: K = 6, D = 10, classes 4 and 5 have the same samples in the same
+    order (so the same mean, exactly: rank 4 < 5), small-integer features so
+    every sum is exact; collinear: K = 5, D = 8, means t_q v + c on one line
+    (rank 1 < 4) with noise in +-pairs so every class mean is exact."""
+    cases = []
+    K, D, n = 6, 10, 24
+    base = rng.integers(-6, 7, size=(5, D))
+    X = [base[c] + rng.integers(-4, 5, size=(n, D)) for c in range(5)]
+    X.append(X[4].copy())
+    H = np.concatenate(X).astype(np.float32)
+    y = np.repeat(np.arange(K), n)
+    W = (base[np.minimum(np.arange(K), 4)] - base.mean(axis=0)
+         + rng.normal(0, 0.5, size=(K, D))).astype(np.float32)
+    b = rng.normal(0, 0.5, size=K).astype(np.float32)
+    cases.append(("shared", H, y.astype(np.int64), W, b))
+    K, D = 5, 8
+    v, c0 = rng.integers(-3, 4, size=D), rng.integers(-3, 4, size=D)
+    means = np.array([0, 1, 2, 4, 8])[:, None] * v + c0  # no mean at mu_G
+    X, y = [], []
+    for q, m in enumerate([20, 26, 30, 36, 40]):
+        e = np.round(rng.normal(0, 1.5, size=(m // 2, D)) * 8) / 8
+        X.append(means[q] + np.concatenate([e, -e]))  # noise sums to 0 exactly
+        y.append(np.full(m, q))
+    perm = rng.permutation(sum(len(a) for a in y))
+    H = np.concatenate(X)[perm].astype(np.float32)
+    y = np.concatenate(y)[perm]
+    W = (means - means.mean(axis=0) + rng.normal(0, 0.3, size=(K, D))).astype(np.float32)
+    b = rng.normal(0, 0.5, size=K).astype(np.float32)
+    cases.append(("collinear", H, y.astype(np.int64), W, b))
+    return cases
+
+
 def write_fixtures(out):
     rng = np.random.default_rng(20231123)
     cases = []
@@ -231,6 +273,7 @@ def write_fixtures(out):
     # N x C x H x W features (flattened by the analyzer), K = 3
     H, y, W, b = make_case(rng, [16, 16, 16], 18, 3, 0.8, 1.0, 0.5)
     cases.append(("conv", H.reshape(48, 2, 3, 3), y.astype(np.int64), W, b))
+    cases += rank_deficient_cases(rng)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "keys.txt"), "w") as f:
         f.write("\n".join(KEYS) + "\n")
@@ -253,6 +296,11 @@ def write_fixtures(out):
         np.save(os.path.join(d, "expected_gnc.npy"), analyze(H, yy, K, W, b, with_gnc=True))
         np.save(os.path.join(d, "expected_gnc_noW.npy"),
                 analyze(H, yy, K, weighted_mean=True, with_gnc=True))
+        if name in ("shared", "collinear"):
+            np.save(os.path.join(d, "expected_rank.npy"),
+                    np.array([analyze(H, yy, K, return_rank=True)[1],
+                              analyze(H, yy, K, weighted_mean=True, return_rank=True)[1]],
+                             dtype=np.float64))
     Ds = np.array([41.0, 30.5, 19.2, 14.9, 9.7, 7.1, 4.4, 3.6])
     np.save(os.path.join(out, "fit_D.npy"), Ds)
     np.save(os.path.join(out, "fit_expected.npy"), fit(Ds))

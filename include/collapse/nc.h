@@ -52,7 +52,13 @@ typedef struct {
     int dim, K; /* feature dimension, classes */
     int has_W, has_b;  /* which classifier inputs were given */
     cl_nc_opts opts;   /* conventions used */
-    /* NC1 */
+    /* NC1. rank_M: numerical rank of the centred class means M, the number
+     * of eigenvalues of M M^T above CL_NC_RANK_TOL times the largest (none
+     * when M = 0), at most min(K-1, dim). nc1_defined = (rank_M ==
+     * min(K-1, dim)); when 0, tr(Sw Sb^+) over the top min(K-1, dim)
+     * eigenpairs would divide by a zero eigenvalue, so nc1 and fuzz are NAN
+     * (every other key is still computed). */
+    int rank_M, nc1_defined;
     double nc1;        /* tr(Sw Sb^+)/K */
     double fuzz;       /* He & Su separation fuzziness D = tr(Sw Sb^+) = K nc1 */
     double nc1_quotient; /* tr(Sw)/tr(Sb) */
@@ -82,6 +88,11 @@ typedef struct {
 /* Keys that need W are NAN when W is not given; keys of a group that was
  * not computed are NAN. */
 
+/* Relative eigenvalue tolerance of the rank test above (eigenvalues of
+ * M M^T, i.e. squared singular values of M: singular values below 1e-6 of
+ * the largest do not count). The same tolerance decides gnc1. */
+#define CL_NC_RANK_TOL 1e-12
+
 typedef struct cl_nc_stream cl_nc_stream;
 
 /* dim >= 1, K >= 2. W [K, dim] and b [K] are copied (either may be NULL; b is
@@ -108,9 +119,10 @@ cl_status cl_nc_stream_end1(cl_nc_stream *s);
 cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t ld,
                              const int32_t *y);
 /* Ends pass 2 and fills every metric; may be called again for the same
- * result. Errors: CL_EINVAL (called before end1; per-class sample counts of
- * the two passes differ), CL_ENUMERIC (the class means span fewer than
- * min(K-1, dim) dimensions, so Sb^+ and NC1 are undefined). */
+ * result. Class means spanning fewer than min(K-1, dim) dimensions are not
+ * an error: r->nc1_defined = 0, nc1 and fuzz are NAN, the rest is filled.
+ * Errors: CL_EINVAL (called before end1; per-class sample counts of the two
+ * passes differ), CL_ENUMERIC (features of pass 2 not finite). */
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
 
 /* In-memory: both passes over H [N, dim] (contiguous), same errors. */
@@ -123,7 +135,8 @@ cl_status cl_nc_analyze_naive(const float *H, int64_t N, int dim, const int32_t 
                               const float *W, const float *b, const cl_nc_opts *opts,
                               cl_nc_result *r);
 
-/* He & Su fit of ln D_l against layer index l = 0..L-1 (L >= 2, every D_l > 0):
+/* He & Su fit of ln D_l against layer index l = 0..L-1 (L >= 2, every D_l
+ * finite and > 0; a NAN D_l of a layer whose NC1 is undefined is CL_EINVAL):
  * slope, intercept, rho = exp(slope), R^2 of the least-squares line, Pearson r. */
 typedef struct {
     int L;

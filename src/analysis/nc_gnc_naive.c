@@ -185,10 +185,8 @@ static cl_status gnc1_naive(const float *H, int64_t N, int dim, const int32_t *y
                 Sb[(size_t)a * dim + b] += mu[c * dim + a] * mu[c * dim + b] / K;
     cl_nc_result t;
     r->gnc1 = NAN;
-    if (cl_nc_nc1_naive(Sw, Sb, Sp, lam, dim, K, &t) == CL_OK) {
-        int keep = K - 1 < dim ? K - 1 : dim;
-        if (lam[dim - keep] > 1e-12 * lam[dim - 1]) r->gnc1 = t.nc1;
-    }
+    /* NAN when the normalised means are rank-deficient (CL_NC_RANK_TOL) */
+    if (cl_nc_nc1_naive(Sw, Sb, Sp, lam, dim, K, &t) == CL_OK) r->gnc1 = t.nc1;
     cl_errclear();
 out:
     cl_free(mu);

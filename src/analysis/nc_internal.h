@@ -57,6 +57,11 @@ struct cl_nc_stream {
  * see on_caller in nc.c). Errors: CL_ENUMERIC. */
 cl_status cl_nc_finish(cl_nc_stream *s);
 
+/* Numerical rank from eigenvalues eval [n] (ascending): how many of the
+ * top `keep` exceed CL_NC_RANK_TOL times the largest (0 when it is not
+ * > 0). Used by the fast and the naive analyzer alike. */
+int cl_nc_rank(const double *eval, int n, int keep);
+
 /* The imbalance group into r (nc_metrics.c): minority flags minor [K]
  * (explicit, or cnt[c] < max cnt when minor is NULL; then only if the
  * counts differ), Gram matrices G = A A^T and WW = W W^T (NULL without W). */

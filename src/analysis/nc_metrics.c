@@ -100,6 +100,15 @@ void cl_nc_imbalance(const unsigned char *minor, const int64_t *cnt, int K, cons
     r->majority_cos_W = cW[0];
 }
 
+int cl_nc_rank(const double *eval, int n, int keep)
+{
+    const double lmax = eval[n - 1];
+    int rank = 0;
+    for (int j = n - 1; j >= n - keep && lmax > 0 && eval[j] > CL_NC_RANK_TOL * lmax; j--)
+        rank++;
+    return rank;
+}
+
 /* tr(Sw Sb^+)/K = sum_i u_i^T (C/N) u_i / lambda_i^2 over the top `keep`
  * eigenpairs (u_i, lambda_i) of G = A A^T (columns of evec, ascending). */
 static double sw_sb_trace(const double *C, const double *evec, const double *eval, int K,
@@ -127,8 +136,7 @@ static cl_status gnc_keys(cl_nc_stream *s, const double *WW, const double *WM, i
 {
     const int K = s->K;
     r->groups |= CL_NC_GROUP_BIT(CL_NC_GROUP_GNC);
-    double lmax = s->neval[K - 1], lmin = s->neval[K - keep];
-    r->gnc1 = lmax > 0 && lmin > 1e-12 * lmax
+    r->gnc1 = cl_nc_rank(s->neval, K, keep) == keep
                   ? sw_sb_trace(s->nC, s->nevec, s->neval, K, keep, (double)s->n1)
                   : NAN;
     r->gnc2 = NAN;
@@ -152,22 +160,19 @@ cl_status cl_nc_finish(cl_nc_stream *s)
     const double N = (double)s->n1;
 
     /* NC1: tr(Sw Sb^+) = K sum_i u_i^T (C/N) u_i / lambda_i^2 over the top
-     * min(K-1, dim) eigenpairs of G = A A^T. */
+     * min(K-1, dim) eigenpairs of G = A A^T; undefined (NAN) when fewer of
+     * them exceed CL_NC_RANK_TOL lambda_max (rank-deficient class means). */
     int keep = K - 1 < dim ? K - 1 : dim;
-    double lmax = s->eval[K - 1], lmin = s->eval[K - keep];
-    if (!(lmax > 0) || !(lmin > 1e-12 * lmax))
-        return cl_error(CL_ENUMERIC,
-                        "nc: class means span fewer than %d dimensions "
-                        "(eigenvalue ratio %.3g); NC1 is undefined",
-                        keep, lmax > 0 ? lmin / lmax : 0.0);
-    r->fuzz = K * sw_sb_trace(s->C, s->evec, s->eval, K, keep, N);
+    r->rank_M = cl_nc_rank(s->eval, K, keep);
+    r->nc1_defined = r->rank_M == keep;
+    r->fuzz = r->nc1_defined ? K * sw_sb_trace(s->C, s->evec, s->eval, K, keep, N) : NAN;
     r->nc1 = r->fuzz / K;
 
     double trSw = 0, trG = 0;
     for (int c = 0; c < K; c++)
         trSw += s->ssq[c];
     trSw /= N;
-    if (!isfinite(trSw) || !isfinite(r->fuzz))
+    if (!isfinite(trSw) || (r->nc1_defined && !isfinite(r->fuzz)))
         return cl_error(CL_ENUMERIC, "nc: features of pass 2 are not finite");
     for (int c = 0; c < K; c++)
         trG += s->G[c * K + c];

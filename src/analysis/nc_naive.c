@@ -139,8 +139,15 @@ cl_status cl_nc_nc1_naive(const double *Sw, const double *Sb, double *Sp, double
         info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', dim, Sp, dim, lam);
     }
     if (info != 0) return cl_error(CL_ENUMERIC, "nc naive: eigendecomposition failed");
-    /* tr(Sw Sb^+) with Sb^+ = sum over the top min(K-1, dim) of v v^T / lambda. */
+    /* Numerical rank of Sb = M^T M / K (the eigenvalues of M M^T over K,
+     * same ratios): eigenvalues above CL_NC_RANK_TOL times the largest. */
     int keep = K - 1 < dim ? K - 1 : dim;
+    r->rank_M = 0;
+    for (int j = dim - 1; j >= dim - keep; j--)
+        if (lam[dim - 1] > 0 && lam[j] > CL_NC_RANK_TOL * lam[dim - 1]) r->rank_M++;
+    r->nc1_defined = r->rank_M == keep;
+    /* tr(Sw Sb^+) with Sb^+ = sum over the top min(K-1, dim) of v v^T / lambda
+     * (NAN when one of them is numerically zero). */
     double tr = 0;
     for (int j = dim - keep; j < dim; j++) {
         double q = 0;
@@ -150,8 +157,8 @@ cl_status cl_nc_nc1_naive(const double *Sw, const double *Sb, double *Sp, double
                      Sp[(size_t)c * dim + j];
         tr += q / lam[j];
     }
-    r->fuzz = tr;
-    r->nc1 = tr / K;
+    r->fuzz = r->nc1_defined ? tr : NAN;
+    r->nc1 = r->fuzz / K;
     double trw = 0, trb = 0;
     for (int a = 0; a < dim; a++) {
         trw += Sw[(size_t)a * dim + a];
