@@ -191,3 +191,28 @@ Test(nc_cli, cli_errors)
 
     tc_tmpdir_remove(dir);
 }
+
+/* Rank-deficient class means (fixture "shared": rank 4 < 5): exit 0, one
+ * line says why NC1 and D are undefined, the other keys are printed. */
+Test(nc_cli, cli_rank_deficient_means, .timeout = TC_TIMEOUT)
+{
+    static char out[1 << 16];
+    cr_assert_eq(run("--features " FIX "shared/H.npy --labels " FIX "shared/y.npy --weights " FIX
+                     "shared/W.npy",
+                     out, sizeof out),
+                 0, "%s", out);
+    cr_assert(strstr(out, "NC1 and D are undefined (nan): the class means have rank 4 < "
+                          "min(K-1, dim) = 5"),
+              "%s", out);
+    cr_assert(strstr(out, "nc1_quotient         0.451758"), "%s", out);
+    cr_assert_eq(run("--json --features " FIX "collinear/H.npy --labels " FIX "collinear/y.npy",
+                     out, sizeof out),
+                 0, "%s", out);
+    cr_assert(strstr(out, "\"rank_M\": 1,") && strstr(out, "\"nc1_defined\": false"), "%s", out);
+    cr_assert(isnan(json_metric(out, "nc1")) && isnan(json_metric(out, "D")), "%s", out);
+    cr_assert(fabs(json_metric(out, "nc1_quotient") - 0.0671) < 1e-4, "%s", out);
+    /* a full-rank fixture says nothing */
+    cr_assert_eq(run("--features " FIX "tall/H.npy --labels " FIX "tall/y.npy", out, sizeof out),
+                 0, "%s", out);
+    cr_assert_null(strstr(out, "undefined"), "%s", out);
+}

@@ -62,6 +62,8 @@ static void result_json(cl_json *j, const cl_nc_result *r)
     cl_json_str(j, "std", "population");
     cl_json_str(j, "sb_pinv", "top K-1 eigenpairs");
     cl_json_obj_end(j);
+    cl_json_int(j, "rank_M", r->rank_M); /* nc1_defined false: nc1 and D are null */
+    cl_json_bool(j, "nc1_defined", r->nc1_defined);
     cl_json_arr_begin(j, "groups");
     for (int g = 0; g < CL_NC_NGROUPS; g++)
         if (cl_nc_has_group(r, g)) cl_json_str(j, NULL, cl_nc_group_name(g));
@@ -84,6 +86,10 @@ static void print_table(const cl_nc_result *r, const char *feat)
                               : "unweighted (mean of class means)",
         r->opts.nc4_cosine ? "<w_k, h>/|w_k|" : "W h",
         r->has_W && r->has_b && r->opts.nc4_bias && !r->opts.nc4_cosine ? " + b" : "");
+    if (!r->nc1_defined)
+        printf("NC1 and D are undefined (nan): the class means have rank %d < min(K-1, dim) = %d "
+               "(eigenvalues of M M^T above %g x the largest)\n",
+               r->rank_M, r->K - 1 < r->dim ? r->K - 1 : r->dim, CL_NC_RANK_TOL);
     if (cl_nc_has_group(r, CL_NC_GROUP_IMBALANCE))
         printf("imbalance: %d minority class%s of %d\n", r->nminority,
                r->nminority == 1 ? "" : "es", r->K);
@@ -94,7 +100,8 @@ static void print_table(const cl_nc_result *r, const char *feat)
         if (cl_nc_key_needs_W(i) && !r->has_W)
             printf("%-14s %14s  %s\n", cl_nc_key_name(i), "-", cl_nc_key_descr(i));
         else
-            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), v, cl_nc_key_descr(i));
+            printf("%-14s %14.6g  %s\n", cl_nc_key_name(i), isnan(v) ? NAN : v,
+                   cl_nc_key_descr(i));
     }
 }
 
