@@ -142,3 +142,55 @@ Test(nc_study, gnc_on_when_dim_below_K_minus_1)
     /* 60 samples in 8 classes: counts 8 and 7, so the imbalance group too */
     cr_assert(strstr(line, ",majority_cos_M,gnc1,"), "%s", line);
 }
+
+static void count_warning(void *user, const char *msg)
+{
+    int *n = user;
+    if (strstr(msg, "rank") && strstr(msg, "nc1 and D are nan")) n[0]++;
+    n[1]++;
+}
+
+/* Classes 1 and 2 get the same inputs (each class-2 sample copies the
+ * class-1 sample before it), so at every layer their means coincide: rank
+ * 1 < K-1 = 2. The study goes on (it stopped with an error before): nc1 and
+ * D are nan in metrics.csv and layers.csv, the fit row is nan, the other
+ * keys are finite, and the run warns once. */
+Test(nc_study, rank_deficient_means_give_nan_rows, .timeout = TC_TIMEOUT)
+{
+    toy t;
+    toy_make(&t);
+    for (int i = 0; i < NTR; i++)
+        if (t.ytr[i] == 2) memcpy(t.xtr + i * DIN, t.xtr + (i - 1) * DIN, DIN * sizeof(float));
+    for (int i = 0; i < NTE; i++)
+        if (t.yte[i] == 2) memcpy(t.xte + i * DIN, t.xte + (i - 1) * DIN, DIN * sizeof(float));
+    int warned[2] = {0, 0};
+    cl_study_opts o = cl_study_opts_default();
+    o.plots = 1; /* figures with nan D: drawn without those points, no warning */
+    o.warn = count_warning;
+    o.warn_user = warned;
+    toy_run(&t, tpath("run"), &o, 2, NULL);
+    cr_expect_eq(warned[0], 1, "rank warnings %d (all warnings %d)", warned[0], warned[1]);
+    cr_expect_eq(warned[1], 1, "other warnings: %d", warned[1] - warned[0]);
+    cl_csv c;
+    cr_assert_eq(cl_csv_read(tpath("run/metrics.csv"), "", &c), CL_OK, "%s", cl_errmsg());
+    for (int64_t r = 0; r < c.nrows; r++) {
+        cr_expect(isnan(metric_of(&c, r, "nc1")) && isnan(metric_of(&c, r, "D")), "row %lld",
+                  (long long)r);
+        cr_expect(isnan(metric_of(&c, r, "test_nc1")));
+        cr_expect(isfinite(metric_of(&c, r, "nc1_quotient")), "row %lld", (long long)r);
+        cr_expect(isfinite(metric_of(&c, r, "etf_W")) && isfinite(metric_of(&c, r, "ncc_acc")));
+    }
+    cl_csv_free(&c);
+    cr_assert_eq(cl_csv_read(tpath("run/layers.csv"), "layer,name", &c), CL_OK, "%s",
+                 cl_errmsg());
+    int64_t fits = 0;
+    for (int64_t r = 0; r < c.nrows; r++) {
+        cr_expect(isnan(metric_of(&c, r, "D")), "row %lld", (long long)r);
+        if (!strcmp(c.txt[r * c.ncols + cl_csv_col(&c, "layer")], "fit")) {
+            fits++;
+            cr_expect(isnan(metric_of(&c, r, "rho")));
+        }
+    }
+    cr_expect_gt(fits, 0);
+    cl_csv_free(&c);
+}

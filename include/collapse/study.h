@@ -37,7 +37,8 @@
  *                 per tap (layer = tap index 0..L-1, rho..intercept empty)
  *                 then one row with layer = name = "fit" (dim, D, nc1 empty;
  *                 rho = exp(slope), r2, Pearson r, intercept of ln D =
- *                 intercept + ln(rho) * layer; "nan" if some D <= 0)
+ *                 intercept + ln(rho) * layer; "nan" if some D <= 0 or nan,
+ *                 i.e. a layer's class means are rank-deficient)
  *   labels_train.npy                      int32 [N], the labels as trained
  *                                         (after random labels)
  *   features_train.npy [N, dim] f32, W.npy [K, dim] f32, b.npy [K] f32
@@ -83,7 +84,9 @@ typedef struct {
     cl_nc_opts nc;     /* analyzer conventions */
     /* Log hook for warnings, called with a one-line message: today a
      * failure to draw the figures, which does not stop the study (the rows
-     * are written; drawing is retried only after the last epoch). NULL =
+     * are written; drawing is retried only after the last epoch), and, once
+     * per run, class means of rank < min(K-1, dim) (nc1 and D nan in such
+     * rows, the layer fit nan; see cl_nc_result.rank_M). NULL =
      * warnings are dropped (default). */
     void (*warn)(void *user, const char *msg);
     void *warn_user;

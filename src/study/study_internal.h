@@ -31,6 +31,7 @@ struct cl_study {
     double last_seconds;
     double plot_seconds; /* wall time of the last figure drawing, -1 = none yet */
     int plot_failed;     /* drawing failed: retried only after the last epoch */
+    int rank_warned;     /* the rank-deficient means warning was given (sweep.c) */
     int eval_epoch;      /* epoch of eval_values (-1 = none yet) */
     double eval_values[4]; /* train_loss, train_acc, test_loss, test_acc of its row */
     unsigned colgroups;      /* analyzer key groups in metrics.csv (CL_NC_GROUP_BIT) */

@@ -74,6 +74,23 @@ static cl_status tap_error(cl_status st, int epoch, const char *tap)
     return cl_error(st, "epoch %d, layer '%s': %s", epoch, tap, msg);
 }
 
+/* Rank-deficient class means are not an error: the row is written with
+ * nc1 and D nan (and the He & Su fit of layers.csv nan that epoch); the
+ * first such tap of the run is a warning through opts.warn. */
+static void rank_warning(cl_study *s, const cl_study_job *t, const cl_train_data *ds, int epoch)
+{
+    if (s->rank_warned || !s->o.warn) return;
+    s->rank_warned = 1;
+    char msg[512];
+    int keep = t->r.K - 1 < t->r.dim ? t->r.K - 1 : t->r.dim;
+    snprintf(msg, sizeof msg,
+             "epoch %d, layer '%s' (%s split): the class means have rank %d < min(K-1, dim) = %d, "
+             "so nc1 and D are nan in such rows (and the layer fit when a layer is); the other "
+             "keys are computed (warned once per run)",
+             epoch, t->tap->name, ds == s->train ? "train" : "test", t->r.rank_M, keep);
+    s->o.warn(s->o.warn_user, msg);
+}
+
 cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *ds,
                                  cl_study_job *jobs, int njobs, int force_cache_last, int epoch,
                                  const cl_loss_cfg *loss, double *mean_loss, double *acc)
@@ -120,6 +137,7 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
                           : cl_nc_analyze(t->cache, ds->n, t->tap->dim, ds->y, s->K, t->W, t->b,
                                           &o, &t->r);
         if (st != CL_OK) return tap_error(st, epoch, t->tap->name);
+        if (!t->r.nc1_defined) rank_warning(s, t, ds, epoch);
     }
     return CL_OK;
 }
