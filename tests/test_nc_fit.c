@@ -45,6 +45,8 @@ Test(nc_fit, fit_exact_geometric_and_errors)
     Ds[3] = 0;
     cr_assert_eq(cl_nc_fit_layers(Ds, 5, &f), CL_EINVAL);
     cr_assert(strstr(cl_errmsg(), "layer 3"), "%s", cl_errmsg());
-    Ds[3] = NAN;
+    Ds[3] = NAN; /* a layer with rank-deficient class means */
     cr_assert_eq(cl_nc_fit_layers(Ds, 5, &f), CL_EINVAL);
+    cr_assert(strstr(cl_errmsg(), "layer 3 is nan") && strstr(cl_errmsg(), "rank-deficient"),
+              "%s", cl_errmsg());
 }

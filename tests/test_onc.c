@@ -242,3 +242,30 @@ Test(onc, ufm_interior_latents_approach_midpoints, .timeout = TC_TIMEOUT)
     cr_assert(big.worst > 4 * small.worst && big.worst < 5e-2,
               "offsets %.3g (lam 1e-2) vs %.3g (lam 1e-3)", big.worst, small.worst);
 }
+
+/* Exactly collinear class means (the analyzer's fixture nc/collinear: K = 5,
+ * rank 1): onc1 is the trace quotient (NumPy's nc1_quotient of that
+ * fixture, 1e-7), not a refusal; fast == naive on every onc key. */
+Test(onc, collinear_means_give_onc1, .timeout = TC_TIMEOUT)
+{
+    ncase c;
+    load_case("collinear", &c);
+    double *e;
+    int nd;
+    int64_t sh[8];
+    cr_assert_eq(cl_npy_read_f64(FIX "collinear/expected_noW.npy", &e, &nd, sh), CL_OK);
+    const double b[4] = {-1.5, -0.5, 0.5, 1.5};
+    cl_onc_result r, n;
+    double z[5];
+    cr_assert_eq(cl_onc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, b, NULL, z, &r), CL_OK, "%s",
+                 cl_errmsg());
+    cr_assert_eq(cl_onc_analyze_naive(c.H, c.N, c.dim, c.y, c.K, c.W, b, NULL, NULL, &n), CL_OK,
+                 "%s", cl_errmsg());
+    cr_expect(close_rel(r.onc1, e[2], 1e-7), "onc1 %.12g, nc1_quotient %.12g", r.onc1, e[2]);
+    cr_expect(isfinite(r.onc2) && isfinite(r.onc3_tau) && isfinite(r.onc3_mid));
+    for (int i = 0; i < cl_onc_nkeys(); i++)
+        cr_expect(close_rel(cl_onc_key_value(&r, i), cl_onc_key_value(&n, i), 1e-9), "%s",
+                  cl_onc_key_name(i));
+    cl_free(e);
+    free_case(&c);
+}

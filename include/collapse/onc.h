@@ -51,8 +51,9 @@ cl_status cl_onc_from_means(const double *mu, const int64_t *count, int K, int d
                             const float *w, const double *b, const cl_nc_opts *opts, double onc1,
                             double *z, cl_onc_result *r);
 
-/* In memory: onc1 from cl_nc_analyze(H, ..., W = NULL) (so its errors too:
- * means spanning fewer than min(K-1, dim) dimensions are CL_ENUMERIC) and the class means
+/* In memory: onc1 from cl_nc_analyze(H, ..., W = NULL) (so its errors too;
+ * means spanning fewer than min(K-1, dim) dimensions, e.g. exactly
+ * collinear, are not one: onc1 is still the trace quotient) and the class means
  * (cl_nc_class_sums_add in sample order, cl_nc_class_means), then
  * cl_onc_from_means. Errors: those of both (empty class, non-finite
  * features), CL_ENOMEM. */

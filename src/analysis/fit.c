@@ -7,7 +7,12 @@ cl_status cl_nc_fit_layers(const double *fuzz, int L, cl_nc_fit *fit)
 {
     if (L < 2) return cl_error(CL_EINVAL, "nc fit: need at least 2 layers, got %d", L);
     for (int l = 0; l < L; l++)
-        if (!(fuzz[l] > 0) || !isfinite(fuzz[l]))
+        if (isnan(fuzz[l]))
+            return cl_error(CL_EINVAL,
+                            "nc fit: D of layer %d is nan (its class means are rank-deficient, "
+                            "so NC1 and D are undefined); no fit",
+                            l);
+        else if (!(fuzz[l] > 0) || !isfinite(fuzz[l]))
             return cl_error(CL_EINVAL,
                             "nc fit: D of layer %d is %g (need a finite value > 0)", l,
                             fuzz[l]);

@@ -122,9 +122,10 @@ static void geometry(const cl_ufm *u, cl_ufm_summary *s)
 }
 
 /* The analyzer on the float32 export, with the conventions of `collapse
- * analyze` (its defaults plus the gnc group); a solution whose class means
- * are rank-deficient (or zero) makes the analyzer refuse: *ok = 0 and every
- * key is NAN. */
+ * analyze` (its defaults plus the gnc group). Class means of rank <
+ * min(K-1, dim) (minority collapse, low-rank DUFM layers) leave nc1 and D
+ * NAN and every other key computed; a refusal (non-finite features) makes
+ * *ok = 0 and every key NAN. */
 static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
 {
     float *H, *W, *b;
@@ -143,7 +144,8 @@ static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
     return st;
 }
 
-/* Per layer l = 1..L: rank of the class means of Z_l and the analyzer's nc1. */
+/* Per layer l = 1..L: rank of the class means of Z_l and the analyzer's nc1
+ * (NAN when those means are rank-deficient). */
 static cl_status layers(cl_ufm *u, cl_ufm_summary *s)
 {
     for (int l = 1; l <= u->L; l++) {
