@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "collapse/csv.h"
 #include "collapse/mem.h"
 #include "collapse/nc.h"
 #include "collapse/npy.h"
@@ -162,4 +163,32 @@ Test(nc_rank, tolerance, .timeout = TC_TIMEOUT)
         cr_expect(e == 0 ? isfinite(r.nc1) && r.nc1 > 0 : isnan(r.nc1), "nc1 %g", r.nc1);
         cr_expect(close_rel(r.nc1_quotient, n.nc1_quotient, 1e-9));
     }
+}
+
+/* `collapse ufm --lpm` past minority collapse (R = 100, n_minor = 1): the
+ * minority features coincide, the class means lose rank, and the rows keep
+ * the cosines (minority ~ 1, majority ~ -0.23; they were all NaN when the
+ * analyzer refused such rows) while nc1 and D are NaN. */
+Test(nc_rank, ufm_lpm_rows_after_minority_collapse, .timeout = TC_TIMEOUT)
+{
+    char dir[128], line[512], path[192];
+    static char out[1 << 14];
+    tc_tmpdir_make(dir, sizeof dir, "ncrank");
+    snprintf(line, sizeof line,
+             "ufm --classes 10 --dim 20 --counts 100,100,100,100,100,1,1,1,1,1 --loss ce --lpm "
+             "--ew 1 --eh 5 --steps 3000 --lr 1 --log-every 500 --out %s/u",
+             dir);
+    cr_assert_eq(tc_run_capture(line, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/u/metrics.csv", dir);
+    cl_csv c;
+    cr_assert_eq(cl_csv_read(path, "", &c), CL_OK, "%s", cl_errmsg());
+    int64_t last = c.nrows - 1;
+    double mino = c.num[last * c.ncols + cl_csv_col(&c, "minority_cos_W")];
+    double majo = c.num[last * c.ncols + cl_csv_col(&c, "majority_cos_W")];
+    cr_expect(isnan(c.num[last * c.ncols + cl_csv_col(&c, "nc1")]));
+    cr_expect(mino > 0.999999, "minority_cos_W %.9g", mino);
+    cr_expect(majo > -0.24 && majo < -0.22, "majority_cos_W %.9g", majo);
+    cr_expect(isfinite(c.num[last * c.ncols + cl_csv_col(&c, "nc1_quotient")]));
+    cl_csv_free(&c);
+    tc_tmpdir_remove(dir);
 }
