@@ -83,25 +83,25 @@ Test(nc_rank, naive_matches_reference, .timeout = TC_TIMEOUT)
 /* The gnc group on the same cases: gnc1 has its own rank condition (the
  * normalised means), the hsu keys are -log of distances of unit vectors
  * (inf where two centred means point the same way). */
+static void gnc_case(const char *name, analyze_fn fn)
+{
+    ncase c;
+    load_case(name, &c);
+    cl_nc_opts o = cl_nc_opts_default();
+    o.gnc = 1;
+    cl_nc_result r;
+    cr_assert_eq(fn(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK, "%s", cl_errmsg());
+    check_expected_rel(name, "gnc", &r, 1e-7);
+    o.weighted_mean = 1; /* expected_gnc_noW: weighted mu_G, no classifier */
+    cr_assert_eq(fn(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, &o, &r), CL_OK, "%s", cl_errmsg());
+    check_expected_rel(name, "gnc_noW", &r, 1e-7);
+    free_case(&c);
+}
+
 Test(nc_rank, gnc_fast_naive_reference, .timeout = TC_TIMEOUT)
 {
-    for (int t = 0; t < 2; t++) {
-        ncase c;
-        load_case(names[t], &c);
-        cl_nc_opts o = cl_nc_opts_default();
-        o.gnc = 1;
-        cl_nc_result r;
-        cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
-        check_expected_rel(names[t], "gnc", &r, 1e-7);
-        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.dim, c.y, c.K, c.W, c.b, &o, &r), CL_OK);
-        check_expected_rel(names[t], "gnc", &r, 1e-7);
-        o.weighted_mean = 1;
-        cr_assert_eq(cl_nc_analyze(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, &o, &r), CL_OK);
-        check_expected_rel(names[t], "gnc_noW", &r, 1e-7);
-        cr_assert_eq(cl_nc_analyze_naive(c.H, c.N, c.dim, c.y, c.K, NULL, NULL, &o, &r), CL_OK);
-        check_expected_rel(names[t], "gnc_noW", &r, 1e-7);
-        free_case(&c);
-    }
+    const analyze_fn fns[2] = {cl_nc_analyze, cl_nc_analyze_naive};
+    for (int k = 0; k < 4; k++) gnc_case(names[k / 2], fns[k % 2]);
 }
 
 /* Streaming in odd batches gives the in-memory result, rank flags included. */
