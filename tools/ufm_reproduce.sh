@@ -20,7 +20,8 @@ col() {
 }
 
 # lastdef FILE NAME: "value,step" of the last row where column NAME is a
-# number (the analyzer leaves every key NaN once class means coincide).
+# number (nc1 and D are NaN once class means are rank-deficient; the cosines
+# stay defined, so for them this is the last step).
 lastdef() {
   awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
                         $c != "nan" && $c != "" { v = $c; s = $1 } END { print v "," s }' "$1"
