@@ -86,7 +86,7 @@ typedef struct {
     double hsu_log_mean, hsu_log_var; /* log(1/||u_i - u_j||) over pairs i < j */
 } cl_nc_result;
 /* Keys that need W are NAN when W is not given; keys of a group that was
- * not computed are NAN. */
+ * not computed are NAN; nc1 and fuzz (key D) are NAN when nc1_defined = 0. */
 
 /* Relative eigenvalue tolerance of the rank test above (eigenvalues of
  * M M^T, i.e. squared singular values of M: singular values below 1e-6 of
