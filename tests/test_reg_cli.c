@@ -1,0 +1,135 @@
+/* A regression run end to end as a child process ($COLLAPSE_BIN): MNIST
+ * subsets with three synthetic targets (--targets / --test-targets), then
+ * `collapse eval` (per-target MSE and R^2, read from the run's config.json)
+ * and `collapse features` + `collapse analyze --targets`, which must give
+ * the last metrics.csv row's NRC keys on both splits. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "collapse/csv.h"
+#include "collapse/npy.h"
+#include "common.h"
+
+#define NT 3
+
+/* Targets [n, NT] for the n samples of a split: smooth in the sample index,
+ * so the network can fit some of them (here only the file path matters). */
+static void write_targets(const char *path, int64_t n)
+{
+    float *t = malloc(sizeof(float) * (size_t)(n * NT));
+    cr_assert(t);
+    for (int64_t i = 0; i < n; i++) {
+        t[i * NT + 0] = (float)((i * 37) % 101) / 101.0f;
+        t[i * NT + 1] = 0.5f * (float)((i * 13) % 17) / 17.0f;
+        t[i * NT + 2] = 0.25f * (float)(i % 5);
+    }
+    int64_t sh[2] = {n, NT};
+    cr_assert_eq(cl_npy_write(path, CL_NPY_F32, t, 2, sh), CL_OK, "%s", cl_errmsg());
+    free(t);
+}
+
+/* Column `name` of the last row of DIR/metrics.csv. */
+static double last_value(const char *dir, const char *name)
+{
+    char p[300];
+    sub(p, sizeof p, "%s/metrics.csv", dir);
+    cl_csv t;
+    cr_assert_eq(cl_csv_read(p, "", &t), CL_OK, "%s", cl_errmsg());
+    int col;
+    cr_assert_eq(cl_csv_need(&t, name, &col), CL_OK, "%s", cl_errmsg());
+    double v = t.num[(t.nrows - 1) * t.ncols + col];
+    cl_csv_free(&t);
+    return v;
+}
+
+/* The number after `key` in text (which must hold it). */
+static double number_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    cr_assert(p, "'%s' missing in: %s", key, text);
+    return strtod(p + strlen(key), NULL);
+}
+
+static void expect_close(double got, double want, double rel, const char *what)
+{
+    cr_expect(fabs(got - want) <= rel * fabs(want) + 1e-12, "%s: %.17g, row %.17g", what, got,
+              want);
+}
+
+Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "regcli");
+    char model[256], run_dir[256], ytr[256], yte[256];
+    sub(model, sizeof model, "%s/mlp.cfg", c.dir);
+    FILE *f = fopen(model, "w");
+    cr_assert(f);
+    fputs("[model]\ntype = mlp\nwidth = 24\ndepth = 2\nbn = 0\n", f);
+    fclose(f);
+    sub(ytr, sizeof ytr, "%s/y_train.npy", c.dir);
+    sub(yte, sizeof yte, "%s/y_test.npy", c.dir);
+    write_targets(ytr, 60000);
+    write_targets(yte, 10000);
+    sub(run_dir, sizeof run_dir, "%s/run", c.dir);
+    const char *tr[] = {"train", "--model", model, "--data", "mnist", "--targets", ytr,
+                        "--test-targets", yte, "--task", "regression", "--train-per-class",
+                        "20", "--test-per-class", "10", "--epochs", "3", "--batch", "40",
+                        "--lr", "0.02", "--threads", "1", "--out", run_dir, NULL};
+    run_ok(&c, tr);
+
+    /* eval reads the task and the targets from config.json */
+    const char *ev[] = {"eval", run_dir, NULL};
+    run_ok(&c, ev);
+    char *so = tc_slurp(c.out, NULL);
+    cr_assert(strstr(so, "task regression") && strstr(so, "target 2  MSE"), "%s", so);
+    const char *te = strstr(so, "test  loss");
+    cr_assert(te, "%s", so);
+    expect_close(number_after(so, "train loss "), last_value(run_dir, "train_loss"), 1e-5,
+                 "train loss");
+    expect_close(number_after(so, "mean R^2 "), last_value(run_dir, "train_r2"), 1e-5,
+                 "train R^2");
+    expect_close(number_after(te, "mean R^2 "), last_value(run_dir, "test_r2"), 1e-5,
+                 "test R^2");
+    expect_close(number_after(te, "target 1  MSE "), last_value(run_dir, "test_mse_1"), 1e-5,
+                 "test MSE 1");
+    free(so);
+
+    /* features + analyze --targets: the NRC keys of the last row, both splits */
+    static const char *split[2] = {"train", "test"};
+    static const char *keys[] = {"nrc1", "nrc2", "nrc3", "mse", "r2"};
+    for (int s = 0; s < 2; s++) {
+        char fd[300], fp[320], tp[320], wp[320], bp[320];
+        sub(fd, sizeof fd, "%s/feat_%s", c.dir, split[s]);
+        const char *fe[] = {"features", run_dir, "--split", split[s], "--out", fd, NULL};
+        run_ok(&c, fe);
+        sub(fp, sizeof fp, "%s/features.npy", fd);
+        sub(tp, sizeof tp, "%s/targets.npy", fd);
+        sub(wp, sizeof wp, "%s/W.npy", fd);
+        sub(bp, sizeof bp, "%s/b.npy", fd);
+        const char *an[] = {"analyze", "--features", fp, "--targets", tp, "--weights", wp,
+                            "--bias", bp, "--json", NULL};
+        run_ok(&c, an);
+        char *js = tc_slurp(c.out, NULL);
+        for (int k = 0; k < 5; k++) {
+            char key[32], col[32];
+            sub(key, sizeof key, "\"%s\":", keys[k]);
+            sub(col, sizeof col, "%s_%s", keys[k], split[s]);
+            expect_close(number_after(js, key), last_value(run_dir, col), 1e-6, col);
+        }
+        free(js);
+    }
+
+    /* --task overrides the run's; an unknown one is a usage error */
+    const char *bad[] = {"eval", run_dir, "--task", "ranking", NULL};
+    cr_assert_eq(run(&c, bad), 2);
+    so = tc_slurp(c.err, NULL);
+    cr_assert(strstr(so, "--task") && strstr(so, "ranking"), "%s", so);
+    free(so);
+    const char *cls[] = {"eval", run_dir, "--task", "classification", NULL};
+    cr_assert_eq(run(&c, cls), 1, "a regression head is not a 10-class classifier");
+    ctx_done(&c);
+}
