@@ -131,5 +131,19 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     free(so);
     const char *cls[] = {"eval", run_dir, "--task", "classification", NULL};
     cr_assert_eq(run(&c, cls), 1, "a regression head is not a 10-class classifier");
+
+    /* the study drew nrc.png and r2.png; collapse plot redraws them */
+    char png[320], pd[300];
+    sub(png, sizeof png, "%s/nrc.png", run_dir);
+    cr_assert(tc_exists(png), "%s", png);
+    sub(png, sizeof png, "%s/r2.png", run_dir);
+    cr_assert(tc_exists(png), "%s", png);
+    sub(pd, sizeof pd, "%s/plots", c.dir);
+    const char *pl[] = {"plot", run_dir, "--out", pd, NULL};
+    run_ok(&c, pl);
+    sub(png, sizeof png, "%s/nrc.png", pd);
+    cr_assert(tc_exists(png), "%s", png);
+    sub(png, sizeof png, "%s/nc1.png", pd);
+    cr_assert(!tc_exists(png), "no classification figures for a regression run");
     ctx_done(&c);
 }

@@ -25,6 +25,8 @@ static void usage(FILE *f)
         "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
         "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
         "one line per run labelled with the folder's name (up to %d runs).\n"
+        "Regression runs (--task regression) get nrc.png (NRC1-3 train/test, NRC1 per\n"
+        "layer) and r2.png (mean R^2, test R^2 per target) instead.\n"
         "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
         "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
         "several runs): the training features, one colour per class, and each class's\n"
@@ -245,9 +247,14 @@ int cl_cmd_plot(int argc, char **argv)
     if (!cl_opt_mkdir_p("--out", out)) return 1;
     cl_status st = cl_study_plot_runs(runs, nruns, out);
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
-    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers "
-           ".png)\n",
-           nruns, nruns > 1 ? "s" : "", out);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/metrics.csv", runs[0]);
+    cl_csv head;
+    int read = cl_csv_read(probe, "", &head) == CL_OK;
+    int reg = read && cl_csv_col(&head, "nrc1_train") >= 0;
+    if (read) cl_csv_free(&head);
+    printf("figures of %d run%s written to %s/ (%s.png)\n", nruns, nruns > 1 ? "s" : "", out,
+           reg ? "nrc, r2" : "nc1, nc2, nc3, nc4, accuracy, layers");
     for (int r = 0; r < nruns; r++)
         if (feature_scatter(runs[r], out, nruns > 1)) return 1;
     return 0;
