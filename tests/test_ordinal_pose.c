@@ -18,14 +18,11 @@
 Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
 {
     ctx c;
-    ctx_init(&c, "ordpose");
     char model[256], rd[256], fd[256], p[320];
-    sub(model, sizeof model, "%s/mlp.cfg", c.dir);
-    FILE *f = fopen(model, "w");
-    cr_assert(f);
-    fputs("[model]\ntype = mlp\nwidth = 16\ndepth = 1\nbn = 0\n", f);
-    fclose(f);
+    ctx_init(&c, "ordpose");
     sub(rd, sizeof rd, "%s/run", c.dir);
+    sub(model, sizeof model, "%s/m.cfg", c.dir);
+    tc_write_text(model, "[model]\ntype = mlp\nwidth = 16\ndepth = 1\nbn = 0\n");
     const char *tr[] = {"train", "--model", model, "--data", "mnist-pose", "--ordinal-bins",
                         "5", "--loss", "clm", "--train-per-class", "10", "--test-per-class",
                         "4", "--epochs", "2", "--batch", "25", "--threads", "1", "--no-plots",

@@ -32,18 +32,26 @@ static void write_targets(const char *path, int64_t n)
     free(t);
 }
 
-/* Column `name` of the last row of DIR/metrics.csv. */
-static double last_value(const char *dir, const char *name)
+/* The last row of a run's metrics.csv, looked up by column. */
+typedef struct {
+    cl_csv t;
+    int64_t last;
+} last_row;
+
+static void last_row_load(last_row *r, const char *dir)
 {
     char p[300];
     sub(p, sizeof p, "%s/metrics.csv", dir);
-    cl_csv t;
-    cr_assert_eq(cl_csv_read(p, "", &t), CL_OK, "%s", cl_errmsg());
-    int col;
-    cr_assert_eq(cl_csv_need(&t, name, &col), CL_OK, "%s", cl_errmsg());
-    double v = t.num[(t.nrows - 1) * t.ncols + col];
-    cl_csv_free(&t);
-    return v;
+    cr_assert_eq(cl_csv_read(p, "", &r->t), CL_OK, "%s", cl_errmsg());
+    cr_assert_gt(r->t.nrows, 0);
+    r->last = r->t.nrows - 1;
+}
+
+static double col(const last_row *r, const char *name)
+{
+    int c = cl_csv_col(&r->t, name);
+    cr_assert_geq(c, 0, "no column %s", name);
+    return r->t.num[r->last * r->t.ncols + c];
 }
 
 /* The number after `key` in text (which must hold it). */
@@ -66,10 +74,7 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     ctx_init(&c, "regcli");
     char model[256], run_dir[256], ytr[256], yte[256];
     sub(model, sizeof model, "%s/mlp.cfg", c.dir);
-    FILE *f = fopen(model, "w");
-    cr_assert(f);
-    fputs("[model]\ntype = mlp\nwidth = 24\ndepth = 2\nbn = 0\n", f);
-    fclose(f);
+    tc_write_text(model, "[model]\ntype = mlp\nwidth = 24\ndepth = 2\nbn = 0\n");
     sub(ytr, sizeof ytr, "%s/y_train.npy", c.dir);
     sub(yte, sizeof yte, "%s/y_test.npy", c.dir);
     write_targets(ytr, 60000);
@@ -80,6 +85,8 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
                         "20", "--test-per-class", "10", "--epochs", "3", "--batch", "40",
                         "--lr", "0.02", "--threads", "1", "--out", run_dir, NULL};
     run_ok(&c, tr);
+    last_row row;
+    last_row_load(&row, run_dir);
 
     /* eval reads the task and the targets from config.json */
     const char *ev[] = {"eval", run_dir, NULL};
@@ -88,13 +95,13 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     cr_assert(strstr(so, "task regression") && strstr(so, "target 2  MSE"), "%s", so);
     const char *te = strstr(so, "test  loss");
     cr_assert(te, "%s", so);
-    expect_close(number_after(so, "train loss "), last_value(run_dir, "train_loss"), 1e-5,
+    expect_close(number_after(so, "train loss "), col(&row, "train_loss"), 1e-5,
                  "train loss");
-    expect_close(number_after(so, "mean R^2 "), last_value(run_dir, "train_r2"), 1e-5,
+    expect_close(number_after(so, "mean R^2 "), col(&row, "train_r2"), 1e-5,
                  "train R^2");
-    expect_close(number_after(te, "mean R^2 "), last_value(run_dir, "test_r2"), 1e-5,
+    expect_close(number_after(te, "mean R^2 "), col(&row, "test_r2"), 1e-5,
                  "test R^2");
-    expect_close(number_after(te, "target 1  MSE "), last_value(run_dir, "test_mse_1"), 1e-5,
+    expect_close(number_after(te, "target 1  MSE "), col(&row, "test_mse_1"), 1e-5,
                  "test MSE 1");
     free(so);
 
@@ -102,23 +109,21 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     static const char *split[2] = {"train", "test"};
     static const char *keys[] = {"nrc1", "nrc2", "nrc3", "mse", "r2"};
     for (int s = 0; s < 2; s++) {
-        char fd[300], fp[320], tp[320], wp[320], bp[320];
+        static const char *files[4] = {"features", "targets", "W", "b"};
+        char fd[300], np[4][320];
         sub(fd, sizeof fd, "%s/feat_%s", c.dir, split[s]);
         const char *fe[] = {"features", run_dir, "--split", split[s], "--out", fd, NULL};
         run_ok(&c, fe);
-        sub(fp, sizeof fp, "%s/features.npy", fd);
-        sub(tp, sizeof tp, "%s/targets.npy", fd);
-        sub(wp, sizeof wp, "%s/W.npy", fd);
-        sub(bp, sizeof bp, "%s/b.npy", fd);
-        const char *an[] = {"analyze", "--features", fp, "--targets", tp, "--weights", wp,
-                            "--bias", bp, "--json", NULL};
+        for (int k = 0; k < 4; k++) sub(np[k], sizeof np[k], "%s/%s.npy", fd, files[k]);
+        const char *an[] = {"analyze", "--features", np[0], "--targets", np[1], "--weights",
+                            np[2], "--bias", np[3], "--json", NULL};
         run_ok(&c, an);
         char *js = tc_slurp(c.out, NULL);
         for (int k = 0; k < 5; k++) {
-            char key[32], col[32];
+            char key[32], name[32];
             sub(key, sizeof key, "\"%s\":", keys[k]);
-            sub(col, sizeof col, "%s_%s", keys[k], split[s]);
-            expect_close(number_after(js, key), last_value(run_dir, col), 1e-6, col);
+            sub(name, sizeof name, "%s_%s", keys[k], split[s]);
+            expect_close(number_after(js, key), col(&row, name), 1e-6, name);
         }
         free(js);
     }
@@ -145,5 +150,6 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     cr_assert(tc_exists(png), "%s", png);
     sub(png, sizeof png, "%s/nc1.png", pd);
     cr_assert(!tc_exists(png), "no classification figures for a regression run");
+    cl_csv_free(&row.t);
     ctx_done(&c);
 }
