@@ -23,10 +23,18 @@ Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
     sub(rd, sizeof rd, "%s/run", c.dir);
     sub(model, sizeof model, "%s/m.cfg", c.dir);
     tc_write_text(model, "[model]\ntype = mlp\nwidth = 16\ndepth = 1\nbn = 0\n");
-    const char *tr[] = {"train", "--model", model, "--data", "mnist-pose", "--ordinal-bins",
-                        "5", "--loss", "clm", "--train-per-class", "10", "--test-per-class",
-                        "4", "--epochs", "2", "--batch", "25", "--threads", "1", "--no-plots",
-                        "--out", rd, NULL};
+    const char *tr[] = {"train",      "--model",
+                        model,        "--data",
+                        "mnist-pose", "--ordinal-bins",
+                        "5",          "--loss",
+                        "clm",        "--train-per-class",
+                        "10",         "--test-per-class",
+                        "4",          "--epochs",
+                        "2",          "--batch",
+                        "25",         "--threads",
+                        "1",          "--no-plots",
+                        "--out",      rd,
+                        NULL};
     run_ok(&c, tr);
     char *so = tc_slurp(c.out, NULL);
     cr_assert(strstr(so, "5 classes") && strstr(so, "cumlink"), "%s", so);
@@ -37,8 +45,8 @@ Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
     cl_csv t;
     cr_assert_eq(cl_csv_read(p, "", &t), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(t.nrows, 3);
-    const char *keys[] = {"onc1", "onc2", "onc3_tau", "onc3_mid", "test_onc1", "test_onc2",
-                          "test_onc3_tau", "test_onc3_mid"};
+    const char *keys[] = {"onc1",      "onc2",      "onc3_tau",      "onc3_mid",
+                          "test_onc1", "test_onc2", "test_onc3_tau", "test_onc3_mid"};
     for (int k = 0; k < 8; k++) {
         int col;
         cr_assert_eq(cl_csv_need(&t, keys[k], &col), CL_OK, "%s", cl_errmsg());
@@ -51,7 +59,8 @@ Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
     const char *ev[] = {"eval", rd, NULL};
     run_ok(&c, ev);
     so = tc_slurp(c.out, NULL);
-    cr_assert(strstr(so, "loss clm") && strstr(so, "test  loss") && strstr(so, "(20 samples)"),
+    cr_assert(strstr(so, "loss clm") && strstr(so, "test  loss") &&
+                  strstr(so, "(20 samples)"),
               "%s", so);
     free(so);
 
@@ -71,11 +80,13 @@ Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
         cr_assert(y[i] >= 0 && y[i] < 5);
         seen[y[i]]++;
     }
-    for (int k = 0; k < 5; k++) cr_expect_eq(seen[k], 10, "bin %d", k);
+    for (int k = 0; k < 5; k++)
+        cr_expect_eq(seen[k], 10, "bin %d", k);
     sub(p, sizeof p, "%s/targets.npy", fd);
     cr_assert_eq(cl_npy_read_f32(p, &tg, &nd, sh), CL_OK, "%s", cl_errmsg());
     cr_assert(nd == 2 && sh[0] == 50 && sh[1] == 3);
-    /* the bins are ordered in theta (target 0): every bin-k theta <= every bin-(k+1) theta */
+    /* the bins are ordered in theta (target 0): every bin-k theta <= every bin-(k+1)
+     * theta */
     for (int i = 0; i < 50; i++)
         for (int j = 0; j < 50; j++)
             if (y[i] < y[j]) cr_assert_leq(tg[i * 3], tg[j * 3], "rows %d, %d", i, j);

@@ -41,37 +41,39 @@ Test(plot_csv, several_files_labels_and_errors)
     sub(png, sizeof png, "%s/p.png", c.dir);
     write_file(a1, "step,gap,obj\n0,1,2\n10,-0.1,1.5\n20,-0.01,1.2\n");
     write_file(a2, "step,gap\n0,2\n10,0.5\n20,nan\n30,0.05\n");
-    const char *ok[] = {"plot", "--csv", a1, "--y", "gap:run a,obj", "--csv", a2, "--y",
-                        "gap:run b", "--x", "step", "--logy", "--abs", "--xmin", "5",
-                        "--legend", "top-right", "--xlabel", "step (x)", "--png", png, NULL};
+    const char *ok[] = {"plot",     "--csv",     a1,         "--y",       "gap:run a,obj",
+                        "--csv",    a2,          "--y",      "gap:run b", "--x",
+                        "step",     "--logy",    "--abs",    "--xmin",    "5",
+                        "--legend", "top-right", "--xlabel", "step (x)",  "--png",
+                        png,        NULL};
     cr_assert_eq(run_text(&c, ok, &t), 0, "%s", t);
     cr_assert(strstr(t, "3 series of 2 files"), "%s", t);
     cr_assert(tc_is_png(png));
     free(t);
 
     /* one --y per --csv */
-    const char *ny[] = {"plot", "--csv", a1, "--csv", a2, "--y", "gap", "--x", "step",
-                        "--png", png, NULL};
+    const char *ny[] = {"plot", "--csv", a1,     "--csv", a2,  "--y",
+                        "gap",  "--x",   "step", "--png", png, NULL};
     cr_assert_eq(run_text(&c, ny, &t), 2, "%s", t);
     cr_assert(strstr(t, "--y"), "%s", t);
     free(t);
     /* a column missing in the second file names the file */
-    const char *miss[] = {"plot", "--csv", a1, "--y", "gap", "--csv", a2, "--y", "obj",
-                          "--x", "step", "--png", png, NULL};
+    const char *miss[] = {"plot", "--csv", a1,    "--y",  "gap",   "--csv", a2,
+                          "--y",  "obj",   "--x", "step", "--png", png,     NULL};
     cr_assert_eq(run_text(&c, miss, &t), 1, "%s", t);
     cr_assert(strstr(t, "obj") && strstr(t, "b.csv"), "%s", t);
     free(t);
-    const char *leg[] = {"plot", "--csv", a1, "--y", "gap", "--x", "step", "--legend",
-                         "middle", "--png", png, NULL};
+    const char *leg[] = {"plot", "--csv",    a1,       "--y",   "gap", "--x",
+                         "step", "--legend", "middle", "--png", png,   NULL};
     cr_assert_eq(run_text(&c, leg, &t), 2, "%s", t);
     cr_assert(strstr(t, "--legend"), "%s", t);
     free(t);
-    const char *xm[] = {"plot", "--csv", a1, "--y", "gap", "--x", "step", "--xmin", "abc",
-                        "--png", png, NULL};
+    const char *xm[] = {"plot", "--csv",  a1,    "--y",   "gap", "--x",
+                        "step", "--xmin", "abc", "--png", png,   NULL};
     cr_assert_eq(run_text(&c, xm, &t), 2, "%s", t);
     free(t);
-    const char *mixed[] = {"plot", "somerun", "--csv", a1, "--y", "gap", "--x", "step",
-                           "--png", png, NULL};
+    const char *mixed[] = {"plot", "somerun", "--csv", a1,  "--y", "gap",
+                           "--x",  "step",    "--png", png, NULL};
     cr_assert_eq(run_text(&c, mixed, &t), 2, "%s", t);
     cr_assert(strstr(t, "somerun"), "%s", t);
     free(t);

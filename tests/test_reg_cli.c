@@ -64,8 +64,8 @@ static double number_after(const char *text, const char *key)
 
 static void expect_close(double got, double want, double rel, const char *what)
 {
-    cr_expect(fabs(got - want) <= rel * fabs(want) + 1e-12, "%s: %.17g, row %.17g", what, got,
-              want);
+    cr_expect(fabs(got - want) <= rel * fabs(want) + 1e-12, "%s: %.17g, row %.17g", what,
+              got, want);
 }
 
 Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
@@ -80,10 +80,19 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     write_targets(ytr, 60000);
     write_targets(yte, 10000);
     sub(run_dir, sizeof run_dir, "%s/run", c.dir);
-    const char *tr[] = {"train", "--model", model, "--data", "mnist", "--targets", ytr,
-                        "--test-targets", yte, "--task", "regression", "--train-per-class",
-                        "20", "--test-per-class", "10", "--epochs", "3", "--batch", "40",
-                        "--lr", "0.02", "--threads", "1", "--out", run_dir, NULL};
+    const char *tr[] = {"train",      "--model",
+                        model,        "--data",
+                        "mnist",      "--targets",
+                        ytr,          "--test-targets",
+                        yte,          "--task",
+                        "regression", "--train-per-class",
+                        "20",         "--test-per-class",
+                        "10",         "--epochs",
+                        "3",          "--batch",
+                        "40",         "--lr",
+                        "0.02",       "--threads",
+                        "1",          "--out",
+                        run_dir,      NULL};
     run_ok(&c, tr);
     last_row row;
     last_row_load(&row, run_dir);
@@ -97,10 +106,8 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     cr_assert(te, "%s", so);
     expect_close(number_after(so, "train loss "), col(&row, "train_loss"), 1e-5,
                  "train loss");
-    expect_close(number_after(so, "mean R^2 "), col(&row, "train_r2"), 1e-5,
-                 "train R^2");
-    expect_close(number_after(te, "mean R^2 "), col(&row, "test_r2"), 1e-5,
-                 "test R^2");
+    expect_close(number_after(so, "mean R^2 "), col(&row, "train_r2"), 1e-5, "train R^2");
+    expect_close(number_after(te, "mean R^2 "), col(&row, "test_r2"), 1e-5, "test R^2");
     expect_close(number_after(te, "target 1  MSE "), col(&row, "test_mse_1"), 1e-5,
                  "test MSE 1");
     free(so);
@@ -114,9 +121,11 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
         sub(fd, sizeof fd, "%s/feat_%s", c.dir, split[s]);
         const char *fe[] = {"features", run_dir, "--split", split[s], "--out", fd, NULL};
         run_ok(&c, fe);
-        for (int k = 0; k < 4; k++) sub(np[k], sizeof np[k], "%s/%s.npy", fd, files[k]);
-        const char *an[] = {"analyze", "--features", np[0], "--targets", np[1], "--weights",
-                            np[2], "--bias", np[3], "--json", NULL};
+        for (int k = 0; k < 4; k++)
+            sub(np[k], sizeof np[k], "%s/%s.npy", fd, files[k]);
+        const char *an[] = {"analyze", "--features", np[0], "--targets",
+                            np[1],     "--weights",  np[2], "--bias",
+                            np[3],     "--json",     NULL};
         run_ok(&c, an);
         char *js = tc_slurp(c.out, NULL);
         for (int k = 0; k < 5; k++) {

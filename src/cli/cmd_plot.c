@@ -35,7 +35,8 @@ static void usage(FILE *f)
         "onto the features' top two principal axes.\n"
         "\n"
         "usage: collapse plot --csv FILE --y COL[:LABEL][,...] [--csv FILE --y ...]\n"
-        "                     --x COL --png OUT.png [--logx] [--logy] [--abs] [--xmin X]\n"
+        "                     --x COL --png OUT.png [--logx] [--logy] [--abs] [--xmin "
+        "X]\n"
         "                     [--title T] [--xlabel L] [--ylabel L] [--legend POS]\n"
         "Draws columns of CSV files (a sweep's summary, runs' metrics.csv) against\n"
         "column COL of the same file, one panel. The k-th --y names columns of the\n"
@@ -165,8 +166,8 @@ int cl_cmd_plot(int argc, char **argv)
     int read = cl_csv_read(probe, "", &head) == CL_OK;
     int reg = read && cl_csv_col(&head, "nrc1_train") >= 0;
     if (read) cl_csv_free(&head);
-    printf("figures of %d run%s written to %s/ (%s.png)\n", nruns, nruns > 1 ? "s" : "", out,
-           reg ? "nrc, r2" : "nc1, nc2, nc3, nc4, accuracy, layers");
+    printf("figures of %d run%s written to %s/ (%s.png)\n", nruns, nruns > 1 ? "s" : "",
+           out, reg ? "nrc, r2" : "nc1, nc2, nc3, nc4, accuracy, layers");
     for (int r = 0; r < nruns; r++)
         if (feature_scatter(runs[r], out, nruns > 1)) return 1;
     return 0;

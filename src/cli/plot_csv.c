@@ -24,8 +24,9 @@ typedef struct {
     cl_plot_legend legend;
 } csv_args;
 
-static const char *const value_flags[] = {"--csv",  "--x",      "--y",      "--png", "--title",
-                                          "--xlabel", "--ylabel", "--xmin", "--legend"};
+static const char *const value_flags[] = {"--csv",    "--x",     "--y",
+                                          "--png",    "--title", "--xlabel",
+                                          "--ylabel", "--xmin",  "--legend"};
 static const char *const bool_flags[] = {"--logx", "--logy", "--abs"};
 #define NVALUE ((int)(sizeof value_flags / sizeof value_flags[0]))
 #define NBOOL ((int)(sizeof bool_flags / sizeof bool_flags[0]))
@@ -43,15 +44,15 @@ int cl_cli_plot_csv_flag(const char *arg)
 
 static int parse_legend(const char *v, cl_plot_legend *out)
 {
-    static const char *const names[] = {"top-right", "bottom-right", "top-left", "bottom-left",
-                                        "none"};
+    static const char *const names[] = {"top-right", "bottom-right", "top-left",
+                                        "bottom-left", "none"};
     for (int k = 0; k < 5; k++)
         if (!strcmp(v, names[k])) {
             *out = (cl_plot_legend)k; /* the order of cl_plot_legend */
             return 1;
         }
-    cl_cli_fail(2, "--legend: '%s' (top-left, top-right, bottom-left, bottom-right or none)",
-                v);
+    cl_cli_fail(
+        2, "--legend: '%s' (top-left, top-right, bottom-left, bottom-right or none)", v);
     return 0;
 }
 
@@ -128,19 +129,22 @@ static int file_series(const csv_args *a, int f, csv_plot *P)
 {
     const cl_csv *c = &P->files[f];
     int cx;
-    if (cl_csv_need(c, a->x, &cx) != CL_OK) return cl_cli_fail(1, "plot --x: %s", cl_errmsg());
+    if (cl_csv_need(c, a->x, &cx) != CL_OK)
+        return cl_cli_fail(1, "plot --x: %s", cl_errmsg());
     for (const char *p = a->y[f]; *p;) {
         size_t len = strcspn(p, ",");
         char col[CL_CSV_CELL];
         int cy;
         if (P->ns == MAX_SERIES ||
             !series_names(p, len, a->csv[f], a->ncsv > 1, col, P->labels[P->ns]))
-            return cl_cli_fail(2, "--y: 1 to %d series in all, COL[:LABEL] comma-separated",
-                               MAX_SERIES);
+            return cl_cli_fail(
+                2, "--y: 1 to %d series in all, COL[:LABEL] comma-separated", MAX_SERIES);
         if (cl_csv_need(c, col, &cy) != CL_OK)
             return cl_cli_fail(1, "plot --y: %s", cl_errmsg());
-        double *x = P->buf[P->nbuf++] = cl_alloc_array((size_t)c->nrows + 1, sizeof(double), "x");
-        double *y = P->buf[P->nbuf++] = cl_alloc_array((size_t)c->nrows + 1, sizeof(double), "y");
+        double *x = P->buf[P->nbuf++] =
+            cl_alloc_array((size_t)c->nrows + 1, sizeof(double), "x");
+        double *y = P->buf[P->nbuf++] =
+            cl_alloc_array((size_t)c->nrows + 1, sizeof(double), "y");
         if (!x || !y) return cl_cli_fail(1, "plot: out of memory");
         int n = 0;
         for (int64_t r = 0; r < c->nrows; r++) {
@@ -161,10 +165,12 @@ static int file_series(const csv_args *a, int f, csv_plot *P)
 static int csv_figure(const csv_args *a)
 {
     if (!a->x || !a->ny || !a->png)
-        return cl_cli_fail(2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
+        return cl_cli_fail(
+            2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
     if (a->ny != a->ncsv)
-        return cl_cli_fail(2, "plot --csv: %d --csv files but %d --y lists (the k-th --y "
-                              "names columns of the k-th --csv)",
+        return cl_cli_fail(2,
+                           "plot --csv: %d --csv files but %d --y lists (the k-th --y "
+                           "names columns of the k-th --csv)",
                            a->ncsv, a->ny);
     static csv_plot P;
     memset(&P, 0, sizeof P);
@@ -176,15 +182,19 @@ static int csv_figure(const csv_args *a)
             P.nread++;
         if (!rc) rc = file_series(a, f, &P);
     }
-    cl_plot_panel p = {a->title, a->xlabel ? a->xlabel : a->x, a->ylabel, a->logx, a->logy,
-                       a->legend, P.se, P.ns};
+    cl_plot_panel p = {a->title,  a->xlabel ? a->xlabel : a->x,
+                       a->ylabel, a->logx,
+                       a->logy,   a->legend,
+                       P.se,      P.ns};
     if (!rc && cl_plot_figure(a->png, &p, 1, 1, 900, 650) != CL_OK)
         rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
     else if (!rc)
         printf("%s: %d series of %d file%s against %s\n", a->png, P.ns, a->ncsv,
                a->ncsv > 1 ? "s" : "", a->x);
-    for (int i = 0; i < P.nbuf; i++) cl_free(P.buf[i]);
-    for (int f = 0; f < P.nread; f++) cl_csv_free(&P.files[f]);
+    for (int i = 0; i < P.nbuf; i++)
+        cl_free(P.buf[i]);
+    for (int f = 0; f < P.nread; f++)
+        cl_csv_free(&P.files[f]);
     return rc;
 }
 
@@ -195,9 +205,11 @@ int cl_cli_plot_csv(int argc, char **argv)
         int r = one_flag(argc, argv, &i, &a);
         if (r < 0) return 2;
         if (r == 0)
-            return cl_cli_fail(2, "plot --csv: unexpected '%s' (no run folders or --out with "
-                                  "--csv; see collapse plot --help)",
-                               argv[i]);
+            return cl_cli_fail(
+                2,
+                "plot --csv: unexpected '%s' (no run folders or --out with "
+                "--csv; see collapse plot --help)",
+                argv[i]);
     }
     return csv_figure(&a);
 }

@@ -10,11 +10,26 @@
 
 /* ---- dataset view ---- */
 
-static int64_t ds_count(const cl_train_data *ds) { return ds->n; }
-static int ds_classes(const cl_train_data *ds) { return ds->classes; }
-static int64_t ds_sample_floats(const cl_train_data *ds) { return cl_shape_size(ds->shape); }
-static const float *ds_images(const cl_train_data *ds) { return ds->x; }
-static const int32_t *ds_labels(const cl_train_data *ds) { return ds->y; }
+static int64_t ds_count(const cl_train_data *ds)
+{
+    return ds->n;
+}
+static int ds_classes(const cl_train_data *ds)
+{
+    return ds->classes;
+}
+static int64_t ds_sample_floats(const cl_train_data *ds)
+{
+    return cl_shape_size(ds->shape);
+}
+static const float *ds_images(const cl_train_data *ds)
+{
+    return ds->x;
+}
+static const int32_t *ds_labels(const cl_train_data *ds)
+{
+    return ds->y;
+}
 
 /* The logit width k of the last layer (loss.h). */
 int cl_train_model_width(const cl_model *m)
@@ -48,9 +63,10 @@ cl_status cl_train_check_fit(const cl_model *m, const cl_train_data *ds, const c
     if (!ds) return CL_OK;
     if (ds_count(ds) < 1) return cl_error(CL_EINVAL, "%s set is empty", what);
     if (ds_sample_floats(ds) != cl_shape_size(m->in))
-        return cl_error(CL_EINVAL, "%s set samples have %lld values, the model input %lld (%dx%dx%d)",
-                        what, (long long)ds_sample_floats(ds), (long long)cl_shape_size(m->in),
-                        m->in.c, m->in.h, m->in.w);
+        return cl_error(
+            CL_EINVAL, "%s set samples have %lld values, the model input %lld (%dx%dx%d)",
+            what, (long long)ds_sample_floats(ds), (long long)cl_shape_size(m->in),
+            m->in.c, m->in.h, m->in.w);
     if (ds_classes(ds) > model_classes(m))
         return cl_error(CL_EINVAL, "%s set has %d classes, the model outputs %d", what,
                         ds_classes(ds), model_classes(m));
@@ -60,10 +76,11 @@ cl_status cl_train_check_fit(const cl_model *m, const cl_train_data *ds, const c
 /* Seed of the fixed visiting order of BN-train-mode passes. */
 #define BN_TRAIN_ORDER_SEED 0x62e6d5eedULL
 
-cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train, cl_batch_fn fn,
-                                void *user)
+cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
+                                cl_batch_fn fn, void *user)
 {
-    if (m->max_n < 1) return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
+    if (m->max_n < 1)
+        return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
     CL_TRY(cl_train_check_fit(m, ds, "forward-pass"));
     const int64_t N = ds_count(ds), dim = ds_sample_floats(ds);
     const float *X = ds_images(ds);
@@ -75,14 +92,16 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
         saved_bufs = cl_alloc_array((size_t)(m->nbufs ? m->nbufs : 1), sizeof(float),
                                     "BN running stats copy");
         perm = cl_alloc_array((size_t)N, sizeof(int32_t), "BN-train pass order");
-        bx = cl_alloc_array((size_t)m->max_n * (size_t)dim, sizeof(float), "BN-train batch");
+        bx = cl_alloc_array((size_t)m->max_n * (size_t)dim, sizeof(float),
+                            "BN-train batch");
         by = cl_alloc_array((size_t)m->max_n, sizeof(int32_t), "BN-train labels");
         if (!saved_bufs || !perm || !bx || !by) {
             st = CL_ENOMEM;
             goto done;
         }
         memcpy(saved_bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
-        for (int64_t i = 0; i < N; i++) perm[i] = (int32_t)i;
+        for (int64_t i = 0; i < N; i++)
+            perm[i] = (int32_t)i;
         cl_rng r;
         cl_rng_seed(&r, BN_TRAIN_ORDER_SEED);
         cl_rng_shuffle_i32(&r, perm, N);
@@ -147,4 +166,3 @@ cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_
     *acc = (double)a.correct / (double)a.n;
     return CL_OK;
 }
-

@@ -17,6 +17,7 @@ cl_status cl_train_check_loss_model(const cl_loss_cfg *loss, const cl_model *m);
 /* ds (NULL = nothing to check) fits m: not empty, samples of the model's
  * input size, at most as many classes as the model tells apart (ds->classes
  * 0 for regression). CL_EINVAL naming `what` ("training", "test", ...). */
-cl_status cl_train_check_fit(const cl_model *m, const cl_train_data *ds, const char *what);
+cl_status cl_train_check_fit(const cl_model *m, const cl_train_data *ds,
+                             const char *what);
 
 #endif
