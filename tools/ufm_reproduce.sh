@@ -100,7 +100,7 @@ lpm() {
   local R=results/ufm_lpm_minority
   [ -n "$FIG" ] || lpm_runs
   plot --x R_eff --logx --xlabel "imbalance ratio R = n_major / n_minor" \
-    --ylabel "mean pairwise cosine of classifier rows" --legend top-right --png $R/cosine.png \
+    --ylabel "mean pairwise cosine of classifier rows" --legend top-left --png $R/cosine.png \
     --title "LPM, K=10 (5 majority), EW=1, EH=5: minority collapse" \
     --csv "$R/sweep.csv" --y "minority_cos_W:minority classes,majority_cos_W:majority classes" \
     --csv "$R/refine.csv" --y "minority_cos_W:minority (n_minor = 4)"
