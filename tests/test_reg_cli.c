@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_common.h"
 #include "collapse/csv.h"
 #include "collapse/npy.h"
+#include "collapse/study.h"
+#include "collapse/train.h"
 #include "common.h"
 
 #define NT 3
@@ -161,4 +164,76 @@ Test(reg_cli, eval_and_features_reproduce_the_run, .timeout = TC_TIMEOUT)
     cr_assert(!tc_exists(png), "no classification figures for a regression run");
     cl_csv_free(&row.t);
     ctx_done(&c);
+}
+
+static void count_warning(void *user, const char *msg)
+{
+    cr_assert(strstr(msg, "figures not drawn"), "%s", msg);
+    (*(int *)user)++;
+}
+
+/* The regression study draws nrc.png and r2.png after the last epoch; when
+ * it cannot (nrc.png is a folder), a warning, and the study goes on. */
+Test(reg_cli, study_figures_and_a_drawing_failure, .timeout = TC_TIMEOUT)
+{
+    enum { n = 64, din = 4 };
+    static float x[n * din], t[n * 2];
+    static int32_t y[n];
+    cl_rng rng;
+    cl_rng_seed(&rng, 3);
+    for (int i = 0; i < n * din; i++)
+        x[i] = (float)cl_rng_normal(&rng);
+    for (int i = 0; i < n; i++) {
+        t[2 * i] = x[i * din] + 0.5f * x[i * din + 1];
+        t[2 * i + 1] = 0.25f * x[i * din + 2];
+    }
+    cl_layer_spec s[3] = {tc_spec(CL_LAYER_LINEAR, 8), tc_spec(CL_LAYER_RELU, 0),
+                          tc_spec(CL_LAYER_LINEAR, 2)};
+    s[2].classifier = 1;
+    char dir[2][64], p[200];
+    for (int bad = 0; bad < 2; bad++) {
+        cl_model *m;
+        cr_assert_eq(cl_model_create(&m, (cl_shape){din, 1, 1}, s, 3, &rng), CL_OK);
+        cr_assert_eq(cl_model_alloc(m, 16), CL_OK);
+        tc_tmpdir_make(dir[bad], sizeof dir[bad], "reg_fig");
+        sub(p, sizeof p, "%s/nrc.png", dir[bad]);
+        if (bad) cr_assert_eq(mkdir(p, 0755), 0);
+        cl_train_data ds = {n, {din, 1, 1}, 0, x, y, NULL, NULL};
+        cl_train_config cfg = cl_train_config_default();
+        cfg.task = CL_TASK_REGRESS;
+        cfg.targets = cfg.test_targets = t;
+        cfg.epochs = 3;
+        cfg.batch = 16;
+        int warnings = 0;
+        cfg.warn = count_warning;
+        cfg.warn_user = &warnings;
+        cl_study_reg *st;
+        cr_assert_eq(cl_study_reg_create(&st, m, 2, dir[bad], 0), CL_OK, "%s",
+                     cl_errmsg());
+        cl_train_callback cb = {cl_study_reg_epoch, st};
+        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+        cr_assert_eq(cl_train_run(&cfg, m, &ds, &ds, &hooks, NULL), CL_OK, "%s",
+                     cl_errmsg());
+        sub(p, sizeof p, "%s/r2.png", dir[bad]);
+        if (!bad) {
+            cr_assert_eq(warnings, 0);
+            cr_assert(tc_is_png(p), "%s", p);
+            sub(p, sizeof p, "%s/nrc.png", dir[bad]);
+            cr_assert(tc_is_png(p), "%s", p);
+        } else { /* the first failure waits for the last epoch: two warnings */
+            cr_assert_eq(warnings, 2);
+            cr_assert(!tc_exists(p), "r2.png comes after nrc.png");
+        }
+        sub(p, sizeof p, "%s/metrics.csv", dir[bad]);
+        size_t len;
+        char *csv = tc_slurp(p, &len), *q = csv;
+        int lines = 0;
+        while ((q = strchr(q, '\n')))
+            lines++, q++;
+        cr_assert_eq(lines, 4, "header + 3 epochs: %s", csv);
+        free(csv);
+        cl_study_reg_destroy(st);
+        cl_model_destroy(m);
+        tc_tmpdir_remove(dir[bad]);
+    }
 }
