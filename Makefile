@@ -147,14 +147,10 @@ results/cifar_resnet20: $(BIN) data
 
 # The UFM reproductions of issue 15 (results/ufm_closed_form, results/ufm_deep,
 # results/ufm_lpm_minority): tools/ufm_reproduce.sh runs `collapse ufm` and
-# draws the figures with build/tools/ufm_plot (CSV columns -> PNG).
-UFM_PLOT := $(BUILD)/tools/ufm_plot
-$(UFM_PLOT): tools/ufm_plot.c $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+# draws the figures with `collapse plot --csv`.
 .PHONY: ufm-results
-ufm-results: $(BIN) $(UFM_PLOT)
-	COLLAPSE=$(BIN) UFM_PLOT=$(UFM_PLOT) tools/ufm_reproduce.sh
+ufm-results: $(BIN)
+	COLLAPSE=$(BIN) tools/ufm_reproduce.sh
 
 # libFuzzer targets (issue 11): every tests/fuzz/<target>.c except fuzz_util.c
 # becomes build/fuzz/<target>, linked with its own clang + ASan/UBSan build of

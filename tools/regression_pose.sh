@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates results/regression_pose: an MLP (256 x 3, results/regression_pose/
 # mlp256.cfg) regressing (theta, dx, dy) on mnist-pose (200 training and 100 test
-# images per digit), one run per weight decay, then the NRC figures and the
-# table of the README (tools/nrc_figures.py). Each run takes a few CPU-minutes
+# images per digit), one run per weight decay (each run's study draws its own
+# nrc.png and r2.png), then the overlay figures of both runs (`collapse plot`:
+# nrc.png, r2.png) and the last-epoch table of the README. Each run takes a few CPU-minutes
 # on one thread; the runs are independent (start them in parallel by giving
 # one weight decay each, then once without arguments for the figures only).
 #   tools/regression_pose.sh            every run (5e-4, 0), then the figures
@@ -28,4 +29,18 @@ if [ -z "${FIGURES_ONLY:-}" ]; then
 fi
 runs=()
 for d in "$OUT"/wd*/; do [ -f "$d/metrics.csv" ] && runs+=("${d%/}"); done
-/usr/bin/python3 tools/nrc_figures.py "$OUT" "${runs[@]}"
+for r in "${runs[@]}"; do build/collapse plot "$r" > /dev/null; done
+build/collapse plot "${runs[@]}" --out "$OUT"
+# the README's table: the last epoch of every run
+for r in "${runs[@]}"; do
+  awk -F, -v run="$(basename "$r")" '
+    NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { split($0, v, ",") }
+    END {
+      printf "| %s | %d | %.4g | %.3f (%.3f, %.3f, %.3f) | %.3g / %.3g | %.3g / %.3g | %.3g / %.3g | %.3g |\n",
+        run, v[c["epoch"]], v[c["train_loss"]], v[c["test_r2"]], v[c["test_r2_0"]],
+        v[c["test_r2_1"]], v[c["test_r2_2"]], v[c["nrc1_train"]], v[c["nrc1_test"]],
+        v[c["nrc2_train"]], v[c["nrc2_test"]], v[c["nrc3_train"]], v[c["nrc3_test"]],
+        v[c["nrc3_gamma_train"]]
+    }' "$r/metrics.csv"
+done

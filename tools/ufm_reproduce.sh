@@ -4,14 +4,16 @@
 #   results/ufm_deep/          Sukenik et al. 2024 Fig. 2: 4-layer DUFM, random vs DNC start
 #   results/ufm_lpm_minority/  Fang et al. 2021: LPM minority collapse vs imbalance ratio R
 # Each run is `collapse ufm` (metrics.csv, .npy); summaries are CSV, figures
-# come from build/tools/ufm_plot. Single-threaded and niced: about 1-2
+# come from `collapse plot --csv`. Single-threaded and niced: about 1-2
 # minutes of CPU in all. Usage: tools/ufm_reproduce.sh [closed|deep|lpm]...
+# FIGURES_ONLY=1 redraws the figures from the committed CSV files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${COLLAPSE:-build/collapse}
-PLOT=${UFM_PLOT:-build/tools/ufm_plot}
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 ufm() { nice "$BIN" ufm "$@" > /dev/null; }
+plot() { "$BIN" plot "$@"; }
+FIG=${FIGURES_ONLY:-}
 
 # col FILE NAME: the last row's value of column NAME of a CSV file.
 col() {
@@ -29,6 +31,17 @@ lastdef() {
 
 closed() {
   local R=results/ufm_closed_form
+  [ -n "$FIG" ] || closed_runs
+  local s=()
+  for r in ce mse mse_bias; do
+    s+=(--csv "$R/$r/metrics.csv" --y "gap_objective:$r objective,gap_gram:$r Gram")
+  done
+  plot --x step --logy --abs --ylabel "relative gap" --legend top-right --png $R/gaps.png \
+    --title "UFM: distance to the closed-form optimum (K=4, n=10, d=8, 5e-4)" "${s[@]}"
+}
+
+closed_runs() {
+  local R=results/ufm_closed_form
   rm -rf $R/ce $R/mse $R/mse_bias && mkdir -p $R
   local base="--classes 4 --dim 8 --per-class 10 --wd-w 5e-4 --wd-h 5e-4 --wd-b 0 --log-every 20"
   ufm $base --loss ce --steps 6000 --lr 5 --out $R/ce
@@ -45,15 +58,25 @@ closed() {
       echo "$line"
     done
   } > $R/summary.csv
-  local s=()
-  for r in ce mse mse_bias; do
-    s+=("$R/$r/metrics.csv:gap_objective:$r objective" "$R/$r/metrics.csv:gap_gram:$r Gram")
-  done
-  "$PLOT" --out $R/gaps.png --x step --logy --abs --ylabel "relative gap" \
-    --title "UFM: distance to the closed-form optimum (K=4, n=10, d=8, 5e-4)" "${s[@]}"
 }
 
 deep() {
+  local R=results/ufm_deep
+  [ -n "$FIG" ] || deep_runs
+  local s=(--csv "$R/dnc/metrics.csv" --y "objective:DNC start") rk=()
+  for seed in 1 2 3 4 5 6 7 8 9 10; do
+    s+=(--csv "$R/seed$seed/metrics.csv" --y "objective:seed $seed")
+    rk+=(--csv "$R/seed$seed/metrics.csv" --y "rank_layer1:seed $seed")
+  done
+  plot --x step --xmin 3000 --ylabel objective --legend top-right --png $R/objective.png \
+    --title "4-layer DUFM, K=10, MSE, wd 0.004: random starts vs the DNC start" "${s[@]}"
+  plot --x step --ylabel "rank of the class means, layer 1" --legend top-right \
+    --png $R/rank.png \
+    --title "4-layer DUFM: numerical rank (1e-3 x largest singular value) of H1's class means" \
+    "${rk[@]}"
+}
+
+deep_runs() {
   local R=results/ufm_deep
   rm -rf $R/dnc $R/seed* && mkdir -p $R
   local base="--classes 10 --dim 30 --per-class 5 --loss mse --no-bias --wd-w 0.004 --wd-h 0.004
@@ -62,7 +85,6 @@ deep() {
   ufm $base --dnc-start --out $R/dnc
   local dnc; dnc=$(col $R/dnc/metrics.csv objective)
   echo "seed,objective,dnc_objective,below_dnc,rank_layer1,rank_layer2,rank_layer3,rank_layer4,min_rank,nc1q_layer1,nc1q_layer4" > $R/summary.csv
-  local s=("$R/dnc/metrics.csv:objective:DNC start")
   for seed in 1 2 3 4 5 6 7 8 9 10; do
     # shellcheck disable=SC2086
     ufm $base --init-std 0.3 --seed $seed --out $R/seed$seed
@@ -72,18 +94,20 @@ deep() {
     local mn; mn=$(printf '%s\n' "$r1" "$r2" "$r3" "$r4" | sort -g | head -1)
     local below; below=$(awk -v a="$o" -v b="$dnc" 'BEGIN { print (a < b) ? 1 : 0 }')
     echo "$seed,$o,$dnc,$below,$r1,$r2,$r3,$r4,$mn,$(col $m nc1q_layer1),$(col $m nc1q_layer4)" >> $R/summary.csv
-    s+=("$m:objective:seed $seed")
   done
-  "$PLOT" --out $R/objective.png --x step --xmin 3000 --ylabel objective \
-    --title "4-layer DUFM, K=10, MSE, wd 0.004: random starts vs the DNC start" "${s[@]}"
-  local rk=()
-  for seed in 1 2 3 4 5 6 7 8 9 10; do rk+=("$R/seed$seed/metrics.csv:rank_layer1:seed $seed"); done
-  "$PLOT" --out $R/rank.png --x step --ylabel "rank of the class means, layer 1" \
-    --title "4-layer DUFM: numerical rank (1e-3 x largest singular value) of H1's class means" \
-    "${rk[@]}"
 }
 
 lpm() {
+  local R=results/ufm_lpm_minority
+  [ -n "$FIG" ] || lpm_runs
+  plot --x R_eff --logx --xlabel "imbalance ratio R = n_major / n_minor" \
+    --ylabel "mean pairwise cosine of classifier rows" --legend top-left --png $R/cosine.png \
+    --title "LPM, K=10 (5 majority), EW=1, EH=5: minority collapse" \
+    --csv "$R/sweep.csv" --y "minority_cos_W:minority classes,majority_cos_W:majority classes" \
+    --csv "$R/refine.csv" --y "minority_cos_W:minority (n_minor = 4)"
+}
+
+lpm_runs() {
   local R=results/ufm_lpm_minority
   rm -rf $R/runs && mkdir -p $R/runs
   echo "i,R,R_eff,n_major,n_minor,minority_cos_W,step_minority,majority_cos_W,step_majority,objective" > $R/sweep.csv
@@ -110,11 +134,6 @@ lpm() {
     echo "$(awk -v a="$na" 'BEGIN { printf "%.6g", a / 4 }'),$na,4,$(lastdef $m minority_cos_W),$(lastdef $m majority_cos_W),$(col $m objective)" >> $R/refine.csv
     rm -f $out/*.npy
   done
-  "$PLOT" --out $R/cosine.png --x R_eff --logx --xlabel "imbalance ratio R = n_major / n_minor" \
-    --ylabel "mean pairwise cosine of classifier rows" \
-    --title "LPM, K=10 (5 majority), EW=1, EH=5: minority collapse" \
-    "$R/sweep.csv:minority_cos_W:minority classes" "$R/sweep.csv:majority_cos_W:majority classes" \
-    "$R/refine.csv:minority_cos_W:minority, n_minor = 4"
 }
 
 [ $# -gt 0 ] || set -- closed deep lpm

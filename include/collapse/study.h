@@ -193,12 +193,17 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
  * target, and nrc1_train_L<i> of every tap i (the tap rule above; NAN for a
  * tap wider than CL_NRC_MAX_DIM or narrower than n). Two eval-mode sweeps
  * per split per epoch. resume = 1: the first epoch callback keeps the
- * rows of the epochs before it (else the file starts fresh now).
+ * rows of the epochs before it (else the file starts fresh now). After each
+ * row it draws OUT/nrc.png and OUT/r2.png (cl_study_plot_runs) when cheap,
+ * always after the last epoch; a drawing failure is a warning through the
+ * epoch info's cfg->warn, the study goes on.
  * Errors: CL_EINVAL (the head does not output n values), CL_EIO, CL_ENOMEM. */
 typedef struct cl_study_reg cl_study_reg;
 cl_status cl_study_reg_create(cl_study_reg **s, const cl_model *m, int n, const char *out_dir,
                               int resume);
 cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *study);
+/* on = 0: no figures (--no-plots); the default is 1. */
+void cl_study_reg_plots(cl_study_reg *s, int on);
 void cl_study_reg_destroy(cl_study_reg *s);
 
 #endif

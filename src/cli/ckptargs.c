@@ -126,3 +126,19 @@ int cl_cli_ckpt_args_bn(cl_cli_ckpt_args *a, const char **bn_mode)
     }
     return 0;
 }
+
+int cl_cli_ckpt_args_task(const cl_cli_ckpt_args *a, const char **task, int *reg)
+{
+    static const char *const names[2] = {"classification", "regression"};
+    char run_task[32];
+    const char *t = *task;
+    if (!t && cl_cli_run_option(a->ckpt, "task", run_task, sizeof run_task)) t = run_task;
+    if (!t) t = names[0];
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(t, names[i])) {
+            *task = names[i]; /* static: run_task goes out of scope */
+            *reg = i;
+            return 0;
+        }
+    return cl_cli_fail(2, "--task: unknown task '%s' (classification or regression)", t);
+}

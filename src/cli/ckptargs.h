@@ -44,4 +44,9 @@ int cl_cli_ckpt_args_data(cl_cli_ckpt_args *a);
  * a value of the wrong type, a mode other than eval/train). */
 int cl_cli_ckpt_args_bn(cl_cli_ckpt_args *a, const char **bn_mode);
 
+/* The task: *task (the --task value, NULL if not given) or else the run's
+ * (config.json "options"."task"), else "classification". *reg = 1 for
+ * "regression". Returns 0, or 2 after printing for an unknown task. */
+int cl_cli_ckpt_args_task(const cl_cli_ckpt_args *a, const char **task, int *reg);
+
 #endif

@@ -1,4 +1,5 @@
-/* collapse eval: loss and accuracy of a checkpoint on a dataset. */
+/* collapse eval: loss and accuracy of a checkpoint on a dataset, or for a
+ * regression run (--task regression) the loss, MSE and R^2 per target. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,11 +15,15 @@ static void usage(FILE *f)
             "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
             "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm] "
             "[--batch B]\n"
-            "       [--threads T]\n"
+            "       [--threads T] [--task classification|regression]\n"
             "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
             "with --data, give the training run's data options (subsets, --normalize, "
             "...).\n"
-            "Without --loss, the run's training loss (config.json), else ce.\n");
+            "Without --loss, the run's training loss (config.json), else ce.\n"
+            "Without --task, the run's task (config.json), else classification. A\n"
+            "regression run prints the regression loss (1/2 the squared error summed\n"
+            "over targets, mean over samples), the MSE and R^2 of every target and\n"
+            "their means; the data must have targets (mnist-pose, --targets).\n");
     cl_cli_data_usage(f);
 }
 
@@ -35,14 +40,36 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
     return 0;
 }
 
+/* The regression counterpart: loss, per-target MSE and R^2, their means. */
+static int eval_split_reg(cl_model *m, const cl_dataset *d, const char *what)
+{
+    int k = (int)cl_shape_size(m->layers[m->nlayers - 1].out);
+    if (!d->t || d->tdim != k || k > CL_TRAIN_MAX_TARGETS)
+        return cl_cli_fail(1, "eval (%s): the model outputs %d values, the data has %d "
+                              "targets (regression needs mnist-pose or --targets)",
+                           what, k, d->tdim);
+    cl_train_data v;
+    cl_data_view(d, NULL, &v);
+    v.classes = 0; /* targets, not labels */
+    double l, r2m, mse[CL_TRAIN_MAX_TARGETS], r2[CL_TRAIN_MAX_TARGETS], msem = 0;
+    if (cl_train_evaluate_reg(m, &v, d->t, &l, &r2m, mse, r2) != CL_OK)
+        return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
+    for (int j = 0; j < k; j++) msem += mse[j] / k;
+    printf("%-5s loss %.6f  mean MSE %.6g  mean R^2 %.6f  (%lld samples)\n", what, l, msem,
+           r2m, (long long)d->n);
+    for (int j = 0; j < k; j++)
+        printf("      target %d  MSE %.6g  R^2 %.6f\n", j, mse[j], r2[j]);
+    return 0;
+}
+
 int cl_cmd_eval(int argc, char **argv)
 {
-    const char *loss_s = NULL;
-    const cl_cli_extra_flag extra[] = {{"--loss", &loss_s}};
+    const char *loss_s = NULL, *task = NULL;
+    const cl_cli_extra_flag extra[] = {{"--loss", &loss_s}, {"--task", &task}};
     cl_cli_ckpt_args a = {.cmd = "eval",
                           .usage = usage,
                           .extra = extra,
-                          .nextra = 1,
+                          .nextra = 2,
                           .split = "both",
                           .batch = 500};
     int rc = cl_cli_ckpt_args_parse(argc, argv, &a);
@@ -53,8 +80,10 @@ int cl_cmd_eval(int argc, char **argv)
     int te = !strcmp(split, "test") || !strcmp(split, "both");
     if (!tr && !te)
         return cl_cli_fail(2, "--split: unknown split '%s' (train, test or both)", split);
-    /* without --loss: the loss the run was trained with (else CE) */
+    /* without --task / --loss: the run's (else classification, CE) */
     char run_loss[64];
+    int reg;
+    if ((rc = cl_cli_ckpt_args_task(&a, &task, &reg))) return rc;
     if (!loss_s)
         loss_s = cl_cli_run_option(ckpt, "loss", run_loss, sizeof run_loss) ? run_loss : "ce";
     cl_loss_cfg loss;
@@ -72,10 +101,10 @@ int cl_cmd_eval(int argc, char **argv)
     }
     char lname[64];
     cl_loss_format(&loss, lname, sizeof lname);
-    printf("checkpoint %s (step %lld, %lld parameters), loss %s\n", ckpt, (long long)step,
-           (long long)m->nparams, lname);
-    if (tr) rc = eval_split(m, &train, &loss, "train");
-    if (!rc && te) rc = eval_split(m, &test, &loss, "test");
+    printf("checkpoint %s (step %lld, %lld parameters), %s %s\n", ckpt, (long long)step,
+           (long long)m->nparams, reg ? "task" : "loss", reg ? "regression" : lname);
+    if (tr) rc = reg ? eval_split_reg(m, &train, "train") : eval_split(m, &train, &loss, "train");
+    if (!rc && te) rc = reg ? eval_split_reg(m, &test, "test") : eval_split(m, &test, &loss, "test");
     cl_model_destroy(m);
     cl_dataset_free(&train);
     cl_dataset_free(&test);

@@ -19,10 +19,13 @@ static void usage(FILE *f)
         "usage: collapse features CHECKPOINT|RUNDIR --data NAME [data options] --out "
         "DIR\n"
         "       [--split train|test] [--layer NAME|input] [--bn-mode eval|train]\n"
-        "       [--batch B] [--threads T]\n"
+        "       [--batch B] [--threads T] [--task classification|regression]\n"
         "Writes DIR/features.npy [N, dim] (the layer's outputs; default: the classifier's\n"
         "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
-        "randomised), W.npy [K, dim'] and b.npy [K] (the classifier).\n"
+        "randomised), W.npy [K, dim'] and b.npy [K] (the classifier), and targets.npy\n"
+        "[N, n] when the data has regression targets (mnist-pose, --targets): with\n"
+        "W.npy and b.npy, `collapse analyze --targets` gives a regression run's NRC keys.\n"
+        "Without --task, the run's (config.json; else classification).\n"
         "Without --data, the data options of the run (RUNDIR/config.json) are used.\n"
         "Without --bn-mode, the run's (config.json; else eval); in BN train mode the\n"
         "batch size defaults to the run's, so the features are those its study saw.\n");
@@ -60,13 +63,13 @@ static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const vo
 
 int cl_cmd_features(int argc, char **argv)
 {
-    const char *layer = NULL, *bn_mode = NULL, *out = NULL;
+    const char *layer = NULL, *bn_mode = NULL, *out = NULL, *task = NULL;
     const cl_cli_extra_flag extra[] = {
-        {"--layer", &layer}, {"--bn-mode", &bn_mode}, {"--out", &out}};
+        {"--layer", &layer}, {"--bn-mode", &bn_mode}, {"--out", &out}, {"--task", &task}};
     cl_cli_ckpt_args a = {.cmd = "features",
                           .usage = usage,
                           .extra = extra,
-                          .nextra = 3,
+                          .nextra = 4,
                           .split = "train",
                           .batch = 500};
     int rc = cl_cli_ckpt_args_parse(argc, argv, &a);
@@ -78,6 +81,8 @@ int cl_cmd_features(int argc, char **argv)
         return cl_cli_fail(2, "--split: unknown split '%s' (train or test)", split);
     if (bn_mode && strcmp(bn_mode, "eval") && strcmp(bn_mode, "train"))
         return cl_cli_fail(2, "--bn-mode: unknown mode '%s' (eval or train)", bn_mode);
+    int reg;
+    if ((rc = cl_cli_ckpt_args_task(&a, &task, &reg))) return rc;
     if (cl_cli_ckpt_args_bn(&a, &bn_mode)) return 1;
     if (a.threads) cl_blas_set_threads(a.threads);
 
@@ -121,6 +126,7 @@ int cl_cmd_features(int argc, char **argv)
     }
     cl_train_data v;
     cl_data_view(d, NULL, &v);
+    if (reg) v.classes = 0; /* a regression head: targets, not labels */
     if (cl_train_forward_each(m, &v, !strcmp(bn_mode, "train"), take, &c) != CL_OK) {
         rc = cl_cli_fail(1, "forward pass: %s", cl_errmsg());
         goto done;
@@ -147,11 +153,14 @@ int cl_cmd_features(int argc, char **argv)
         (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)) ||
         (rc = write_npy(out, "b.npy", CL_NPY_F32, b, 1, sh_b)))
         goto done;
+    int64_t sh_t[2] = {d->n, d->tdim};
+    if (d->t && (rc = write_npy(out, "targets.npy", CL_NPY_F32, d->t, 2, sh_t))) goto done;
     printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
            "mode; "
-           "classifier %s [%lld x %lld]; written to %s\n",
+           "classifier %s [%lld x %lld]%s; written to %s\n",
            c.layer < 0 ? "input" : m->layers[c.layer].spec.name, (long long)c.dim, split,
-           (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)dim_w, out);
+           (long long)d->n, bn_mode, cl->spec.name, (long long)K, (long long)dim_w,
+           d->t ? ", targets" : "", out);
 done:
     cl_free(c.H);
     cl_free(b);

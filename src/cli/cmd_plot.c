@@ -13,6 +13,7 @@
 #include "collapse/plot.h"
 #include "collapse/study.h"
 #include "opts.h"
+#include "plot_csv.h"
 
 #define MAX_RUNS 10
 
@@ -25,15 +26,24 @@ static void usage(FILE *f)
         "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
         "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
         "one line per run labelled with the folder's name (up to %d runs).\n"
+        "Regression runs (--task regression) get nrc.png (NRC1-3 train/test, NRC1 per\n"
+        "layer) and r2.png (mean R^2, test R^2 per target) instead.\n"
         "When a run saved its features (features_train.npy, labels_train.npy, W.npy)\n"
         "and they have dim 2 or 3, also draws features.png (features_NAME.png for\n"
         "several runs): the training features, one colour per class, and each class's\n"
         "classifier direction w_k/|w_k| as a ray from the origin; dim 3 is projected\n"
         "onto the features' top two principal axes.\n"
         "\n"
-        "usage: collapse plot --csv FILE --x COL --y COL[,COL...] --png OUT.png\n"
-        "                     [--logx] [--logy] [--title T] [--ylabel L]\n"
-        "Draws columns of any CSV file (e.g. a sweep's summary) against column COL.\n"
+        "usage: collapse plot --csv FILE --y COL[:LABEL][,...] [--csv FILE --y ...]\n"
+        "                     --x COL --png OUT.png [--logx] [--logy] [--abs] [--xmin "
+        "X]\n"
+        "                     [--title T] [--xlabel L] [--ylabel L] [--legend POS]\n"
+        "Draws columns of CSV files (a sweep's summary, runs' metrics.csv) against\n"
+        "column COL of the same file, one panel. The k-th --y names columns of the\n"
+        "k-th --csv; LABEL is the legend entry (default: the column, prefixed by the\n"
+        "file's folder when there are several files). --abs plots |y|, --xmin drops\n"
+        "rows with x < X, --legend top-left (default), top-right, bottom-left,\n"
+        "bottom-right or none. Up to 16 files and 32 series.\n"
         "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
         "              one run, ./plots for several)\n",
         MAX_RUNS);
@@ -114,108 +124,22 @@ done:
     return rc;
 }
 
-typedef struct {
-    const char *csv, *x, *y, *png, *title, *ylabel;
-    int logx, logy;
-} csv_args;
-
-#define MAX_YCOLS 8
-
-/* collapse plot --csv: columns ys of a CSV file against column x, one panel. */
-static int csv_figure(const csv_args *a)
-{
-    if (!a->x || !a->y || !a->png)
-        return cl_cli_fail(
-            2, "plot --csv: needs --x COL, --y COL[,COL...] and --png OUT.png");
-    cl_csv c;
-    if (cl_csv_read(a->csv, "", &c) != CL_OK)
-        return cl_cli_fail(1, "plot: %s", cl_errmsg());
-    char names[MAX_YCOLS][CL_CSV_CELL];
-    int cols[MAX_YCOLS], ny = 0, cx = 0, rc = 0;
-    double *xs = NULL, *ys = NULL;
-    if (cl_csv_need(&c, a->x, &cx) != CL_OK) {
-        rc = cl_cli_fail(1, "plot --x: %s", cl_errmsg());
-        goto done;
-    }
-    for (const char *p = a->y; *p;) {
-        size_t len = strcspn(p, ",");
-        if (ny == MAX_YCOLS || len == 0 || len >= CL_CSV_CELL) {
-            rc = cl_cli_fail(2, "--y: 1 to %d column names, comma-separated", MAX_YCOLS);
-            goto done;
-        }
-        memcpy(names[ny], p, len);
-        names[ny][len] = 0;
-        if (cl_csv_need(&c, names[ny], &cols[ny]) != CL_OK) {
-            rc = cl_cli_fail(1, "plot --y: %s", cl_errmsg());
-            goto done;
-        }
-        ny++;
-        p += len + (p[len] == ',');
-    }
-    const int64_t n = c.nrows;
-    xs = cl_alloc_array((size_t)n + 1, sizeof(double), "plot x");
-    ys = cl_alloc_array((size_t)(n + 1) * ny, sizeof(double), "plot y");
-    if (!xs || !ys) {
-        rc = cl_cli_fail(1, "plot: out of memory");
-        goto done;
-    }
-    cl_plot_series se[MAX_YCOLS];
-    for (int64_t i = 0; i < n; i++)
-        xs[i] = c.num[i * c.ncols + cx];
-    for (int k = 0; k < ny; k++) {
-        for (int64_t i = 0; i < n; i++)
-            ys[k * n + i] = c.num[i * c.ncols + cols[k]];
-        se[k] = (cl_plot_series){xs, ys + k * n, (int)n, names[k], k, k % 3, 1};
-    }
-    cl_plot_panel p = {
-        a->title, a->x, a->ylabel, a->logx, a->logy, CL_PLOT_LEGEND_TOP_LEFT, se, ny};
-    if (cl_plot_figure(a->png, &p, 1, 1, 900, 650) != CL_OK)
-        rc = cl_cli_fail(1, "plot: %s", cl_errmsg());
-    else
-        printf("%s: %d column%s of %s against %s\n", a->png, ny, ny > 1 ? "s" : "",
-               a->csv, a->x);
-done:
-    cl_free(xs);
-    cl_free(ys);
-    cl_csv_free(&c);
-    return rc;
-}
-
 int cl_cmd_plot(int argc, char **argv)
 {
     const char *runs[MAX_RUNS];
     const char *out = NULL, *v;
     int nruns = 0;
-    csv_args ca = {0};
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--csv", 5) && (!argv[i][5] || argv[i][5] == '='))
+            return cl_cli_plot_csv(argc, argv);
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
             usage(stdout);
             return 0;
         }
-        const char **dst = NULL;
-        if (!strcmp(argv[i], "--csv"))
-            dst = &ca.csv;
-        else if (!strcmp(argv[i], "--x"))
-            dst = &ca.x;
-        else if (!strcmp(argv[i], "--y"))
-            dst = &ca.y;
-        else if (!strcmp(argv[i], "--png"))
-            dst = &ca.png;
-        else if (!strcmp(argv[i], "--title"))
-            dst = &ca.title;
-        else if (!strcmp(argv[i], "--ylabel"))
-            dst = &ca.ylabel;
-        if (dst) {
-            char flag[16];
-            snprintf(flag, sizeof flag, "%s", argv[i]);
-            if (cl_opt_value(argc, argv, &i, flag, dst) < 0) return 2;
-            continue;
-        }
-        if (cl_opt_flag(argv, i, "--logx") || cl_opt_flag(argv, i, "--logy")) {
-            *(argv[i][5] == 'x' ? &ca.logx : &ca.logy) = 1;
-            continue;
-        }
+        if (cl_cli_plot_csv_flag(argv[i]))
+            return cl_cli_fail(2, "plot: %s goes with --csv FILE (see --help)", argv[i]);
         if ((m = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
             if (m < 0) return 2;
             out = v;
@@ -228,15 +152,6 @@ int cl_cmd_plot(int argc, char **argv)
             runs[nruns++] = argv[i];
         }
     }
-    if (ca.csv) {
-        if (nruns || out)
-            return cl_cli_fail(2, "plot --csv: no run folders or --out with it");
-        return csv_figure(&ca);
-    }
-    if (ca.x || ca.y || ca.png || ca.title || ca.ylabel || ca.logx || ca.logy)
-        return cl_cli_fail(2,
-                           "plot: --x, --y, --png, --title, --ylabel, --logx and --logy "
-                           "go with --csv FILE");
     if (!nruns) {
         usage(stderr);
         return cl_cli_fail(2, "plot: no run folder given");
@@ -245,9 +160,14 @@ int cl_cmd_plot(int argc, char **argv)
     if (!cl_opt_mkdir_p("--out", out)) return 1;
     cl_status st = cl_study_plot_runs(runs, nruns, out);
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
-    printf("figures of %d run%s written to %s/ (nc1, nc2, nc3, nc4, accuracy, layers "
-           ".png)\n",
-           nruns, nruns > 1 ? "s" : "", out);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/metrics.csv", runs[0]);
+    cl_csv head;
+    int read = cl_csv_read(probe, "", &head) == CL_OK;
+    int reg = read && cl_csv_col(&head, "nrc1_train") >= 0;
+    if (read) cl_csv_free(&head);
+    printf("figures of %d run%s written to %s/ (%s.png)\n", nruns, nruns > 1 ? "s" : "",
+           out, reg ? "nrc, r2" : "nc1, nc2, nc3, nc4, accuracy, layers");
     for (int r = 0; r < nruns; r++)
         if (feature_scatter(runs[r], out, nruns > 1)) return 1;
     return 0;

@@ -255,6 +255,7 @@ static int start_study(run *r, cl_train_callback *cbs, int *ncb, cl_cli_progress
     if (r->cfg.task == CL_TASK_REGRESS) { /* NRC rows every epoch (study.h) */
         if (cl_study_reg_create(&r->reg, r->m, r->train.tdim, r->o.out, r->o.resume) != CL_OK)
             return cl_cli_fail(1, "study: %s", cl_errmsg());
+        cl_study_reg_plots(r->reg, r->so.plots);
         printf("study: regression (NRC1-3 every epoch into %s/metrics.csv)\n", r->o.out);
         cbs[1] = cbs[0];
         cbs[0] = (cl_train_callback){cl_study_reg_epoch, r->reg};

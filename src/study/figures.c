@@ -12,6 +12,14 @@
  *   layers.png    ln D against the tap index, one panel per run, up to 8 of
  *                 the analyzed epochs (spread over the run, first and last
  *                 included), the He & Su fit line dashed
+ * Regression runs (metrics.csv of the regression study: nrc1_train, ...)
+ * get their own set instead:
+ *   nrc.png       NRC1, NRC2, NRC3 (nrc.h), train solid, test dashed, log-log,
+ *                 and NRC1 of every tapped layer (train; colour per layer,
+ *                 style per run)
+ *   r2.png        mean R^2 over targets (train solid, test dashed) and the
+ *                 test R^2 of every target (colour per target, style per
+ *                 run), log x
  * One color per run, labelled with the run folder's base name. Epoch 0 and
  * values <= 0 cannot sit on a log axis and are left out there. */
 #include <math.h>
@@ -54,7 +62,10 @@ static cl_status column(const cl_csv *c, const char *name, double *dst)
     return CL_OK;
 }
 
-/* A panel over runs: for each run, one series per (column, style). */
+/* A panel over runs: for each run, one series per (column, style); or,
+ * when cols[0] is a family (a printf pattern such as "test_r2_%d", with
+ * suffix[0] the legend pattern " target %d"), one series per column j = 0,
+ * 1, ... that the run has, colour j, style = run (mod 3). */
 typedef struct {
     const char *title, *ylabel;
     int logx, logy;
@@ -63,22 +74,56 @@ typedef struct {
     cl_plot_legend legend;
 } panel_spec;
 
+static int is_family(const panel_spec *ps) { return ps->cols[0] && strchr(ps->cols[0], '%'); }
+
+#define MAX_PANEL_SERIES 64
+
+/* The series of one family panel of run r into se[*ns..] (ys allocated into
+ * ys[*ny..], freed by the caller). */
+static cl_status family_series(const panel_spec *ps, const run_data *rd, int r,
+                               const double *x, cl_plot_series *se, char (*labels)[96],
+                               int *ns, double **ys, int *ny)
+{
+    const cl_csv *c = &rd->metrics;
+    for (int j = 0; j < MAX_PANEL_SERIES && *ns < MAX_PANEL_SERIES; j++) {
+        char name[64], suffix[48];
+        snprintf(name, sizeof name, ps->cols[0], j);
+        int col = cl_csv_col(c, name);
+        if (col < 0) break;
+        double *y = ys[(*ny)++] = cl_alloc_array((size_t)c->nrows + 1, sizeof(double), "plot");
+        if (!y) return CL_ENOMEM;
+        for (int64_t i = 0; i < c->nrows; i++) y[i] = c->num[i * c->ncols + col];
+        snprintf(suffix, sizeof suffix, ps->suffix[0], j);
+        snprintf(labels[*ns], sizeof labels[*ns], "%s%s", rd->label, suffix);
+        se[*ns] = (cl_plot_series){x, y, (int)c->nrows, labels[*ns], j, r % 3, 0};
+        (*ns)++;
+    }
+    return CL_OK;
+}
+
 static cl_status draw(const char *path, run_data *runs, int nruns, const panel_spec *ps, int np,
                       int cols)
 {
     cl_plot_panel panels[4];
-    cl_plot_series series[4][2 * MAX_RUNS];
-    char labels[4][2 * MAX_RUNS][96];
-    for (int p = 0; p < np; p++) {
+    cl_plot_series series[4][MAX_PANEL_SERIES];
+    char labels[4][MAX_PANEL_SERIES][96];
+    double *ys[4 * MAX_PANEL_SERIES] = {0};
+    int ny = 0;
+    cl_status st = CL_OK;
+    for (int p = 0; p < np && st == CL_OK; p++) {
         int ns = 0;
-        for (int r = 0; r < nruns; r++) {
+        for (int r = 0; r < nruns && st == CL_OK; r++) {
             const cl_csv *c = &runs[r].metrics;
             double *x = runs[r].buf;
-            CL_TRY(column(c, "epoch", x));
-            for (int k = 0; k < 2; k++) {
+            if ((st = column(c, "epoch", x)) != CL_OK) break;
+            if (is_family(&ps[p])) {
+                st = family_series(&ps[p], &runs[r], r, x, series[p], labels[p], &ns, ys, &ny);
+                continue;
+            }
+            for (int k = 0; k < 2 && st == CL_OK; k++) {
                 if (!ps[p].cols[k]) continue;
                 double *y = runs[r].buf + (int64_t)(1 + 2 * p + k) * (c->nrows ? c->nrows : 1);
-                CL_TRY(column(c, ps[p].cols[k], y));
+                if ((st = column(c, ps[p].cols[k], y)) != CL_OK) break;
                 snprintf(labels[p][ns], sizeof labels[p][ns], "%s%s", runs[r].label,
                          ps[p].suffix[k]);
                 series[p][ns] = (cl_plot_series){x, y, (int)c->nrows, labels[p][ns], r, k, 0};
@@ -89,7 +134,10 @@ static cl_status draw(const char *path, run_data *runs, int nruns, const panel_s
                                     ps[p].legend, series[p], ns};
     }
     int rows = (np + cols - 1) / cols;
-    return cl_plot_figure(path, panels, np, cols, FIG_W, rows > 1 ? FIG_H * 3 / 2 : FIG_H);
+    if (st == CL_OK)
+        st = cl_plot_figure(path, panels, np, cols, FIG_W, rows > 1 ? FIG_H * 3 / 2 : FIG_H);
+    for (int i = 0; i < ny; i++) cl_free(ys[i]);
+    return st;
 }
 
 /* layers.png: one panel per run. */
@@ -183,6 +231,30 @@ static cl_status load_run(const char *dir, run_data *r)
     return r->buf ? CL_OK : CL_ENOMEM;
 }
 
+/* nrc.png and r2.png of regression runs. */
+static cl_status plot_reg(run_data *rd, int nruns, const char *out_dir)
+{
+    static const panel_spec nrc[] = {
+        {"NRC1: features off their top-n principal subspace", "NRC1", 1, 1,
+         {"nrc1_train", "nrc1_test"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NRC2: features off the row space of W", "NRC2", 1, 1, {"nrc2_train", "nrc2_test"},
+         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NRC3: W W^T against Sigma^1/2 - sqrt(gamma) I", "NRC3", 1, 1,
+         {"nrc3_train", "nrc3_test"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"NRC1 per tapped layer (train)", "NRC1", 1, 1, {"nrc1_train_L%d", NULL}, {" L%d", NULL},
+         CL_PLOT_LEGEND_BOTTOM_LEFT}};
+    static const panel_spec r2[] = {
+        {"R^2, mean over targets", "R^2", 1, 0, {"train_r2", "test_r2"}, {" train", " test"},
+         CL_PLOT_LEGEND_BOTTOM_RIGHT},
+        {"test R^2 per target", "R^2", 1, 0, {"test_r2_%d", NULL}, {" target %d", NULL},
+         CL_PLOT_LEGEND_BOTTOM_RIGHT}};
+    char p[4200];
+    snprintf(p, sizeof p, "%s/nrc.png", out_dir);
+    CL_TRY(draw(p, rd, nruns, nrc, 4, 2));
+    snprintf(p, sizeof p, "%s/r2.png", out_dir);
+    return draw(p, rd, nruns, r2, 2, 2);
+}
+
 cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir)
 {
     if (nruns < 1 || nruns > MAX_RUNS)
@@ -192,6 +264,16 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     cl_status st = CL_OK;
     for (int r = 0; r < nruns && st == CL_OK; r++) st = load_run(runs[r], &rd[r]);
     if (st != CL_OK) goto done;
+    int nreg = 0;
+    for (int r = 0; r < nruns; r++) nreg += cl_csv_col(&rd[r].metrics, "nrc1_train") >= 0;
+    if (nreg) {
+        st = nreg == nruns ? plot_reg(rd, nruns, out_dir)
+                           : cl_error(CL_EINVAL, "%d of the %d runs are regression "
+                                                 "runs; their figures differ from the "
+                                                 "classification runs' (plot them apart)",
+                                      nreg, nruns);
+        goto done;
+    }
 
     static const panel_spec nc1[] = {{"NC1: within-class variability", "tr(Sw Sb^+)/K", 1, 1,
                                       {"nc1", "test_nc1"}, {" train", " test"},

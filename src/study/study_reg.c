@@ -2,7 +2,9 @@
  * NeurIPS 2024; analysis/nrc.c) of the classifier input on the training and
  * test splits, NRC1 of every other tap of at most CL_NRC_MAX_DIM features,
  * and the test MSE / R^2 per target, one metrics.csv row per epoch. Two
- * eval-mode sweeps per split (the analyzer's two passes). */
+ * eval-mode sweeps per split (the analyzer's two passes). Then the figures
+ * (nrc.png, r2.png: cl_study_plot_runs), as the classification study draws
+ * its own. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "collapse/mem.h"
 #include "collapse/nrc.h"
 #include "collapse/study.h"
+#include "collapse/sys.h"
 
 struct cl_study_reg {
     const cl_model *m;
@@ -19,8 +22,37 @@ struct cl_study_reg {
     cl_nrc_stream **streams; /* [ntaps], NULL for a tap not analyzed */
     cl_csv_log log;
     int opened; /* metrics.csv started (a resumed run starts it at its first epoch) */
-    char path[4200];
+    int plots, plot_failed;
+    double plot_seconds; /* the last drawing's time, -1 = none yet */
+    char path[4200], dir[4096];
 };
+
+void cl_study_reg_plots(cl_study_reg *s, int on) { s->plots = on; }
+
+/* As the classification study: after the last epoch always; otherwise only
+ * while drawing costs under 10% of an epoch, and once drawing has failed
+ * not before the last epoch. A failure is a warning (cfg->warn). */
+static void draw_figures(cl_study_reg *s, const cl_epoch_info *info)
+{
+    int final = info->epoch == info->epochs;
+    if (!s->plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
+                                                      s->plot_seconds < 0.1 * info->seconds))))
+        return;
+    const char *runs[1] = {s->dir};
+    double t0 = cl_clock_seconds();
+    cl_status st = cl_study_plot_runs(runs, 1, s->dir);
+    s->plot_seconds = cl_clock_seconds() - t0;
+    if (st == CL_OK) return;
+    s->plot_failed = 1;
+    const cl_train_config *cfg = info->cfg;
+    if (cfg && cfg->warn) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "epoch %d: figures not drawn (%s); the study goes on%s",
+                 info->epoch, cl_errmsg(), final ? "" : ", next try after the last epoch");
+        cfg->warn(cfg->warn_user, msg);
+    }
+    cl_errclear();
+}
 
 void cl_study_reg_destroy(cl_study_reg *s)
 {
@@ -57,6 +89,9 @@ cl_status cl_study_reg_create(cl_study_reg **out, const cl_model *m, int n, cons
     cl_status st = CL_OK;
     s->m = m;
     s->n = n;
+    s->plots = 1;
+    s->plot_seconds = -1;
+    snprintf(s->dir, sizeof s->dir, "%s", out_dir);
     s->cls = cl_model_classifier_index(m);
     s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
     if (!s->taps) {
@@ -207,5 +242,7 @@ cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *user)
     }
     for (int i = 0; i < s->ntaps; i++)
         cl_csv_put(row, sizeof row, i < 256 ? nrc1[i] : NAN, 0);
-    return cl_csv_log_write_row(&s->log, row);
+    CL_TRY(cl_csv_log_write_row(&s->log, row));
+    draw_figures(s, info);
+    return CL_OK;
 }

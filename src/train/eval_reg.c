@@ -4,11 +4,7 @@
 #include <string.h>
 
 #include "collapse/train.h"
-
-static int model_outputs(const cl_model *m)
-{
-    return (int)cl_shape_size(m->layers[m->nlayers - 1].out);
-}
+#include "internal.h"
 
 typedef struct {
     int k;
@@ -41,7 +37,7 @@ static cl_status eval_batch_reg(void *user, const cl_model *m, const cl_batch *b
 cl_status cl_train_evaluate_reg(cl_model *m, const cl_train_data *ds, const float *t,
                                 double *mean_loss, double *r2_mean, double *mse, double *r2)
 {
-    int k = model_outputs(m);
+    int k = cl_train_model_width(m);
     if (!t || k > CL_TRAIN_MAX_TARGETS)
         return cl_error(CL_EINVAL, "regression: %s (the model outputs %d, at most %d)",
                         t ? "too many outputs" : "no targets", k, CL_TRAIN_MAX_TARGETS);
