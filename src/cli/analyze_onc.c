@@ -40,10 +40,10 @@ typedef struct {
 static int parse(int argc, char **argv, onc_args *a)
 {
     *a = (onc_args){.opts = cl_nc_opts_default()};
+    const char *const names[] = {"--features", "--labels", "--weights", "--thresholds"};
+    const char **const dst[] = {&a->fpath, &a->ypath, &a->wpath, &a->bpath};
     for (int i = 1; i < argc; i++) {
-        const char *v;
         int m;
-        const char **dst = NULL;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
             usage(stdout);
             return -1;
@@ -56,16 +56,11 @@ static int parse(int argc, char **argv, onc_args *a)
             a->opts.weighted_mean = 1;
             continue;
         }
-        if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) dst = &a->fpath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) dst = &a->ypath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) dst = &a->wpath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--thresholds", &v))) dst = &a->bpath;
-        else
+        if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst)) < 0) return 2;
+        if (!m)
             return cl_cli_fail(2, "analyze --thresholds: unknown argument '%s' (see collapse "
                                   "analyze --thresholds x --help)",
                                argv[i]);
-        if (m < 0) return 2;
-        *dst = v;
     }
     if (!a->fpath || !a->ypath || !a->wpath || !a->bpath)
         return cl_cli_fail(2, "analyze --thresholds: --features, --labels, --weights and "

@@ -35,8 +35,9 @@ typedef struct {
 
 static int parse(int argc, char **argv, reg_args *a)
 {
-    const char *v;
     *a = (reg_args){.opts = cl_nrc_opts_default()};
+    const char *const names[] = {"--features", "--targets", "--weights", "--bias"};
+    const char **const dst[] = {&a->fpath, &a->tpath, &a->wpath, &a->bpath};
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
@@ -47,18 +48,8 @@ static int parse(int argc, char **argv, reg_args *a)
             a->json = 1;
         else if (cl_opt_flag(argv, i, "--uncentred"))
             a->opts.uncentred = 1;
-        else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
+        else if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst))) {
             if (m < 0) return 2;
-            a->fpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--targets", &v))) {
-            if (m < 0) return 2;
-            a->tpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
-            if (m < 0) return 2;
-            a->wpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
-            if (m < 0) return 2;
-            a->bpath = v;
         } else {
             return cl_cli_fail(2,
                                "analyze: unknown argument '%s' in regression mode (see "

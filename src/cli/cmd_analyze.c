@@ -150,6 +150,8 @@ static int parse(int argc, char **argv, analyze_args *a)
 {
     const char *v;
     *a = (analyze_args){.opts = cl_nc_opts_default()};
+    const char *const names[] = {"--features", "--labels", "--weights", "--bias"};
+    const char **const dst[] = {&a->fpath, &a->ypath, &a->wpath, &a->bpath};
     a->opts.gnc = 1;
     for (int i = 1; i < argc; i++) {
         int m;
@@ -171,18 +173,8 @@ static int parse(int argc, char **argv, analyze_args *a)
             if (m < 0 || parse_classes("--minority-classes", v, 0, NULL)) return 2;
             a->minority = v;
         }
-        else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
+        else if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst))) {
             if (m < 0) return 2;
-            a->fpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) {
-            if (m < 0) return 2;
-            a->ypath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
-            if (m < 0) return 2;
-            a->wpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
-            if (m < 0) return 2;
-            a->bpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
             if (m < 0 || !cl_opt_int("--classes", v, 2, 46340, &a->classes)) return 2;
         } else {

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "collapse/npy.h"
 #include "npyin.h"
+#include "opts.h"
 
 int cl_cli_check_finite(const char *flag, const char *path, const float *v, int64_t n,
                         int64_t cols)
@@ -32,6 +33,21 @@ int cl_cli_read_rows(const char *flag, const char *path, float **x, int *ndim, i
         *cols *= sh[d];
     if (*cols < 1) return cl_cli_fail(1, "%s %s: empty array", flag, path);
     return cl_cli_check_finite(flag, path, *x, *rows * *cols, *cols);
+}
+
+int cl_cli_file_flag(int argc, char **argv, int *i, int n, const char *const names[],
+                     const char **const dst[])
+{
+    for (int k = 0; k < n; k++) {
+        const char *v;
+        int m = cl_opt_value(argc, argv, i, names[k], &v);
+        if (m < 0) return -1;
+        if (m) {
+            *dst[k] = v;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void cl_cli_json_path(cl_json *j, const char *key, const char *path)

@@ -20,6 +20,13 @@ int cl_cli_check_finite(const char *flag, const char *path, const float *v, int6
 int cl_cli_read_rows(const char *flag, const char *path, float **x, int *ndim, int64_t *rows,
                      int64_t *cols);
 
+/* The file flags of an analyze mode: if argv[*i] is names[k] (k < n; with
+ * "=VALUE" or followed by a value), stores the value in *dst[k], advances
+ * *i past it and returns 1; 0 if argv[*i] is none of them; -1 (after
+ * printing) if the value is missing. */
+int cl_cli_file_flag(int argc, char **argv, int *i, int n, const char *const names[],
+                     const char **const dst[]);
+
 /* "key": "path", or "key": null when path is NULL. */
 void cl_cli_json_path(cl_json *j, const char *key, const char *path);
 
