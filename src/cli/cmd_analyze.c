@@ -300,8 +300,11 @@ static int report(const analyze_args *a, const cl_nc_result *r)
 int cl_cmd_analyze(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) { /* modes with their own keys and flags */
-        if (!strcmp(argv[i], "--thresholds")) return cl_cmd_analyze_onc(argc, argv); /* ordinal */
-        if (!strcmp(argv[i], "--targets")) return cl_cmd_analyze_reg(argc, argv);    /* regression */
+        /* also the "--flag=VALUE" form, which cl_opt_value accepts */
+        if (!strncmp(argv[i], "--thresholds", 12) && (!argv[i][12] || argv[i][12] == '='))
+            return cl_cmd_analyze_onc(argc, argv); /* ordinal */
+        if (!strncmp(argv[i], "--targets", 9) && (!argv[i][9] || argv[i][9] == '='))
+            return cl_cmd_analyze_reg(argc, argv); /* regression */
     }
     analyze_args a;
     int rc = parse(argc, argv, &a);
