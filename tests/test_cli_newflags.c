@@ -82,9 +82,9 @@ Test(cli_newflags, targets_errors_name_the_flag_once, .timeout = TC_TIMEOUT)
     sub(y, sizeof y, "%s/missing.npy", c.dir);
     sub(want, sizeof want, "--targets %s: ", y);
     /* before: "--targets --targets cannot open" (the message overwrote itself) */
-    const char *a[] = {TRAIN("--targets", y), NULL};
+    const char *a[] = {TRAIN("--task", "regression", "--targets", y), NULL};
     expect(&c, a, 1, want, 1);
-    const char *b[] = {TRAIN("--test-targets", y), NULL};
+    const char *b[] = {TRAIN("--task", "regression", "--test-targets", y), NULL};
     sub(want, sizeof want, "--test-targets %s: ", y);
     expect(&c, b, 1, want, 1);
     ctx_done(&c);
@@ -113,5 +113,18 @@ Test(cli_newflags, ufm_too_many_samples_names_width, .timeout = TC_TIMEOUT)
                        "--out", out, NULL};
     expect(&c, a, 2, "too many for --width 65536", 1);
     cr_assert_neq(access(out, F_OK), 0, "%s was created", out);
+    ctx_done(&c);
+}
+
+/* --targets on a classification run without --ordinal-bins was loaded and
+ * then ignored. */
+Test(cli_newflags, targets_need_a_use, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "newflags_tuse");
+    const char *a[] = {TRAIN("--targets", "y.npy"), NULL};
+    expect(&c, a, 2, "--targets: targets are used by", 1);
+    const char *b[] = {TRAIN("--test-targets", "y.npy"), NULL};
+    expect(&c, b, 2, "--test-targets: targets are used by", 1);
     ctx_done(&c);
 }

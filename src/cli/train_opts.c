@@ -190,6 +190,10 @@ static int check(cl_cli_train_opts *o)
                            o->analyze);
     if (o->analyze && o->analyze_every)
         return cl_cli_fail(2, "--analyze and --analyze-every exclude each other");
+    if ((o->data.targets || o->data.test_targets) && !o->data.ordinal_bins &&
+        !(o->task && !strcmp(o->task, "regression")))
+        return cl_cli_fail(2, "%s: targets are used by --task regression or --ordinal-bins K",
+                           o->data.targets ? "--targets" : "--test-targets");
     if (o->task && strcmp(o->task, "classification") && strcmp(o->task, "regression"))
         return cl_cli_fail(2, "--task: unknown task '%s' (classification or regression)",
                            o->task);
