@@ -159,7 +159,8 @@ Test(pose, cli_ordinal_bins_and_targets_errors, .timeout = TC_TIMEOUT)
     float t[10] = {0};
     int64_t sh[2] = {10, 1};
     cr_assert_eq(cl_npy_write(p, CL_NPY_F32, t, 2, sh), CL_OK);
-    snprintf(line, sizeof line, "train --arch mlp --data mnist --targets %s --epochs 1", p);
+    snprintf(line, sizeof line,
+             "train --arch mlp --data mnist --task regression --targets %s --epochs 1", p);
     cr_assert_eq(tc_run_capture(line, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--targets") && strstr(out, p) && strstr(out, "60000"), "%s", out);
     cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);

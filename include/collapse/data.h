@@ -137,7 +137,8 @@ cl_status cl_data_set_targets(cl_dataset *d, const float *t, int64_t n, int tdim
  * label = number of edges <= value, applied to train and (if not NULL) test
  * with the same edges. y and y_true become the bin, classes = K, class names
  * "bin0".."bin{K-1}"; the targets stay. Errors: CL_EINVAL (no targets, col
- * out of range, K outside [2, CL_DATA_MAX_CLASSES]). */
+ * out of range, K outside [2, CL_DATA_MAX_CLASSES], ties that leave a
+ * training bin empty: then train and test are unchanged). */
 cl_status cl_data_ordinal_bins(cl_dataset *train, cl_dataset *test, int K, int col);
 
 /* ---- training-set control (all deterministic from opts.seed) ---- */
@@ -209,7 +210,7 @@ void cl_data_channel_stats(const cl_dataset *d, double *mean, double *std);
 /* The training counts --imbalance / --long-tail keep: want[c] from the
  * counts have[c] of K classes (cl_data_opts.imbalance, .long_tail; both off
  * = want = have). Errors: CL_EINVAL for bad options (R < 1, M outside
- * [1, K-1], both set). */
+ * [1, K-1], both set, --long-tail with K < 2). */
 cl_status cl_data_imbalance_counts(const int64_t *have, int K, const cl_data_opts *opts,
                                    int64_t *want);
 

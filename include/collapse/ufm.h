@@ -78,7 +78,7 @@ double *cl_ufm_params(cl_ufm *u, int64_t *n);
 const double *cl_ufm_grad(const cl_ufm *u);
 
 /* Objective and loss at theta; with grad != 0 also the gradient into the
- * gradient buffer (the LPM's and the sphere's constraints are not part of
+ * gradient buffer, OVERWRITTEN (the LPM's and the sphere's constraints are not part of
  * it: that is the Euclidean gradient). */
 void cl_ufm_eval(cl_ufm *u, int grad, double *objective, double *loss);
 

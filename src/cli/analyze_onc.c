@@ -11,6 +11,7 @@
 #include "collapse/mem.h"
 #include "collapse/npy.h"
 #include "collapse/onc.h"
+#include "npyin.h"
 #include "opts.h"
 
 static void usage(FILE *f)
@@ -39,10 +40,10 @@ typedef struct {
 static int parse(int argc, char **argv, onc_args *a)
 {
     *a = (onc_args){.opts = cl_nc_opts_default()};
+    const char *const names[] = {"--features", "--labels", "--weights", "--thresholds"};
+    const char **const dst[] = {&a->fpath, &a->ypath, &a->wpath, &a->bpath};
     for (int i = 1; i < argc; i++) {
-        const char *v;
         int m;
-        const char **dst = NULL;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
             usage(stdout);
             return -1;
@@ -55,16 +56,11 @@ static int parse(int argc, char **argv, onc_args *a)
             a->opts.weighted_mean = 1;
             continue;
         }
-        if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) dst = &a->fpath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) dst = &a->ypath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) dst = &a->wpath;
-        else if ((m = cl_opt_value(argc, argv, &i, "--thresholds", &v))) dst = &a->bpath;
-        else
+        if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst)) < 0) return 2;
+        if (!m)
             return cl_cli_fail(2, "analyze --thresholds: unknown argument '%s' (see collapse "
                                   "analyze --thresholds x --help)",
                                argv[i]);
-        if (m < 0) return 2;
-        *dst = v;
     }
     if (!a->fpath || !a->ypath || !a->wpath || !a->bpath)
         return cl_cli_fail(2, "analyze --thresholds: --features, --labels, --weights and "
@@ -84,17 +80,11 @@ typedef struct {
 static int load(const onc_args *a, onc_in *in)
 {
     int nd;
-    int64_t sh[8];
-    if (cl_npy_read_f32(a->fpath, &in->H, &nd, sh) != CL_OK)
-        return cl_cli_fail(1, "--features %s", cl_errmsg());
-    if (nd != 2 || sh[0] < 1 || sh[1] < 1 || sh[1] > (1 << 30))
+    int64_t sh[8], dim;
+    if (cl_cli_read_rows("--features", a->fpath, &in->H, &nd, &in->N, &dim)) return 1;
+    if (nd != 2 || dim > (1 << 30))
         return cl_cli_fail(1, "--features %s: need an [N, dim] array", a->fpath);
-    in->N = sh[0];
-    in->dim = (int)sh[1];
-    for (int64_t i = 0; i < in->N * in->dim; i++)
-        if (!isfinite(in->H[i]))
-            return cl_cli_fail(1, "--features %s: non-finite value at element %lld", a->fpath,
-                               (long long)i);
+    in->dim = (int)dim;
     if (cl_npy_read_i32(a->ypath, &in->y, &nd, sh) != CL_OK)
         return cl_cli_fail(1, "--labels %s", cl_errmsg());
     if (nd != 1 || sh[0] != in->N)
@@ -105,6 +95,7 @@ static int load(const onc_args *a, onc_in *in)
     if (!((nd == 2 && sh[0] == 1 && sh[1] == in->dim) || (nd == 1 && sh[0] == in->dim)))
         return cl_cli_fail(1, "--weights %s: need the 1-unit head [1, %d] (or [%d])", a->wpath,
                            in->dim, in->dim);
+    if (cl_cli_check_finite("--weights", a->wpath, in->w, in->dim, in->dim)) return 1;
     if (cl_npy_read_f64(a->bpath, &in->b, &nd, sh) != CL_OK)
         return cl_cli_fail(1, "--thresholds %s", cl_errmsg());
     if (nd != 1 || sh[0] < 1 || sh[0] > 46339)

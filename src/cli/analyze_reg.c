@@ -7,8 +7,8 @@
 #include "cli.h"
 #include "collapse/json.h"
 #include "collapse/mem.h"
-#include "collapse/npy.h"
 #include "collapse/nrc.h"
+#include "npyin.h"
 #include "opts.h"
 
 static void usage(FILE *f)
@@ -35,8 +35,9 @@ typedef struct {
 
 static int parse(int argc, char **argv, reg_args *a)
 {
-    const char *v;
     *a = (reg_args){.opts = cl_nrc_opts_default()};
+    const char *const names[] = {"--features", "--targets", "--weights", "--bias"};
+    const char **const dst[] = {&a->fpath, &a->tpath, &a->wpath, &a->bpath};
     for (int i = 1; i < argc; i++) {
         int m;
         if (cl_opt_flag(argv, i, "--help") || cl_opt_flag(argv, i, "-h")) {
@@ -47,18 +48,8 @@ static int parse(int argc, char **argv, reg_args *a)
             a->json = 1;
         else if (cl_opt_flag(argv, i, "--uncentred"))
             a->opts.uncentred = 1;
-        else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
+        else if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst))) {
             if (m < 0) return 2;
-            a->fpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--targets", &v))) {
-            if (m < 0) return 2;
-            a->tpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
-            if (m < 0) return 2;
-            a->wpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
-            if (m < 0) return 2;
-            a->bpath = v;
         } else {
             return cl_cli_fail(2,
                                "analyze: unknown argument '%s' in regression mode (see "
@@ -69,26 +60,6 @@ static int parse(int argc, char **argv, reg_args *a)
     if (!a->fpath || !a->tpath)
         return cl_cli_fail(2, "analyze: --features and --targets are required");
     if (a->bpath && !a->wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
-    return 0;
-}
-
-/* Reads a float array into *x as rows of *cols (all trailing dims
- * flattened), refusing non-finite values. Returns 0 or the exit status. */
-static int load(const char *flag, const char *path, float **x, int64_t *rows, int64_t *cols)
-{
-    int nd;
-    int64_t sh[8];
-    if (cl_npy_read_f32(path, x, &nd, sh) != CL_OK)
-        return cl_cli_fail(1, "%s %s", flag, cl_errmsg());
-    if (nd < 1 || sh[0] < 1) return cl_cli_fail(1, "%s %s: empty array", flag, path);
-    *rows = sh[0];
-    *cols = 1;
-    for (int d = 1; d < nd; d++)
-        *cols *= sh[d];
-    for (int64_t i = 0; i < *rows * *cols; i++)
-        if (!isfinite((*x)[i]))
-            return cl_cli_fail(1, "%s %s: non-finite value at element %lld", flag, path,
-                               (long long)i);
     return 0;
 }
 
@@ -124,14 +95,8 @@ static int report(const reg_args *a, const cl_nrc_result *r)
     cl_json_obj_begin(&j, NULL);
     cl_json_str(&j, "features", a->fpath);
     cl_json_str(&j, "targets", a->tpath);
-    if (a->wpath)
-        cl_json_str(&j, "weights", a->wpath);
-    else
-        cl_json_null(&j, "weights");
-    if (a->bpath)
-        cl_json_str(&j, "bias", a->bpath);
-    else
-        cl_json_null(&j, "bias");
+    cl_cli_json_path(&j, "weights", a->wpath);
+    cl_cli_json_path(&j, "bias", a->bpath);
     cl_json_int(&j, "M", r->M);
     cl_json_int(&j, "dim", r->dim);
     cl_json_int(&j, "n", r->n);
@@ -162,8 +127,8 @@ static int load_all(const reg_args *a, float **H, float **Y, float **W, float **
                     int64_t *dim, int64_t *n)
 {
     int64_t rows, cols;
-    if (load("--features", a->fpath, H, M, dim)) return 1;
-    if (load("--targets", a->tpath, Y, &rows, n)) return 1;
+    if (cl_cli_read_rows("--features", a->fpath, H, NULL, M, dim)) return 1;
+    if (cl_cli_read_rows("--targets", a->tpath, Y, NULL, &rows, n)) return 1;
     if (rows != *M)
         return cl_cli_fail(1, "--targets %s: %lld rows, but --features has %lld", a->tpath,
                            (long long)rows, (long long)*M);
@@ -175,7 +140,7 @@ static int load_all(const reg_args *a, float **H, float **Y, float **W, float **
         return cl_cli_fail(1, "--features %s: feature dimension %lld above %d", a->fpath,
                            (long long)*dim, CL_NRC_MAX_DIM);
     if (a->wpath) {
-        if (load("--weights", a->wpath, W, &rows, &cols)) return 1;
+        if (cl_cli_read_rows("--weights", a->wpath, W, NULL, &rows, &cols)) return 1;
         if (rows != *n || cols != *dim)
             return cl_cli_fail(1, "--weights %s: shape [%lld, %lld], need [%lld, %lld] "
                                   "(targets x feature dim)",
@@ -183,7 +148,7 @@ static int load_all(const reg_args *a, float **H, float **Y, float **W, float **
                                (long long)*dim);
     }
     if (a->bpath) {
-        if (load("--bias", a->bpath, b, &rows, &cols)) return 1;
+        if (cl_cli_read_rows("--bias", a->bpath, b, NULL, &rows, &cols)) return 1;
         if (rows * cols != *n)
             return cl_cli_fail(1, "--bias %s: %lld values, need %lld (one per target)",
                                a->bpath, (long long)(rows * cols), (long long)*n);

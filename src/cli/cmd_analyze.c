@@ -10,6 +10,7 @@
 #include "collapse/mem.h"
 #include "collapse/nc.h"
 #include "collapse/npy.h"
+#include "npyin.h"
 #include "opts.h"
 
 static void usage(FILE *f)
@@ -156,6 +157,8 @@ static int parse(int argc, char **argv, analyze_args *a)
 {
     const char *v;
     *a = (analyze_args){.opts = cl_nc_opts_default()};
+    const char *const names[] = {"--features", "--labels", "--weights", "--bias"};
+    const char **const dst[] = {&a->fpath, &a->ypath, &a->wpath, &a->bpath};
     a->opts.gnc = 1;
     for (int i = 1; i < argc; i++) {
         int m;
@@ -177,18 +180,8 @@ static int parse(int argc, char **argv, analyze_args *a)
             if (m < 0 || parse_classes("--minority-classes", v, 0, NULL)) return 2;
             a->minority = v;
         }
-        else if ((m = cl_opt_value(argc, argv, &i, "--features", &v))) {
+        else if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst))) {
             if (m < 0) return 2;
-            a->fpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--labels", &v))) {
-            if (m < 0) return 2;
-            a->ypath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--weights", &v))) {
-            if (m < 0) return 2;
-            a->wpath = v;
-        } else if ((m = cl_opt_value(argc, argv, &i, "--bias", &v))) {
-            if (m < 0) return 2;
-            a->bpath = v;
         } else if ((m = cl_opt_value(argc, argv, &i, "--classes", &v))) {
             if (m < 0 || !cl_opt_int("--classes", v, 2, 46340, &a->classes)) return 2;
         } else {
@@ -203,21 +196,6 @@ static int parse(int argc, char **argv, analyze_args *a)
                            "analyze --help)");
     }
     if (a->bpath && !a->wpath) return cl_cli_fail(2, "analyze: --bias needs --weights");
-    return 0;
-}
-
-/* NaN or Inf in a float input is refused at load time: a one-line error
- * naming the file and the first bad element ([row, column] of the array
- * seen as rows of `cols` values). Returns 0 or the exit status. */
-static int check_finite(const char *flag, const char *path, const float *v, int64_t n,
-                        int64_t cols)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return cl_cli_fail(1, "%s %s: non-finite value %g at index [%lld, %lld] (element "
-                                  "%lld); refusing to analyze it",
-                               flag, path, (double)v[i], (long long)(i / cols),
-                               (long long)(i % cols), (long long)i);
     return 0;
 }
 
@@ -239,7 +217,7 @@ static int load_data(const analyze_args *a, analyze_in *in)
                            (long long)dim64);
     in->N = N;
     in->dim = (int)dim64;
-    if (check_finite("--features", fpath, in->H, N * dim64, dim64)) return 1;
+    if (cl_cli_check_finite("--features", fpath, in->H, N * dim64, dim64)) return 1;
 
     int yndim;
     int64_t yshape[8];
@@ -279,7 +257,7 @@ static int load_classifier(const analyze_args *a, analyze_in *in)
             return cl_cli_fail(1, "--weights %s: %lld rows but --classes %d", wpath,
                                (long long)wshape[0], a->classes);
         K = (int)wshape[0];
-        if (check_finite("--weights", wpath, in->W, wshape[0] * wshape[1], wshape[1])) return 1;
+        if (cl_cli_check_finite("--weights", wpath, in->W, wshape[0] * wshape[1], wshape[1])) return 1;
     }
     if (!K) {
         if (in->ymax >= 46340)
@@ -301,7 +279,7 @@ static int load_classifier(const analyze_args *a, analyze_in *in)
         if (bndim != 1 || bshape[0] != K)
             return cl_cli_fail(1, "--bias %s: need a [%d] array (one per row of --weights)",
                                bpath, K);
-        if (check_finite("--bias", bpath, in->b, K, 1)) return 1;
+        if (cl_cli_check_finite("--bias", bpath, in->b, K, 1)) return 1;
     }
     return 0;
 }
@@ -318,14 +296,8 @@ static int report(const analyze_args *a, const cl_nc_result *r)
     cl_json_obj_begin(&j, NULL);
     cl_json_str(&j, "features", a->fpath);
     cl_json_str(&j, "labels", a->ypath);
-    if (a->wpath)
-        cl_json_str(&j, "weights", a->wpath);
-    else
-        cl_json_null(&j, "weights");
-    if (a->bpath)
-        cl_json_str(&j, "bias", a->bpath);
-    else
-        cl_json_null(&j, "bias");
+    cl_cli_json_path(&j, "weights", a->wpath);
+    cl_cli_json_path(&j, "bias", a->bpath);
     result_json(&j, r);
     cl_json_obj_end(&j);
     if (cl_json_finish(&j, "stdout") != CL_OK) return cl_cli_fail(1, "%s", cl_errmsg());
@@ -335,8 +307,11 @@ static int report(const analyze_args *a, const cl_nc_result *r)
 int cl_cmd_analyze(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) { /* modes with their own keys and flags */
-        if (!strcmp(argv[i], "--thresholds")) return cl_cmd_analyze_onc(argc, argv); /* ordinal */
-        if (!strcmp(argv[i], "--targets")) return cl_cmd_analyze_reg(argc, argv);    /* regression */
+        /* also the "--flag=VALUE" form, which cl_opt_value accepts */
+        if (!strncmp(argv[i], "--thresholds", 12) && (!argv[i][12] || argv[i][12] == '='))
+            return cl_cmd_analyze_onc(argc, argv); /* ordinal */
+        if (!strncmp(argv[i], "--targets", 9) && (!argv[i][9] || argv[i][9] == '='))
+            return cl_cmd_analyze_reg(argc, argv); /* regression */
     }
     analyze_args a;
     int rc = parse(argc, argv, &a);

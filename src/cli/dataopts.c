@@ -289,8 +289,13 @@ static cl_status load_targets(const char *flag, const char *path, cl_dataset *d)
     int64_t sh[8], cols = 1;
     char what[1100];
     snprintf(what, sizeof what, "%s %s", flag, path);
-    if (cl_npy_read_f32(path, &t, &nd, sh) != CL_OK)
-        return cl_error(CL_EINVAL, "%s %s", flag, cl_errmsg());
+    if (cl_npy_read_f32(path, &t, &nd, sh) != CL_OK) {
+        /* the message already names the file; copy it out of the buffer
+         * cl_error writes into before prefixing the flag */
+        char msg[1100];
+        snprintf(msg, sizeof msg, "%s", cl_errmsg());
+        return cl_error(CL_EINVAL, "%s %s", flag, msg);
+    }
     for (int k = 1; k < nd; k++)
         cols *= sh[k];
     cl_status st = nd < 1 || nd > 2 || cols < 1 || cols > 1024
@@ -315,7 +320,10 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
         bad = d->test_targets;
         st = load_targets("--test-targets", d->test_targets, test);
     }
-    if (st == CL_OK && d->ordinal_bins) st = cl_data_ordinal_bins(train, test, d->ordinal_bins, 0);
+    if (st == CL_OK && d->ordinal_bins) {
+        bad = "--ordinal-bins"; /* its messages name the flag */
+        st = cl_data_ordinal_bins(train, test, d->ordinal_bins, 0);
+    }
     /* after --ordinal-bins, which sets K */
     if (st == CL_OK && (d->opts.imbalance != 0 || d->opts.long_tail != 0)) {
         int64_t ones[CL_DATA_MAX_CLASSES], want[CL_DATA_MAX_CLASSES];

@@ -17,7 +17,7 @@ static const cl_command commands[] = {
     {"train", cl_cmd_train, "train an MLP or ResNet, analysing collapse per epoch"},
     {"eval", cl_cmd_eval, "loss and accuracy of a checkpoint"},
     {"features", cl_cmd_features, "write a layer's features, labels, W, b as .npy"},
-    {"analyze", cl_cmd_analyze, "NC1-NC4 metrics of features (.npy)"},
+    {"analyze", cl_cmd_analyze, "collapse keys of .npy features: NC1-NC4, GNC, NRC, ONC"},
     {"plot", cl_cmd_plot, "draw the figures of one or more runs"},
     {"ufm", cl_cmd_ufm, "unconstrained-features model simulator with closed-form checks"},
 };

@@ -178,7 +178,10 @@ static int check(cl_cli_train_opts *o)
         return 2;
     if (o->clm && (strcmp(o->classifier, "learned") || o->no_bias))
         return cl_cli_fail(2, "--loss clm builds its own head (a 1-unit latent without bias "
-                              "and thresholds): drop --classifier etf / --no-classifier-bias");
+                              "and thresholds): drop %s",
+                           o->no_bias ? "--no-classifier-bias" : "--classifier");
+    if (o->clm && o->gnc) /* the 1-unit latent head has no K rows to compare */
+        return cl_cli_fail(2, "--gnc: not with --loss clm (its keys are onc1-3)");
     if (o->resume && !o->out)
         return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
     if (o->analyze && strcmp(o->analyze, "log") && strcmp(o->analyze, "all") &&
@@ -187,11 +190,24 @@ static int check(cl_cli_train_opts *o)
                            o->analyze);
     if (o->analyze && o->analyze_every)
         return cl_cli_fail(2, "--analyze and --analyze-every exclude each other");
+    if ((o->data.targets || o->data.test_targets) && !o->data.ordinal_bins &&
+        !(o->task && !strcmp(o->task, "regression")))
+        return cl_cli_fail(2, "%s: targets are used by --task regression or --ordinal-bins K",
+                           o->data.targets ? "--targets" : "--test-targets");
     if (o->task && strcmp(o->task, "classification") && strcmp(o->task, "regression"))
         return cl_cli_fail(2, "--task: unknown task '%s' (classification or regression)",
                            o->task);
-    if (o->task && !strcmp(o->task, "regression") && strcmp(o->classifier, "learned"))
-        return cl_cli_fail(2, "--task regression needs --classifier learned");
+    if (o->task && !strcmp(o->task, "regression")) {
+        if (strcmp(o->classifier, "learned"))
+            return cl_cli_fail(2, "--task regression needs --classifier learned");
+        /* the regression loss is fixed (train.h): any other --loss would be ignored */
+        if (strcmp(o->loss, "ce") && strcmp(o->loss, "mse"))
+            return cl_cli_fail(2, "--task regression trains on (1/2) sum_j (p_j - t_j)^2: "
+                                  "drop --loss %s", o->loss);
+        if (o->gnc)
+            return cl_cli_fail(2, "--gnc: classification keys, not with --task regression "
+                                  "(which writes nrc1-3)");
+    }
     if (o->bn_mode) {
         if (!strcmp(o->bn_mode, "train"))
             o->bn_train = 1;

@@ -25,7 +25,7 @@ typedef struct {
     int lr_set, momentum_set, wd_set, wd_cls_set, nesterov;
     const char *schedule, *optimizer, *loss, *classifier, *etf_mode;
     int feature_dim, no_bias, threads, ckpt_every, resume;
-    const char *clm_thresholds; /* --clm-thresholds (NULL = fixed=1) */
+    const char *clm_thresholds; /* --clm-thresholds (NULL = fixed, spacing 4) */
     int clm, clm_learned;       /* --loss clm; parsed --clm-thresholds */
     double clm_spacing;
     double temperature; /* --temperature T of --classifier cosine (0 = not given) */

@@ -20,6 +20,8 @@ cl_status cl_data_imbalance_check(const cl_data_opts *o, int K)
     if (tail && !(o->long_tail >= 1 && isfinite(o->long_tail)))
         return cl_error(CL_EINVAL, "--long-tail %g: the ratio R must be >= 1",
                         o->long_tail);
+    if (tail && K < 2) /* the profile n_max R^(-c/(K-1)) needs two classes */
+        return cl_error(CL_EINVAL, "--long-tail: needs at least 2 classes (got %d)", K);
     if (imb && (o->minority < 1 || o->minority > K - 1))
         return cl_error(CL_EINVAL, "--minority %d: must be in [1, %d] (K = %d classes)",
                         o->minority, K - 1, K);

@@ -151,6 +151,16 @@ cl_status cl_data_ordinal_bins(cl_dataset *train, cl_dataset *test, int K, int c
     float edge[CL_DATA_MAX_CLASSES];
     for (int q = 1; q < K; q++)
         edge[q - 1] = v[(size_t)(q * train->n / K)];
+    /* bin q holds edge[q-1] <= t < edge[q]: ties at an edge would leave a
+     * training class without samples */
+    for (int q = 0; q < K - 1; q++)
+        if (!(edge[q] > (q ? edge[q - 1] : v[0]))) {
+            cl_free(v);
+            return cl_error(CL_EINVAL,
+                            "--ordinal-bins %d: target column %d has too many equal values "
+                            "for %d quantile bins (bin %d would be empty)",
+                            K, col, K, q);
+        }
     cl_free(v);
     apply_bins(train, edge, K, col);
     if (test) apply_bins(test, edge, K, col);

@@ -40,8 +40,8 @@ cl_status cl_ufm_config_check(const cl_ufm_config *c)
     }
     int dmax = c->depth > 1 && c->width > c->d ? c->width : c->d;
     if (N > (INT64_C(1) << 31) / (dmax > c->K ? dmax : c->K))
-        return cl_error(CL_EINVAL, "--counts: N = %lld samples are too many for --dim %d",
-                        (long long)N, dmax);
+        return cl_error(CL_EINVAL, "--counts: N = %lld samples are too many for %s %d",
+                        (long long)N, dmax == c->d ? "--dim" : "--width", dmax);
     if (!finite_nonneg(c->wd_w)) return cl_error(CL_EINVAL, "--wd-w: need a number >= 0");
     if (!finite_nonneg(c->wd_h)) return cl_error(CL_EINVAL, "--wd-h: need a number >= 0");
     if (!finite_nonneg(c->wd_b)) return cl_error(CL_EINVAL, "--wd-b: need a number >= 0");
