@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_common.h"
 #include "collapse/csv.h"
@@ -92,5 +93,16 @@ Test(ordinal_pose, clm_on_theta_bins, .timeout = TC_TIMEOUT)
             if (y[i] < y[j]) cr_assert_leq(tg[i * 3], tg[j * 3], "rows %d, %d", i, j);
     cl_free(y);
     cl_free(tg);
+    /* the ordinal head's thresholds, not a bias: the same bytes as the run's */
+    char q[1024];
+    sub(p, sizeof p, "%s/thresholds.npy", fd);
+    sub(q, sizeof q, "%s/thresholds.npy", rd);
+    size_t n1 = 0, n2 = 0;
+    char *t1 = tc_slurp(p, &n1), *t2 = tc_slurp(q, &n2);
+    cr_assert(t1 && t2 && n1 == n2 && !memcmp(t1, t2, n1), "%s vs %s", p, q);
+    free(t1);
+    free(t2);
+    sub(p, sizeof p, "%s/b.npy", fd);
+    cr_expect(access(p, F_OK) != 0, "%s written for an ordinal head", p);
     ctx_done(&c);
 }

@@ -22,7 +22,8 @@ static void usage(FILE *f)
         "       [--batch B] [--threads T] [--task classification|regression]\n"
         "Writes DIR/features.npy [N, dim] (the layer's outputs; default: the classifier's\n"
         "input), labels.npy [N] (as trained), labels_true.npy [N] (when labels were\n"
-        "randomised), W.npy [K, dim'] and b.npy [K] (the classifier), and targets.npy\n"
+        "randomised), W.npy [K, dim'] and b.npy [K] (the classifier; an ordinal --loss\n"
+        "clm head: W.npy [1, dim'] and thresholds.npy [K-1], float64), and targets.npy\n"
         "[N, n] when the data has regression targets (mnist-pose, --targets): with\n"
         "W.npy and b.npy, `collapse analyze --targets` gives a regression run's NRC keys.\n"
         "Without --task, the run's (config.json; else classification).\n"
@@ -91,6 +92,7 @@ int cl_cmd_features(int argc, char **argv)
     if (cl_cli_load_model(ckpt, a.batch, &m, &step)) return 1;
     collect c = {0};
     float *b = NULL;
+    double *thr = NULL; /* thresholds of an ordinal (cumlink) head */
     cl_dataset train, test;
     memset(&train, 0, sizeof train);
     memset(&test, 0, sizeof test);
@@ -150,9 +152,21 @@ int cl_cmd_features(int argc, char **argv)
         (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y)) ||
         (randomized &&
          (rc = write_npy(out, "labels_true.npy", CL_NPY_I32, d->y_true, 1, sh_y))) ||
-        (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)) ||
-        (rc = write_npy(out, "b.npy", CL_NPY_F32, b, 1, sh_b)))
+        (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)))
         goto done;
+    const cl_layer *last = &m->layers[m->nlayers - 1];
+    if (last->spec.kind == CL_LAYER_CUMLINK) { /* ordinal head: w [1, dim] + thresholds */
+        int64_t sh_thr[1] = {cl_shape_size(last->out)};
+        thr = cl_alloc_array((size_t)sh_thr[0], sizeof(double), "thresholds");
+        if (!thr) {
+            rc = cl_cli_fail(1, "%s", cl_errmsg());
+            goto done;
+        }
+        cl_cumlink_thresholds(m->params + last->param_off, (int)sh_thr[0], thr);
+        if ((rc = write_npy(out, "thresholds.npy", CL_NPY_F64, thr, 1, sh_thr))) goto done;
+    } else if ((rc = write_npy(out, "b.npy", CL_NPY_F32, b, 1, sh_b))) {
+        goto done;
+    }
     int64_t sh_t[2] = {d->n, d->tdim};
     if (d->t && (rc = write_npy(out, "targets.npy", CL_NPY_F32, d->t, 2, sh_t))) goto done;
     printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
@@ -164,6 +178,7 @@ int cl_cmd_features(int argc, char **argv)
 done:
     cl_free(c.H);
     cl_free(b);
+    cl_free(thr);
     cl_model_destroy(m);
     cl_dataset_free(&train);
     cl_dataset_free(&test);
