@@ -5,7 +5,9 @@
  * the closed-form numbers of /work/shared/notes (K = 4, n = 10, 5e-4). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <string.h>
 
+#include "collapse/sys.h"
 #include "collapse/ufm.h"
 #include "common.h"
 
@@ -170,4 +172,28 @@ Test(ufm, mse_free_bias_is_centred_with_b_one_over_K, .timeout = TC_TIMEOUT)
         expect_rel(b[k], 1.0 / c.K, "b_k");
     check_geometry(u, &c, 1 / (cf.s + 40 * c.wd_h), cf.s, 1.0 / c.K);
     cl_ufm_destroy(u);
+}
+
+/* A run that cannot fit in memory is refused up front with one line naming
+ * the flag (not killed later by the kernel when it touches its arrays). */
+Test(ufm, refuses_runs_larger_than_the_machine)
+{
+    static int64_t huge[4] = {100000000, 100000000, 100000000, 100000000};
+    cl_ufm_config c = cfg(CL_UFM_CE, 0, 5e-4, 1, 1, 0);
+    c.d = 2;
+    c.counts = huge;
+    int64_t need = cl_ufm_config_bytes(&c), have = cl_sys_memory_bytes();
+    /* params 8e8 doubles x 3 plus logits and scratch: tens of GiB */
+    cr_assert_gt(need, (int64_t)40 << 30, "estimate %lld bytes", (long long)need);
+    cr_assert_lt(need, (int64_t)100 << 30, "estimate %lld bytes", (long long)need);
+    if (have > 0 && have < need) {
+        cr_assert_eq(cl_ufm_config_check(&c), CL_EINVAL);
+        cr_expect(strstr(cl_errmsg(), "--counts: N = 400000000") &&
+                      strstr(cl_errmsg(), "GiB"),
+                  "%s", cl_errmsg());
+    } else {
+        cr_expect_eq(cl_ufm_config_check(&c), CL_OK, "%s", cl_errmsg());
+    }
+    c.counts = counts10; /* the small run fits */
+    cr_expect_eq(cl_ufm_config_check(&c), CL_OK, "%s", cl_errmsg());
 }

@@ -1,8 +1,11 @@
-/* Operating-system helpers shared by every module: folders and the clock.
+/* Operating-system helpers shared by every module: folders, the clock and
+ * the machine's memory.
  * Kept in core so that io/, data/, study/ and the CLI do not each carry
  * their own copy. */
 #ifndef COLLAPSE_SYS_H
 #define COLLAPSE_SYS_H
+
+#include <stdint.h>
 
 #include "collapse/error.h"
 
@@ -14,5 +17,10 @@ cl_status cl_mkdir_p(const char *dir);
 
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC): for durations only. */
 double cl_clock_seconds(void);
+
+/* Physical memory of the machine in bytes (sysconf), 0 when unknown. For
+ * refusing a job that cannot fit before allocating it (allocations succeed
+ * under overcommit and the job is killed later, when it touches them). */
+int64_t cl_sys_memory_bytes(void);
 
 #endif

@@ -61,8 +61,14 @@ typedef struct {
 cl_ufm_config cl_ufm_config_default(void);
 
 /* Checks a configuration. Errors: CL_EINVAL with one line naming the flag
- * ("--dim: ...", "--counts: ..."). */
+ * ("--dim: ...", "--counts: ..."), also when the run would need more memory
+ * than the machine has (cl_ufm_config_bytes vs cl_sys_memory_bytes). */
 cl_status cl_ufm_config_check(const cl_ufm_config *c);
+
+/* Estimated bytes a run of this configuration allocates (its parameters,
+ * gradient, velocity, activations, logits, scratch and the float copies of
+ * the features); counts must be valid. */
+int64_t cl_ufm_config_bytes(const cl_ufm_config *c);
 
 typedef struct cl_ufm cl_ufm;
 

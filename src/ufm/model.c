@@ -4,6 +4,7 @@
 
 #include "collapse/mem.h"
 #include "collapse/rng.h"
+#include "collapse/sys.h"
 #include "internal.h"
 
 cl_ufm_config cl_ufm_config_default(void)
@@ -22,6 +23,20 @@ cl_ufm_config cl_ufm_config_default(void)
 }
 
 static int finite_nonneg(double v) { return isfinite(v) && v >= 0; }
+
+int64_t cl_ufm_config_bytes(const cl_ufm_config *c)
+{
+    int64_t N = 0;
+    for (int k = 0; k < c->K; k++) N += c->counts[k];
+    int64_t L = c->depth > 1 ? c->depth : 1, dl = L > 1 ? c->width : c->d;
+    int64_t wmax = c->d > dl ? c->d : dl;
+    /* doubles: parameters, gradient and velocity (features dominate), the
+     * activations of the extra layers, logits and their gradient, two scratch
+     * blocks; floats: the copies handed to the analyzer and the .npy writer */
+    int64_t params = N * c->d + (L - 1) * (int64_t)c->width * wmax + (int64_t)c->K * (dl + 1);
+    int64_t dbl = 3 * params + 2 * (L - 1) * N * c->width + 2 * N * c->K + 2 * N * wmax;
+    return 8 * dbl + 4 * 2 * N * wmax;
+}
 
 cl_status cl_ufm_config_check(const cl_ufm_config *c)
 {
@@ -42,6 +57,15 @@ cl_status cl_ufm_config_check(const cl_ufm_config *c)
     if (N > (INT64_C(1) << 31) / (dmax > c->K ? dmax : c->K))
         return cl_error(CL_EINVAL, "--counts: N = %lld samples are too many for %s %d",
                         (long long)N, dmax == c->d ? "--dim" : "--width", dmax);
+    /* memory: refuse before allocating (under overcommit a job that does not fit
+     * is killed when it touches its arrays, with no message) */
+    int64_t need = cl_ufm_config_bytes(c), have = cl_sys_memory_bytes();
+    if (have > 0 && need > have)
+        return cl_error(CL_EINVAL,
+                        "--counts: N = %lld samples with %s %d need about %.1f GiB, more than "
+                        "this machine's %.1f GiB",
+                        (long long)N, dmax == c->d ? "--dim" : "--width", dmax,
+                        (double)need / (1 << 30), (double)have / (1 << 30));
     if (!finite_nonneg(c->wd_w)) return cl_error(CL_EINVAL, "--wd-w: need a number >= 0");
     if (!finite_nonneg(c->wd_h)) return cl_error(CL_EINVAL, "--wd-h: need a number >= 0");
     if (!finite_nonneg(c->wd_b)) return cl_error(CL_EINVAL, "--wd-b: need a number >= 0");
