@@ -128,3 +128,37 @@ Test(cli_newflags, targets_need_a_use, .timeout = TC_TIMEOUT)
     expect(&c, b, 2, "--test-targets: targets are used by", 1);
     ctx_done(&c);
 }
+
+/* --minority-classes on a training run: a balanced run then carries the
+ * imbalance columns (train and test) and records the list; a class outside
+ * [0, K), bad syntax and --task regression are refused without a folder. */
+Test(cli_newflags, minority_classes_on_a_training_run, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "newflags_minority");
+    char out[200], p[260];
+    sub(out, sizeof out, "%s/run", c.dir);
+    const char *bad1[] = {TRAIN("--minority-classes", "5-12", "--out", out), NULL};
+    expect(&c, bad1, 1, "--minority-classes 5-12: class 12 is out of range", 1);
+    const char *bad2[] = {TRAIN("--minority-classes", "9-5", "--out", out), NULL};
+    expect(&c, bad2, 2, "--minority-classes 9-5: need a class list", 1);
+    const char *bad3[] = {TRAIN("--task", "regression", "--minority-classes", "5-9", "--out", out),
+                          NULL};
+    expect(&c, bad3, 2, "--minority-classes", 1);
+    cr_assert_neq(access(out, F_OK), 0, "%s was created", out);
+    const char *ok[] = {TRAIN("--minority-classes", "5-9", "--out", out, "--no-plots"), NULL};
+    int st = run(&c, ok);
+    cr_assert_eq(st, 0, "status %d", st);
+    sub(p, sizeof p, "%s/metrics.csv", out);
+    char *csv = tc_slurp(p, NULL);
+    cr_assert(csv);
+    cr_expect(strstr(csv, ",minority_cos_W,") && strstr(csv, ",test_majority_cos_M"), "%.300s",
+              csv);
+    free(csv);
+    sub(p, sizeof p, "%s/config.json", out);
+    char *cfg = tc_slurp(p, NULL);
+    cr_assert(cfg);
+    cr_expect(strstr(cfg, "\"minority_classes\": \"5-9\""), "%s", cfg);
+    free(cfg);
+    ctx_done(&c);
+}

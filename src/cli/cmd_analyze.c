@@ -108,40 +108,10 @@ static void print_table(const cl_nc_result *r, const char *feat)
 
 typedef struct {
     const char *fpath, *ypath, *wpath, *bpath;
-    const char *minority; /* --minority-classes LIST, checked by parse_classes */
+    const char *minority; /* --minority-classes LIST, checked by cl_opt_class_list */
     int json, classes;
     cl_nc_opts opts;
 } analyze_args;
-
-/* A class list "5-9", "5,7,9" or "1,3-5": into flags [K] if not NULL.
- * Returns 0, or after a one-line message naming the flag: 2 for bad
- * syntax (K ignored), 1 for a class outside [0, K). */
-static int parse_classes(const char *flag, const char *v, int K, unsigned char *flags)
-{
-    const char *p = v;
-    for (;;) {
-        char *e;
-        long lo, hi;
-        if (!isdigit((unsigned char)*p)) goto bad;
-        lo = hi = strtol(p, &e, 10);
-        if (*e == '-') {
-            if (!isdigit((unsigned char)e[1])) goto bad;
-            hi = strtol(e + 1, &e, 10);
-        }
-        if (hi < lo || hi > 46340) goto bad;
-        if (K && hi >= K)
-            return cl_cli_fail(1, "%s %s: class %ld is out of range for K = %d classes", flag,
-                               v, hi, K);
-        for (long c = lo; flags && c <= hi; c++) flags[c] = 1;
-        if (*e == 0) return 0;
-        if (*e != ',') goto bad;
-        p = e + 1;
-    }
-bad:
-    return cl_cli_fail(2, "%s %s: need a class list such as 5-9 or 5,7,9 (ascending ranges "
-                          "of class indices)",
-                       flag, v);
-}
 
 /* The inputs, as read (cl_alloc'ed; W and b may be NULL). */
 typedef struct {
@@ -177,7 +147,7 @@ static int parse(int argc, char **argv, analyze_args *a)
         else if (cl_opt_flag(argv, i, "--no-gnc"))
             a->opts.gnc = 0;
         else if ((m = cl_opt_value(argc, argv, &i, "--minority-classes", &v))) {
-            if (m < 0 || parse_classes("--minority-classes", v, 0, NULL)) return 2;
+            if (m < 0 || cl_opt_class_list("--minority-classes", v, 0, NULL)) return 2;
             a->minority = v;
         }
         else if ((m = cl_cli_file_flag(argc, argv, &i, 4, names, dst))) {
@@ -322,7 +292,7 @@ int cl_cmd_analyze(int argc, char **argv)
         if (!(mino = cl_alloc_array((size_t)in.K, 1, "minority set")))
             rc = cl_cli_fail(1, "%s", cl_errmsg());
         else
-            rc = parse_classes("--minority-classes", a.minority, in.K, mino);
+            rc = cl_opt_class_list("--minority-classes", a.minority, in.K, mino);
         a.opts.minority = mino;
     }
     if (!rc) {

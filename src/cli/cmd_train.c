@@ -108,6 +108,9 @@ static int setup(run *r, int argc, char **argv)
     if (reg && (!r->train.tdim || r->test.tdim != r->train.tdim))
         return cl_cli_fail(1, "--task regression: the data needs targets on both splits "
                               "(--data mnist-pose, or --targets and --test-targets)");
+    if (o->minority_classes && /* the list against the data's K */
+        cl_opt_class_list("--minority-classes", o->minority_classes, r->train.classes, NULL))
+        return 1;
     r->head = cl_cli_train_head(o, reg ? r->train.tdim : r->train.classes, r->cfg.seed);
     int rc = cl_cli_train_build(o, &r->mc, r->train.shape, &r->head, r->cfg.seed, &r->m,
                                 &r->model_text);

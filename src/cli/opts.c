@@ -1,4 +1,5 @@
 /* Flag-parsing helpers. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -85,4 +86,34 @@ int cl_opt_mkdir_p(const char *flag, const char *dir)
         return 0;
     }
     return 1;
+}
+
+/* A class list "5-9", "5,7,9" or "1,3-5": into flags [K] if not NULL.
+ * Returns 0, or after a one-line message naming the flag: 2 for bad
+ * syntax (K ignored), 1 for a class outside [0, K). */
+int cl_opt_class_list(const char *flag, const char *v, int K, unsigned char *flags)
+{
+    const char *p = v;
+    for (;;) {
+        char *e;
+        long lo, hi;
+        if (!isdigit((unsigned char)*p)) goto bad;
+        lo = hi = strtol(p, &e, 10);
+        if (*e == '-') {
+            if (!isdigit((unsigned char)e[1])) goto bad;
+            hi = strtol(e + 1, &e, 10);
+        }
+        if (hi < lo || hi > 46340) goto bad;
+        if (K && hi >= K)
+            return cl_cli_fail(1, "%s %s: class %ld is out of range for K = %d classes", flag,
+                               v, hi, K);
+        for (long c = lo; flags && c <= hi; c++) flags[c] = 1;
+        if (*e == 0) return 0;
+        if (*e != ',') goto bad;
+        p = e + 1;
+    }
+bad:
+    return cl_cli_fail(2, "%s %s: need a class list such as 5-9 or 5,7,9 (ascending ranges "
+                          "of class indices)",
+                       flag, v);
 }

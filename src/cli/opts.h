@@ -18,6 +18,13 @@ int cl_opt_i64(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t 
 int cl_opt_u64(const char *flag, const char *v, uint64_t *out);
 int cl_opt_double(const char *flag, const char *v, double lo, double hi, double *out);
 
+/* A class list "5-9", "5,7,9" or "1,3-5" (ascending ranges of class
+ * indices) given to `flag`: sets flags[c] = 1 for each listed class when
+ * flags is not NULL ([K] entries; K = 0: syntax only). Returns 0, or after a
+ * one-line message naming the flag: 2 for bad syntax, 1 for a class outside
+ * [0, K). */
+int cl_opt_class_list(const char *flag, const char *v, int K, unsigned char *flags);
+
 /* mkdir -p; on failure prints "<flag>: cannot create ..." and returns 0. */
 int cl_opt_mkdir_p(const char *flag, const char *dir);
 

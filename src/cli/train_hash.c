@@ -63,6 +63,7 @@ void cl_cli_study_fields(cl_cli_fields *f, const cl_cli_train_opts *o, const cl_
     f->str(f, "mu_G", so->nc.weighted_mean ? "weighted" : "unweighted");
     f->boolean(f, "nc4_bias", so->nc.nc4_bias);
     if (so->nc.gnc) f->boolean(f, "gnc", 1); /* only when on: older runs keep their hash */
+    if (o->minority_classes) f->str(f, "minority_classes", o->minority_classes); /* same */
 }
 
 uint64_t cl_cli_train_hash(const cl_cli_train_opts *o, const cl_train_config *cfg,

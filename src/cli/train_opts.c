@@ -48,7 +48,10 @@ void cl_cli_train_usage(FILE *f)
         "  --bn-mode eval|train      BN statistics in the analysis sweeps (eval)\n"
         "  --no-layers  --no-plots  --no-initial  --no-features\n"
         "  --gnc                     also the generalized-NC keys (gnc1-3, hsu_log_*;\n"
-        "                            on by itself when the features have < K-1 dims)\n",
+        "                            on by itself when the features have < K-1 dims)\n"
+        "  --minority-classes LIST   the minority set of the imbalance keys, e.g. 5-9\n"
+        "                            (default: classes with fewer training samples than\n"
+        "                            the largest; with a list, balanced runs get them too)\n",
         archs);
     cl_cli_data_usage(f);
 }
@@ -116,6 +119,9 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         NUM("--max-steps", cl_opt_i64("--max-steps", v, 1, INT64_MAX, &o->max_steps))
         NUM("--analyze-every",
             cl_opt_int("--analyze-every", v, 1, 1000000, &o->analyze_every))
+        NUM("--minority-classes",
+            (o->minority_classes = v, !cl_opt_class_list("--minority-classes", v,
+                                                           CL_DATA_MAX_CLASSES, o->minority_set)))
 #undef STR
 #undef NUM
         if (cl_opt_flag(argv, i, "--nesterov"))
@@ -207,6 +213,9 @@ static int check(cl_cli_train_opts *o)
         if (o->gnc)
             return cl_cli_fail(2, "--gnc: classification keys, not with --task regression "
                                   "(which writes nrc1-3)");
+        if (o->minority_classes)
+            return cl_cli_fail(2, "--minority-classes: classification keys, not with --task "
+                                  "regression");
     }
     if (o->bn_mode) {
         if (!strcmp(o->bn_mode, "train"))

@@ -36,6 +36,8 @@ typedef struct {
     int analyze_every, bn_train, no_layers, no_plots, no_initial, no_features;
     const char *bn_mode;
     int gnc; /* --gnc: the analyzer's gnc keys in metrics.csv */
+    const char *minority_classes; /* --minority-classes LIST (NULL = by class counts) */
+    unsigned char minority_set[CL_DATA_MAX_CLASSES]; /* parsed, for the study */
     const char *task; /* --task classification|regression (NULL = classification) */
 } cl_cli_train_opts;
 

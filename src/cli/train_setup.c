@@ -76,10 +76,12 @@ int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *
     so->save_features = !o->no_features;
     so->resume = o->resume;
     so->nc.gnc = o->gnc;
+    if (o->minority_classes) so->nc.minority = o->minority_set; /* [K] of the run */
     so->warn = print_warning;
     *use_study = o->out && !so->none;
     if (!o->out && ((o->analyze && !so->none) || o->analyze_every || o->bn_mode ||
-                    o->no_layers || o->no_plots || o->no_initial || o->no_features || o->gnc))
+                    o->no_layers || o->no_plots || o->no_initial || o->no_features || o->gnc ||
+                    o->minority_classes))
         return cl_cli_fail(2, "the collapse study options need --out DIR");
     return 0;
 }
