@@ -207,6 +207,11 @@ void cl_data_resize_area(const float *src, int C, int H, int W, int S, float *ds
 /* Per-channel mean and std (population) of x (double accumulation), mean/std [C]. */
 void cl_data_channel_stats(const cl_dataset *d, double *mean, double *std);
 
+/* Checks the imbalance options against K classes: CL_EINVAL naming the
+ * option (R < 1, M outside [1, K-1], both set, --minority without
+ * --imbalance, --long-tail with K < 2); CL_OK when they are off. */
+cl_status cl_data_imbalance_check(const cl_data_opts *o, int K);
+
 /* The training counts --imbalance / --long-tail keep: want[c] from the
  * counts have[c] of K classes (cl_data_opts.imbalance, .long_tail; both off
  * = want = have). Errors: CL_EINVAL for bad options (R < 1, M outside

@@ -121,6 +121,10 @@ typedef struct {
  * cl_error(CL_EINVAL) if the model has no classifier layer. */
 int cl_study_taps(const cl_model *m, cl_study_tap *taps);
 
+/* The same into a new array *taps (cl_free it; NULL on error) of *n
+ * entries. Errors: CL_ENOMEM, CL_EINVAL (no classifier layer). */
+cl_status cl_study_taps_alloc(const cl_model *m, cl_study_tap **taps, int *n);
+
 /* ---- the callback ---- */
 
 typedef struct cl_study cl_study;

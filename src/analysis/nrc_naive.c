@@ -3,7 +3,7 @@
  * from eigenvectors, per-sample residual loops, an explicit Sigma^{1/2}, and
  * a golden-section search over sqrt(gamma) on the explicit matrix distance
  * (the distance has one stationary point in sqrt(gamma), so it is unimodal).
- * Also the key table. Shares no code with nrc.c. */
+ * Shares no code with nrc.c. */
 #include <lapacke.h>
 #include <math.h>
 #include <stddef.h>
@@ -215,40 +215,4 @@ done:
     cl_free(P);
     cl_free(ev);
     return st;
-}
-
-static const struct {
-    const char *name;
-    size_t off;
-    const char *descr;
-} keys[] = {
-    {"nrc1", offsetof(cl_nrc_result, nrc1), "residual off the top-n PCA subspace (NRC1)"},
-    {"nrc2", offsetof(cl_nrc_result, nrc2), "residual off the row space of W (NRC2)"},
-    {"nrc3", offsetof(cl_nrc_result, nrc3), "distance of W W^T to Sigma^1/2 - sqrt(g) I (NRC3)"},
-    {"nrc3_gamma", offsetof(cl_nrc_result, nrc3_gamma), "the minimising gamma of NRC3"},
-    {"mse", offsetof(cl_nrc_result, mse), "mean over targets of the MSE of W h + b"},
-    {"r2", offsetof(cl_nrc_result, r2), "mean over targets of R^2"},
-};
-
-int cl_nrc_nkeys(void)
-{
-    return (int)(sizeof keys / sizeof keys[0]);
-}
-
-const char *cl_nrc_key_name(int i)
-{
-    CL_ASSERT(i >= 0 && i < cl_nrc_nkeys());
-    return keys[i].name;
-}
-
-const char *cl_nrc_key_descr(int i)
-{
-    CL_ASSERT(i >= 0 && i < cl_nrc_nkeys());
-    return keys[i].descr;
-}
-
-double cl_nrc_key_value(const cl_nrc_result *r, int i)
-{
-    CL_ASSERT(i >= 0 && i < cl_nrc_nkeys());
-    return *(const double *)((const char *)r + keys[i].off);
 }

@@ -326,9 +326,7 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
     }
     /* after --ordinal-bins, which sets K */
     if (st == CL_OK && (d->opts.imbalance != 0 || d->opts.long_tail != 0)) {
-        int64_t ones[CL_DATA_MAX_CLASSES], want[CL_DATA_MAX_CLASSES];
-        for (int c = 0; c < CL_DATA_MAX_CLASSES; c++) ones[c] = 1;
-        if (cl_data_imbalance_counts(ones, train->classes, &d->opts, want) != CL_OK) {
+        if (cl_data_imbalance_check(&d->opts, train->classes) != CL_OK) {
             cl_cli_fail(2, "%s", cl_errmsg()); /* names the flag: --minority M for K */
             cl_dataset_free(train);
             cl_dataset_free(test);

@@ -60,10 +60,6 @@ cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape);
  * source order. quota has CL_DATA_MAX_CLASSES entries. */
 cl_status cl_data_keep_quota(cl_dataset *d, const int64_t *quota, cl_rng *rng);
 
-/* Checks the imbalance options against K classes (CL_EINVAL naming the
- * option); CL_OK when they are off. */
-cl_status cl_data_imbalance_check(const cl_data_opts *o, int K);
-
 /* Applies --imbalance / --long-tail to the training split (a no-op when
  * both are off). */
 cl_status cl_data_imbalance(cl_dataset *d, const cl_data_opts *o, cl_rng *rng);

@@ -86,15 +86,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
         s->o.nc.nc4_cosine = 1; /* NC4 compares the cosine head's own decision */
     s->plot_seconds = -1;
     s->eval_epoch = -1;
-    s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
-    if (!s->taps) {
-        st = CL_ENOMEM;
-        goto fail;
-    }
-    if ((s->ntaps = cl_study_taps(m, s->taps)) < 0) {
-        st = CL_EINVAL;
-        goto fail;
-    }
+    if ((st = cl_study_taps_alloc(m, &s->taps, &s->ntaps)) != CL_OK) goto fail;
     const cl_layer *head = &m->layers[s->cls];
     if ((s->ord = cl_study_ordinal(m, s->cls, s->K)) < 0) {
         st = CL_EINVAL;

@@ -93,15 +93,7 @@ cl_status cl_study_reg_create(cl_study_reg **out, const cl_model *m, int n, cons
     s->plot_seconds = -1;
     snprintf(s->dir, sizeof s->dir, "%s", out_dir);
     s->cls = cl_model_classifier_index(m);
-    s->taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof *s->taps, "study taps");
-    if (!s->taps) {
-        st = CL_ENOMEM;
-        goto fail;
-    }
-    if ((s->ntaps = cl_study_taps(m, s->taps)) < 0) {
-        st = CL_EINVAL;
-        goto fail;
-    }
+    if ((st = cl_study_taps_alloc(m, &s->taps, &s->ntaps)) != CL_OK) goto fail;
     s->streams = cl_alloc_array((size_t)s->ntaps, sizeof *s->streams, "nrc streams");
     if (!s->streams) {
         st = CL_ENOMEM;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collapse/mem.h"
 #include "collapse/nn.h"
 #include "collapse/study.h"
 
@@ -37,4 +38,18 @@ int cl_study_taps(const cl_model *m, cl_study_tap *taps)
         set_tap(&taps[n++], pen, dim, name);
     }
     return n;
+}
+
+cl_status cl_study_taps_alloc(const cl_model *m, cl_study_tap **taps, int *n)
+{
+    *n = 0;
+    *taps = cl_alloc_array((size_t)m->nlayers + 2, sizeof **taps, "study taps");
+    if (!*taps) return CL_ENOMEM;
+    if ((*n = cl_study_taps(m, *taps)) < 0) {
+        cl_free(*taps);
+        *taps = NULL;
+        *n = 0;
+        return CL_EINVAL;
+    }
+    return CL_OK;
 }
