@@ -20,6 +20,9 @@ CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow \
 ifdef WERROR
 CFLAGS_BASE += -Werror
 endif
+ifdef MPI
+CFLAGS_BASE += -DCL_MPI
+endif
 ifdef SAN
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
@@ -48,7 +51,7 @@ BIN := $(BUILD)/collapse
 TESTBIN := $(BUILD)/tests/collapse_tests
 
 .PHONY: all test bench bench-build install deps data demo experiments clean format \
-        fuzz fuzz-build FORCE
+        fuzz fuzz-build mpi FORCE
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -186,6 +189,14 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	tools/fuzz.sh -t $(FUZZ_S) $(FUZZ_TARGETS)
 
+# The MPI build (issue 12): the same sources compiled with mpicc and -DCL_MPI
+# into build-mpi/, linked as build/collapse-mpi (src/core/comm_mpi.c replaces
+# the one-process group of src/core/comm.c). Needs libopenmpi-dev.
+MPICC ?= mpicc
+mpi:
+	$(MAKE) BUILD=build-mpi CC=$(MPICC) MPI=1 build-mpi/collapse
+	@mkdir -p build && cp build-mpi/collapse build/collapse-mpi
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/collapse
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/collapse
@@ -196,7 +207,7 @@ format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/collapse/*.h
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_BIN:=.d)
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BINS:$(FUZZ_DIR)/%=$(FUZZ_DIR)/obj/tests/fuzz/%.d)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A module=(
-  [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core
+  [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core [comm]=core
   [kernels_dense]=kernels [kernels_conv]=kernels
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
   [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis
