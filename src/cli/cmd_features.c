@@ -26,6 +26,7 @@ static void usage(FILE *f)
         "clm head: W.npy [1, dim'] and thresholds.npy [K-1], float64), and targets.npy\n"
         "[N, n] when the data has regression targets (mnist-pose, --targets): with\n"
         "W.npy and b.npy, `collapse analyze --targets` gives a regression run's NRC keys.\n"
+        "Multi-label data (mlab-mnist) adds labels_khot.npy [N, K] (uint8, K-hot rows).\n"
         "Without --task, the run's (config.json; else classification).\n"
         "Without --data, the data options of the run (RUNDIR/config.json) are used.\n"
         "Without --bn-mode, the run's (config.json; else eval); in BN train mode the\n"
@@ -169,6 +170,8 @@ int cl_cmd_features(int argc, char **argv)
     }
     int64_t sh_t[2] = {d->n, d->tdim};
     if (d->t && (rc = write_npy(out, "targets.npy", CL_NPY_F32, d->t, 2, sh_t))) goto done;
+    int64_t sh_k[2] = {d->n, d->classes}; /* multi-label data: the K-hot rows too */
+    if (d->yk && (rc = write_npy(out, "labels_khot.npy", CL_NPY_U8, d->yk, 2, sh_k))) goto done;
     printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
            "mode; "
            "classifier %s [%lld x %lld]%s; written to %s\n",
