@@ -24,10 +24,10 @@
 /* flatten fc1 bn1 relu1 fc2 relu2 fc (cli_common.c's small_model). MNIST
  * and Fashion-MNIST for the real pair; tiny PNG folders (png_folder) where
  * the data does not matter, so those tests skip loading 60000 images. */
-#define TRAIN(model, data, epochs, out)                                                     \
-    "train", "--model", model, "--data", data, "--epochs", epochs, "--batch", "10",         \
+#define TRAIN(model, data, epochs, out)                                                  \
+    "train", "--model", model, "--data", data, "--epochs", epochs, "--batch", "10",      \
         "--lr", "0.05", "--threads", "1", "--analyze", "none", "--out", out
-#define FT_RUN(model, src, out, epochs)                                                     \
+#define FT_RUN(model, src, out, epochs)                                                  \
     TRAIN(model, c.png, epochs, out), "--seed", "5", "--init-from", src
 
 /* The model of a run's newest good checkpoint, parameters and buffers in. */
@@ -41,7 +41,8 @@ static cl_model *load_run(const char *dir)
     cr_assert_eq(cl_ckpt_resolve(dir, file, sizeof file, NULL), CL_OK, "%s", cl_errmsg());
     cr_assert_eq(cl_ckpt_read_model(file, &text, &p, &np, &b, &nb, &step), CL_OK, "%s",
                  cl_errmsg());
-    cr_assert_eq(cl_modelcfg_rebuild_sized(text, file, np, nb, &m), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_modelcfg_rebuild_sized(text, file, np, nb, &m), CL_OK, "%s",
+                 cl_errmsg());
     memcpy(m->params, p, sizeof(float) * (size_t)np);
     memcpy(m->bufs, b, sizeof(float) * (size_t)nb);
     cl_free(text);
@@ -55,7 +56,7 @@ static void png_class(const char *path, int k, int i)
     unsigned char px[28 * 28];
     for (int p = 0; p < 28 * 28; p++) /* class k: a bright band of rows, some noise */
         px[p] = (unsigned char)((p / 28) / 10 == k ? 200 + (p * 13 + i * 7) % 50
-                                                    : (p * 31 + i * 17) % 40);
+                                                   : (p * 31 + i * 17) % 40);
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -121,13 +122,15 @@ static int same(const cl_model *a, const cl_model *b, const char *name, int bufs
 }
 
 /* Fails unless the status is `want` and stderr is one line holding a and b. */
-static void expect_err(ctx *c, const char *const *args, int want, const char *a, const char *b)
+static void expect_err(ctx *c, const char *const *args, int want, const char *a,
+                       const char *b)
 {
     int st = run(c, args);
     char *e = tc_slurp(c->err, NULL);
     cr_assert(e, "no stderr");
     cr_assert_eq(st, want, "status %d (want %d): %s", st, want, e);
-    cr_assert(strstr(e, a) && (!b || strstr(e, b)), "'%s'/'%s' not in: %s", a, b ? b : "", e);
+    cr_assert(strstr(e, a) && (!b || strstr(e, b)), "'%s'/'%s' not in: %s", a, b ? b : "",
+              e);
     char *nl = strchr(e, '\n');
     cr_assert(nl && !nl[1], "not one line: %s", e);
     free(e);
@@ -145,11 +148,22 @@ Test(finetune, mnist_body_fashion_head, .timeout = TC_TIMEOUT)
     small_model(&c, model, sizeof model);
     sub(src, sizeof src, "%s/src", c.dir);
     sub(ft, sizeof ft, "%s/ft", c.dir);
-    const char *a[] = {TRAIN(model, "mnist", "2", src), "--train-per-class", "60",
-                       "--test-per-class", "10", NULL};
+    const char *a[] = {TRAIN(model, "mnist", "2", src),
+                       "--train-per-class",
+                       "60",
+                       "--test-per-class",
+                       "10",
+                       NULL};
     run_ok(&c, a);
-    const char *b[] = {TRAIN(model, "fashion", "3", ft), "--train-per-class", "60",
-                       "--test-per-class", "30", "--init-from", src, "--freeze-through", "fc2",
+    const char *b[] = {TRAIN(model, "fashion", "3", ft),
+                       "--train-per-class",
+                       "60",
+                       "--test-per-class",
+                       "30",
+                       "--init-from",
+                       src,
+                       "--freeze-through",
+                       "fc2",
                        NULL};
     run_ok(&c, b);
     char *so = tc_slurp(c.out, NULL);
@@ -179,10 +193,15 @@ Test(finetune, frozen_bn_modes_and_another_k, .timeout = TC_TIMEOUT)
     char fe[256], ftr[256];
     sub(fe, sizeof fe, "%s/fe", c.x.dir);
     sub(ftr, sizeof ftr, "%s/ftr", c.x.dir);
-    const char *a[] = {FT_RUN(c.model, c.src, fe, "3"), "--freeze-through", "relu1", NULL};
+    const char *a[] = {FT_RUN(c.model, c.src, fe, "3"), "--freeze-through", "relu1",
+                       NULL};
     run_ok(&c.x, a);
-    const char *b[] = {FT_RUN(c.model, c.src, ftr, "3"), "--freeze-through", "relu1",
-                       "--frozen-bn", "train", NULL};
+    const char *b[] = {FT_RUN(c.model, c.src, ftr, "3"),
+                       "--freeze-through",
+                       "relu1",
+                       "--frozen-bn",
+                       "train",
+                       NULL};
     run_ok(&c.x, b);
     cl_model *s = load_run(c.src), *e = load_run(fe), *t = load_run(ftr);
     cr_assert(s->layers[6].out.c == 4 && e->layers[6].out.c == 3);
@@ -226,7 +245,8 @@ Test(finetune, init_records_the_source_body, .timeout = TC_TIMEOUT)
     sub(want, sizeof want, "\"body_fnv1a\": \"%016" PRIx64 "\"", h);
     sub(cj, sizeof cj, "%s/config.json", ft);
     char *js = tc_slurp(cj, NULL);
-    cr_assert(strstr(js, want) && strstr(js, "\"epoch\": 2") && strstr(js, "\"step\": 24"),
+    cr_assert(strstr(js, want) && strstr(js, "\"epoch\": 2") &&
+                  strstr(js, "\"step\": 24"),
               "%s not in %s", want, js);
     cr_assert(!strstr(js, "freeze_through"), "written only when given");
     free(js);
@@ -245,9 +265,10 @@ Test(finetune, mismatching_bodies_are_refused, .timeout = TC_TIMEOUT)
     sub(ft, sizeof ft, "%s/ft", c.x.dir);
     sub(nope, sizeof nope, "%s/nope", c.x.dir);
     /* another architecture */
-    const char *a[] = {"train", "--arch", "mlp", "--data", c.png, "--epochs", "1",
-                       "--init-from", c.src, "--out", ft, NULL};
-    expect_err(&c.x, a, 1, "--init-from", "layer 1: source linear 'fc1' 784x1x1 -> 64x1x1");
+    const char *a[] = {"train", "--arch",      "mlp", "--data", c.png, "--epochs",
+                       "1",     "--init-from", c.src, "--out",  ft,    NULL};
+    expect_err(&c.x, a, 1, "--init-from",
+               "layer 1: source linear 'fc1' 784x1x1 -> 64x1x1");
     /* another input shape */
     const char *b[] = {FT_RUN(c.model, c.src, ft, "1"), "--resize", "14", NULL};
     expect_err(&c.x, b, 1, "--init-from", "layer 0: source flatten 'flatten' 1x28x28");
@@ -273,8 +294,12 @@ Test(finetune, bad_flags, .timeout = TC_TIMEOUT)
     expect_err(&c.x, b, 2, "--freeze-through", "before the classifier");
     const char *d[] = {FT_RUN(c.model, c.src, ft, "1"), "--frozen-bn", "eval", NULL};
     expect_err(&c.x, d, 2, "--frozen-bn needs --freeze-through", NULL);
-    const char *e[] = {FT_RUN(c.model, c.src, ft, "1"), "--freeze-through", "fc1",
-                       "--frozen-bn", "maybe", NULL};
+    const char *e[] = {FT_RUN(c.model, c.src, ft, "1"),
+                       "--freeze-through",
+                       "fc1",
+                       "--frozen-bn",
+                       "maybe",
+                       NULL};
     expect_err(&c.x, e, 2, "--frozen-bn", "eval or train");
     const char *f[] = {FT_RUN(c.model, c.src, ft, "1"), "--init-from", NULL};
     expect_err(&c.x, f, 2, "--init-from", NULL);
@@ -294,12 +319,16 @@ Test(finetune, resume_is_bit_exact_without_the_source, .timeout = TC_TIMEOUT)
     sub(moved, sizeof moved, "%s/moved", c.x.dir);
     const char *a[] = {FT_RUN(c.model, c.src, ra, "4"), "--freeze-through", "bn1", NULL};
     run_ok(&c.x, a);
-    const char *b1[] = {FT_RUN(c.model, c.src, rb, "4"), "--freeze-through", "bn1",
-                        "--max-steps", "11", NULL};
+    const char *b1[] = {FT_RUN(c.model, c.src, rb, "4"),
+                        "--freeze-through",
+                        "bn1",
+                        "--max-steps",
+                        "11",
+                        NULL};
     run_ok(&c.x, b1);
     cr_assert_eq(rename(c.src, moved), 0);
-    const char *b2[] = {FT_RUN(c.model, c.src, rb, "4"), "--freeze-through", "bn1", "--resume",
-                        NULL};
+    const char *b2[] = {FT_RUN(c.model, c.src, rb, "4"), "--freeze-through", "bn1",
+                        "--resume", NULL};
     run_ok(&c.x, b2);
     char pa[300], pb[300];
     cr_assert_eq(cl_ckpt_resolve(ra, pa, sizeof pa, NULL), CL_OK, "%s", cl_errmsg());
@@ -309,11 +338,11 @@ Test(finetune, resume_is_bit_exact_without_the_source, .timeout = TC_TIMEOUT)
     cr_assert(xa && xb && la == lb && !memcmp(xa, xb, la), "resumed model differs");
     free(xa);
     free(xb);
-    const char *b3[] = {FT_RUN(c.model, moved, rb, "4"), "--freeze-through", "bn1", "--resume",
-                        NULL};
+    const char *b3[] = {FT_RUN(c.model, moved, rb, "4"), "--freeze-through", "bn1",
+                        "--resume", NULL};
     expect_err(&c.x, b3, 1, "--resume", "options differ");
-    const char *b4[] = {FT_RUN(c.model, c.src, rb, "4"), "--freeze-through", "fc2", "--resume",
-                        NULL};
+    const char *b4[] = {FT_RUN(c.model, c.src, rb, "4"), "--freeze-through", "fc2",
+                        "--resume", NULL};
     expect_err(&c.x, b4, 1, "--resume", "options differ");
     ctx_done(&c.x);
 }
@@ -329,7 +358,8 @@ Test(finetune, model_eval_prefix_and_frozen_backward)
     cl_rng r;
     cl_rng_seed(&r, 3);
     cl_model *m = NULL;
-    cr_assert_eq(cl_model_create(&m, (cl_shape){1, 2, 2}, s, 5, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_model_create(&m, (cl_shape){1, 2, 2}, s, 5, &r), CL_OK, "%s",
+                 cl_errmsg());
     cr_assert_eq(cl_model_alloc(m, 4), CL_OK);
     float *x = tc_randn(16, &r, 1, 0.5), *dz = tc_randn(12, &r, 1, 0);
     float *b0 = cl_alloc_array((size_t)m->nbufs, sizeof(float), "t");
@@ -337,16 +367,20 @@ Test(finetune, model_eval_prefix_and_frozen_backward)
     m->eval_prefix = 3;
     cl_model_zero_grad(m);
     cl_model_forward(m, x, 4, 1);
-    cr_assert(!memcmp(b0, m->bufs, sizeof(float) * (size_t)m->nbufs), "running stats moved");
+    cr_assert(!memcmp(b0, m->bufs, sizeof(float) * (size_t)m->nbufs),
+              "running stats moved");
     cl_model_backward(m, x, dz, 4, 1);
     const cl_layer *fc = &m->layers[4], *fc1 = &m->layers[1];
     double gf = 0, g1 = 0;
-    for (int64_t i = 0; i < fc->nparams; i++) gf += fabsf(m->grads[fc->param_off + i]);
-    for (int64_t i = 0; i < fc1->nparams; i++) g1 += fabsf(m->grads[fc1->param_off + i]);
+    for (int64_t i = 0; i < fc->nparams; i++)
+        gf += fabsf(m->grads[fc->param_off + i]);
+    for (int64_t i = 0; i < fc1->nparams; i++)
+        g1 += fabsf(m->grads[fc1->param_off + i]);
     cr_assert(gf > 0 && g1 == 0, "head %g, frozen %g", gf, g1);
     m->eval_prefix = 0; /* train mode again: the running statistics move */
     cl_model_forward(m, x, 4, 1);
-    cr_assert(memcmp(b0, m->bufs, sizeof(float) * (size_t)m->nbufs), "running stats fixed");
+    cr_assert(memcmp(b0, m->bufs, sizeof(float) * (size_t)m->nbufs),
+              "running stats fixed");
     cl_free(b0);
     cl_free(x);
     cl_free(dz);

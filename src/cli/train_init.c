@@ -40,8 +40,9 @@ static void describe(const cl_model *m, int i, int n, char *buf, size_t cap)
 static int same_layer(const cl_layer *a, const cl_layer *b)
 {
     return a->spec.kind == b->spec.kind && !strcmp(a->spec.name, b->spec.name) &&
-           !memcmp(&a->in, &b->in, sizeof a->in) && !memcmp(&a->out, &b->out, sizeof a->out) &&
-           a->nparams == b->nparams && a->nbufs == b->nbufs;
+           !memcmp(&a->in, &b->in, sizeof a->in) &&
+           !memcmp(&a->out, &b->out, sizeof a->out) && a->nparams == b->nparams &&
+           a->nbufs == b->nbufs;
 }
 
 /* The completed epochs of the checkpoint in `file` (a slot's model.ckpt),
@@ -69,7 +70,8 @@ static int init_body(cl_cli_train_opts *o, cl_model *m)
     cl_cli_init_info *in = &o->init;
     cl_model *s = NULL;
     if (access(o->init_from, F_OK) != 0)
-        return cl_cli_fail(1, "--init-from %s: no such run folder or checkpoint", o->init_from);
+        return cl_cli_fail(1, "--init-from %s: no such run folder or checkpoint",
+                           o->init_from);
     if (cl_ckpt_resolve(o->init_from, in->ckpt, sizeof in->ckpt, NULL) != CL_OK)
         return cl_cli_fail(1, "--init-from %s: %s", o->init_from, cl_errmsg());
     if (cl_cli_load_model(o->init_from, 1, &s, &in->step)) return 1;
@@ -83,15 +85,17 @@ static int init_body(cl_cli_train_opts *o, cl_model *m)
         describe(s, i, ns, a, sizeof a);
         describe(m, i, nn, b, sizeof b);
         cl_model_destroy(s);
-        return cl_cli_fail(1,
-                           "--init-from %s: the body does not match at layer %d: source %s, "
-                           "new %s",
-                           o->init_from, i, a, b);
+        return cl_cli_fail(
+            1,
+            "--init-from %s: the body does not match at layer %d: source %s, "
+            "new %s",
+            o->init_from, i, a, b);
     }
     uint64_t h = CL_FNV_INIT;
     for (int i = 0; i < nn; i++) {
         const cl_layer *ls = &s->layers[i], *l = &m->layers[i];
-        size_t np = sizeof(float) * (size_t)l->nparams, nb = sizeof(float) * (size_t)l->nbufs;
+        size_t np = sizeof(float) * (size_t)l->nparams,
+               nb = sizeof(float) * (size_t)l->nbufs;
         if (np) memcpy(m->params + l->param_off, s->params + ls->param_off, np);
         if (nb) memcpy(m->bufs + l->buf_off, s->bufs + ls->buf_off, nb);
         h = cl_fnv1a(h, m->params + l->param_off, np);
@@ -140,12 +144,14 @@ static int freeze(cl_cli_train_opts *o, cl_model *m, char **model_text)
         for (int i = 0; i < ci && len + 40 < sizeof names; i++)
             len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? " " : "",
                                     m->layers[i].spec.name);
-        return cl_cli_fail(2, "--freeze-through: '%s' is not a layer before the classifier "
-                              "(%s)",
+        return cl_cli_fail(2,
+                           "--freeze-through: '%s' is not a layer before the classifier "
+                           "(%s)",
                            o->freeze_through, names);
     }
     int r = 0;
-    cl_layer_spec *specs = cl_alloc_array((size_t)m->nlayers, sizeof *specs, "model specs");
+    cl_layer_spec *specs =
+        cl_alloc_array((size_t)m->nlayers, sizeof *specs, "model specs");
     if (!specs) return cl_cli_fail(1, "%s", cl_errmsg());
     for (int i = 0; i < m->nlayers; i++) {
         cl_layer *l = &m->layers[i];
@@ -167,7 +173,8 @@ static int freeze(cl_cli_train_opts *o, cl_model *m, char **model_text)
     return 0;
 }
 
-int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text, int restore)
+int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text,
+                          int restore)
 {
     int rc = 0;
     if (o->init_from) rc = restore ? init_recorded(o) : init_body(o, m);
@@ -176,18 +183,19 @@ int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text, 
     const cl_cli_init_info *in = &o->init;
     int ci = cl_model_classifier_index(m);
     if (o->init_from && !in->recorded)
-        printf("init: body of %s (%s, epoch %lld, step %lld): %d layers, %lld params, %lld "
-               "bufs copied (fnv1a %016" PRIx64 "); head '%s' from the seed\n",
-               o->init_from, in->ckpt, (long long)in->epoch, (long long)in->step, in->layers,
-               (long long)in->params, (long long)in->bufs, in->hash,
-               ci >= 0 ? m->layers[ci].spec.name : "?");
+        printf(
+            "init: body of %s (%s, epoch %lld, step %lld): %d layers, %lld params, %lld "
+            "bufs copied (fnv1a %016" PRIx64 "); head '%s' from the seed\n",
+            o->init_from, in->ckpt, (long long)in->epoch, (long long)in->step, in->layers,
+            (long long)in->params, (long long)in->bufs, in->hash,
+            ci >= 0 ? m->layers[ci].spec.name : "?");
     if (o->init_from && in->recorded)
         printf("init: --resume restores the run's own checkpoint (source %s not read)\n",
                o->init_from);
     if (o->freeze_through)
         printf("freeze: layers %s..%s frozen (%lld params)%s\n", m->layers[0].spec.name,
                o->freeze_through, (long long)in->frozen,
-               !in->frozen_bufs  ? ""
+               !in->frozen_bufs ? ""
                : m->eval_prefix ? "; their BN in eval mode (running statistics kept)"
                                 : "; their BN in train mode (batch statistics, updated)");
     return 0;
