@@ -173,6 +173,10 @@ typedef struct {
     float **acts;      /* acts[i]: output of layer i, [max_n, out_i] */
     float *saved, *ws;
     float *dbuf[2];    /* ping-pong activation gradients */
+    /* Layers [0, eval_prefix) run with train = 0 even in training passes
+     * (a frozen body's BN normalises with, and keeps, its running
+     * statistics: fine-tuning, --frozen-bn eval). 0 = none (the default). */
+    int eval_prefix;
 } cl_model;
 
 /* At most CL_MODEL_MAX_LAYERS top-level layers. */
@@ -198,7 +202,9 @@ cl_status cl_model_alloc(cl_model *m, int max_n);
  * output [n, out] (inside m->acts). */
 const float *cl_model_forward(cl_model *m, const float *x, int n, int train);
 /* Backward through all layers after a forward with the same x, n, train.
- * dlogits [n, out_last]. Accumulates into m->grads. */
+ * dlogits [n, out_last]. Accumulates into m->grads. Layers before the first
+ * layer that has parameters and is not frozen get no backward (their
+ * gradients stay as they are: nothing before them is trained). */
 void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n, int train);
 void cl_model_zero_grad(cl_model *m);
 

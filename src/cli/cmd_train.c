@@ -114,7 +114,8 @@ static int setup(run *r, int argc, char **argv)
     r->head = cl_cli_train_head(o, reg ? r->train.tdim : r->train.classes, r->cfg.seed);
     int rc = cl_cli_train_build(o, &r->mc, r->train.shape, &r->head, r->cfg.seed, &r->m,
                                 &r->model_text);
-    if (rc) return rc;
+    if (rc || (rc = cl_cli_train_finetune(&r->o, r->m, &r->model_text, r->cfg.resume)))
+        return rc;
     int eb = r->cfg.eval_batch > r->cfg.batch ? r->cfg.eval_batch : r->cfg.batch;
     if (cl_model_alloc(r->m, eb) != CL_OK)
         return cl_cli_fail(1, "model buffers for batch %d: %s", eb, cl_errmsg());

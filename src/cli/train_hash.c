@@ -47,6 +47,7 @@ void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
     cl_cli_data_fields(f, &o->data);
     f->end(f, '{');
     if (cfg->task == CL_TASK_REGRESS) f->str(f, "task", "regression"); /* only when set */
+    cl_cli_train_finetune_fields(f, o); /* only when set, as above */
 }
 
 /* `initial` as the flags ask: a resumed session never redoes epoch 0, but

@@ -38,6 +38,12 @@ void cl_cli_train_usage(FILE *f)
         "  --task classification|regression  regression: the head outputs the data's\n"
         "                            targets, loss (1/2) sum_j (p_j - t_j)^2, R^2 for acc\n"
         "  --threads T  --max-steps N  --eval-batch B\n"
+        "fine-tuning (docs/training.md, \"Fine-tuning\"):\n"
+        "  --init-from RUN           start from the body of a trained run (its newest\n"
+        "                            good checkpoint); the head is new (this run's seed)\n"
+        "  --freeze-through LAYER    train nothing up to and including LAYER\n"
+        "  --frozen-bn eval|train    BN in the frozen layers: running statistics (eval,\n"
+        "                            default) or batch statistics, updated (train)\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
         "  --resume                  continue the run in --out bit-exactly\n"
@@ -102,6 +108,9 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         STR("--analyze", o->analyze)
         STR("--bn-mode", o->bn_mode)
         STR("--task", o->task)
+        STR("--init-from", o->init_from)
+        STR("--freeze-through", o->freeze_through)
+        STR("--frozen-bn", o->frozen_bn)
         NUM("--epochs", cl_opt_int("--epochs", v, 1, 1000000, &o->epochs))
         NUM("--batch", cl_opt_int("--batch", v, 1, 1 << 20, &o->batch))
         NUM("--eval-batch", cl_opt_int("--eval-batch", v, 1, 1 << 20, &o->eval_batch))
@@ -217,6 +226,10 @@ static int check(cl_cli_train_opts *o)
             return cl_cli_fail(2, "--minority-classes: classification keys, not with --task "
                                   "regression");
     }
+    if (o->frozen_bn && !o->freeze_through)
+        return cl_cli_fail(2, "--frozen-bn needs --freeze-through LAYER");
+    if (o->frozen_bn && strcmp(o->frozen_bn, "eval") && strcmp(o->frozen_bn, "train"))
+        return cl_cli_fail(2, "--frozen-bn: unknown mode '%s' (eval or train)", o->frozen_bn);
     if (o->bn_mode) {
         if (!strcmp(o->bn_mode, "train"))
             o->bn_train = 1;

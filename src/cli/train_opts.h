@@ -16,6 +16,19 @@
 #include "dataopts.h"
 #include "fields.h"
 
+/* What --init-from loaded (train_init.c): the source checkpoint's model
+ * file, its epoch (-1 = unknown) and step, the FNV-1a 64 of the copied body
+ * (each body layer's params then bufs, float32 bytes) and the counts. */
+typedef struct {
+    char ckpt[4200];
+    int64_t epoch, step;
+    uint64_t hash;
+    int layers;
+    int64_t params, bufs;         /* copied */
+    int64_t frozen, frozen_bufs;  /* params and BN buffers in the frozen layers */
+    int recorded; /* 1: a --resume: read back from the run's config.json */
+} cl_cli_init_info;
+
 /* Every flag of `collapse train`, as given (defaults filled by the parser). */
 typedef struct {
     const char *model_path, *arch;
@@ -39,6 +52,11 @@ typedef struct {
     const char *minority_classes; /* --minority-classes LIST (NULL = by class counts) */
     unsigned char minority_set[CL_DATA_MAX_CLASSES]; /* parsed, for the study */
     const char *task; /* --task classification|regression (NULL = classification) */
+    /* fine-tuning (train_init.c) */
+    const char *init_from;      /* --init-from RUN (NULL = none) */
+    const char *freeze_through; /* --freeze-through LAYER (NULL = none) */
+    const char *frozen_bn;      /* --frozen-bn eval|train (NULL = eval) */
+    cl_cli_init_info init;      /* filled by cl_cli_train_finetune */
 } cl_cli_train_opts;
 
 /* ---- train_opts.c ---- */
@@ -66,6 +84,16 @@ cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t
 int cl_cli_train_build(const cl_cli_train_opts *o, const cl_modelcfg *mc, cl_shape in,
                        const cl_head_opts *head, uint64_t seed, cl_model **m,
                        char **model_text);
+
+/* ---- train_init.c ---- */
+/* After the model is built: --init-from (the source's body copied into m,
+ * or with restore = 1, a --resume, its record read back from the run's
+ * config.json) and --freeze-through (layers up to LAYER frozen, BN there in
+ * eval mode unless --frozen-bn train; *model_text rewritten with the frozen
+ * flags). Nothing to do without those flags. */
+int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text, int restore);
+/* Their members of config.json's "options" (only when given). */
+void cl_cli_train_finetune_fields(cl_cli_fields *f, const cl_cli_train_opts *o);
 
 /* ---- train_hash.c ---- */
 /* The members of config.json's "options": every option of the training

@@ -251,6 +251,7 @@ const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
     const float *in = x;
     for (int i = 0; i < m->nlayers; i++) {
         cl_layer *l = &m->layers[i];
+        r.train = train && i >= m->eval_prefix;
         ops_of(l)->forward(l, &r, m->params + l->param_off, m->bufs + l->buf_off, in, m->acts[i],
                            m->saved + l->saved_off);
         in = m->acts[i];
@@ -261,12 +262,16 @@ const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
 void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n, int train)
 {
     CL_ASSERT(n >= 1 && n <= m->max_n);
-    int first = 0; /* layers before the first with parameters need no backward */
-    while (first < m->nlayers && !m->layers[first].nparams) first++;
+    /* layers before the first trained one (with parameters, not frozen)
+     * need no backward: no dx, and gradients that no optimizer reads */
+    int first = 0;
+    while (first < m->nlayers && (!m->layers[first].nparams || m->layers[first].spec.frozen))
+        first++;
     cl_run r = {n, train, m->ws};
     const float *dy = dlogits;
     for (int i = m->nlayers - 1; i >= first; i--) {
         cl_layer *l = &m->layers[i];
+        r.train = train && i >= m->eval_prefix;
         float *dx = i == first ? NULL : m->dbuf[i & 1];
         ops_of(l)->backward(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x, m->acts[i],
                             m->saved + l->saved_off, dy, dx, m->grads + l->param_off);
