@@ -63,6 +63,7 @@
 #ifndef COLLAPSE_STUDY_H
 #define COLLAPSE_STUDY_H
 
+#include "collapse/comm.h"
 #include "collapse/error.h"
 #include "collapse/nc.h"
 #include "collapse/nn.h"
@@ -90,6 +91,19 @@ typedef struct {
      * warnings are dropped (default). */
     void (*warn)(void *user, const char *msg);
     void *warn_user;
+    /* The process group of a data-parallel run (comm.h; NULL = one process,
+     * the default). With more than one rank, every rank holds the model and
+     * both splits and calls the study in the same order; each sweeps its
+     * shard (cl_comm_shard) of a split, the analyzer's accumulators, class
+     * sums, counts and losses are summed over the ranks, and the
+     * classifier input of the last epoch is gathered for
+     * features_train.npy. Rank 0 alone writes files, draws and warns; every
+     * rank returns the same status (a failure on one rank is returned by
+     * all, the others' message naming that rank). With bn_train every rank
+     * sweeps the whole split (batch statistics depend on the batch-mates),
+     * so nothing is reduced. The numbers agree with one process to the
+     * rounding of the per-rank partial sums (all in double). */
+    cl_comm *comm;
 } cl_study_opts;
 
 cl_study_opts cl_study_opts_default(void);

@@ -1,0 +1,119 @@
+/* The study of a data-parallel run on a fixed toy problem (issue 12), for
+ * tests/test_study_mpi.c. Built twice: plain (build/tests/mpi/study_driver,
+ * one process) and with mpicc (build-mpi/tests/mpi/study_driver, run under
+ * mpirun). Every rank trains the same MLP on the same data with the same
+ * seed, so all ranks hold the same parameters (the trainer is not
+ * distributed here) and the study alone is sharded: its files must agree
+ * with the one-process run.
+ *
+ *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [badlabel]
+ *     stream    cache budget 0: every tap streamed (two sweeps)
+ *     gnc       the gnc keys; imbal: unequal classes (the imbalance keys)
+ *     bntrain   BN-free model, but the sweeps in BN train mode (no sharding)
+ *     badlabel  the last training label is out of range on the last rank only
+ *               (only the epoch-0 analysis runs): every rank must fail, none hang
+ * Exit 0 on success, 1 with "rank R: message" on stderr. */
+#include <stdio.h>
+#include <string.h>
+
+#include "collapse/comm.h"
+#include "collapse/mem.h"
+#include "collapse/study.h"
+#include "collapse/train.h"
+
+#define NTR 403 /* odd: the shards differ in size */
+#define NTE 201
+#define DIN 12
+#define K 4
+
+static void make_data(float *x, int32_t *y, int n, uint64_t seed, int imbal)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        int c = imbal ? (i % 7 < 4 ? 0 : i % 7 - 3) : i % K; /* imbal: class 0 holds 4/7 */
+        y[i] = c;
+        for (int d = 0; d < DIN; d++)
+            x[i * DIN + d] = (float)((d % K == c ? 1.5 : 0.0) + cl_rng_normal(&rng));
+    }
+}
+
+static cl_model *mlp(uint64_t seed)
+{
+    cl_layer_spec s[5] = {{0}};
+    int kinds[5] = {CL_LAYER_LINEAR, CL_LAYER_RELU, CL_LAYER_LINEAR, CL_LAYER_RELU,
+                    CL_LAYER_LINEAR};
+    int units[5] = {16, 0, 12, 0, K};
+    for (int i = 0; i < 5; i++) {
+        s[i].kind = kinds[i];
+        s[i].out = units[i];
+        s[i].bias = 1;
+    }
+    s[4].classifier = 1;
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    cl_model *m = NULL;
+    if (cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, 5, &rng) != CL_OK) return NULL;
+    return m;
+}
+
+static int has(int argc, char **argv, const char *flag)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], flag)) return 1;
+    return 0;
+}
+
+static float xtr[NTR * DIN], xte[NTE * DIN];
+static int32_t ytr[NTR], yte[NTE];
+
+int main(int argc, char **argv)
+{
+    cl_comm *comm = NULL;
+    if (cl_comm_init(&comm, &argc, &argv) != CL_OK) {
+        fprintf(stderr, "comm: %s\n", cl_errmsg());
+        return 1;
+    }
+    if (argc < 2) {
+        fprintf(stderr, "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [badlabel]\n");
+        cl_comm_finalize(comm);
+        return 2;
+    }
+    const int rank = cl_comm_rank(comm), bad = has(argc, argv, "badlabel");
+    make_data(xtr, ytr, NTR, 11, has(argc, argv, "imbal"));
+    make_data(xte, yte, NTE, 12, 0);
+    if (bad && rank == cl_comm_size(comm) - 1) ytr[NTR - 1] = K;
+    cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL};
+    cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL};
+    cl_model *m = mlp(5);
+    cl_train_config cfg = cl_train_config_default();
+    cfg.epochs = 3;
+    cfg.batch = 32;
+    cfg.eval_batch = 50; /* several sweep batches per shard */
+    cfg.sched = cl_sched_make(CL_SCHED_CONST, 0.1, cfg.epochs);
+    cl_study_opts so = cl_study_opts_default();
+    so.every = 1;
+    so.cache_mb = has(argc, argv, "stream") ? 0 : 512;
+    so.nc.gnc = has(argc, argv, "gnc");
+    so.bn_train = has(argc, argv, "bntrain");
+    so.comm = comm;
+    cl_study *st = NULL;
+    cl_status s = m ? cl_model_alloc(m, cfg.eval_batch) : CL_ENOMEM;
+    if (s == CL_OK) s = cl_study_create(&st, &so, m, &train, &test, argv[1], cfg.epochs);
+    if (s == CL_OK) {
+        cfg.skip_eval = cl_study_skip_eval;
+        cfg.skip_eval_user = st;
+        s = cl_study_initial(st, m, &cfg);
+    }
+    if (s == CL_OK && !bad) {
+        cl_train_callback cb = {cl_study_epoch, st};
+        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+        cl_train_result res;
+        s = cl_train_run(&cfg, m, &train, &test, &hooks, &res);
+    }
+    if (s != CL_OK) fprintf(stderr, "rank %d: %s\n", rank, cl_errmsg());
+    cl_study_destroy(st);
+    cl_model_destroy(m);
+    cl_comm_finalize(comm);
+    return s == CL_OK ? 0 : 1;
+}
