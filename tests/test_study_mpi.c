@@ -214,6 +214,9 @@ Test(study_mpi, streamed_gnc_imbalance_match_one_process)
     np2_vs_plain("stream", "gnc", "imbal");
 }
 
+/* An ordinal head: the onc keys from the reduced class sums, thresholds.npy. */
+Test(study_mpi, ordinal_keys_match_one_process) { np2_vs_plain("clm", NULL, NULL); }
+
 /* BN train mode: not sharded, every rank sweeps the whole split. */
 Test(study_mpi, bn_train_sweeps_unsharded_match) { np2_vs_plain("bntrain", "stream", NULL); }
 
@@ -234,6 +237,27 @@ Test(study_mpi, failure_on_one_rank_stops_all)
     cr_assert(strstr(text, "rank 1: ") && strstr(text, "out of range"), "%s", text);
     cr_assert(strstr(text, "rank 0: study: rank 1 of 2 failed"), "%s", text);
     cr_assert_null(strstr(text, "timeout"), "%s", text);
+}
+
+/* Rank 0 cannot create the results folder: rank 1, which writes nothing,
+ * must stop too (the agreement at the end of cl_study_create). */
+Test(study_mpi, rank0_write_failure_stops_all)
+{
+    mpi_driver();
+    char log[300], text[4096] = {0};
+    const char *out = "/dev/null/cl_study_mpi"; /* a folder below a file: mkdir fails */
+    char n[] = "2";
+    const char *a[] = {"mpirun", "-np", n, "--oversubscribe", "--timeout", "120",
+                       mpi_driver(), out, NULL};
+    snprintf(log, sizeof log, "%s", tpath("w.log"));
+    cr_assert_neq(spawn(log, a), 0);
+    FILE *f = fopen(log, "r");
+    cr_assert(f);
+    size_t k = fread(text, 1, sizeof text - 1, f);
+    text[k] = 0;
+    fclose(f);
+    cr_assert(strstr(text, "rank 0: ") && strstr(text, "rank 1: study: rank 0 of 2 failed"),
+              "%s", text);
 }
 
 /* With a NULL comm the reduction points are no-ops: the stream gives

@@ -258,8 +258,8 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
     if (s->root && s->o.layers && (st = cl_study_layers_write(s, e, jobs)) != CL_OK) goto done;
-    if (s->root && (st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout, info->seconds,
-                                     cl_clock_seconds() - t0)) != CL_OK)
+    if (s->root && (st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout,
+                                                info->seconds, cl_clock_seconds() - t0)) != CL_OK)
         goto done;
     /* the rows are on disk now (each write is temp + fsync + rename, io/atomic.c): the
      * trainer writes the epoch's checkpoint after this callback, and a checkpoint must

@@ -6,10 +6,11 @@
  * distributed here) and the study alone is sharded: its files must agree
  * with the one-process run.
  *
- *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [badlabel]
+ *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [badlabel]
  *     stream    cache budget 0: every tap streamed (two sweeps)
  *     gnc       the gnc keys; imbal: unequal classes (the imbalance keys)
  *     bntrain   BN-free model, but the sweeps in BN train mode (no sharding)
+ *     clm       an ordinal head (1-unit classifier + cumlink, --loss clm): the onc keys
  *     badlabel  the last training label is out of range on the last rank only
  *               (only the epoch-0 analysis runs): every rank must fail, none hang
  * Exit 0 on success, 1 with "rank R: message" on stderr. */
@@ -38,22 +39,23 @@ static void make_data(float *x, int32_t *y, int n, uint64_t seed, int imbal)
     }
 }
 
-static cl_model *mlp(uint64_t seed)
+/* in -> 16 -> 12 -> K, or (clm) -> 1 unit without bias -> K-1 thresholds. */
+static cl_model *mlp(uint64_t seed, int clm)
 {
-    cl_layer_spec s[5] = {{0}};
-    int kinds[5] = {CL_LAYER_LINEAR, CL_LAYER_RELU, CL_LAYER_LINEAR, CL_LAYER_RELU,
-                    CL_LAYER_LINEAR};
-    int units[5] = {16, 0, 12, 0, K};
-    for (int i = 0; i < 5; i++) {
+    cl_layer_spec s[6] = {{0}};
+    int kinds[6] = {CL_LAYER_LINEAR, CL_LAYER_RELU,   CL_LAYER_LINEAR,
+                    CL_LAYER_RELU,   CL_LAYER_LINEAR, CL_LAYER_CUMLINK};
+    int units[6] = {16, 0, 12, 0, clm ? 1 : K, K - 1};
+    for (int i = 0; i < 6; i++) {
         s[i].kind = kinds[i];
         s[i].out = units[i];
-        s[i].bias = 1;
+        s[i].bias = i < 4 || !clm;
     }
     s[4].classifier = 1;
     cl_rng rng;
     cl_rng_seed(&rng, seed);
     cl_model *m = NULL;
-    if (cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, 5, &rng) != CL_OK) return NULL;
+    if (cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, clm ? 6 : 5, &rng) != CL_OK) return NULL;
     return m;
 }
 
@@ -75,7 +77,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [badlabel]\n");
+        fprintf(stderr,
+                "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [badlabel]\n");
         cl_comm_finalize(comm);
         return 2;
     }
@@ -85,12 +88,14 @@ int main(int argc, char **argv)
     if (bad && rank == cl_comm_size(comm) - 1) ytr[NTR - 1] = K;
     cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL};
     cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL};
-    cl_model *m = mlp(5);
+    const int clm = has(argc, argv, "clm");
+    cl_model *m = mlp(5, clm);
     cl_train_config cfg = cl_train_config_default();
     cfg.epochs = 3;
     cfg.batch = 32;
     cfg.eval_batch = 50; /* several sweep batches per shard */
     cfg.sched = cl_sched_make(CL_SCHED_CONST, 0.1, cfg.epochs);
+    if (clm) cfg.loss.kind = CL_LOSS_CLM;
     cl_study_opts so = cl_study_opts_default();
     so.every = 1;
     so.cache_mb = has(argc, argv, "stream") ? 0 : 512;
