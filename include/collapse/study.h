@@ -219,6 +219,12 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
 typedef struct cl_study_reg cl_study_reg;
 cl_status cl_study_reg_create(cl_study_reg **s, const cl_model *m, int n, const char *out_dir,
                               int resume);
+/* The same for a data-parallel run (comm.h; NULL = one process): each rank
+ * sweeps its shard of a split, the NRC streams' sums are reduced over the
+ * ranks (cl_nrc_stream_reduce1/2), rank 0 alone writes metrics.csv and the
+ * figures, every rank returns the same status (as cl_study_opts.comm). */
+cl_status cl_study_reg_create_comm(cl_study_reg **s, const cl_model *m, int n,
+                                   const char *out_dir, int resume, cl_comm *comm);
 cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *study);
 /* on = 0: no figures (--no-plots); the default is 1. */
 void cl_study_reg_plots(cl_study_reg *s, int on);

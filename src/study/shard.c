@@ -37,13 +37,14 @@ cl_status cl_study_agree_exit(cl_study *s, cl_status st)
     return st;
 }
 
-int cl_study_shard(const cl_study *s, const cl_train_data *ds, cl_train_data *view, int64_t *lo)
+int cl_study_shard(cl_comm *c, int bn_train, const cl_train_data *ds, cl_train_data *view,
+                   int64_t *lo)
 {
     *view = *ds;
     *lo = 0;
-    if (cl_comm_size(s->o.comm) < 2 || s->o.bn_train) return 0;
+    if (cl_comm_size(c) < 2 || bn_train) return 0;
     int64_t hi;
-    cl_comm_shard(s->o.comm, ds->n, lo, &hi);
+    cl_comm_shard(c, ds->n, lo, &hi);
     view->n = hi - *lo;
     view->x = ds->x + *lo * cl_shape_size(ds->shape);
     view->y = ds->y + *lo;

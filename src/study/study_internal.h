@@ -98,9 +98,11 @@ cl_status cl_study_agree_comm(cl_comm *c, cl_status st);
  * was already agreed on, and clears s->shared for the next call. */
 cl_status cl_study_agree_exit(cl_study *s, cl_status st);
 
-/* 1 if the sweeps of the study are sharded over the ranks (more than one
- * rank and not bn_train); then *view = this rank's rows [*lo, hi) of ds. */
-int cl_study_shard(const cl_study *s, const cl_train_data *ds, cl_train_data *view, int64_t *lo);
+/* 1 if the sweeps of a study are sharded over the ranks of c (more than
+ * one rank and not bn_train); then *view = this rank's rows [*lo, hi) of
+ * ds, else *view = ds and *lo = 0. */
+int cl_study_shard(cl_comm *c, int bn_train, const cl_train_data *ds, cl_train_data *view,
+                   int64_t *lo);
 
 /* Replaces the shard cache of a gathered job (rows [lo, lo + n) of an N-row
  * split) by the whole split's [N, dim] features on every rank. full: the

@@ -179,7 +179,7 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
 {
     cl_train_data view;
     int64_t lo;
-    const int shard = cl_study_shard(s, ds, &view, &lo);
+    const int shard = cl_study_shard(s->o.comm, s->o.bn_train, ds, &view, &lo);
     sweep sw = {&view, 1, njobs, jobs, loss, 0, 0, 0};
     cl_status st = jobs_setup(s, ds, &view, shard, jobs, njobs, force_cache_last, epoch);
     if (st == CL_OK && view.n > 0)

@@ -6,11 +6,12 @@
  * distributed here) and the study alone is sharded: its files must agree
  * with the one-process run.
  *
- *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [badlabel]
+ *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] [badlabel]
  *     stream    cache budget 0: every tap streamed (two sweeps)
  *     gnc       the gnc keys; imbal: unequal classes (the imbalance keys)
  *     bntrain   BN-free model, but the sweeps in BN train mode (no sharding)
  *     clm       an ordinal head (1-unit classifier + cumlink, --loss clm): the onc keys
+ *     reg       --task regression with 2 targets: the NRC study (cl_study_reg)
  *     badlabel  the last training label is out of range on the last rank only
  *               (only the epoch-0 analysis runs): every rank must fail, none hang
  * Exit 0 on success, 1 with "rank R: message" on stderr. */
@@ -20,6 +21,7 @@
 #include "collapse/comm.h"
 #include "collapse/mem.h"
 #include "collapse/study.h"
+#include "collapse/sys.h"
 #include "collapse/train.h"
 
 #define NTR 403 /* odd: the shards differ in size */
@@ -39,13 +41,14 @@ static void make_data(float *x, int32_t *y, int n, uint64_t seed, int imbal)
     }
 }
 
-/* in -> 16 -> 12 -> K, or (clm) -> 1 unit without bias -> K-1 thresholds. */
-static cl_model *mlp(uint64_t seed, int clm)
+/* in -> 16 -> 12 -> K, or (clm) -> 1 unit without bias -> K-1 thresholds,
+ * or (reg) -> 2 targets. */
+static cl_model *mlp(uint64_t seed, int clm, int reg)
 {
     cl_layer_spec s[6] = {{0}};
     int kinds[6] = {CL_LAYER_LINEAR, CL_LAYER_RELU,   CL_LAYER_LINEAR,
                     CL_LAYER_RELU,   CL_LAYER_LINEAR, CL_LAYER_CUMLINK};
-    int units[6] = {16, 0, 12, 0, clm ? 1 : K, K - 1};
+    int units[6] = {16, 0, 12, 0, clm ? 1 : reg ? 2 : K, K - 1};
     for (int i = 0; i < 6; i++) {
         s[i].kind = kinds[i];
         s[i].out = units[i];
@@ -68,6 +71,66 @@ static int has(int argc, char **argv, const char *flag)
 
 static float xtr[NTR * DIN], xte[NTE * DIN];
 static int32_t ytr[NTR], yte[NTE];
+static float ttr[NTR * 2], tte[NTE * 2]; /* regression targets (reg) */
+
+/* Two targets, linear in the inputs plus noise. */
+static void make_targets(const float *x, float *t, int n, uint64_t seed)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 2; j++) {
+            double v = 0.3 * cl_rng_normal(&rng);
+            for (int d = 0; d < DIN; d++) v += (d % 3 == j ? 0.5 : -0.1) * x[i * DIN + d];
+            t[i * 2 + j] = (float)v;
+        }
+}
+
+/* --task regression: the NRC study (cl_study_reg) on the same data. */
+static cl_status run_reg(cl_model *m, cl_train_config *cfg, cl_train_data *train,
+                         cl_train_data *test, const char *out, cl_comm *comm)
+{
+    make_targets(xtr, ttr, NTR, 13);
+    make_targets(xte, tte, NTE, 14);
+    cfg->task = CL_TASK_REGRESS;
+    cfg->targets = ttr;
+    cfg->test_targets = tte;
+    train->classes = test->classes = 0;
+    cl_study_reg *reg = NULL;
+    /* the CLI makes the folder of a regression run (rank 0 only) */
+    cl_status s = cl_comm_rank(comm) == 0 ? cl_mkdir_p(out) : CL_OK;
+    if (s == CL_OK) s = cl_study_reg_create_comm(&reg, m, 2, out, 0, comm);
+    if (s == CL_OK) {
+        cl_train_callback cb = {cl_study_reg_epoch, reg};
+        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+        cl_train_result res;
+        s = cl_train_run(cfg, m, train, test, &hooks, &res);
+    }
+    cl_study_reg_destroy(reg);
+    return s;
+}
+
+/* The classification study: epoch 0, then (unless only_initial) 3 epochs. */
+static cl_status run_cls(cl_model *m, cl_train_config *cfg, const cl_study_opts *so,
+                         cl_train_data *train, cl_train_data *test, const char *out,
+                         int only_initial)
+{
+    cl_study *st = NULL;
+    cl_status s = cl_study_create(&st, so, m, train, test, out, cfg->epochs);
+    if (s == CL_OK) {
+        cfg->skip_eval = cl_study_skip_eval;
+        cfg->skip_eval_user = st;
+        s = cl_study_initial(st, m, cfg);
+    }
+    if (s == CL_OK && !only_initial) {
+        cl_train_callback cb = {cl_study_epoch, st};
+        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+        cl_train_result res;
+        s = cl_train_run(cfg, m, train, test, &hooks, &res);
+    }
+    cl_study_destroy(st);
+    return s;
+}
 
 int main(int argc, char **argv)
 {
@@ -78,7 +141,7 @@ int main(int argc, char **argv)
     }
     if (argc < 2) {
         fprintf(stderr,
-                "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [badlabel]\n");
+                "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] [badlabel]\n");
         cl_comm_finalize(comm);
         return 2;
     }
@@ -88,8 +151,8 @@ int main(int argc, char **argv)
     if (bad && rank == cl_comm_size(comm) - 1) ytr[NTR - 1] = K;
     cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL};
     cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL};
-    const int clm = has(argc, argv, "clm");
-    cl_model *m = mlp(5, clm);
+    const int clm = has(argc, argv, "clm"), reg = has(argc, argv, "reg");
+    cl_model *m = mlp(5, clm, reg);
     cl_train_config cfg = cl_train_config_default();
     cfg.epochs = 3;
     cfg.batch = 32;
@@ -102,22 +165,11 @@ int main(int argc, char **argv)
     so.nc.gnc = has(argc, argv, "gnc");
     so.bn_train = has(argc, argv, "bntrain");
     so.comm = comm;
-    cl_study *st = NULL;
     cl_status s = m ? cl_model_alloc(m, cfg.eval_batch) : CL_ENOMEM;
-    if (s == CL_OK) s = cl_study_create(&st, &so, m, &train, &test, argv[1], cfg.epochs);
-    if (s == CL_OK) {
-        cfg.skip_eval = cl_study_skip_eval;
-        cfg.skip_eval_user = st;
-        s = cl_study_initial(st, m, &cfg);
-    }
-    if (s == CL_OK && !bad) {
-        cl_train_callback cb = {cl_study_epoch, st};
-        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
-        cl_train_result res;
-        s = cl_train_run(&cfg, m, &train, &test, &hooks, &res);
-    }
+    if (s == CL_OK)
+        s = reg ? run_reg(m, &cfg, &train, &test, argv[1], comm)
+                : run_cls(m, &cfg, &so, &train, &test, argv[1], bad);
     if (s != CL_OK) fprintf(stderr, "rank %d: %s\n", rank, cl_errmsg());
-    cl_study_destroy(st);
     cl_model_destroy(m);
     cl_comm_finalize(comm);
     return s == CL_OK ? 0 : 1;
