@@ -86,6 +86,16 @@ static void make_targets(const float *x, float *t, int n, uint64_t seed)
         }
 }
 
+/* cl_train_run with one epoch callback. */
+static cl_status train_with(const cl_train_config *cfg, cl_model *m, const cl_train_data *train,
+                            const cl_train_data *test, cl_epoch_fn fn, void *study)
+{
+    cl_train_callback cb = {fn, study};
+    cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+    cl_train_result res;
+    return cl_train_run(cfg, m, train, test, &hooks, &res);
+}
+
 /* --task regression: the NRC study (cl_study_reg) on the same data. */
 static cl_status run_reg(cl_model *m, cl_train_config *cfg, cl_train_data *train,
                          cl_train_data *test, const char *out, cl_comm *comm)
@@ -100,12 +110,7 @@ static cl_status run_reg(cl_model *m, cl_train_config *cfg, cl_train_data *train
     /* the CLI makes the folder of a regression run (rank 0 only) */
     cl_status s = cl_comm_rank(comm) == 0 ? cl_mkdir_p(out) : CL_OK;
     if (s == CL_OK) s = cl_study_reg_create_comm(&reg, m, 2, out, 0, comm);
-    if (s == CL_OK) {
-        cl_train_callback cb = {cl_study_reg_epoch, reg};
-        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
-        cl_train_result res;
-        s = cl_train_run(cfg, m, train, test, &hooks, &res);
-    }
+    if (s == CL_OK) s = train_with(cfg, m, train, test, cl_study_reg_epoch, reg);
     cl_study_reg_destroy(reg);
     return s;
 }
@@ -122,12 +127,7 @@ static cl_status run_cls(cl_model *m, cl_train_config *cfg, const cl_study_opts 
         cfg->skip_eval_user = st;
         s = cl_study_initial(st, m, cfg);
     }
-    if (s == CL_OK && !only_initial) {
-        cl_train_callback cb = {cl_study_epoch, st};
-        cl_train_hooks hooks = {&cb, 1, NULL, NULL};
-        cl_train_result res;
-        s = cl_train_run(cfg, m, train, test, &hooks, &res);
-    }
+    if (s == CL_OK && !only_initial) s = train_with(cfg, m, train, test, cl_study_epoch, st);
     cl_study_destroy(st);
     return s;
 }
