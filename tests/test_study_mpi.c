@@ -226,6 +226,11 @@ Test(study_mpi, ordinal_keys_match_one_process) { np2_vs_plain("clm", NULL, NULL
 /* --task regression: the NRC study's streams reduced, its metrics.csv. */
 Test(study_mpi, regression_nrc_match_one_process) { np2_vs_plain("reg", NULL, NULL); }
 
+/* A BN model whose running statistics differ on rank 1: the sweeps use
+ * rank 0's on every rank (shard.c), for both studies. */
+Test(study_mpi, bn_statistics_of_rank0_are_used) { np2_vs_plain("bn", "stream", NULL); }
+Test(study_mpi, bn_statistics_of_rank0_regression) { np2_vs_plain("bn", "reg", NULL); }
+
 /* BN train mode: not sharded, every rank sweeps the whole split. */
 Test(study_mpi, bn_train_sweeps_unsharded_match) { np2_vs_plain("bntrain", "stream", NULL); }
 

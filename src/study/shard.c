@@ -69,3 +69,23 @@ cl_status cl_study_gather(cl_study *s, cl_study_job *t, float *full, int64_t lo,
     t->gather = 0;
     return CL_OK;
 }
+
+cl_status cl_study_bufs_share(cl_comm *c, int bn_train, cl_model *m, float **own, int *shared)
+{
+    *own = NULL;
+    if (cl_comm_size(c) < 2 || bn_train || m->nbufs == 0) return CL_OK;
+    *own = cl_alloc_array((size_t)m->nbufs, sizeof(float), "BN statistics copy");
+    if (*own) memcpy(*own, m->bufs, sizeof(float) * (size_t)m->nbufs);
+    cl_status st = cl_study_agree_comm(c, *own ? CL_OK : CL_ENOMEM);
+    if (st != CL_OK) {
+        *shared = 1;
+        return st;
+    }
+    return cl_comm_bcast(c, m->bufs, (int64_t)sizeof(float) * m->nbufs);
+}
+
+void cl_study_bufs_restore(cl_model *m, float *own)
+{
+    if (own) memcpy(m->bufs, own, sizeof(float) * (size_t)m->nbufs);
+    cl_free(own);
+}

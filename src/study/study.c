@@ -191,9 +191,21 @@ static void draw_figures(cl_study *s, int e, double epoch_seconds)
     cl_errclear();
 }
 
+static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0);
+
+/* One analysed epoch; under MPI with rank 0's BN statistics (shard.c). */
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 {
     double t0 = cl_clock_seconds();
+    float *own = NULL;
+    cl_status st = cl_study_bufs_share(s->o.comm, s->o.bn_train, info->model, &own, &s->shared);
+    if (st == CL_OK) st = analyze_model(s, info, t0);
+    cl_study_bufs_restore(info->model, own);
+    return st;
+}
+
+static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0)
+{
     cl_model *m = info->model;
     const cl_layer *head = &m->layers[s->cls];
     const int dim = s->taps[s->ntaps - 1].dim, K = s->K, e = info->epoch;

@@ -110,6 +110,18 @@ int cl_study_shard(cl_comm *c, int bn_train, const cl_train_data *ds, cl_train_d
 cl_status cl_study_gather(cl_study *s, cl_study_job *t, float *full, int64_t lo, int64_t n,
                           int64_t N);
 
+/* Sharded sweeps (more than one rank, not bn_train) use rank 0's BN
+ * running statistics on every rank, so that all shards are analysed with
+ * one model: data-parallel training keeps the parameters equal on every
+ * rank but not the per-rank statistics (PyTorch DDP broadcasts them for
+ * the same reason). Copies this rank's m->bufs into *own (for
+ * cl_study_bufs_restore; NULL when nothing was shared), agrees (setting
+ * *shared on a failure) and broadcasts rank 0's. Errors: CL_ENOMEM, those
+ * of the agreement and of the broadcast. */
+cl_status cl_study_bufs_share(cl_comm *c, int bn_train, cl_model *m, float **own, int *shared);
+/* Puts this rank's statistics back and frees own (NULL: nothing). */
+void cl_study_bufs_restore(cl_model *m, float *own);
+
 /* ---- rows.c ---- */
 
 /* Starts the logs of metrics.csv (and layers.csv if o.layers): fresh

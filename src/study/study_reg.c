@@ -260,10 +260,14 @@ static cl_status reg_epoch(cl_study_reg *s, const cl_epoch_info *info)
         s->opened = 1;
         if (s->root) CL_TRY(cl_csv_log_open(&s->log, s->path, h, 1, info->epoch));
     }
-    CL_TRY(split(s, info->model, info->train, info->cfg->targets, 1, &rt, nrc1));
-    if (info->test && info->cfg->test_targets) {
-        CL_TRY(split(s, info->model, info->test, info->cfg->test_targets, 0, &rs, NULL));
-    } else {
+    float *own = NULL; /* under MPI: rank 0's BN statistics for the sweeps (shard.c) */
+    cl_status st = cl_study_bufs_share(s->comm, 0, info->model, &own, &s->shared);
+    if (st == CL_OK) st = split(s, info->model, info->train, info->cfg->targets, 1, &rt, nrc1);
+    if (st == CL_OK && info->test && info->cfg->test_targets)
+        st = split(s, info->model, info->test, info->cfg->test_targets, 0, &rs, NULL);
+    cl_study_bufs_restore(info->model, own);
+    CL_TRY(st);
+    if (!info->test || !info->cfg->test_targets) {
         memset(&rs, 0, sizeof rs);
         rs.nrc1 = rs.nrc2 = rs.nrc3 = rs.nrc3_gamma = rs.mse = rs.r2 = NAN;
         for (int j = 0; j < CL_NRC_MAX_TARGETS; j++)

@@ -6,12 +6,13 @@
  * distributed here) and the study alone is sharded: its files must agree
  * with the one-process run.
  *
- *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] [badlabel]
+ *   study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] [bn] [badlabel]
  *     stream    cache budget 0: every tap streamed (two sweeps)
  *     gnc       the gnc keys; imbal: unequal classes (the imbalance keys)
  *     bntrain   BN-free model, but the sweeps in BN train mode (no sharding)
  *     clm       an ordinal head (1-unit classifier + cumlink, --loss clm): the onc keys
  *     reg       --task regression with 2 targets: the NRC study (cl_study_reg)
+ *     bn        a BN layer, whose running statistics are perturbed on ranks > 0
  *     badlabel  the last training label is out of range on the last rank only
  *               (only the epoch-0 analysis runs): every rank must fail, none hang
  * Exit 0 on success, 1 with "rank R: message" on stderr. */
@@ -41,24 +42,33 @@ static void make_data(float *x, int32_t *y, int n, uint64_t seed, int imbal)
     }
 }
 
-/* in -> 16 -> 12 -> K, or (clm) -> 1 unit without bias -> K-1 thresholds,
- * or (reg) -> 2 targets. */
-static cl_model *mlp(uint64_t seed, int clm, int reg)
+/* in -> 16 (-> BN with bn) -> 12 -> K, or (clm) -> 1 unit without bias ->
+ * K-1 thresholds, or (reg) -> 2 targets; ReLUs between. */
+static void add(cl_layer_spec *s, int *n, int kind, int out)
 {
-    cl_layer_spec s[6] = {{0}};
-    int kinds[6] = {CL_LAYER_LINEAR, CL_LAYER_RELU,   CL_LAYER_LINEAR,
-                    CL_LAYER_RELU,   CL_LAYER_LINEAR, CL_LAYER_CUMLINK};
-    int units[6] = {16, 0, 12, 0, clm ? 1 : reg ? 2 : K, K - 1};
-    for (int i = 0; i < 6; i++) {
-        s[i].kind = kinds[i];
-        s[i].out = units[i];
-        s[i].bias = i < 4 || !clm;
-    }
-    s[4].classifier = 1;
+    s[*n].kind = kind;
+    s[*n].out = out;
+    s[*n].bias = 1;
+    (*n)++;
+}
+
+static cl_model *mlp(uint64_t seed, int clm, int reg, int bn)
+{
+    cl_layer_spec s[7] = {{0}};
+    int n = 0;
+    add(s, &n, CL_LAYER_LINEAR, 16);
+    if (bn) add(s, &n, CL_LAYER_BATCHNORM, 0);
+    add(s, &n, CL_LAYER_RELU, 0);
+    add(s, &n, CL_LAYER_LINEAR, 12);
+    add(s, &n, CL_LAYER_RELU, 0);
+    add(s, &n, CL_LAYER_LINEAR, clm ? 1 : reg ? 2 : K);
+    s[n - 1].classifier = 1;
+    s[n - 1].bias = !clm; /* the ordinal head has no bias */
+    if (clm) add(s, &n, CL_LAYER_CUMLINK, K - 1);
     cl_rng rng;
     cl_rng_seed(&rng, seed);
     cl_model *m = NULL;
-    if (cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, clm ? 6 : 5, &rng) != CL_OK) return NULL;
+    if (cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, n, &rng) != CL_OK) return NULL;
     return m;
 }
 
@@ -140,8 +150,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (argc < 2) {
-        fprintf(stderr,
-                "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] [badlabel]\n");
+        fprintf(stderr, "usage: study_driver OUT [stream] [gnc] [imbal] [bntrain] [clm] [reg] "
+                        "[bn] [badlabel]\n");
         cl_comm_finalize(comm);
         return 2;
     }
@@ -152,7 +162,10 @@ int main(int argc, char **argv)
     cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL};
     cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL};
     const int clm = has(argc, argv, "clm"), reg = has(argc, argv, "reg");
-    cl_model *m = mlp(5, clm, reg);
+    cl_model *m = mlp(5, clm, reg, has(argc, argv, "bn"));
+    /* bn: this rank's BN running statistics differ from rank 0's (as per-rank
+     * statistics do under DDP): the study must use rank 0's */
+    for (int64_t i = 0; m && rank > 0 && i < m->nbufs; i++) m->bufs[i] += 0.5f * (float)(i % 3);
     cl_train_config cfg = cl_train_config_default();
     cfg.epochs = 3;
     cfg.batch = 32;
