@@ -97,9 +97,10 @@ typedef struct {
      * shard (cl_comm_shard) of a split, the analyzer's accumulators, class
      * sums, counts and losses are summed over the ranks, and the
      * classifier input of the last epoch is gathered for
-     * features_train.npy. Rank 0 alone writes files, draws and warns; every
-     * rank returns the same status (a failure on one rank is returned by
-     * all, the others' message naming that rank). With bn_train every rank
+     * features_train.npy. The sweeps of every rank use rank 0's BN
+     * running statistics (restored after). Rank 0 alone writes files, draws
+     * and warns; every rank returns the same status (a failure on one rank
+     * is returned by all, the others' message naming that rank). With bn_train every rank
      * sweeps the whole split (batch statistics depend on the batch-mates),
      * so nothing is reduced. The numbers agree with one process to the
      * rounding of the per-rank partial sums (all in double). */
