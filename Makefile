@@ -82,8 +82,10 @@ $(SHIM): tests/faultshim.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -fPIC -shared $< -o $@ -ldl
 
-test: $(TESTBIN) $(BIN) $(SHIM) $(if $(NODATA),,data)
+test: $(TESTBIN) $(BIN) $(SHIM) $(BUILD)/tests/mpi/study_driver $(if $(NODATA),,data)
 	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) \
+	  COLLAPSE_STUDY_DRIVER=$(abspath $(BUILD)/tests/mpi/study_driver) \
+	  COLLAPSE_STUDY_DRIVER_MPI=$(abspath build-mpi/tests/mpi/study_driver) \
 	  COLLAPSE_FAULTSHIM=$(abspath $(SHIM)) $(if $(SAN),COLLAPSE_SAN=1) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
 
 # The corpus replay (tests/test_fuzz_replay.c) gets the fuzz target list as
@@ -196,6 +198,14 @@ MPICC ?= mpicc
 mpi:
 	$(MAKE) BUILD=build-mpi CC=$(MPICC) MPI=1 build-mpi/collapse
 	@mkdir -p build && cp build-mpi/collapse build/collapse-mpi
+	$(MAKE) BUILD=build-mpi CC=$(MPICC) MPI=1 build-mpi/tests/mpi/study_driver
+
+# The study's equivalence driver (tests/mpi/study_driver.c, issue 12): plain
+# here for `make test`, with mpicc in build-mpi/ by `make mpi`;
+# tests/test_study_mpi.c runs both.
+$(BUILD)/tests/mpi/%: tests/mpi/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/collapse

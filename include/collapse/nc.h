@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "collapse/comm.h"
 #include "collapse/error.h"
 
 typedef struct {
@@ -124,6 +125,19 @@ cl_status cl_nc_stream_feed2(cl_nc_stream *s, const float *H, int64_t n, int64_t
  * Errors: CL_EINVAL (called before end1; per-class sample counts of the two
  * passes differ), CL_ENUMERIC (features of pass 2 not finite). */
 cl_status cl_nc_stream_result(cl_nc_stream *s, cl_nc_result *r);
+
+/* Data-parallel streams (issue 12): each rank of comm feeds its own shard
+ * of the samples, then the accumulators are summed over the ranks, so that
+ * every rank holds the single-process totals (up to the rounding of the
+ * per-rank partial sums, all in double): reduce1 after the last feed1 and
+ * before end1 (class sums, counts, the gnc sums), reduce2 after the last
+ * feed2 and before the result (the K x K products, the per-class sums of
+ * squared residuals, the pass-2 counts and the NCC/NC4 counts). Call each
+ * once per pass, on every rank in the same order (collectives, comm.h).
+ * NULL comm or one rank: nothing changes. Errors: CL_EINVAL (wrong pass),
+ * CL_EIO (the collective failed). */
+cl_status cl_nc_stream_reduce1(cl_nc_stream *s, cl_comm *comm);
+cl_status cl_nc_stream_reduce2(cl_nc_stream *s, cl_comm *comm);
 
 /* In-memory: both passes over H [N, dim] (contiguous), same errors. */
 cl_status cl_nc_analyze(const float *H, int64_t N, int dim, const int32_t *y, int K, const float *W,

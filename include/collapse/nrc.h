@@ -31,6 +31,7 @@
 
 #include <stdint.h>
 
+#include "collapse/comm.h"
 #include "collapse/error.h"
 
 #define CL_NRC_MAX_TARGETS 32 /* n <= this */
@@ -80,6 +81,16 @@ cl_status cl_nrc_stream_feed2(cl_nrc_stream *s, const float *H, int64_t m, int64
  * counts of the passes differ, M < 2), CL_ENUMERIC (non-finite input or a
  * failed eigendecomposition). W = 0 gives nrc3 = nrc3_gamma = NAN. */
 cl_status cl_nrc_stream_result(cl_nrc_stream *s, cl_nrc_result *r);
+
+/* Data-parallel streams (issue 12), as cl_nc_stream_reduce1/2 (nc.h): each
+ * rank feeds its shard; reduce1 (after the last feed1, before end1) sums the
+ * feature and target sums, squared errors and counts over the ranks of
+ * comm, reduce2 (after the last feed2, before the result) the Gram of the
+ * normalised features and the target scatter. Once per pass, on every rank.
+ * NULL comm or one rank: nothing changes. Errors: CL_EINVAL (wrong pass),
+ * CL_EIO (the collective failed). */
+cl_status cl_nrc_stream_reduce1(cl_nrc_stream *s, cl_comm *comm);
+cl_status cl_nrc_stream_reduce2(cl_nrc_stream *s, cl_comm *comm);
 
 /* In memory: both passes over H [M, dim] (contiguous), Y [M, n] or NULL. */
 cl_status cl_nrc_analyze(const float *H, int64_t M, int dim, const float *Y, int n,

@@ -63,6 +63,7 @@
 #ifndef COLLAPSE_STUDY_H
 #define COLLAPSE_STUDY_H
 
+#include "collapse/comm.h"
 #include "collapse/error.h"
 #include "collapse/nc.h"
 #include "collapse/nn.h"
@@ -90,6 +91,20 @@ typedef struct {
      * warnings are dropped (default). */
     void (*warn)(void *user, const char *msg);
     void *warn_user;
+    /* The process group of a data-parallel run (comm.h; NULL = one process,
+     * the default). With more than one rank, every rank holds the model and
+     * both splits and calls the study in the same order; each sweeps its
+     * shard (cl_comm_shard) of a split, the analyzer's accumulators, class
+     * sums, counts and losses are summed over the ranks, and the
+     * classifier input of the last epoch is gathered for
+     * features_train.npy. The sweeps of every rank use rank 0's BN
+     * running statistics (restored after). Rank 0 alone writes files, draws
+     * and warns; every rank returns the same status (a failure on one rank
+     * is returned by all, the others' message naming that rank). With bn_train every rank
+     * sweeps the whole split (batch statistics depend on the batch-mates),
+     * so nothing is reduced. The numbers agree with one process to the
+     * rounding of the per-rank partial sums (all in double). */
+    cl_comm *comm;
 } cl_study_opts;
 
 cl_study_opts cl_study_opts_default(void);
@@ -205,6 +220,12 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
 typedef struct cl_study_reg cl_study_reg;
 cl_status cl_study_reg_create(cl_study_reg **s, const cl_model *m, int n, const char *out_dir,
                               int resume);
+/* The same for a data-parallel run (comm.h; NULL = one process): each rank
+ * sweeps its shard of a split, the NRC streams' sums are reduced over the
+ * ranks (cl_nrc_stream_reduce1/2), rank 0 alone writes metrics.csv and the
+ * figures, every rank returns the same status (as cl_study_opts.comm). */
+cl_status cl_study_reg_create_comm(cl_study_reg **s, const cl_model *m, int n,
+                                   const char *out_dir, int resume, cl_comm *comm);
 cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *study);
 /* on = 0: no figures (--no-plots); the default is 1. */
 void cl_study_reg_plots(cl_study_reg *s, int on);

@@ -216,6 +216,33 @@ cl_status cl_nrc_stream_feed2(cl_nrc_stream *s, const float *H, int64_t m, int64
     return CL_OK;
 }
 
+/* The sums of each pass over the ranks (nrc.h); ymode and bad as counts. */
+cl_status cl_nrc_stream_reduce1(cl_nrc_stream *s, cl_comm *comm)
+{
+    if (s->state != ST_PASS1) return cl_error(CL_EINVAL, "nrc: reduce1 after end1");
+    if (cl_comm_size(comm) < 2) return CL_OK;
+    int64_t v[3] = {s->m1, s->ymode == 1, s->ymode == 0};
+    CL_TRY(cl_comm_sum_i64(comm, v, 3));
+    s->m1 = v[0];
+    s->ymode = v[1] ? 1 : v[2] ? 0 : -1; /* a rank with no rows has not seen Y */
+    CL_TRY(cl_comm_sum_f64(comm, s->hsum, s->dim));
+    CL_TRY(cl_comm_sum_f64(comm, s->ysum, s->n));
+    return cl_comm_sum_f64(comm, s->sse, s->n);
+}
+
+cl_status cl_nrc_stream_reduce2(cl_nrc_stream *s, cl_comm *comm)
+{
+    if (s->state != ST_PASS2) return cl_error(CL_EINVAL, "nrc: reduce2 outside pass 2");
+    if (cl_comm_size(comm) < 2) return CL_OK;
+    int64_t v[2] = {s->m2, s->bad};
+    CL_TRY(cl_comm_sum_i64(comm, v, 2));
+    s->m2 = v[0];
+    s->bad = v[1] > 0;
+    CL_TRY(cl_comm_sum_f64(comm, s->G, (int64_t)s->dim * s->dim));
+    CL_TRY(cl_comm_sum_f64(comm, s->sst, s->n));
+    return cl_comm_sum_f64(comm, s->S, (int64_t)s->n * s->n);
+}
+
 /* Symmetric eigendecomposition in place (ascending; vectors in the columns
  * of a when jobz is 'V'). */
 static cl_status eig(char jobz, double *a, double *w, int n)

@@ -257,7 +257,8 @@ static int start_study(run *r, cl_train_callback *cbs, int *ncb, cl_cli_progress
         return 0;
     }
     if (r->cfg.task == CL_TASK_REGRESS) { /* NRC rows every epoch (study.h) */
-        if (cl_study_reg_create(&r->reg, r->m, r->train.tdim, r->o.out, r->o.resume) != CL_OK)
+        if (cl_study_reg_create_comm(&r->reg, r->m, r->train.tdim, r->o.out, r->o.resume,
+                                     r->so.comm) != CL_OK)
             return cl_cli_fail(1, "study: %s", cl_errmsg());
         cl_study_reg_plots(r->reg, r->so.plots);
         printf("study: regression (NRC1-3 every epoch into %s/metrics.csv)\n", r->o.out);

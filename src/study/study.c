@@ -54,6 +54,10 @@ static cl_status column_groups(cl_study *s)
     return CL_OK;
 }
 
+static cl_status study_init(cl_study *s, const cl_study_opts *o, const cl_model *m,
+                            const cl_train_data *train, const cl_train_data *test,
+                            const char *out_dir, int epochs);
+
 cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model *m,
                           const cl_train_data *train, const cl_train_data *test,
                           const char *out_dir, int epochs)
@@ -73,9 +77,23 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
                  cl_shape_size(test->shape) != cl_shape_size(m->in)))
         return cl_error(CL_EINVAL, "study: the test set does not match the training set");
     cl_study *s = cl_alloc(sizeof *s, "study");
-    if (!s) return CL_ENOMEM;
-    cl_status st = CL_OK;
+    cl_status st = s ? study_init(s, o, m, train, test, out_dir, epochs) : CL_ENOMEM;
+    /* rank 0 alone writes the files: every rank returns its status */
+    if ((st = cl_study_agree_comm(o->comm, st)) != CL_OK) {
+        cl_study_destroy(s);
+        return st;
+    }
+    *out = s;
+    return CL_OK;
+}
+
+/* The rest of cl_study_create, into the zeroed s. */
+static cl_status study_init(cl_study *s, const cl_study_opts *o, const cl_model *m,
+                            const cl_train_data *train, const cl_train_data *test,
+                            const char *out_dir, int epochs)
+{
     s->o = *o;
+    s->root = cl_comm_rank(o->comm) == 0;
     s->m = m;
     s->train = train;
     s->test = test;
@@ -86,40 +104,26 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
         s->o.nc.nc4_cosine = 1; /* NC4 compares the cosine head's own decision */
     s->plot_seconds = -1;
     s->eval_epoch = -1;
-    if ((st = cl_study_taps_alloc(m, &s->taps, &s->ntaps)) != CL_OK) goto fail;
+    CL_TRY(cl_study_taps_alloc(m, &s->taps, &s->ntaps));
     const cl_layer *head = &m->layers[s->cls];
-    if ((s->ord = cl_study_ordinal(m, s->cls, s->K)) < 0) {
-        st = CL_EINVAL;
-        goto fail;
-    }
+    if ((s->ord = cl_study_ordinal(m, s->cls, s->K)) < 0) return CL_EINVAL;
     if ((!s->ord && head->out.c * head->out.h * head->out.w != s->K) ||
-        cl_shape_size(head->in) != s->taps[s->ntaps - 1].dim) {
-        st = cl_error(CL_EINVAL, "study: classifier '%s' does not map the features to %d classes",
-                      head->spec.name, s->K);
-        goto fail;
-    }
-    if ((st = column_groups(s)) != CL_OK) goto fail;
+        cl_shape_size(head->in) != s->taps[s->ntaps - 1].dim)
+        return cl_error(CL_EINVAL, "study: classifier '%s' does not map the features to %d classes",
+                        head->spec.name, s->K);
+    CL_TRY(column_groups(s));
     snprintf(s->dir, sizeof s->dir, "%s", out_dir);
     snprintf(s->metrics_path, sizeof s->metrics_path, "%s/metrics.csv", out_dir);
     snprintf(s->layers_path, sizeof s->layers_path, "%s/layers.csv", out_dir);
-    if (o->none) {
-        *out = s;
-        return CL_OK;
-    }
-    if ((st = cl_mkdir_p(out_dir)) != CL_OK) goto fail;
+    if (o->none) return CL_OK;
+    if (!o->resume) s->started = 1; /* fresh files now, so even a run that dies early has headers */
+    if (!s->root) return CL_OK;
+    CL_TRY(cl_mkdir_p(out_dir));
     char p[CL_STUDY_PATH_CAP + 32];
     snprintf(p, sizeof p, "%s/labels_train.npy", out_dir);
     int64_t shape[1] = {train->n};
-    if ((st = cl_npy_write(p, CL_NPY_I32, train->y, 1, shape)) != CL_OK) goto fail;
-    if (!o->resume) { /* fresh files now, so even a run that dies early has headers */
-        if ((st = cl_study_files_open(s, 0, 0)) != CL_OK) goto fail;
-        s->started = 1;
-    }
-    *out = s;
-    return CL_OK;
-fail:
-    cl_study_destroy(s);
-    return st;
+    CL_TRY(cl_npy_write(p, CL_NPY_I32, train->y, 1, shape));
+    return o->resume ? CL_OK : cl_study_files_open(s, 0, 0);
 }
 
 void cl_study_destroy(cl_study *s)
@@ -138,9 +142,8 @@ double cl_study_last_seconds(const cl_study *s) { return s->last_seconds; }
 static cl_status start_files(cl_study *s, int e)
 {
     if (s->started || s->o.none) return CL_OK;
-    CL_TRY(cl_study_files_open(s, 1, e));
-    s->started = 1;
-    return CL_OK;
+    s->started = 1; /* on every rank; rank 0 alone has files */
+    return s->root ? cl_study_files_open(s, 1, e) : CL_OK;
 }
 
 /* ---- one analyzed epoch ---- */
@@ -170,7 +173,7 @@ static cl_status train_means(const cl_study *s, double *mu, int dim, cl_study_jo
 static void draw_figures(cl_study *s, int e, double epoch_seconds)
 {
     int final = e == s->epochs;
-    if (!s->o.plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
+    if (!s->root || !s->o.plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
                                                        s->plot_seconds < 0.1 * epoch_seconds))))
         return;
     const char *runs[1] = {s->dir};
@@ -188,9 +191,21 @@ static void draw_figures(cl_study *s, int e, double epoch_seconds)
     cl_errclear();
 }
 
+static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0);
+
+/* One analysed epoch; under MPI with rank 0's BN statistics (shard.c). */
 static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 {
     double t0 = cl_clock_seconds();
+    float *own = NULL;
+    cl_status st = cl_study_bufs_share(s->o.comm, s->o.bn_train, info->model, &own, &s->shared);
+    if (st == CL_OK) st = analyze_model(s, info, t0);
+    cl_study_bufs_restore(info->model, own);
+    return st;
+}
+
+static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0)
+{
     cl_model *m = info->model;
     const cl_layer *head = &m->layers[s->cls];
     const int dim = s->taps[s->ntaps - 1].dim, K = s->K, e = info->epoch;
@@ -241,8 +256,8 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1_quotient, &s->onc[0])) != CL_OK)
         goto done;
     if (s->test && (st = train_means(s, mu, dim, test_job)) != CL_OK) goto done;
-    if (last && (st = cl_study_features_save(s, pen, W, b)) != CL_OK) goto done;
-    if (last && s->ord && (st = cl_study_thresholds_save(s, m)) != CL_OK) goto done;
+    if (last && s->root && (st = cl_study_features_save(s, pen, W, b)) != CL_OK) goto done;
+    if (last && s->ord && s->root && (st = cl_study_thresholds_save(s, m)) != CL_OK) goto done;
     cl_study_jobs_free(jobs, ntrain); /* the caches are not needed any more */
     if (s->test && (st = cl_study_split_analyze(s, m, s->test, test_job, 1, 0, e,
                                                 isnan(lead[3]) ? own : NULL, &lead[3],
@@ -254,9 +269,9 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
 
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
-    if (s->o.layers && (st = cl_study_layers_write(s, e, jobs)) != CL_OK) goto done;
-    if ((st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout, info->seconds,
-                                     cl_clock_seconds() - t0)) != CL_OK)
+    if (s->root && s->o.layers && (st = cl_study_layers_write(s, e, jobs)) != CL_OK) goto done;
+    if (s->root && (st = cl_study_metrics_write(s, e, lead, &pen->r, &test_job->r, heldout,
+                                                info->seconds, cl_clock_seconds() - t0)) != CL_OK)
         goto done;
     /* the rows are on disk now (each write is temp + fsync + rename, io/atomic.c): the
      * trainer writes the epoch's checkpoint after this callback, and a checkpoint must
@@ -276,9 +291,11 @@ cl_status cl_study_epoch(const cl_epoch_info *info, void *study)
 {
     cl_study *s = study;
     if (s->o.none) return CL_OK;
-    CL_TRY(start_files(s, info->epoch));
-    if (!cl_study_is_analyzed(&s->o, info->epoch, s->epochs)) return CL_OK;
-    return analyze(s, info);
+    int first = !s->started, an = cl_study_is_analyzed(&s->o, info->epoch, s->epochs);
+    cl_status st = start_files(s, info->epoch);
+    if (st == CL_OK && an) st = analyze(s, info);
+    /* rank 0's files may have failed: every rank returns the same status */
+    return first || an ? cl_study_agree_exit(s, st) : st;
 }
 
 int cl_study_skip_eval(void *study, int epoch)
@@ -329,7 +346,7 @@ static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config
 cl_status cl_study_initial(cl_study *s, cl_model *m, const cl_train_config *cfg)
 {
     if (s->o.none || !s->o.initial || s->o.resume) return CL_OK;
-    return analyze_outside(s, m, cfg, 0, 0, 1, 1, 0);
+    return cl_study_agree_exit(s, analyze_outside(s, m, cfg, 0, 0, 1, 1, 0));
 }
 
 /* 1 if path holds a complete line starting with prefix. */
@@ -373,13 +390,17 @@ static int final_missing(const cl_study *s)
 cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, int *done)
 {
     *done = 0;
-    if (s->o.none || s->eval_epoch == s->epochs || !final_missing(s)) return CL_OK;
+    if (s->o.none || s->eval_epoch == s->epochs) return CL_OK;
+    int64_t missing = s->root && final_missing(s); /* rank 0's files decide */
+    CL_TRY(cl_comm_bcast(s->o.comm, &missing, sizeof missing));
+    if (!missing) return CL_OK;
     /* the lr of the epoch's last batch, as the trainer reports it; the
      * epoch's training time is gone (epoch_seconds nan) */
     int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch;
-    CL_TRY(analyze_outside(s, m, cfg, s->epochs,
+    CL_TRY(cl_study_agree_exit(
+        s, analyze_outside(s, m, cfg, s->epochs,
                            (s->epochs - 1) + (double)(batches - 1) / (double)batches,
-                           cfg->eval_train, cfg->eval_test, NAN));
+                           cfg->eval_train, cfg->eval_test, NAN)));
     *done = 1;
     return CL_OK;
 }

@@ -41,6 +41,8 @@ struct cl_study {
      * onc keys of the analyzed epoch (train, test) go into extra columns */
     int ord;
     cl_onc_result onc[2];
+    int root;   /* this rank writes files, draws and warns (rank 0 of o.comm) */
+    int shared; /* a failure was already agreed on (shard.c): skip the final agreement */
 };
 
 /* ---- sweep.c ---- */
@@ -63,6 +65,7 @@ typedef struct {
     const double *ncc_mu, *ncc_mu2;
     int ncc_K;
     int64_t ncc_ok, ncc_n;
+    int gather;           /* sharded: the cache is this rank's rows, gathered after pass 2 */
 } cl_study_job;
 
 /* Runs the analysis of jobs[0..njobs) on split ds: one sweep if the
@@ -77,6 +80,47 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
                                  const cl_loss_cfg *loss, double *mean_loss, double *acc);
 
 void cl_study_jobs_free(cl_study_job *jobs, int n);
+
+/* ---- shard.c (data-parallel runs, study.h: opts.comm) ---- */
+
+/* Every rank calls this with its own status at the same point; it returns
+ * st if st failed here, or a one-line error naming the lowest failing rank
+ * if another rank failed, else CL_OK. Any failure sets s->shared. The rule
+ * that keeps ranks out of mismatched collectives: every other collective
+ * of the study follows an agreement with no step between them that can
+ * fail on one rank only, and a rank that failed elsewhere agrees once on
+ * its way out (cl_study_agree_exit). One process: returns st. */
+cl_status cl_study_agree(cl_study *s, cl_status st);
+/* The same on the group c (before the study exists; leaves no trace). */
+cl_status cl_study_agree_comm(cl_comm *c, cl_status st);
+
+/* On the way out of a study entry point: agrees on st unless a failure
+ * was already agreed on, and clears s->shared for the next call. */
+cl_status cl_study_agree_exit(cl_study *s, cl_status st);
+
+/* 1 if the sweeps of a study are sharded over the ranks of c (more than
+ * one rank and not bn_train); then *view = this rank's rows [*lo, hi) of
+ * ds, else *view = ds and *lo = 0. */
+int cl_study_shard(cl_comm *c, int bn_train, const cl_train_data *ds, cl_train_data *view,
+                   int64_t *lo);
+
+/* Replaces the shard cache of a gathered job (rows [lo, lo + n) of an N-row
+ * split) by the whole split's [N, dim] features on every rank. full: the
+ * zeroed [N, dim] buffer allocated before the last agreement. */
+cl_status cl_study_gather(cl_study *s, cl_study_job *t, float *full, int64_t lo, int64_t n,
+                          int64_t N);
+
+/* Sharded sweeps (more than one rank, not bn_train) use rank 0's BN
+ * running statistics on every rank, so that all shards are analysed with
+ * one model: data-parallel training keeps the parameters equal on every
+ * rank but not the per-rank statistics (PyTorch DDP broadcasts them for
+ * the same reason). Copies this rank's m->bufs into *own (for
+ * cl_study_bufs_restore; NULL when nothing was shared), agrees (setting
+ * *shared on a failure) and broadcasts rank 0's. Errors: CL_ENOMEM, those
+ * of the agreement and of the broadcast. */
+cl_status cl_study_bufs_share(cl_comm *c, int bn_train, cl_model *m, float **own, int *shared);
+/* Puts this rank's statistics back and frees own (NULL: nothing). */
+void cl_study_bufs_restore(cl_model *m, float *own);
 
 /* ---- rows.c ---- */
 

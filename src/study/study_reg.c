@@ -14,6 +14,7 @@
 #include "collapse/nrc.h"
 #include "collapse/study.h"
 #include "collapse/sys.h"
+#include "study_internal.h"
 
 struct cl_study_reg {
     const cl_model *m;
@@ -25,6 +26,8 @@ struct cl_study_reg {
     int plots, plot_failed;
     double plot_seconds; /* the last drawing's time, -1 = none yet */
     char path[4200], dir[4096];
+    cl_comm *comm; /* data-parallel run (NULL = one process): sharded sweeps, rank 0 writes */
+    int root, shared; /* shared: a failure was agreed on this call (shard.c) */
 };
 
 void cl_study_reg_plots(cl_study_reg *s, int on) { s->plots = on; }
@@ -35,7 +38,7 @@ void cl_study_reg_plots(cl_study_reg *s, int on) { s->plots = on; }
 static void draw_figures(cl_study_reg *s, const cl_epoch_info *info)
 {
     int final = info->epoch == info->epochs;
-    if (!s->plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
+    if (!s->root || !s->plots || !(final || (!s->plot_failed && (s->plot_seconds < 0 ||
                                                       s->plot_seconds < 0.1 * info->seconds))))
         return;
     const char *runs[1] = {s->dir};
@@ -83,48 +86,77 @@ static void header(const cl_study_reg *s, char *h, size_t cap)
 cl_status cl_study_reg_create(cl_study_reg **out, const cl_model *m, int n, const char *out_dir,
                               int resume)
 {
+    return cl_study_reg_create_comm(out, m, n, out_dir, resume, NULL);
+}
+
+/* The status of this rank and of the others (shard.c); a failure is
+ * remembered until the end of the call (agree_exit). */
+static cl_status agree(cl_study_reg *s, cl_status st)
+{
+    st = cl_study_agree_comm(s->comm, st);
+    if (st != CL_OK) s->shared = 1;
+    return st;
+}
+
+static cl_status agree_exit(cl_study_reg *s, cl_status st)
+{
+    if (!s->shared) st = agree(s, st);
+    s->shared = 0;
+    return st;
+}
+
+static cl_status reg_init(cl_study_reg *s, const cl_model *m, int n, const char *out_dir,
+                          int resume);
+
+cl_status cl_study_reg_create_comm(cl_study_reg **out, const cl_model *m, int n,
+                                   const char *out_dir, int resume, cl_comm *comm)
+{
     *out = NULL;
     cl_study_reg *s = cl_alloc(sizeof *s, "regression study");
-    if (!s) return CL_ENOMEM;
-    cl_status st = CL_OK;
+    if (s) {
+        s->comm = comm;
+        s->root = cl_comm_rank(comm) == 0;
+    }
+    cl_status st = s ? reg_init(s, m, n, out_dir, resume) : CL_ENOMEM;
+    if ((st = cl_study_agree_comm(comm, st)) != CL_OK) { /* rank 0 alone opened the file */
+        cl_study_reg_destroy(s);
+        return st;
+    }
+    *out = s;
+    return CL_OK;
+}
+
+static cl_status reg_init(cl_study_reg *s, const cl_model *m, int n, const char *out_dir,
+                          int resume)
+{
     s->m = m;
     s->n = n;
     s->plots = 1;
     s->plot_seconds = -1;
     snprintf(s->dir, sizeof s->dir, "%s", out_dir);
     s->cls = cl_model_classifier_index(m);
-    if ((st = cl_study_taps_alloc(m, &s->taps, &s->ntaps)) != CL_OK) goto fail;
+    CL_TRY(cl_study_taps_alloc(m, &s->taps, &s->ntaps));
     s->streams = cl_alloc_array((size_t)s->ntaps, sizeof *s->streams, "nrc streams");
-    if (!s->streams) {
-        st = CL_ENOMEM;
-        goto fail;
-    }
+    if (!s->streams) return CL_ENOMEM;
     const cl_layer *head = &m->layers[s->cls];
     const int pen = s->ntaps - 1, dim = s->taps[pen].dim;
-    if (cl_shape_size(head->out) != n || dim > CL_NRC_MAX_DIM) {
-        st = cl_error(CL_EINVAL, "study: the regression head must map %d <= %d features to %d "
-                                 "targets",
-                      dim, CL_NRC_MAX_DIM, n);
-        goto fail;
-    }
+    if (cl_shape_size(head->out) != n || dim > CL_NRC_MAX_DIM)
+        return cl_error(CL_EINVAL, "study: the regression head must map %d <= %d features to %d "
+                                   "targets",
+                        dim, CL_NRC_MAX_DIM, n);
     for (int i = 0; i < s->ntaps; i++) {
         int d = s->taps[i].dim;
         if (d > CL_NRC_MAX_DIM || d < n) continue; /* too wide (or narrow) to be cheap */
-        if ((st = cl_nrc_stream_create(&s->streams[i], d, n, NULL, NULL, NULL)) != CL_OK)
-            goto fail;
+        CL_TRY(cl_nrc_stream_create(&s->streams[i], d, n, NULL, NULL, NULL));
     }
     char h[8192];
     snprintf(s->path, sizeof s->path, "%s/metrics.csv", out_dir);
     header(s, h, sizeof h);
     if (!resume) {
-        if ((st = cl_csv_log_open(&s->log, s->path, h, 0, 0)) != CL_OK) goto fail;
-        s->opened = 1;
+        s->opened = 1; /* on every rank; rank 0 alone has the file */
+        if (s->root) return cl_csv_log_open(&s->log, s->path, h, 0, 0);
     }
-    *out = s;
     return CL_OK;
-fail:
-    cl_study_reg_destroy(s);
-    return st;
 }
 
 typedef struct {
@@ -170,8 +202,12 @@ static cl_status split(cl_study_reg *s, cl_model *m, const cl_train_data *ds, co
     const int dim = s->taps[s->ntaps - 1].dim;
     const float *W = m->params + head->param_off;
     const float *bias = head->spec.bias ? W + (int64_t)s->n * dim : NULL;
-    sweep w = {s, NULL, t, 1};
-    CL_TRY(cl_nrc_stream_create(&w.head, dim, s->n, W, bias, NULL));
+    /* under MPI this rank sweeps its shard; the streams' sums are reduced */
+    cl_train_data view;
+    int64_t lo;
+    const int shard = cl_study_shard(s->comm, 0, ds, &view, &lo);
+    sweep w = {s, NULL, t + lo * s->n, 1};
+    cl_status st = cl_nrc_stream_create(&w.head, dim, s->n, W, bias, NULL);
     cl_nrc_stream *saved[256];
     int nt = s->ntaps < 256 ? s->ntaps : 256;
     for (int i = 0; i < nt; i++) {
@@ -179,12 +215,19 @@ static cl_status split(cl_study_reg *s, cl_model *m, const cl_train_data *ds, co
         if (!taps) s->streams[i] = NULL;
         else if (s->streams[i]) cl_nrc_stream_reset(s->streams[i]);
     }
-    cl_status st = cl_train_forward_each(m, ds, 0, feed, &w);
-    for (int i = 0; st == CL_OK && i < nt; i++)
-        if (s->streams[i]) st = cl_nrc_stream_end1(s->streams[i]);
-    if (st == CL_OK) st = cl_nrc_stream_end1(w.head);
+    if (st == CL_OK && view.n > 0) st = cl_train_forward_each(m, &view, 0, feed, &w);
+    if (shard) st = agree(s, st);
+    for (int i = 0; st == CL_OK && i <= nt; i++) { /* the taps, then the head */
+        cl_nrc_stream *x = i < nt ? s->streams[i] : w.head;
+        if (x && (st = cl_nrc_stream_reduce1(x, s->comm)) == CL_OK) st = cl_nrc_stream_end1(x);
+    }
     w.pass = 2;
-    if (st == CL_OK) st = cl_train_forward_each(m, ds, 0, feed, &w);
+    if (st == CL_OK && view.n > 0) st = cl_train_forward_each(m, &view, 0, feed, &w);
+    if (shard && !s->shared) st = agree(s, st); /* end1 fails on every rank or on none */
+    for (int i = 0; st == CL_OK && i <= nt; i++) {
+        cl_nrc_stream *x = i < nt ? s->streams[i] : w.head;
+        if (x) st = cl_nrc_stream_reduce2(x, s->comm);
+    }
     if (st == CL_OK) st = cl_nrc_stream_result(w.head, r);
     for (int i = 0; i < nt; i++) {
         cl_nrc_result ri;
@@ -198,21 +241,33 @@ static cl_status split(cl_study_reg *s, cl_model *m, const cl_train_data *ds, co
     return st;
 }
 
+static cl_status reg_epoch(cl_study_reg *s, const cl_epoch_info *info);
+
 cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *user)
 {
     cl_study_reg *s = user;
+    /* every rank returns the same status (rank 0 alone writes) */
+    return agree_exit(s, reg_epoch(s, info));
+}
+
+static cl_status reg_epoch(cl_study_reg *s, const cl_epoch_info *info)
+{
     cl_nrc_result rt, rs;
     double nrc1[256];
     if (!s->opened) { /* resumed: keep the rows of the epochs before this one */
         char h[8192];
         header(s, h, sizeof h);
-        CL_TRY(cl_csv_log_open(&s->log, s->path, h, 1, info->epoch));
         s->opened = 1;
+        if (s->root) CL_TRY(cl_csv_log_open(&s->log, s->path, h, 1, info->epoch));
     }
-    CL_TRY(split(s, info->model, info->train, info->cfg->targets, 1, &rt, nrc1));
-    if (info->test && info->cfg->test_targets) {
-        CL_TRY(split(s, info->model, info->test, info->cfg->test_targets, 0, &rs, NULL));
-    } else {
+    float *own = NULL; /* under MPI: rank 0's BN statistics for the sweeps (shard.c) */
+    cl_status st = cl_study_bufs_share(s->comm, 0, info->model, &own, &s->shared);
+    if (st == CL_OK) st = split(s, info->model, info->train, info->cfg->targets, 1, &rt, nrc1);
+    if (st == CL_OK && info->test && info->cfg->test_targets)
+        st = split(s, info->model, info->test, info->cfg->test_targets, 0, &rs, NULL);
+    cl_study_bufs_restore(info->model, own);
+    CL_TRY(st);
+    if (!info->test || !info->cfg->test_targets) {
         memset(&rs, 0, sizeof rs);
         rs.nrc1 = rs.nrc2 = rs.nrc3 = rs.nrc3_gamma = rs.mse = rs.r2 = NAN;
         for (int j = 0; j < CL_NRC_MAX_TARGETS; j++)
@@ -234,7 +289,7 @@ cl_status cl_study_reg_epoch(const cl_epoch_info *info, void *user)
     }
     for (int i = 0; i < s->ntaps; i++)
         cl_csv_put(row, sizeof row, i < 256 ? nrc1[i] : NAN, 0);
-    CL_TRY(cl_csv_log_write_row(&s->log, row));
+    if (s->root) CL_TRY(cl_csv_log_write_row(&s->log, row));
     draw_figures(s, info);
     return CL_OK;
 }

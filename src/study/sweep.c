@@ -26,11 +26,11 @@ static cl_status feed1(cl_study_job *t, const cl_batch *b, const float *h)
 {
     const int n = b->n;
     const int64_t dim = t->tap->dim;
-    if (t->stream_it)
+    if (t->stream) /* sharded runs may keep a cache next to the stream */
         CL_TRY(cl_nc_stream_feed1(t->stream, h, n, dim, b->y));
-    else if (!b->idx)
+    if (t->cache && !b->idx)
         memcpy(t->cache + b->first * dim, h, sizeof(float) * (size_t)(n * dim));
-    else /* BN train mode: rows back to their dataset positions */
+    else if (t->cache) /* BN train mode: rows back to their dataset positions */
         for (int i = 0; i < n; i++)
             memcpy(t->cache + (int64_t)b->idx[i] * dim, h + (int64_t)i * dim,
                    sizeof(float) * (size_t)dim);
@@ -50,7 +50,7 @@ static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
         const float *h = t->tap->layer < 0 ? b->x : m->acts[t->tap->layer];
         if (sw->pass == 1)
             CL_TRY(feed1(t, b, h));
-        else if (t->stream_it)
+        else if (t->stream && !t->cache)
             CL_TRY(cl_nc_stream_feed2(t->stream, h, b->n, t->tap->dim, b->y));
     }
     if (sw->pass == 1 && sw->loss) {
@@ -79,7 +79,7 @@ static cl_status tap_error(cl_status st, int epoch, const char *tap)
  * first such tap of the run is a warning through opts.warn. */
 static void rank_warning(cl_study *s, const cl_study_job *t, const cl_train_data *ds, int epoch)
 {
-    if (s->rank_warned || !s->o.warn) return;
+    if (s->rank_warned || !s->o.warn || !s->root) return;
     s->rank_warned = 1;
     char msg[512];
     int keep = t->r.K - 1 < t->r.dim ? t->r.K - 1 : t->r.dim;
@@ -91,32 +91,104 @@ static void rank_warning(cl_study *s, const cl_study_job *t, const cl_train_data
     s->o.warn(s->o.warn_user, msg);
 }
 
-cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *ds,
-                                 cl_study_job *jobs, int njobs, int force_cache_last, int epoch,
-                                 const cl_loss_cfg *loss, double *mean_loss, double *acc)
+/* Streams and caches of the jobs. One process: a job is cached when the
+ * split's taps fit the budget (or it is the forced last one), else
+ * streamed. Sharded (view = this rank's rows): every job is streamed and
+ * also cached when the taps of the largest shard fit (pass 2 then reads
+ * the cache), but the forced last job, cached and gathered after pass 2. */
+static cl_status jobs_setup(cl_study *s, const cl_train_data *ds, const cl_train_data *view,
+                            int shard, cl_study_job *jobs, int njobs, int force_cache_last,
+                            int epoch)
 {
-    cl_status st = CL_OK;
+    const int size = shard ? cl_comm_size(s->o.comm) : 1;
+    const int64_t rows = (ds->n + size - 1) / size; /* the same decision on every rank */
     double bytes = 0;
-    for (int j = 0; j < njobs; j++) bytes += 4.0 * (double)ds->n * jobs[j].tap->dim;
+    for (int j = 0; j < njobs; j++) bytes += 4.0 * (double)rows * jobs[j].tap->dim;
     int cache_all = bytes <= (double)s->o.cache_mb * 1048576.0;
-    int any_stream = 0;
     for (int j = 0; j < njobs; j++) {
         cl_study_job *t = &jobs[j];
         cl_nc_opts o = s->o.nc;
         if (!t->W) o.gnc = 0; /* the gnc keys are written for the classifier input only */
-        t->stream_it = !(cache_all || (force_cache_last && j == njobs - 1));
-        any_stream |= t->stream_it;
+        int forced = force_cache_last && j == njobs - 1;
+        t->stream_it = shard ? !forced : !(cache_all || forced);
+        t->gather = shard && forced;
         if (t->stream_it) {
-            st = cl_nc_stream_create(&t->stream, t->tap->dim, s->K, t->W, t->b, &o);
+            cl_status st = cl_nc_stream_create(&t->stream, t->tap->dim, s->K, t->W, t->b, &o);
             if (st != CL_OK) return tap_error(st, epoch, t->tap->name);
-        } else {
-            t->cache = cl_alloc_array((size_t)ds->n * (size_t)t->tap->dim, sizeof(float),
-                                      "study feature cache");
+        }
+        if (!t->stream_it || (shard && cache_all)) {
+            t->cache = cl_alloc_array((size_t)(view->n ? view->n : 1) * (size_t)t->tap->dim,
+                                      sizeof(float), "study feature cache");
             if (!t->cache) return CL_ENOMEM;
         }
     }
-    sweep sw = {ds, 1, njobs, jobs, loss, 0, 0, 0};
-    CL_TRY(cl_train_forward_each(m, ds, s->o.bn_train, sweep_batch, &sw));
+    return CL_OK;
+}
+
+/* Sharded runs, after pass 1: the loss sums, the training class sums, the
+ * held-out NCC counts and the streams' pass-1 accumulators over the ranks. */
+static cl_status reduce1(cl_study *s, sweep *sw, cl_study_job *jobs, int njobs)
+{
+    cl_comm *c = s->o.comm;
+    if (sw->loss) {
+        int64_t cn[2] = {sw->correct, sw->n};
+        CL_TRY(cl_comm_sum_f64(c, &sw->loss_sum, 1));
+        CL_TRY(cl_comm_sum_i64(c, cn, 2));
+        sw->correct = cn[0];
+        sw->n = cn[1];
+    }
+    for (int j = 0; j < njobs; j++) {
+        cl_study_job *t = &jobs[j];
+        if (t->msum) CL_TRY(cl_comm_sum_f64(c, t->msum, (int64_t)s->K * t->tap->dim));
+        if (t->ncc_mu) {
+            int64_t v[2] = {t->ncc_ok, t->ncc_n};
+            CL_TRY(cl_comm_sum_i64(c, v, 2));
+            t->ncc_ok = v[0];
+            t->ncc_n = v[1];
+        }
+        if (t->stream) CL_TRY(cl_nc_stream_reduce1(t->stream, c));
+    }
+    return CL_OK;
+}
+
+/* Pass 2 on this rank: a sweep for the streamed jobs without a cache, the
+ * cache for the others; the gather buffers allocated (before the
+ * agreement that precedes the collectives). */
+static cl_status pass2_local(cl_study *s, cl_model *m, const cl_train_data *view, sweep *sw,
+                             float **full, int64_t N)
+{
+    int need_sweep = 0;
+    for (int j = 0; j < sw->njobs; j++) {
+        cl_study_job *t = &sw->jobs[j];
+        need_sweep |= t->stream && !t->cache;
+        if (t->stream && t->cache)
+            CL_TRY(cl_nc_stream_feed2(t->stream, t->cache, view->n, t->tap->dim, view->y));
+        if (t->gather && !(full[j] = cl_alloc_array((size_t)N * (size_t)t->tap->dim,
+                                                    sizeof(float), "gathered features")))
+            return CL_ENOMEM;
+    }
+    sw->pass = 2;
+    if (need_sweep && view->n > 0)
+        CL_TRY(cl_train_forward_each(m, view, s->o.bn_train, sweep_batch, sw));
+    return CL_OK;
+}
+
+cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *ds,
+                                 cl_study_job *jobs, int njobs, int force_cache_last, int epoch,
+                                 const cl_loss_cfg *loss, double *mean_loss, double *acc)
+{
+    cl_train_data view;
+    int64_t lo;
+    const int shard = cl_study_shard(s->o.comm, s->o.bn_train, ds, &view, &lo);
+    sweep sw = {&view, 1, njobs, jobs, loss, 0, 0, 0};
+    cl_status st = jobs_setup(s, ds, &view, shard, jobs, njobs, force_cache_last, epoch);
+    if (st == CL_OK && view.n > 0)
+        st = cl_train_forward_each(m, &view, s->o.bn_train, sweep_batch, &sw);
+    if (shard) { /* every rank reaches the sums, or none does */
+        CL_TRY(cl_study_agree(s, st));
+        CL_TRY(reduce1(s, &sw, jobs, njobs));
+    }
+    CL_TRY(st);
     if (loss && sw.n > 0) {
         *mean_loss = sw.loss_sum / (double)sw.n;
         *acc = (double)sw.correct / (double)sw.n;
@@ -125,10 +197,20 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
     for (int j = 0; j < njobs; j++)
         if (jobs[j].stream_it && (st = cl_nc_stream_end1(jobs[j].stream)) != CL_OK)
             return tap_error(st, epoch, jobs[j].tap->name);
-    if (any_stream) {
-        sw.pass = 2;
-        CL_TRY(cl_train_forward_each(m, ds, s->o.bn_train, sweep_batch, &sw));
-    }
+    float **full = cl_alloc_array((size_t)njobs, sizeof *full, "gather buffers");
+    st = full ? pass2_local(s, m, &view, &sw, full, ds->n) : CL_ENOMEM;
+    if (shard && (st = cl_study_agree(s, st)) == CL_OK)
+        for (int j = 0; st == CL_OK && j < njobs; j++) {
+            cl_study_job *t = &jobs[j];
+            if (t->stream) st = cl_nc_stream_reduce2(t->stream, s->o.comm);
+            if (st == CL_OK && t->gather) {
+                st = cl_study_gather(s, t, full[j], lo, view.n, ds->n);
+                full[j] = NULL;
+            }
+        }
+    for (int j = 0; full && j < njobs; j++) cl_free(full[j]);
+    cl_free(full);
+    CL_TRY(st);
     for (int j = 0; j < njobs; j++) {
         cl_study_job *t = &jobs[j];
         cl_nc_opts o = s->o.nc;
