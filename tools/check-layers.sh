@@ -9,7 +9,7 @@ declare -A module=(
   [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core [comm]=core
   [kernels_dense]=kernels [kernels_conv]=kernels
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
-  [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis
+  [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis [mlab]=analysis
   [builders]=model [modelcfg]=model [etf]=model
   [loss]=train [optim]=train [sched]=train [train]=train [study]=study
   [ufm]=ufm)
