@@ -35,8 +35,8 @@ void toy_make(toy *t)
         else
             t->yte[i - NTR] = c;
     }
-    t->train = (cl_train_data){NTR, {DIN, 1, 1}, KC, t->xtr, t->ytr, NULL, NULL};
-    t->test = (cl_train_data){NTE, {DIN, 1, 1}, KC, t->xte, t->yte, NULL, NULL};
+    t->train = (cl_train_data){NTR, {DIN, 1, 1}, KC, t->xtr, t->ytr, NULL, NULL, NULL};
+    t->test = (cl_train_data){NTE, {DIN, 1, 1}, KC, t->xte, t->yte, NULL, NULL, NULL};
 }
 
 cl_train_config toy_cfg(const char *dir, int epochs)

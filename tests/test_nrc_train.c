@@ -66,7 +66,7 @@ Test(nrc_train, trainer_fits_a_linear_map, .timeout = TC_TIMEOUT)
     cl_model *m;
     cr_assert_eq(cl_model_create(&m, (cl_shape){DIN, 1, 1}, s, 3, &rng), CL_OK, "%s",
                  cl_errmsg());
-    cl_train_data ds = {N, {DIN, 1, 1}, 0, x, y, NULL, NULL};
+    cl_train_data ds = {N, {DIN, 1, 1}, 0, x, y, NULL, NULL, NULL};
     cl_train_config cfg = cl_train_config_default();
     cfg.task = CL_TASK_REGRESS;
     cfg.targets = cfg.test_targets = t;

@@ -198,7 +198,7 @@ Test(reg_cli, study_figures_and_a_drawing_failure, .timeout = TC_TIMEOUT)
         tc_tmpdir_make(dir[bad], sizeof dir[bad], "reg_fig");
         sub(p, sizeof p, "%s/nrc.png", dir[bad]);
         if (bad) cr_assert_eq(mkdir(p, 0755), 0);
-        cl_train_data ds = {n, {din, 1, 1}, 0, x, y, NULL, NULL};
+        cl_train_data ds = {n, {din, 1, 1}, 0, x, y, NULL, NULL, NULL};
         cl_train_config cfg = cl_train_config_default();
         cfg.task = CL_TASK_REGRESS;
         cfg.targets = cfg.test_targets = t;

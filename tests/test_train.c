@@ -86,7 +86,7 @@ Test(train, forward_each_eval_mode_in_order)
     static float x[N * DIN];
     static int32_t y[N];
     make_sorted(x, y);
-    cl_train_data ds = {N, {DIN, 1, 1}, K, x, y, NULL, NULL};
+    cl_train_data ds = {N, {DIN, 1, 1}, K, x, y, NULL, NULL, NULL};
     cl_model *m = bn_mlp();
     probe *p = run(m, &ds, 0);
     cr_assert_eq(p->calls, 4); /* 64, 64, 64, 11 */
@@ -100,7 +100,7 @@ Test(train, forward_each_bn_train_permuted_balanced_deterministic)
     static float x[N * DIN];
     static int32_t y[N];
     make_sorted(x, y);
-    cl_train_data ds = {N, {DIN, 1, 1}, K, x, y, NULL, NULL};
+    cl_train_data ds = {N, {DIN, 1, 1}, K, x, y, NULL, NULL, NULL};
     cl_model *m = bn_mlp();
     float *bufs0 = malloc(sizeof(float) * (size_t)m->nbufs);
     memcpy(bufs0, m->bufs, sizeof(float) * (size_t)m->nbufs);
@@ -141,8 +141,8 @@ Test(train, forward_each_bn_train_storage_order_does_not_matter)
         memcpy(xp + i * DIN, xs + perm[i] * DIN, sizeof(float) * DIN);
         yp[i] = ys[perm[i]];
     }
-    cl_train_data sorted = {N, {DIN, 1, 1}, K, xs, ys, NULL, NULL};
-    cl_train_data shuffled = {N, {DIN, 1, 1}, K, xp, yp, NULL, NULL};
+    cl_train_data sorted = {N, {DIN, 1, 1}, K, xs, ys, NULL, NULL, NULL};
+    cl_train_data shuffled = {N, {DIN, 1, 1}, K, xp, yp, NULL, NULL, NULL};
     cl_model *m = bn_mlp();
     probe *a = run(m, &sorted, 1), *b = run(m, &shuffled, 1);
     cl_nc_opts o = cl_nc_opts_default();

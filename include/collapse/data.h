@@ -40,6 +40,10 @@ typedef struct {
     const int32_t *y;     /* [n], in [0, K) */
     void (*gather)(void *ctx, const int32_t *idx, int n, float *x, int32_t *y, cl_rng *rng);
     void *ctx;
+    const uint8_t *yk;    /* [n, K] K-hot labels of multi-label data (NULL =
+                             single-label): row i holds a 1 for each label of
+                             sample i, y[i] is the lowest of them. gather fills
+                             y only; a multi-label loop reads yk[idx[i]] itself */
 } cl_train_data;
 
 typedef struct {
@@ -60,9 +64,14 @@ typedef struct {
     float *t;                              /* [n, tdim] regression targets, owned (NULL:
                                               none); subsets keep them row by row */
     int tdim;                              /* targets per sample (0 = none) */
+    uint8_t *yk;                           /* [n, classes] K-hot labels, owned; NULL for
+                                              single-label data. Each row has at least
+                                              one 1; y[i] = y_true[i] = the lowest label
+                                              of row i, so single-label code still runs.
+                                              Subsets keep the rows */
 } cl_dataset;
 
-/* Frees x, y, y_true and index and sets them to NULL, n to 0 (NULL-safe,
+/* Frees x, y, y_true, index, t and yk and sets them to NULL, n to 0 (NULL-safe,
  * safe to call twice). Loaders free their output themselves on failure and
  * leave it zeroed (x == NULL). */
 void cl_dataset_free(cl_dataset *d);
@@ -141,6 +150,30 @@ cl_status cl_data_set_targets(cl_dataset *d, const float *t, int64_t n, int tdim
  * training bin empty: then train and test are unchanged). */
 cl_status cl_data_ordinal_bins(cl_dataset *train, cl_dataset *test, int K, int col);
 
+/* ---- multi-label data: K-hot labels (khot.c) ---- */
+
+/* Labels of sample i: the ones in its K-hot row, 1 for single-label data. */
+int cl_data_label_count(const cl_dataset *d, int64_t i);
+
+/* Copies yk [n, K] (K = d->classes) into d->yk (replacing any) and sets y
+ * and y_true to the lowest label of each row. `what` names the source in
+ * errors. Errors: CL_EINVAL (n differs from d->n, K differs from
+ * d->classes, an entry other than 0/1, a row without a 1: the message names
+ * `what` and the row), CL_ENOMEM. */
+cl_status cl_data_set_khot(cl_dataset *d, const uint8_t *yk, int64_t n, int K,
+                           const char *what);
+
+/* Label sets of K-hot rows yk [n, K]: set[i] (caller's, [n]) numbers the
+ * distinct rows 0..*nsets-1 ordered by size, then by their sorted label
+ * lists (so for mlab-mnist: {0}..{9} are 0..9, {0,1}, {0,2}, .., {8,9} are
+ * 10..54 when all occur). first (may be NULL, [n]) gets, for each set, the
+ * first row holding it. K <= 128. Errors: CL_ENOMEM. */
+cl_status cl_data_label_sets(const uint8_t *yk, int64_t n, int K, int32_t *set,
+                             int64_t *nsets, int64_t *first);
+
+/* The labels of row i of d as text, "{3,7}" (or "{3}"), into buf[cap]. */
+void cl_data_label_set_name(const cl_dataset *d, int64_t i, char *buf, int cap);
+
 /* ---- training-set control (all deterministic from opts.seed) ---- */
 
 typedef enum {
@@ -155,7 +188,11 @@ typedef enum {
 
 typedef struct {
     int64_t train_per_class; /* balanced subset: first N of each class (by y_true)
-                                in a seeded shuffle, kept in source order (0 = all) */
+                                in a seeded shuffle, kept in source order (0 = all).
+                                Multi-label data (yk): per label set, the largest
+                                sets keep N and every set the same fraction of its
+                                samples (rounded, at least 1), so mlab-mnist scales
+                                as a whole (310 -> 310 per digit, 20 per pair) */
     int64_t test_per_class;  /* same for the test split (0 = all) */
     double random_labels;    /* fraction P in [0, 1]: exactly round(P n) training
                                 samples, chosen by a seeded partial shuffle, get a
@@ -196,7 +233,8 @@ cl_data_opts cl_data_opts_default(void); /* everything off, PERMUTE, seed 1 */
  * off opts.seed, so e.g. the subset does not change when random labels are
  * turned on. Arrays may be reallocated (subset, resize): re-read d->x.
  * Errors: CL_EINVAL (a class has fewer than N samples: the message names the
- * class; bad fractions/sizes; train/test shapes differ), CL_ENOMEM. */
+ * class; bad fractions/sizes; train/test shapes differ; random labels,
+ * imbalance or long tail on multi-label data), CL_ENOMEM. */
 cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opts *opts);
 
 /* The resize kernel: src [C, H, W] -> dst [C, S, S] by area averaging (see

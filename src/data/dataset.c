@@ -15,6 +15,8 @@ void cl_dataset_free(cl_dataset *d)
     cl_free(d->y_true);
     cl_free(d->index);
     cl_free(d->t);
+    cl_free(d->yk);
+    d->yk = NULL;
     d->t = NULL;
     d->tdim = 0;
     d->x = NULL;

@@ -60,6 +60,16 @@ cl_status cl_data_alloc(cl_dataset *d, int64_t n, cl_shape shape);
  * source order. quota has CL_DATA_MAX_CLASSES entries. */
 cl_status cl_data_keep_quota(cl_dataset *d, const int64_t *quota, cl_rng *rng);
 
+/* Replaces d's arrays (x, y, y_true, index, t, yk) by the rows keep[0..m)
+ * (ascending). */
+cl_status cl_data_take_rows(cl_dataset *d, const int32_t *keep, int64_t m);
+
+/* khot.c: --train-per-class N on multi-label data: per label set, the
+ * largest sets keep N, every other set the same fraction of its samples
+ * (rounded, at least 1); which ones is a seeded choice, kept in source
+ * order. CL_EINVAL when the largest set has fewer than N. */
+cl_status cl_data_subset_sets(cl_dataset *d, int64_t per, cl_rng *rng, const char *which);
+
 /* Applies --imbalance / --long-tail to the training split (a no-op when
  * both are off). */
 cl_status cl_data_imbalance(cl_dataset *d, const cl_data_opts *o, cl_rng *rng);

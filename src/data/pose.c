@@ -59,6 +59,14 @@ cl_status cl_data_pose_make(const cl_dataset *src, uint64_t seed, cl_dataset *ou
         return CL_ENOMEM;
     }
     out->tdim = 3;
+    if (src->yk) {
+        out->yk = cl_alloc_array((size_t)src->n, (size_t)src->classes, "K-hot labels");
+        if (!out->yk) {
+            cl_dataset_free(out);
+            return CL_ENOMEM;
+        }
+        memcpy(out->yk, src->yk, (size_t)src->n * (size_t)src->classes);
+    }
     snprintf(out->name, sizeof out->name, "mnist-pose");
     out->classes = src->classes;
     memcpy(out->class_names, src->class_names, sizeof out->class_names);
@@ -133,6 +141,9 @@ cl_status cl_data_ordinal_bins(cl_dataset *train, cl_dataset *test, int K, int c
 {
     if (K < 2 || K > CL_DATA_MAX_CLASSES)
         return cl_error(CL_EINVAL, "--ordinal-bins %d: need 2..%d bins", K, CL_DATA_MAX_CLASSES);
+    if (train->yk || (test && test->yk))
+        return cl_error(CL_EINVAL, "--ordinal-bins: %s has multi-label classes already",
+                        train->name);
     const cl_dataset *ds[2] = {train, test};
     for (int s = 0; s < 2; s++)
         if (ds[s] && (!ds[s]->t || col < 0 || col >= ds[s]->tdim))

@@ -24,15 +24,25 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Replaces d's arrays by the rows keep[0..m) (ascending). */
-static cl_status take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
+cl_status cl_data_take_rows(cl_dataset *d, const int32_t *keep, int64_t m)
 {
     cl_dataset nd = *d;
     nd.x = NULL;
     nd.y = nd.y_true = NULL;
     nd.index = NULL;
     nd.t = NULL;
+    nd.yk = NULL;
     CL_TRY(cl_data_alloc(&nd, m, d->shape));
+    if (d->yk) {
+        const size_t K = (size_t)d->classes;
+        nd.yk = cl_alloc_array((size_t)m, K, "subset K-hot labels");
+        if (!nd.yk) {
+            cl_dataset_free(&nd);
+            return CL_ENOMEM;
+        }
+        for (int64_t i = 0; i < m; i++)
+            memcpy(nd.yk + (size_t)i * K, d->yk + (size_t)keep[i] * K, K);
+    }
     if (d->t) {
         nd.t = cl_alloc_array((size_t)m * (size_t)d->tdim, sizeof(float), "subset targets");
         if (!nd.t) {
@@ -74,7 +84,7 @@ cl_status cl_data_keep_quota(cl_dataset *d, const int64_t *quota, cl_rng *rng)
         }
     }
     qsort(perm, (size_t)m, sizeof(int32_t), cmp_i32);
-    cl_status st = take_rows(d, perm, m);
+    cl_status st = cl_data_take_rows(d, perm, m);
     cl_free(perm);
     return st;
 }
@@ -84,6 +94,7 @@ cl_status cl_data_keep_quota(cl_dataset *d, const int64_t *quota, cl_rng *rng)
 static cl_status subset(cl_dataset *d, int64_t per, cl_rng *rng, const char *which)
 {
     if (per <= 0) return CL_OK;
+    if (d->yk) return cl_data_subset_sets(d, per, rng, which);
     if (d->n > INT32_MAX)
         return cl_error(CL_EINVAL, "%s: too many samples for a subset", d->name);
     int64_t have[CL_DATA_MAX_CLASSES] = {0}, quota[CL_DATA_MAX_CLASSES];
@@ -275,6 +286,12 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
         return cl_error(CL_EINVAL, "%s: train and test splits differ in shape or classes",
                         train->name);
     CL_TRY(cl_data_imbalance_check(o, train->classes));
+    if (train->yk && o->random_labels > 0)
+        return cl_error(CL_EINVAL, "%s: --random-labels is not defined for multi-label data",
+                        train->name);
+    if (train->yk && (o->imbalance != 0 || o->long_tail != 0))
+        return cl_error(CL_EINVAL, "%s: --%s is not defined for multi-label data", train->name,
+                        o->imbalance != 0 ? "imbalance" : "long-tail");
     cl_rng root, r_sub_train, r_sub_test, r_pix, r_lab, r_imb;
     cl_rng_seed(&root, o->seed);
     r_sub_train = cl_rng_split(&root);

@@ -59,6 +59,7 @@ void cl_data_view(const cl_dataset *d, cl_data_aug *aug, cl_train_data *out)
     out->classes = d->classes;
     out->x = d->x;
     out->y = d->y;
+    out->yk = d->yk;
     if (aug) {
         if (!aug->d)
             cl_data_aug_init(aug, d, aug->pad > 0 ? aug->pad : 4, 1);
