@@ -81,6 +81,7 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
     s->test = test;
     s->epochs = epochs;
     s->K = train->classes;
+    if (train->yk && (st = cl_study_mlab_init(s)) != CL_OK) goto fail;
     s->cls = cl_model_classifier_index(m);
     if (s->cls >= 0 && m->layers[s->cls].spec.kind == CL_LAYER_COSINE)
         s->o.nc.nc4_cosine = 1; /* NC4 compares the cosine head's own decision */
@@ -109,8 +110,8 @@ cl_status cl_study_create(cl_study **out, const cl_study_opts *o, const cl_model
     if ((st = cl_mkdir_p(out_dir)) != CL_OK) goto fail;
     char p[CL_STUDY_PATH_CAP + 32];
     snprintf(p, sizeof p, "%s/labels_train.npy", out_dir);
-    int64_t shape[1] = {train->n};
-    if ((st = cl_npy_write(p, CL_NPY_I32, train->y, 1, shape)) != CL_OK) goto fail;
+    int64_t shape[1] = {s->train->n}; /* multi-label: the single-label samples */
+    if ((st = cl_npy_write(p, CL_NPY_I32, s->train->y, 1, shape)) != CL_OK) goto fail;
     if (!o->resume) { /* fresh files now, so even a run that dies early has headers */
         if ((st = cl_study_files_open(s, 0, 0)) != CL_OK) goto fail;
         s->started = 1;
@@ -129,6 +130,7 @@ void cl_study_destroy(cl_study *s)
     cl_csv_log_free(&s->fl);
     cl_free(s->taps);
     cl_free(s->minority);
+    cl_study_mlab_free(s);
     cl_free(s);
 }
 
@@ -216,7 +218,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
      * off, or epoch 0) come from the sweeps' logits (eval-mode BN only) */
     double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
                       info->test_acc};
-    const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
+    const cl_loss_cfg *own = !s->o.bn_train && info->cfg && !s->mlab ? &info->cfg->loss : NULL;
     cl_status st = CL_OK;
     int last = e == s->epochs && s->o.save_features;
     double *mu = NULL, *mu_te = NULL, heldout = NAN;
@@ -251,6 +253,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
     if (mu_te && (st = cl_study_onc(s, m, mu_te, s->test, test_job->r.nc1_quotient, &s->onc[1])) != CL_OK)
         goto done;
+    if (s->mlab && (st = cl_study_mlab_epoch(s, m, info, lead)) != CL_OK) goto done;
 
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
