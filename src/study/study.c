@@ -297,6 +297,13 @@ int cl_study_eval_values(const cl_study *s, int epoch, double *v)
     return 1;
 }
 
+int cl_study_eval_f1(const cl_study *s, int epoch, double *f1)
+{
+    if (!s->mlab || s->eval_epoch != epoch) return 0;
+    memcpy(f1, s->mf1, sizeof s->mf1);
+    return 1;
+}
+
 /* Analyzes `epoch` outside the trainer (epoch 0, or the last epoch again on
  * a resume) at learning rate t (in epochs) of the schedule: allocates the
  * model's buffers as the trainer does; with bn_train the eval-mode loss and
