@@ -58,16 +58,18 @@ static void mtoy_make(mtoy *t)
 
 /* Trains 4 epochs of pal (sum or mean) with the study; skip: the study's
  * sweeps replace the trainer's eval passes. Returns the metrics.csv read back. */
-static void run(mtoy *t, const char *dir, cl_loss_cfg loss, int skip, cl_csv *c)
+static void run_bn(mtoy *t, const char *dir, cl_loss_cfg loss, int skip, int bn, cl_csv *c)
 {
     cl_model *m = mlp(MD, MK, 3);
     cl_train_config cfg = toy_cfg(dir, 4);
     cfg.loss = loss;
     cl_study_opts o = cl_study_opts_default();
     o.plots = 1;
+    o.bn_train = bn;
     cl_study *st;
     cr_assert_eq(cl_study_create(&st, &o, m, &t->train, &t->test, dir, 4), CL_OK, "%s",
                  cl_errmsg());
+    cr_assert_eq(cl_study_initial(st, m, &cfg), CL_OK, "%s", cl_errmsg());
     if (skip) {
         cfg.skip_eval = cl_study_skip_eval;
         cfg.skip_eval_user = st;
@@ -84,13 +86,18 @@ static void run(mtoy *t, const char *dir, cl_loss_cfg loss, int skip, cl_csv *c)
     cr_assert_eq(cl_csv_read(p, "", c), CL_OK, "%s", cl_errmsg());
 }
 
+static void run(mtoy *t, const char *dir, cl_loss_cfg loss, int skip, cl_csv *c)
+{
+    run_bn(t, dir, loss, skip, 0, c);
+}
+
 Test(study_mlab, pal_run_writes_mlab_columns)
 {
     mtoy t;
     mtoy_make(&t);
     cl_csv c;
     run(&t, tpath("sum"), (cl_loss_cfg){CL_LOSS_PAL, CL_LOSS_PAL_SUM}, 1, &c);
-    cr_assert_eq(c.nrows, 4);
+    cr_assert_eq(c.nrows, 5); /* epoch 0 (initial) and 1..4 */
     int64_t last = c.nrows - 1;
     for (int k = 0; k < cl_mlab_key_count(); k++) {
         char name[64];
@@ -171,4 +178,21 @@ Test(study_mlab, evaluate_khot)
     cr_assert_eq(cl_train_evaluate(m, &t.test, &cfg.loss, &l, &a), CL_OK);
     cr_assert(l == e.loss && a == e.acc);
     cl_model_destroy(m);
+}
+
+/* BN train mode: the eval values (and F1) come from the eval passes, also
+ * at epoch 0 (analysed outside the trainer). */
+Test(study_mlab, bn_train_mode_has_f1)
+{
+    mtoy t;
+    mtoy_make(&t);
+    cl_csv c;
+    run_bn(&t, tpath("bn"), (cl_loss_cfg){CL_LOSS_PAL, CL_LOSS_PAL_MEAN}, 1, 1, &c);
+    for (int r = 0; r < c.nrows; r++) {
+        cr_assert(isfinite(metric_of(&c, r, "train_f1")), "row %d", r);
+        cr_assert(isfinite(metric_of(&c, r, "test_f1")), "row %d", r);
+        cr_assert(isfinite(metric_of(&c, r, "train_acc")), "row %d", r);
+        cr_assert(isfinite(metric_of(&c, r, "mlab_angle")), "row %d", r);
+    }
+    cl_csv_free(&c);
 }

@@ -157,6 +157,25 @@ cl_status cl_study_mlab_epoch(cl_study *s, cl_model *m, const cl_epoch_info *inf
     return CL_OK;
 }
 
+cl_status cl_study_mlab_eval(cl_study *s, cl_model *m, const cl_loss_cfg *loss, int train,
+                             int test, cl_epoch_info *info)
+{
+    cl_khot_eval e;
+    if (train && s->full[0]) {
+        CL_TRY(cl_train_evaluate_khot(m, s->full[0], loss, &e));
+        info->train_loss = e.loss;
+        info->train_acc = e.acc;
+        info->train_f1 = e.macro_f1;
+    }
+    if (test && s->full[1]) {
+        CL_TRY(cl_train_evaluate_khot(m, s->full[1], loss, &e));
+        info->test_loss = e.loss;
+        info->test_acc = e.acc;
+        info->test_f1 = e.macro_f1;
+    }
+    return CL_OK;
+}
+
 void cl_study_mlab_header(char *h, size_t cap)
 {
     for (int k = 0; k < 2; k++) {

@@ -322,10 +322,13 @@ static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config
     info.lr = cl_sched_lr(&sc, t);
     info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
     info.run_loss = info.run_acc = NAN;
+    info.train_f1 = info.test_f1 = NAN;
     info.seconds = seconds;
-    if (s->o.bn_train && eval_train)
+    if (s->mlab && s->o.bn_train) /* multi-label: the F1 too (mlab.c) */
+        CL_TRY(cl_study_mlab_eval(s, m, &cfg->loss, eval_train, eval_test, &info));
+    else if (s->o.bn_train && eval_train)
         CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-    if (s->o.bn_train && eval_test && s->test)
+    if (!s->mlab && s->o.bn_train && eval_test && s->test)
         CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
     info.model = m;
     info.train = s->train;

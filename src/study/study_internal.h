@@ -148,6 +148,12 @@ void cl_study_mlab_free(cl_study *s);
 cl_status cl_study_mlab_epoch(cl_study *s, cl_model *m, const cl_epoch_info *info,
                               double *lead);
 
+/* Eval-mode loss, exact-set accuracy and macro-F1 of the full splits into
+ * info (train and/or test), for an epoch analysed outside the trainer in BN
+ * train mode. Errors: cl_train_evaluate_khot's. */
+cl_status cl_study_mlab_eval(cl_study *s, cl_model *m, const cl_loss_cfg *loss, int train,
+                             int test, cl_epoch_info *info);
+
 /* metrics.csv columns of multi-label runs, after every other column:
  * train_f1, the mlab keys, test_f1, test_ + the mlab keys. */
 void cl_study_mlab_header(char *h, size_t cap);
