@@ -113,7 +113,12 @@ const char *cl_data_root(void);
  * folder next to the repository seen from its root or from tests/),
  * "cifar100" (ROOT/cifar100: train.bin, test.bin, fine labels), or a path to
  * a PNG folder (with train/ and test/ sub-folders), or "mnist-pose" (mnist
- * through cl_data_pose_make with CL_POSE_SEED: regression targets). ROOT = cl_data_root().
+ * through cl_data_pose_make with CL_POSE_SEED: regression targets), or
+ * "mlab-mnist" (mnist through cl_data_mlab_make at the default sizes with
+ * CL_MLAB_SEED: K-hot labels), or a folder of IDX files
+ * ({train,t10k}-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz], any
+ * image size, K = max(10, max label + 1), plus the K-hot -labels-idx2-ubyte
+ * when present, as cl_data_save_idx writes). ROOT = cl_data_root().
  * The first candidate folder holding the split's first file is used. `dir`
  * overrides the folder (NULL or "" = the default search). train = 1 training
  * split, 0 test. Errors: CL_EINVAL (unknown name), CL_EIO (not found: the
@@ -134,6 +139,60 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
 #define CL_POSE_CANVAS 36
 #define CL_POSE_SEED 20261201u /* seed of loading by name: train, test = seed + 1 */
 cl_status cl_data_pose_make(const cl_dataset *src, uint64_t seed, cl_dataset *out);
+
+/* ---- mlab-mnist (mlab.c): Multilabel-MNIST of Li, Wang, Li & Qu (ICML 2024) ----
+ *
+ * Images on a 56x56 canvas (zero background), from the 28x28 digits of `src`
+ * (MNIST train or test: 1x28x28, 10 classes, raw pixels). Label sets in this
+ * order, `singles` images each for {0}..{9}, then `pairs` images each for the
+ * 45 pairs {a,b}, a < b, in order {0,1}, {0,2}, .., {8,9}: n = 10 singles + 45
+ * pairs. A single digit sits in the bottom-right quarter (rows and columns
+ * 28..55); a pair puts one digit bottom-right and the other in the top-left
+ * quarter (rows and columns 0..27), which one goes where a fair coin per image
+ * (the authors' notebook does the same), merged by pixel-wise max. Each placed
+ * digit is then shifted down by dy and right by dx, dy, dx uniform in 0..6,
+ * circularly on the canvas as torch.roll does in the notebook: rows or columns
+ * pushed past the bottom/right edge reappear at the top/left (MNIST's empty
+ * 4-pixel border keeps this to a few faint pixels). So output pixel
+ * ((R + r + dy) mod 56, (R + c + dx) mod 56) = digit pixel (r, c), R = 28
+ * bottom-right, 0 top-left.
+ * Source digits: for each label set, a seeded shuffle of the rows of each of
+ * its digits, used in order (without replacement; cyclically again from the
+ * start when a set asks for more than the digit has); different sets draw
+ * independently, as in the notebook. Random draws: one cl_rng stream per label
+ * set, split off cl_rng_seed(seed) in the set order above whatever the sizes:
+ * the shuffle(s), then per image the coin (pairs), dy, dx of the bottom-right
+ * digit, dy, dx of the top-left one. So the same source, sizes and seed give
+ * the same bytes, and smaller sizes give a prefix of each set of larger ones.
+ * out: x [n, 1, 56, 56] (values of src: max of two of them), yk K-hot [n, 10],
+ * y = y_true = the lowest label, index = the row (as in the files `collapse
+ * data make` writes; items give the source digits), class names "0".."9", name "mlab-mnist". items (NULL or [n]) gets each
+ * image's recipe. Errors: CL_EINVAL (src not raw 1x28x28 single-label with 10
+ * classes, a digit without images, sizes < 0 or both 0), CL_ENOMEM. */
+#define CL_MLAB_CANVAS 56
+#define CL_MLAB_SHIFT 6            /* dy, dx in 0..6 */
+#define CL_MLAB_TRAIN_SINGLES 3100 /* per digit: 40,000 training images */
+#define CL_MLAB_TRAIN_PAIRS 200    /* per pair */
+#define CL_MLAB_TEST_SINGLES 800   /* 10,250 test images */
+#define CL_MLAB_TEST_PAIRS 50
+#define CL_MLAB_SEED 20261213u /* seed of loading by name: train, test = seed + 1 */
+typedef struct {
+    int32_t src[2];       /* rows of src: [0] bottom-right digit, [1] top-left (-1: none) */
+    uint8_t dy[2], dx[2]; /* their shifts down and right, 0..CL_MLAB_SHIFT */
+} cl_mlab_item;
+cl_status cl_data_mlab_make(const cl_dataset *src, int64_t singles, int64_t pairs,
+                            uint64_t seed, cl_dataset *out, cl_mlab_item *items);
+
+/* Writes train and test (either may be NULL) into folder `dir` (created if
+ * missing) as IDX files that cl_data_load(dir, ...) reads back to the same
+ * bytes: {train,t10k}-images-idx3-ubyte.gz (pixels round(255 x): x must be
+ * in [0, 1], not normalised), {train,t10k}-labels-idx1-ubyte.gz (y) and, for
+ * multi-label splits, {train,t10k}-labels-idx2-ubyte.gz (yk: IDX magic 2050,
+ * unsigned bytes, n x K). Every file is written as dir/.NAME.tmpPID and
+ * renamed only after all were written; on failure the temp files are removed
+ * and nothing in dir changes. Errors: CL_EINVAL (pixels outside [0, 1] or
+ * normalised data, more than 256 classes), CL_EIO (naming the file). */
+cl_status cl_data_save_idx(const cl_dataset *train, const cl_dataset *test, const char *dir);
 
 /* Copies t [n, tdim] into d->t (replacing any). `what` names the source in
  * errors. Errors: CL_EINVAL (n differs from d->n, tdim < 1, non-finite

@@ -5,6 +5,7 @@
 #define COLLAPSE_CLI_H
 
 int cl_cmd_data(int argc, char **argv);
+int cl_cmd_data_make(int argc, char **argv); /* data make (cmd_data_make.c) */
 int cl_cmd_analyze(int argc, char **argv);
 /* Regression mode of analyze (--targets given): analyze_reg.c. */
 int cl_cmd_analyze_reg(int argc, char **argv);

@@ -18,6 +18,7 @@ static void usage(FILE *f)
         f,
         "usage: collapse data fetch NAME [--from SRC] [--to DIR]\n"
         "       collapse data info NAME [--dir DIR] [--split train|test|both]\n"
+        "       collapse data make mlab-mnist --to DIR [--seed S] [sizes] (make --help)\n"
         "\n"
         "fetch copies a dataset into DIR (default: $COLLAPSE_DATA/NAME, else "
         "data/NAME),\n"
@@ -199,6 +200,22 @@ static int info_split(const char *name, const char *dir, int train)
     printf("%s %s: %lld samples, shape %dx%dx%d (CxHxW), %d classes\n", d.name,
            train ? "train" : "test", (long long)d.n, d.shape.c, d.shape.h, d.shape.w,
            d.classes);
+    if (d.yk) { /* multi-label: images carrying each label, and the label sets */
+        int64_t ns = 0, m2 = 0;
+        for (int k = 0; k < d.classes; k++)
+            h[k] = 0;
+        for (int64_t i = 0; i < d.n; i++) {
+            for (int k = 0; k < d.classes; k++)
+                h[k] += d.yk[i * d.classes + k];
+            m2 += cl_data_label_count(&d, i) > 1;
+        }
+        int32_t *set = calloc((size_t)d.n + 1, sizeof *set);
+        if (set && cl_data_label_sets(d.yk, d.n, d.classes, set, &ns, NULL) == CL_OK)
+            printf("  K-hot labels: %lld label sets, %lld images with more than one label "
+                   "(counts below: images carrying the label)\n",
+                   (long long)ns, (long long)m2);
+        free(set);
+    }
     for (int k = 0; k < d.classes; k++)
         printf("  %3d %-16s %lld\n", k, d.class_names[k], (long long)h[k]);
     if (d.shape.c <= CL_DATA_MAX_CHANNELS) {
@@ -256,8 +273,9 @@ int cl_cmd_data(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "make")) return cl_cmd_data_make(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info") || !strcmp(argv[1], "verify"))
         return cmd_info(argc - 1, argv + 1);
     return cl_cli_fail(
-        2, "data: unknown subcommand '%s' (want fetch or info; try --help)", argv[1]);
+        2, "data: unknown subcommand '%s' (want fetch, info or make; try --help)", argv[1]);
 }

@@ -26,7 +26,7 @@ static void usage(FILE *f)
         "clm head: W.npy [1, dim'] and thresholds.npy [K-1], float64), and targets.npy\n"
         "[N, n] when the data has regression targets (mnist-pose, --targets): with\n"
         "W.npy and b.npy, `collapse analyze --targets` gives a regression run's NRC keys.\n"
-        "Multi-label data (mlab-mnist): labels.npy is [N, K] uint8 K-hot.\n"
+        "Multi-label data (mlab-mnist) adds labels_khot.npy [N, K] (uint8, K-hot rows).\n"
         "Without --task, the run's (config.json; else classification).\n"
         "Without --data, the data options of the run (RUNDIR/config.json) are used.\n"
         "Without --bn-mode, the run's (config.json; else eval); in BN train mode the\n"
@@ -147,12 +147,10 @@ int cl_cmd_features(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    int64_t sh_h[2] = {d->n, c.dim}, sh_y[1] = {d->n}, sh_w[2] = {K, dim_w}, sh_b[1] = {K},
-            sh_k[2] = {d->n, d->classes};
+    int64_t sh_h[2] = {d->n, c.dim}, sh_y[1] = {d->n}, sh_w[2] = {K, dim_w}, sh_b[1] = {K};
     int randomized = d->y_true && memcmp(d->y, d->y_true, sizeof(int32_t) * (size_t)d->n);
     if ((rc = write_npy(out, "features.npy", CL_NPY_F32, c.H, 2, sh_h)) ||
-        (!d->yk && (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y))) ||
-        (d->yk && (rc = write_npy(out, "labels.npy", CL_NPY_U8, d->yk, 2, sh_k))) ||
+        (rc = write_npy(out, "labels.npy", CL_NPY_I32, d->y, 1, sh_y)) ||
         (randomized &&
          (rc = write_npy(out, "labels_true.npy", CL_NPY_I32, d->y_true, 1, sh_y))) ||
         (rc = write_npy(out, "W.npy", CL_NPY_F32, m->params + cl->param_off, 2, sh_w)))
@@ -172,6 +170,8 @@ int cl_cmd_features(int argc, char **argv)
     }
     int64_t sh_t[2] = {d->n, d->tdim};
     if (d->t && (rc = write_npy(out, "targets.npy", CL_NPY_F32, d->t, 2, sh_t))) goto done;
+    int64_t sh_k[2] = {d->n, d->classes}; /* multi-label data: the K-hot rows too */
+    if (d->yk && (rc = write_npy(out, "labels_khot.npy", CL_NPY_U8, d->yk, 2, sh_k))) goto done;
     printf("features: layer %s (%lld values per sample), %s split, %lld samples, BN %s "
            "mode; "
            "classifier %s [%lld x %lld]%s; written to %s\n",

@@ -439,9 +439,9 @@ void cl_cli_data_usage(FILE *f)
     fprintf(
         f,
         "data options:\n"
-        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, mnist-pose, or a\n"
-        "                            PNG folder"
-        " with train/ and test/ (ROOT/<class>/*.png)\n"
+        "  --data NAME|DIR           mnist, fashion, cifar10, cifar100, mnist-pose, mlab-mnist,\n"
+        "                            a PNG folder"
+        " with train/ and test/ (ROOT/<class>/*.png) or an IDX folder\n"
         "  --data-dir DIR            where the named dataset's files are\n"
         "  --train-per-class N       balanced training subset (seeded)\n"
         "  --test-per-class N        balanced test subset\n"

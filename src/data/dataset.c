@@ -124,6 +124,7 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
     int nc = 0;
     const char *probe = NULL; /* a file the folder must hold */
     if (!strcmp(name, "mnist-pose")) return cl_data_load_pose(dir, train, out);
+    if (!strcmp(name, "mlab-mnist")) return cl_data_load_mlab(dir, train, out);
     if (!strcmp(name, "mnist") || !strcmp(name, "fashion")) {
         probe = train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
         snprintf(cand[nc++], CL_DATA_PATH, "%s/%s", root, name);
@@ -144,11 +145,14 @@ cl_status cl_data_load(const char *name, const char *dir, int train, cl_dataset 
         if ((size_t)snprintf(p, sizeof p, "%s/%s", base, train ? "train" : "test") >=
             sizeof p)
             return cl_error(CL_EINVAL, "%s: path too long", base);
+        if (is_dir(base) && dir_has(base, "train-images-idx3-ubyte"))
+            return cl_data_load_idxdir(base, train, out); /* as cl_data_save_idx writes */
         if (!is_dir(base))
             return cl_error(
                 CL_EINVAL,
-                "%s: unknown dataset (want mnist, fashion, cifar10, cifar100 or a "
-                "PNG folder with train/ and test/)",
+                "%s: unknown dataset (want mnist, fashion, cifar10, cifar100, "
+                "mnist-pose, mlab-mnist, a PNG folder with train/ and test/ or a "
+                "folder of IDX files)",
                 base);
         if (!is_dir(p))
             return cl_error(

@@ -1,4 +1,5 @@
-/* IDX files (MNIST, Fashion-MNIST): idx3 ubyte images + idx1 ubyte labels. */
+/* IDX files (MNIST, Fashion-MNIST): idx3 ubyte images + idx1 ubyte labels
+ * (+ idx2 ubyte K-hot labels of multi-label folders, idxdir.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,14 +15,16 @@ cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len,
                        int want_dims, cl_idx_header *h)
 {
     memset(h, 0, sizeof *h);
-    const uint32_t want_magic = want_dims == 1 ? 2049u : 2051u;
+    CL_ASSERT(want_dims >= 1 && want_dims <= 3);
+    const uint32_t want_magic = 2048u + (uint32_t)want_dims; /* ubyte, want_dims dims */
+    const char *what = want_dims == 1 ? "labels" : want_dims == 2 ? "K-hot labels" : "images";
     if (len < 4)
         return cl_error(CL_EFORMAT, "%s: truncated IDX header (%zu bytes)", path, len);
     uint32_t magic = be32(buf);
     if (magic != want_magic)
         return cl_error(CL_EFORMAT,
                         "%s: wrong magic %u (want %u: IDX %s, unsigned bytes)", path,
-                        magic, want_magic, want_dims == 1 ? "labels" : "images");
+                        magic, want_magic, what);
     size_t hdr = 4 + 4 * (size_t)want_dims;
     if (len < hdr)
         return cl_error(CL_EFORMAT, "%s: truncated IDX header (%zu bytes)", path, len);
@@ -41,11 +44,10 @@ cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len,
             CL_EFORMAT,
             "%s: truncated: header says %lld %s but the data ends after %zu of %zu "
             "bytes",
-            path, (long long)h->n, want_dims == 1 ? "labels" : "images", body, want);
+            path, (long long)h->n, what, body, want);
     if (body > want)
         return cl_error(CL_EFORMAT, "%s: %zu unexpected bytes after the %lld %s", path,
-                        body - want, (long long)h->n,
-                        want_dims == 1 ? "labels" : "images");
+                        body - want, (long long)h->n, what);
     return CL_OK;
 }
 

@@ -73,6 +73,11 @@ cl_status cl_data_subset_sets(cl_dataset *d, int64_t per, cl_rng *rng, const cha
 /* Applies --imbalance / --long-tail to the training split (a no-op when
  * both are off). */
 cl_status cl_data_imbalance(cl_dataset *d, const cl_data_opts *o, cl_rng *rng);
+/* mlab.c: "mlab-mnist" by name (cl_data_load). */
+cl_status cl_data_load_mlab(const char *dir, int train, cl_dataset *out);
+/* idxdir.c: a folder of IDX files (train-/t10k- prefixes), with K-hot
+ * labels when it has them (cl_data_load with a path). */
+cl_status cl_data_load_idxdir(const char *dir, int train, cl_dataset *out);
 /* pose.c: "mnist-pose" by name (cl_data_load). */
 cl_status cl_data_load_pose(const char *dir, int train, cl_dataset *out);
 
@@ -84,8 +89,9 @@ typedef struct {
     int64_t dims[3]; /* after the count: rows, cols for idx3 */
 } cl_idx_header;
 
-/* Checks an IDX buffer: magic (2049 labels / 2051 images, expected via
- * `want_dims` = 1 or 3), header, exact size. CL_EFORMAT naming path. */
+/* Checks an IDX buffer: magic (2049 labels / 2050 K-hot labels / 2051
+ * images, expected via `want_dims` = 1, 2 or 3), header, exact size.
+ * CL_EFORMAT naming path. */
 cl_status cl_idx_parse(const char *path, const unsigned char *buf, size_t len,
                        int want_dims, cl_idx_header *h);
 
