@@ -327,12 +327,12 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     cl_errclear();
     if (all_onc) FIG("onc.png", onc, 2);
     static const panel_spec mlab[] = {
-        {"Multi-label: angle(mu_ij, mu_i + mu_j), centred", "degrees", 1, 1,
+        {"Multi-label: angle(mu_ij, mu_i + mu_j), centred", "degrees", 1, 0,
          {"mlab_angle", "test_mlab_angle"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
         {"Multi-label: ||mu_ij|| / ||(mu_i + mu_j)/2||", "mean over pairs", 1, 0,
          {"mlab_scale_mean", "test_mlab_scale_mean"}, {" train", " test"},
-         CL_PLOT_LEGEND_TOP_RIGHT},
-        {"Multi-label: CV of the scale over pairs", "std/mean", 1, 1,
+         CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"Multi-label: CV of the scale over pairs", "std/mean", 1, 0,
          {"mlab_scale_cv", "test_mlab_scale_cv"}, {" train", " test"},
          CL_PLOT_LEGEND_BOTTOM_LEFT},
         {"Multi-label: macro-F1 (top-m rule)", "F1", 1, 0, {"train_f1", "test_f1"},
