@@ -11,6 +11,7 @@
 #include "../src/data/internal.h"
 #include "collapse/data.h"
 #include "collapse/mem.h"
+#include "collapse/npy.h"
 #include "common.h"
 #include "data_common.h"
 
@@ -303,6 +304,32 @@ Test(data_mlab, bad_input_one_line)
              tpath("ok"), tpath("run"));
     cr_assert_eq(tc_run_capture(cmd, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--random-labels is not defined for multi-label data"), "%s", out);
+    cl_dataset_free(&d);
+    cl_dataset_free(&m);
+}
+
+Test(data_mlab, train_and_features_on_an_idx_folder)
+{
+    cl_dataset m, d;
+    load_or_fail("mnist", NULL, 0, &m);
+    make(&m, 2, 1, 3, &d, NULL);
+    cr_assert_eq(cl_data_save_idx(&d, &d, tpath("ml")), CL_OK, "%s", cl_errmsg());
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd,
+             "train --arch mlp --feature-dim 16 --data %s --epochs 1 --no-plots --no-layers "
+             "--no-initial --no-features --out %s",
+             tpath("ml"), tpath("run"));
+    cr_assert_eq(tc_run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "features %s --out %s", tpath("run"), tpath("feat"));
+    cr_assert_eq(tc_run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cl_npy a;
+    cr_assert_eq(cl_npy_read(tpath("feat/labels_khot.npy"), &a), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(a.dtype, CL_NPY_U8);
+    cr_assert_eq(a.ndim, 2);
+    cr_assert_eq(a.shape[0], 65);
+    cr_assert_eq(a.shape[1], 10);
+    cr_assert_eq(memcmp(a.data, d.yk, 650), 0);
+    cl_npy_free(&a);
     cl_dataset_free(&d);
     cl_dataset_free(&m);
 }
