@@ -31,7 +31,12 @@
  * it is above this fraction of the largest one. */
 #define CL_UFM_RANK_RTOL 1e-3
 
-typedef enum { CL_UFM_CE, CL_UFM_MSE } cl_ufm_loss;
+/* PAL, PAL_MEAN: the pick-all-label losses of multi-label samples (Li, Wang,
+ * Li & Qu, ICML 2024), for c.pairs > 0: a sample with label set S, m = |S|,
+ * p = softmax(z) has loss sum_{k in S} CE(z, k) (gradient m p - y) or
+ * (1/m) sum_{k in S} CE(z, k) (soft targets y/m, gradient p - y/m); on a
+ * single-label sample both are CE. */
+typedef enum { CL_UFM_CE, CL_UFM_MSE, CL_UFM_PAL, CL_UFM_PAL_MEAN } cl_ufm_loss;
 typedef enum { CL_UFM_RELU, CL_UFM_LINEAR } cl_ufm_act;
 
 typedef struct {
@@ -53,6 +58,10 @@ typedef struct {
     double init_std;      /* N(0, init_std^2) start; default 0.1 */
     int dnc_start;        /* deep UFM: start from the deep-neural-collapse point */
     int64_t log_every;    /* metrics row every this many steps (and the last) */
+    int64_t pairs;        /* multi-label: samples per two-label set {i, j}, every one of
+                             the K(K-1)/2 sets, stored after the single-label samples
+                             (sets in order (0,1), (0,2), ..); 0 = none. Needs loss PAL or
+                             PAL_MEAN, depth 1, no LPM/sphere */
 } cl_ufm_config;
 
 /* Defaults: CE with bias, wd 5e-4 (W, H), 0 (b), depth 1, ReLU, lr 0.5,
@@ -92,6 +101,10 @@ void cl_ufm_eval(cl_ufm *u, int grad, double *objective, double *loss);
  * Errors: CL_ENUMERIC (non-finite objective). */
 cl_status cl_ufm_step(cl_ufm *u);
 
+/* K-hot labels [N, K] of the samples (cl_alloc'ed, cl_free it): one label
+ * for the single-label samples, two for the pairs. Errors: CL_ENOMEM. */
+cl_status cl_ufm_labels_khot(const cl_ufm *u, uint8_t **Yk);
+
 /* Closed-form optimum of the configuration, when one is known. */
 typedef struct {
     int kind;          /* 0 none, 1 CE (LB = 0 or no bias), 2 MSE no bias, 3 MSE free bias */
@@ -120,6 +133,7 @@ typedef struct {
     int rank[CL_UFM_MAX_DEPTH];   /* per layer: numerical rank of the class-mean matrix */
     double nc1_layer[CL_UFM_MAX_DEPTH];  /* analyzer's nc1 (NAN: class means of rank < K-1) */
     double nc1q_layer[CL_UFM_MAX_DEPTH]; /* tr(Sw)/tr(Sb), always defined */
+    double mlab_angle, mlab_scale_mean, mlab_scale_cv; /* pairs > 0 (else NAN) */
 } cl_ufm_summary;
 
 /* Progress hook for long runs (may be NULL): called after each logged row. */
@@ -129,7 +143,8 @@ typedef void (*cl_ufm_log_fn)(void *ctx, const cl_ufm_summary *s);
  * log_every steps and at the last step; then writes dir/W.npy [K, dl],
  * dir/H.npy [N, dl] (the classifier's input features), dir/b.npy [K] (zeros
  * without a bias), dir/labels.npy [N] (int32) and, for depth > 1,
- * dir/H1.npy and dir/V<l>.npy. `collapse analyze --features H.npy --labels
+ * dir/H1.npy and dir/V<l>.npy; with pairs > 0 also dir/labels_khot.npy
+ * [N, K] (uint8) and the mlab columns in metrics.csv. `collapse analyze --features H.npy --labels
  * labels.npy --weights W.npy --bias b.npy` reproduces the last row's keys.
  * Every file is written atomically; dir must exist. *out gets the last
  * row. Errors: CL_EIO naming the file, CL_ENUMERIC (divergence: the message

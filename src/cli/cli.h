@@ -16,6 +16,11 @@ int cl_cmd_plot(int argc, char **argv);
 int cl_cmd_ufm(int argc, char **argv);
 /* collapse analyze --thresholds (analyze_onc.c): ordinal collapse keys. */
 int cl_cmd_analyze_onc(int argc, char **argv);
+/* collapse analyze with --labels of shape [N, K] (analyze_mlab.c): the NC
+ * keys of the single-label rows and the multi-label (mlab) keys.
+ * cl_cli_khot_labels: 1 if argv's --labels file reads as [N, K > 1]. */
+int cl_cmd_analyze_mlab(int argc, char **argv);
+int cl_cli_khot_labels(int argc, char **argv);
 
 /* Prints "collapse: <msg>" to stderr and returns `code`. */
 int cl_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

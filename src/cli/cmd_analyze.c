@@ -38,6 +38,8 @@ static void usage(FILE *f)
                "  --thresholds b.npy ordinal (cumulative-link) head: the onc keys instead\n"
                "                     (collapse analyze --thresholds b.npy --help)\n"
                "With --targets Y.npy: regression mode (NRC1-NRC3; see --targets x --help).\n"
+               "With --labels of shape [N, K] (K-hot): multi-label mode (mlab keys; see\n"
+               "collapse analyze --labels Yk.npy --help).\n"
                "Formulas and conventions: docs/METRICS.md. Exit status 1 on bad input, 2 "
                "on usage.\n");
 }
@@ -283,6 +285,7 @@ int cl_cmd_analyze(int argc, char **argv)
         if (!strncmp(argv[i], "--targets", 9) && (!argv[i][9] || argv[i][9] == '='))
             return cl_cmd_analyze_reg(argc, argv); /* regression */
     }
+    if (cl_cli_khot_labels(argc, argv)) return cl_cmd_analyze_mlab(argc, argv); /* [N, K] */
     analyze_args a;
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;

@@ -27,6 +27,10 @@ static void usage(FILE *f)
         "  --per-class n              n samples per class, or\n"
         "  --counts n1,...,nK         samples of each class (imbalanced)\n"
         "  --loss ce|mse              default ce\n"
+        "  --pairs N --loss pal|pal=mean  multi-label (Li et al. 2024): N samples per two-label\n"
+        "                             set {i, j} besides the single-label ones; pick-all-label\n"
+        "                             loss, sum of CE over the labels or its mean (soft targets);\n"
+        "                             adds labels_khot.npy and the mlab columns\n"
         "  --no-bias                  no classifier bias b (implied by --lpm, --sphere)\n"
         "  --wd-w, --wd-h, --wd-b     weight decays (default 5e-4, 5e-4, 0; 0 with --lpm and\n"
         "                             --sphere; LW also on the deep layers)\n"
@@ -94,6 +98,7 @@ static int parse_number(int argc, char **argv, int *i, ufm_args *a, int *rc)
     NUM("--classes", cl_opt_int("--classes", v, 2, CL_UFM_MAX_CLASSES, &c->K));
     NUM("--dim", cl_opt_int("--dim", v, 1, 65536, &c->d));
     NUM("--per-class", cl_opt_i64("--per-class", v, 1, 100000000, &a->per_class));
+    NUM("--pairs", cl_opt_i64("--pairs", v, 1, 100000000, &c->pairs));
     NUM("--wd-w", cl_opt_double("--wd-w", v, 0, 1e6, &c->wd_w));
     NUM("--wd-h", cl_opt_double("--wd-h", v, 0, 1e6, &c->wd_h));
     NUM("--wd-b", cl_opt_double("--wd-b", v, 0, 1e6, &c->wd_b));
@@ -136,9 +141,13 @@ static int parse(int argc, char **argv, ufm_args *a)
             a->c.dnc_start = 1;
         } else if ((m = cl_opt_value(argc, argv, &i, "--loss", &v)) != 0) {
             if (m < 0) return 2;
-            if (strcmp(v, "ce") && strcmp(v, "mse"))
-                return cl_cli_fail(2, "--loss: bad value '%s' (want ce or mse)", v);
-            a->c.loss = strcmp(v, "ce") ? CL_UFM_MSE : CL_UFM_CE;
+            const char *const losses[] = {"ce", "mse", "pal", "pal=mean"};
+            int k = 0;
+            while (k < 4 && strcmp(v, losses[k]))
+                k++;
+            if (k == 4)
+                return cl_cli_fail(2, "--loss: bad value '%s' (want ce, mse, pal or pal=mean)", v);
+            a->c.loss = (cl_ufm_loss)k; /* the order of cl_ufm_loss */
         } else if ((m = cl_opt_value(argc, argv, &i, "--act", &v)) != 0) {
             if (m < 0) return 2;
             if (strcmp(v, "relu") && strcmp(v, "linear"))
@@ -171,6 +180,10 @@ static void summary(const cl_ufm_config *c, const cl_ufm_summary *s, const char 
     printf("ufm: %lld steps, objective %.8g (loss %.6g), nc1 %.3g, margin %.6g\n",
            (long long)s->step, s->objective, s->loss, s->nc1, s->margin);
     printf("  mean ||w_k|| %.6g, mean ||h_i|| %.6g\n", s->mean_norm_w, s->mean_norm_h);
+    if (c->pairs)
+        printf("  multi-label (NC keys of the single-label samples): mlab_angle %.3g deg, "
+               "mlab_scale_mean %.6g, mlab_scale_cv %.3g\n",
+               s->mlab_angle, s->mlab_scale_mean, s->mlab_scale_cv);
     if (cf.kind)
         printf("  closed form (%s): objective %.8g, ||w|| %.6g, ||h|| %.6g; gaps: objective "
                "%.2e, ||w|| %.2e, ||h|| %.2e, Gram %.2e, bias %.2e\n",
@@ -190,7 +203,8 @@ static void summary(const cl_ufm_config *c, const cl_ufm_summary *s, const char 
             printf(" %.3g", s->nc1q_layer[l]);
         printf("\n");
     }
-    printf("  written to %s/ (metrics.csv, W.npy, H.npy, b.npy, labels.npy)\n", out);
+    printf("  written to %s/ (metrics.csv, W.npy, H.npy, b.npy, labels.npy%s)\n", out,
+           c->pairs ? ", labels_khot.npy" : "");
 }
 
 int cl_cmd_ufm(int argc, char **argv)

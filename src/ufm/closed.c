@@ -64,7 +64,7 @@ void cl_ufm_closed_form(const cl_ufm_config *c, cl_ufm_cf *cf)
 {
     *cf = (cl_ufm_cf){.objective = NAN, .norm_w = NAN, .norm_h = NAN, .margin = NAN,
                       .bias = NAN, .s = NAN};
-    if (!c->counts || c->K < 2 || c->depth > 1 || c->lpm || c->sphere) return;
+    if (!c->counts || c->K < 2 || c->depth > 1 || c->lpm || c->sphere || c->pairs) return;
     for (int k = 1; k < c->K; k++)
         if (c->counts[k] != c->counts[0]) return;
     if (!(c->wd_w > 0 && c->wd_h > 0)) return;

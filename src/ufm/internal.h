@@ -10,7 +10,9 @@ struct cl_ufm {
     int64_t N;
     int L;               /* depth */
     int dl;              /* the classifier's input dimension */
-    int32_t *y;          /* [N] labels, class by class */
+    int32_t *y;          /* [N] labels, class by class (a pair's lower label) */
+    int32_t *y2;         /* [N] a pair's second label, -1 for single-label samples */
+    int64_t ns;          /* single-label samples (the first ns rows) */
     /* theta, grad and velocity share one layout */
     int64_t n;           /* parameters */
     double *theta, *grad, *vel;

@@ -2,13 +2,16 @@
  * (every key of cl_nc_key_name, on the classifier's input features and W),
  * norms, margin, the closed form and the gaps to it, and per layer of a
  * deep UFM the rank of the class means and NC1 (the analyzer's, and
- * tr(Sw)/tr(Sb)). */
+ * tr(Sw)/tr(Sb)). With two-label samples (c.pairs > 0) the NC keys and the
+ * margin are those of the single-label samples, and the mlab keys (Li, Wang,
+ * Li & Qu, ICML 2024) of all of them follow the tail columns. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "collapse/csv.h"
 #include "collapse/mem.h"
+#include "collapse/mlab.h"
 #include "collapse/nc.h"
 #include "internal.h"
 
@@ -28,7 +31,7 @@ static void append(char **p, size_t *left, const char *s)
 
 cl_status cl_ufm_header(const cl_ufm *u, char **text)
 {
-    size_t cap = 64 * (size_t)(cl_nc_nkeys() + NTAIL + 3 * u->L + 4);
+    size_t cap = 64 * (size_t)(cl_nc_nkeys() + NTAIL + 3 * u->L + cl_mlab_key_count() + 4);
     char *h = cl_alloc(cap, "ufm csv header"), *p = h;
     if (!h) return CL_ENOMEM;
     size_t left = cap;
@@ -40,6 +43,10 @@ cl_status cl_ufm_header(const cl_ufm *u, char **text)
     for (int i = 0; i < NTAIL; i++) {
         append(&p, &left, ",");
         append(&p, &left, tail_cols[i]);
+    }
+    for (int i = 0; u->c.pairs && i < cl_mlab_key_count(); i++) {
+        append(&p, &left, ",");
+        append(&p, &left, cl_mlab_key_name(i));
     }
     if (u->L > 1) {
         char col[32];
@@ -84,6 +91,7 @@ static void geometry(const cl_ufm *u, cl_ufm_summary *s)
         for (int j = 0; j < dl; j++)
             q += Z[i * dl + j] * Z[i * dl + j];
         sh += sqrt(q);
+        if (i >= u->ns) continue; /* the margin of the single-label samples */
         const double *z = u->logits + i * K;
         double other = -INFINITY;
         for (int k = 0; k < K; k++)
@@ -92,7 +100,7 @@ static void geometry(const cl_ufm *u, cl_ufm_summary *s)
     }
     s->mean_norm_w = sw / K;
     s->mean_norm_h = sh / (double)u->N;
-    s->margin = sm / (double)u->N;
+    s->margin = sm / (double)u->ns;
     cl_ufm_cf cf;
     cl_ufm_closed_form(c, &cf);
     s->gap_objective = gap(s->objective, cf.objective);
@@ -126,7 +134,7 @@ static void geometry(const cl_ufm *u, cl_ufm_summary *s)
  * min(K-1, dim) (minority collapse, low-rank DUFM layers) leave nc1 and D
  * NAN and every other key computed; a refusal (non-finite features) makes
  * *ok = 0 and every key NAN. */
-static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
+static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok, cl_mlab_result *m)
 {
     float *H, *W, *b;
     int32_t *y;
@@ -134,9 +142,16 @@ static cl_status analyze(cl_ufm *u, cl_nc_result *r, int *ok)
     int dl;
     CL_TRY(cl_ufm_export(u, &H, &W, &b, &y, &N, &dl));
     cl_nc_opts o = cl_ufm_nc_opts();
-    cl_status st = cl_nc_analyze(H, N, dl, y, u->c.K, W, b, &o, r);
+    cl_status st = cl_nc_analyze(H, u->ns, dl, y, u->c.K, W, b, &o, r); /* singles first */
     *ok = st == CL_OK;
     if (st == CL_ENUMERIC) st = CL_OK;
+    cl_mlab_result_init(m, N, dl, u->c.K);
+    uint8_t *Yk = NULL;
+    if (st == CL_OK && u->c.pairs && (st = cl_ufm_labels_khot(u, &Yk)) == CL_OK) {
+        st = cl_mlab_analyze(H, N, dl, Yk, u->c.K, m);
+        if (st == CL_ENUMERIC) cl_mlab_result_init(m, N, dl, u->c.K), st = CL_OK;
+    }
+    cl_free(Yk);
     cl_free(H);
     cl_free(W);
     cl_free(b);
@@ -173,8 +188,12 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
     cl_ufm_eval(u, 0, &s->objective, &s->loss);
     geometry(u, s);
     cl_nc_result r;
+    cl_mlab_result ml;
     int ok;
-    CL_TRY(analyze(u, &r, &ok));
+    CL_TRY(analyze(u, &r, &ok, &ml));
+    s->mlab_angle = ml.angle;
+    s->mlab_scale_mean = ml.scale_mean;
+    s->mlab_scale_cv = ml.scale_cv;
     s->nc1 = ok ? r.nc1 : NAN;
     s->minority_cos_W = ok ? r.minority_cos_W : NAN;
     s->majority_cos_W = ok ? r.majority_cos_W : NAN;
@@ -193,6 +212,8 @@ cl_status cl_ufm_row(cl_ufm *u, int64_t step, char *row, size_t cap, cl_ufm_summ
                                 s->gap_bias,       s->gap_gram};
     for (int i = 0; i < NTAIL; i++)
         cl_csv_put(row, cap, tail[i], 0);
+    for (int i = 0; u->c.pairs && i < cl_mlab_key_count(); i++)
+        cl_csv_put(row, cap, cl_mlab_key_value(&ml, i), 0);
     if (u->L > 1) {
         for (int l = 0; l < u->L; l++)
             cl_csv_put(row, cap, s->rank[l], 0);

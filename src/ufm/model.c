@@ -24,10 +24,18 @@ cl_ufm_config cl_ufm_config_default(void)
 
 static int finite_nonneg(double v) { return isfinite(v) && v >= 0; }
 
+/* Samples: the single-label counts plus pairs per two-label set (counts and
+ * pairs in range). */
+static int64_t samples(const cl_ufm_config *c)
+{
+    int64_t N = c->pairs * ((int64_t)c->K * (c->K - 1) / 2);
+    for (int k = 0; k < c->K; k++) N += c->counts[k];
+    return N;
+}
+
 int64_t cl_ufm_config_bytes(const cl_ufm_config *c)
 {
-    int64_t N = 0;
-    for (int k = 0; k < c->K; k++) N += c->counts[k];
+    int64_t N = samples(c);
     int64_t L = c->depth > 1 ? c->depth : 1, dl = L > 1 ? c->width : c->d;
     int64_t wmax = c->d > dl ? c->d : dl;
     /* doubles: parameters, gradient and velocity (features dominate), the
@@ -46,13 +54,18 @@ cl_status cl_ufm_config_check(const cl_ufm_config *c)
     if (c->d < 1 || c->d > 65536)
         return cl_error(CL_EINVAL, "--dim: need 1 <= d <= 65536, got %d", c->d);
     if (!c->counts) return cl_error(CL_EINVAL, "--per-class or --counts is required");
-    int64_t N = 0;
     for (int k = 0; k < c->K; k++) {
         if (c->counts[k] < 1 || c->counts[k] > 100000000)
             return cl_error(CL_EINVAL, "--counts: class %d has %lld samples (need 1..1e8)", k,
                             (long long)c->counts[k]);
-        N += c->counts[k];
     }
+    if (c->pairs < 0 || c->pairs > 100000000)
+        return cl_error(CL_EINVAL, "--pairs: need 0..1e8 samples per two-label set");
+    int pal = c->loss == CL_UFM_PAL || c->loss == CL_UFM_PAL_MEAN;
+    if (c->pairs && !pal) return cl_error(CL_EINVAL, "--pairs: needs --loss pal or pal=mean");
+    if (pal && !c->pairs) return cl_error(CL_EINVAL, "--loss pal: needs --pairs N (N >= 1)");
+    if (c->pairs && c->depth > 1) return cl_error(CL_EINVAL, "--pairs: not with --depth > 1");
+    int64_t N = samples(c);
     int dmax = c->depth > 1 && c->width > c->d ? c->width : c->d;
     if (N > (INT64_C(1) << 31) / (dmax > c->K ? dmax : c->K))
         return cl_error(CL_EINVAL, "--counts: N = %lld samples are too many for %s %d",
@@ -157,7 +170,8 @@ static cl_status layout(cl_ufm *u)
     u->dZ = cl_alloc_array((size_t)(u->N * wmax), sizeof(double), "ufm scratch");
     u->dA = cl_alloc_array((size_t)(u->N * wmax), sizeof(double), "ufm scratch");
     u->y = cl_alloc_array((size_t)u->N, sizeof(int32_t), "ufm labels");
-    if (!u->logits || !u->dlogits || !u->dZ || !u->dA || !u->y) return CL_ENOMEM;
+    u->y2 = cl_alloc_array((size_t)u->N, sizeof(int32_t), "ufm labels");
+    if (!u->logits || !u->dlogits || !u->dZ || !u->dA || !u->y || !u->y2) return CL_ENOMEM;
     return CL_OK;
 }
 
@@ -171,8 +185,7 @@ cl_status cl_ufm_create(cl_ufm **out, const cl_ufm_config *c)
     memcpy(u->counts, c->counts, sizeof(int64_t) * (size_t)c->K);
     u->c.counts = u->counts;
     if (!u->c.log_every) u->c.log_every = c->steps / 100 > 0 ? c->steps / 100 : 1;
-    for (int k = 0; k < c->K; k++)
-        u->N += c->counts[k];
+    u->N = samples(c);
     cl_status st = layout(u);
     if (st != CL_OK) {
         cl_ufm_destroy(u);
@@ -180,8 +193,17 @@ cl_status cl_ufm_create(cl_ufm **out, const cl_ufm_config *c)
     }
     int64_t i = 0;
     for (int k = 0; k < c->K; k++)
-        for (int64_t j = 0; j < c->counts[k]; j++)
-            u->y[i++] = k;
+        for (int64_t j = 0; j < c->counts[k]; j++, i++) {
+            u->y[i] = k;
+            u->y2[i] = -1;
+        }
+    u->ns = i;
+    for (int a = 0; a < c->K; a++) /* two-label sets (a, b), a < b, in order */
+        for (int b = a + 1; b < c->K; b++)
+            for (int64_t j = 0; j < c->pairs; j++, i++) {
+                u->y[i] = a;
+                u->y2[i] = b;
+            }
     cl_rng rng;
     cl_rng_seed(&rng, c->seed);
     for (int64_t j = 0; j < u->n; j++)
@@ -211,6 +233,7 @@ void cl_ufm_destroy(cl_ufm *u)
     cl_free(u->dZ);
     cl_free(u->dA);
     cl_free(u->y);
+    cl_free(u->y2);
     cl_free(u);
 }
 
@@ -221,3 +244,15 @@ double *cl_ufm_params(cl_ufm *u, int64_t *n)
 }
 
 const double *cl_ufm_grad(const cl_ufm *u) { return u->grad; }
+
+cl_status cl_ufm_labels_khot(const cl_ufm *u, uint8_t **Yk)
+{
+    const int K = u->c.K;
+    *Yk = cl_alloc_array((size_t)(u->N * K), 1, "ufm K-hot labels");
+    if (!*Yk) return CL_ENOMEM;
+    for (int64_t i = 0; i < u->N; i++) {
+        (*Yk)[i * K + u->y[i]] = 1;
+        if (u->y2[i] >= 0) (*Yk)[i * K + u->y2[i]] = 1;
+    }
+    return CL_OK;
+}

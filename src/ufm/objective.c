@@ -37,7 +37,10 @@ void cl_ufm_forward(cl_ufm *u)
 }
 
 /* The data term and d(loss)/d(logits) [N, K] into u->dlogits.
- * CE: (1/N) sum_i logsumexp(z_i) - z_{i,y_i}; MSE: (1/(2N)) ||Z - Y||^2. */
+ * CE: (1/N) sum_i logsumexp(z_i) - z_{i,y_i}; MSE: (1/(2N)) ||Z - Y||^2.
+ * Pick-all-label (Li, Wang, Li & Qu, ICML 2024), label set S, m = |S|: with
+ * targets t (t_k = 1 on S for PAL, 1/m for PAL_MEAN) and s = sum_k t_k,
+ * loss_i = s logsumexp(z_i) - t.z_i and gradient s p - t (CE: t one-hot). */
 static double data_loss(cl_ufm *u)
 {
     int K = u->c.K;
@@ -45,17 +48,19 @@ static double data_loss(cl_ufm *u)
     for (int64_t i = 0; i < u->N; i++) {
         const double *z = u->logits + i * K;
         double *g = u->dlogits + i * K;
-        int y = u->y[i];
-        if (u->c.loss == CL_UFM_CE) {
+        int y = u->y[i], y2 = u->y2[i];
+        if (u->c.loss != CL_UFM_MSE) {
+            double t = y2 >= 0 && u->c.loss == CL_UFM_PAL_MEAN ? 0.5 : 1.0;
+            double scale = y2 >= 0 ? 2 * t : 1.0;
             double m = z[0];
             for (int k = 1; k < K; k++)
                 m = z[k] > m ? z[k] : m;
             double s = 0;
             for (int k = 0; k < K; k++)
                 s += exp(z[k] - m);
-            total += m + log(s) - z[y];
+            total += scale * (m + log(s)) - t * (z[y] + (y2 >= 0 ? z[y2] : 0.0));
             for (int k = 0; k < K; k++)
-                g[k] = (exp(z[k] - m) / s - (k == y)) * invN;
+                g[k] = (scale * exp(z[k] - m) / s - t * ((k == y) + (k == y2))) * invN;
         } else {
             for (int k = 0; k < K; k++) {
                 double r = z[k] - (k == y);

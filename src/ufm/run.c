@@ -67,6 +67,15 @@ static cl_status write_outputs(cl_ufm *u, const char *dir)
     if ((st = cl_npy_write(path, CL_NPY_F32, b, 1, sb)) != CL_OK) goto done;
     snprintf(path, sizeof path, "%s/labels.npy", dir);
     if ((st = cl_npy_write(path, CL_NPY_I32, y, 1, sy)) != CL_OK) goto done;
+    if (u->c.pairs) { /* multi-label: K-hot labels for collapse analyze's mlab mode */
+        uint8_t *Yk;
+        int64_t sk[2] = {N, u->c.K};
+        if ((st = cl_ufm_labels_khot(u, &Yk)) != CL_OK) goto done;
+        snprintf(path, sizeof path, "%s/labels_khot.npy", dir);
+        st = cl_npy_write(path, CL_NPY_U8, Yk, 2, sk);
+        cl_free(Yk);
+        if (st != CL_OK) goto done;
+    }
     if (u->L > 1) {
         snprintf(path, sizeof path, "%s/H1.npy", dir);
         if ((st = write_f64_as_f32(path, u->H1, u->N, u->c.d)) != CL_OK) goto done;
