@@ -218,7 +218,9 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
      * off, or epoch 0) come from the sweeps' logits (eval-mode BN only) */
     double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
                       info->test_acc};
-    const cl_loss_cfg *own = !s->o.bn_train && info->cfg && !s->mlab ? &info->cfg->loss : NULL;
+    const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
+    /* multi-label splits are scored on all their samples (mlab.c), not on the views */
+    const cl_loss_cfg *own_tr = s->mlab ? NULL : own, *own_te = s->full[1] ? NULL : own;
     cl_status st = CL_OK;
     int last = e == s->epochs && s->o.save_features;
     double *mu = NULL, *mu_te = NULL, heldout = NAN;
@@ -238,7 +240,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
         test_job->msum = mu_te;
     }
     if ((st = cl_study_split_analyze(s, m, s->train, jobs, ntrain, last, e,
-                                     isnan(lead[1]) ? own : NULL, &lead[1], &lead[2])) != CL_OK)
+                                     isnan(lead[1]) ? own_tr : NULL, &lead[1], &lead[2])) != CL_OK)
         goto done;
     if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1_quotient, &s->onc[0])) != CL_OK)
         goto done;
@@ -247,7 +249,7 @@ static cl_status analyze(cl_study *s, const cl_epoch_info *info)
     if (last && s->ord && (st = cl_study_thresholds_save(s, m)) != CL_OK) goto done;
     cl_study_jobs_free(jobs, ntrain); /* the caches are not needed any more */
     if (s->test && (st = cl_study_split_analyze(s, m, s->test, test_job, 1, 0, e,
-                                                isnan(lead[3]) ? own : NULL, &lead[3],
+                                                isnan(lead[3]) ? own_te : NULL, &lead[3],
                                                 &lead[4])) != CL_OK)
         goto done;
     if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
@@ -328,7 +330,7 @@ static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config
         CL_TRY(cl_study_mlab_eval(s, m, &cfg->loss, eval_train, eval_test, &info));
     else if (s->o.bn_train && eval_train)
         CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-    if (!s->mlab && s->o.bn_train && eval_test && s->test)
+    if (!s->full[1] && s->o.bn_train && eval_test && s->test)
         CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
     info.model = m;
     info.train = s->train;

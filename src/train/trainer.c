@@ -249,7 +249,9 @@ static cl_status eval_khot(const trainer *t, cl_epoch_info *info)
         info->train_acc = e.acc;
         info->train_f1 = e.macro_f1;
     }
-    if (cfg->eval_test && t->test) {
+    if (cfg->eval_test && t->test && !t->test->yk) /* a single-label test split */
+        CL_TRY(cl_train_evaluate(t->m, t->test, &cfg->loss, &info->test_loss, &info->test_acc));
+    else if (cfg->eval_test && t->test) {
         CL_TRY(cl_train_evaluate_khot(t->m, t->test, &cfg->loss, &e));
         info->test_loss = e.loss;
         info->test_acc = e.acc;
