@@ -13,9 +13,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
-            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm|pal|pal=mean] "
-            "[--batch B]\n"
-            "       [--threads T] [--task classification|regression]\n"
+            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm|pal|"
+            "pal=mean]\n       [--batch B]"
+            " [--threads T] [--task classification|regression]\n"
             "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
             "with --data, give the training run's data options (subsets, --normalize, "
             "...).\n"
