@@ -2,7 +2,8 @@
  * a small mlab-mnist made by `collapse data make`, `collapse train --loss
  * pal` writing the multi-label columns (macro-F1, mlab keys) and mlab.png,
  * the refusal of another loss before --out exists, `collapse eval` with the
- * exact-set accuracy and per-label F1, and pal on single-label data = ce. */
+ * exact-set accuracy and per-label F1, features + analyze reproducing the
+ * last row's mlab keys, and pal on single-label data = ce. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,13 +25,15 @@ static void make_data(ctx *c, char *dir, size_t cap)
 
 static void train(ctx *c, const char *data, const char *loss, const char *out)
 {
-    const char *a[] = {"train", "--arch", "mlp", "--data", data, "--loss", loss, "--epochs", "2",
+    char model[160];
+    small_model(c, model, sizeof model);
+    const char *a[] = {"train", "--model", model, "--data", data, "--loss", loss, "--epochs", "2",
                        "--batch", "64", "--lr", "0.05", "--threads", "1", "--analyze", "all",
                        "--no-layers", "--normalize", "--out", out, NULL};
     run_ok(c, a);
 }
 
-Test(mlab_cli, pal_train_eval_and_refusal, .timeout = TC_TIMEOUT)
+Test(train_mlab_cli, pal_train_eval_and_refusal, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "mlab");
@@ -56,7 +59,27 @@ Test(mlab_cli, pal_train_eval_and_refusal, .timeout = TC_TIMEOUT)
     int col;
     cr_assert_eq(cl_csv_need(&t, "mlab_sets", &col), CL_OK);
     cr_assert_eq(t.num[col], 45); /* every pair of digits */
+    cr_assert_eq(cl_csv_need(&t, "mlab_angle", &col), CL_OK);
+    double angle = t.num[(t.nrows - 1) * t.ncols + col];
     cl_csv_free(&t);
+
+    /* features (labels_khot.npy) + analyze give the last row's mlab keys */
+    char feat[160], fa[200], fy[200], fw[200], fb[200];
+    sub(feat, sizeof feat, "%s/feat", c.dir);
+    const char *fe[] = {"features", out, "--out", feat, NULL};
+    run_ok(&c, fe);
+    sub(fa, sizeof fa, "%s/features.npy", feat);
+    sub(fy, sizeof fy, "%s/labels_khot.npy", feat);
+    sub(fw, sizeof fw, "%s/W.npy", feat);
+    sub(fb, sizeof fb, "%s/b.npy", feat);
+    const char *an[] = {"analyze", "--features", fa, "--labels", fy, "--weights", fw,
+                        "--bias", fb, "--json", NULL};
+    run_ok(&c, an);
+    char *js = tc_slurp(c.out, NULL), *k = js ? strstr(js, "\"mlab_angle\":") : NULL;
+    cr_assert(k, "%s", js);
+    double a2 = strtod(k + strlen("\"mlab_angle\":"), NULL);
+    cr_assert(fabs(a2 - angle) <= 1e-4 * angle, "analyze %.9g, study %.9g", a2, angle);
+    free(js);
     sub(p, sizeof p, "%s/mlab.png", out);
     cr_assert_eq(access(p, F_OK), 0);
 
@@ -83,14 +106,16 @@ Test(mlab_cli, pal_train_eval_and_refusal, .timeout = TC_TIMEOUT)
 }
 
 /* On single-label data pal is CE: the same metrics, bit for bit. */
-Test(mlab_cli, pal_on_single_label_data_is_ce, .timeout = TC_TIMEOUT)
+Test(train_mlab_cli, pal_on_single_label_data_is_ce, .timeout = TC_TIMEOUT)
 {
     ctx c;
     ctx_init(&c, "palce");
     char a[160], b[160];
     sub(a, sizeof a, "%s/ce", c.dir);
     sub(b, sizeof b, "%s/pal", c.dir);
-    const char *base[] = {"train", "--arch", "mlp", "--data", "mnist", "--train-per-class", "10",
+    char model[160];
+    small_model(&c, model, sizeof model);
+    const char *base[] = {"train", "--model", model, "--data", "mnist", "--train-per-class", "10",
                           "--test-per-class", "5", "--epochs", "1", "--batch", "50",
                           "--threads", "1", "--no-plots", "--no-layers", "--loss", NULL, "--out",
                           NULL, NULL};
