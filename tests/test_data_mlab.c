@@ -316,8 +316,8 @@ Test(data_mlab, train_and_features_on_an_idx_folder)
     cr_assert_eq(cl_data_save_idx(&d, &d, tpath("ml")), CL_OK, "%s", cl_errmsg());
     char cmd[1024], out[8192];
     snprintf(cmd, sizeof cmd,
-             "train --arch mlp --feature-dim 16 --data %s --epochs 1 --no-plots --no-layers "
-             "--no-initial --no-features --out %s",
+             "train --arch mlp --feature-dim 16 --data %s --loss pal --epochs 1 --no-plots "
+             "--no-layers --no-initial --no-features --out %s",
              tpath("ml"), tpath("run"));
     cr_assert_eq(tc_run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd, "features %s --out %s", tpath("run"), tpath("feat"));

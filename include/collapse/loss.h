@@ -30,7 +30,18 @@
  *          a = o_q > c = o_{q-1},
  *            log P = log sigmoid(a) + log sigmoid(-c) + log(-expm1(c - a)),
  *          and a <= c (non-increasing logits) gives P = 0, loss +inf.
- *          "Correct": argmax_q P(y = q) == y (first maximum on ties). */
+ *          "Correct": argmax_q P(y = q) == y (first maximum on ties).
+ *
+ *   PAL    pick-all-label (Li, Wang, Li & Qu, ICML 2024, "Neural collapse in
+ *          multi-label learning with pick-all-label loss"): for a sample with
+ *          the label set S of m = |S| labels (K-hot row yk),
+ *            sum  (param 0):  -sum_{l in S} log p_l,        gradient m p - yk
+ *            mean (param 1):  -(1/m) sum_{l in S} log p_l,  gradient p - yk/m
+ *          "mean" is CE against the soft target yk/m, the weighting of the
+ *          authors' code (Heimine/NC_MLab). With one label (m = 1) both are
+ *          CE, so cl_loss_compute (int labels) computes CE for PAL. K-hot
+ *          targets go through cl_loss_compute_khot; "correct" there is the
+ *          exact-set match of the top-m rule (cl_loss_topm_score). */
 #ifndef COLLAPSE_LOSS_H
 #define COLLAPSE_LOSS_H
 
@@ -44,16 +55,18 @@ typedef enum {
     CL_LOSS_LS,
     CL_LOSS_FOCAL,
     CL_LOSS_CLM, /* appended: cumulative link, logits are K-1 cumulative logits */
+    CL_LOSS_PAL, /* appended: pick-all-label for K-hot targets (param 0 sum, 1 mean) */
     CL_LOSS_KIND_COUNT
 } cl_loss_kind;
 
 typedef struct {
     cl_loss_kind kind;
-    double param; /* MSE: target scale M; LS: alpha; FOCAL: gamma; CE, CLM: unused */
+    double param; /* MSE: target scale M; LS: alpha; FOCAL: gamma; PAL: 0 = sum, 1 = mean
+                     (CL_LOSS_PAL_*); CE, CLM: unused */
 } cl_loss_cfg;
 
 /* Parses "ce", "mse", "mse=SCALE" (SCALE > 0), "ls=A" (0 <= A <= 1),
- * "focal=G" (G >= 0), "clm" into *cfg. Errors: CL_EINVAL with a message quoting the
+ * "focal=G" (G >= 0), "clm", "pal", "pal=sum" (= "pal"), "pal=mean" into *cfg. Errors: CL_EINVAL with a message quoting the
  * bad string or value. */
 cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg);
 
@@ -61,7 +74,7 @@ cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg);
  * (always NUL-terminated). Returns the length it needed (snprintf). */
 int cl_loss_format(const cl_loss_cfg *cfg, char *buf, int cap);
 
-/* "ce", "mse", "ls", "focal", "clm". */
+/* "ce", "mse", "ls", "focal", "clm", "pal". */
 const char *cl_loss_kind_name(cl_loss_kind k);
 
 /* The number of classes K for logits of width k: k + 1 for CLM, else k. */
@@ -76,6 +89,31 @@ int cl_loss_classes(const cl_loss_cfg *cfg, int k);
  * error here: the trainer checks *loss with isfinite(). */
 cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int32_t *labels,
                           int n, int k, double *loss, float *dlogits, int64_t *ncorrect);
+
+/* K-hot targets yk [n, k] (0/1 bytes, k = K): the PAL loss of the n samples
+ * (mean over the batch) into *loss, its gradient into dlogits [n, k] (NULL =
+ * not needed, overwritten), the exact-set matches of the top-m rule into
+ * *ncorrect (NULL = not needed). No allocation. Errors: CL_EINVAL for a
+ * kind other than PAL (message names --loss), n < 1, k < 2 or k too large,
+ * a row without labels or with a value other than 0/1 (names the sample). */
+#define CL_LOSS_PAL_SUM 0
+#define CL_LOSS_PAL_MEAN 1
+cl_status cl_loss_compute_khot(const cl_loss_cfg *cfg, const float *logits, const uint8_t *yk,
+                               int n, int k, double *loss, float *dlogits, int64_t *ncorrect);
+
+/* The top-m rule (Li et al. 2024; m = the number of true labels of the
+ * sample): the predicted set of a sample is its m largest logits (ties to
+ * the lower index). For logits [n, k] and K-hot yk [n, k], ADDS per label
+ * j the true positives, false positives and false negatives to tp, fp,
+ * fn [k] (each NULL = not needed) and returns the number of samples whose
+ * predicted set equals their label set. k <= 4096. */
+int64_t cl_loss_topm_score(const float *logits, const uint8_t *yk, int n, int k, int64_t *tp,
+                           int64_t *fp, int64_t *fn);
+
+/* Per-label F1 = 2 tp / (2 tp + fp + fn) into f1 [k] (NULL = not needed;
+ * NAN for a label never true nor predicted) from counts [k]; returns the
+ * macro-F1, the mean over the labels whose F1 is defined (NAN if none). */
+double cl_loss_f1(const int64_t *tp, const int64_t *fp, const int64_t *fn, int k, double *f1);
 
 /* Regression (separate from the classification kinds above): predictions
  * pred [n, m] against targets t [n, m]; per sample (1/2) sum_j (p_j - t_j)^2

@@ -184,6 +184,11 @@ int cl_study_skip_eval(void *study, int epoch);
  * epoch was not analyzed in this session. */
 int cl_study_eval_values(const cl_study *s, int epoch, double *v);
 
+/* Multi-label runs: the train_f1, test_f1 (macro-F1) of that row (f1[2]).
+ * Returns 0 if the run is not multi-label or the epoch was not analyzed in
+ * this session. */
+int cl_study_eval_f1(const cl_study *s, int epoch, double *f1);
+
 /* Wall time of the last analysis (sweeps + analyzer + files + figures). */
 double cl_study_last_seconds(const cl_study *s);
 

@@ -120,6 +120,10 @@ typedef struct {
     const cl_train_data *train, *test; /* test may be NULL */
     const char *out_dir;  /* results folder (cfg->out_dir), NULL if none */
     const cl_train_config *cfg;
+    /* multi-label data (train->yk): the accuracies above are exact-set
+     * matches of the top-m rule (loss.h), and these the macro-F1 of the
+     * eval passes (NAN if not done or single-label data) */
+    double train_f1, test_f1;
 } cl_epoch_info;
 
 /* Epoch callback. A non-OK status stops the run with that status (the
@@ -189,6 +193,35 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
  * batches of m->max_n (loss and counts accumulated in double). */
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc);
+
+/* Multi-label (K-hot, ds->yk) evaluation: mean PAL loss, exact-set
+ * accuracy of the top-m rule, per-label F1 and their macro mean (loss.h,
+ * cl_loss_topm_score / cl_loss_f1). cl_train_evaluate calls it for data
+ * with yk (loss and acc). */
+typedef struct {
+    double loss, acc, macro_f1;
+    int K;                          /* labels */
+    double f1[CL_DATA_MAX_CLASSES]; /* per label, NAN when never true nor predicted */
+} cl_khot_eval;
+
+/* Eval mode, batches of m->max_n. Errors: CL_EINVAL (ds->yk NULL, a loss
+ * other than pal: names --loss), the loss's. */
+cl_status cl_train_evaluate_khot(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
+                                 cl_khot_eval *out);
+
+/* Accumulates the PAL loss and the top-m counts of K-hot batches (the
+ * study's sweeps and cl_train_evaluate_khot share it). Zero it, set K,
+ * add batches, then cl_khot_acc_end. */
+typedef struct {
+    int K;
+    double loss_sum;
+    int64_t exact, n;
+    int64_t tp[CL_DATA_MAX_CLASSES], fp[CL_DATA_MAX_CLASSES], fn[CL_DATA_MAX_CLASSES];
+} cl_khot_acc;
+/* logits [n, K], yk [n, K] of one batch. Errors: cl_loss_compute_khot's. */
+cl_status cl_khot_acc_add(cl_khot_acc *a, const cl_loss_cfg *loss, const float *logits,
+                          const uint8_t *yk, int n);
+void cl_khot_acc_end(const cl_khot_acc *a, cl_khot_eval *out);
 
 /* Regression counterpart of cl_train_evaluate with targets t [N, m] of ds
  * (m = the model's outputs, at most CL_TRAIN_MAX_TARGETS): the mean

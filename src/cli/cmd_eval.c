@@ -13,9 +13,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: collapse eval CHECKPOINT|RUNDIR --data NAME [data options]\n"
-            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm] "
-            "[--batch B]\n"
-            "       [--threads T] [--task classification|regression]\n"
+            "       [--split train|test|both] [--loss ce|mse|mse=S|ls=A|focal=G|clm|pal|"
+            "pal=mean]\n       [--batch B]"
+            " [--threads T] [--task classification|regression]\n"
             "Without --data, the data options of the run (RUNDIR/config.json) are used;\n"
             "with --data, give the training run's data options (subsets, --normalize, "
             "...).\n"
@@ -23,8 +23,27 @@ static void usage(FILE *f)
             "Without --task, the run's task (config.json), else classification. A\n"
             "regression run prints the regression loss (1/2 the squared error summed\n"
             "over targets, mean over samples), the MSE and R^2 of every target and\n"
-            "their means; the data must have targets (mnist-pose, --targets).\n");
+            "their means; the data must have targets (mnist-pose, --targets).\n"
+            "Multi-label data (mlab-mnist) needs --loss pal or pal=mean; acc is the\n"
+            "exact-set match of the top-m rule, followed by the macro-F1 and one\n"
+            "F1 per label.\n");
     cl_cli_data_usage(f);
+}
+
+/* Multi-label data: PAL loss, exact-set accuracy (top-m), macro-F1 and the
+ * F1 of every label (train.h, cl_train_evaluate_khot). */
+static int eval_split_khot(cl_model *m, const cl_train_data *v, const cl_loss_cfg *loss,
+                           const char *what)
+{
+    cl_khot_eval e;
+    if (cl_train_evaluate_khot(m, v, loss, &e) != CL_OK)
+        return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
+    printf("%-5s loss %.6f  acc %.4f%%  macro-F1 %.6f  (%lld samples, exact-set, top-m)\n",
+           what, e.loss, 100 * e.acc, e.macro_f1, (long long)v->n);
+    printf("      F1 per label:");
+    for (int j = 0; j < e.K; j++) printf(" %.4f", e.f1[j]);
+    printf("\n");
+    return 0;
 }
 
 static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
@@ -32,6 +51,7 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
 {
     cl_train_data v;
     cl_data_view(d, NULL, &v);
+    if (v.yk) return eval_split_khot(m, &v, loss, what);
     double l, acc;
     if (cl_train_evaluate(m, &v, loss, &l, &acc) != CL_OK)
         return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());

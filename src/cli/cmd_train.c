@@ -108,6 +108,10 @@ static int setup(run *r, int argc, char **argv)
     if (reg && (!r->train.tdim || r->test.tdim != r->train.tdim))
         return cl_cli_fail(1, "--task regression: the data needs targets on both splits "
                               "(--data mnist-pose, or --targets and --test-targets)");
+    if (r->train.yk && (reg || r->cfg.loss.kind != CL_LOSS_PAL)) /* before --out exists */
+        return cl_cli_fail(2, "--loss %s cannot train on multi-label data (%s); use --loss pal "
+                              "or pal=mean", reg ? "regression" : cl_loss_kind_name(r->cfg.loss.kind),
+                           r->train.name);
     if (o->minority_classes && /* the list against the data's K */
         cl_opt_class_list("--minority-classes", o->minority_classes, r->train.classes, NULL))
         return 1;

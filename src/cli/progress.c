@@ -78,6 +78,11 @@ cl_status cl_cli_progress_epoch(const cl_epoch_info *info, void *user)
     if (p->study && isnan(v[0])) cl_study_eval_values(p->study, info->epoch, v);
     pair("train", v[0], v[1]);
     pair("test", v[2], v[3]);
+    if (info->train && info->train->yk) { /* multi-label: exact-set acc above, macro-F1 here */
+        double f[2] = {info->train_f1, info->test_f1};
+        if (p->study && isnan(f[0])) cl_study_eval_f1(p->study, info->epoch, f);
+        printf("  F1 %.4f/%.4f", f[0], f[1]);
+    }
     printf("  %.0f img/s  %s\n", info->img_per_s, t);
     fflush(stdout);
     return CL_OK;

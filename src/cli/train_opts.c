@@ -33,6 +33,8 @@ void cl_cli_train_usage(FILE *f)
         "  --warmup W                linear warmup over W epochs\n"
         "  --loss ce|mse|mse=S|ls=A|focal=G|clm (ce; clm: ordinal cumulative link,\n"
         "                            1-unit latent head + K-1 thresholds)\n"
+        "  --loss pal|pal=mean       multi-label (K-hot) data: pick-all-label, CE summed\n"
+        "                            over the labels or averaged (= ce on one label)\n"
         "  --clm-thresholds fixed[=S]|learned[=S]  clm thresholds, evenly spaced by S\n"
         "                            (4), centred on 0; learned ones stay ordered\n"
         "  --task classification|regression  regression: the head outputs the data's\n"

@@ -9,6 +9,9 @@
  *   accuracy.png  train/test accuracy against epoch (log x)
  *   onc.png       ordinal runs only (every run has the onc columns): onc1,
  *                 onc2, onc3_tau, onc3_mid (onc.h), train solid, test dashed
+ *   mlab.png      multi-label runs only (every run has the mlab columns):
+ *                 mlab_angle, mlab_scale_mean, mlab_scale_cv (mlab.h) and
+ *                 the macro-F1, train solid, test dashed
  *   layers.png    ln D against the tap index, one panel per run, up to 8 of
  *                 the analyzed epochs (spread over the run, first and last
  *                 included), the He & Su fit line dashed
@@ -323,6 +326,22 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     for (int r = 0; r < nruns; r++) all_onc &= cl_csv_need(&rd[r].metrics, "onc2", &col) == CL_OK;
     cl_errclear();
     if (all_onc) FIG("onc.png", onc, 2);
+    static const panel_spec mlab[] = {
+        {"Multi-label: angle(mu_ij, mu_i + mu_j), centred", "degrees", 1, 0,
+         {"mlab_angle", "test_mlab_angle"}, {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"Multi-label: ||mu_ij|| / ||(mu_i + mu_j)/2||", "mean over pairs", 1, 0,
+         {"mlab_scale_mean", "test_mlab_scale_mean"}, {" train", " test"},
+         CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"Multi-label: CV of the scale over pairs", "std/mean", 1, 0,
+         {"mlab_scale_cv", "test_mlab_scale_cv"}, {" train", " test"},
+         CL_PLOT_LEGEND_BOTTOM_LEFT},
+        {"Multi-label: macro-F1 (top-m rule)", "F1", 1, 0, {"train_f1", "test_f1"},
+         {" train", " test"}, CL_PLOT_LEGEND_BOTTOM_RIGHT}};
+    int all_mlab = 1;
+    for (int r = 0; r < nruns; r++)
+        all_mlab &= cl_csv_need(&rd[r].metrics, "mlab_angle", &col) == CL_OK;
+    cl_errclear();
+    if (all_mlab) FIG("mlab.png", mlab, 2);
 #undef FIG
     snprintf(p, sizeof p, "%s/layers.png", out_dir);
     st = draw_layers(p, rd, nruns);

@@ -47,6 +47,7 @@ cl_status cl_study_files_open(cl_study *s, int resume, int from_epoch)
     char h[CL_STUDY_ROW_CAP];
     metrics_header(s, h, sizeof h);
     if (s->ord) onc_header(h, sizeof h);
+    if (s->mlab) cl_study_mlab_header(h, sizeof h);
     CL_TRY(cl_csv_log_open(&s->fm, s->metrics_path, h, resume, from_epoch));
     if (s->o.layers)
         CL_TRY(cl_csv_log_open(&s->fl, s->layers_path, layers_header, resume, from_epoch));
@@ -73,6 +74,7 @@ cl_status cl_study_metrics_write(cl_study *s, int epoch, const double *lead,
     for (int split = 0; s->ord && split < 2; split++)
         for (int i = 0; i < cl_onc_nkeys(); i++)
             cl_csv_put(row, sizeof row, split && !s->test ? NAN : cl_onc_key_value(&s->onc[split], i), 0);
+    if (s->mlab) cl_study_mlab_row(s, row, sizeof row);
     return cl_csv_log_write_row(&s->fm, row);
 }
 

@@ -99,6 +99,7 @@ static cl_status study_init(cl_study *s, const cl_study_opts *o, const cl_model 
     s->test = test;
     s->epochs = epochs;
     s->K = train->classes;
+    if (train->yk) CL_TRY(cl_study_mlab_init(s));
     s->cls = cl_model_classifier_index(m);
     if (s->cls >= 0 && m->layers[s->cls].spec.kind == CL_LAYER_COSINE)
         s->o.nc.nc4_cosine = 1; /* NC4 compares the cosine head's own decision */
@@ -121,8 +122,8 @@ static cl_status study_init(cl_study *s, const cl_study_opts *o, const cl_model 
     CL_TRY(cl_mkdir_p(out_dir));
     char p[CL_STUDY_PATH_CAP + 32];
     snprintf(p, sizeof p, "%s/labels_train.npy", out_dir);
-    int64_t shape[1] = {train->n};
-    CL_TRY(cl_npy_write(p, CL_NPY_I32, train->y, 1, shape));
+    int64_t shape[1] = {s->train->n}; /* multi-label: the single-label samples */
+    CL_TRY(cl_npy_write(p, CL_NPY_I32, s->train->y, 1, shape));
     return o->resume ? CL_OK : cl_study_files_open(s, 0, 0);
 }
 
@@ -133,6 +134,7 @@ void cl_study_destroy(cl_study *s)
     cl_csv_log_free(&s->fl);
     cl_free(s->taps);
     cl_free(s->minority);
+    cl_study_mlab_free(s);
     cl_free(s);
 }
 
@@ -232,6 +234,8 @@ static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0
     double lead[5] = {info->lr, info->train_loss, info->train_acc, info->test_loss,
                       info->test_acc};
     const cl_loss_cfg *own = !s->o.bn_train && info->cfg ? &info->cfg->loss : NULL;
+    /* multi-label splits are scored on all their samples (mlab.c), not on the views */
+    const cl_loss_cfg *own_tr = s->mlab ? NULL : own, *own_te = s->full[1] ? NULL : own;
     cl_status st = CL_OK;
     int last = e == s->epochs && s->o.save_features;
     double *mu = NULL, *mu_te = NULL, heldout = NAN;
@@ -251,7 +255,7 @@ static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0
         test_job->msum = mu_te;
     }
     if ((st = cl_study_split_analyze(s, m, s->train, jobs, ntrain, last, e,
-                                     isnan(lead[1]) ? own : NULL, &lead[1], &lead[2])) != CL_OK)
+                                     isnan(lead[1]) ? own_tr : NULL, &lead[1], &lead[2])) != CL_OK)
         goto done;
     if (s->ord && (st = cl_study_onc(s, m, mu, s->train, pen->r.nc1_quotient, &s->onc[0])) != CL_OK)
         goto done;
@@ -260,12 +264,13 @@ static cl_status analyze_model(cl_study *s, const cl_epoch_info *info, double t0
     if (last && s->ord && s->root && (st = cl_study_thresholds_save(s, m)) != CL_OK) goto done;
     cl_study_jobs_free(jobs, ntrain); /* the caches are not needed any more */
     if (s->test && (st = cl_study_split_analyze(s, m, s->test, test_job, 1, 0, e,
-                                                isnan(lead[3]) ? own : NULL, &lead[3],
+                                                isnan(lead[3]) ? own_te : NULL, &lead[3],
                                                 &lead[4])) != CL_OK)
         goto done;
     if (test_job->ncc_n > 0) heldout = (double)test_job->ncc_ok / (double)test_job->ncc_n;
     if (mu_te && (st = cl_study_onc(s, m, mu_te, s->test, test_job->r.nc1_quotient, &s->onc[1])) != CL_OK)
         goto done;
+    if (s->mlab && (st = cl_study_mlab_epoch(s, m, info, lead)) != CL_OK) goto done;
 
     s->eval_epoch = e;
     memcpy(s->eval_values, &lead[1], sizeof s->eval_values);
@@ -311,6 +316,13 @@ int cl_study_eval_values(const cl_study *s, int epoch, double *v)
     return 1;
 }
 
+int cl_study_eval_f1(const cl_study *s, int epoch, double *f1)
+{
+    if (!s->mlab || s->eval_epoch != epoch) return 0;
+    memcpy(f1, s->mf1, sizeof s->mf1);
+    return 1;
+}
+
 /* Analyzes `epoch` outside the trainer (epoch 0, or the last epoch again on
  * a resume) at learning rate t (in epochs) of the schedule: allocates the
  * model's buffers as the trainer does; with bn_train the eval-mode loss and
@@ -329,10 +341,13 @@ static cl_status analyze_outside(cl_study *s, cl_model *m, const cl_train_config
     info.lr = cl_sched_lr(&sc, t);
     info.train_loss = info.train_acc = info.test_loss = info.test_acc = NAN;
     info.run_loss = info.run_acc = NAN;
+    info.train_f1 = info.test_f1 = NAN;
     info.seconds = seconds;
-    if (s->o.bn_train && eval_train)
+    if (s->mlab && s->o.bn_train) /* multi-label: the F1 too (mlab.c) */
+        CL_TRY(cl_study_mlab_eval(s, m, &cfg->loss, eval_train, eval_test, &info));
+    else if (s->o.bn_train && eval_train)
         CL_TRY(cl_train_evaluate(m, s->train, &cfg->loss, &info.train_loss, &info.train_acc));
-    if (s->o.bn_train && eval_test && s->test)
+    if (!s->full[1] && s->o.bn_train && eval_test && s->test)
         CL_TRY(cl_train_evaluate(m, s->test, &cfg->loss, &info.test_loss, &info.test_acc));
     info.model = m;
     info.train = s->train;

@@ -11,6 +11,7 @@
 
 #include "collapse/csv.h"
 #include "collapse/error.h"
+#include "collapse/mlab.h"
 #include "collapse/onc.h"
 #include "collapse/study.h"
 
@@ -43,6 +44,17 @@ struct cl_study {
     cl_onc_result onc[2];
     int root;   /* this rank writes files, draws and warns (rank 0 of o.comm) */
     int shared; /* a failure was already agreed on (shard.c): skip the final agreement */
+    /* multi-label data (train->yk; mlab.c): train/test above are views of
+     * the single-label samples (x, y copied into sx, sy), on which every NC
+     * key is measured; full[] are the caller's splits (NULL: not
+     * multi-label), measured by the mlab keys mres[] and the macro-F1 mf1[] */
+    int mlab;
+    const cl_train_data *full[2];
+    cl_train_data sview[2];
+    float *sx[2];
+    int32_t *sy[2];
+    cl_mlab_result mres[2];
+    double mf1[2];
 };
 
 /* ---- sweep.c ---- */
@@ -163,5 +175,32 @@ cl_status cl_study_onc(const cl_study *s, const cl_model *m, const double *sums,
 /* thresholds.npy: the K-1 thresholds as float64 (the exact values of the
  * row). Errors: CL_EIO. */
 cl_status cl_study_thresholds_save(const cl_study *s, const cl_model *m);
+
+/* ---- mlab.c ---- */
+
+/* Multi-label data: sets s->mlab, keeps train/test in s->full, and points
+ * s->train/s->test at views of their single-label samples. Errors:
+ * CL_ENOMEM, CL_EINVAL (bad K-hot rows, no single-label sample). */
+cl_status cl_study_mlab_init(cl_study *s);
+void cl_study_mlab_free(cl_study *s);
+
+/* The mlab keys of both splits (one eval sweep over every sample each);
+ * where lead's loss is NAN (the trainer skipped its eval) also the PAL loss
+ * and exact-set accuracy into lead [5] (lr, train loss, acc, test loss,
+ * acc), and the macro-F1 (else info's). Errors: the analyzer's (prefixed
+ * with the epoch), the loss's, CL_ENOMEM. */
+cl_status cl_study_mlab_epoch(cl_study *s, cl_model *m, const cl_epoch_info *info,
+                              double *lead);
+
+/* Eval-mode loss, exact-set accuracy and macro-F1 of the full splits into
+ * info (train and/or test), for an epoch analysed outside the trainer in BN
+ * train mode. Errors: cl_train_evaluate_khot's. */
+cl_status cl_study_mlab_eval(cl_study *s, cl_model *m, const cl_loss_cfg *loss, int train,
+                             int test, cl_epoch_info *info);
+
+/* metrics.csv columns of multi-label runs, after every other column:
+ * train_f1, the mlab keys, test_f1, test_ + the mlab keys. */
+void cl_study_mlab_header(char *h, size_t cap);
+void cl_study_mlab_row(const cl_study *s, char *row, size_t cap);
 
 #endif

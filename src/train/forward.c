@@ -160,6 +160,13 @@ cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_
                             double *mean_loss, double *acc)
 {
     CL_TRY(cl_train_check_loss_model(loss, m));
+    if (ds->yk) { /* multi-label data: PAL loss, exact-set accuracy (eval_khot.c) */
+        cl_khot_eval e;
+        CL_TRY(cl_train_evaluate_khot(m, ds, loss, &e));
+        *mean_loss = e.loss;
+        *acc = e.acc;
+        return CL_OK;
+    }
     eval_acc a = {loss, cl_train_model_width(m), 0, 0, 0};
     CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &a));
     *mean_loss = a.loss_sum / (double)a.n;

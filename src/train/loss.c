@@ -13,6 +13,7 @@ static const char *const kind_names[CL_LOSS_KIND_COUNT] = {
     [CL_LOSS_LS] = "ls",
     [CL_LOSS_FOCAL] = "focal",
     [CL_LOSS_CLM] = "clm",
+    [CL_LOSS_PAL] = "pal",
 };
 
 const char *cl_loss_kind_name(cl_loss_kind k)
@@ -40,6 +41,10 @@ static cl_status check_param(const cl_loss_cfg *c, const char *what)
         if (!(isfinite(v) && v >= 0))
             return cl_error(CL_EINVAL, "loss '%s': focal gamma must be >= 0 (got %g)", what, v);
         return CL_OK;
+    case CL_LOSS_PAL:
+        if (v != CL_LOSS_PAL_SUM && v != CL_LOSS_PAL_MEAN)
+            return cl_error(CL_EINVAL, "loss '%s': pal weighting must be sum or mean", what);
+        return CL_OK;
     default:
         return cl_error(CL_EINVAL, "loss '%s': unknown kind %d", what, (int)c->kind);
     }
@@ -47,7 +52,7 @@ static cl_status check_param(const cl_loss_cfg *c, const char *what)
 
 cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg)
 {
-    if (!s || !*s) return cl_error(CL_EINVAL, "loss: empty name (expected ce, mse, mse=SCALE, ls=A, focal=G or clm)");
+    if (!s || !*s) return cl_error(CL_EINVAL, "loss: empty name (expected ce, mse, mse=SCALE, ls=A, focal=G, clm, pal or pal=mean)");
     const char *eq = strchr(s, '=');
     size_t nlen = eq ? (size_t)(eq - s) : strlen(s);
     cl_loss_cfg c = {.kind = CL_LOSS_KIND_COUNT, .param = 0};
@@ -55,10 +60,15 @@ cl_status cl_loss_parse(const char *s, cl_loss_cfg *cfg)
         if (strlen(kind_names[k]) == nlen && strncmp(s, kind_names[k], nlen) == 0)
             c.kind = (cl_loss_kind)k;
     if (c.kind == CL_LOSS_KIND_COUNT)
-        return cl_error(CL_EINVAL, "loss '%s': unknown (expected ce, mse, mse=SCALE, ls=A, focal=G or clm)",
+        return cl_error(CL_EINVAL, "loss '%s': unknown (expected ce, mse, mse=SCALE, ls=A, focal=G, clm, pal or "
+                                    "pal=mean)",
                         s);
     if (c.kind == CL_LOSS_MSE) c.param = 1.0;
-    if (eq) {
+    if (c.kind == CL_LOSS_PAL && eq) {
+        if (strcmp(eq + 1, "sum") && strcmp(eq + 1, "mean"))
+            return cl_error(CL_EINVAL, "loss '%s': pal takes sum or mean (got '%s')", s, eq + 1);
+        c.param = strcmp(eq + 1, "mean") ? CL_LOSS_PAL_SUM : CL_LOSS_PAL_MEAN;
+    } else if (eq) {
         if (c.kind == CL_LOSS_CE || c.kind == CL_LOSS_CLM)
             return cl_error(CL_EINVAL, "loss '%s': %s takes no value", s, kind_names[c.kind]);
         char *end = NULL;
@@ -79,6 +89,9 @@ int cl_loss_format(const cl_loss_cfg *cfg, char *buf, int cap)
 {
     if (cfg->kind == CL_LOSS_CE || cfg->kind == CL_LOSS_CLM)
         return snprintf(buf, (size_t)cap, "%s", cl_loss_kind_name(cfg->kind));
+    if (cfg->kind == CL_LOSS_PAL)
+        return snprintf(buf, (size_t)cap, "pal%s",
+                        cfg->param == CL_LOSS_PAL_MEAN ? "=mean" : "");
     return snprintf(buf, (size_t)cap, "%s=%.17g", cl_loss_kind_name(cfg->kind), cfg->param);
 }
 
@@ -120,6 +133,7 @@ static double row_loss(const cl_loss_cfg *c, const float *z, int y, int k, doubl
         return loss;
     }
     case CL_LOSS_CE:
+    case CL_LOSS_PAL: /* one label: m = 1, both weightings are CE (loss.h) */
     case CL_LOSS_LS: {
         double a = c->kind == CL_LOSS_LS ? c->param : 0.0;
         log_softmax(z, k, lp);
@@ -252,6 +266,99 @@ cl_status cl_loss_compute(const cl_loss_cfg *cfg, const float *logits, const int
     }
     *loss = sum * inv_n;
     if (ncorrect) *ncorrect = correct;
+    return CL_OK;
+}
+
+/* ---- PAL on K-hot targets (loss.h; Li, Wang, Li & Qu, ICML 2024) ---- */
+
+/* The scratch of one row lives on the stack: K is capped. */
+enum { KHOT_KMAX = 4096 };
+
+/* pred [k] = the top-m set of z [k]: the m largest, ties to the lower index. */
+static void topm(const float *z, int k, int m, uint8_t *pred)
+{
+    for (int j = 0; j < k; j++) pred[j] = 0;
+    for (int r = 0; r < m && r < k; r++) {
+        int best = -1;
+        for (int j = 0; j < k; j++)
+            if (!pred[j] && (best < 0 || z[j] > z[best])) best = j;
+        pred[best] = 1;
+    }
+}
+
+int64_t cl_loss_topm_score(const float *logits, const uint8_t *yk, int n, int k, int64_t *tp,
+                           int64_t *fp, int64_t *fn)
+{
+    CL_ASSERT(k >= 1 && k <= KHOT_KMAX);
+    uint8_t pred[KHOT_KMAX];
+    int64_t exact = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *t = yk + (int64_t)i * k;
+        int m = 0, same = 1;
+        for (int j = 0; j < k; j++) m += t[j] != 0;
+        topm(logits + (int64_t)i * k, k, m, pred);
+        for (int j = 0; j < k; j++) {
+            int a = t[j] != 0, b = pred[j];
+            same &= a == b;
+            if (tp) tp[j] += a && b;
+            if (fp) fp[j] += !a && b;
+            if (fn) fn[j] += a && !b;
+        }
+        exact += same;
+    }
+    return exact;
+}
+
+double cl_loss_f1(const int64_t *tp, const int64_t *fp, const int64_t *fn, int k, double *f1)
+{
+    double sum = 0;
+    int defined = 0;
+    for (int j = 0; j < k; j++) {
+        int64_t den = 2 * tp[j] + fp[j] + fn[j];
+        double v = den > 0 ? 2.0 * (double)tp[j] / (double)den : NAN;
+        if (f1) f1[j] = v;
+        if (den > 0) {
+            sum += v;
+            defined++;
+        }
+    }
+    return defined ? sum / defined : NAN;
+}
+
+cl_status cl_loss_compute_khot(const cl_loss_cfg *cfg, const float *logits, const uint8_t *yk,
+                               int n, int k, double *loss, float *dlogits, int64_t *ncorrect)
+{
+    if (cfg->kind != CL_LOSS_PAL)
+        return cl_error(CL_EINVAL, "--loss %s cannot train on multi-label (K-hot) data; use "
+                                   "--loss pal or pal=mean", cl_loss_kind_name(cfg->kind));
+    CL_TRY(check_param(cfg, "pal"));
+    if (n < 1 || k < 2 || k > KHOT_KMAX)
+        return cl_error(CL_EINVAL, "loss pal: need n >= 1 and 2 <= k <= %d (got n=%d, k=%d)",
+                        KHOT_KMAX, n, k);
+    for (int64_t i = 0; i < (int64_t)n * k; i++)
+        if (yk[i] > 1)
+            return cl_error(CL_EINVAL, "loss pal: sample %lld has a K-hot value %d (not 0/1)",
+                            (long long)(i / k), (int)yk[i]);
+    double lp[KHOT_KMAX];
+    double inv_n = 1.0 / n, sum = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (int64_t)i * k;
+        const uint8_t *t = yk + (int64_t)i * k;
+        int m = 0;
+        for (int j = 0; j < k; j++) m += t[j];
+        if (m == 0) return cl_error(CL_EINVAL, "loss pal: sample %d has no label", i);
+        /* sum: -sum_S log p_l, d = m p - yk; mean: both divided by m */
+        double w = cfg->param == CL_LOSS_PAL_MEAN ? 1.0 / m : 1.0, l = 0;
+        log_softmax(z, k, lp);
+        for (int j = 0; j < k; j++)
+            if (t[j]) l -= lp[j];
+        sum += w * l;
+        if (dlogits)
+            for (int j = 0; j < k; j++)
+                dlogits[(int64_t)i * k + j] = (float)(w * (m * exp(lp[j]) - t[j]) * inv_n);
+    }
+    *loss = sum * inv_n;
+    if (ncorrect) *ncorrect = cl_loss_topm_score(logits, yk, n, k, NULL, NULL, NULL);
     return CL_OK;
 }
 

@@ -57,6 +57,7 @@ typedef struct {
     float *x, *dlogits;   /* [batch, dim], [batch, K] */
     float *tb;            /* [batch, K] regression targets (regression only) */
     int32_t *y;           /* [batch] */
+    uint8_t *yk;          /* [batch, K] K-hot rows of the batch (multi-label data only) */
     int64_t N;
     int K, batches;
     int slot; /* checkpoint slot holding the newest good checkpoint, -1 = unknown */
@@ -140,6 +141,17 @@ static cl_status setup(trainer *t, const cl_train_config *cfg, cl_model *m,
     t->y = cl_alloc_array((size_t)cfg->batch, sizeof(int32_t), "batch labels");
     t->dlogits = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, sizeof(float), "dlogits");
     if (!t->x || !t->y || !t->dlogits) return CL_ENOMEM;
+    if (train->yk) { /* multi-label: the batch's K-hot rows, gathered by index */
+        if (cfg->task != CL_TASK_CLASSIFY || cfg->loss.kind != CL_LOSS_PAL)
+            return cl_error(CL_EINVAL, "--loss %s cannot train on multi-label (K-hot) data; "
+                                       "use --loss pal or pal=mean",
+                            cl_loss_kind_name(cfg->loss.kind));
+        if (train->classes != t->K || (test && test->yk && test->classes != t->K))
+            return cl_error(CL_EINVAL, "multi-label data has %d labels, the model outputs %d",
+                            train->classes, t->K);
+        t->yk = cl_alloc_array((size_t)cfg->batch * (size_t)t->K, 1, "batch K-hot labels");
+        if (!t->yk) return CL_ENOMEM;
+    }
     if (cfg->task == CL_TASK_REGRESS) {
         if (!cfg->targets || (test && !cfg->test_targets) || t->K > CL_TRAIN_MAX_TARGETS)
             return cl_error(CL_EINVAL, "regression needs targets for every split and at most "
@@ -181,6 +193,7 @@ static void teardown(trainer *t)
     cl_free(t->y);
     cl_free(t->dlogits);
     cl_free(t->tb);
+    cl_free(t->yk);
     cl_free(t->st.perm);
 }
 
@@ -197,6 +210,13 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
                    sizeof(float) * (size_t)t->K);
         CL_TRY(cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL));
         *correct = 0;
+    } else if (t->yk) {
+        const int32_t *idx = t->st.perm + t->st.pos;
+        for (int i = 0; i < n; i++)
+            memcpy(t->yk + (int64_t)i * t->K, t->train->yk + (int64_t)idx[i] * t->K,
+                   (size_t)t->K);
+        CL_TRY(cl_loss_compute_khot(&t->cfg->loss, logits, t->yk, n, t->K, loss, t->dlogits,
+                                    correct));
     } else {
         CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y, n, t->K, loss, t->dlogits,
                                correct));
@@ -218,6 +238,28 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
 
 static void fill_info(const trainer *t, cl_epoch_info *info);
 
+/* Multi-label data: eval loss, exact-set accuracy and macro-F1 (eval_khot.c). */
+static cl_status eval_khot(const trainer *t, cl_epoch_info *info)
+{
+    const cl_train_config *cfg = t->cfg;
+    cl_khot_eval e;
+    if (cfg->eval_train) {
+        CL_TRY(cl_train_evaluate_khot(t->m, t->train, &cfg->loss, &e));
+        info->train_loss = e.loss;
+        info->train_acc = e.acc;
+        info->train_f1 = e.macro_f1;
+    }
+    if (cfg->eval_test && t->test && !t->test->yk) /* a single-label test split */
+        CL_TRY(cl_train_evaluate(t->m, t->test, &cfg->loss, &info->test_loss, &info->test_acc));
+    else if (cfg->eval_test && t->test) {
+        CL_TRY(cl_train_evaluate_khot(t->m, t->test, &cfg->loss, &e));
+        info->test_loss = e.loss;
+        info->test_acc = e.acc;
+        info->test_f1 = e.macro_f1;
+    }
+    return CL_OK;
+}
+
 /* The end of an epoch: eval passes, the epoch callbacks (the study writes
  * its rows, .npy files and figures there), then the checkpoint. The
  * checkpoint comes last so that it never runs ahead of the results: a
@@ -235,6 +277,10 @@ static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks
     info->batch_index = t->batches;
     CL_TRY(check_params(t));
     int skip = cfg->skip_eval && cfg->skip_eval(cfg->skip_eval_user, t->st.epoch);
+    if (!skip && t->yk) {
+        CL_TRY(eval_khot(t, info));
+        skip = 1;
+    }
     if (!skip && cfg->eval_train && cfg->task == CL_TASK_REGRESS)
         CL_TRY(cl_train_evaluate_reg(t->m, t->train, cfg->targets, &info->train_loss,
                                      &info->train_acc, NULL, NULL));
@@ -275,6 +321,7 @@ static void fill_info(const trainer *t, cl_epoch_info *info)
     info->out_dir = t->cfg->out_dir;
     info->cfg = t->cfg;
     info->train_loss = info->train_acc = info->test_loss = info->test_acc = NAN;
+    info->train_f1 = info->test_f1 = NAN;
 }
 
 cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_train_data *train,
