@@ -159,8 +159,8 @@ int main(int argc, char **argv)
     make_data(xtr, ytr, NTR, 11, has(argc, argv, "imbal"));
     make_data(xte, yte, NTE, 12, 0);
     if (bad && rank == cl_comm_size(comm) - 1) ytr[NTR - 1] = K;
-    cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL};
-    cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL};
+    cl_train_data train = {NTR, {DIN, 1, 1}, K, xtr, ytr, NULL, NULL, NULL};
+    cl_train_data test = {NTE, {DIN, 1, 1}, K, xte, yte, NULL, NULL, NULL};
     const int clm = has(argc, argv, "clm"), reg = has(argc, argv, "reg");
     cl_model *m = mlp(5, clm, reg, has(argc, argv, "bn"));
     /* bn: this rank's BN running statistics differ from rank 0's (as per-rank
