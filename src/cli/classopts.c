@@ -21,7 +21,7 @@ int cl_cli_classes_flag(int argc, char **argv, int *i, cl_cli_data *d)
 
 const cl_json_value *cl_cli_classes_from_json(const cl_json_value *obj, cl_cli_data *d)
 {
-    const cl_json_value *v = cl_json_get(obj, "classes");
+    const cl_json_value *v = cl_json_get(obj, "class_subset");
     if (!v || (d->set & CL_CLI_D_CLASSES)) return NULL;
     if (v->type != CL_JSON_ARRAY || v->n < 2 || v->n > CL_DATA_MAX_CLASSES) return v;
     for (int j = 0; j < v->n; j++) {
@@ -37,7 +37,7 @@ const cl_json_value *cl_cli_classes_from_json(const cl_json_value *obj, cl_cli_d
 void cl_cli_classes_fields(cl_cli_fields *f, const cl_cli_data *d)
 {
     if (!d->nclass_list) return; /* runs without it keep their config and hash */
-    f->begin(f, "classes", '['); /* new label j is source class classes[j] */
+    f->begin(f, "class_subset", '['); /* new label j is source class classes[j] */
     for (int j = 0; j < d->nclass_list; j++) f->i64(f, NULL, d->class_list[j]);
     f->end(f, '[');
 }

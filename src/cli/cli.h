@@ -15,6 +15,8 @@ int cl_cmd_plot(int argc, char **argv);
 int cl_cmd_ufm(int argc, char **argv);
 /* collapse analyze --thresholds (analyze_onc.c): ordinal collapse keys. */
 int cl_cmd_analyze_onc(int argc, char **argv);
+/* collapse probe (cmd_probe.c): transfer measures of a run on new classes. */
+int cl_cmd_probe(int argc, char **argv);
 
 /* Prints "collapse: <msg>" to stderr and returns `code`. */
 int cl_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
