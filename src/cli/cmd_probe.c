@@ -182,7 +182,7 @@ int cl_cmd_probe(int argc, char **argv)
     if (episodes && !cl_opt_int("--episodes", episodes, 1, 1000000, &p.po.episodes)) return 2;
     if (ridge && !cl_opt_double("--ridge", ridge, 1e-12, 1e12, &p.po.ridge)) return 2;
     if ((rc = cl_cli_ckpt_args_data(&a))) return rc;
-    if (!a.data.nclass_list)
+    if (!(a.data.set & CL_CLI_D_CLASSES)) /* not the run's own subset by default */
         return cl_cli_fail(2, "probe: --classes LIST is required (the target classes)");
     target_data(&a.data);
     p.po.seed = a.data.opts.seed;
@@ -211,8 +211,10 @@ int cl_cmd_probe(int argc, char **argv)
     cl_json_num(&j, "ridge", p.po.ridge > 0 ? p.po.ridge : 0);
     cl_cli_data_json(&j, "data", &a.data, &train, &test);
     rc = run_all(&a, &p, &train, &test, &j);
-    cl_json_obj_end(&j);
-    if (cl_json_finish(&j, "probe JSON") != CL_OK && !rc) rc = cl_cli_fail(1, "%s", cl_errmsg());
+    if (!rc) { /* after an error the JSON is left unfinished and not written */
+        cl_json_obj_end(&j);
+        if (cl_json_finish(&j, "probe JSON") != CL_OK) rc = cl_cli_fail(1, "%s", cl_errmsg());
+    }
     fclose(mem);
     if (!rc && (rc = write_json(out, text, len)) == 0 && out) printf("written to %s\n", out);
 done:

@@ -44,6 +44,7 @@ static cl_status features(cl_model *m, const cl_dataset *d, collect *c)
     c->H = cl_alloc_array((size_t)d->n, (size_t)c->dim * sizeof(float), "probe features");
     if (!c->H) return CL_ENOMEM;
     cl_data_view(d, NULL, &v);
+    v.classes = 0; /* new classes: the head's outputs are not used */
     return cl_train_forward_each(m, &v, 0, take, c);
 }
 
