@@ -104,8 +104,9 @@ cl_status cl_ridge_probe(const float *Htr, int64_t ntr, const int32_t *ytr, cons
         int64_t nho = ntr / 5 > 0 ? ntr / 5 : 1, nfit = ntr - nho;
         normal_eq(Htr, ytr, idx + nho, nfit, dim, K, mean, X, Y, G, R);
         int64_t best = -1;
-        for (int p = 0; p <= 6; p++) {
-            double l = pow(10.0, p - 6);
+        static const double grid[] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1};
+        for (int p = 0; p < 7; p++) {
+            double l = grid[p];
             if (solve(G, R, dim, K, l, A, W)) continue;
             int64_t ok = correct(Htr, ytr, idx, nho, dim, K, mean, W, score);
             if (ok >= best) best = ok, lam = l;
