@@ -1,7 +1,8 @@
 /* --classes and collapse probe as child processes ($COLLAPSE_BIN) on small
  * MNIST subsets: the remap and config.json's class_subset, eval reading it
  * back, the one-line errors, probe JSON identical for the same seed and
- * different for another, --all-checkpoints rows, bad flags. */
+ * different for another, --all-checkpoints rows, bad flags; and
+ * plot --csv --scatter. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,5 +119,28 @@ Test(probe_cli, bad_flags, .timeout = TC_TIMEOUT)
     cr_assert_eq(run(&c, tr), 1);
     has(c.err, "--classes: class 12 is out of range");
     cr_assert(!tc_exists(out), "%s was written", out);
+    ctx_done(&c);
+}
+
+Test(probe_cli, plot_csv_scatter, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "scatter");
+    char csv[256], a[256], b[256];
+    sub(csv, sizeof csv, "%s/s.csv", c.dir);
+    sub(a, sizeof a, "%s/lines.png", c.dir);
+    sub(b, sizeof b, "%s/scatter.png", c.dir);
+    tc_write_text(csv, "x,y\n1,0.5\n3,0.2\n2,0.9\n4,0.4\n");
+    const char *l[] = {"plot", "--csv", csv, "--y", "y", "--x", "x", "--png", a, NULL};
+    const char *s[] = {"plot", "--csv", csv, "--y", "y", "--x", "x", "--png", b, "--scatter",
+                       NULL};
+    run_ok(&c, l);
+    run_ok(&c, s);
+    cr_assert(tc_is_png(a) && tc_is_png(b));
+    size_t na, nb;
+    char *ta = tc_slurp(a, &na), *tb = tc_slurp(b, &nb);
+    cr_assert(na != nb || memcmp(ta, tb, na), "--scatter draws the same figure");
+    free(ta);
+    free(tb);
     ctx_done(&c);
 }
