@@ -279,6 +279,12 @@ cl_status cl_data_fetch(const char *name, const char *from, const char *to, char
 
 /* ---- class subsets (classes.c; --classes) ---- */
 
+/* One item of a class list at p: "N" or "N-M" (decimal digits, N <= M):
+ * sets *lo and *hi and returns the character after the item, or NULL for
+ * bad syntax. Shared by the class-list parsers (--classes, the CLI's
+ * --minority-classes). */
+const char *cl_data_class_item(const char *p, long *lo, long *hi);
+
 /* Parses a class list given to `flag`: ranges and single indices separated
  * by commas, e.g. "0-4", "0,3,7", "5-9,0,2"; the order is kept (it gives
  * the new labels 0..k-1). Writes list[*k] (room for CL_DATA_MAX_CLASSES).

@@ -12,6 +12,7 @@
 #include "collapse/data.h"
 #include "collapse/json.h"
 #include "collapse/nn.h"
+#include "collapse/train.h"
 
 #define CL_PROBE_MAX_SHOTS 8
 
@@ -40,6 +41,15 @@ typedef struct {
     double probe_acc;                 /* ridge probe, test accuracy */
     double probe_lambda;              /* its lam_rel */
 } cl_probe_result;
+
+/* The outputs of model layer `layer` (-1: the input) for every sample of
+ * ds, in dataset order, into a new H [ds->n, *dim] (cl_alloc'ed; free with
+ * cl_free; NULL on error); bn_train as cl_train_forward_each (BN batch
+ * statistics; rows are put back in dataset order). Also `collapse
+ * features`'s. Errors: CL_ENOMEM ("features of N x dim floats: ..."), the
+ * forward pass's. */
+cl_status cl_probe_layer_features(cl_model *m, const cl_train_data *ds, int layer,
+                                  int bn_train, float **H, int64_t *dim);
 
 /* Runs the probe: features of o->layer over train (support, probe fit) and
  * test (queries, probe test) in eval mode (BN running statistics), then the

@@ -8,6 +8,18 @@
 
 #include "collapse/data.h"
 
+const char *cl_data_class_item(const char *p, long *lo, long *hi)
+{
+    char *e;
+    if (!isdigit((unsigned char)*p)) return NULL;
+    *lo = *hi = strtol(p, &e, 10);
+    if (*e == '-') {
+        if (!isdigit((unsigned char)e[1])) return NULL;
+        *hi = strtol(e + 1, &e, 10);
+    }
+    return *hi < *lo ? NULL : e;
+}
+
 cl_status cl_data_class_list(const char *flag, const char *s, int K, int *list, int *k)
 {
     unsigned char seen[CL_DATA_MAX_CLASSES] = {0};
@@ -15,15 +27,9 @@ cl_status cl_data_class_list(const char *flag, const char *s, int K, int *list, 
     *k = 0;
     if (!*s) return cl_error(CL_EINVAL, "%s: empty class list", flag);
     for (;;) {
-        char *e;
         long lo, hi;
-        if (!isdigit((unsigned char)*p)) goto bad;
-        lo = hi = strtol(p, &e, 10);
-        if (*e == '-') {
-            if (!isdigit((unsigned char)e[1])) goto bad;
-            hi = strtol(e + 1, &e, 10);
-        }
-        if (hi < lo) goto bad;
+        const char *e = cl_data_class_item(p, &lo, &hi);
+        if (!e) goto bad;
         for (long c = lo; c <= hi; c++) {
             if (c >= CL_DATA_MAX_CLASSES || (K > 0 && c >= K))
                 return cl_error(CL_EINVAL, "%s %s: class %ld is out of range (K = %d classes)",

@@ -2,6 +2,7 @@
  * the transfer measures of Galanti, Gyorgy & Hutter (ICLR 2022: CDNV,
  * few-shot NCC) and Li et al. (TMLR 2024: NC1, linear probe). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "collapse/mem.h"
@@ -29,23 +30,52 @@ typedef struct {
     float *H; /* [N, dim] */
 } collect;
 
+/* One batch's rows of the tapped layer into their dataset positions. */
 static cl_status take(void *user, const cl_model *m, const cl_batch *b)
 {
     collect *c = user;
     const float *src = c->layer < 0 ? b->x : m->acts[c->layer];
-    memcpy(c->H + b->first * c->dim, src, sizeof(float) * (size_t)(b->n * c->dim));
+    for (int i = 0; i < b->n; i++) {
+        int64_t row = b->idx ? b->idx[i] : b->first + i;
+        memcpy(c->H + row * c->dim, src + (int64_t)i * c->dim, sizeof(float) * (size_t)c->dim);
+    }
     return CL_OK;
 }
 
-/* Eval-mode features of d at c->layer into a new c->H. */
-static cl_status features(cl_model *m, const cl_dataset *d, collect *c)
+cl_status cl_probe_layer_features(cl_model *m, const cl_train_data *ds, int layer,
+                                  int bn_train, float **H, int64_t *dim)
+{
+    *H = NULL;
+    if (layer < -1 || layer >= m->nlayers)
+        return cl_error(CL_EINVAL, "features: layer %d out of range", layer);
+    collect c = {layer, layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[layer].out),
+                 NULL};
+    *dim = c.dim;
+    c.H = cl_alloc_array((size_t)ds->n, (size_t)c.dim * sizeof(float), "features");
+    if (!c.H) {
+        char msg[512]; /* cl_error writes into the buffer cl_errmsg returns */
+        snprintf(msg, sizeof msg, "%s", cl_errmsg());
+        return cl_error(CL_ENOMEM, "features of %lld x %lld floats: %s", (long long)ds->n,
+                        (long long)c.dim, msg);
+    }
+    cl_status st = cl_train_forward_each(m, ds, bn_train, take, &c);
+    if (st != CL_OK) {
+        cl_free(c.H);
+        return st;
+    }
+    *H = c.H;
+    return CL_OK;
+}
+
+/* Eval-mode features of d at `layer` into a new *H (the new classes are
+ * not checked against the head's outputs, which are not used). */
+static cl_status features(cl_model *m, const cl_dataset *d, int layer, float **H)
 {
     cl_train_data v;
-    c->H = cl_alloc_array((size_t)d->n, (size_t)c->dim * sizeof(float), "probe features");
-    if (!c->H) return CL_ENOMEM;
+    int64_t dim;
     cl_data_view(d, NULL, &v);
-    v.classes = 0; /* new classes: the head's outputs are not used */
-    return cl_train_forward_each(m, &v, 0, take, c);
+    v.classes = 0;
+    return cl_probe_layer_features(m, &v, layer, 0, H, &dim);
 }
 
 /* NC1 without a classifier (nc.h: W = NULL); NAN when undefined. */
@@ -83,34 +113,34 @@ cl_status cl_probe_run(cl_model *m, const cl_dataset *train, const cl_dataset *t
 {
     memset(r, 0, sizeof *r);
     CL_TRY(check(m, train, test, o));
-    collect tr = {o->layer, 0, NULL}, te = {o->layer, 0, NULL};
-    tr.dim = te.dim = o->layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[o->layer].out);
-    if (tr.dim > INT32_MAX) return cl_error(CL_EINVAL, "probe: layer too wide");
-    const int dim = (int)tr.dim, K = train->classes;
+    int64_t width = o->layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[o->layer].out);
+    if (width > INT32_MAX) return cl_error(CL_EINVAL, "probe: layer too wide");
+    const int dim = (int)width, K = train->classes;
+    float *htr = NULL, *hte = NULL;
     r->ntrain = train->n;
     r->ntest = test->n;
     r->dim = dim;
     r->K = K;
-    cl_status st = features(m, train, &tr);
-    if (st == CL_OK) st = features(m, test, &te);
-    if (st == CL_OK) st = nc1(tr.H, train, dim, &r->nc1_train);
-    if (st == CL_OK) st = nc1(te.H, test, dim, &r->nc1_test);
+    cl_status st = features(m, train, o->layer, &htr);
+    if (st == CL_OK) st = features(m, test, o->layer, &hte);
+    if (st == CL_OK) st = nc1(htr, train, dim, &r->nc1_train);
+    if (st == CL_OK) st = nc1(hte, test, dim, &r->nc1_test);
     if (st == CL_OK)
-        st = cl_cdnv(tr.H, train->n, dim, train->y, K, &r->cdnv_train, &r->cdnv_max_train);
+        st = cl_cdnv(htr, train->n, dim, train->y, K, &r->cdnv_train, &r->cdnv_max_train);
     if (st == CL_OK)
-        st = cl_cdnv(te.H, test->n, dim, test->y, K, &r->cdnv_test, &r->cdnv_max_test);
+        st = cl_cdnv(hte, test->n, dim, test->y, K, &r->cdnv_test, &r->cdnv_max_test);
     r->nshots = o->nshots;
     for (int s = 0; st == CL_OK && s < o->nshots; s++) {
         r->shots[s] = o->shots[s];
-        st = cl_fewshot_ncc(tr.H, train->n, train->y, te.H, test->n, test->y, dim, K,
+        st = cl_fewshot_ncc(htr, train->n, train->y, hte, test->n, test->y, dim, K,
                             o->shots[s], o->episodes, o->seed, &r->fewshot_mean[s],
                             &r->fewshot_ci95[s], NULL);
     }
     if (st == CL_OK)
-        st = cl_ridge_probe(tr.H, train->n, train->y, te.H, test->n, test->y, dim, K,
+        st = cl_ridge_probe(htr, train->n, train->y, hte, test->n, test->y, dim, K,
                             o->ridge, o->seed, &r->probe_acc, &r->probe_lambda);
-    cl_free(tr.H);
-    cl_free(te.H);
+    cl_free(htr);
+    cl_free(hte);
     return st;
 }
 
