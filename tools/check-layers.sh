@@ -12,6 +12,7 @@ declare -A module=(
   [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis [mlab]=analysis
   [builders]=model [modelcfg]=model [etf]=model
   [loss]=train [optim]=train [sched]=train [train]=train [study]=study
+  [transfer]=analysis [probe]=study
   [ufm]=ufm)
 declare -A level=([core]=0 [kernels]=1 [io]=1 [data]=1 [layers]=2 [analysis]=2
                   [model]=3 [train]=4 [ufm]=4 [study]=5 [cli]=6)

@@ -374,4 +374,28 @@ void cl_data_aug_gather(void *ctx, const int32_t *idx, int n, float *x, int32_t 
 cl_status cl_data_fetch(const char *name, const char *from, const char *to, char *report,
                         int cap);
 
+/* ---- class subsets (classes.c; --classes) ---- */
+
+/* One item of a class list at p: "N" or "N-M" (decimal digits, N <= M):
+ * sets *lo and *hi and returns the character after the item, or NULL for
+ * bad syntax. Shared by the class-list parsers (--classes, the CLI's
+ * --minority-classes). */
+const char *cl_data_class_item(const char *p, long *lo, long *hi);
+
+/* Parses a class list given to `flag`: ranges and single indices separated
+ * by commas, e.g. "0-4", "0,3,7", "5-9,0,2"; the order is kept (it gives
+ * the new labels 0..k-1). Writes list[*k] (room for CL_DATA_MAX_CLASSES).
+ * K > 0: classes must be < K (K = 0: only < CL_DATA_MAX_CLASSES). Errors
+ * (CL_EINVAL, one line naming flag and value): empty, bad syntax, class out
+ * of range, a class listed twice, fewer than 2 classes. */
+cl_status cl_data_class_list(const char *flag, const char *s, int K, int *list, int *k);
+
+/* Keeps only the samples of d whose label y is one of list[k] and relabels
+ * them: class list[j] becomes j (y and y_true), class_names follow, K = k;
+ * x, index and targets keep their rows in source order (in place, no
+ * reallocation). Call right after loading (before cl_data_prepare).
+ * Errors: CL_EINVAL (k < 2 or > K, a class out of range or listed twice, no
+ * sample left); d is unchanged then. */
+cl_status cl_data_select_classes(cl_dataset *d, const int *list, int k);
+
 #endif

@@ -25,7 +25,7 @@ typedef struct {
     const char *label;   /* NULL = not in the legend */
     int color;           /* palette index (mod CL_PLOT_COLORS) */
     int style;           /* 0 solid, 1 dashed, 2 dotted */
-    int points;          /* 1: also mark every point */
+    int points;          /* 1: also mark every point; 2: points only (a scatter) */
 } cl_plot_series;
 
 typedef enum {

@@ -21,6 +21,8 @@ int cl_cmd_analyze_onc(int argc, char **argv);
  * cl_cli_khot_labels: 1 if argv's --labels file reads as [N, K > 1]. */
 int cl_cmd_analyze_mlab(int argc, char **argv);
 int cl_cli_khot_labels(int argc, char **argv);
+/* collapse probe (cmd_probe.c): transfer measures of a run on new classes. */
+int cl_cmd_probe(int argc, char **argv);
 
 /* Prints "collapse: <msg>" to stderr and returns `code`. */
 int cl_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,7 @@
 #include "collapse/mem.h"
 #include "collapse/modelcfg.h"
 #include "collapse/npy.h"
+#include "collapse/probe.h"
 #include "collapse/train.h"
 #include "ckptargs.h"
 #include "opts.h"
@@ -39,19 +40,6 @@ typedef struct {
     int64_t dim;
     float *H; /* [N, dim] */
 } collect;
-
-static cl_status take(void *user, const cl_model *m, const cl_batch *b)
-{
-    collect *c = user;
-    const float *src = c->layer < 0 ? b->x : m->acts[c->layer];
-    if (!b->idx)
-        memcpy(c->H + b->first * c->dim, src, sizeof(float) * (size_t)(b->n * c->dim));
-    else /* BN train mode: rows back to their dataset positions */
-        for (int i = 0; i < b->n; i++)
-            memcpy(c->H + (int64_t)b->idx[i] * c->dim, src + (int64_t)i * c->dim,
-                   sizeof(float) * (size_t)c->dim);
-    return CL_OK;
-}
 
 static int write_npy(const char *dir, const char *name, cl_npy_dtype t, const void *data,
                      int ndim, const int64_t *shape)
@@ -120,18 +108,13 @@ int cl_cmd_features(int argc, char **argv)
         goto done;
     }
     const cl_dataset *d = !strcmp(split, "train") ? &train : &test;
-    c.dim = c.layer < 0 ? cl_shape_size(m->in) : cl_shape_size(m->layers[c.layer].out);
-    c.H = cl_alloc_array((size_t)d->n, (size_t)c.dim * sizeof(float), "features");
-    if (!c.H) {
-        rc = cl_cli_fail(1, "features of %lld x %lld floats: %s", (long long)d->n,
-                         (long long)c.dim, cl_errmsg());
-        goto done;
-    }
     cl_train_data v;
     cl_data_view(d, NULL, &v);
     if (reg) v.classes = 0; /* a regression head: targets, not labels */
-    if (cl_train_forward_each(m, &v, !strcmp(bn_mode, "train"), take, &c) != CL_OK) {
-        rc = cl_cli_fail(1, "forward pass: %s", cl_errmsg());
+    cl_status fs = cl_probe_layer_features(m, &v, c.layer, !strcmp(bn_mode, "train"), &c.H,
+                                           &c.dim); /* study/probe.c */
+    if (fs != CL_OK) {
+        rc = cl_cli_fail(1, "%s%s", fs == CL_ENOMEM ? "" : "forward pass: ", cl_errmsg());
         goto done;
     }
     const cl_layer *cl = &m->layers[ci];

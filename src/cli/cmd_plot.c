@@ -38,12 +38,14 @@ static void usage(FILE *f)
         "                     --x COL --png OUT.png [--logx] [--logy] [--abs] [--xmin "
         "X]\n"
         "                     [--title T] [--xlabel L] [--ylabel L] [--legend POS]\n"
+        "                     [--scatter]\n"
         "Draws columns of CSV files (a sweep's summary, runs' metrics.csv) against\n"
         "column COL of the same file, one panel. The k-th --y names columns of the\n"
         "k-th --csv; LABEL is the legend entry (default: the column, prefixed by the\n"
         "file's folder when there are several files). --abs plots |y|, --xmin drops\n"
         "rows with x < X, --legend top-left (default), top-right, bottom-left,\n"
-        "bottom-right or none. Up to 16 files and 32 series.\n"
+        "bottom-right or none, --scatter marks the points without joining them.\n"
+        "Up to 16 files and 32 series.\n"
         "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
         "              one run, ./plots for several)\n",
         MAX_RUNS);

@@ -111,6 +111,7 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
                : cl_opt_int("--ordinal-bins", v, 2, CL_DATA_MAX_CLASSES, &d->ordinal_bins) ? 1
                                                                                           : -1;
     }
+    if ((r = cl_cli_classes_flag(argc, argv, i, d)) != 0) return r; /* --classes */
     if (cl_opt_flag(argv, *i, "--random-pixels")) {
         d->set |= CL_CLI_D_RP;
         o->random_pixels = 1;
@@ -258,7 +259,7 @@ static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *
         o->random_labels_mode =
             !strcmp(v->text, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
     }
-    return NULL;
+    return cl_cli_classes_from_json(obj, d); /* NULL, or a malformed "classes" */
 }
 
 int cl_cli_data_from_run(const char *path, cl_cli_data *d)
@@ -320,6 +321,7 @@ int cl_cli_data_load(const cl_cli_data *d, cl_dataset *train, cl_dataset *test)
         bad = d->test_targets;
         st = load_targets("--test-targets", d->test_targets, test);
     }
+    if (st == CL_OK) bad = "--classes", st = cl_cli_classes_apply(d, train, test);
     if (st == CL_OK && d->ordinal_bins) {
         bad = "--ordinal-bins"; /* its messages name the flag */
         st = cl_data_ordinal_bins(train, test, d->ordinal_bins, 0);
@@ -372,6 +374,7 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
     if (d->targets) f->str(f, "targets", d->targets);
     if (d->test_targets) f->str(f, "test_targets", d->test_targets);
     if (d->ordinal_bins) f->i64(f, "ordinal_bins", d->ordinal_bins);
+    cl_cli_classes_fields(f, d); /* only when given */
 }
 
 void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
@@ -457,7 +460,8 @@ void cl_cli_data_usage(FILE *f)
         "  --seed S                  seeds subsets, labels, init and data order (1)\n"
         "  --targets Y.npy           float targets [N, n] of the training split\n"
         "  --test-targets Y.npy      float targets [N, n] of the test split\n"
-        "  --ordinal-bins K          classes = K quantile bins of target column 0\n");
+        "  --ordinal-bins K          classes = K quantile bins of target column 0\n"
+        "  --classes LIST            only these classes (0-4, 0,3,7), relabelled 0..k-1\n");
 }
 
 int cl_cli_write_file(const char *path, const char *text, size_t len)

@@ -5,7 +5,8 @@
  *   --random-labels P  --random-labels-mode permute|uniform  --random-pixels
  *   --resize S  --normalize  --augment  --seed S
  *   --imbalance R --minority M | --long-tail R
- *   --targets Y.npy  --test-targets Y.npy  --ordinal-bins K */
+ *   --targets Y.npy  --test-targets Y.npy  --ordinal-bins K
+ *   --classes LIST (a class subset, relabelled 0..k-1 in the listed order) */
 #ifndef COLLAPSE_CLI_DATAOPTS_H
 #define COLLAPSE_CLI_DATAOPTS_H
 
@@ -35,7 +36,8 @@ enum {
     CL_CLI_D_TAIL = 1 << 13,
     CL_CLI_D_TARGETS = 1 << 14,
     CL_CLI_D_TEST_TARGETS = 1 << 15,
-    CL_CLI_D_ORD = 1 << 16
+    CL_CLI_D_ORD = 1 << 16,
+    CL_CLI_D_CLASSES = 1 << 17
 };
 
 typedef struct {
@@ -48,6 +50,8 @@ typedef struct {
     const char *targets, *test_targets; /* --targets / --test-targets (NULL = none) */
     int ordinal_bins;                   /* --ordinal-bins K (0 = off) */
     char targets_buf[1024], test_targets_buf[1024];
+    int class_list[CL_DATA_MAX_CLASSES]; /* --classes: source class of new label j */
+    int nclass_list;                     /* entries of class_list (0 = all classes) */
 } cl_cli_data;
 
 void cl_cli_data_init(cl_cli_data *d);
@@ -98,6 +102,18 @@ void cl_cli_data_json(cl_json *j, const char *key, const cl_cli_data *d,
  * --long-tail, a second line with the training class counts). */
 void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
                        const cl_dataset *test);
+
+/* --classes LIST (classopts.c). cl_cli_classes_flag: as cl_cli_data_flag
+ * for --classes only. cl_cli_classes_from_json: the "classes" array of a
+ * config.json data object into d unless the flag was given (returns the
+ * malformed value or NULL). cl_cli_classes_fields: the config/hash field,
+ * only when given. cl_cli_classes_apply: the subset of both splits (after
+ * loading, before cl_data_prepare; a no-op without --classes), with a note
+ * on stdout; refuses --ordinal-bins (CL_EINVAL naming the flag). */
+int cl_cli_classes_flag(int argc, char **argv, int *i, cl_cli_data *d);
+const cl_json_value *cl_cli_classes_from_json(const cl_json_value *obj, cl_cli_data *d);
+void cl_cli_classes_fields(cl_cli_fields *f, const cl_cli_data *d);
+cl_status cl_cli_classes_apply(const cl_cli_data *d, cl_dataset *train, cl_dataset *test);
 
 /* The usage lines of the data flags. */
 void cl_cli_data_usage(FILE *f);

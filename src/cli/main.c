@@ -20,6 +20,7 @@ static const cl_command commands[] = {
     {"analyze", cl_cmd_analyze, "collapse keys of .npy features: NC1-NC4, GNC, NRC, ONC"},
     {"plot", cl_cmd_plot, "draw the figures of one or more runs"},
     {"ufm", cl_cmd_ufm, "unconstrained-features model simulator with closed-form checks"},
+    {"probe", cl_cmd_probe, "transfer: NC1, CDNV, few-shot NCC, linear probe on new classes"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "collapse/data.h"
 #include "collapse/sys.h"
 #include "cli.h"
 #include "opts.h"
@@ -95,15 +96,9 @@ int cl_opt_class_list(const char *flag, const char *v, int K, unsigned char *fla
 {
     const char *p = v;
     for (;;) {
-        char *e;
         long lo, hi;
-        if (!isdigit((unsigned char)*p)) goto bad;
-        lo = hi = strtol(p, &e, 10);
-        if (*e == '-') {
-            if (!isdigit((unsigned char)e[1])) goto bad;
-            hi = strtol(e + 1, &e, 10);
-        }
-        if (hi < lo || hi > 46340) goto bad;
+        const char *e = cl_data_class_item(p, &lo, &hi);
+        if (!e || hi > 46340) goto bad;
         if (K && hi >= K)
             return cl_cli_fail(1, "%s %s: class %ld is out of range for K = %d classes", flag,
                                v, hi, K);

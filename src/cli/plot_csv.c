@@ -19,7 +19,7 @@ typedef struct {
     const char *csv[MAX_FILES], *y[MAX_FILES];
     int ncsv, ny;
     const char *x, *png, *title, *xlabel, *ylabel;
-    int logx, logy, absy;
+    int logx, logy, absy, scatter;
     double xmin;
     cl_plot_legend legend;
 } csv_args;
@@ -27,7 +27,7 @@ typedef struct {
 static const char *const value_flags[] = {"--csv",    "--x",     "--y",
                                           "--png",    "--title", "--xlabel",
                                           "--ylabel", "--xmin",  "--legend"};
-static const char *const bool_flags[] = {"--logx", "--logy", "--abs"};
+static const char *const bool_flags[] = {"--logx", "--logy", "--abs", "--scatter"};
 #define NVALUE ((int)(sizeof value_flags / sizeof value_flags[0]))
 #define NBOOL ((int)(sizeof bool_flags / sizeof bool_flags[0]))
 
@@ -63,7 +63,7 @@ static int one_flag(int argc, char **argv, int *i, csv_args *a)
     int r;
     for (int k = 0; k < NBOOL; k++)
         if (cl_opt_flag(argv, *i, bool_flags[k])) {
-            *(k == 0 ? &a->logx : k == 1 ? &a->logy : &a->absy) = 1;
+            *(k == 0 ? &a->logx : k == 1 ? &a->logy : k == 2 ? &a->absy : &a->scatter) = 1;
             return 1;
         }
     const char **one[] = {NULL, &a->x, NULL, &a->png, &a->title, &a->xlabel, &a->ylabel};
@@ -156,7 +156,8 @@ static int file_series(const csv_args *a, int f, csv_plot *P)
         int s = P->ns;
         /* one file: styles cycle; several: solid for the first palette round */
         int style = a->ncsv == 1 ? s % 3 : s / CL_PLOT_COLORS;
-        P->se[P->ns++] = (cl_plot_series){x, y, n, P->labels[s], s, style, n < 40};
+        P->se[P->ns++] =
+            (cl_plot_series){x, y, n, P->labels[s], s, style, a->scatter ? 2 : n < 40};
         p += len + (p[len] == ',');
     }
     return 0;

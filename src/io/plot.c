@@ -112,7 +112,7 @@ static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
                 run++;
                 continue;
             }
-            if (run > 1) plline(run, bx, by);
+            if (run > 1 && se->points != 2) plline(run, bx, by);
             if (run > 0 && se->points) plpoin(run, bx, by, 17);
             if (run == 1 && !se->points) plpoin(1, bx, by, 1);
             run = 0;
