@@ -82,8 +82,12 @@ $(SHIM): tests/faultshim.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -fPIC -shared $< -o $@ -ldl
 
-test: $(TESTBIN) $(BIN) $(SHIM) $(if $(NODATA),,data)
+# The MPI tests (tests/test_ddp.c) run build/collapse-mpi under mpirun: built
+# by `make test` when mpicc is installed (not under SAN=1: they skip there).
+MPI_TEST_BIN := $(if $(SAN),,$(if $(shell command -v mpicc 2>/dev/null),mpi))
+test: $(TESTBIN) $(BIN) $(SHIM) $(if $(NODATA),,data) $(MPI_TEST_BIN)
 	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) \
+	  COLLAPSE_MPI_BIN=$(abspath build/collapse-mpi) \
 	  COLLAPSE_FAULTSHIM=$(abspath $(SHIM)) $(if $(SAN),COLLAPSE_SAN=1) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)
 
 # The corpus replay (tests/test_fuzz_replay.c) gets the fuzz target list as

@@ -38,6 +38,8 @@ void cl_cli_train_usage(FILE *f)
         "  --task classification|regression  regression: the head outputs the data's\n"
         "                            targets, loss (1/2) sum_j (p_j - t_j)^2, R^2 for acc\n"
         "  --threads T  --max-steps N  --eval-batch B\n"
+        "  --sync-bn                 data-parallel runs (mpirun, collapse-mpi): BN\n"
+        "                            statistics of the global batch (default per rank)\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
         "  --resume                  continue the run in --out bit-exactly\n"
@@ -130,6 +132,8 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
             o->no_bias = 1;
         else if (cl_opt_flag(argv, i, "--resume"))
             o->resume = 1;
+        else if (cl_opt_flag(argv, i, "--sync-bn"))
+            o->sync_bn = 1;
         else if (cl_opt_flag(argv, i, "--no-layers"))
             o->no_layers = 1;
         else if (cl_opt_flag(argv, i, "--no-plots"))
