@@ -266,6 +266,8 @@ static int start_study(run *r, cl_train_callback *cbs, int *ncb, cl_cli_progress
         if (r->o.out) printf("study: off (--analyze none)\n");
         return 0;
     }
+    if (cl_comm_rank(r->cfg.comm) != 0) /* data-parallel: rank 0 runs the study alone */
+        return 0;
     if (r->cfg.task == CL_TASK_REGRESS) { /* NRC rows every epoch (study.h) */
         if (cl_study_reg_create(&r->reg, r->m, r->train.tdim, r->o.out, r->o.resume) != CL_OK)
             return cl_cli_fail(1, "study: %s", cl_errmsg());

@@ -12,7 +12,7 @@
 /* The process group and the last failure line of this process: set once
  * by main / by cl_cli_fail, read by cl_cli_agree and main's exit path. */
 static cl_comm *g_comm;
-static char g_last_fail[512];
+static char g_last_fail[1024];
 
 cl_comm *cl_cli_comm(void) { return g_comm; }
 
@@ -37,9 +37,13 @@ int cl_cli_fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    fputs("collapse: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    va_start(ap, fmt); /* kept for cl_cli_agree and main's exit path */
     vsnprintf(g_last_fail, sizeof g_last_fail, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "collapse: %s\n", g_last_fail);
     return code;
 }
 

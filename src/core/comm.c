@@ -42,7 +42,7 @@ void cl_comm_abort(cl_comm *c, int code) {}
 cl_status cl_comm_agree(cl_comm *c, cl_status st, int *flag)
 {
     if (cl_comm_size(c) == 1) return cl_comm_agree_code(c, (int)st, NULL, 0, flag, NULL);
-    char msg[512];
+    char msg[1024];
     snprintf(msg, sizeof msg, "%s", st != CL_OK ? cl_errmsg() : "");
     int who = 0, code = cl_comm_agree_code(c, (int)st, msg, (int64_t)sizeof msg, flag, &who);
     if (code == CL_OK || who == cl_comm_rank(c)) return (cl_status)code;

@@ -149,7 +149,7 @@ int cl_comm_agree_code(cl_comm *c, int code, char *msg, int64_t cap, int *flag, 
     int root = c->size - v[0];
     struct {
         int code;
-        char msg[512];
+        char msg[1024];
     } m;
     memset(&m, 0, sizeof m);
     m.code = code;
