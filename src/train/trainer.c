@@ -200,19 +200,19 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
     const float *x = t->x + b0 * dim;
     n = (int)(b1 - b0);
     const float *logits = cl_ddp_forward(&t->ddp, x, n);
+    cl_status st; /* agreed by every rank before backward (ddp.h) */
     if (t->tb) {
         const int32_t *idx = t->st.perm + t->st.pos + b0;
         for (int i = 0; i < n; i++)
             memcpy(t->tb + (int64_t)i * t->K, t->cfg->targets + (int64_t)idx[i] * t->K,
                    sizeof(float) * (size_t)t->K);
-        CL_TRY(cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL));
+        st = cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL);
         *correct = 0;
     } else {
-        CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y + b0, n, t->K, loss, t->dlogits,
-                               correct));
+        st = cl_loss_compute(&t->cfg->loss, logits, t->y + b0, n, t->K, loss, t->dlogits,
+                             correct);
     }
-    cl_status st = CL_OK;
-    if (!isfinite(*loss))
+    if (st == CL_OK && !isfinite(*loss))
         st = cl_error(CL_ENUMERIC, "non-finite loss (%g) at epoch %d, step %lld (lr %g); "
                                    "stopped, the last checkpoint is kept",
                       *loss, t->st.epoch + 1, (long long)t->st.step + 1, lr);
