@@ -159,14 +159,17 @@ typedef struct {
     int64_t steps;         /* optimizer steps done in total */
     double train_loss, train_acc, test_loss, test_acc; /* last evaluated values */
     double seconds;        /* wall time of this call */
-    /* Data-parallel runs (cfg.comm of 2 or more ranks), else 0: steps done,
-     * the seconds waited for the gradient sums after backward (the exposed
-     * part of the allreduce, load imbalance included), what the same sums
-     * cost blocking and alone (measured at the start, times the steps), and
-     * the seconds of backward + sums. Hidden share = 1 - exposed / blocking. */
+    /* Data-parallel runs (cfg.comm of 2 or more ranks), else 0: steps done;
+     * the seconds this rank waited for the gradient sums after backward
+     * (exposed, waiting for slower ranks included); the sum over steps of
+     * the shortest such wait over the ranks (tail: the slowest rank's wait,
+     * the allreduce time backward did not hide; the last step not counted);
+     * what the same sums cost blocking and alone (measured at the start,
+     * times the steps); the seconds of backward + sums. Hidden share of the
+     * allreduce = 1 - tail / blocking. */
     int ddp_ranks;
     int64_t ddp_steps;
-    double ddp_exposed_s, ddp_blocking_s, ddp_backward_s;
+    double ddp_exposed_s, ddp_tail_s, ddp_blocking_s, ddp_backward_s;
 } cl_train_result;
 
 /* Trains `model` (already created; cl_model_alloc is done here for

@@ -25,12 +25,12 @@ void cl_cli_train_ranks_warning(const char *dir, int ranks)
 void cl_cli_train_ddp_report(const cl_train_result *res)
 {
     if (res->ddp_ranks < 2 || res->ddp_steps < 1) return;
-    double hidden = res->ddp_blocking_s > 0 ? 1 - res->ddp_exposed_s / res->ddp_blocking_s : 0;
+    double hidden = res->ddp_blocking_s > 0 ? 1 - res->ddp_tail_s / res->ddp_blocking_s : 0;
     if (hidden < 0) hidden = 0;
     double share = res->seconds > 0 ? res->ddp_blocking_s / res->seconds : 0;
     printf("ddp: %d ranks, %lld steps; gradient allreduce %.3f s if blocking (%.1f%% of the "
-           "run), %.3f s exposed after backward (incl. waiting for slower ranks): %.0f%% "
-           "hidden\n",
+           "run); after backward the slowest rank waited %.3f s (%.0f%% hidden), rank 0 "
+           "%.3f s (incl. waiting for slower ranks)\n",
            res->ddp_ranks, (long long)res->ddp_steps, res->ddp_blocking_s, 100 * share,
-           res->ddp_exposed_s, 100 * hidden);
+           res->ddp_tail_s, 100 * hidden, res->ddp_exposed_s);
 }

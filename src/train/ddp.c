@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "collapse/mem.h"
 #include "collapse/sys.h"
 
 int cl_ddp_on(const cl_ddp *d) { return d->size > 1; }
@@ -13,6 +14,7 @@ cl_status cl_ddp_init(cl_ddp *d, const cl_train_config *cfg, cl_model *m, int64_
     memset(d, 0, sizeof *d);
     d->comm = cfg->comm;
     d->size = cl_comm_size(cfg->comm);
+    d->rank = cl_comm_rank(cfg->comm);
     d->sync_bn = cfg->sync_bn;
     d->m = m;
     if (d->size == 1) return CL_OK;
@@ -25,6 +27,8 @@ cl_status cl_ddp_init(cl_ddp *d, const cl_train_config *cfg, cl_model *m, int64_
     /* buckets: about 8 per step, at least 16k floats (64 KB) so that the
      * per-message latency does not dominate small layers */
     d->bucket = m->nparams / 8 > 16384 ? m->nparams / 8 : 16384;
+    d->sums = cl_alloc_array((size_t)d->size + 2, sizeof(double), "ddp step sums");
+    if (!d->sums) return CL_ENOMEM;
     cl_model_zero_grad(m);
     CL_TRY(cl_comm_sum_f32(d->comm, m->grads, m->nparams)); /* warm-up */
     CL_TRY(cl_comm_barrier(d->comm));
@@ -52,10 +56,18 @@ cl_status cl_ddp_after_loss(cl_ddp *d, cl_status st, const volatile sig_atomic_t
         d->m->bn_comm = NULL;
         return st;
     }
-    double s[2] = {*loss * n, (double)*correct};
-    CL_TRY(cl_comm_sum_f64(d->comm, s, 2));
+    double *s = d->sums;
+    memset(s, 0, sizeof(double) * (size_t)(d->size + 2));
+    s[0] = *loss * n;
+    s[1] = (double)*correct;
+    s[2 + d->rank] = d->last;
+    CL_TRY(cl_comm_sum_f64(d->comm, s, d->size + 2));
     *loss = s[0] / global;
     *correct = (int64_t)s[1];
+    double tail = s[2]; /* the previous step's shortest wait */
+    for (int r = 1; r < d->size; r++)
+        if (s[2 + r] < tail) tail = s[2 + r];
+    d->tail += tail;
     float w = (float)n / (float)global;
     for (int64_t i = 0; i < (int64_t)n * K; i++) dlogits[i] *= w;
     return CL_OK;
@@ -98,7 +110,8 @@ cl_status cl_ddp_backward(cl_ddp *d, const float *x, const float *dlogits, int n
     double t1 = cl_clock_seconds();
     cl_status wst = cl_comm_wait_all(d->comm);
     double t2 = cl_clock_seconds();
-    d->exposed += t2 - t1;
+    d->last = t2 - t1;
+    d->exposed += d->last;
     d->step_s += t2 - t0;
     d->steps++;
     return st != CL_OK ? st : wst;
@@ -116,12 +129,15 @@ int cl_ddp_stop(cl_ddp *d, const volatile sig_atomic_t *stop, int agree)
     return d->stop;
 }
 
-void cl_ddp_report(const cl_ddp *d, cl_train_result *res)
+void cl_ddp_finish(cl_ddp *d, cl_train_result *res)
 {
+    cl_free(d->sums);
+    d->sums = NULL;
     if (!cl_ddp_on(d)) return;
     res->ddp_ranks = d->size;
     res->ddp_steps = d->steps;
     res->ddp_exposed_s = d->exposed;
+    res->ddp_tail_s = d->tail;
     res->ddp_blocking_s = d->blocking * (double)d->steps;
     res->ddp_backward_s = d->step_s;
 }

@@ -18,14 +18,19 @@
 
 typedef struct {
     cl_comm *comm;    /* NULL or size 1: one process */
-    int size, sync_bn;
+    int size, rank, sync_bn;
     cl_model *m;
     int64_t lo, hi;   /* gradients final but not yet posted: grads[lo, hi) */
     int64_t bucket;   /* floats per bucket, at least (the last may be smaller) */
     cl_status post_st;
     int stop;         /* the stop flag as agreed by every rank at this step */
     int64_t steps;
-    double exposed;   /* seconds waited for the sums after backward */
+    double exposed;   /* seconds this rank waited for the sums after backward */
+    double last;      /* the same, of the last step only */
+    double tail;      /* sum over steps of the shortest wait over the ranks: the
+                         slowest rank's wait, the communication backward did not
+                         hide (the other ranks also wait for the slowest) */
+    double *sums;     /* [2 + size] per-step sums: loss, correct, each rank's last wait */
     double blocking;  /* seconds of one blocking sum of all gradients (measured at start) */
     double step_s;    /* seconds in training steps */
 } cl_ddp;
@@ -47,7 +52,8 @@ cl_status cl_ddp_after_loss(cl_ddp *d, cl_status st, const volatile sig_atomic_t
 cl_status cl_ddp_backward(cl_ddp *d, const float *x, const float *dlogits, int n);
 /* The stop flag, agreed by every rank (collective in a group). */
 int cl_ddp_stop(cl_ddp *d, const volatile sig_atomic_t *stop, int agree);
-/* Fills the allreduce timings of the result (0 for one process). */
-void cl_ddp_report(const cl_ddp *d, cl_train_result *res);
+/* Fills the allreduce timings of the result (0 for one process) and frees
+ * what cl_ddp_init allocated. */
+void cl_ddp_finish(cl_ddp *d, cl_train_result *res);
 
 #endif

@@ -373,7 +373,7 @@ done:
     res.epochs_done = t.st.epoch;
     res.steps = t.st.step;
     res.seconds = cl_clock_seconds() - t_start;
-    cl_ddp_report(&t.ddp, &res);
+    cl_ddp_finish(&t.ddp, &res);
     if (result) *result = res;
     teardown(&t);
     return st;
