@@ -22,6 +22,7 @@
 
 #include "cli_common.h"
 #include "collapse/ckpt.h"
+#include "collapse/comm.h"
 #include "collapse/mem.h"
 #include "common.h"
 
@@ -382,4 +383,35 @@ Test(ddp, ctrl_c_checkpoints_once, .timeout = TC_TIMEOUT)
     cr_assert_eq(cl_ckpt_find(ck, &f), CL_OK, "%s", cl_errmsg());
     cr_assert(f.step > 0 && f.step < 200 * 6, "checkpoint at step %lld", (long long)f.step);
     ctx_done(&c);
+}
+
+/* The one-process group (plain build, NULL): the new collectives are
+ * identities, so the trainer's data-parallel path reduces to the plain step. */
+Test(ddp, one_process_collectives_are_identities)
+{
+    cl_comm *c;
+    cr_assert_eq(cl_comm_init(&c, NULL, NULL), CL_OK);
+    cl_comm *groups[2] = {NULL, cl_comm_is_mpi_build() ? NULL : c};
+    for (int g = 0; g < 2; g++) {
+        cl_comm *cm = groups[g];
+        float buf[3] = {1, 2, 3};
+        cr_assert_eq(cl_comm_isum_f32(cm, buf, 3), CL_OK);
+        cl_comm_progress(cm);
+        cr_assert_eq(cl_comm_wait_all(cm), CL_OK);
+        cr_assert(buf[0] == 1 && buf[1] == 2 && buf[2] == 3);
+        int flag = 1, who = -1;
+        cr_assert_eq(cl_comm_agree(cm, CL_OK, &flag), CL_OK);
+        cr_assert_eq(flag, 1);
+        cl_error(CL_EIO, "disk full");
+        cr_assert_eq(cl_comm_agree(cm, CL_EIO, NULL), CL_EIO);
+        cr_assert_str_eq(cl_errmsg(), "disk full"); /* no "rank R:" for oneself */
+        char msg[16] = "x";
+        cr_assert_eq(cl_comm_agree_code(cm, 2, msg, sizeof msg, NULL, &who), 2);
+        cr_assert_eq(who, 0);
+        cr_assert_eq(cl_comm_stopping(cm), 0);
+        int64_t b, e;
+        cl_comm_shard(cm, 7, &b, &e);
+        cr_assert(b == 0 && e == 7);
+    }
+    cl_comm_finalize(c);
 }
