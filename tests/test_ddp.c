@@ -415,3 +415,41 @@ Test(ddp, one_process_collectives_are_identities)
     }
     cl_comm_finalize(c);
 }
+
+/* A failure on rank 0 alone where the other rank does not look (the study,
+ * which rank 0 runs by itself, cannot write: tests/faultshim.c preloaded on
+ * rank 0 only, every write from the 11th on fails): rank 0 prints its line
+ * and ends the job with MPI_Abort while rank 1 waits in a collective. */
+Test(ddp, failure_outside_the_agreement_aborts_the_job, .timeout = TC_TIMEOUT)
+{
+    const char *bin = mpi_bin();
+    const char *shim = getenv("COLLAPSE_FAULTSHIM");
+    if (!bin) return;
+    if (!shim || access(shim, R_OK) != 0) {
+        cr_skip_test("no $COLLAPSE_FAULTSHIM");
+        return;
+    }
+    ctx c;
+    ctx_init(&c, "ddp_abort");
+    char model[160], out[128], pre[300];
+    small_model(&c, model, sizeof model);
+    sub(out, sizeof out, "%s/run", c.dir);
+    sub(pre, sizeof pre, "LD_PRELOAD=%s", shim);
+#define STUDY_RUN                                                                            \
+    "train", "--model", model, "--data", "mnist", "--train-per-class", "20",                \
+        "--test-per-class", "2", "--epochs", "2", "--batch", "50", "--threads", "1",        \
+        "--no-plots", "--out", out
+    /* mpirun -np 1 --oversubscribe -x (preload) BIN args : -np 1 BIN args */
+    const char *first[] = {"-x", pre, "-x", "COLLAPSE_FAULT_WRITE=11", "-x",
+                           "COLLAPSE_FAULT_STICKY=1", NULL};
+    const char *args[] = {STUDY_RUN, ":", "-np", "1", bin, STUDY_RUN, NULL};
+#undef STUDY_RUN
+    pid_t pid = spawn_np(&c, 1, first, args);
+    int st = wait_np(&c, pid);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert(st != 0 && st < 1000, "exit %d:\n%s", st, err ? err : "");
+    cr_assert(err && strstr(err, "collapse: study: "), "no line from rank 0:\n%s",
+              err ? err : "");
+    free(err);
+    ctx_done(&c);
+}
