@@ -82,8 +82,13 @@ $(SHIM): tests/faultshim.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -fPIC -shared $< -o $@ -ldl
 
-test: $(TESTBIN) $(BIN) $(SHIM) $(BUILD)/tests/mpi/study_driver $(if $(NODATA),,data)
+# The MPI tests (tests/test_ddp.c, tests/test_study_mpi.c) run build/collapse-mpi
+# and the MPI study driver under mpirun: built by `make test` when mpicc is
+# installed (not under SAN=1: they skip there).
+MPI_TEST_BIN := $(if $(SAN),,$(if $(shell command -v mpicc 2>/dev/null),mpi))
+test: $(TESTBIN) $(BIN) $(SHIM) $(BUILD)/tests/mpi/study_driver $(if $(NODATA),,data) $(MPI_TEST_BIN)
 	cd tests && COLLAPSE_DATA=$(abspath data) COLLAPSE_BIN=$(abspath $(BIN)) \
+	  COLLAPSE_MPI_BIN=$(abspath build/collapse-mpi) \
 	  COLLAPSE_STUDY_DRIVER=$(abspath $(BUILD)/tests/mpi/study_driver) \
 	  COLLAPSE_STUDY_DRIVER_MPI=$(abspath build-mpi/tests/mpi/study_driver) \
 	  COLLAPSE_FAULTSHIM=$(abspath $(SHIM)) $(if $(SAN),COLLAPSE_SAN=1) $(abspath $(TESTBIN)) $(if $(FILTER),--filter '$(FILTER)') $(TESTFLAGS)

@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 pkgs=(
   build-essential pkg-config
   libopenblas0-openmp libopenblas-openmp-dev liblapacke-dev
-  zlib1g-dev libpng-dev libcriterion-dev libinih-dev
+  zlib1g-dev libpng-dev libcriterion-dev libinih-dev openmpi-bin libopenmpi-dev
   libplplot-dev plplot-driver-cairo
   dataset-fashion-mnist ca-certificates
 )

@@ -46,4 +46,38 @@ cl_status cl_comm_barrier(cl_comm *c);
  * concatenation over ranks is the single-process order. */
 void cl_comm_shard(const cl_comm *c, int64_t n, int64_t *begin, int64_t *end);
 
+/* ---- nonblocking gradient sums (DDP buckets) ----
+ * cl_comm_isum_f32 starts an in-place sum of buf[0..n) over all ranks and
+ * returns at once; buf must not be touched until cl_comm_wait_all returns.
+ * Every rank posts the same sequence of (n) in the same order. Pending sums
+ * are kept inside the group (at most CL_COMM_MAX_PENDING; a full table
+ * waits for them first). cl_comm_progress lets MPI advance the pending sums
+ * (call it between pieces of work: OpenMPI has no progress thread).
+ * cl_comm_wait_all finishes all of them. One-process group / NULL: no-ops. */
+#define CL_COMM_MAX_PENDING 256
+cl_status cl_comm_isum_f32(cl_comm *c, float *buf, int64_t n);
+void cl_comm_progress(cl_comm *c);
+cl_status cl_comm_wait_all(cl_comm *c);
+
+/* ---- errors and stops that every rank must see ----
+ * Collective. code != 0 marks a failure on this rank, msg[0..cap) its
+ * one-line message. Returns 0 when every rank passed 0; else the code of
+ * the lowest failing rank, whose message is copied into msg on every rank
+ * and whose rank goes into *who (may be NULL). flag (may be NULL): in, this
+ * rank's flag; out, 1 if any rank raised it (e.g. a Ctrl-C seen by one rank
+ * only). After a failure or a raised flag cl_comm_stopping gives 1: every
+ * rank knows and stops together. One process: returns code, flag kept. */
+int cl_comm_agree_code(cl_comm *c, int code, char *msg, int64_t cap, int *flag, int *who);
+/* The same for a cl_status and the current error message (error.h): the
+ * failing rank's status is returned on every rank with its message, prefixed
+ * "rank R: " on the others. */
+cl_status cl_comm_agree(cl_comm *c, cl_status st, int *flag);
+int cl_comm_stopping(const cl_comm *c);
+
+/* Ends every rank of the group at once with exit status code (MPI_Abort):
+ * for a failure the other ranks do not know of (they may wait in a
+ * collective). The CLI calls it after printing the message. One process /
+ * NULL: returns (the caller exits). */
+void cl_comm_abort(cl_comm *c, int code);
+
 #endif

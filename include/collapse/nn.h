@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "collapse/comm.h"
 #include "collapse/error.h"
 #include "collapse/rng.h"
 #include "collapse/shape.h"
@@ -103,6 +104,8 @@ typedef struct {
     int n;     /* batch size of this call (<= the size the model was allocated for) */
     int train; /* 1: BN uses batch statistics and updates running stats */
     float *ws; /* shared scratch, at least ws_floats(layer, n) floats */
+    cl_comm *comm; /* train mode: BN statistics summed over this process group
+                      (--sync-bn, comm.h); NULL = this process's batch only */
 } cl_run;
 
 typedef struct {
@@ -177,6 +180,13 @@ typedef struct {
      * (a frozen body's BN normalises with, and keeps, its running
      * statistics: fine-tuning, --frozen-bn eval). 0 = none (the default). */
     int eval_prefix;
+    /* Data-parallel training (train/ddp.c); all NULL otherwise. bn_comm goes
+     * into cl_run.comm of every forward/backward (sync BN); grad_ready is
+     * called by cl_model_backward after each layer with parameters, whose
+     * gradients (grads[param_off .. +nparams)) are then final. */
+    cl_comm *bn_comm;
+    void (*grad_ready)(void *user, const cl_layer *l);
+    void *grad_ready_user;
 } cl_model;
 
 /* At most CL_MODEL_MAX_LAYERS top-level layers. */

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "collapse/comm.h"
 #include "collapse/data.h"
 #include "collapse/error.h"
 #include "collapse/loss.h"
@@ -96,6 +97,17 @@ typedef struct {
      * loop writes a checkpoint (if ckpt_dir) and returns CL_EINTERRUPT.
      * NULL = never. Set it from a signal handler. */
     volatile sig_atomic_t *stop;
+
+    /* Data-parallel training (issue 12, train/ddp.h), NULL = one process.
+     * Every rank calls cl_train_run with the same config and data; batch is
+     * the global batch, each rank trains on its slice of it and the gradients
+     * are summed over the ranks (the result equals one process up to the
+     * float summation order). Only rank 0 writes checkpoints; all ranks read
+     * them on resume. Errors in the step and at checkpoints, and the stop
+     * flag, are agreed by every rank, so they stop together. sync_bn: BN uses
+     * the statistics of the global batch (else each rank's slice). */
+    cl_comm *comm;
+    int sync_bn;
 } cl_train_config;
 
 cl_train_config cl_train_config_default(void);
@@ -151,6 +163,17 @@ typedef struct {
     int64_t steps;         /* optimizer steps done in total */
     double train_loss, train_acc, test_loss, test_acc; /* last evaluated values */
     double seconds;        /* wall time of this call */
+    /* Data-parallel runs (cfg.comm of 2 or more ranks), else 0: steps done;
+     * the seconds this rank waited for the gradient sums after backward
+     * (exposed, waiting for slower ranks included); the sum over steps of
+     * the shortest such wait over the ranks (tail: the slowest rank's wait,
+     * the allreduce time backward did not hide; the last step not counted);
+     * what the same sums cost blocking and alone (measured at the start,
+     * times the steps); the seconds of backward + sums. Hidden share of the
+     * allreduce = 1 - tail / blocking. */
+    int ddp_ranks;
+    int64_t ddp_steps;
+    double ddp_exposed_s, ddp_tail_s, ddp_blocking_s, ddp_backward_s;
 } cl_train_result;
 
 /* Trains `model` (already created; cl_model_alloc is done here for

@@ -27,4 +27,15 @@ int cl_cmd_probe(int argc, char **argv);
 /* Prints "collapse: <msg>" to stderr and returns `code`. */
 int cl_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The process group (comm.h), created once by main: one process in the
+ * plain build and under the MPI build without mpirun. Ranks other than 0
+ * have stdout and stderr on /dev/null: rank 0 alone prints. */
+typedef struct cl_comm cl_comm;
+cl_comm *cl_cli_comm(void);
+/* Collective over the group: rc is this rank's exit status so far (0 = fine).
+ * Returns 0 if every rank passed 0, else the status of the lowest failing
+ * rank, whose last cl_cli_fail line rank 0 prints ("rank R: ..."). After it
+ * every rank stops together (main then ends without MPI_Abort). */
+int cl_cli_agree(int rc);
+
 #endif

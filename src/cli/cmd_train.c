@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "collapse/blas.h"
 #include "collapse/ckpt.h"
+#include "collapse/comm.h"
 #include "collapse/etf.h"
 #include "collapse/mem.h"
 #include "opts.h"
@@ -55,6 +56,15 @@ typedef struct {
     int restart;      /* --resume of a run killed before its first checkpoint */
 } run;
 
+/* --resume of a run killed before its first checkpoint: start it again. */
+static void restart_run(run *r)
+{
+    r->restart = 1;
+    r->cfg.resume = 0;
+    r->so.resume = 0;
+    r->so.initial = !r->o.no_initial;
+}
+
 static int path_exists(const char *p)
 {
     struct stat sb;
@@ -70,6 +80,7 @@ static int check_out(run *r)
     if (!o->out) return 0;
     snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoint", o->out);
     snprintf(r->cj, sizeof r->cj, "%s/config.json", o->out);
+    if (cl_comm_rank(r->cfg.comm) != 0) return 0; /* rank 0 owns the folder */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, o->out);
     int started = path_exists(r->cj) || path_exists(lock); /* a train ran here */
@@ -78,12 +89,9 @@ static int check_out(run *r)
         /* killed before its first checkpoint: the run starts again from the
          * beginning (its config.json, if written, has to match: setup
          * checks it; if not, make_out writes it) */
-        r->restart = 1;
         printf("resume: %s holds no checkpoint yet; the run starts from the beginning\n",
                r->ckpt_dir);
-        r->cfg.resume = 0;
-        r->so.resume = 0;
-        r->so.initial = !o->no_initial;
+        restart_run(r);
         return 0;
     }
     if (o->resume && !cl_ckpt_exists(r->ckpt_dir))
@@ -196,6 +204,7 @@ static void print_header(const run *r)
                    "bit-exact "
                    "with an uninterrupted run\n",
                    t, cl_blas_get_threads());
+        cl_cli_train_ranks_warning(r->o.out, cl_comm_size(r->cfg.comm));
     }
     fflush(stdout);
 }
@@ -207,7 +216,9 @@ static void catch_signals(run *r)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    /* a second Ctrl-C kills at once; not under mpirun, which may forward the
+     * terminal's Ctrl-C once more (its own second Ctrl-C ends the job) */
+    sa.sa_flags = cl_comm_size(r->cfg.comm) > 1 ? 0 : SA_RESETHAND;
     g_stop = 0;
     sigaction(SIGINT, &sa, &r->old_int);
     sigaction(SIGTERM, &sa, &r->old_term);
@@ -221,7 +232,7 @@ static int make_out(run *r)
     const cl_cli_train_opts *o = &r->o;
     if (!o->out) return 0;
     int rc;
-    if ((!o->resume || (r->restart && !path_exists(r->cj))) &&
+    if (cl_comm_rank(r->cfg.comm) == 0 && (!o->resume || (r->restart && !path_exists(r->cj))) &&
         (rc = cl_cli_write_file(r->cj, r->json.text, r->json.len)))
         return rc;
     r->cfg.out_dir = o->out;
@@ -357,7 +368,14 @@ int cl_cmd_train(int argc, char **argv)
         (rc = cl_cli_train_study_opts(&r->o, &r->so, &r->use_study)))
         goto done;
     if (r->o.threads) cl_blas_set_threads(r->o.threads);
-    if ((rc = check_out(r)) || (rc = setup(r, argc, argv))) goto done;
+    r->cfg.comm = cl_cli_comm();
+    r->so.comm = r->cfg.comm; /* every rank sweeps its shard (study.h) */
+    int restart = 0; /* rank 0 decides whether a --resume starts again */
+    if ((rc = cl_cli_agree(check_out(r))) ||
+        (restart = r->restart, cl_comm_bcast(r->cfg.comm, &restart, sizeof restart)) != CL_OK)
+        goto done;
+    if (restart && !r->restart) restart_run(r);
+    if ((rc = cl_cli_agree(setup(r, argc, argv)))) goto done;
     print_header(r);
     cl_data_aug aug = {.d = &r->train, .pad = 4, .flip = 1};
     cl_train_data tv, sv;
@@ -369,7 +387,7 @@ int cl_cmd_train(int argc, char **argv)
         tv.classes = sv.classes = 0;
     }
     catch_signals(r);
-    if ((rc = make_out(r))) goto done;
+    if ((rc = cl_cli_agree(make_out(r)))) goto done;
     cl_cli_progress prog;
     cl_cli_progress_init(&prog);
     cl_train_callback cbs[2] = {{cl_cli_progress_epoch, &prog}};
@@ -379,6 +397,7 @@ int cl_cmd_train(int argc, char **argv)
     cl_train_result res;
     cl_status st = cl_train_run(&r->cfg, r->m, &tv, &sv, &hooks, &res);
     cl_cli_progress_clear(&prog);
+    cl_cli_train_ddp_report(&res);
     int finished = 0; /* a final checkpoint without the final study files */
     if (st == CL_OK && r->study && r->o.resume && res.epochs_done >= r->cfg.epochs &&
         (st = cl_study_finish(r->study, r->m, &r->cfg, &finished)) == CL_OK && finished)

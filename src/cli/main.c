@@ -1,10 +1,20 @@
 /* collapse: the thin command-line program over libcollapse. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "collapse/blas.h"
+#include "collapse/comm.h"
+
+/* The process group and the last failure line of this process: set once
+ * by main / by cl_cli_fail, read by cl_cli_agree and main's exit path. */
+static cl_comm *g_comm;
+static char g_last_fail[1024];
+
+cl_comm *cl_cli_comm(void) { return g_comm; }
 
 typedef struct {
     const char *name;
@@ -32,7 +42,58 @@ int cl_cli_fail(int code, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    va_start(ap, fmt); /* kept for cl_cli_agree and main's exit path */
+    vsnprintf(g_last_fail, sizeof g_last_fail, fmt, ap);
+    va_end(ap);
     return code;
+}
+
+int cl_cli_agree(int rc)
+{
+    if (cl_comm_size(g_comm) == 1) return rc;
+    char msg[sizeof g_last_fail];
+    snprintf(msg, sizeof msg, "%s", rc ? g_last_fail : "");
+    int who = 0, code = cl_comm_agree_code(g_comm, rc, msg, (int64_t)sizeof msg, NULL, &who);
+    if (code && who != cl_comm_rank(g_comm)) cl_cli_fail(code, "rank %d: %s", who, msg);
+    return code;
+}
+
+/* Ranks other than 0 print nothing; their stderr is kept as *errfd for a
+ * failure that the other ranks do not know of. */
+static void quiet_rank(int *errfd)
+{
+    *errfd = -1;
+    if (cl_comm_rank(g_comm) == 0) return;
+    fflush(NULL);
+    *errfd = dup(2);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
+}
+
+static int run(int argc, char **argv);
+
+/* One process group per process. A rank that fails alone (the others may
+ * wait in a collective) prints its line and ends the whole job. */
+int main(int argc, char **argv)
+{
+    cl_blas_ensure_core(argv); /* may re-exec: before MPI starts */
+    if (cl_comm_init(&g_comm, &argc, &argv) != CL_OK)
+        return cl_cli_fail(1, "process group: %s", cl_errmsg());
+    int errfd;
+    quiet_rank(&errfd);
+    int rc = run(argc, argv);
+    if (rc && cl_comm_size(g_comm) > 1 && !cl_comm_stopping(g_comm)) {
+        if (errfd >= 0)
+            dprintf(errfd, "collapse: rank %d: %s\n", cl_comm_rank(g_comm), g_last_fail);
+        cl_comm_abort(g_comm, rc);
+    }
+    if (errfd >= 0) close(errfd);
+    cl_comm_finalize(g_comm);
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -46,9 +107,8 @@ static void usage(FILE *f)
                "  (default: the best this CPU supports, whatever OPENBLAS_CORETYPE says)\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-    cl_blas_ensure_core(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

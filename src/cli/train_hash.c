@@ -38,6 +38,7 @@ void cl_cli_train_fields(cl_cli_fields *f, const cl_cli_train_opts *o,
     f->boolean(f, "classifier_bias",
                !o->no_bias && strcmp(o->classifier, "etf") && strcmp(o->classifier, "cosine"));
     if (!strcmp(o->classifier, "cosine")) f->dbl(f, "temperature", o->temperature);
+    if (o->sync_bn) f->boolean(f, "sync_bn", 1); /* only when on: other runs keep their hash */
     if (o->clm) { /* only for --loss clm: other runs keep their fields (and hash) */
         f->str(f, "clm_thresholds", o->clm_learned ? "learned" : "fixed");
         f->dbl(f, "clm_spacing", o->clm_spacing);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "collapse/comm.h"
 #include "collapse/blas.h"
 #include "collapse/json.h"
 #include "train_opts.h"
@@ -52,6 +53,7 @@ int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
     cl_json_str(&j, "blas_core", cl_blas_core());
     cl_json_str(&j, "blas_threading", cl_blas_threading());
     cl_json_int(&j, "threads", cl_blas_get_threads());
+    if (cl_comm_is_mpi_build()) cl_json_int(&j, "ranks", cl_comm_size(cfg->comm)); /* issue 12 */
     char hash[24];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)cfg->config_hash);
     cl_json_str(&j, "options_hash", hash);

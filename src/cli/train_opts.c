@@ -46,6 +46,8 @@ void cl_cli_train_usage(FILE *f)
         "  --freeze-through LAYER    train nothing up to and including LAYER\n"
         "  --frozen-bn eval|train    BN in the frozen layers: running statistics (eval,\n"
         "                            default) or batch statistics, updated (train)\n"
+        "  --sync-bn                 data-parallel runs (mpirun, collapse-mpi): BN\n"
+        "                            statistics of the global batch (default per rank)\n"
         "results:\n"
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
         "  --resume                  continue the run in --out bit-exactly\n"
@@ -141,6 +143,8 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
             o->no_bias = 1;
         else if (cl_opt_flag(argv, i, "--resume"))
             o->resume = 1;
+        else if (cl_opt_flag(argv, i, "--sync-bn"))
+            o->sync_bn = 1;
         else if (cl_opt_flag(argv, i, "--no-layers"))
             o->no_layers = 1;
         else if (cl_opt_flag(argv, i, "--no-plots"))

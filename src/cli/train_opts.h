@@ -57,6 +57,7 @@ typedef struct {
     const char *freeze_through; /* --freeze-through LAYER (NULL = none) */
     const char *frozen_bn;      /* --frozen-bn eval|train (NULL = eval) */
     cl_cli_init_info init;      /* filled by cl_cli_train_finetune */
+    int sync_bn;      /* --sync-bn: BN statistics of the global batch (data-parallel runs) */
 } cl_cli_train_opts;
 
 /* ---- train_opts.c ---- */
@@ -127,5 +128,12 @@ int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
 int cl_cli_train_check_resume(const char *dir, uint64_t hash);
 /* The thread count recorded in DIR/config.json, or 0. */
 int cl_cli_train_recorded_threads(const char *dir);
+
+/* ---- train_ddp.c (data-parallel runs, issue 12) ---- */
+/* Prints one warning when DIR/config.json recorded another rank count
+ * ("ranks", 1 when missing) than `ranks`. */
+void cl_cli_train_ranks_warning(const char *dir, int ranks);
+/* Prints the allreduce line of a run with 2 or more ranks (else nothing). */
+void cl_cli_train_ddp_report(const cl_train_result *res);
 
 #endif

@@ -26,6 +26,7 @@ int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg)
     cfg->eval_batch = o->eval_batch;
     cfg->max_steps = o->max_steps;
     cfg->seed = o->data.opts.seed;
+    cfg->sync_bn = o->sync_bn;
     cfg->ckpt_every = o->ckpt_every;
     cfg->resume = o->resume;
     cfg->task = o->task && !strcmp(o->task, "regression") ? CL_TASK_REGRESS : CL_TASK_CLASSIFY;

@@ -9,8 +9,19 @@
  * and running_var = (1-m)*running_var + m*var*M/(M-1) (the UNBIASED
  * variance), M = N*H*W. PyTorch refuses M = 1 in train mode; here the
  * running variance is then left unchanged (the unbiased variance is
- * undefined) and the output is beta. Eval mode: running statistics. */
+ * undefined) and the output is beta. Eval mode: running statistics.
+ *
+ * Synchronised BN (--sync-bn, cl_run.comm of a group of more than one
+ * process): in train mode the statistics are those of the global batch
+ * (Ioffe & Szegedy 2015, eq. in Alg. 1, over every rank's slice): forward
+ * sums x and x^2 per channel and the count over the ranks; backward sums
+ * dy and dy*(x - mean) per channel, the two batch terms of dx (PyTorch's
+ * SyncBatchNorm does the same). dgamma, dbeta stay this rank's share (the
+ * data-parallel gradient sum adds them up). An MPI failure inside a layer
+ * cannot be returned: it is an assertion (the launcher ends every rank). */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "collapse/kernels_dense.h"
 #include "layers.h"
@@ -57,7 +68,77 @@ static void bn_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
 }
 
 static int64_t bn_saved(const cl_layer *l, int n) { return 2 * (int64_t)l->in.c; }
-static int64_t bn_ws(const cl_layer *l, int n) { return 0; }
+/* Sync BN: 2C+1 doubles of sums (as floats, 64-byte rounded). */
+static int64_t bn_ws(const cl_layer *l, int n) { return 2 * (2 * (int64_t)l->in.c + 1) + 16; }
+
+static int bn_sync(const cl_run *r) { return r->train && r->comm && cl_comm_size(r->comm) > 1; }
+
+/* Global batch mean and biased variance (sums in double over all ranks);
+ * returns the global count M. */
+static double bn_sync_stats(const cl_layer *l, const cl_run *r, const float *x, float *mean,
+                            float *var)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    double *acc = (double *)r->ws; /* s [C], ss [C], count */
+    for (int c = 0; c < C; c++) {
+        double s = 0, ss = 0;
+        for (int n = 0; n < r->n; n++) {
+            const float *xp = x + ((int64_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                s += xp[i];
+                ss += (double)xp[i] * xp[i];
+            }
+        }
+        acc[c] = s;
+        acc[C + c] = ss;
+    }
+    acc[2 * C] = (double)r->n * HW;
+    CL_ASSERT(cl_comm_sum_f64(r->comm, acc, 2 * (int64_t)C + 1) == CL_OK);
+    double M = acc[2 * C];
+    for (int c = 0; c < C; c++) {
+        double mu = acc[c] / M, v = acc[C + c] / M - mu * mu;
+        mean[c] = (float)mu;
+        var[c] = (float)(v > 0 ? v : 0);
+    }
+    return M;
+}
+
+/* Backward with global batch terms: dx = k dy + b (x - mean) + c0 per
+ * channel, k = gamma invstd, b = -k invstd^2 sum(dy (x - mean)) / M,
+ * c0 = -k sum(dy) / M, the sums and M over all ranks. */
+static void bn_sync_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
+                             const float *saved, const float *dy, float *dx, float *dp)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    const float *mean = saved, *invstd = saved + C;
+    double *acc = (double *)r->ws; /* sum dy [C], sum dy (x - mean) [C], count */
+    for (int c = 0; c < C; c++) {
+        double s = 0, sx = 0;
+        for (int n = 0; n < r->n; n++) {
+            int64_t o = ((int64_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                s += dy[o + i];
+                sx += (double)dy[o + i] * ((double)x[o + i] - mean[c]);
+            }
+        }
+        dp[C + c] += (float)s;             /* dbeta: this rank's share */
+        dp[c] += (float)(sx * invstd[c]); /* dgamma */
+        acc[c] = s;
+        acc[C + c] = sx;
+    }
+    acc[2 * C] = (double)r->n * HW;
+    CL_ASSERT(cl_comm_sum_f64(r->comm, acc, 2 * (int64_t)C + 1) == CL_OK);
+    if (!dx) return;
+    double M = acc[2 * C];
+    for (int c = 0; c < C; c++) {
+        double is = invstd[c], k = p[c] * is;
+        float a = (float)k, b = (float)(-k * is * is * acc[C + c] / M), c0 = (float)(-k * acc[c] / M);
+        for (int n = 0; n < r->n; n++) {
+            int64_t o = ((int64_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) dx[o + i] = a * dy[o + i] + b * (x[o + i] - mean[c]) + c0;
+        }
+    }
+}
 
 static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                        const float *x, float *y, float *saved)
@@ -67,7 +148,10 @@ static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float
     double eps = bn_eps(l);
     if (r->train) {
         double mom = bn_momentum(l), M = (double)r->n * HW;
-        cl_bn_stats(x, r->n, C, HW, mean, invstd); /* invstd holds var for now */
+        if (bn_sync(r))
+            M = bn_sync_stats(l, r, x, mean, invstd);
+        else
+            cl_bn_stats(x, r->n, C, HW, mean, invstd); /* invstd holds var for now */
         for (int c = 0; c < C; c++) {
             double var = invstd[c];
             rm[c] = (float)((1 - mom) * rm[c] + mom * mean[c]);
@@ -87,6 +171,10 @@ static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, cons
                         const float *y, const float *saved, const float *dy, float *dx, float *dp)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
+    if (bn_sync(r)) {
+        bn_sync_backward(l, r, p, x, saved, dy, dx, dp);
+        return;
+    }
     cl_bn_backward(x, dy, dx, p, saved, saved + C, r->train, r->n, C, HW, dp, dp + C);
 }
 

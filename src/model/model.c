@@ -247,7 +247,7 @@ cl_status cl_model_alloc(cl_model *m, int max_n)
 const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
 {
     CL_ASSERT(n >= 1 && n <= m->max_n);
-    cl_run r = {n, train, m->ws};
+    cl_run r = {n, train, m->ws, m->bn_comm};
     const float *in = x;
     for (int i = 0; i < m->nlayers; i++) {
         cl_layer *l = &m->layers[i];
@@ -267,7 +267,7 @@ void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n,
     int first = 0;
     while (first < m->nlayers && (!m->layers[first].nparams || m->layers[first].spec.frozen))
         first++;
-    cl_run r = {n, train, m->ws};
+    cl_run r = {n, train, m->ws, m->bn_comm};
     const float *dy = dlogits;
     for (int i = m->nlayers - 1; i >= first; i--) {
         cl_layer *l = &m->layers[i];
@@ -275,6 +275,7 @@ void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n,
         float *dx = i == first ? NULL : m->dbuf[i & 1];
         ops_of(l)->backward(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x, m->acts[i],
                             m->saved + l->saved_off, dy, dx, m->grads + l->param_off);
+        if (m->grad_ready && l->nparams) m->grad_ready(m->grad_ready_user, l);
         dy = dx;
     }
 }

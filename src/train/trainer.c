@@ -8,6 +8,7 @@
 #include "collapse/ckpt.h"
 #include "collapse/mem.h"
 #include "collapse/train.h"
+#include "ddp.h"
 #include "internal.h"
 
 /* ---- dataset view ---- */
@@ -61,6 +62,7 @@ typedef struct {
     int64_t N;
     int K, batches;
     int slot; /* checkpoint slot holding the newest good checkpoint, -1 = unknown */
+    cl_ddp ddp; /* data-parallel steps (ddp.h); one process: the plain step */
 } trainer;
 
 /* Gradients are checked every check_every steps only: never let a
@@ -81,8 +83,11 @@ static cl_status save(trainer *t)
     char dir[CL_CKPT_PATHMAX];
     int slot = cl_ckpt_slot_next(t->cfg->ckpt_dir, t->slot);
     cl_ckpt_slot_dir(t->cfg->ckpt_dir, slot, dir, sizeof dir);
-    CL_TRY(cl_train_ckpt_save(dir, t->m, t->cfg->model_text ? t->cfg->model_text : "", &t->st,
-                              t->opt));
+    cl_status st = CL_OK; /* rank 0 writes; every rank learns whether it worked */
+    if (cl_comm_rank(t->cfg->comm) == 0)
+        st = cl_train_ckpt_save(dir, t->m, t->cfg->model_text ? t->cfg->model_text : "", &t->st,
+                                t->opt);
+    CL_TRY(cl_comm_agree(t->cfg->comm, st, NULL));
     t->slot = slot;
     return CL_OK;
 }
@@ -202,13 +207,19 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
 {
     cl_model *m = t->m;
     ds_gather(t->train, t->st.perm + t->st.pos, n, t->x, t->y, &t->st.rng_aug);
-    const float *logits = cl_model_forward(m, t->x, n, 1);
+    int64_t b0, b1; /* this rank's slice of the batch (all of it in one process) */
+    cl_comm_shard(t->cfg->comm, n, &b0, &b1);
+    const int nb = n, dim = (int)cl_shape_size(m->in);
+    const float *x = t->x + b0 * dim;
+    n = (int)(b1 - b0);
+    const float *logits = cl_ddp_forward(&t->ddp, x, n);
+    cl_status st; /* agreed by every rank before backward (ddp.h) */
     if (t->tb) {
-        const int32_t *idx = t->st.perm + t->st.pos;
+        const int32_t *idx = t->st.perm + t->st.pos + b0;
         for (int i = 0; i < n; i++)
             memcpy(t->tb + (int64_t)i * t->K, t->cfg->targets + (int64_t)idx[i] * t->K,
                    sizeof(float) * (size_t)t->K);
-        CL_TRY(cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL));
+        st = cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL);
         *correct = 0;
     } else if (t->yk) {
         const int32_t *idx = t->st.perm + t->st.pos;
@@ -218,15 +229,16 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
         CL_TRY(cl_loss_compute_khot(&t->cfg->loss, logits, t->yk, n, t->K, loss, t->dlogits,
                                     correct));
     } else {
-        CL_TRY(cl_loss_compute(&t->cfg->loss, logits, t->y, n, t->K, loss, t->dlogits,
-                               correct));
+        st = cl_loss_compute(&t->cfg->loss, logits, t->y + b0, n, t->K, loss, t->dlogits,
+                             correct);
     }
-    if (!isfinite(*loss))
-        return cl_error(CL_ENUMERIC, "non-finite loss (%g) at epoch %d, step %lld (lr %g); "
-                                     "stopped, the last checkpoint is kept",
-                        *loss, t->st.epoch + 1, (long long)t->st.step + 1, lr);
-    cl_model_zero_grad(m);
-    cl_model_backward(m, t->x, t->dlogits, n, 1);
+    if (st == CL_OK && !isfinite(*loss))
+        st = cl_error(CL_ENUMERIC, "non-finite loss (%g) at epoch %d, step %lld (lr %g); "
+                                   "stopped, the last checkpoint is kept",
+                      *loss, t->st.epoch + 1, (long long)t->st.step + 1, lr);
+    CL_TRY(cl_ddp_after_loss(&t->ddp, st, t->cfg->stop, n, nb, t->K, loss, correct,
+                             t->dlogits));
+    CL_TRY(cl_ddp_backward(&t->ddp, x, t->dlogits, n));
     int ce = t->cfg->check_every > 0 ? t->cfg->check_every : 1;
     if ((t->st.step + 1) % ce == 0 && !cl_all_finite(m->grads, m->nparams))
         return cl_error(CL_ENUMERIC, "non-finite gradient at epoch %d, step %lld (lr %g, loss %g); "
@@ -300,7 +312,7 @@ static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks
     for (int i = 0; hooks && i < hooks->nepoch_cbs; i++)
         CL_TRY(hooks->epoch_cbs[i].fn(info, hooks->epoch_cbs[i].user));
     int last = t->st.epoch == cfg->epochs;
-    int stop = cfg->stop && *cfg->stop;
+    int stop = cl_ddp_stop(&t->ddp, cfg->stop, 1);
     int limit = cfg->max_steps && t->st.step >= cfg->max_steps;
     if (last || stop || limit || t->st.epoch % cfg->ckpt_every == 0) CL_TRY(save(t));
     if (stop)
@@ -337,7 +349,9 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
     cl_train_result res;
     memset(&res, 0, sizeof res);
     res.train_loss = res.train_acc = res.test_loss = res.test_acc = NAN;
-    if (st != CL_OK) goto done;
+    if ((st = cl_comm_agree(cfg.comm, st, NULL)) != CL_OK ||
+        (st = cl_comm_agree(cfg.comm, cl_ddp_init(&t.ddp, &cfg, m, t.N), NULL)) != CL_OK)
+        goto done;
 
     cl_epoch_info info;
     fill_info(&t, &info);
@@ -375,7 +389,7 @@ cl_status cl_train_run(const cl_train_config *cfg_in, cl_model *m, const cl_trai
                 info.eta_seconds = done_steps > 0 ? run_el / (double)done_steps * (double)left : 0;
                 hooks->progress(&info, hooks->progress_user);
             }
-            int stop = cfg.stop && *cfg.stop;
+            int stop = cl_ddp_stop(&t.ddp, cfg.stop, 0);
             int limit = cfg.max_steps && t.st.step >= cfg.max_steps;
             if ((stop || limit) && t.st.pos < t.N) {
                 if ((st = save(&t)) != CL_OK) goto done;
@@ -406,6 +420,7 @@ done:
     res.epochs_done = t.st.epoch;
     res.steps = t.st.step;
     res.seconds = cl_clock_seconds() - t_start;
+    cl_ddp_finish(&t.ddp, &res);
     if (result) *result = res;
     teardown(&t);
     return st;
