@@ -221,13 +221,13 @@ static cl_status train_step(trainer *t, int n, double lr, double *loss, int64_t 
                    sizeof(float) * (size_t)t->K);
         st = cl_loss_regress(logits, t->tb, n, t->K, loss, t->dlogits, NULL);
         *correct = 0;
-    } else if (t->yk) {
-        const int32_t *idx = t->st.perm + t->st.pos;
+    } else if (t->yk) { /* this rank's slice of the batch, like the targets above */
+        const int32_t *idx = t->st.perm + t->st.pos + b0;
         for (int i = 0; i < n; i++)
             memcpy(t->yk + (int64_t)i * t->K, t->train->yk + (int64_t)idx[i] * t->K,
                    (size_t)t->K);
-        CL_TRY(cl_loss_compute_khot(&t->cfg->loss, logits, t->yk, n, t->K, loss, t->dlogits,
-                                    correct));
+        st = cl_loss_compute_khot(&t->cfg->loss, logits, t->yk, n, t->K, loss, t->dlogits,
+                                  correct);
     } else {
         st = cl_loss_compute(&t->cfg->loss, logits, t->y + b0, n, t->K, loss, t->dlogits,
                              correct);
