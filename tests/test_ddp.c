@@ -416,11 +416,12 @@ Test(ddp, one_process_collectives_are_identities)
     cl_comm_finalize(c);
 }
 
-/* A failure on rank 0 alone where the other rank does not look (the study,
- * which rank 0 runs by itself, cannot write: tests/faultshim.c preloaded on
- * rank 0 only, every write from the 11th on fails): rank 0 prints its line
- * and ends the job with MPI_Abort while rank 1 waits in a collective. */
-Test(ddp, failure_outside_the_agreement_aborts_the_job, .timeout = TC_TIMEOUT)
+/* A write failure on rank 0 alone (the study's files, which rank 0 alone
+ * writes: tests/faultshim.c preloaded on rank 0 only, every write from the
+ * 11th on fails): the study's agreement (cl_comm_agree) stops rank 1 too,
+ * rank 0 prints its own line, the job exits non-zero without hanging. (A
+ * failure outside every agreement ends the job with MPI_Abort, main.c.) */
+Test(ddp, write_failure_on_rank0_stops_every_rank, .timeout = TC_TIMEOUT)
 {
     const char *bin = mpi_bin();
     const char *shim = getenv("COLLAPSE_FAULTSHIM");

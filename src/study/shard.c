@@ -6,22 +6,9 @@
 #include "collapse/mem.h"
 #include "study_internal.h"
 
-cl_status cl_study_agree_comm(cl_comm *c, cl_status st)
-{
-    const int size = cl_comm_size(c);
-    if (size < 2) return st;
-    /* failed ranks, the sum of their ranks and of their statuses: exact
-     * names when one rank failed; a fixed count, so nothing to allocate */
-    int64_t v[3] = {st != CL_OK, st != CL_OK ? cl_comm_rank(c) : 0, st};
-    CL_TRY(cl_comm_sum_i64(c, v, 3));
-    if (v[0] == 0) return CL_OK;
-    if (st != CL_OK) return st;
-    if (v[0] == 1)
-        return cl_error((cl_status)v[2], "study: rank %lld of %d failed (its own message names "
-                                         "the cause)", (long long)v[1], size);
-    return cl_error(CL_EIO, "study: %lld of %d ranks failed (their own messages name the cause)",
-                    (long long)v[0], size);
-}
+/* Every rank gets the lowest failing rank's status and message ("rank R: "
+ * before it on the other ranks), comm.h's cl_comm_agree. */
+cl_status cl_study_agree_comm(cl_comm *c, cl_status st) { return cl_comm_agree(c, st, NULL); }
 
 cl_status cl_study_agree(cl_study *s, cl_status st)
 {
