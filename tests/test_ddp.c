@@ -200,6 +200,87 @@ Test(ddp, mlp_np2_matches_one_process, .timeout = TC_TIMEOUT)
     ctx_done(&c);
 }
 
+/* Compares two CSV files cell by cell: the same header and row count, text
+ * cells equal, numbers within 1e-4 relative (NaN with NaN); the timing
+ * columns (header names ending in "_seconds") are skipped. */
+static void same_csv(const char *pa, const char *pb)
+{
+    char *ta = tc_slurp(pa, NULL), *tb = tc_slurp(pb, NULL);
+    cr_assert(ta && tb, "cannot read %s or %s", pa, pb);
+    char *sa, *sb, *la = strtok_r(ta, "\n", &sa), *lb = strtok_r(tb, "\n", &sb);
+    cr_assert(la && lb && !strcmp(la, lb), "%s: another header", pb);
+    int skip[256] = {0}, ncol = 0;
+    for (char *h = la, *e; h && ncol < 256; h = e ? e + 1 : NULL, ncol++) {
+        e = strchr(h, ',');
+        size_t len = e ? (size_t)(e - h) : strlen(h);
+        skip[ncol] = len >= 8 && !strncmp(h + len - 8, "_seconds", 8);
+    }
+    int rows = 0;
+    double worst = 0;
+    while ((la = strtok_r(NULL, "\n", &sa)) != NULL) {
+        lb = strtok_r(NULL, "\n", &sb);
+        cr_assert(lb, "%s: fewer rows", pb);
+        rows++;
+        char *ca = la, *cb = lb;
+        for (int k = 0; ca && cb; k++) {
+            char *ea = strchr(ca, ','), *eb = strchr(cb, ',');
+            if (ea) *ea = 0;
+            if (eb) *eb = 0;
+            char *endx, *endy;
+            double x = strtod(ca, &endx), y = strtod(cb, &endy);
+            if (k < 256 && skip[k]) {
+            } else if (*ca && !*endx && *cb && !*endy) {
+                double r = isnan(x) && isnan(y) ? 0 : fabs(x - y) / fmax(fmax(fabs(x), fabs(y)), 1e-12);
+                cr_assert(r <= 1e-4, "%s row %d column %d: %s vs %s", pb, rows, k, ca, cb);
+                if (r > worst) worst = r;
+            } else {
+                cr_assert_str_eq(ca, cb, "%s row %d column %d", pb, rows, k);
+            }
+            ca = ea ? ea + 1 : NULL;
+            cb = eb ? eb + 1 : NULL;
+        }
+        cr_assert(!ca && !cb, "%s row %d: another column count", pb, rows);
+    }
+    cr_assert_null(strtok_r(NULL, "\n", &sb), "%s: more rows", pb);
+    cr_assert(rows > 0, "%s: no rows", pa);
+    cr_log_info("%s: %d rows, max relative difference %g", pb, rows, worst);
+    free(ta);
+    free(tb);
+}
+
+/* The study under MPI through the CLI: an MLP with the default study, two
+ * epochs (rows 0, 1, 2), np=2 vs one process: metrics.csv and layers.csv to
+ * 1e-4 relative in every column but the timings, the same files. */
+Test(ddp, study_np2_rows_match_one_process, .timeout = TC_TIMEOUT)
+{
+    if (!mpi_bin()) return;
+    ctx c;
+    ctx_init(&c, "ddp_study");
+    char a[128], b[128], fa[192], fb[192];
+    sub(a, sizeof a, "%s/one", c.dir);
+    sub(b, sizeof b, "%s/two", c.dir);
+#define STUDY_RUN(out)                                                                   \
+    "train", "--arch", "mlp", "--data", "mnist", "--train-per-class", "30",             \
+        "--test-per-class", "10", "--epochs", "2", "--batch", "64", "--seed", "4",      \
+        "--threads", "1", "--no-plots", "--out", out
+    const char *one[] = {STUDY_RUN(a), NULL}, *two[] = {STUDY_RUN(b), NULL};
+#undef STUDY_RUN
+    run_np_ok(&c, 0, one);
+    run_np_ok(&c, 2, two);
+    const char *files[] = {"metrics.csv", "layers.csv"};
+    for (int i = 0; i < 2; i++) {
+        sub(fa, sizeof fa, "%s/%s", a, files[i]);
+        sub(fb, sizeof fb, "%s/%s", b, files[i]);
+        same_csv(fa, fb);
+    }
+    const char *npy[] = {"features_train.npy", "labels_train.npy", "W.npy"};
+    for (int i = 0; i < 3; i++) {
+        sub(fb, sizeof fb, "%s/%s", b, npy[i]);
+        cr_assert_eq(access(fb, R_OK), 0, "np=2 did not write %s", npy[i]);
+    }
+    ctx_done(&c);
+}
+
 /* A ResNet-20 of width 4 (BN2d in every block) on an MNIST subset (CIFAR-10
  * would spend seconds in gunzip); 100 samples, batch 50 (25 per rank), sync
  * BN equals one process; per-rank BN does not (so the comparison can fail). */
