@@ -196,3 +196,68 @@ Test(study_mlab, bn_train_mode_has_f1)
     }
     cl_csv_free(&c);
 }
+
+/* Drops the last line of a text file (the final epoch's row). */
+static void drop_last_line(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    cr_assert(n > 1 && n < sizeof buf - 1 && buf[n - 1] == '\n');
+    size_t cut = n - 1;
+    while (cut > 0 && buf[cut - 1] != '\n') cut--;
+    f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(buf, 1, cut, f), cut);
+    fclose(f);
+}
+
+/* A resumed multi-label run whose final row is missing (cl_study_finish)
+ * writes it at the lr of the epoch's last batch as the trainer reports it:
+ * the batches of the whole training split (96 samples: 6), not of its
+ * single-label rows (72: 5). */
+Test(study_mlab, finish_row_has_the_trainers_lr)
+{
+    mtoy t;
+    mtoy_make(&t);
+    const char *dir = tpath("fin");
+    cl_model *m = mlp(MD, MK, 3);
+    cl_train_config cfg = toy_cfg(dir, 4);
+    cfg.loss = (cl_loss_cfg){CL_LOSS_PAL, CL_LOSS_PAL_SUM};
+    cfg.sched = cl_sched_make(CL_SCHED_COSINE, 0.2, 4);
+    cl_study_opts o = cl_study_opts_default();
+    o.plots = 0;
+    o.layers = 0;
+    cl_study *st;
+    cr_assert_eq(cl_study_create(&st, &o, m, &t.train, &t.test, dir, 4), CL_OK, "%s",
+                 cl_errmsg());
+    cl_train_callback cb = {cl_study_epoch, st};
+    cl_train_hooks hooks = {&cb, 1, NULL, NULL};
+    cl_train_result res;
+    cr_assert_eq(cl_train_run(&cfg, m, &t.train, &t.test, &hooks, &res), CL_OK, "%s",
+                 cl_errmsg());
+    cl_study_destroy(st);
+    char p[512];
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    cl_csv c;
+    cr_assert_eq(cl_csv_read(p, "", &c), CL_OK, "%s", cl_errmsg());
+    const double lr = metric_of(&c, c.nrows - 1, "lr");
+    cr_assert_eq(metric_of(&c, c.nrows - 1, "epoch"), 4);
+    cl_csv_free(&c);
+    drop_last_line(p);
+    o.resume = 1;
+    cr_assert_eq(cl_study_create(&st, &o, m, &t.train, &t.test, dir, 4), CL_OK, "%s",
+                 cl_errmsg());
+    int done = 0;
+    cr_assert_eq(cl_study_finish(st, m, &cfg, &done), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(done, 1);
+    cl_study_destroy(st);
+    cr_assert_eq(cl_csv_read(p, "", &c), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(metric_of(&c, c.nrows - 1, "epoch"), 4);
+    cr_assert(metric_of(&c, c.nrows - 1, "lr") == lr, "lr %.17g, the trainer's %.17g",
+              metric_of(&c, c.nrows - 1, "lr"), lr);
+    cl_csv_free(&c);
+    cl_model_destroy(m);
+}

@@ -411,7 +411,8 @@ cl_status cl_study_finish(cl_study *s, cl_model *m, const cl_train_config *cfg, 
     if (!missing) return CL_OK;
     /* the lr of the epoch's last batch, as the trainer reports it; the
      * epoch's training time is gone (epoch_seconds nan) */
-    int64_t batches = (s->train->n + cfg->batch - 1) / cfg->batch;
+    const int64_t n = s->full[0] ? s->full[0]->n : s->train->n; /* multi-label: all rows */
+    int64_t batches = (n + cfg->batch - 1) / cfg->batch;
     CL_TRY(cl_study_agree_exit(
         s, analyze_outside(s, m, cfg, s->epochs,
                            (s->epochs - 1) + (double)(batches - 1) / (double)batches,
