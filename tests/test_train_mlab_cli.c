@@ -143,3 +143,25 @@ Test(train_mlab_cli, pal_on_single_label_data_is_ce, .timeout = TC_TIMEOUT)
     cl_csv_free(&tb);
     ctx_done(&c);
 }
+
+/* Multi-label data without single-label samples: the study cannot measure
+ * its NC keys; one line naming --data, before --out exists. */
+Test(train_mlab_cli, no_single_label_samples_refused_before_out, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "nosingle");
+    char data[128], out[160];
+    sub(data, sizeof data, "%s/d", c.dir);
+    const char *mk[] = {"data", "make", "mlab-mnist", "--to", data, "--train-sizes", "0,1",
+                        "--test-sizes", "0,1", NULL};
+    run_ok(&c, mk);
+    sub(out, sizeof out, "%s/run", c.dir);
+    const char *a[] = {"train", "--arch", "mlp", "--data", data, "--loss", "pal", "--epochs", "1",
+                       "--threads", "1", "--out", out, NULL};
+    cr_assert_eq(run(&c, a), 1);
+    char *e = tc_slurp(c.err, NULL);
+    cr_assert(e && strstr(e, "--data") && strstr(e, "no single-label sample"), "%s", e);
+    free(e);
+    cr_assert_neq(access(out, F_OK), 0);
+    ctx_done(&c);
+}

@@ -105,6 +105,16 @@ static int check_out(run *r)
 }
 
 /* Model file, data, model, optimizer check, hash and config.json text. */
+/* 1 for multi-label data without a single-label sample: the study measures
+ * the NC keys on those (study/mlab.c), so such a split is refused before
+ * --out exists. */
+static int no_single_label(const cl_dataset *d)
+{
+    for (int64_t i = 0; d->yk && i < d->n; i++)
+        if (cl_data_label_count(d, i) == 1) return 0;
+    return d->yk != NULL;
+}
+
 static int setup(run *r, int argc, char **argv)
 {
     const cl_cli_train_opts *o = &r->o;
@@ -119,6 +129,10 @@ static int setup(run *r, int argc, char **argv)
     if (r->train.yk && (reg || r->cfg.loss.kind != CL_LOSS_PAL)) /* before --out exists */
         return cl_cli_fail(2, "--loss %s cannot train on multi-label data (%s); use --loss pal "
                               "or pal=mean", reg ? "regression" : cl_loss_kind_name(r->cfg.loss.kind),
+                           r->train.name);
+    if (r->use_study && (no_single_label(&r->train) || no_single_label(&r->test)))
+        return cl_cli_fail(1, "--data %s: a split has no single-label sample, and the study "
+                              "measures the NC keys on those (or use --analyze none)",
                            r->train.name);
     if (o->minority_classes && /* the list against the data's K */
         cl_opt_class_list("--minority-classes", o->minority_classes, r->train.classes, NULL))
