@@ -188,6 +188,12 @@ cl_status cl_train_run(const cl_train_config *cfg, cl_model *model, const cl_tra
                        const cl_train_data *test, const cl_train_hooks *hooks,
                        cl_train_result *result);
 
+/* Data-parallel runs (a group of more than one rank): CL_EINVAL, naming
+ * --batch, when some rank would get no sample of some batch of an epoch of n
+ * samples (the last one included); cl_train_run refuses such a run, and the
+ * CLI asks before writing anything. One process or batch < 1: CL_OK. */
+cl_status cl_train_ddp_check(const cl_comm *comm, int batch, int64_t n);
+
 /* Batched eval-mode forward pass over a whole dataset, without augmentation.
  * After each batch, calls fn with the batch (below); the model's activations
  * (m->acts[i], [n, out_i]) hold every layer's output for that batch.

@@ -130,6 +130,8 @@ static int setup(run *r, int argc, char **argv)
         return cl_cli_fail(2, "--loss %s cannot train on multi-label data (%s); use --loss pal "
                               "or pal=mean", reg ? "regression" : cl_loss_kind_name(r->cfg.loss.kind),
                            r->train.name);
+    if (cl_train_ddp_check(r->cfg.comm, r->cfg.batch, r->train.n) != CL_OK) /* before --out */
+        return cl_cli_fail(2, "%s", cl_errmsg());
     if (r->use_study && (no_single_label(&r->train) || no_single_label(&r->test)))
         return cl_cli_fail(1, "--data %s: a split has no single-label sample, and the study "
                               "measures the NC keys on those (or use --analyze none)",

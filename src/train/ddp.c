@@ -18,12 +18,7 @@ cl_status cl_ddp_init(cl_ddp *d, const cl_train_config *cfg, cl_model *m, int64_
     d->sync_bn = cfg->sync_bn;
     d->m = m;
     if (d->size == 1) return CL_OK;
-    int64_t last = N % cfg->batch;
-    if (cfg->batch < d->size || (last && last < d->size))
-        return cl_error(CL_EINVAL, "--batch %d over %d ranks: every rank needs a sample of "
-                                   "every batch (the last batch of an epoch has %lld); use a "
-                                   "larger --batch or fewer ranks",
-                        cfg->batch, d->size, (long long)(last ? last : cfg->batch));
+    CL_TRY(cl_train_ddp_check(cfg->comm, cfg->batch, N));
     /* buckets: about 8 per step, at least 16k floats (64 KB) so that the
      * per-message latency does not dominate small layers */
     d->bucket = m->nparams / 8 > 16384 ? m->nparams / 8 : 16384;
@@ -35,6 +30,19 @@ cl_status cl_ddp_init(cl_ddp *d, const cl_train_config *cfg, cl_model *m, int64_
     double t0 = cl_clock_seconds();
     for (int i = 0; i < 3; i++) CL_TRY(cl_comm_sum_f32(d->comm, m->grads, m->nparams));
     d->blocking = (cl_clock_seconds() - t0) / 3;
+    return CL_OK;
+}
+
+cl_status cl_train_ddp_check(const cl_comm *comm, int batch, int64_t n)
+{
+    const int size = cl_comm_size(comm);
+    if (size == 1 || batch < 1) return CL_OK;
+    int64_t last = n % batch;
+    if (batch < size || (last && last < size))
+        return cl_error(CL_EINVAL, "--batch %d over %d ranks: every rank needs a sample of "
+                                   "every batch (the last batch of an epoch has %lld); use a "
+                                   "larger --batch or fewer ranks",
+                        batch, size, (long long)(last ? last : batch));
     return CL_OK;
 }
 
