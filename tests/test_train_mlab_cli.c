@@ -13,6 +13,7 @@
 
 #include "cli_common.h"
 #include "collapse/csv.h"
+#include "collapse/data.h"
 #include "common.h"
 
 static void make_data(ctx *c, char *dir, size_t cap)
@@ -160,7 +161,48 @@ Test(train_mlab_cli, no_single_label_samples_refused_before_out, .timeout = TC_T
                        "--threads", "1", "--out", out, NULL};
     cr_assert_eq(run(&c, a), 1);
     char *e = tc_slurp(c.err, NULL);
-    cr_assert(e && strstr(e, "--data") && strstr(e, "no single-label sample"), "%s", e);
+    cr_assert(e && strstr(e, "--data") && strstr(e, "class 0 has no single-label sample in the training"), "%s", e);
+    free(e);
+    cr_assert_neq(access(out, F_OK), 0);
+    ctx_done(&c);
+}
+
+/* A K-hot IDX folder where class 0 appears only with another label: the
+ * study could not measure class 0's NC keys (it failed at epoch 0 after
+ * writing config.json and the first rows); refused before --out. */
+Test(train_mlab_cli, class_without_single_label_samples_refused, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "noclass0");
+    enum { N = 8, K = 3 };
+    static float x[N * 4];
+    static int32_t y[N];
+    static uint8_t yk[N * K];
+    static const uint8_t rows[N][K] = {{1, 1, 0}, {0, 1, 0}, {0, 0, 1}, {0, 1, 1},
+                                       {1, 0, 1}, {0, 1, 0}, {0, 0, 1}, {0, 1, 1}};
+    for (int i = 0; i < N; i++) {
+        for (int k = K - 1; k >= 0; k--)
+            if ((yk[i * K + k] = rows[i][k])) y[i] = k;
+        for (int j = 0; j < 4; j++) x[i * 4 + j] = (float)((i + j) % 3) / 2.0f;
+    }
+    cl_dataset d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "toy");
+    d.n = N;
+    d.shape = (cl_shape){1, 2, 2};
+    d.classes = K;
+    d.x = x;
+    d.y = y;
+    d.yk = yk;
+    char data[128], out[160];
+    sub(data, sizeof data, "%s/d", c.dir);
+    cr_assert_eq(cl_data_save_idx(&d, &d, data), CL_OK, "%s", cl_errmsg());
+    sub(out, sizeof out, "%s/run", c.dir);
+    const char *a[] = {"train", "--arch", "mlp", "--data", data, "--loss", "pal", "--epochs", "1",
+                       "--threads", "1", "--out", out, NULL};
+    cr_assert_eq(run(&c, a), 1);
+    char *e = tc_slurp(c.err, NULL);
+    cr_assert(e && strstr(e, "class 0 has no single-label sample"), "%s", e);
     free(e);
     cr_assert_neq(access(out, F_OK), 0);
     ctx_done(&c);

@@ -105,14 +105,17 @@ static int check_out(run *r)
 }
 
 /* Model file, data, model, optimizer check, hash and config.json text. */
-/* 1 for multi-label data without a single-label sample: the study measures
- * the NC keys on those (study/mlab.c), so such a split is refused before
- * --out exists. */
+/* Multi-label data: the first class without a single-label sample, or -1.
+ * The study measures the NC keys on those samples (study/mlab.c) and fails
+ * on an empty class, so such a split is refused before --out exists. */
 static int no_single_label(const cl_dataset *d)
 {
+    unsigned char seen[CL_DATA_MAX_CLASSES] = {0};
     for (int64_t i = 0; d->yk && i < d->n; i++)
-        if (cl_data_label_count(d, i) == 1) return 0;
-    return d->yk != NULL;
+        if (cl_data_label_count(d, i) == 1) seen[d->y[i]] = 1;
+    for (int k = 0; d->yk && k < d->classes; k++)
+        if (!seen[k]) return k;
+    return -1;
 }
 
 static int setup(run *r, int argc, char **argv)
@@ -132,10 +135,12 @@ static int setup(run *r, int argc, char **argv)
                            r->train.name);
     if (cl_train_ddp_check(r->cfg.comm, r->cfg.batch, r->train.n) != CL_OK) /* before --out */
         return cl_cli_fail(2, "%s", cl_errmsg());
-    if (r->use_study && (no_single_label(&r->train) || no_single_label(&r->test)))
-        return cl_cli_fail(1, "--data %s: a split has no single-label sample, and the study "
-                              "measures the NC keys on those (or use --analyze none)",
-                           r->train.name);
+    for (int k, sp = 0; r->use_study && sp < 2; sp++)
+        if ((k = no_single_label(sp ? &r->test : &r->train)) >= 0)
+            return cl_cli_fail(1, "--data %s: class %d has no single-label sample in the %s "
+                                  "split, and the study measures the NC keys on those (or use "
+                                  "--analyze none)",
+                               r->train.name, k, sp ? "test" : "training");
     if (o->minority_classes && /* the list against the data's K */
         cl_opt_class_list("--minority-classes", o->minority_classes, r->train.classes, NULL))
         return 1;
