@@ -56,27 +56,11 @@ nice "$BIN" probe "$RUNS/wd5e-4_lr0.1_e20" --classes 5-9 --shots 1,5 --episodes 
 nice "$BIN" probe "$RUNS/wd5e-4_lr0.1_e2" --classes 5-9 --shots 1,5 --episodes 100 \
     --threads "$T" --layer input --out "$OUT/input_baseline.json" | tail -1
 /usr/bin/python3 - "$OUT" "$RUNS" "$(dirname "$0")" <<'PY'
-import json, glob, os, re, sys
+import json, os, sys
 out, runs = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sys.argv[3])
-from rankcorr import spearman
-rows = []
-for f in sorted(glob.glob(os.path.join(out, "probe_wd*.json"))):
-    m = json.load(open(f))["rows"][-1]["metrics"]
-    shot = {s["shots"]: s["acc_mean"] for s in m["fewshot"]}
-    name = os.path.basename(f)[6:-5]
-    wd, lr, ep = re.match(r"wd(.*)_lr(.*)_e(\d+)$", name).groups()
-    src = float("nan")  # the source run's test accuracy on classes 0-4, from its log
-    try:
-        done = [l for l in open(os.path.join(runs, name + ".log")) if l.startswith("done")]
-        src = float(re.search(r"test [0-9.]+/([0-9.]+)%", done[-1]).group(1)) / 100
-    except (OSError, IndexError, AttributeError):
-        pass
-    s = json.load(open(os.path.join(out, "source_%s.json" % name)))["rows"][-1]["metrics"]
-    rows.append((m["cdnv_test"], m["cdnv_train"], m["nc1_test"], shot[1], shot[5],
-                 m["probe_acc"], src, s["cdnv_train"], s["cdnv_test"], float(wd), float(lr),
-                 int(ep)))
-rows.sort()
+from transfer_summary import spearman, summary_rows
+rows = summary_rows(out, runs)
 with open(os.path.join(out, "summary.csv"), "w") as f:
     f.write("cdnv_test,cdnv_train,nc1_test,acc_1shot,acc_5shot,probe_acc,source_test_acc,"
             "source_cdnv_train,source_cdnv_test,wd,lr,epochs\n")
