@@ -59,7 +59,7 @@ nice "$BIN" probe "$RUNS/wd5e-4_lr0.1_e2" --classes 5-9 --shots 1,5 --episodes 1
 import json, os, sys
 out, runs = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sys.argv[3])
-from transfer_summary import spearman, summary_rows
+from transfer_summary import spearman, spearman_table, summary_rows
 rows = summary_rows(out, runs)
 with open(os.path.join(out, "summary.csv"), "w") as f:
     f.write("cdnv_test,cdnv_train,nc1_test,acc_1shot,acc_5shot,probe_acc,source_test_acc,"
@@ -76,11 +76,7 @@ with open(os.path.join(out, "allckpt.csv"), "w") as f:
                 m["cdnv_train"], shot[1], shot[5], m["probe_acc"]))
 cols = list(zip(*rows))
 with open(os.path.join(out, "spearman.txt"), "w") as f:
-    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
-                  (7, "source_cdnv_train")):
-        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
-            f.write("spearman(%s, %s) = %+.3f  (n = %d)\n"
-                    % (xn, yn, spearman(cols[i], cols[k]), len(rows)))
+    f.write(spearman_table(rows))
     f.write("spearman(source_cdnv_train, cdnv_test) = %+.3f  (n = %d)\n"
             % (spearman(cols[7], cols[0]), len(rows)))
     f.write("spearman(source_test_acc, acc_5shot) = %+.3f  (n = %d)\n"

@@ -51,7 +51,7 @@ done; done; done
 import os, sys
 out, runs = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sys.argv[3])
-from transfer_summary import spearman, summary_rows
+from transfer_summary import spearman, spearman_table, summary_rows
 rows = summary_rows(out, runs)
 with open(os.path.join(out, "summary.csv"), "w") as f:
     # the few-shot columns again, split by whether the source run was trained (its
@@ -66,20 +66,12 @@ with open(os.path.join(out, "summary.csv"), "w") as f:
                 + ",%.6g,%.6g,%.6g,%.6g\n" % ((r[3], r[4], nan, nan) if t else (nan, nan, r[3], r[4])))
 cols = list(zip(*rows))
 with open(os.path.join(out, "spearman.txt"), "w") as f:
-    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
-                  (7, "source_cdnv_train")):
-        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
-            f.write("spearman(%s, %s) = %+.3f  (n = %d)\n"
-                    % (xn, yn, spearman(cols[i], cols[k]), len(rows)))
+    f.write(spearman_table(rows))
     f.write("spearman(source_cdnv_train, cdnv_test) = %+.3f  (n = %d)\n"
             % (spearman(cols[7], cols[0]), len(rows)))
     sel = [r for r in rows if r[6] >= 0.95]  # trained sources only
-    c2 = list(zip(*sel))
     f.write("trained sources only (source test accuracy >= 95%%, n = %d):\n" % len(sel))
-    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
-                  (7, "source_cdnv_train")):
-        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
-            f.write("  spearman(%s, %s) = %+.3f\n" % (xn, yn, spearman(c2[i], c2[k])))
+    f.write(spearman_table(sel, "  ", False))
 print(open(os.path.join(out, "spearman.txt")).read(), end="")
 EOF
 "$BIN" plot --csv "$OUT/summary.csv" --x cdnv_test --y \

@@ -48,3 +48,17 @@ def rank(v):
 def spearman(a, b):
     """Pearson correlation of the ranks of a and b."""
     return float(np.corrcoef(rank(a), rank(b))[0, 1])
+
+
+def spearman_table(rows, indent="", show_n=True):
+    """The lines "spearman(X, Y) = rho" for X in the target CDNV (test, train),
+    target NC1 and source CDNV, Y in the 1-/5-shot and probe accuracies, of
+    summary_rows' tuples; with show_n, each ends with "(n = N)"."""
+    cols = list(zip(*rows))
+    text = ""
+    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
+                  (7, "source_cdnv_train")):
+        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
+            text += "%sspearman(%s, %s) = %+.3f" % (indent, xn, yn, spearman(cols[i], cols[k]))
+            text += "  (n = %d)\n" % len(rows) if show_n else "\n"
+    return text
