@@ -47,28 +47,12 @@ for WD in 0 5e-4 5e-3; do for LR in 0.01 0.1; do for E in 2 5 30 100; do
         nice "$BIN" probe "$RUNS/$R" --classes 0-4 --shots 1,5 --episodes 100 \
             --out "$OUT/source_$R.json" | tail -1
 done; done; done
-/usr/bin/python3 - "$OUT" "$RUNS" <<'EOF'
-import json, glob, os, re, sys
-import numpy as np
+/usr/bin/python3 - "$OUT" "$RUNS" "$(dirname "$0")" <<'EOF'
+import os, sys
 out, runs = sys.argv[1], sys.argv[2]
-rows = []
-for f in sorted(glob.glob(os.path.join(out, "probe_wd*.json"))):
-    j = json.load(open(f))
-    m = j["rows"][-1]["metrics"]
-    shot = {s["shots"]: s["acc_mean"] for s in m["fewshot"]}
-    name = os.path.basename(f)[6:-5]
-    wd, lr, ep = re.match(r"wd(.*)_lr(.*)_e(\d+)$", name).groups()
-    src = float("nan")  # the source run's test accuracy on digits 0-4, from its log
-    try:
-        done = [l for l in open(os.path.join(runs, name + ".log")) if l.startswith("done")]
-        src = float(re.search(r"test [0-9.]+/([0-9.]+)%", done[-1]).group(1)) / 100
-    except (OSError, IndexError, AttributeError):
-        pass
-    s = json.load(open(os.path.join(out, "source_%s.json" % name)))["rows"][-1]["metrics"]
-    rows.append((m["cdnv_test"], m["cdnv_train"], m["nc1_test"], shot[1], shot[5],
-                 m["probe_acc"], src, s["cdnv_train"], s["cdnv_test"], float(wd), float(lr),
-                 int(ep)))
-rows.sort()
+sys.path.insert(0, sys.argv[3])
+from transfer_summary import spearman, spearman_table, summary_rows
+rows = summary_rows(out, runs)
 with open(os.path.join(out, "summary.csv"), "w") as f:
     # the few-shot columns again, split by whether the source run was trained (its
     # test accuracy >= 95%) or not (nan elsewhere): two colours in the figures
@@ -80,30 +64,14 @@ with open(os.path.join(out, "summary.csv"), "w") as f:
         t = r[6] >= 0.95
         f.write("%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%g,%g,%d" % r
                 + ",%.6g,%.6g,%.6g,%.6g\n" % ((r[3], r[4], nan, nan) if t else (nan, nan, r[3], r[4])))
-def rank(v):
-    v = np.asarray(v, float); r = np.empty(len(v)); o = np.argsort(v, kind="stable")
-    r[o] = np.arange(len(v))
-    for x in np.unique(v):  # average ranks of ties
-        r[v == x] = r[v == x].mean()
-    return r
-def spearman(a, b):
-    return float(np.corrcoef(rank(a), rank(b))[0, 1])
 cols = list(zip(*rows))
 with open(os.path.join(out, "spearman.txt"), "w") as f:
-    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
-                  (7, "source_cdnv_train")):
-        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
-            f.write("spearman(%s, %s) = %+.3f  (n = %d)\n"
-                    % (xn, yn, spearman(cols[i], cols[k]), len(rows)))
+    f.write(spearman_table(rows))
     f.write("spearman(source_cdnv_train, cdnv_test) = %+.3f  (n = %d)\n"
             % (spearman(cols[7], cols[0]), len(rows)))
     sel = [r for r in rows if r[6] >= 0.95]  # trained sources only
-    c2 = list(zip(*sel))
     f.write("trained sources only (source test accuracy >= 95%%, n = %d):\n" % len(sel))
-    for i, xn in ((0, "cdnv_test"), (1, "cdnv_train"), (2, "nc1_test"),
-                  (7, "source_cdnv_train")):
-        for k, yn in ((3, "acc_1shot"), (4, "acc_5shot"), (5, "probe_acc")):
-            f.write("  spearman(%s, %s) = %+.3f\n" % (xn, yn, spearman(c2[i], c2[k])))
+    f.write(spearman_table(sel, "  ", False))
 print(open(os.path.join(out, "spearman.txt")).read(), end="")
 EOF
 "$BIN" plot --csv "$OUT/summary.csv" --x cdnv_test --y \

@@ -132,6 +132,30 @@ cl_status cl_ckpt_find(const char *dir, cl_ckpt_found *f);
  * the files: cl_ckpt_find does. */
 int cl_ckpt_exists(const char *dir);
 
+/* ---- kept checkpoints (collapse train --keep-checkpoints N) ---- */
+
+/* Besides its two slots, a run may keep the checkpoint of every N-th epoch
+ * in DIR/epoch-EEEE (at least 4 digits): a complete slot folder like a/b
+ * (files, then the marker last), written after that epoch's slot save and
+ * never read by a resume. A kill during a keep leaves the folder without its
+ * marker, which cl_ckpt_list passes over. */
+void cl_ckpt_kept_dir(const char *dir, int epoch, char *out, size_t cap);
+
+typedef struct {
+    char path[CL_CKPT_PATHMAX]; /* the slot or kept folder */
+    int64_t step;               /* its marker's step */
+} cl_ckpt_entry;
+
+/* Every complete checkpoint of the checkpoint folder dir, oldest (lowest
+ * step) first: the kept DIR/epoch-* folders and the slots DIR/a, DIR/b
+ * holding a marker whose files pass their checksums (cl_ckpt_find); a slot
+ * naming the step of a kept folder is dropped (the same weights). *out is
+ * cl_alloc'ed (NULL when *n = 0); skipped[cap] = "" or why the first
+ * complete-looking one was passed over (a corrupt file). Errors: CL_EIO
+ * (dir unreadable), CL_ENOMEM. */
+cl_status cl_ckpt_list(const char *dir, cl_ckpt_entry **out, int *n, char *skipped,
+                       size_t cap);
+
 /* ---- the model file ---- */
 
 /* Writes DIR/model.ckpt (the spec text, params [nparams], bufs [nbufs])

@@ -83,6 +83,11 @@ typedef struct {
      * into the slot not holding the newest good checkpoint (ckpt.h). */
     const char *ckpt_dir;
     int ckpt_every;
+    /* > 0: also keep a copy of the checkpoint of every keep_every-th epoch in
+     * ckpt_dir/epoch-EEEE (cl_ckpt_kept_dir; written at that epoch's end
+     * right after the slot save, begin/commit like a slot), for probing over
+     * training. A resume never reads them; they do not change the run. 0 = none. */
+    int keep_every;
     const char *model_text; /* model spec text stored in model.ckpt (modelcfg.h) */
     uint64_t config_hash;   /* stored in the state; resume refuses a mismatch */
     int resume;             /* 1: continue from ckpt_dir's newest good checkpoint */

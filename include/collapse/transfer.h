@@ -45,6 +45,21 @@ cl_status cl_fewshot_ncc(const float *Hs, int64_t ns, const int32_t *ys, const f
                          int episodes, uint64_t seed, double *mean, double *ci95,
                          double *acc);
 
+/* The support draws of cl_fewshot_ncc with the same ys, K, shots,
+ * episodes and seed: idx [episodes, K, shots], idx[(e K + c) shots + s] =
+ * the row of Hs of the s-th draw of class c in episode e. So the episodes
+ * can be exported and recomputed elsewhere (tools/transfer_reference.py).
+ * Errors: those of cl_fewshot_ncc's support checks. */
+cl_status cl_fewshot_draws(const int32_t *ys, int64_t ns, int K, int shots, int episodes,
+                           uint64_t seed, int32_t *idx);
+/* One NCC episode with given support rows idx [K, shots] of Hs [ns, dim]:
+ * class c's centre is the mean of rows idx[c shots .. (c+1) shots), every
+ * query is classified by the nearest centre (as cl_fewshot_ncc; its
+ * episode e equals this on its draws). *acc = the fraction correct.
+ * Errors: CL_EINVAL (shots < 1, an index outside [0, ns), bad query labels). */
+cl_status cl_ncc_episode(const float *Hs, int64_t ns, const int32_t *idx, const float *Hq,
+                         int64_t nq, const int32_t *yq, int dim, int K, int shots, double *acc);
+
 /* Ridge linear probe (least squares onto one-hot targets, a closed form):
  * features centred by the training mean, targets one-hot minus 1/K (so no
  * bias term is needed), W = (X^T X + lambda I)^-1 X^T Y with lambda =

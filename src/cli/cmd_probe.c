@@ -26,8 +26,9 @@ static void usage(FILE *f)
             "(--ridge L fixes lambda = L tr(X^T X)/dim; default: chosen on a 20%% hold-out).\n"
             "--seed seeds the subsets, the episodes and the hold-out. Data options not\n"
             "given come from the run's config.json, except random labels/pixels and\n"
-            "imbalance (off unless given). --all-checkpoints: every complete checkpoint\n"
-            "slot of the run (train keeps the last two), one JSON row each.\n");
+            "imbalance (off unless given). --all-checkpoints: every complete\n"
+            "checkpoint of the run (the kept epochs of train --keep-checkpoints N and the\n"
+            "two slots), oldest first, one JSON row each.\n");
     cl_cli_data_usage(f);
 }
 
@@ -56,31 +57,25 @@ static void target_data(cl_cli_data *d)
     if (!(d->set & CL_CLI_D_AUG)) o->augment = 0;
 }
 
-/* The checkpoints to probe: every complete slot of RUN/checkpoint sorted
- * by step (all = 1), else the path itself. */
-static int checkpoints(const char *path, int all, char list[][CL_CKPT_PATHMAX], int64_t *step)
+/* The checkpoints to probe into *list (cl_alloc'ed): with all = 1 every
+ * complete checkpoint of RUN/checkpoint, the kept epochs (--keep-checkpoints)
+ * and the slots, oldest first (cl_ckpt_list; a corrupt one is skipped with a
+ * warning), else the path itself. Returns the count, 0 after printing. */
+static int checkpoints(const char *path, int all, cl_ckpt_entry **list)
 {
+    int n = 0;
     if (!all) {
-        snprintf(list[0], CL_CKPT_PATHMAX, "%s", path);
-        step[0] = -1;
+        if (!(*list = cl_alloc(sizeof **list, "checkpoint list")))
+            return cl_cli_fail(1, "%s", cl_errmsg()), 0;
+        snprintf((*list)[0].path, sizeof (*list)[0].path, "%s", path);
+        (*list)[0].step = -1;
         return 1;
     }
-    char dir[CL_CKPT_PATHMAX];
-    int n = 0;
+    char dir[CL_CKPT_PATHMAX], skipped[CL_CKPT_PATHMAX + 256];
     snprintf(dir, sizeof dir, "%s/checkpoint", path);
-    for (int s = 0; s < CL_CKPT_NSLOTS; s++) {
-        cl_ckpt_slot_dir(dir, s, list[n], CL_CKPT_PATHMAX);
-        if (cl_ckpt_marker(list[n], &step[n])) n++;
-    }
-    if (n == 2 && step[0] > step[1]) {
-        char t[CL_CKPT_PATHMAX];
-        int64_t ts = step[0];
-        memcpy(t, list[0], sizeof t);
-        memcpy(list[0], list[1], sizeof t);
-        memcpy(list[1], t, sizeof t);
-        step[0] = step[1];
-        step[1] = ts;
-    }
+    if (cl_ckpt_list(dir, list, &n, skipped, sizeof skipped) != CL_OK)
+        return cl_cli_fail(1, "--all-checkpoints: %s", cl_errmsg()), 0;
+    if (skipped[0]) fprintf(stderr, "warning: --all-checkpoints: skipped %s\n", skipped);
     if (!n) cl_cli_fail(1, "--all-checkpoints: %s holds no complete checkpoint", dir);
     return n;
 }
@@ -115,35 +110,32 @@ typedef struct {
     cl_probe_opts po;
 } probe_args;
 
-static int run_all(cl_cli_ckpt_args *a, probe_args *p, const cl_dataset *train,
-                   const cl_dataset *test, cl_json *j)
+static int probe_list(cl_cli_ckpt_args *a, probe_args *p, const cl_dataset *train,
+                      const cl_dataset *test, cl_json *j, const cl_ckpt_entry *e, int n)
 {
-    static char list[CL_CKPT_NSLOTS][CL_CKPT_PATHMAX];
-    int64_t step[CL_CKPT_NSLOTS];
-    int n = checkpoints(a->ckpt, p->all, list, step);
-    if (!n) return 1;
     cl_json_arr_begin(j, "rows");
     for (int k = 0; k < n; k++) {
+        const char *ck = e[k].path;
         cl_model *m = NULL;
         int64_t st_ = 0;
         cl_probe_result r;
-        if (cl_cli_load_model(list[k], a->batch, &m, &st_)) return 1;
-        p->po.layer = find_layer(m, p->layer, list[k]);
+        if (cl_cli_load_model(ck, a->batch, &m, &st_)) return 1;
+        p->po.layer = find_layer(m, p->layer, ck);
         cl_status st = p->po.layer < -1 ? CL_EINVAL : cl_probe_run(m, train, test, &p->po, &r);
         char lname[64];
         snprintf(lname, sizeof lname, "%s",
                  p->po.layer < 0 ? "input" : m->layers[p->po.layer < 0 ? 0 : p->po.layer].spec.name);
         cl_model_destroy(m);
         if (p->po.layer < -1) return 2;
-        if (st != CL_OK) return cl_cli_fail(1, "probe %s: %s", list[k], cl_errmsg());
+        if (st != CL_OK) return cl_cli_fail(1, "probe %s: %s", ck, cl_errmsg());
         if (k == 0)
             printf("layer %s (%d values), %d classes, train %lld, test %lld\n%-24s %8s  nc1 "
                    "train/test  cdnv train/test  few-shot NCC (mean±95%%)  probe\n",
                    lname, r.dim, r.K, (long long)r.ntrain, (long long)r.ntest, "checkpoint",
                    "step");
-        print_row(p->all ? list[k] : a->ckpt, st_, &r);
+        print_row(p->all ? ck : a->ckpt, st_, &r);
         cl_json_obj_begin(j, NULL);
-        cl_json_str(j, "checkpoint", p->all ? list[k] : a->ckpt);
+        cl_json_str(j, "checkpoint", p->all ? ck : a->ckpt);
         cl_json_int(j, "step", st_);
         cl_json_str(j, "layer", lname);
         cl_probe_result_json(j, "metrics", &r);
@@ -151,6 +143,17 @@ static int run_all(cl_cli_ckpt_args *a, probe_args *p, const cl_dataset *train,
     }
     cl_json_arr_end(j);
     return 0;
+}
+
+static int run_all(cl_cli_ckpt_args *a, probe_args *p, const cl_dataset *train,
+                   const cl_dataset *test, cl_json *j)
+{
+    cl_ckpt_entry *list = NULL;
+    int n = checkpoints(a->ckpt, p->all, &list);
+    if (!n) return 1;
+    int rc = probe_list(a, p, train, test, j, list, n);
+    cl_free(list);
+    return rc;
 }
 
 static int write_json(const char *out, const char *text, size_t len)

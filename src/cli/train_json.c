@@ -67,6 +67,7 @@ int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
     cl_json_obj_begin(&j, "run");
     cl_json_int(&j, "max_steps", cfg->max_steps);
     cl_json_int(&j, "ckpt_every", cfg->ckpt_every);
+    if (cfg->keep_every) cl_json_int(&j, "keep_checkpoints", cfg->keep_every); /* not hashed */
     cl_json_int(&j, "eval_batch", cfg->eval_batch);
     cl_json_obj_end(&j);
     if (so) {

@@ -52,6 +52,8 @@ void cl_cli_train_usage(FILE *f)
         "  --out DIR                 results folder (config.json, checkpoint/, metrics)\n"
         "  --resume                  continue the run in --out bit-exactly\n"
         "  --ckpt-every N            checkpoint every N epochs (1)\n"
+        "  --keep-checkpoints N      also keep the checkpoint of every N-th epoch in\n"
+        "                            DIR/checkpoint/epoch-EEEE (for probe --all-checkpoints)\n"
         "collapse study (needs --out):\n"
         "  --analyze log|all|none    analyzed epochs: log-spaced (default), every, none\n"
         "  --analyze-every N         every N epochs (and the last)\n"
@@ -129,6 +131,8 @@ static int parse_flags(int argc, char **argv, cl_cli_train_opts *o)
         NUM("--feature-dim", cl_opt_int("--feature-dim", v, 1, 1 << 20, &o->feature_dim))
         NUM("--threads", cl_opt_int("--threads", v, 1, 1024, &o->threads))
         NUM("--ckpt-every", cl_opt_int("--ckpt-every", v, 1, 1000000, &o->ckpt_every))
+        NUM("--keep-checkpoints",
+            cl_opt_int("--keep-checkpoints", v, 1, 1000000, &o->keep_ckpt))
         NUM("--max-steps", cl_opt_i64("--max-steps", v, 1, INT64_MAX, &o->max_steps))
         NUM("--analyze-every",
             cl_opt_int("--analyze-every", v, 1, 1000000, &o->analyze_every))
@@ -203,6 +207,8 @@ static int check(cl_cli_train_opts *o)
                            o->no_bias ? "--no-classifier-bias" : "--classifier");
     if (o->clm && o->gnc) /* the 1-unit latent head has no K rows to compare */
         return cl_cli_fail(2, "--gnc: not with --loss clm (its keys are onc1-3)");
+    if (o->keep_ckpt && !o->out)
+        return cl_cli_fail(2, "--keep-checkpoints needs --out DIR (they go to DIR/checkpoint)");
     if (o->resume && !o->out)
         return cl_cli_fail(2, "--resume needs --out DIR (the run to continue)");
     if (o->analyze && strcmp(o->analyze, "log") && strcmp(o->analyze, "all") &&

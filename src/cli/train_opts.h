@@ -58,6 +58,7 @@ typedef struct {
     const char *frozen_bn;      /* --frozen-bn eval|train (NULL = eval) */
     cl_cli_init_info init;      /* filled by cl_cli_train_finetune */
     int sync_bn;      /* --sync-bn: BN statistics of the global batch (data-parallel runs) */
+    int keep_ckpt;    /* --keep-checkpoints N: keep the checkpoint of every N-th epoch (0 = no) */
 } cl_cli_train_opts;
 
 /* ---- train_opts.c ---- */

@@ -28,6 +28,7 @@ int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg)
     cfg->seed = o->data.opts.seed;
     cfg->sync_bn = o->sync_bn;
     cfg->ckpt_every = o->ckpt_every;
+    cfg->keep_every = o->keep_ckpt;
     cfg->resume = o->resume;
     cfg->task = o->task && !strcmp(o->task, "regression") ? CL_TASK_REGRESS : CL_TASK_CLASSIFY;
     if (cl_loss_parse(o->loss, &cfg->loss) != CL_OK)

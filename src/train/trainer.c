@@ -92,6 +92,21 @@ static cl_status save(trainer *t)
     return CL_OK;
 }
 
+/* At an epoch end after save: the kept copy of this epoch (keep_every). */
+static cl_status keep(trainer *t)
+{
+    const cl_train_config *cfg = t->cfg;
+    if (!cfg->ckpt_dir || cfg->keep_every < 1 || t->st.epoch % cfg->keep_every) return CL_OK;
+    CL_TRY(check_params(t));
+    char dir[CL_CKPT_PATHMAX];
+    cl_ckpt_kept_dir(cfg->ckpt_dir, t->st.epoch, dir, sizeof dir);
+    cl_status st = CL_OK;
+    if (cl_comm_rank(cfg->comm) == 0)
+        st = cl_train_ckpt_save(dir, t->m, cfg->model_text ? cfg->model_text : "", &t->st,
+                                t->opt);
+    return cl_comm_agree(cfg->comm, st, NULL);
+}
+
 /* Loads the newest good checkpoint of ckpt_dir; a newer corrupt one is
  * reported through cfg->warn. */
 static cl_status load(trainer *t)
@@ -315,6 +330,7 @@ static cl_status end_epoch(trainer *t, cl_epoch_info *info, const cl_train_hooks
     int stop = cl_ddp_stop(&t->ddp, cfg->stop, 1);
     int limit = cfg->max_steps && t->st.step >= cfg->max_steps;
     if (last || stop || limit || t->st.epoch % cfg->ckpt_every == 0) CL_TRY(save(t));
+    CL_TRY(keep(t));
     if (stop)
         return cl_error(CL_EINTERRUPT, "interrupted after epoch %d; checkpoint written%s%s",
                         t->st.epoch, cfg->ckpt_dir ? " to " : "",
