@@ -111,6 +111,14 @@ Test(probe_cli, bad_flags, .timeout = TC_TIMEOUT)
     const char *noc[] = {"probe", rd, NULL};
     cr_assert_eq(run(&c, noc), 2);
     has(c.err, "--classes LIST is required");
+    /* multi-label data: the transfer measures are single-label ones */
+    char js[256];
+    sub(js, sizeof js, "%s/mlab.json", c.dir);
+    const char *ml[] = {"probe", rd, "--data", "mlab-mnist", "--classes", "0-4",
+                        "--train-per-class", "5", "--test-per-class", "2", "--out", js, NULL};
+    cr_assert_eq(run(&c, ml), 1);
+    has(c.err, "multi-label (K-hot) samples");
+    cr_assert(!tc_exists(js), "%s was written", js);
     /* train refuses a bad list too, before writing anything */
     char out[256];
     sub(out, sizeof out, "%s/bad", c.dir);

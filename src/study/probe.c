@@ -96,6 +96,9 @@ static cl_status check(const cl_model *m, const cl_dataset *train, const cl_data
     if (o->nshots < 1 || o->nshots > CL_PROBE_MAX_SHOTS || o->episodes < 1)
         return cl_error(CL_EINVAL, "probe: need 1 to %d shot counts and episodes >= 1",
                         CL_PROBE_MAX_SHOTS);
+    if (train->yk || test->yk) /* NC1, CDNV, NCC and the probe are single-label measures */
+        return cl_error(CL_EINVAL, "probe: %s has multi-label (K-hot) samples; the transfer "
+                                   "measures need single-label data", train->name);
     if (train->classes != test->classes || train->classes < 2)
         return cl_error(CL_EINVAL, "probe: train and test need the same K >= 2 (%d, %d)",
                         train->classes, test->classes);
