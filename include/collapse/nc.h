@@ -167,6 +167,12 @@ cl_status cl_nc_fit_layers(const double *fuzz, int L, cl_nc_fit *fit);
  * caller stream both splits in batches (the study does); the last function
  * composes them over in-memory matrices. All sums in double. */
 
+/* CL_EINVAL "WHAT label L of sample I not in [0, K)" for the first label
+ * y[i] outside [0, K); the one range check of the label vectors of the
+ * NCC, CDNV, few-shot and ridge-probe functions (what names the caller and
+ * the split, e.g. "ridge probe: test"). */
+cl_status cl_nc_labels_in_range(const int32_t *y, int64_t n, int K, const char *what);
+
 /* Adds row i of h [n, dim] to row y[i] of sum [K, dim]. */
 void cl_nc_class_sums_add(double *sum, const float *h, int64_t n, int64_t dim,
                           const int32_t *y);

@@ -54,12 +54,12 @@ int64_t cl_nc_ncc_correct(const float *h, int64_t n, int64_t dim, const int32_t 
 }
 
 /* CL_EINVAL unless every label of y [n] is in [0, K). */
-static cl_status check_labels(const int32_t *y, int64_t n, int K, const char *split)
+cl_status cl_nc_labels_in_range(const int32_t *y, int64_t n, int K, const char *what)
 {
     for (int64_t i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= K)
-            return cl_error(CL_EINVAL, "held-out NCC: %s label %d of sample %lld not in [0, %d)",
-                            split, (int)y[i], (long long)i, K);
+            return cl_error(CL_EINVAL, "%s label %d of sample %lld not in [0, %d)", what,
+                            (int)y[i], (long long)i, K);
     return CL_OK;
 }
 
@@ -70,8 +70,8 @@ cl_status cl_nc_heldout_ncc_acc(const float *htr, int64_t ntr, const int32_t *yt
     *acc = NAN;
     if (ntr < 1 || nte < 1 || dim < 1 || K < 2)
         return cl_error(CL_EINVAL, "held-out NCC: need samples, dim >= 1 and K >= 2");
-    CL_TRY(check_labels(ytr, ntr, K, "training"));
-    CL_TRY(check_labels(yte, nte, K, "test"));
+    CL_TRY(cl_nc_labels_in_range(ytr, ntr, K, "held-out NCC: training"));
+    CL_TRY(cl_nc_labels_in_range(yte, nte, K, "held-out NCC: test"));
     double *mu = cl_alloc_array((size_t)K * ((size_t)dim + 1), sizeof(double), "class means");
     int64_t *count = cl_alloc_array((size_t)K, sizeof(int64_t), "class counts");
     cl_status st = CL_OK;

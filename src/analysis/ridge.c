@@ -8,6 +8,7 @@
 
 #include "collapse/blas.h"
 #include "collapse/mem.h"
+#include "collapse/nc.h"
 #include "collapse/rng.h"
 #include "collapse/transfer.h"
 
@@ -64,15 +65,6 @@ static int64_t correct(const float *H, const int32_t *y, const int32_t *idx, int
     return ok;
 }
 
-static cl_status check(const char *split, const int32_t *y, int64_t n, int K)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (y[i] < 0 || y[i] >= K)
-            return cl_error(CL_EINVAL, "ridge probe: %s label %d of sample %lld not in [0, %d)",
-                            split, (int)y[i], (long long)i, K);
-    return CL_OK;
-}
-
 cl_status cl_ridge_probe(const float *Htr, int64_t ntr, const int32_t *ytr, const float *Hte,
                          int64_t nte, const int32_t *yte, int dim, int K, double lam_rel,
                          uint64_t seed, double *acc, double *lam_used)
@@ -81,8 +73,8 @@ cl_status cl_ridge_probe(const float *Htr, int64_t ntr, const int32_t *ytr, cons
     if (ntr < 2 || nte < 1 || dim < 1 || K < 2 || ntr > INT32_MAX)
         return cl_error(CL_EINVAL, "ridge probe: need >= 2 training samples, test samples, "
                                    "dim >= 1 and K >= 2");
-    CL_TRY(check("training", ytr, ntr, K));
-    CL_TRY(check("test", yte, nte, K));
+    CL_TRY(cl_nc_labels_in_range(ytr, ntr, K, "ridge probe: training"));
+    CL_TRY(cl_nc_labels_in_range(yte, nte, K, "ridge probe: test"));
     size_t D = (size_t)dim, KK = (size_t)K;
     int32_t *idx = cl_alloc_array((size_t)ntr, sizeof(int32_t), "ridge rows");
     double *X = cl_alloc_array((size_t)ntr, D * sizeof(double), "ridge features");

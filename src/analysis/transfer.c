@@ -3,6 +3,7 @@
  * learning", ICLR 2022. The NCC rule and the class sums are the held-out
  * NCC's (ncc.c, nc.h). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "collapse/mem.h"
@@ -16,11 +17,9 @@ static cl_status check_input(const char *what, int64_t N, int dim, const int32_t
         return cl_error(CL_EINVAL, "%s: need samples, dim >= 1 and K >= 2 (N = %lld, dim = "
                                    "%d, K = %d)",
                         what, (long long)N, dim, K);
-    for (int64_t i = 0; i < N; i++)
-        if (y[i] < 0 || y[i] >= K)
-            return cl_error(CL_EINVAL, "%s: label %d of sample %lld not in [0, %d)", what,
-                            (int)y[i], (long long)i, K);
-    return CL_OK;
+    char who[64];
+    snprintf(who, sizeof who, "%s:", what);
+    return cl_nc_labels_in_range(y, N, K, who);
 }
 
 /* Per-class counts into cnt[K]; CL_EINVAL naming the first empty class. */
