@@ -2,7 +2,7 @@
  * batch (issue 12): refused with one line naming --batch before --out is
  * written (the check of cl_train_run came after config.json, epoch 0's
  * study files and figures). Needs build/collapse-mpi and mpirun, as
- * tests/test_ddp.c; skipped without them. */
+ * tests/test_ddp.c; skipped without them (ddp_mpi_bin). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include "cli_common.h"
 #include "collapse/train.h"
 #include "common.h"
+#include "ddp_common.h"
 
 TestSuite(ddp_batch, .timeout = TC_TIMEOUT);
 
@@ -24,12 +25,8 @@ Test(ddp_batch, one_process_accepts_any_batch)
 
 Test(ddp_batch, last_batch_too_small_refused_before_out)
 {
-    const char *bin = getenv("COLLAPSE_MPI_BIN");
-    if (getenv("COLLAPSE_SAN") || !bin || access(bin, X_OK) != 0 ||
-        system("command -v mpirun >/dev/null 2>&1") != 0) {
-        cr_skip_test("no MPI binary or mpirun (as tests/test_ddp.c)");
-        return;
-    }
+    const char *bin = ddp_mpi_bin();
+    if (!bin) return;
     ctx c;
     ctx_init(&c, "ddp_batch");
     char out[128], cmd[1024];
