@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A module=(
-  [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core [comm]=core
-  [kernels_dense]=kernels [kernels_conv]=kernels
+  [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core [comm]=core [isa]=core
+  [kernels_dense]=kernels [kernels_conv]=kernels [kernels_gemm]=kernels
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
   [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis [mlab]=analysis
   [builders]=model [modelcfg]=model [etf]=model

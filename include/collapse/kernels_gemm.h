@@ -1,0 +1,29 @@
+/* Small single-threaded matrix products for the hand-written convolution
+ * kernels (the Winograd element-wise stage: many products with M, N, K of
+ * 16..512), with one path per instruction set (isa.h) and a naive twin.
+ * Large GEMM-shaped work keeps going through OpenBLAS (blas.h).
+ *
+ * Row-major; lda/ldb/ldc are row strides. Nothing is allocated. Callers
+ * run these inside their own OpenMP regions (one product per thread). */
+#ifndef COLLAPSE_KERNELS_GEMM_H
+#define COLLAPSE_KERNELS_GEMM_H
+
+#include "collapse/isa.h"
+
+/* C [M, N] = A [M, K] @ B [K, N]          (acc == 0: C is OVERWRITTEN)
+ * C [M, N] += A [M, K] @ B [K, N]         (acc != 0: ACCUMULATED) */
+void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, float *C, int ldc, int acc);
+
+/* C [M, N] (=, or += when acc) A [M, K] @ B^T, B stored [N, K] (dot
+ * products along rows: the Winograd weight gradient, K = tiles). */
+void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, float *C, int ldc, int acc);
+
+/* Naive twins (double accumulation), for tests. */
+void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc, int acc);
+void cl_kgemm_nt_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc, int acc);
+
+#endif
