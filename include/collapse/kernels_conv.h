@@ -50,6 +50,11 @@ void cl_col2im_naive(const float *col, int C, int H, int W, int k, int stride, i
 
 /* ---- convolution, whole batch ---- */
 
+/* Name of the algorithm cl_conv2d_forward uses for these dimensions
+ * ("direct", "im2col", "im2col-grouped", "shifted", ...; static string),
+ * for benchmarks and logs. */
+const char *cl_conv2d_algo(const cl_conv_dims *d);
+
 /* Floats of workspace cl_conv2d_forward / cl_conv2d_backward need. */
 int64_t cl_conv2d_ws_floats(const cl_conv_dims *d);
 

@@ -133,6 +133,13 @@ static int shift_dx(const cl_conv_dims *d)
     return conv_same(d) && conv_group(d) == 1 && d->OC >= SHIFT_MIN_K;
 }
 
+const char *cl_conv2d_algo(const cl_conv_dims *d)
+{
+    if (conv_direct(d)) return "direct";
+    if (shift_fwd(d)) return "shifted";
+    return conv_group(d) > 1 ? "im2col-grouped" : "im2col";
+}
+
 static void add_bias(float *yn, const float *b, int OC, int OHW)
 {
     if (b)
