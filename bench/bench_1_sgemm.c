@@ -12,7 +12,11 @@
  *                a 1-thread sgemm of this small shape":
  *                fwd y_n = W col_n, dW += dy_n col_n^T, dcol = W^T dy_n
  *                Buffers are per thread (cache-resident), so this is the
- *                compute rate of the shape without im2col or memory traffic. */
+ *                compute rate of the shape without im2col or memory traffic.
+ *   FMA peak     the machine's ceiling measured here (bench_common.h:
+ *                independent vector FMA chains on every thread), printed
+ *                first and used as a second reference next to sgemm
+ *                ("%fma" columns). */
 #include <omp.h>
 
 #include "bench_common.h"
@@ -93,11 +97,14 @@ int main(int argc, char **argv)
 {
     bench_env e = bench_init(argc, argv, "sgemm rates (GFLOP/s = 2*M*N*K / s, best of 3)");
     double secs = e.quick ? 0.2 : 1.0;
+    double fma = bench_fma_peak_print(&e);
 
     printf("\n%-34s %9s\n", "square (row-major NN)", "GFLOP/s");
     double p2 = bench_sgemm_gflops(0, 0, 2048, 2048, 2048, 3, e.quick ? 0.2 : 1.5);
     double p1 = bench_sgemm_gflops(0, 0, 1024, 1024, 1024, 5, e.quick ? 0.1 : 0.5);
     double peak = p1 > p2 ? p1 : p2;
+    printf("# sgemm reference %.1f GFLOP/s = %.0f%% of the FMA peak %.1f\n", peak,
+           100 * peak / fma, fma);
     printf("%-34s %9.1f%s\n", "2048^3", p2, p2 >= p1 ? "   <- reference (the better square)" : "");
     printf("%-34s %9.1f%s\n", "1024^3", p1, p1 > p2 ? "   <- reference (the better square)" : "");
     if (e.threads > 1) {
@@ -132,6 +139,8 @@ int main(int argc, char **argv)
     conv_rows(&e, r20, (int)(sizeof r20 / sizeof r20[0]), 1, peak);
     printf("\nResNet-18 conv shapes (forward), 128 images over %d threads:\n", e.threads);
     conv_rows(&e, r18, (int)(sizeof r18 / sizeof r18[0]), 0, peak);
-    printf("\n%%pk = percent of the reference square rate above.\n");
+    printf("\n%%pk = percent of the reference square rate above (%.1f GFLOP/s, %.0f%% of the FMA "
+           "peak %.1f; divide %%pk by %.2f for %% of the FMA peak).\n",
+           peak, 100 * peak / fma, fma, fma / peak);
     return 0;
 }

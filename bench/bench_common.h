@@ -26,8 +26,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
+
 #include "collapse/blas.h"
 #include "collapse/error.h"
+#include "collapse/isa.h"
 #include "collapse/mem.h"
 #include "collapse/rng.h"
 
@@ -213,6 +216,112 @@ static inline double bench_sgemm_peak(const bench_env *e)
     if (e->quick) return a;
     double b = bench_sgemm_gflops(0, 0, 2048, 2048, 2048, 3, 1.0);
     return a > b ? a : b;
+}
+
+/* ---- FMA peak: the machine's floating-point ceiling ----
+ *
+ * Every thread runs FMA_CHAINS independent multiply-add chains (acc = acc * a
+ * + b on whole vector registers) for `iters` iterations; FMA_CHAINS = 16 is
+ * far more than latency x throughput needs (4 cycles x 2 FMAs per cycle = 8
+ * on current cores), so the loop is limited by the FMA units alone. Path:
+ * cl_isa_current() (COLLAPSE_ISA forces one): AVX-512 zmm (16 floats),
+ * AVX2+FMA ymm (8 floats), or plain C (scalar, what the compiler makes of it:
+ * a lower bound, not a peak). FLOPs = 2 * lanes * FMA_CHAINS * iters per
+ * thread. */
+#define FMA_CHAINS 16
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f"))) static inline float bench_fma_avx512(int64_t iters)
+{
+    __m512 acc[FMA_CHAINS];
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (int64_t t = 0; t < iters; t++)
+#pragma GCC unroll 16
+        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    for (int i = 1; i < FMA_CHAINS; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+
+__attribute__((target("avx2,fma"))) static inline float bench_fma_avx2(int64_t iters)
+{
+    __m256 acc[FMA_CHAINS];
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (int64_t t = 0; t < iters; t++)
+#pragma GCC unroll 16
+        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    for (int i = 1; i < FMA_CHAINS; i++) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    float v[8];
+    _mm256_storeu_ps(v, acc[0]);
+    return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+}
+#endif
+
+static inline float bench_fma_generic(int64_t iters)
+{
+    float acc[FMA_CHAINS];
+    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = (float)i;
+    for (int64_t t = 0; t < iters; t++)
+#pragma GCC unroll 16
+        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = acc[i] * 0.999999f + 1e-7f;
+    float s = 0;
+    for (int i = 0; i < FMA_CHAINS; i++) s += acc[i];
+    return s;
+}
+
+/* Floats per FMA of the path bench_fma_loop runs for `isa`. */
+static inline int bench_fma_lanes(cl_isa isa)
+{
+#if defined(__x86_64__)
+    if (isa == CL_ISA_AVX512) return 16;
+    if (isa == CL_ISA_AVX2) return 8;
+#endif
+    (void)isa;
+    return 1;
+}
+
+static inline float bench_fma_loop(cl_isa isa, int64_t iters)
+{
+#if defined(__x86_64__)
+    if (isa == CL_ISA_AVX512) return bench_fma_avx512(iters);
+    if (isa == CL_ISA_AVX2) return bench_fma_avx2(iters);
+#endif
+    (void)isa;
+    return bench_fma_generic(iters);
+}
+
+/* FMA peak GFLOP/s over `threads` OpenMP threads (every thread runs the loop;
+ * wall time of the parallel region, best of 3 after a warm-up that brings
+ * the cores to their clock). *path gets the ISA name. Printed by the caller
+ * as "FMA peak: X GFLOP/s (N threads, path)". */
+static inline double bench_fma_peak(int threads, int quick, const char **path)
+{
+    cl_isa isa = cl_isa_current();
+    if (path) *path = cl_isa_name(isa);
+    int64_t iters = (quick ? 4 : 40) * (int64_t)1000000 / bench_fma_lanes(isa);
+    double best = 1e300, sink = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = bench_now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += bench_fma_loop(isa, iters);
+        double dt = bench_now() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    if (sink == 12345.678) printf(" "); /* keeps the loops' results alive */
+    return 2.0 * bench_fma_lanes(isa) * FMA_CHAINS * (double)iters * threads / best / 1e9;
+}
+
+/* Measures and prints the FMA peak line; returns GFLOP/s. */
+static inline double bench_fma_peak_print(const bench_env *e)
+{
+    const char *path;
+    double p = bench_fma_peak(e->threads, e->quick, &path);
+    printf("# FMA peak: %.1f GFLOP/s (%d threads, %s)\n", p, e->threads, path);
+    fflush(stdout);
+    return p;
 }
 
 #endif
