@@ -74,9 +74,16 @@ static inline double bench_loadavg(void)
     return l;
 }
 
-/* Re-exec with the best BLAS core, parse --threads/--quick, set threads,
- * print the header. Exits with status 2 on a bad argument. */
-static inline bench_env bench_init(int argc, char **argv, const char *title)
+/* A program's own options: returns how many arguments starting at argv[i]
+ * it took (0 = not one of its options). */
+typedef int (*bench_opt_fn)(int argc, char **argv, int i, void *ctx);
+
+/* Re-exec with the best BLAS core, parse --threads/--quick (and the
+ * program's own options through `opt`, NULL = none; `usage` lists them for
+ * the message), set threads, print the header (unless `quiet`). Exits with
+ * status 2 on a bad argument. */
+static inline bench_env bench_init_ex(int argc, char **argv, const char *title, bench_opt_fn opt,
+                                      void *ctx, const char *usage, int quiet)
 {
     cl_blas_ensure_core(argv);
     bench_env e = {2, 0};
@@ -88,12 +95,16 @@ static inline bench_env bench_init(int argc, char **argv, const char *title)
     int cpu = ck && !strcmp(ck, "cpu");
     if (cpu) bench_clock_id = CLOCK_PROCESS_CPUTIME_ID;
     for (int i = 1; i < argc; i++) {
+        int took = 0;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             e.threads = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--quick")) {
             e.quick = 1;
+        } else if (opt && (took = opt(argc, argv, i, ctx)) > 0) {
+            i += took - 1;
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--quick]%s%s\n", argv[0],
+                    usage ? " " : "", usage ? usage : "");
             exit(2);
         }
     }
@@ -102,6 +113,7 @@ static inline bench_env bench_init(int argc, char **argv, const char *title)
         exit(2);
     }
     cl_blas_set_threads(e.threads);
+    if (quiet) return e;
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("# %s\n", title);
     printf("# collapse %s, OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %s threading, %d threads, "
@@ -111,6 +123,11 @@ static inline bench_env bench_init(int argc, char **argv, const char *title)
            e.quick ? ", QUICK RUN (not a measurement)" : "");
     fflush(stdout);
     return e;
+}
+
+static inline bench_env bench_init(int argc, char **argv, const char *title)
+{
+    return bench_init_ex(argc, argv, title, NULL, NULL, NULL, 0);
 }
 
 typedef void (*bench_fn)(void *ctx);
