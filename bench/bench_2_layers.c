@@ -11,9 +11,19 @@
  * cl_layer_ops_table with the model's buffers (train mode). Then the inside
  * of a ResNet-20 BasicBlock (conv, BN, ReLU as separate layers) and the
  * im2col share of its convolutions, to show where the time goes.
- * PyTorch 1.13 numbers are quoted references (tools/bench_torch.py). */
+ * PyTorch 1.13 numbers are quoted references (tools/bench_torch.py).
+ *
+ * Options (for tools/bench_compare.sh):
+ *   --only mlp|resnet20|resnet18   that model's whole steps only
+ *   --summary    whole steps only (no per-layer tables, no block insides)
+ *                and `collapse_<model>_<train|eval> <img/s>` lines at the end
+ *   --rss        only ResNet-18 train steps at batch 128 (16 with --quick),
+ *                3 of them, then `collapse_rss_mib <max RSS>` (getrusage
+ *                ru_maxrss of this process, which did nothing else; the
+ *                sgemm reference is skipped) */
 #include <math.h>
 #include <omp.h>
+#include <sys/resource.h>
 
 #include "bench_layers.h"
 #include "collapse/kernels_conv.h"
@@ -48,7 +58,45 @@ typedef struct {
     cl_arch_opts opts;
 } model_case;
 
-static void run_model(const bench_env *e, const model_case *mc, double peak)
+typedef struct {
+    const char *only;
+    int summary, rss;
+} opts;
+
+static int parse_opt(int argc, char **argv, int i, void *ctx)
+{
+    opts *o = ctx;
+    if (!strcmp(argv[i], "--summary")) return o->summary = 1;
+    if (!strcmp(argv[i], "--rss")) return o->rss = 1;
+    if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+        o->only = argv[i + 1];
+        if (strcmp(o->only, "mlp") && strcmp(o->only, "resnet20") && strcmp(o->only, "resnet18")) {
+            fprintf(stderr, "bench_2_layers: --only %s: not mlp, resnet20 or resnet18\n", o->only);
+            exit(2);
+        }
+        return 2;
+    }
+    return 0;
+}
+
+/* --rss: ResNet-18 train steps in a process that did nothing else. */
+static void rss_run(const bench_env *e)
+{
+    bench_model b;
+    cl_arch_opts def = cl_arch_opts_default();
+    int n = e->quick ? 16 : 128;
+    cl_shape in = {3, 32, 32};
+    bench_model_create(&b, "resnet18", &def, in, 10, n);
+    b.n = n;
+    for (int i = 0; i < 3; i++) bench_train_step(&b);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("max RSS, ResNet-18 train step, batch %d, 3 steps: %.1f MiB\n", n, ru.ru_maxrss / 1024.0);
+    printf("collapse_rss_mib %.1f\n", ru.ru_maxrss / 1024.0);
+    bench_model_destroy(&b);
+}
+
+static void run_model(const bench_env *e, const model_case *mc, double peak, int summary)
 {
     bench_model b;
     int max_n = mc->train_batch > mc->eval_batch ? mc->train_batch : mc->eval_batch;
@@ -72,6 +120,11 @@ static void run_model(const bench_env *e, const model_case *mc, double peak)
     printf("eval forward, batch %d: %.2f ms = %.0f img/s, %.1f GFLOP/s (%.0f%% of sgemm)\n", b.n,
            1e3 * te, b.n / te, eval_flop / te / 1e9, 100 * eval_flop / te / 1e9 / peak);
     add_row(mc->arch, "eval", b.n, te, eval_flop, mc->torch_eval);
+    fflush(stdout);
+    if (summary) {
+        bench_model_destroy(&b);
+        return;
+    }
     printf("per layer, train mode, batch %d (random dy):\n", mc->train_batch);
     fflush(stdout);
     double tl = bench_layer_table(&b, mc->train_batch, 0, mc->layer_repeats, mc->layer_target, peak);
@@ -145,7 +198,13 @@ static void block_inside(const bench_env *e, int C, int S, int n, double peak)
 
 int main(int argc, char **argv)
 {
-    bench_env e = bench_init(argc, argv, "layers and whole steps (random data)");
+    opts o = {NULL, 0, 0};
+    bench_env e = bench_init_ex(argc, argv, "layers and whole steps (random data)", parse_opt, &o,
+                                "[--only mlp|resnet20|resnet18] [--summary] [--rss]", 0);
+    if (o.rss) {
+        rss_run(&e);
+        return 0;
+    }
     double peak = bench_sgemm_peak(&e);
     printf("# sgemm reference (threaded, best of 1024^3 and 2048^3): %.1f GFLOP/s = 100%% below\n",
            peak);
@@ -159,12 +218,15 @@ int main(int argc, char **argv)
         {"resnet18", "CIFAR ResNet-18", {3, 32, 32}, q ? 16 : 128, q ? 16 : 128, q ? 1 : 2, 1, 0.0,
          0.0, NAN, NAN, def},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_model(&e, &cases[i], peak);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!o.only || !strcmp(o.only, cases[i].arch)) run_model(&e, &cases[i], peak, o.summary);
 
-    printf("\n== Inside a ResNet-20 BasicBlock (train mode, batch 128)\n");
-    block_inside(&e, 16, 32, q ? 16 : 128, peak);
-    block_inside(&e, 32, 16, q ? 16 : 128, peak);
-    block_inside(&e, 64, 8, q ? 16 : 128, peak);
+    if (!o.summary && !o.only) {
+        printf("\n== Inside a ResNet-20 BasicBlock (train mode, batch 128)\n");
+        block_inside(&e, 16, 32, q ? 16 : 128, peak);
+        block_inside(&e, 32, 16, q ? 16 : 128, peak);
+        block_inside(&e, 64, 8, q ? 16 : 128, peak);
+    }
 
     printf("\n== Summary (sgemm reference %.1f GFLOP/s; train = 3x forward FLOPs)\n", peak);
     printf("%-10s %-6s %6s %10s %9s %8s %7s %12s %7s\n", "model", "mode", "batch", "ms/step",
@@ -179,5 +241,9 @@ int main(int argc, char **argv)
     }
     printf("PyTorch ref = quoted PyTorch 1.13 img/s on this machine, 2 threads, best settings "
            "(tools/bench_torch.py; see docs/BENCH.md)\n");
+    if (o.summary)
+        for (int i = 0; i < nrows; i++)
+            printf("collapse_%s_%s %.1f\n", rows[i].model, rows[i].mode,
+                   rows[i].batch / rows[i].sec);
     return 0;
 }
