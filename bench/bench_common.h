@@ -117,9 +117,9 @@ static inline bench_env bench_init_ex(int argc, char **argv, const char *title, 
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("# %s\n", title);
     printf("# collapse %s, OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %s threading, %d threads, "
-           "load avg %.2f, clock %s%s\n",
+           "isa %s, load avg %.2f, clock %s%s\n",
            CL_GIT, cl_blas_core(), ct ? ct : "unset", cl_blas_threading(), cl_blas_get_threads(),
-           bench_loadavg(), cpu ? "process CPU time" : "monotonic",
+           cl_isa_name(cl_isa_current()), bench_loadavg(), cpu ? "process CPU time" : "monotonic",
            e.quick ? ", QUICK RUN (not a measurement)" : "");
     fflush(stdout);
     return e;

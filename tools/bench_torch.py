@@ -40,7 +40,7 @@ a JSON object. --quick: a smoke run (batch 16, 1 iteration), not a measurement.
 
 Usage: tools/bench_torch.py [--threads 2] [--iters 20] [--repeats 3]
          [--only mlp|resnet20|resnet18] [--configs hugetlb,mmap]
-         [--rss-steps 3] [--no-rss] [--kv FILE] [--json FILE] [--quick]
+         [--rss-steps 3] [--no-rss | --rss-only] [--kv FILE] [--json FILE] [--quick]
 """
 import argparse
 import json
@@ -239,6 +239,8 @@ def parse():
                     help="comma-separated configurations (hugetlb, mmap, asis)")
     ap.add_argument("--rss-steps", type=int, default=3)
     ap.add_argument("--no-rss", action="store_true", help="skip the ResNet-18 max-RSS process")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only the max-RSS process, in the first of --configs")
     ap.add_argument("--kv", metavar="FILE", help="write `key value` lines")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     ap.add_argument("--quick", action="store_true", help="smoke run (batch 16), not a measurement")
@@ -267,9 +269,10 @@ def main():
           f"{platform.processor() or platform.machine()}, load avg {load0:.2f}, "
           f"configurations {','.join(a.cfgs)}{', QUICK RUN (not a measurement)' if a.quick else ''}",
           flush=True)
-    per = {c: run_child(a, c, "measure") for c in a.cfgs}
-    names = [w for w in WORKLOADS if any(w in per[c] for c in a.cfgs)]
-    print(f"{'workload':<16}" + "".join(f"{c:>10}" for c in a.cfgs) + f"{'best':>10}  config")
+    per = {} if a.rss_only else {c: run_child(a, c, "measure") for c in a.cfgs}
+    names = [w for w in WORKLOADS if any(w in per.get(c, {}) for c in a.cfgs)]
+    if names:
+        print(f"{'workload':<16}" + "".join(f"{c:>10}" for c in a.cfgs) + f"{'best':>10}  config")
     out = {"torch_version": torch.__version__, "threads": a.threads, "quick": int(a.quick),
            "load_before": load0}
     for w in names:
@@ -280,11 +283,13 @@ def main():
         out["torch_" + w + "_config"] = best
         for c in a.cfgs:
             out[f"torch_{w}_{c}"] = round(per[c].get(w, 0.0), 1)
-    if not a.no_rss and a.only in (None, "resnet18"):
+    if a.rss_only or (not a.no_rss and a.only in (None, "resnet18")):
+        if a.rss_only:
+            a.cfgs = a.cfgs[:1]
         rss = {c: run_child(a, c, "rss")["rss_mib"] for c in a.cfgs}
         pick = out.get("torch_resnet18_train_config", a.cfgs[0])
         print("max RSS, ResNet-18 train step, batch %d (MiB): " % (16 if a.quick else 128)
-              + ", ".join(f"{c} {rss[c]:.0f}" for c in a.cfgs) + f"; best configuration ({pick}) "
+              + ", ".join(f"{c} {rss[c]:.0f}" for c in a.cfgs) + f"; reported: {pick} "
               f"{rss[pick]:.0f}", flush=True)
         out["torch_rss_mib"] = round(rss[pick], 1)
         out["torch_rss_config"] = pick
