@@ -208,6 +208,7 @@ int main(int argc, char **argv)
     double peak = bench_sgemm_peak(&e);
     printf("# sgemm reference (threaded, best of 1024^3 and 2048^3): %.1f GFLOP/s = 100%% below\n",
            peak);
+    double fma = bench_fma_peak_print(&e);
     int q = e.quick;
     cl_arch_opts def = cl_arch_opts_default();
     model_case cases[] = {
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
         {"resnet20", "CIFAR ResNet-20", {3, 32, 32}, 128, 256, q ? 1 : 3, q ? 1 : 3, q ? 0.0 : 0.4,
          q ? 0.0 : 0.02, TORCH_REF_R20_TRAIN, TORCH_REF_R20_EVAL, def},
         {"resnet18", "CIFAR ResNet-18", {3, 32, 32}, q ? 16 : 128, q ? 16 : 128, q ? 1 : 2, 1, 0.0,
-         0.0, NAN, NAN, def},
+         0.0, TORCH_REF_R18_TRAIN, TORCH_REF_R18_EVAL, def},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!o.only || !strcmp(o.only, cases[i].arch)) run_model(&e, &cases[i], peak, o.summary);
@@ -228,19 +229,20 @@ int main(int argc, char **argv)
         block_inside(&e, 64, 8, q ? 16 : 128, peak);
     }
 
-    printf("\n== Summary (sgemm reference %.1f GFLOP/s; train = 3x forward FLOPs)\n", peak);
-    printf("%-10s %-6s %6s %10s %9s %8s %7s %12s %7s\n", "model", "mode", "batch", "ms/step",
-           "img/s", "GFLOP/s", "%sgemm", "PyTorch ref", "ratio");
+    printf("\n== Summary (sgemm reference %.1f GFLOP/s, FMA peak %.1f; train = 3x forward FLOPs)\n",
+           peak, fma);
+    printf("%-10s %-6s %6s %10s %9s %8s %7s %5s %12s %7s\n", "model", "mode", "batch", "ms/step",
+           "img/s", "GFLOP/s", "%sgemm", "%fma", "PyTorch ref", "ratio");
     for (int i = 0; i < nrows; i++) {
         row *r = &rows[i];
         double ips = r->batch / r->sec, gf = r->gflop / r->sec;
-        printf("%-10s %-6s %6d %10.2f %9.0f %8.1f %6.0f%%", r->model, r->mode, r->batch,
-               1e3 * r->sec, ips, gf, 100 * gf / peak);
+        printf("%-10s %-6s %6d %10.2f %9.0f %8.1f %6.0f%% %4.0f%%", r->model, r->mode, r->batch,
+               1e3 * r->sec, ips, gf, 100 * gf / peak, 100 * gf / fma);
         if (isnan(r->torch)) printf(" %12s %7s\n", "-", "-");
         else printf(" %12.0f %6.2fx\n", r->torch, ips / r->torch);
     }
     printf("PyTorch ref = quoted PyTorch 1.13 img/s on this machine, 2 threads, best settings "
-           "(tools/bench_torch.py; see docs/BENCH.md)\n");
+           "(issue 10; measured afresh by tools/bench_compare.sh at the end of make bench)\n");
     if (o.summary)
         for (int i = 0; i < nrows; i++)
             printf("collapse_%s_%s %.1f\n", rows[i].model, rows[i].mode,

@@ -13,7 +13,7 @@
 # OpenBLAS core, the instruction-set path and the commit.
 #
 # Usage: tools/bench_compare.sh [ROUNDS]   (default 1)
-# Env: BENCH_THREADS (default 2), BENCH_QUICK=1 (smoke run: --quick on both
+# Env: BENCH_THREADS (default 2), BENCH_QUICK=1 or COLLAPSE_BENCH_QUICK=1 (smoke run: --quick on both
 # sides, batch sizes differ, not a measurement), BUILD (default build),
 # TORCH_PY (default /usr/bin/python3). Needs `make bench-build`.
 # Without torch in $TORCH_PY it prints collapse's numbers and one line saying so.
@@ -25,7 +25,8 @@ B=${BUILD:-build}
 PY=${TORCH_PY:-/usr/bin/python3}
 T=${BENCH_THREADS:-2}
 Q=()
-[[ ${BENCH_QUICK:-0} != 0 ]] && Q=(--quick)
+quick=${BENCH_QUICK:-${COLLAPSE_BENCH_QUICK:-0}}
+[[ -n $quick && $quick != 0 ]] && Q=(--quick)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [[ -x $B/bench/bench_2_layers ]] || { echo "bench_compare.sh: $B/bench/bench_2_layers missing (make bench-build)" >&2; exit 2; }
 torch=1
@@ -91,9 +92,9 @@ if ((torch)); then
   "$PY" tools/bench_torch.py --threads "$T" "${Q[@]}" --rss-only --configs "${cfg:-hugetlb}" \
     --kv "$tmp/rss.kv" >/dev/null
   tr=$(awk '/^torch_rss_mib / { print $2 }' "$tmp/rss.kv")
-  awk -v c="$cr" -v p="$tr" -v g="${cfg:-hugetlb}" 'BEGIN {
-    printf "max RSS, ResNet-18 train step, batch %s: collapse %.0f MiB, PyTorch (%s) %.0f MiB, ratio %.2f\n",
-      (ENVIRON["BENCH_QUICK"] + 0 ? 16 : 128), c, g, p, c / p }'
+  awk -v c="$cr" -v p="$tr" -v g="${cfg:-hugetlb}" -v b="$( ((${#Q[@]})) && echo 16 || echo 128)" 'BEGIN {
+    printf "max RSS, ResNet-18 train step, batch %s: collapse %.0f MiB, PyTorch (%s) %.0f MiB, collapse / PyTorch %.2f\n",
+      b, c, g, p, c / p }'
 else
   echo "max RSS, ResNet-18 train step: collapse $cr MiB"
   echo "PyTorch comparison skipped: $PY cannot import torch"
