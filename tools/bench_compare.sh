@@ -23,7 +23,7 @@ rounds=${1:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench_compare.sh: ROUNDS '$rounds' is not a positive integer" >&2; exit 2; }
 B=${BUILD:-build}
 PY=${TORCH_PY:-/usr/bin/python3}
-T=${BENCH_THREADS:-2}
+T=${BENCH_THREADS:-${COLLAPSE_BENCH_THREADS:-2}}
 Q=()
 quick=${BENCH_QUICK:-${COLLAPSE_BENCH_QUICK:-0}}
 [[ -n $quick && $quick != 0 ]] && Q=(--quick)

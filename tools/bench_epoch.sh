@@ -21,7 +21,7 @@ shift || true
 extra=("$@")
 B=${BUILD:-build}
 PY=${TORCH_PY:-/usr/bin/python3}
-T=${BENCH_THREADS:-2}
+T=${BENCH_THREADS:-${COLLAPSE_BENCH_THREADS:-2}}
 export COLLAPSE_DATA=${COLLAPSE_DATA:-$PWD/data} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [[ -x $B/collapse ]] || { echo "bench_epoch.sh: $B/collapse missing (make)" >&2; exit 2; }
 torch=1
