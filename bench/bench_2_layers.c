@@ -89,6 +89,23 @@ static void rss_run(const bench_env *e)
     bench_model_create(&b, "resnet18", &def, in, 10, n);
     b.n = n;
     for (int i = 0; i < 3; i++) bench_train_step(&b);
+    /* what the model allocated, as cl_model_alloc sizes it */
+    const cl_model *m = b.m;
+    double act = 0, saved = 0, ws = 0, big = (double)n * cl_shape_size(m->in);
+    for (int i = 0; i < m->nlayers; i++) {
+        const cl_layer *l = &m->layers[i];
+        const cl_layer_ops *o = cl_layer_ops_table[l->spec.kind];
+        double a = (double)n * cl_shape_size(l->out), w = (double)o->ws_floats(l, n);
+        act += a;
+        saved += (double)o->saved_floats(l, n);
+        if (w > ws) ws = w;
+        if (a > big) big = a;
+    }
+    const double mib = 4.0 / 1048576.0;
+    printf("model memory (MiB): params + grads + SGD momentum %.1f, activations %.1f, saved "
+           "state %.1f, workspace %.1f, activation gradients %.1f; inputs %.1f\n",
+           3 * mib * (double)m->nparams, mib * act, mib * saved, mib * ws, 2 * mib * big,
+           mib * (double)n * cl_shape_size(m->in));
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("max RSS, ResNet-18 train step, batch %d, 3 steps: %.1f MiB\n", n, ru.ru_maxrss / 1024.0);
