@@ -254,27 +254,27 @@ static inline double bench_sgemm_peak(const bench_env *e)
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/* The chains of one path: T the vector type, SET1/FMADD/ADD its intrinsics;
+ * leaves the sum of the chains in acc[0]. */
+#define BENCH_FMA_CHAINS(T, SET1, FMADD, ADD)                                         \
+    T acc[FMA_CHAINS];                                                                \
+    const T a = SET1(0.999999f), b = SET1(1e-7f);                                     \
+    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = SET1((float)i);                     \
+    for (int64_t t = 0; t < iters; t++) {                                             \
+        _Pragma("GCC unroll 16") for (int i = 0; i < FMA_CHAINS; i++) acc[i] =        \
+            FMADD(acc[i], a, b);                                                      \
+    }                                                                                 \
+    for (int i = 1; i < FMA_CHAINS; i++) acc[0] = ADD(acc[0], acc[i])
+
 __attribute__((target("avx512f"))) static inline float bench_fma_avx512(int64_t iters)
 {
-    __m512 acc[FMA_CHAINS];
-    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
-    for (int64_t t = 0; t < iters; t++)
-#pragma GCC unroll 16
-        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    for (int i = 1; i < FMA_CHAINS; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    BENCH_FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps);
     return _mm512_reduce_add_ps(acc[0]);
 }
 
 __attribute__((target("avx2,fma"))) static inline float bench_fma_avx2(int64_t iters)
 {
-    __m256 acc[FMA_CHAINS];
-    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (int64_t t = 0; t < iters; t++)
-#pragma GCC unroll 16
-        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-    for (int i = 1; i < FMA_CHAINS; i++) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    BENCH_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps);
     float v[8];
     _mm256_storeu_ps(v, acc[0]);
     return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];

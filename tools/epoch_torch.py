@@ -241,8 +241,14 @@ def main():
     xtr, ytr = load_split(np, a.data, [f"data_batch_{i}" for i in range(1, 6)],
                           a.train_per_class, rng)
     xte, yte = load_split(np, a.data, ["test_batch"], a.test_per_class, rng)
-    mean = xtr.mean(axis=(0, 2, 3), dtype=np.float64)
-    std = np.sqrt(np.maximum((xtr.astype(np.float64) ** 2).mean(axis=(0, 2, 3)) - mean ** 2, 0))
+    s1, s2 = np.zeros(3), np.zeros(3)  # per-channel sums in chunks (no 1 GB temporaries)
+    for i in range(0, len(xtr), 5000):
+        c = xtr[i:i + 5000].astype(np.float64)
+        s1 += c.sum(axis=(0, 2, 3))
+        s2 += (c * c).sum(axis=(0, 2, 3))
+    cnt = float(len(xtr)) * 1024
+    mean = s1 / cnt
+    std = np.sqrt(np.maximum(s2 / cnt - mean ** 2, 0))
     std[std <= 0] = 1.0
     for arr in (xtr, xte):
         arr -= mean.astype(np.float32)[None, :, None, None]
