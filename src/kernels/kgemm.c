@@ -1,7 +1,8 @@
-/* Small products of kernels_gemm.h: the dispatch by instruction set and the
- * portable C path (the AVX2 and AVX-512 paths come in their own files).
- * FIRST VERSION: every path runs the portable code. */
-#include "collapse/kernels_gemm.h"
+/* Small products of kernels_gemm.h: the dispatch by instruction set, the
+ * portable C path and the naive twins. The AVX-512 and AVX2+FMA paths live
+ * in kgemm_avx512.c and kgemm_avx2.c (x86-64 only); a path the CPU does not
+ * run is never called: the requested one is clamped to cl_isa_best(). */
+#include "kgemm_internal.h"
 
 #include <string.h>
 
@@ -33,18 +34,37 @@ static void nt_generic(int M, int N, int K, const float *A, int lda, const float
         }
 }
 
+/* The path to run: isa, or the best the CPU runs if it asks for more. */
+static cl_isa runnable(cl_isa isa)
+{
+    cl_isa best = cl_isa_best();
+    return isa > best ? best : isa;
+}
+
 void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc, int acc)
 {
-    (void)isa;
-    nn_generic(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    if (M <= 0 || N <= 0) return;
+    switch (runnable(isa)) {
+#if defined(__x86_64__)
+    case CL_ISA_AVX512: cl_kgemm_nn_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+    case CL_ISA_AVX2: cl_kgemm_nn_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+#endif
+    default: nn_generic(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+    }
 }
 
 void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc, int acc)
 {
-    (void)isa;
-    nt_generic(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    if (M <= 0 || N <= 0) return;
+    switch (runnable(isa)) {
+#if defined(__x86_64__)
+    case CL_ISA_AVX512: cl_kgemm_nt_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+    case CL_ISA_AVX2: cl_kgemm_nt_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+#endif
+    default: nt_generic(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+    }
 }
 
 void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,

@@ -1,0 +1,165 @@
+/* The AVX2+FMA path of the small products of kernels_gemm.h (see kgemm.c
+ * for the dispatch), for CPUs without AVX-512. Same scheme as
+ * kgemm_avx512.c with 16 ymm registers:
+ *   nn  tiles of MR <= 6 rows x 2 vectors of 8 columns (12 accumulators, 2 B
+ *       loads and MR broadcasts per k); the last vector of the last panel
+ *       uses a load/store mask when N is not a multiple of 8; rows in blocks
+ *       of 6 with a 4/2/1-row tail.
+ *   nt  4 x 3 dot products at once along K in 8 lanes (masked last step),
+ *       horizontal sums at the end; rows/columns past M/N re-read the last
+ *       valid one and their sums are dropped. */
+#include "kgemm_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define T256 __attribute__((target("avx2,fma")))
+#define INL256 static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* The lanes < n (0 <= n <= 8) of a maskload/maskstore mask. */
+INL256 __m256i lanes_below(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* One MR x NV tile (compile-time MR, NV after inlining); mlast masks the
+ * columns of the last vector (all ones for a full one). */
+INL256 void nn_tile(const int MR, const int NV, int K, const float *restrict A, int lda,
+                    const float *restrict B, int ldb, float *restrict C, int ldc, int acc,
+                    __m256i mlast)
+{
+    __m256 c[6][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            const float *p = C + (long)r * ldc + 8 * v;
+            c[r][v] = !acc ? _mm256_setzero_ps()
+                      : v == NV - 1 ? _mm256_maskload_ps(p, mlast)
+                                    : _mm256_loadu_ps(p);
+        }
+    for (int k = 0; k < K; k++) {
+        __m256 b[2];
+        const float *bk = B + (long)k * ldb;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            b[v] = v == NV - 1 ? _mm256_maskload_ps(bk + 8 * v, mlast) : _mm256_loadu_ps(bk + 8 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m256 a = _mm256_broadcast_ss(A + (long)r * lda + k);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(a, b[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            float *p = C + (long)r * ldc + 8 * v;
+            if (v == NV - 1)
+                _mm256_maskstore_ps(p, mlast, c[r][v]);
+            else
+                _mm256_storeu_ps(p, c[r][v]);
+        }
+}
+
+/* All row blocks of one column panel of NV vectors. */
+INL256 void nn_panel(const int NV, int M, int K, const float *A, int lda, const float *B,
+                     int ldb, float *C, int ldc, int acc, __m256i mlast)
+{
+    int i = 0;
+    for (; i + 6 <= M; i += 6)
+        nn_tile(6, NV, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc, mlast);
+    const float *a = A + (long)i * lda;
+    float *c = C + (long)i * ldc;
+    switch (M - i) {
+    case 5:
+        nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
+        nn_tile(1, NV, K, a + 4L * lda, lda, B, ldb, c + 4L * ldc, ldc, acc, mlast);
+        break;
+    case 4: nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    case 3:
+        nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
+        nn_tile(1, NV, K, a + 2L * lda, lda, B, ldb, c + 2L * ldc, ldc, acc, mlast);
+        break;
+    case 2: nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    case 1: nn_tile(1, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    default: break;
+    }
+}
+
+T256 void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                           float *C, int ldc, int acc)
+{
+    int j = 0;
+    __m256i all = _mm256_set1_epi32(-1);
+    for (; j + 16 <= N; j += 16) nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
+    int rest = N - j;
+    if (rest > 8)
+        nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest - 8));
+    else if (rest > 0)
+        nn_panel(1, M, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest));
+}
+
+/* Sum of the 8 lanes. */
+INL256 float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* C[i..i+4, j..j+3] of nt; rows past M / columns past N are computed from
+ * the last valid row/column and not stored. */
+INL256 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, const float *B,
+                    int ldb, float *C, int ldc, int acc)
+{
+    const float *a[4], *b[3];
+    for (int r = 0; r < 4; r++) a[r] = A + (long)(i + r < M ? i + r : M - 1) * lda;
+    for (int q = 0; q < 3; q++) b[q] = B + (long)(j + q < N ? j + q : N - 1) * ldb;
+    __m256 s[4][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+        for (int q = 0; q < 3; q++) s[r][q] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 bv[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < 3; q++) bv[q] = _mm256_loadu_ps(b[q] + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m256 av = _mm256_loadu_ps(a[r] + k);
+#pragma GCC unroll 3
+            for (int q = 0; q < 3; q++) s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
+        }
+    }
+    if (k < K) {
+        __m256i m = lanes_below(K - k);
+        __m256 bv[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < 3; q++) bv[q] = _mm256_maskload_ps(b[q] + k, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m256 av = _mm256_maskload_ps(a[r] + k, m);
+#pragma GCC unroll 3
+            for (int q = 0; q < 3; q++) s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
+        }
+    }
+    for (int r = 0; r < 4 && i + r < M; r++)
+        for (int q = 0; q < 3 && j + q < N; q++) {
+            float v = hsum(s[r][q]);
+            float *p = C + (long)(i + r) * ldc + j + q;
+            *p = acc ? *p + v : v;
+        }
+}
+
+T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                           float *C, int ldc, int acc)
+{
+    for (int i = 0; i < M; i += 4)
+        for (int j = 0; j < N; j += 3) nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
+}
+
+#endif

@@ -1,0 +1,160 @@
+/* The AVX-512 path of the small products of kernels_gemm.h (see kgemm.c for
+ * the dispatch). Register-blocked micro-kernels, no packing:
+ *   nn  C[M,N] (+)= A[M,K] @ B[K,N]: a tile of MR <= 6 rows x NV <= 4 vectors
+ *       of 16 columns lives in <= 24 zmm accumulators; per k one load of each
+ *       B vector, one broadcast of A per row, MR*NV FMAs. The last vector of
+ *       a row uses a mask when N is not a multiple of 16. Columns go in
+ *       panels of 64 (so the K x 64 panel of B stays in L1/L2 while every
+ *       row block streams it), rows in blocks of 6 with a 4/2/1-row tail.
+ *   nt  C[M,N] (+)= A[M,K] @ B[N,K]^T: 4 x 4 dot products at once, each
+ *       along K in 16 lanes (masked last step), horizontal sums at the end.
+ *       Rows/columns past M/N re-read the last valid one (loads stay in
+ *       bounds) and their sums are dropped.
+ * Summation order: nn adds the K products of each C element in k order
+ * (like the naive twin); nt sums 16 strided partial sums, then the lanes. */
+#include "kgemm_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
+#define INL512 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx512bw")))
+
+/* One MR x NV tile (compile-time MR, NV after inlining); mlast masks the
+ * columns of the last vector. */
+INL512 void nn_tile(const int MR, const int NV, int K, const float *restrict A, int lda,
+                    const float *restrict B, int ldb, float *restrict C, int ldc, int acc,
+                    __mmask16 mlast)
+{
+    __m512 c[6][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? mlast : (__mmask16)0xFFFF;
+            c[r][v] = acc ? _mm512_maskz_loadu_ps(m, C + (long)r * ldc + 16 * v)
+                          : _mm512_setzero_ps();
+        }
+    for (int k = 0; k < K; k++) {
+        __m512 b[4];
+        const float *bk = B + (long)k * ldb;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            b[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(mlast, bk + 16 * v)
+                               : _mm512_loadu_ps(bk + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(A[(long)r * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            float *p = C + (long)r * ldc + 16 * v;
+            if (v == NV - 1)
+                _mm512_mask_storeu_ps(p, mlast, c[r][v]);
+            else
+                _mm512_storeu_ps(p, c[r][v]);
+        }
+}
+
+/* All row blocks of one column panel of nv vectors. */
+INL512 void nn_panel(const int NV, int M, int K, const float *A, int lda, const float *B,
+                     int ldb, float *C, int ldc, int acc, __mmask16 mlast)
+{
+    int i = 0;
+    for (; i + 6 <= M; i += 6)
+        nn_tile(6, NV, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc, mlast);
+    const float *a = A + (long)i * lda;
+    float *c = C + (long)i * ldc;
+    switch (M - i) {
+    case 5:
+        nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
+        nn_tile(1, NV, K, a + 4L * lda, lda, B, ldb, c + 4L * ldc, ldc, acc, mlast);
+        break;
+    case 4: nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    case 3:
+        nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
+        nn_tile(1, NV, K, a + 2L * lda, lda, B, ldb, c + 2L * ldc, ldc, acc, mlast);
+        break;
+    case 2: nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    case 1: nn_tile(1, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
+    default: break;
+    }
+}
+
+T512 void cl_kgemm_nn_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                             int ldb, float *C, int ldc, int acc)
+{
+    int j = 0;
+    for (; j + 64 <= N; j += 64)
+        nn_panel(4, M, K, A, lda, B + j, ldb, C + j, ldc, acc, 0xFFFF);
+    int rest = N - j;
+    if (rest <= 0) return;
+    int nv = (rest + 15) / 16;
+    __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
+    switch (nv) {
+    case 3: nn_panel(3, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    case 2: nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    default: nn_panel(1, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    }
+}
+
+/* C[i..i+4, j..j+4] of nt; rows past M / columns past N are computed from
+ * the last valid row/column and not stored. */
+INL512 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, const float *B,
+                    int ldb, float *C, int ldc, int acc)
+{
+    const float *a[4], *b[4];
+    for (int r = 0; r < 4; r++) {
+        a[r] = A + (long)(i + r < M ? i + r : M - 1) * lda;
+        b[r] = B + (long)(j + r < N ? j + r : N - 1) * ldb;
+    }
+    __m512 s[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) s[r][q] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 bv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) bv[q] = _mm512_loadu_ps(b[q] + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 av = _mm512_loadu_ps(a[r] + k);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
+        }
+    }
+    if (k < K) {
+        __mmask16 m = (__mmask16)(0xFFFFu >> (16 - (K - k)));
+        __m512 bv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) bv[q] = _mm512_maskz_loadu_ps(m, b[q] + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            __m512 av = _mm512_maskz_loadu_ps(m, a[r] + k);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
+        }
+    }
+    for (int r = 0; r < 4 && i + r < M; r++)
+        for (int q = 0; q < 4 && j + q < N; q++) {
+            float v = _mm512_reduce_add_ps(s[r][q]);
+            float *p = C + (long)(i + r) * ldc + j + q;
+            *p = acc ? *p + v : v;
+        }
+}
+
+T512 void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                             int ldb, float *C, int ldc, int acc)
+{
+    for (int i = 0; i < M; i += 4)
+        for (int j = 0; j < N; j += 4) nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
+}
+
+#endif
