@@ -3,8 +3,9 @@
  * kgemm_avx512.c with 16 ymm registers:
  *   nn  tiles of MR <= 6 rows x 2 vectors of 8 columns (12 accumulators, 2 B
  *       loads and MR broadcasts per k); the last vector of the last panel
- *       uses a load/store mask when N is not a multiple of 8; rows in blocks
- *       of 6 with a 4/2/1-row tail.
+ *       uses a load/store mask when N is not a multiple of 8 (only there:
+ *       vmaskmovps stores are slow on AMD); rows in blocks of 6 (4/2/1-row
+ *       tail), each sweeping all column panels (sequential streams).
  *   nt  4 x 3 dot products at once along K in 8 lanes (masked last step),
  *       horizontal sums at the end; rows/columns past M/N re-read the last
  *       valid one and their sums are dropped. */
@@ -13,6 +14,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/* Built with -march=native on an AVX-512 machine, the compiler may still
+ * use EVEX encodings (ymm16-31) here ("no-avx512f" clashes with the
+ * intrinsics' own target); built for an AVX2 CPU (ARCH=-march=x86-64-v3) it
+ * cannot. */
 #define T256 __attribute__((target("avx2,fma")))
 #define INL256 static inline __attribute__((always_inline, target("avx2,fma")))
 
@@ -22,9 +27,10 @@ INL256 __m256i lanes_below(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* One MR x NV tile (compile-time MR, NV after inlining); mlast masks the
- * columns of the last vector (all ones for a full one). */
-INL256 void nn_tile(const int MR, const int NV, int K, const float *restrict A, int lda,
+/* One MR x NV tile (compile-time MR, NV, MASKED after inlining); with
+ * MASKED, mlast masks the columns of the last vector (vmaskmovps is slow on
+ * some CPUs, so full panels never use it). */
+INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K, const float *restrict A, int lda,
                     const float *restrict B, int ldb, float *restrict C, int ldc, int acc,
                     __m256i mlast)
 {
@@ -35,7 +41,7 @@ INL256 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
         for (int v = 0; v < NV; v++) {
             const float *p = C + (long)r * ldc + 8 * v;
             c[r][v] = !acc ? _mm256_setzero_ps()
-                      : v == NV - 1 ? _mm256_maskload_ps(p, mlast)
+                      : MASKED && v == NV - 1 ? _mm256_maskload_ps(p, mlast)
                                     : _mm256_loadu_ps(p);
         }
     for (int k = 0; k < K; k++) {
@@ -43,7 +49,8 @@ INL256 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
         const float *bk = B + (long)k * ldb;
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
-            b[v] = v == NV - 1 ? _mm256_maskload_ps(bk + 8 * v, mlast) : _mm256_loadu_ps(bk + 8 * v);
+            b[v] = MASKED && v == NV - 1 ? _mm256_maskload_ps(bk + 8 * v, mlast)
+                                         : _mm256_loadu_ps(bk + 8 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
             __m256 a = _mm256_broadcast_ss(A + (long)r * lda + k);
@@ -56,49 +63,50 @@ INL256 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             float *p = C + (long)r * ldc + 8 * v;
-            if (v == NV - 1)
+            if (MASKED && v == NV - 1)
                 _mm256_maskstore_ps(p, mlast, c[r][v]);
             else
                 _mm256_storeu_ps(p, c[r][v]);
         }
 }
 
-/* All row blocks of one column panel of NV vectors. */
-INL256 void nn_panel(const int NV, int M, int K, const float *A, int lda, const float *B,
-                     int ldb, float *C, int ldc, int acc, __m256i mlast)
+/* All column panels of one block of MR rows (rows outer, columns inner:
+ * the C rows and B rows are then read as sequential streams). */
+INL256 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float *C, int ldc, int acc)
 {
-    int i = 0;
-    for (; i + 6 <= M; i += 6)
-        nn_tile(6, NV, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc, mlast);
-    const float *a = A + (long)i * lda;
-    float *c = C + (long)i * ldc;
-    switch (M - i) {
-    case 5:
-        nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
-        nn_tile(1, NV, K, a + 4L * lda, lda, B, ldb, c + 4L * ldc, ldc, acc, mlast);
-        break;
-    case 4: nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    case 3:
-        nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
-        nn_tile(1, NV, K, a + 2L * lda, lda, B, ldb, c + 2L * ldc, ldc, acc, mlast);
-        break;
-    case 2: nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    case 1: nn_tile(1, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    default: break;
-    }
+    __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 16 <= N; j += 16) nn_tile(MR, 2, 0, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
+    int rest = N - j;
+    if (rest == 8)
+        nn_tile(MR, 1, 0, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
+    else if (rest > 8)
+        nn_tile(MR, 2, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest - 8));
+    else if (rest > 0)
+        nn_tile(MR, 1, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest));
 }
 
 T256 void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                            float *C, int ldc, int acc)
 {
-    int j = 0;
-    __m256i all = _mm256_set1_epi32(-1);
-    for (; j + 16 <= N; j += 16) nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
-    int rest = N - j;
-    if (rest > 8)
-        nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest - 8));
-    else if (rest > 0)
-        nn_panel(1, M, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest));
+    int i = 0;
+    for (; i + 6 <= M; i += 6) nn_rows(6, N, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc);
+    for (; i < M;) { /* 5 = 4 + 1, 3 = 2 + 1 */
+        const float *a = A + (long)i * lda;
+        float *c = C + (long)i * ldc;
+        int r = M - i;
+        if (r >= 4) {
+            nn_rows(4, N, K, a, lda, B, ldb, c, ldc, acc);
+            i += 4;
+        } else if (r >= 2) {
+            nn_rows(2, N, K, a, lda, B, ldb, c, ldc, acc);
+            i += 2;
+        } else {
+            nn_rows(1, N, K, a, lda, B, ldb, c, ldc, acc);
+            i += 1;
+        }
+    }
 }
 
 /* Sum of the 8 lanes. */

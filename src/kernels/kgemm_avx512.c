@@ -3,9 +3,10 @@
  *   nn  C[M,N] (+)= A[M,K] @ B[K,N]: a tile of MR <= 6 rows x NV <= 4 vectors
  *       of 16 columns lives in <= 24 zmm accumulators; per k one load of each
  *       B vector, one broadcast of A per row, MR*NV FMAs. The last vector of
- *       a row uses a mask when N is not a multiple of 16. Columns go in
- *       panels of 64 (so the K x 64 panel of B stays in L1/L2 while every
- *       row block streams it), rows in blocks of 6 with a 4/2/1-row tail.
+ *       a row uses a mask when N is not a multiple of 16. Rows go in blocks
+ *       of 6 (4/2/1-row tail), each sweeping all column panels of 64: the
+ *       rows of C and B are then sequential streams the hardware prefetches
+ *       (columns outer ran at 2/3 the speed on N = 1024, ldb = 4 KiB).
  *   nt  C[M,N] (+)= A[M,K] @ B[N,K]^T: 4 x 4 dot products at once, each
  *       along K in 16 lanes (masked last step), horizontal sums at the end.
  *       Rows/columns past M/N re-read the last valid one (loads stay in
@@ -61,45 +62,41 @@ INL512 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
         }
 }
 
-/* All row blocks of one column panel of nv vectors. */
-INL512 void nn_panel(const int NV, int M, int K, const float *A, int lda, const float *B,
-                     int ldb, float *C, int ldc, int acc, __mmask16 mlast)
+/* All column panels of one block of MR rows (rows outer, columns inner:
+ * the C rows and B rows are then read as sequential streams). */
+INL512 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float *C, int ldc, int acc)
 {
-    int i = 0;
-    for (; i + 6 <= M; i += 6)
-        nn_tile(6, NV, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc, mlast);
-    const float *a = A + (long)i * lda;
-    float *c = C + (long)i * ldc;
-    switch (M - i) {
-    case 5:
-        nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
-        nn_tile(1, NV, K, a + 4L * lda, lda, B, ldb, c + 4L * ldc, ldc, acc, mlast);
-        break;
-    case 4: nn_tile(4, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    case 3:
-        nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast);
-        nn_tile(1, NV, K, a + 2L * lda, lda, B, ldb, c + 2L * ldc, ldc, acc, mlast);
-        break;
-    case 2: nn_tile(2, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    case 1: nn_tile(1, NV, K, a, lda, B, ldb, c, ldc, acc, mlast); break;
-    default: break;
+    int j = 0;
+    for (; j + 64 <= N; j += 64) nn_tile(MR, 4, K, A, lda, B + j, ldb, C + j, ldc, acc, 0xFFFF);
+    int rest = N - j;
+    if (rest <= 0) return;
+    int nv = (rest + 15) / 16;
+    __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
+    switch (nv) {
+    case 3: nn_tile(MR, 3, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    case 2: nn_tile(MR, 2, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    default: nn_tile(MR, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
     }
 }
 
 T512 void cl_kgemm_nn_avx512(int M, int N, int K, const float *A, int lda, const float *B,
                              int ldb, float *C, int ldc, int acc)
 {
-    int j = 0;
-    for (; j + 64 <= N; j += 64)
-        nn_panel(4, M, K, A, lda, B + j, ldb, C + j, ldc, acc, 0xFFFF);
-    int rest = N - j;
-    if (rest <= 0) return;
-    int nv = (rest + 15) / 16;
-    __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
-    switch (nv) {
-    case 3: nn_panel(3, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
-    case 2: nn_panel(2, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
-    default: nn_panel(1, M, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    int i = 0;
+    for (; i + 6 <= M; i += 6)
+        nn_rows(6, N, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc);
+    while (i < M) { /* 5 = 4 + 1, 3 = 2 + 1 */
+        const float *a = A + (long)i * lda;
+        float *c = C + (long)i * ldc;
+        int r = M - i, mr = r >= 4 ? 4 : r >= 2 ? 2 : 1;
+        if (mr == 4)
+            nn_rows(4, N, K, a, lda, B, ldb, c, ldc, acc);
+        else if (mr == 2)
+            nn_rows(2, N, K, a, lda, B, ldb, c, ldc, acc);
+        else
+            nn_rows(1, N, K, a, lda, B, ldb, c, ldc, acc);
+        i += mr;
     }
 }
 
