@@ -6,32 +6,103 @@
 
 #include <string.h>
 
-static void nn_generic(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc)
+/* C[i0..i1, j0..j1] (+)= A @ B, one row at a time (the tails of nn_generic). */
+static void nn_rows_generic(int i0, int i1, int j0, int j1, int K, const float *A, int lda,
+                            const float *B, int ldb, float *C, int ldc, int acc)
 {
-    for (int i = 0; i < M; i++) {
+    for (int i = i0; i < i1; i++) {
         float *restrict c = C + (long)i * ldc;
-        if (!acc) memset(c, 0, sizeof(float) * (size_t)N);
+        if (!acc)
+            for (int j = j0; j < j1; j++) c[j] = 0;
         for (int k = 0; k < K; k++) {
             const float a = A[(long)i * lda + k];
             const float *restrict b = B + (long)k * ldb;
 #pragma omp simd
-            for (int j = 0; j < N; j++) c[j] += a * b[j];
+            for (int j = j0; j < j1; j++) c[j] += a * b[j];
         }
     }
+}
+
+/* A GR x GJ block of C in a local array the compiler keeps in vector
+ * registers (fixed trip counts), so C is read and written once per block
+ * rather than once per k. */
+#define GR 4
+#define GJ 16
+static void nn_block_generic(int K, const float *A, int lda, const float *B, int ldb, float *C,
+                             int ldc, int acc)
+{
+    float c[GR][GJ];
+    for (int r = 0; r < GR; r++)
+        for (int j = 0; j < GJ; j++) c[r][j] = acc ? C[(long)r * ldc + j] : 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *restrict b = B + (long)k * ldb;
+#pragma GCC unroll 4
+        for (int r = 0; r < GR; r++) {
+            const float a = A[(long)r * lda + k];
+#pragma omp simd
+            for (int j = 0; j < GJ; j++) c[r][j] += a * b[j];
+        }
+    }
+    for (int r = 0; r < GR; r++)
+        for (int j = 0; j < GJ; j++) C[(long)r * ldc + j] = c[r][j];
+}
+
+static void nn_generic(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc, int acc)
+{
+    int i = 0, nj = N / GJ * GJ;
+    for (; i + GR <= M; i += GR) {
+        for (int j = 0; j < nj; j += GJ)
+            nn_block_generic(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j, ldc,
+                             acc);
+        nn_rows_generic(i, i + GR, nj, N, K, A, lda, B, ldb, C, ldc, acc);
+    }
+    nn_rows_generic(i, M, 0, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+/* C[i][j] (+)= the dot product of row i of A and row j of B. */
+static void nt_one_generic(int i, int j, int K, const float *A, int lda, const float *B, int ldb,
+                           float *C, int ldc, int acc)
+{
+    const float *restrict a = A + (long)i * lda, *restrict b = B + (long)j * ldb;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < K; k++) s += a[k] * b[k];
+    C[(long)i * ldc + j] = acc ? C[(long)i * ldc + j] + s : s;
+}
+
+/* 2 x 4 dot products in one pass over K: each loaded element of A is used
+ * 4 times and each of B twice (8 vector accumulators). */
+static void nt_block_generic(int i, int j, int K, const float *A, int lda, const float *B,
+                             int ldb, float *C, int ldc, int acc)
+{
+    const float *restrict a0 = A + (long)i * lda, *restrict a1 = a0 + lda;
+    const float *restrict b0 = B + (long)j * ldb, *restrict b1 = b0 + ldb,
+                          *restrict b2 = b1 + ldb, *restrict b3 = b2 + ldb;
+    float s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+#pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13)
+    for (int k = 0; k < K; k++) {
+        s00 += a0[k] * b0[k], s01 += a0[k] * b1[k], s02 += a0[k] * b2[k], s03 += a0[k] * b3[k];
+        s10 += a1[k] * b0[k], s11 += a1[k] * b1[k], s12 += a1[k] * b2[k], s13 += a1[k] * b3[k];
+    }
+    float s[2][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
+    for (int r = 0; r < 2; r++)
+        for (int q = 0; q < 4; q++) {
+            float *p = C + (long)(i + r) * ldc + j + q;
+            *p = acc ? *p + s[r][q] : s[r][q];
+        }
 }
 
 static void nt_generic(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        float *C, int ldc, int acc)
 {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            const float *restrict a = A + (long)i * lda, *restrict b = B + (long)j * ldb;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < K; k++) s += a[k] * b[k];
-            C[(long)i * ldc + j] = acc ? C[(long)i * ldc + j] + s : s;
-        }
+    int mi = M / 2 * 2, nj = N / 4 * 4;
+    for (int i = 0; i < mi; i += 2) {
+        for (int j = 0; j < nj; j += 4) nt_block_generic(i, j, K, A, lda, B, ldb, C, ldc, acc);
+        for (int j = nj; j < N; j++)
+            for (int r = i; r < i + 2; r++) nt_one_generic(r, j, K, A, lda, B, ldb, C, ldc, acc);
+    }
+    for (int j = 0; j < N && mi < M; j++) nt_one_generic(mi, j, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 /* The path to run: isa, or the best the CPU runs if it asks for more. */
