@@ -7,7 +7,7 @@
  *       vmaskmovps stores are slow on AMD); rows in blocks of 6 (4/2/1-row
  *       tail), each sweeping all column panels (sequential streams).
  *   nt  4 x 3 dot products at once along K in 8 lanes (masked last step),
- *       horizontal sums at the end; rows/columns past M/N re-read the last
+ *       horizontal sums at the end (a shuffle tree per column of the tile); rows/columns past M/N re-read the last
  *       valid one and their sums are dropped. */
 #include "kgemm_internal.h"
 
@@ -109,13 +109,16 @@ T256 void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const f
     }
 }
 
-/* Sum of the 8 lanes. */
-INL256 float hsum(__m256 v)
+/* [sum x0, sum x1, sum x2, sum x3] (each the sum of its 8 lanes) in one
+ * shuffle tree. */
+INL256 __m128 sum4(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    __m256 s01 = _mm256_add_ps(_mm256_unpacklo_ps(x0, x1), _mm256_unpackhi_ps(x0, x1));
+    __m256 s23 = _mm256_add_ps(_mm256_unpacklo_ps(x2, x3), _mm256_unpackhi_ps(x2, x3));
+    __m256 lo = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
+    __m256 hi = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
+    __m256 t = _mm256_add_ps(lo, hi);
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
 /* C[i..i+4, j..j+3] of nt; rows past M / columns past N are computed from
@@ -155,12 +158,14 @@ INL256 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, 
             for (int q = 0; q < 3; q++) s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
         }
     }
-    for (int r = 0; r < 4 && i + r < M; r++)
-        for (int q = 0; q < 3 && j + q < N; q++) {
-            float v = hsum(s[r][q]);
+    for (int q = 0; q < 3 && j + q < N; q++) {
+        float t[4]; /* column q of the tile: rows i..i+4 */
+        _mm_storeu_ps(t, sum4(s[0][q], s[1][q], s[2][q], s[3][q]));
+        for (int r = 0; r < 4 && i + r < M; r++) {
             float *p = C + (long)(i + r) * ldc + j + q;
-            *p = acc ? *p + v : v;
+            *p = acc ? *p + t[r] : t[r];
         }
+    }
 }
 
 T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
