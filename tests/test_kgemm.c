@@ -31,10 +31,12 @@
 static const int DIMS[] = {1, 3, 15, 16, 17, 33, 64, 100, 257};
 #define NDIMS ((int)(sizeof DIMS / sizeof DIMS[0]))
 /* Combinations above this many multiply-adds are skipped (time), except
- * the explicit large shapes below. */
+ * the explicit large shapes below (the last two take nt's packed path for
+ * M >= 128 over several K slices and column panels). */
 #define MAX_MNK 150000L
 static const int BIG[][3] = {{64, 257, 100}, {257, 64, 33}, {100, 100, 257}, {17, 257, 257},
-                             {64, 256, 64},  {16, 1024, 16}, {33, 17, 1024}};
+                             {64, 256, 64},  {16, 1024, 16}, {33, 17, 1024}, {130, 70, 200},
+                             {128, 33, 129}};
 #define NBIG ((int)(sizeof BIG / sizeof BIG[0]))
 
 /* rows x cols matrix with row stride ld, allocated to its exact extent. */
