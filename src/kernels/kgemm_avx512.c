@@ -9,8 +9,8 @@
  *       (columns outer ran at 2/3 the speed on N = 1024, ldb = 4 KiB).
  *   nt  C[M,N] (+)= A[M,K] @ B[N,K]^T: 4 x 4 dot products at once, each
  *       along K in 16 lanes (masked last step); the 16 horizontal sums at
- *       the end in one shuffle tree. From 128 rows on, B^T is packed in
- *       slices and run through nn instead (nt_packed).
+ *       the end in one shuffle tree. (From 128 rows on kgemm.c runs nt as
+ *       nn on packed slices of B^T instead.)
  *       Rows/columns past M/N re-read the last valid one (loads stay in
  *       bounds) and their sums are dropped.
  * Summation order: nn adds the K products of each C element in k order
@@ -180,36 +180,9 @@ INL512 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, 
     }
 }
 
-/* nt for many rows: B^T in panels of PK x 64 (16 KiB, stays in L1) packed
- * on the stack, each run through the nn kernel for all M rows; C is read
- * and written once per PK slice of K. The scalar transpose costs about
- * 64 PK cycles per panel against M PK 4 cycles of FMAs. */
-#define PK 64
-#define NT_PACK_MIN_M 128 /* measured: from 128 rows on the packed path is faster */
-static T512 void nt_packed(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                           float *C, int ldc, int acc)
-{
-    float bt[PK * 64] __attribute__((aligned(64)));
-    for (int k0 = 0; k0 < K; k0 += PK) {
-        int kc = K - k0 < PK ? K - k0 : PK;
-        for (int j = 0; j < N; j += 64) {
-            int nj = N - j < 64 ? N - j : 64;
-            for (int q = 0; q < nj; q++) {
-                const float *b = B + (long)(j + q) * ldb + k0;
-                for (int k = 0; k < kc; k++) bt[k * 64 + q] = b[k];
-            }
-            cl_kgemm_nn_avx512(M, nj, kc, A + k0, lda, bt, 64, C + j, ldc, acc || k0 > 0);
-        }
-    }
-}
-
 T512 void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const float *B,
                              int ldb, float *C, int ldc, int acc)
 {
-    if (M >= NT_PACK_MIN_M && K > 0) {
-        nt_packed(M, N, K, A, lda, B, ldb, C, ldc, acc);
-        return;
-    }
     for (int i = 0; i < M; i += 4)
         for (int j = 0; j < N; j += 4) nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
 }
