@@ -110,7 +110,8 @@ int main(int argc, char **argv)
     bench_fill(A, (int64_t)n, 1);
     bench_fill(B, (int64_t)n, 2);
     memset(C, 0, n * sizeof(float));
-    printf("# sgemm: OpenBLAS on 1 thread; %%peak: the best kgemm path\n");
+    printf("# clock: this thread's CPU time; sgemm: OpenBLAS on 1 thread; %%peak: the best "
+           "kgemm path\n");
     printf("\n%-3s %-15s %8s %8s %8s %8s %6s\n", "op", "M x N x K", "avx512", "avx2", "generic",
            "sgemm", "%peak");
     for (int t = 0; t < NSHAPES; t++) {
