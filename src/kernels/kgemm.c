@@ -128,11 +128,12 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
 /* nt for many rows: B^T in slices of PK x 64 floats (16 KiB, stays in L1)
  * packed on the stack, each run through nn for all M rows; C is read and
  * written once per slice. The scalar transpose (~64 PK cycles a slice)
- * against M PK 4 cycles of AVX-512 FMAs: worth it from ~128 rows on, where
- * it beats the dot-product tiles (measured: 256^3 73 -> 97 GFLOP/s,
- * 512x512x64 55 -> 103). */
+ * against M PK 4 cycles of AVX-512 FMAs: worth it from 64 rows on, where
+ * it beats the dot-product tiles (measured, avx512 / avx2 GFLOP/s: 64^2 x
+ * 1024 80 -> 86 / 72 -> 86, 256^3 73 -> 97 / 66 -> 101, 512x512x64
+ * 55 -> 103; at 16 rows it halves the speed). */
 #define PK 64
-#define NT_PACK_MIN_M 128
+#define NT_PACK_MIN_M 64
 static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                       int ldb, float *C, int ldc, int acc)
 {
