@@ -105,24 +105,37 @@ static void nt_generic(int M, int N, int K, const float *A, int lda, const float
     for (int j = 0; j < N && mi < M; j++) nt_one_generic(mi, j, K, A, lda, B, ldb, C, ldc, acc);
 }
 
-/* The path to run: isa, or the best the CPU runs if it asks for more. */
-static cl_isa runnable(cl_isa isa)
+/* One product on one path (same arguments as cl_kgemm_nn without isa). */
+typedef void kgemm_fn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc, int acc);
+
+/* The kernel of the path to run: isa, or the best the CPU runs if it asks
+ * for more (a path the CPU lacks is never called). */
+static kgemm_fn *pick(cl_isa isa, kgemm_fn *avx512, kgemm_fn *avx2, kgemm_fn *generic)
 {
     cl_isa best = cl_isa_best();
-    return isa > best ? best : isa;
+    switch (isa > best ? best : isa) {
+#if defined(__x86_64__)
+    case CL_ISA_AVX512: return avx512;
+    case CL_ISA_AVX2: return avx2;
+#endif
+    default: return generic;
+    }
 }
+
+#if !defined(__x86_64__) /* only the portable path exists */
+#define cl_kgemm_nn_avx512 nn_generic
+#define cl_kgemm_nn_avx2 nn_generic
+#define cl_kgemm_nt_avx512 nt_generic
+#define cl_kgemm_nt_avx2 nt_generic
+#endif
 
 void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    switch (runnable(isa)) {
-#if defined(__x86_64__)
-    case CL_ISA_AVX512: cl_kgemm_nn_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-    case CL_ISA_AVX2: cl_kgemm_nn_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-#endif
-    default: nn_generic(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-    }
+    pick(isa, cl_kgemm_nn_avx512, cl_kgemm_nn_avx2, nn_generic)(M, N, K, A, lda, B, ldb, C, ldc,
+                                                                acc);
 }
 
 /* nt for many rows: B^T in slices of PK x 64 floats (16 KiB, stays in L1)
@@ -155,17 +168,11 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    if (M >= NT_PACK_MIN_M && K > 0) {
-        nt_packed(runnable(isa), M, N, K, A, lda, B, ldb, C, ldc, acc);
-        return;
-    }
-    switch (runnable(isa)) {
-#if defined(__x86_64__)
-    case CL_ISA_AVX512: cl_kgemm_nt_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-    case CL_ISA_AVX2: cl_kgemm_nt_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-#endif
-    default: nt_generic(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
-    }
+    if (M >= NT_PACK_MIN_M && K > 0)
+        nt_packed(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
+    else
+        pick(isa, cl_kgemm_nt_avx512, cl_kgemm_nt_avx2, nt_generic)(M, N, K, A, lda, B, ldb, C,
+                                                                    ldc, acc);
 }
 
 void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
