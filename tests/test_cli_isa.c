@@ -10,9 +10,9 @@
 #include "collapse/isa.h"
 #include "common.h"
 
-#define TRAIN(out)                                                                         \
-    "train", "--arch", "mlp", "--data", "fashion", "--train-per-class", "5",               \
-        "--test-per-class", "2", "--epochs", "1", "--threads", "1", "--analyze", "none",   \
+#define TRAIN(out)                                                                       \
+    "train", "--arch", "mlp", "--data", "fashion", "--train-per-class", "5",             \
+        "--test-per-class", "2", "--epochs", "1", "--threads", "1", "--analyze", "none", \
         "--out", out
 
 /* Runs `collapse args` with COLLAPSE_ISA=value: status 2, one line naming
@@ -39,7 +39,8 @@ Test(cli_isa, bad_value_is_one_line_and_no_folder, .timeout = TC_TIMEOUT)
     sub(out, sizeof out, "%s/run", c.dir);
     expect_refused(&c, "avx3", "expected auto, avx512, avx2 or generic", out);
     expect_refused(&c, "AVX2", "expected auto", out);
-    if (cl_isa_best() < CL_ISA_AVX512) expect_refused(&c, "avx512", "supports at most", out);
+    if (cl_isa_best() < CL_ISA_AVX512)
+        expect_refused(&c, "avx512", "supports at most", out);
     unsetenv("COLLAPSE_ISA");
     ctx_done(&c);
 }

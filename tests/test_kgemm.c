@@ -11,8 +11,8 @@
  * is 2.5 FLT_EPSILON x (|C0| + sum_k |a_k b_k|). We check
  *   |C - C_naive| <= ERR_EPS * FLT_EPSILON * (|C0| + sum_k |a_k b_k|),
  * ERR_EPS = 8 (3x margin); a wrong element, a missed or doubled k or a
- * dropped acc breaks it by orders of magnitude. Outside the M x N block (row padding up to ldc)
- * C must not change; acc = 0 must overwrite a C full of NaN. Matrices are
+ * dropped acc breaks it by orders of magnitude. Outside the M x N block (row padding up
+ * to ldc) C must not change; acc = 0 must overwrite a C full of NaN. Matrices are
  * malloc'ed to their exact extent (last row ends at the end of the block),
  * so ASan sees an unmasked read past a tail. */
 #include <criterion/criterion.h>
@@ -34,9 +34,9 @@ static const int DIMS[] = {1, 3, 15, 16, 17, 33, 64, 100, 257};
  * the explicit large shapes below (the last two take nt's packed path for
  * M >= 128 over several K slices and column panels). */
 #define MAX_MNK 150000L
-static const int BIG[][3] = {{64, 257, 100}, {257, 64, 33}, {100, 100, 257}, {17, 257, 257},
-                             {64, 256, 64},  {16, 1024, 16}, {33, 17, 1024}, {130, 70, 200},
-                             {128, 33, 129}};
+static const int BIG[][3] = {{64, 257, 100}, {257, 64, 33},  {100, 100, 257},
+                             {17, 257, 257}, {64, 256, 64},  {16, 1024, 16},
+                             {33, 17, 1024}, {130, 70, 200}, {128, 33, 129}};
 #define NBIG ((int)(sizeof BIG / sizeof BIG[0]))
 
 /* rows x cols matrix with row stride ld, allocated to its exact extent. */
@@ -45,7 +45,8 @@ static float *mat(int rows, int cols, int ld, cl_rng *r)
     size_t n = rows > 0 && cols > 0 ? (size_t)(rows - 1) * ld + cols : 1;
     float *p = malloc(n * sizeof(float));
     cr_assert(p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(cl_rng_uniform(r) * 2 - 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(cl_rng_uniform(r) * 2 - 1);
     return p;
 }
 
@@ -55,7 +56,8 @@ static size_t extent(int rows, int cols, int ld)
 }
 
 /* One product on one path, checked element by element. nt: B is [N, K]. */
-static void check_one(cl_isa isa, int nt, int M, int N, int K, int pad, int acc, cl_rng *r)
+static void check_one(cl_isa isa, int nt, int M, int N, int K, int pad, int acc,
+                      cl_rng *r)
 {
     int lda = K + pad, ldb = (nt ? K : N) + pad, ldc = N + 2 * pad;
     float *A = mat(M, K, lda, r), *B = nt ? mat(N, K, ldb, r) : mat(K, N, ldb, r);
@@ -90,10 +92,11 @@ static void check_one(cl_isa isa, int nt, int M, int N, int K, int pad, int acc,
                 mag += fabs((double)A[(size_t)i * lda + k] * b);
             }
             double tol = ERR_EPS * (double)FLT_EPSILON * mag + 1e-30;
-            cr_assert(isfinite(C[e]) && fabs((double)C[e] - ref[e]) <= tol,
-                      "%s %s %dx%dx%d pad %d acc %d: C[%d][%d] = %.9g, naive %.9g (tol %.3g)",
-                      cl_isa_name(isa), nt ? "nt" : "nn", M, N, K, pad, acc, i, j, C[e], ref[e],
-                      tol);
+            cr_assert(
+                isfinite(C[e]) && fabs((double)C[e] - ref[e]) <= tol,
+                "%s %s %dx%dx%d pad %d acc %d: C[%d][%d] = %.9g, naive %.9g (tol %.3g)",
+                cl_isa_name(isa), nt ? "nt" : "nn", M, N, K, pad, acc, i, j, C[e], ref[e],
+                tol);
         }
     free(A), free(B), free(C), free(C0), free(ref);
 }
@@ -111,22 +114,31 @@ static void check_all(int nt)
                 for (int c = 0; c < NDIMS; c++) {
                     int M = DIMS[a], N = DIMS[b], K = DIMS[c];
                     if ((long)M * N * K > MAX_MNK) continue;
-                    check_one((cl_isa)isa, nt, M, N, K, n % 3 == 0 ? 0 : n % 3 == 1 ? 1 : 16,
+                    check_one((cl_isa)isa, nt, M, N, K,
+                              n % 3 == 0   ? 0
+                              : n % 3 == 1 ? 1
+                                           : 16,
                               n % 2, &r);
                     check_one((cl_isa)isa, nt, M, N, K, n % 3 == 0 ? 5 : 0, !(n % 2), &r);
                     n++;
                 }
         for (int t = 0; t < NBIG; t++)
             for (int acc = 0; acc < 2; acc++)
-                check_one((cl_isa)isa, nt, BIG[t][0], BIG[t][1], BIG[t][2], acc ? 3 : 0, acc,
-                          &r);
+                check_one((cl_isa)isa, nt, BIG[t][0], BIG[t][1], BIG[t][2], acc ? 3 : 0,
+                          acc, &r);
         cr_assert(n > 200);
     }
 }
 
-Test(kgemm, nn_every_path_vs_naive) { check_all(0); }
+Test(kgemm, nn_every_path_vs_naive)
+{
+    check_all(0);
+}
 
-Test(kgemm, nt_every_path_vs_naive) { check_all(1); }
+Test(kgemm, nt_every_path_vs_naive)
+{
+    check_all(1);
+}
 
 /* K = 0: acc = 0 writes zeros over NaN, acc = 1 leaves C as it was; M or
  * N = 0 touches nothing. */
@@ -135,17 +147,20 @@ Test(kgemm, empty_products)
     float A[4] = {1, 2, 3, 4}, B[4] = {5, 6, 7, 8};
     for (int isa = CL_ISA_GENERIC; isa <= (int)cl_isa_best(); isa++)
         for (int nt = 0; nt < 2; nt++) {
-            void (*f)(cl_isa, int, int, int, const float *, int, const float *, int, float *, int,
-                      int) = nt ? cl_kgemm_nt : cl_kgemm_nn;
+            void (*f)(cl_isa, int, int, int, const float *, int, const float *, int,
+                      float *, int, int) = nt ? cl_kgemm_nt : cl_kgemm_nn;
             float C[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
             f((cl_isa)isa, 2, 3, 0, A, 1, B, 3, C, 3, 0);
-            for (int i = 0; i < 6; i++) cr_assert(C[i] == 0.0f, "%s K=0 acc=0", cl_isa_name(isa));
+            for (int i = 0; i < 6; i++)
+                cr_assert(C[i] == 0.0f, "%s K=0 acc=0", cl_isa_name(isa));
             float D[6] = {1, 2, 3, 4, 5, 6};
             f((cl_isa)isa, 2, 3, 0, A, 1, B, 3, D, 3, 1);
-            for (int i = 0; i < 6; i++) cr_assert(D[i] == (float)(i + 1));
+            for (int i = 0; i < 6; i++)
+                cr_assert(D[i] == (float)(i + 1));
             f((cl_isa)isa, 0, 3, 2, A, 2, B, 3, D, 3, 0);
             f((cl_isa)isa, 2, 0, 2, A, 2, B, 3, D, 3, 0);
-            for (int i = 0; i < 6; i++) cr_assert(D[i] == (float)(i + 1));
+            for (int i = 0; i < 6; i++)
+                cr_assert(D[i] == (float)(i + 1));
         }
 }
 
@@ -206,8 +221,8 @@ Test(kgemm, isa_env_is_checked_and_honoured)
     for (int i = 0; i < 4; i++) {
         set_env(bad[i]);
         cr_assert_eq(cl_isa_check_env(), CL_EINVAL, "%s", bad[i]);
-        cr_assert(strstr(cl_errmsg(), "COLLAPSE_ISA=") && strstr(cl_errmsg(), bad[i]), "%s",
-                  cl_errmsg());
+        cr_assert(strstr(cl_errmsg(), "COLLAPSE_ISA=") && strstr(cl_errmsg(), bad[i]),
+                  "%s", cl_errmsg());
         cr_assert_eq(cl_isa_current(), cl_isa_best()); /* a bad value is not a path */
     }
     for (int isa = CL_ISA_GENERIC; isa <= CL_ISA_AVX512; isa++) {

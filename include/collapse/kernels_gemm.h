@@ -29,9 +29,9 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
                  int ldb, float *C, int ldc, int acc);
 
 /* Naive twins (double accumulation), for tests. */
-void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc);
-void cl_kgemm_nt_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc);
+void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc);
+void cl_kgemm_nt_naive(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc);
 
 #endif

@@ -7,18 +7,20 @@
 #include <string.h>
 
 /* C[i0..i1, j0..j1] (+)= A @ B, one row at a time (the tails of nn_generic). */
-static void nn_rows_generic(int i0, int i1, int j0, int j1, int K, const float *A, int lda,
-                            const float *B, int ldb, float *C, int ldc, int acc)
+static void nn_rows_generic(int i0, int i1, int j0, int j1, int K, const float *A,
+                            int lda, const float *B, int ldb, float *C, int ldc, int acc)
 {
     for (int i = i0; i < i1; i++) {
         float *restrict c = C + (long)i * ldc;
         if (!acc)
-            for (int j = j0; j < j1; j++) c[j] = 0;
+            for (int j = j0; j < j1; j++)
+                c[j] = 0;
         for (int k = 0; k < K; k++) {
             const float a = A[(long)i * lda + k];
             const float *restrict b = B + (long)k * ldb;
 #pragma omp simd
-            for (int j = j0; j < j1; j++) c[j] += a * b[j];
+            for (int j = j0; j < j1; j++)
+                c[j] += a * b[j];
         }
     }
 }
@@ -28,46 +30,50 @@ static void nn_rows_generic(int i0, int i1, int j0, int j1, int K, const float *
  * rather than once per k. */
 #define GR 4
 #define GJ 16
-static void nn_block_generic(int K, const float *A, int lda, const float *B, int ldb, float *C,
-                             int ldc, int acc)
+static void nn_block_generic(int K, const float *A, int lda, const float *B, int ldb,
+                             float *C, int ldc, int acc)
 {
     float c[GR][GJ];
     for (int r = 0; r < GR; r++)
-        for (int j = 0; j < GJ; j++) c[r][j] = acc ? C[(long)r * ldc + j] : 0.0f;
+        for (int j = 0; j < GJ; j++)
+            c[r][j] = acc ? C[(long)r * ldc + j] : 0.0f;
     for (int k = 0; k < K; k++) {
         const float *restrict b = B + (long)k * ldb;
 #pragma GCC unroll 4
         for (int r = 0; r < GR; r++) {
             const float a = A[(long)r * lda + k];
 #pragma omp simd
-            for (int j = 0; j < GJ; j++) c[r][j] += a * b[j];
+            for (int j = 0; j < GJ; j++)
+                c[r][j] += a * b[j];
         }
     }
     for (int r = 0; r < GR; r++)
-        for (int j = 0; j < GJ; j++) C[(long)r * ldc + j] = c[r][j];
+        for (int j = 0; j < GJ; j++)
+            C[(long)r * ldc + j] = c[r][j];
 }
 
-static void nn_generic(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc)
+static void nn_generic(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc)
 {
     int i = 0, nj = N / GJ * GJ;
     for (; i + GR <= M; i += GR) {
         for (int j = 0; j < nj; j += GJ)
-            nn_block_generic(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j, ldc,
-                             acc);
+            nn_block_generic(K, A + (long)i * lda, lda, B + j, ldb, C + (long)i * ldc + j,
+                             ldc, acc);
         nn_rows_generic(i, i + GR, nj, N, K, A, lda, B, ldb, C, ldc, acc);
     }
     nn_rows_generic(i, M, 0, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 /* C[i][j] (+)= the dot product of row i of A and row j of B. */
-static void nt_one_generic(int i, int j, int K, const float *A, int lda, const float *B, int ldb,
-                           float *C, int ldc, int acc)
+static void nt_one_generic(int i, int j, int K, const float *A, int lda, const float *B,
+                           int ldb, float *C, int ldc, int acc)
 {
     const float *restrict a = A + (long)i * lda, *restrict b = B + (long)j * ldb;
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int k = 0; k < K; k++) s += a[k] * b[k];
+    for (int k = 0; k < K; k++)
+        s += a[k] * b[k];
     C[(long)i * ldc + j] = acc ? C[(long)i * ldc + j] + s : s;
 }
 
@@ -82,8 +88,10 @@ static void nt_block_generic(int i, int j, int K, const float *A, int lda, const
     float s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
 #pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13)
     for (int k = 0; k < K; k++) {
-        s00 += a0[k] * b0[k], s01 += a0[k] * b1[k], s02 += a0[k] * b2[k], s03 += a0[k] * b3[k];
-        s10 += a1[k] * b0[k], s11 += a1[k] * b1[k], s12 += a1[k] * b2[k], s13 += a1[k] * b3[k];
+        s00 += a0[k] * b0[k], s01 += a0[k] * b1[k], s02 += a0[k] * b2[k],
+            s03 += a0[k] * b3[k];
+        s10 += a1[k] * b0[k], s11 += a1[k] * b1[k], s12 += a1[k] * b2[k],
+            s13 += a1[k] * b3[k];
     }
     float s[2][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
     for (int r = 0; r < 2; r++)
@@ -93,21 +101,24 @@ static void nt_block_generic(int i, int j, int K, const float *A, int lda, const
         }
 }
 
-static void nt_generic(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc)
+static void nt_generic(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc)
 {
     int mi = M / 2 * 2, nj = N / 4 * 4;
     for (int i = 0; i < mi; i += 2) {
-        for (int j = 0; j < nj; j += 4) nt_block_generic(i, j, K, A, lda, B, ldb, C, ldc, acc);
+        for (int j = 0; j < nj; j += 4)
+            nt_block_generic(i, j, K, A, lda, B, ldb, C, ldc, acc);
         for (int j = nj; j < N; j++)
-            for (int r = i; r < i + 2; r++) nt_one_generic(r, j, K, A, lda, B, ldb, C, ldc, acc);
+            for (int r = i; r < i + 2; r++)
+                nt_one_generic(r, j, K, A, lda, B, ldb, C, ldc, acc);
     }
-    for (int j = 0; j < N && mi < M; j++) nt_one_generic(mi, j, K, A, lda, B, ldb, C, ldc, acc);
+    for (int j = 0; j < N && mi < M; j++)
+        nt_one_generic(mi, j, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 /* One product on one path (same arguments as cl_kgemm_nn without isa). */
-typedef void kgemm_fn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      float *C, int ldc, int acc);
+typedef void kgemm_fn(int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float *C, int ldc, int acc);
 
 /* The kernel of the path to run: isa, or the best the CPU runs if it asks
  * for more (a path the CPU lacks is never called). */
@@ -116,10 +127,13 @@ static kgemm_fn *pick(cl_isa isa, kgemm_fn *avx512, kgemm_fn *avx2, kgemm_fn *ge
     cl_isa best = cl_isa_best();
     switch (isa > best ? best : isa) {
 #if defined(__x86_64__)
-    case CL_ISA_AVX512: return avx512;
-    case CL_ISA_AVX2: return avx2;
+    case CL_ISA_AVX512:
+        return avx512;
+    case CL_ISA_AVX2:
+        return avx2;
 #endif
-    default: return generic;
+    default:
+        return generic;
     }
 }
 
@@ -134,8 +148,8 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    pick(isa, cl_kgemm_nn_avx512, cl_kgemm_nn_avx2, nn_generic)(M, N, K, A, lda, B, ldb, C, ldc,
-                                                                acc);
+    pick(isa, cl_kgemm_nn_avx512, cl_kgemm_nn_avx2, nn_generic)(M, N, K, A, lda, B, ldb,
+                                                                C, ldc, acc);
 }
 
 /* nt for many rows: B^T in slices of PK x 64 floats (16 KiB, stays in L1)
@@ -147,8 +161,8 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
  * 55 -> 103; at 16 rows it halves the speed). */
 #define PK 64
 #define NT_PACK_MIN_M 64
-static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, float *C, int ldc, int acc)
+static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float *C, int ldc, int acc)
 {
     float bt[PK * 64];
     for (int k0 = 0; k0 < K; k0 += PK) {
@@ -157,7 +171,8 @@ static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda, 
             int nj = N - j < 64 ? N - j : 64;
             for (int q = 0; q < nj; q++) {
                 const float *b = B + (long)(j + q) * ldb + k0;
-                for (int k = 0; k < kc; k++) bt[k * 64 + q] = b[k];
+                for (int k = 0; k < kc; k++)
+                    bt[k * 64 + q] = b[k];
             }
             cl_kgemm_nn(isa, M, nj, kc, A + k0, lda, bt, 64, C + j, ldc, acc || k0 > 0);
         }
@@ -171,28 +186,30 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
     if (M >= NT_PACK_MIN_M && K > 0)
         nt_packed(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
     else
-        pick(isa, cl_kgemm_nt_avx512, cl_kgemm_nt_avx2, nt_generic)(M, N, K, A, lda, B, ldb, C,
-                                                                    ldc, acc);
+        pick(isa, cl_kgemm_nt_avx512, cl_kgemm_nt_avx2, nt_generic)(M, N, K, A, lda, B,
+                                                                    ldb, C, ldc, acc);
 }
 
-void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc)
+void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc)
 {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = acc ? C[(long)i * ldc + j] : 0.0;
-            for (int k = 0; k < K; k++) s += (double)A[(long)i * lda + k] * B[(long)k * ldb + j];
+            for (int k = 0; k < K; k++)
+                s += (double)A[(long)i * lda + k] * B[(long)k * ldb + j];
             C[(long)i * ldc + j] = (float)s;
         }
 }
 
-void cl_kgemm_nt_naive(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, int acc)
+void cl_kgemm_nt_naive(int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float *C, int ldc, int acc)
 {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = acc ? C[(long)i * ldc + j] : 0.0;
-            for (int k = 0; k < K; k++) s += (double)A[(long)i * lda + k] * B[(long)j * ldb + k];
+            for (int k = 0; k < K; k++)
+                s += (double)A[(long)i * lda + k] * B[(long)j * ldb + k];
             C[(long)i * ldc + j] = (float)s;
         }
 }

@@ -7,8 +7,8 @@
  *       vmaskmovps stores are slow on AMD); rows in blocks of 6 (4/2/1-row
  *       tail), each sweeping all column panels (sequential streams).
  *   nt  4 x 3 dot products at once along K in 8 lanes (masked last step),
- *       horizontal sums at the end (a shuffle tree per column of the tile); rows/columns past M/N re-read the last
- *       valid one and their sums are dropped. */
+ *       horizontal sums at the end (a shuffle tree per column of the tile); rows/columns
+ * past M/N re-read the last valid one and their sums are dropped. */
 #include "kgemm_internal.h"
 
 #if defined(__x86_64__)
@@ -24,15 +24,16 @@
 /* The lanes < n (0 <= n <= 8) of a maskload/maskstore mask. */
 INL256 __m256i lanes_below(int n)
 {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* One MR x NV tile (compile-time MR, NV, MASKED after inlining); with
  * MASKED, mlast masks the columns of the last vector (vmaskmovps is slow on
  * some CPUs, so full panels never use it). */
-INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K, const float *restrict A, int lda,
-                    const float *restrict B, int ldb, float *restrict C, int ldc, int acc,
-                    __m256i mlast)
+INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K,
+                    const float *restrict A, int lda, const float *restrict B, int ldb,
+                    float *restrict C, int ldc, int acc, __m256i mlast)
 {
     __m256 c[6][2];
 #pragma GCC unroll 6
@@ -40,9 +41,9 @@ INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K, const f
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             const float *p = C + (long)r * ldc + 8 * v;
-            c[r][v] = !acc ? _mm256_setzero_ps()
+            c[r][v] = !acc                    ? _mm256_setzero_ps()
                       : MASKED && v == NV - 1 ? _mm256_maskload_ps(p, mlast)
-                                    : _mm256_loadu_ps(p);
+                                              : _mm256_loadu_ps(p);
         }
     for (int k = 0; k < K; k++) {
         __m256 b[2];
@@ -55,7 +56,8 @@ INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K, const f
         for (int r = 0; r < MR; r++) {
             __m256 a = _mm256_broadcast_ss(A + (long)r * lda + k);
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(a, b[v], c[r][v]);
+            for (int v = 0; v < NV; v++)
+                c[r][v] = _mm256_fmadd_ps(a, b[v], c[r][v]);
         }
     }
 #pragma GCC unroll 6
@@ -72,12 +74,13 @@ INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K, const f
 
 /* All column panels of one block of MR rows (rows outer, columns inner:
  * the C rows and B rows are then read as sequential streams). */
-INL256 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float *C, int ldc, int acc)
+INL256 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, float *C, int ldc, int acc)
 {
     __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
-    for (; j + 16 <= N; j += 16) nn_tile(MR, 2, 0, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
+    for (; j + 16 <= N; j += 16)
+        nn_tile(MR, 2, 0, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
     int rest = N - j;
     if (rest == 8)
         nn_tile(MR, 1, 0, K, A, lda, B + j, ldb, C + j, ldc, acc, all);
@@ -87,11 +90,12 @@ INL256 void nn_rows(const int MR, int N, int K, const float *A, int lda, const f
         nn_tile(MR, 1, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, lanes_below(rest));
 }
 
-T256 void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                           float *C, int ldc, int acc)
+T256 void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+                           int ldb, float *C, int ldc, int acc)
 {
     int i = 0;
-    for (; i + 6 <= M; i += 6) nn_rows(6, N, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc);
+    for (; i + 6 <= M; i += 6)
+        nn_rows(6, N, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc, ldc, acc);
     for (; i < M;) { /* 5 = 4 + 1, 3 = 2 + 1 */
         const float *a = A + (long)i * lda;
         float *c = C + (long)i * ldc;
@@ -115,47 +119,56 @@ INL256 __m128 sum4(__m256 x0, __m256 x1, __m256 x2, __m256 x3)
 {
     __m256 s01 = _mm256_add_ps(_mm256_unpacklo_ps(x0, x1), _mm256_unpackhi_ps(x0, x1));
     __m256 s23 = _mm256_add_ps(_mm256_unpacklo_ps(x2, x3), _mm256_unpackhi_ps(x2, x3));
-    __m256 lo = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
-    __m256 hi = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
+    __m256 lo = _mm256_castpd_ps(
+        _mm256_unpacklo_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
+    __m256 hi = _mm256_castpd_ps(
+        _mm256_unpackhi_pd(_mm256_castps_pd(s01), _mm256_castps_pd(s23)));
     __m256 t = _mm256_add_ps(lo, hi);
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
 /* C[i..i+4, j..j+3] of nt; rows past M / columns past N are computed from
  * the last valid row/column and not stored. */
-INL256 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, const float *B,
-                    int ldb, float *C, int ldc, int acc)
+INL256 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda,
+                    const float *B, int ldb, float *C, int ldc, int acc)
 {
     const float *a[4], *b[3];
-    for (int r = 0; r < 4; r++) a[r] = A + (long)(i + r < M ? i + r : M - 1) * lda;
-    for (int q = 0; q < 3; q++) b[q] = B + (long)(j + q < N ? j + q : N - 1) * ldb;
+    for (int r = 0; r < 4; r++)
+        a[r] = A + (long)(i + r < M ? i + r : M - 1) * lda;
+    for (int q = 0; q < 3; q++)
+        b[q] = B + (long)(j + q < N ? j + q : N - 1) * ldb;
     __m256 s[4][3];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
 #pragma GCC unroll 3
-        for (int q = 0; q < 3; q++) s[r][q] = _mm256_setzero_ps();
+        for (int q = 0; q < 3; q++)
+            s[r][q] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= K; k += 8) {
         __m256 bv[3];
 #pragma GCC unroll 3
-        for (int q = 0; q < 3; q++) bv[q] = _mm256_loadu_ps(b[q] + k);
+        for (int q = 0; q < 3; q++)
+            bv[q] = _mm256_loadu_ps(b[q] + k);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m256 av = _mm256_loadu_ps(a[r] + k);
 #pragma GCC unroll 3
-            for (int q = 0; q < 3; q++) s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
+            for (int q = 0; q < 3; q++)
+                s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
         }
     }
     if (k < K) {
         __m256i m = lanes_below(K - k);
         __m256 bv[3];
 #pragma GCC unroll 3
-        for (int q = 0; q < 3; q++) bv[q] = _mm256_maskload_ps(b[q] + k, m);
+        for (int q = 0; q < 3; q++)
+            bv[q] = _mm256_maskload_ps(b[q] + k, m);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m256 av = _mm256_maskload_ps(a[r] + k, m);
 #pragma GCC unroll 3
-            for (int q = 0; q < 3; q++) s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
+            for (int q = 0; q < 3; q++)
+                s[r][q] = _mm256_fmadd_ps(av, bv[q], s[r][q]);
         }
     }
     for (int q = 0; q < 3 && j + q < N; q++) {
@@ -168,11 +181,12 @@ INL256 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, 
     }
 }
 
-T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                           float *C, int ldc, int acc)
+T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+                           int ldb, float *C, int ldc, int acc)
 {
     for (int i = 0; i < M; i += 4)
-        for (int j = 0; j < N; j += 3) nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
+        for (int j = 0; j < N; j += 3)
+            nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
 }
 
 #endif

@@ -9,19 +9,22 @@
  *       (columns outer ran at 2/3 the speed on N = 1024, ldb = 4 KiB).
  *   nt  C[M,N] (+)= A[M,K] @ B[N,K]^T: 4 x 4 dot products at once, each
  *       along K in 16 lanes (masked last step); the 16 horizontal sums at
- *       the end in one shuffle tree. (From 128 rows on kgemm.c runs nt as
- *       nn on packed slices of B^T instead.)
- *       Rows/columns past M/N re-read the last valid one (loads stay in
- *       bounds) and their sums are dropped.
+ *       the end in one shuffle tree. Rows/columns past M/N re-read the
+ *       last valid one (loads stay in bounds) and their sums are dropped.
+ *       (From 64 rows on kgemm.c runs nt as nn on packed slices of B^T.)
  * Summation order: nn adds the K products of each C element in k order
- * (like the naive twin); nt sums 16 strided partial sums, then the lanes. */
+ * (like the naive twin); nt tiles sum 16 strided partial sums, then the
+ * lanes. Fixed for a given shape and path: results do not depend on
+ * threads or timing. */
 #include "kgemm_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define T512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
-#define INL512 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx512bw")))
+#define INL512                                                                           \
+    static inline                                                                        \
+        __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx512bw")))
 
 /* One MR x NV tile (compile-time MR, NV after inlining); mlast masks the
  * columns of the last vector. */
@@ -49,7 +52,8 @@ INL512 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
         for (int r = 0; r < MR; r++) {
             __m512 a = _mm512_set1_ps(A[(long)r * lda + k]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
+            for (int v = 0; v < NV; v++)
+                c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
         }
     }
 #pragma GCC unroll 6
@@ -66,19 +70,26 @@ INL512 void nn_tile(const int MR, const int NV, int K, const float *restrict A, 
 
 /* All column panels of one block of MR rows (rows outer, columns inner:
  * the C rows and B rows are then read as sequential streams). */
-INL512 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float *C, int ldc, int acc)
+INL512 void nn_rows(const int MR, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, float *C, int ldc, int acc)
 {
     int j = 0;
-    for (; j + 64 <= N; j += 64) nn_tile(MR, 4, K, A, lda, B + j, ldb, C + j, ldc, acc, 0xFFFF);
+    for (; j + 64 <= N; j += 64)
+        nn_tile(MR, 4, K, A, lda, B + j, ldb, C + j, ldc, acc, 0xFFFF);
     int rest = N - j;
     if (rest <= 0) return;
     int nv = (rest + 15) / 16;
     __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
     switch (nv) {
-    case 3: nn_tile(MR, 3, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
-    case 2: nn_tile(MR, 2, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
-    default: nn_tile(MR, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, m); break;
+    case 3:
+        nn_tile(MR, 3, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
+        break;
+    case 2:
+        nn_tile(MR, 2, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
+        break;
+    default:
+        nn_tile(MR, 1, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
+        break;
     }
 }
 
@@ -108,8 +119,10 @@ INL512 __m512 sum4_lanes(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
 {
     __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(x0, x1), _mm512_unpackhi_ps(x0, x1));
     __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(x2, x3), _mm512_unpackhi_ps(x2, x3));
-    __m512 lo = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23)));
-    __m512 hi = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23)));
+    __m512 lo = _mm512_castpd_ps(
+        _mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23)));
+    __m512 hi = _mm512_castpd_ps(
+        _mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23)));
     return _mm512_add_ps(lo, hi);
 }
 
@@ -122,15 +135,18 @@ INL512 __m512 sum16(__m512 s[4][4])
     __m512 q2 = sum4_lanes(s[2][0], s[2][1], s[2][2], s[2][3]);
     __m512 q3 = sum4_lanes(s[3][0], s[3][1], s[3][2], s[3][3]);
     /* lanes: g = [q0.0+q0.2, q0.1+q0.3, q1.0+q1.2, q1.1+q1.3], h likewise */
-    __m512 g = _mm512_add_ps(_mm512_shuffle_f32x4(q0, q1, 0x44), _mm512_shuffle_f32x4(q0, q1, 0xEE));
-    __m512 h = _mm512_add_ps(_mm512_shuffle_f32x4(q2, q3, 0x44), _mm512_shuffle_f32x4(q2, q3, 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(g, h, 0x88), _mm512_shuffle_f32x4(g, h, 0xDD));
+    __m512 g = _mm512_add_ps(_mm512_shuffle_f32x4(q0, q1, 0x44),
+                             _mm512_shuffle_f32x4(q0, q1, 0xEE));
+    __m512 h = _mm512_add_ps(_mm512_shuffle_f32x4(q2, q3, 0x44),
+                             _mm512_shuffle_f32x4(q2, q3, 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(g, h, 0x88),
+                         _mm512_shuffle_f32x4(g, h, 0xDD));
 }
 
 /* C[i..i+4, j..j+4] of nt; rows past M / columns past N are computed from
  * the last valid row/column and not stored. */
-INL512 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, const float *B,
-                    int ldb, float *C, int ldc, int acc)
+INL512 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda,
+                    const float *B, int ldb, float *C, int ldc, int acc)
 {
     const float *a[4], *b[4];
     for (int r = 0; r < 4; r++) {
@@ -141,36 +157,41 @@ INL512 void nt_tile(int M, int N, int K, int i, int j, const float *A, int lda, 
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) s[r][q] = _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++)
+            s[r][q] = _mm512_setzero_ps();
     int k = 0;
     for (; k + 16 <= K; k += 16) {
         __m512 bv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) bv[q] = _mm512_loadu_ps(b[q] + k);
+        for (int q = 0; q < 4; q++)
+            bv[q] = _mm512_loadu_ps(b[q] + k);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m512 av = _mm512_loadu_ps(a[r] + k);
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
+            for (int q = 0; q < 4; q++)
+                s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
         }
     }
     if (k < K) {
         __mmask16 m = (__mmask16)(0xFFFFu >> (16 - (K - k)));
         __m512 bv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) bv[q] = _mm512_maskz_loadu_ps(m, b[q] + k);
+        for (int q = 0; q < 4; q++)
+            bv[q] = _mm512_maskz_loadu_ps(m, b[q] + k);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m512 av = _mm512_maskz_loadu_ps(m, a[r] + k);
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
+            for (int q = 0; q < 4; q++)
+                s[r][q] = _mm512_fmadd_ps(av, bv[q], s[r][q]);
         }
     }
     /* the 16 sums as one vector, 4 floats per A row: C[i + r][j..j + 4] */
     __m512 t = sum16(s);
     __mmask8 mq = (__mmask8)(0xFu >> (N - j < 4 ? 4 - (N - j) : 0));
     for (int r = 0; r < 4 && i + r < M; r++) {
-        __m128 v = r == 0 ? _mm512_castps512_ps128(t)
+        __m128 v = r == 0   ? _mm512_castps512_ps128(t)
                    : r == 1 ? _mm512_extractf32x4_ps(t, 1)
                    : r == 2 ? _mm512_extractf32x4_ps(t, 2)
                             : _mm512_extractf32x4_ps(t, 3);
@@ -184,7 +205,8 @@ T512 void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const
                              int ldb, float *C, int ldc, int acc)
 {
     for (int i = 0; i < M; i += 4)
-        for (int j = 0; j < N; j += 4) nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
+        for (int j = 0; j < N; j += 4)
+            nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
 }
 
 #endif

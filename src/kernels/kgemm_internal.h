@@ -8,14 +8,14 @@
 #include "collapse/kernels_gemm.h"
 
 #if defined(__x86_64__)
-void cl_kgemm_nn_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                        float *C, int ldc, int acc);
-void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                        float *C, int ldc, int acc);
-void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      float *C, int ldc, int acc);
-void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      float *C, int ldc, int acc);
+void cl_kgemm_nn_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                        int ldb, float *C, int ldc, int acc);
+void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                        int ldb, float *C, int ldc, int acc);
+void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float *C, int ldc, int acc);
+void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float *C, int ldc, int acc);
 #endif
 
 #endif
