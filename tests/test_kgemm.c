@@ -180,25 +180,25 @@ Test(kgemm, unsupported_path_is_clamped)
 
 /* ---- isa.h ---- */
 
-/* Sets COLLAPSE_ISA (NULL: unset); returns the old value (strdup'ed) to
- * hand back to restore_env. */
-static char *set_env(const char *v)
+/* Sets COLLAPSE_ISA (NULL: unsets it). */
+static void set_env(const char *v)
 {
-    const char *old = getenv("COLLAPSE_ISA");
-    char *keep = old ? strdup(old) : NULL;
     if (v)
         setenv("COLLAPSE_ISA", v, 1);
     else
         unsetenv("COLLAPSE_ISA");
-    return keep;
+}
+
+/* The value of COLLAPSE_ISA now (strdup'ed, or NULL), for restore_env. */
+static char *save_env(void)
+{
+    const char *old = getenv("COLLAPSE_ISA");
+    return old ? strdup(old) : NULL;
 }
 
 static void restore_env(char *old)
 {
-    if (old)
-        setenv("COLLAPSE_ISA", old, 1);
-    else
-        unsetenv("COLLAPSE_ISA");
+    set_env(old);
     free(old);
 }
 
@@ -211,7 +211,8 @@ Test(kgemm, isa_names)
 
 Test(kgemm, isa_env_is_checked_and_honoured)
 {
-    char *old = set_env(NULL);
+    char *old = save_env();
+    set_env(NULL);
     cr_assert_eq(cl_isa_check_env(), CL_OK);
     cr_assert_eq(cl_isa_current(), cl_isa_best());
     set_env("auto");
