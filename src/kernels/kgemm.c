@@ -137,6 +137,24 @@ static kgemm_fn *pick(cl_isa isa, kgemm_fn *avx512, kgemm_fn *avx2, kgemm_fn *ge
     }
 }
 
+/* The B^T slice packer of the path to run (as pick). */
+typedef void pack_fn(const float *B, int ldb, int nj, int kc, float *bt);
+static void pack_bt_generic(const float *B, int ldb, int nj, int kc, float *bt);
+static pack_fn *pick_pack(cl_isa isa)
+{
+    cl_isa best = cl_isa_best();
+    switch (isa > best ? best : isa) {
+#if defined(__x86_64__)
+    case CL_ISA_AVX512:
+        return cl_kgemm_pack_bt_avx512;
+    case CL_ISA_AVX2:
+        return cl_kgemm_pack_bt_avx2;
+#endif
+    default:
+        return pack_bt_generic;
+    }
+}
+
 #if !defined(__x86_64__) /* only the portable path exists */
 #define cl_kgemm_nn_avx512 nn_generic
 #define cl_kgemm_nn_avx2 nn_generic
@@ -153,27 +171,37 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
 }
 
 /* nt for many rows: B^T in slices of PK x 64 floats (16 KiB, stays in L1)
- * packed on the stack, each run through nn for all M rows; C is read and
- * written once per slice. The scalar transpose (~64 PK cycles a slice)
- * against M PK 4 cycles of AVX-512 FMAs: worth it from 64 rows on, where
- * it beats the dot-product tiles (measured, avx512 / avx2 GFLOP/s: 64^2 x
- * 1024 80 -> 86 / 72 -> 86, 256^3 73 -> 97 / 66 -> 101, 512x512x64
- * 55 -> 103; at 16 rows it halves the speed). */
+ * packed on the stack (a 16x16 / 8x8 register transpose on the SIMD
+ * paths), each run through nn for all M rows; C is read and written once
+ * per slice. It beats the dot-product tiles from 64 rows on with SIMD
+ * (measured, avx512 / avx2 GFLOP/s: 64^2 x 1024 81 -> 91 / 72 -> 91,
+ * 256^3 73 -> 104 / 66 -> 106, 512x512x64 55 -> 106 / 44 -> 108; at 32
+ * rows 81 -> 77 / 73 -> 78, at 16 rows it loses 30%), and from 256 rows
+ * on with the scalar transpose of the portable path. */
 #define PK 64
-#define NT_PACK_MIN_M 64
+static int nt_pack_min_m(cl_isa isa)
+{
+    return isa == CL_ISA_GENERIC ? 256 : 64;
+}
+
+/* bt[k * 64 + q] = B[q * ldb + k] for q < nj, k < kc (portable path). */
+static void pack_bt_generic(const float *B, int ldb, int nj, int kc, float *bt)
+{
+    for (int q = 0; q < nj; q++)
+        for (int k = 0; k < kc; k++)
+            bt[k * 64 + q] = B[(long)q * ldb + k];
+}
+
 static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float *C, int ldc, int acc)
 {
     float bt[PK * 64];
+    pack_fn *pack = pick_pack(isa);
     for (int k0 = 0; k0 < K; k0 += PK) {
         int kc = K - k0 < PK ? K - k0 : PK;
         for (int j = 0; j < N; j += 64) {
             int nj = N - j < 64 ? N - j : 64;
-            for (int q = 0; q < nj; q++) {
-                const float *b = B + (long)(j + q) * ldb + k0;
-                for (int k = 0; k < kc; k++)
-                    bt[k * 64 + q] = b[k];
-            }
+            pack(B + (long)j * ldb + k0, ldb, nj, kc, bt);
             cl_kgemm_nn(isa, M, nj, kc, A + k0, lda, bt, 64, C + j, ldc, acc || k0 > 0);
         }
     }
@@ -183,7 +211,8 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    if (M >= NT_PACK_MIN_M && K > 0)
+    cl_isa best = cl_isa_best();
+    if (M >= nt_pack_min_m(isa > best ? best : isa) && K > 0)
         nt_packed(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
     else
         pick(isa, cl_kgemm_nt_avx512, cl_kgemm_nt_avx2, nt_generic)(M, N, K, A, lda, B,

@@ -189,4 +189,45 @@ T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const f
             nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
 }
 
+/* dst[c * ldd + r] = src[r * lds + c] for an 8 x 8 block (24 shuffles). */
+INL256 void transpose8(const float *src, int lds, float *dst, int ldd)
+{
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + (long)i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 2; g++) { /* u[4g + e], lane l: column 4l + e of rows 4g..4g+3 */
+        __m256d t0 = _mm256_castps_pd(t[4 * g]), t1 = _mm256_castps_pd(t[4 * g + 1]);
+        __m256d t2 = _mm256_castps_pd(t[4 * g + 2]), t3 = _mm256_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3));
+    }
+    for (int e = 0; e < 4; e++) {
+        _mm256_storeu_ps(dst + (long)e * ldd,
+                         _mm256_permute2f128_ps(u[e], u[4 + e], 0x20));
+        _mm256_storeu_ps(dst + (long)(4 + e) * ldd,
+                         _mm256_permute2f128_ps(u[e], u[4 + e], 0x31));
+    }
+}
+
+T256 void cl_kgemm_pack_bt_avx2(const float *B, int ldb, int nj, int kc, float *bt)
+{
+    int q0 = 0, k8 = kc / 8 * 8;
+    for (; q0 + 8 <= nj; q0 += 8) {
+        for (int k0 = 0; k0 < k8; k0 += 8)
+            transpose8(B + (long)q0 * ldb + k0, ldb, bt + (long)k0 * 64 + q0, 64);
+        for (int q = q0; q < q0 + 8; q++)
+            for (int k = k8; k < kc; k++)
+                bt[k * 64 + q] = B[(long)q * ldb + k];
+    }
+    for (int q = q0; q < nj; q++)
+        for (int k = 0; k < kc; k++)
+            bt[k * 64 + q] = B[(long)q * ldb + k];
+}
+
 #endif

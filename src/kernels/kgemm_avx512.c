@@ -209,4 +209,51 @@ T512 void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const
             nt_tile(M, N, K, i, j, A, lda, B, ldb, C, ldc, acc);
 }
 
+/* dst[c * ldd + r] = src[r * lds + c] for a 16 x 16 block: 16 loads, four
+ * rounds of 16 shuffles, 16 stores. */
+INL512 void transpose16(const float *src, int lds, float *dst, int ldd)
+{
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + (long)i * lds);
+    for (int i = 0; i < 16; i += 2) { /* lane l: a[4l] b[4l] a[4l+1] b[4l+1] | ... */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + e], lane l: column 4l + e of rows 4g..4g+3 */
+        __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int e = 0; e < 4;
+         e++) { /* column 4l + e: lane l of u[e], u[4+e], u[8+e], u[12+e] */
+        __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        __m512 w1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        _mm512_storeu_ps(dst + (long)e * ldd, _mm512_shuffle_f32x4(v0, w0, 0x88));
+        _mm512_storeu_ps(dst + (long)(4 + e) * ldd, _mm512_shuffle_f32x4(v0, w0, 0xDD));
+        _mm512_storeu_ps(dst + (long)(8 + e) * ldd, _mm512_shuffle_f32x4(v1, w1, 0x88));
+        _mm512_storeu_ps(dst + (long)(12 + e) * ldd, _mm512_shuffle_f32x4(v1, w1, 0xDD));
+    }
+}
+
+T512 void cl_kgemm_pack_bt_avx512(const float *B, int ldb, int nj, int kc, float *bt)
+{
+    int q0 = 0, k16 = kc / 16 * 16;
+    for (; q0 + 16 <= nj; q0 += 16) {
+        for (int k0 = 0; k0 < k16; k0 += 16)
+            transpose16(B + (long)q0 * ldb + k0, ldb, bt + (long)k0 * 64 + q0, 64);
+        for (int q = q0; q < q0 + 16; q++)
+            for (int k = k16; k < kc; k++)
+                bt[k * 64 + q] = B[(long)q * ldb + k];
+    }
+    for (int q = q0; q < nj; q++)
+        for (int k = 0; k < kc; k++)
+            bt[k * 64 + q] = B[(long)q * ldb + k];
+}
+
 #endif

@@ -16,6 +16,11 @@ void cl_kgemm_nn_avx2(int M, int N, int K, const float *A, int lda, const float 
                       int ldb, float *C, int ldc, int acc);
 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float *B,
                       int ldb, float *C, int ldc, int acc);
+
+/* bt[k * 64 + q] = B[q * ldb + k] for q < nj <= 64, k < kc: a slice of
+ * B^T for nt's packed path (kgemm.c). */
+void cl_kgemm_pack_bt_avx512(const float *B, int ldb, int nj, int kc, float *bt);
+void cl_kgemm_pack_bt_avx2(const float *B, int ldb, int nj, int kc, float *bt);
 #endif
 
 #endif
