@@ -116,58 +116,51 @@ static void nt_generic(int M, int N, int K, const float *A, int lda, const float
         nt_one_generic(mi, j, K, A, lda, B, ldb, C, ldc, acc);
 }
 
-/* One product on one path (same arguments as cl_kgemm_nn without isa). */
-typedef void kgemm_fn(int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, float *C, int ldc, int acc);
-
-/* The kernel of the path to run: isa, or the best the CPU runs if it asks
- * for more (a path the CPU lacks is never called). */
-static kgemm_fn *pick(cl_isa isa, kgemm_fn *avx512, kgemm_fn *avx2, kgemm_fn *generic)
+/* bt[k * 64 + q] = B[q * ldb + k] for q < nj, k < kc (portable path). */
+static void pack_bt_generic(const float *B, int ldb, int nj, int kc, float *bt)
 {
-    cl_isa best = cl_isa_best();
-    switch (isa > best ? best : isa) {
-#if defined(__x86_64__)
-    case CL_ISA_AVX512:
-        return avx512;
-    case CL_ISA_AVX2:
-        return avx2;
-#endif
-    default:
-        return generic;
-    }
+    for (int q = 0; q < nj; q++)
+        for (int k = 0; k < kc; k++)
+            bt[k * 64 + q] = B[(long)q * ldb + k];
 }
 
-/* The B^T slice packer of the path to run (as pick). */
-typedef void pack_fn(const float *B, int ldb, int nj, int kc, float *bt);
-static void pack_bt_generic(const float *B, int ldb, int nj, int kc, float *bt);
-static pack_fn *pick_pack(cl_isa isa)
+/* The kernels of one instruction-set path. */
+typedef struct {
+    void (*nn)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+               float *C, int ldc, int acc);
+    void (*nt)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+               float *C, int ldc, int acc);
+    void (*pack_bt)(const float *B, int ldb, int nj, int kc, float *bt);
+    int nt_pack_min_m; /* nt runs as nn on packed B^T from this many rows on */
+} kgemm_path;
+
+/* Indexed by cl_isa. The packed nt pays from 64 rows with the SIMD
+ * transposes, from 256 with the scalar one (see nt_packed). */
+static const kgemm_path PATHS[] = {
+    [CL_ISA_GENERIC] = {nn_generic, nt_generic, pack_bt_generic, 256},
+#if defined(__x86_64__)
+    [CL_ISA_AVX2] = {cl_kgemm_nn_avx2, cl_kgemm_nt_avx2, cl_kgemm_pack_bt_avx2, 64},
+    [CL_ISA_AVX512] = {cl_kgemm_nn_avx512, cl_kgemm_nt_avx512, cl_kgemm_pack_bt_avx512,
+                       64},
+#else /* only the portable path exists (cl_isa_best() is GENERIC) */
+    [CL_ISA_AVX2] = {nn_generic, nt_generic, pack_bt_generic, 256},
+    [CL_ISA_AVX512] = {nn_generic, nt_generic, pack_bt_generic, 256},
+#endif
+};
+
+/* The path to run: isa, or the best the CPU runs if it asks for more (a
+ * path the CPU lacks is never called). */
+static const kgemm_path *path(cl_isa isa)
 {
     cl_isa best = cl_isa_best();
-    switch (isa > best ? best : isa) {
-#if defined(__x86_64__)
-    case CL_ISA_AVX512:
-        return cl_kgemm_pack_bt_avx512;
-    case CL_ISA_AVX2:
-        return cl_kgemm_pack_bt_avx2;
-#endif
-    default:
-        return pack_bt_generic;
-    }
+    return &PATHS[isa > best || isa < CL_ISA_GENERIC ? best : isa];
 }
-
-#if !defined(__x86_64__) /* only the portable path exists */
-#define cl_kgemm_nn_avx512 nn_generic
-#define cl_kgemm_nn_avx2 nn_generic
-#define cl_kgemm_nt_avx512 nt_generic
-#define cl_kgemm_nt_avx2 nt_generic
-#endif
 
 void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    pick(isa, cl_kgemm_nn_avx512, cl_kgemm_nn_avx2, nn_generic)(M, N, K, A, lda, B, ldb,
-                                                                C, ldc, acc);
+    path(isa)->nn(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 /* nt for many rows: B^T in slices of PK x 64 floats (16 KiB, stays in L1)
@@ -179,30 +172,17 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
  * rows 81 -> 77 / 73 -> 78, at 16 rows it loses 30%), and from 256 rows
  * on with the scalar transpose of the portable path. */
 #define PK 64
-static int nt_pack_min_m(cl_isa isa)
-{
-    return isa == CL_ISA_GENERIC ? 256 : 64;
-}
 
-/* bt[k * 64 + q] = B[q * ldb + k] for q < nj, k < kc (portable path). */
-static void pack_bt_generic(const float *B, int ldb, int nj, int kc, float *bt)
-{
-    for (int q = 0; q < nj; q++)
-        for (int k = 0; k < kc; k++)
-            bt[k * 64 + q] = B[(long)q * ldb + k];
-}
-
-static void nt_packed(cl_isa isa, int M, int N, int K, const float *A, int lda,
+static void nt_packed(const kgemm_path *p, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float *C, int ldc, int acc)
 {
     float bt[PK * 64];
-    pack_fn *pack = pick_pack(isa);
     for (int k0 = 0; k0 < K; k0 += PK) {
         int kc = K - k0 < PK ? K - k0 : PK;
         for (int j = 0; j < N; j += 64) {
             int nj = N - j < 64 ? N - j : 64;
-            pack(B + (long)j * ldb + k0, ldb, nj, kc, bt);
-            cl_kgemm_nn(isa, M, nj, kc, A + k0, lda, bt, 64, C + j, ldc, acc || k0 > 0);
+            p->pack_bt(B + (long)j * ldb + k0, ldb, nj, kc, bt);
+            p->nn(M, nj, kc, A + k0, lda, bt, 64, C + j, ldc, acc || k0 > 0);
         }
     }
 }
@@ -211,12 +191,11 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
                  int ldb, float *C, int ldc, int acc)
 {
     if (M <= 0 || N <= 0) return;
-    cl_isa best = cl_isa_best();
-    if (M >= nt_pack_min_m(isa > best ? best : isa) && K > 0)
-        nt_packed(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
+    const kgemm_path *p = path(isa);
+    if (M >= p->nt_pack_min_m && K > 0)
+        nt_packed(p, M, N, K, A, lda, B, ldb, C, ldc, acc);
     else
-        pick(isa, cl_kgemm_nt_avx512, cl_kgemm_nt_avx2, nt_generic)(M, N, K, A, lda, B,
-                                                                    ldb, C, ldc, acc);
+        p->nt(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
 void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B,
