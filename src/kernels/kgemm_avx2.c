@@ -13,6 +13,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdint.h>
 
 /* Built with -march=native on an AVX-512 machine, the compiler may still
  * use EVEX encodings (ymm16-31) here ("no-avx512f" clashes with the
@@ -48,6 +49,9 @@ INL256 void nn_tile(const int MR, const int NV, const int MASKED, int K,
     for (int k = 0; k < K; k++) {
         __m256 b[2];
         const float *bk = B + (long)k * ldb;
+        /* the next tile's line of this B row (past the last tile: a harmless
+         * prefetch; the address is formed as an integer) */
+        _mm_prefetch((const char *)((uintptr_t)bk + 64 * NV), _MM_HINT_T0);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
             b[v] = MASKED && v == NV - 1 ? _mm256_maskload_ps(bk + 8 * v, mlast)
