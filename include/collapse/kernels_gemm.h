@@ -10,9 +10,9 @@
  * Speed (bench/bench_7_kgemm): 70-100% of the one-core FMA peak on the
  * Winograd shapes. Strides: keep rows 64-byte aligned (ld a multiple of
  * 16) and avoid multiples of 1024 floats (4 KiB): rows that map to the
- * same L1 set defeat the prefetcher; 16x1024x16 nn measured avx2 60 / 85
- * and avx512 87 / 88 GFLOP/s with ldb = ldc = 1024 / 1040, and an odd
- * stride (1025) gives 28 / 69. */
+ * same L1 set defeat the prefetcher; 16x1024x16 nn measured avx2 66 / 88
+ * and avx512 88 / 88 GFLOP/s with ldb = ldc = 1024 / 1040, and an odd
+ * stride (1025) gives 29 / 69. */
 #ifndef COLLAPSE_KERNELS_GEMM_H
 #define COLLAPSE_KERNELS_GEMM_H
 
