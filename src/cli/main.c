@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "collapse/blas.h"
 #include "collapse/comm.h"
+#include "collapse/isa.h"
 
 /* The process group and the last failure line of this process: set once
  * by main / by cl_cli_fail, read by cl_cli_agree and main's exit path. */
@@ -104,7 +105,9 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\nglobal: --help, --version\n"
                "environment: COLLAPSE_BLAS_CORE=NAME|auto picks the OpenBLAS kernels\n"
-               "  (default: the best this CPU supports, whatever OPENBLAS_CORETYPE says)\n");
+               "  (default: the best this CPU supports, whatever OPENBLAS_CORETYPE says)\n"
+               "  COLLAPSE_ISA=auto|avx512|avx2|generic picks the path of the hand-written\n"
+               "  kernels (default: the best this CPU supports)\n");
 }
 
 static int run(int argc, char **argv)
@@ -123,6 +126,7 @@ static int run(int argc, char **argv)
                cl_blas_get_threads());
         return 0;
     }
+    if (cl_isa_check_env() != CL_OK) return cl_cli_fail(2, "%s", cl_errmsg());
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     return cl_cli_fail(2, "unknown command '%s' (try collapse --help)", argv[1]);

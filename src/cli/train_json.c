@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "collapse/comm.h"
 #include "collapse/blas.h"
+#include "collapse/isa.h"
 #include "collapse/json.h"
 #include "train_opts.h"
 
@@ -51,6 +52,7 @@ int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
     cl_json_str(&j, "version", CL_VERSION);
     cl_json_str(&j, "git", CL_GIT);
     cl_json_str(&j, "blas_core", cl_blas_core());
+    cl_json_str(&j, "isa", cl_isa_name(cl_isa_current())); /* hand-written kernels' path */
     cl_json_str(&j, "blas_threading", cl_blas_threading());
     cl_json_int(&j, "threads", cl_blas_get_threads());
     if (cl_comm_is_mpi_build()) cl_json_int(&j, "ranks", cl_comm_size(cfg->comm)); /* issue 12 */

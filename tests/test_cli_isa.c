@@ -1,0 +1,63 @@
+/* COLLAPSE_ISA at the command line (isa.h): a bad value or a path this CPU
+ * does not run is one line naming the variable, status 2, no run folder;
+ * a good one is recorded in config.json as "isa" next to "blas_core". */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "collapse/isa.h"
+#include "common.h"
+
+#define TRAIN(out)                                                                       \
+    "train", "--arch", "mlp", "--data", "fashion", "--train-per-class", "5",             \
+        "--test-per-class", "2", "--epochs", "1", "--threads", "1", "--analyze", "none", \
+        "--out", out
+
+/* Runs `collapse args` with COLLAPSE_ISA=value: status 2, one line naming
+ * the variable and containing want, no folder at out. */
+static void expect_refused(ctx *c, const char *value, const char *want, const char *out)
+{
+    setenv("COLLAPSE_ISA", value, 1);
+    const char *args[] = {TRAIN(out), NULL};
+    int st = run(c, args);
+    char *err = tc_slurp(c->err, NULL);
+    cr_assert_eq(st, 2, "COLLAPSE_ISA=%s: status %d, stderr: %s", value, st, err);
+    cr_assert(strncmp(err, "collapse: COLLAPSE_ISA=", 23) == 0 && strstr(err, want) &&
+                  strchr(err, '\n') == err + strlen(err) - 1,
+              "COLLAPSE_ISA=%s: want one line naming it: %s", value, err);
+    free(err);
+    cr_assert(!tc_exists(out), "COLLAPSE_ISA=%s left %s behind", value, out);
+}
+
+Test(cli_isa, bad_value_is_one_line_and_no_folder, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "isa");
+    char out[256];
+    sub(out, sizeof out, "%s/run", c.dir);
+    expect_refused(&c, "avx3", "expected auto, avx512, avx2 or generic", out);
+    expect_refused(&c, "AVX2", "expected auto", out);
+    if (cl_isa_best() < CL_ISA_AVX512)
+        expect_refused(&c, "avx512", "supports at most", out);
+    unsetenv("COLLAPSE_ISA");
+    ctx_done(&c);
+}
+
+Test(cli_isa, forced_path_is_recorded_in_config_json, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "isa_ok");
+    char out[256], cj[300];
+    sub(out, sizeof out, "%s/run", c.dir);
+    sub(cj, sizeof cj, "%s/config.json", out);
+    setenv("COLLAPSE_ISA", "generic", 1);
+    const char *args[] = {TRAIN(out), NULL};
+    run_ok(&c, args);
+    char *j = tc_slurp(cj, NULL);
+    cr_assert(j && strstr(j, "\"isa\": \"generic\""), "%s", j ? j : "(no config.json)");
+    free(j);
+    unsetenv("COLLAPSE_ISA");
+    ctx_done(&c);
+}
