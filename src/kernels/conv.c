@@ -31,6 +31,7 @@
 #include "collapse/kernels_conv.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "collapse/blas.h"
@@ -102,10 +103,20 @@ static int64_t slot_floats(const cl_conv_dims *d)
     return round16(slot_col(d) + (int64_t)d->OC * d->C * d->k * d->k); /* 64-byte aligned */
 }
 
+static int wino_eligible(const cl_conv_dims *d);
+
+/* Enough for every path of the shape (COLLAPSE_CONV may change between
+ * planning and the call). */
 int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
 {
     int64_t wf = conv_same(d) ? 2 * (int64_t)d->OC * d->C * d->k * d->k : 0;
-    return conv_slots(d) * slot_floats(d) + wf;
+    int64_t n = conv_slots(d) * slot_floats(d) + wf;
+    if (wino_eligible(d))
+        for (int m = 2; m <= 4; m += 2) {
+            int64_t w = cl_wino_ws_floats(d, m);
+            if (w > n) n = w;
+        }
+    return n;
 }
 
 static int conv_threads(const cl_conv_dims *d)
@@ -133,8 +144,60 @@ static int shift_dx(const cl_conv_dims *d)
     return conv_same(d) && conv_group(d) == 1 && d->OC >= SHIFT_MIN_K;
 }
 
+/* ---- Winograd dispatch (conv_winograd.c) ---- */
+
+/* COLLAPSE_CONV: 0 = auto (unset or "auto"), 1 = winograd, 2 = gemm,
+ * -1 = unknown (run as auto; cl_conv_check_env reports it). */
+static int conv_env(void)
+{
+    const char *e = getenv("COLLAPSE_CONV");
+    if (!e || !*e || !strcmp(e, "auto")) return 0;
+    if (!strcmp(e, "winograd")) return 1;
+    if (!strcmp(e, "gemm")) return 2;
+    return -1;
+}
+
+cl_status cl_conv_check_env(void)
+{
+    if (conv_env() < 0)
+        return cl_error(CL_EINVAL, "COLLAPSE_CONV=%s: expected auto, winograd or gemm",
+                        getenv("COLLAPSE_CONV"));
+    return CL_OK;
+}
+
+/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H). */
+static int wino_eligible(const cl_conv_dims *d)
+{
+    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W;
+}
+
+/* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths. Auto:
+ * WINO_MIN_C channels in and out or more (the 3-channel stem stays on
+ * im2col); F(2) on planes below WINO_F2_BELOW pixels per side, where
+ * F(4)'s tiles mostly hang over the edge. Measured single-threaded on Zen 4
+ * (numbers in tests/test_conv_winograd.c's header). */
+#define WINO_MIN_C 8
+#define WINO_F2_BELOW 8
+static int wino_m(const cl_conv_dims *d)
+{
+    const int env = conv_env();
+    if (!wino_eligible(d) || env == 2) return 0;
+    const int m = d->H < WINO_F2_BELOW || d->W < WINO_F2_BELOW ? 2 : 4;
+    if (env == 1) return m;
+    return d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? m : 0;
+}
+
+/* Element-wise stage by OpenBLAS (1) or the small kernels (0). */
+static int wino_blas(const cl_conv_dims *d)
+{
+    (void)d;
+    return 0;
+}
+
 const char *cl_conv2d_algo(const cl_conv_dims *d)
 {
+    const int m = wino_m(d);
+    if (m) return m == 4 ? "winograd-F4" : "winograd-F2";
     if (conv_direct(d)) return "direct";
     if (shift_fwd(d)) return "shifted";
     return conv_group(d) > 1 ? "im2col-grouped" : "im2col";
@@ -156,7 +219,11 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int T = conv_threads(d), direct = conv_direct(d), ngroups = (d->N + G - 1) / G;
     const int64_t slot = slot_floats(d);
-    const int shifted = shift_fwd(d);
+    const int shifted = shift_fwd(d), wm = wino_m(d);
+    if (wm) {
+        cl_wino_forward(d, wm, wino_blas(d), x, W, b, y, ws);
+        return;
+    }
     float *Wr = ws + conv_slots(d) * slot;
     if (shifted) cl_conv_repack_taps(W, d->OC, d->C, d->k * d->k, 0, Wr);
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -256,7 +323,11 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int64_t nW = (int64_t)d->OC * CKK, scol = slot_col(d), slot = slot_floats(d);
     const int T = conv_threads(d), direct = conv_direct(d), same = conv_same(d) && dx;
-    const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G;
+    const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G, wm = wino_m(d);
+    if (wm) {
+        cl_wino_backward(d, wm, wino_blas(d), x, W, dy, dx, dW, db, ws);
+        return;
+    }
     float *Wf = ws + conv_slots(d) * slot;
     if (same)
         for (int c = 0; c < d->C; c++)

@@ -30,4 +30,40 @@ void cl_conv_dw_shifted(const cl_conv_dims *d, const float *x, const float *dyn,
  * kernel, tap k*k-1-q). */
 void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, float *Wr);
 
+/* ---- Winograd F(m x m, 3 x 3), m = 4 or 2, tile a = m + 2
+ * (conv_winograd.c: pipeline; conv_wino_tf.c: transforms). Tile matrices
+ * of n tiles are s*s rows of ld floats (row k*s + l = entry (k, l), one
+ * tile per column). ---- */
+
+/* V rows i*a+j (stride vs) = B^T d B of the a x a tiles D (ld); tmp a*a*ld. */
+void cl_wino_in_tf(int m, const float *D, int64_t ld, float *tmp, float *V, int64_t vs, int n);
+/* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld. */
+void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
+/* Z rows (stride zs) = A dy A^T of the m x m tiles D (ld): the weight
+ * gradient's dy transform; tmp a*m*ld. */
+void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int64_t zs, int n);
+/* D [s*s rows, ld] <- the s x s tiles of tile row th of plane [H, W] whose
+ * tile tw starts at (th*m - off, tw*m - off), 0 outside the plane
+ * (s = a, off = 1: input tiles; s = m, off = 0: dy tiles).
+ * buf: s*(ntw*m + s - m) floats. */
+void cl_wino_gather(const float *plane, int H, int W, int m, int s, int off, int th, int ntw,
+                    float *D, int64_t ld, float *buf);
+/* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias; buf ntw*m. */
+void cl_wino_scatter(const float *O, int64_t ld, int m, int th, int ntw, float *plane, int H,
+                     int W, float bias, float *buf);
+/* U [a*a][O][I] = G g G^T of W [O, I, 3, 3]; flip: U [a*a][I][O] of the
+ * flipped kernel W[o][c][2-i][2-j] (the dx convolution). */
+void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U);
+/* dW [O, I, 3, 3] += G^T S G of S [a*a][O][I]. */
+void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW);
+
+/* The pipeline: tile size m (4 or 2) of an eligible shape (k 3, stride 1,
+ * pad 1, OH = H, OW = W); blas: element-wise stage by cl_sgemm instead of
+ * cl_kgemm. Workspace and contract as cl_conv2d_forward / _backward. */
+int64_t cl_wino_ws_floats(const cl_conv_dims *d, int m);
+void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                     const float *b, float *y, float *ws);
+void cl_wino_backward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                      const float *dy, float *dx, float *dW, float *db, float *ws);
+
 #endif

@@ -1,0 +1,214 @@
+/* Winograd convolution of stride-1 3x3 "same" convolutions (pad 1): the
+ * pipeline of forward, dx and dW (transforms and their formulas in
+ * conv_wino_tf.c; Lavin & Gray 2016, "Fast Algorithms for Convolutional
+ * Neural Networks"). conv.c decides when it runs (cl_conv2d_algo).
+ *
+ * - Tiles: m x m output tiles (m = 4: F(4x4, 3x3), a = 6; m = 2: F(2x2),
+ *   a = 4) in tile rows of ntw = ceil(W/m) tiles; tiles hanging over the
+ *   bottom/right edge read zeros and write only the pixels inside.
+ * - Chunks: R whole tile rows, across images when planes are small, so the
+ *   transformed inputs V [a*a][Cin][tiles] and products M [a*a][Cout][tiles]
+ *   of one chunk take about CHUNK_FLOATS (512 KiB: half of a Zen 4 core's
+ *   L2). Threads take chunks with a static schedule, one workspace slot
+ *   each; per chunk: input transform, a*a products (the element-wise stage
+ *   summed over channels: M[xi] = U[xi] [Cout, Cin] @ V[xi] [Cin, tiles]),
+ *   output transform, while the chunk is hot. The chunk size depends only
+ *   on the shape, so the results do not depend on the thread count.
+ * - dx: the same pipeline on dy with the flipped, transposed kernel
+ *   Wf[c][oc][i][j] = W[oc][c][2-i][2-j] (stride-1 same conv).
+ * - dW: by linearity, dW += sum over tiles of G^T [(A dy_t A^T) (.)
+ *   (B^T x_t B)] G: per chunk Macc[xi] [OC, C] += DY[xi] [OC, tiles] @
+ *   V[xi]^T, Macc per slot; slots summed in slot order (deterministic for a
+ *   thread count), then one G^T . G back-transform.
+ * - Error: F(4)'s transforms have entries up to 8 and 1/24, so its rounding
+ *   error is about an order of magnitude above a direct convolution's
+ *   (measured bounds in tests/test_conv_winograd.c); F(2) is close to
+ *   direct. */
+#include <omp.h>
+#include <string.h>
+
+#include "collapse/blas.h"
+#include "collapse/kernels_conv.h"
+#include "collapse/kernels_dense.h"
+#include "collapse/kernels_gemm.h"
+#include "internal.h"
+
+#define CHUNK_FLOATS 131072
+
+typedef struct {
+    int m, a, nth, ntw, R, nrows, nchunks, slots;
+    int64_t tcap, slot;                   /* tiles per chunk, floats per slot */
+    int64_t offT, offV, offM, offA, offB; /* slot: D | T | V | M | Macc | row buffer */
+} wplan;
+
+static int64_t r16(int64_t v) { return (v + 15) & ~(int64_t)15; }
+
+static wplan wino_plan(const cl_conv_dims *d, int m)
+{
+    wplan p;
+    p.m = m;
+    p.a = m + 2;
+    p.nth = (d->H + m - 1) / m;
+    p.ntw = (d->W + m - 1) / m;
+    p.nrows = d->N * p.nth;
+    const int64_t aa = p.a * p.a, mx = imax(d->C, d->OC);
+    const int64_t tmax = CHUNK_FLOATS / (aa * (d->C + d->OC));
+    p.R = imax(1, imin((int)(tmax / p.ntw), p.nrows));
+    p.tcap = (int64_t)p.R * p.ntw;
+    p.nchunks = (p.nrows + p.R - 1) / p.R;
+    p.slots = imin(p.nchunks, CL_CONV_SLOTS);
+    p.offT = r16(aa * p.tcap);
+    p.offV = p.offT + r16(aa * p.tcap);
+    p.offM = p.offV + r16(aa * mx * p.tcap);
+    p.offA = p.offM + r16(aa * mx * p.tcap);
+    p.offB = p.offA + r16(aa * d->C * d->OC);
+    p.slot = p.offB + r16((int64_t)p.a * (p.ntw * m + 2));
+    return p;
+}
+
+int64_t cl_wino_ws_floats(const cl_conv_dims *d, int m)
+{
+    wplan p = wino_plan(d, m);
+    return p.slots * p.slot + (int64_t)p.a * p.a * d->C * d->OC;
+}
+
+typedef struct {
+    const wplan *p;
+    int Cin, Cout, H, W, blas;
+    cl_isa isa;
+    const float *in, *dy, *U, *bias; /* dy: the dW pass */
+    float *out;
+} wctx;
+
+/* The element-wise stage's products, one call site so the library can be
+ * switched per shape: C [M, N] (= or += when acc) A [M, K] @ B [K, N], or
+ * @ B^T with B [N, K] when nt. blas: OpenBLAS (single-threaded inside the
+ * parallel region), else the small kernels of kernels_gemm.h. */
+static void wino_gemm(const wctx *c, int nt, int M, int N, int K, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float *C, int64_t ldc, int acc)
+{
+    if (c->blas)
+        cl_sgemm(0, nt, M, N, K, 1.0f, A, (int)lda, B, (int)ldb, acc ? 1.0f : 0.0f, C, (int)ldc);
+    else if (nt)
+        cl_kgemm_nt(c->isa, M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, acc);
+    else
+        cl_kgemm_nn(c->isa, M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, acc);
+}
+
+/* V [a*a][Cin][tcap] <- input transform of chunk ci's tiles of c->in. */
+static void chunk_in(const wctx *c, int ci, float *s, int nr)
+{
+    const wplan *p = c->p;
+    const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
+    float *D = s, *T = s + p->offT, *V = s + p->offV, *B = s + p->offB;
+    for (int ch = 0; ch < c->Cin; ch++) {
+        for (int r = 0; r < nr; r++) {
+            const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
+            cl_wino_gather(c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m, p->a, 1,
+                           th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
+        }
+        cl_wino_in_tf(p->m, D, ld, T, V + ch * ld, c->Cin * ld, nr * p->ntw);
+    }
+}
+
+static void fwd_chunk(const wctx *c, int ci, float *s)
+{
+    const wplan *p = c->p;
+    const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw, aa = p->a * p->a;
+    const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W, UC = (int64_t)c->Cout * c->Cin;
+    float *D = s, *T = s + p->offT, *V = s + p->offV, *M = s + p->offM, *B = s + p->offB;
+    chunk_in(c, ci, s, nr);
+    for (int xi = 0; xi < aa; xi++) /* M[xi] [Cout, tn] = U[xi] [Cout, Cin] @ V[xi] */
+        wino_gemm(c, 0, c->Cout, tn, c->Cin, c->U + xi * UC, c->Cin, V + xi * c->Cin * ld, ld,
+                  M + xi * c->Cout * ld, ld, 0);
+    for (int o = 0; o < c->Cout; o++) {
+        cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, D, ld, tn);
+        for (int r = 0; r < nr; r++) {
+            const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
+            cl_wino_scatter(D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw,
+                            c->out + ((int64_t)n * c->Cout + o) * HW, c->H, c->W,
+                            c->bias ? c->bias[o] : 0.0f, B);
+        }
+    }
+}
+
+static int wino_threads(const wplan *p) { return imax(1, imin(p->slots, omp_get_max_threads())); }
+
+static void run_fwd(const wctx *c, float *ws)
+{
+    const wplan *p = c->p;
+    const int T = wino_threads(p);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *s = ws + omp_get_thread_num() * p->slot;
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < p->nchunks; ci++) fwd_chunk(c, ci, s);
+    }
+}
+
+void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                     const float *b, float *y, float *ws)
+{
+    wplan p = wino_plan(d, m);
+    if (p.nchunks == 0) return;
+    float *U = ws + p.slots * p.slot;
+    cl_wino_filter(m, W, d->OC, d->C, 0, U);
+    wctx c = {&p, d->C, d->OC, d->H, d->W, blas, cl_isa_current(), x, NULL, U, b, y};
+    run_fwd(&c, ws);
+}
+
+/* Macc [a*a][OC][C] += (A dy A^T) [a*a][OC][tn] @ (B^T x B)^T of chunk ci. */
+static void dw_chunk(const wctx *c, int ci, float *s)
+{
+    const wplan *p = c->p;
+    const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw, aa = p->a * p->a;
+    const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W, UC = (int64_t)c->Cout * c->Cin;
+    float *D = s, *T = s + p->offT, *V = s + p->offV, *Z = s + p->offM, *B = s + p->offB;
+    chunk_in(c, ci, s, nr);
+    for (int o = 0; o < c->Cout; o++) {
+        for (int r = 0; r < nr; r++) {
+            const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
+            cl_wino_gather(c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m, p->m, 0,
+                           th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
+        }
+        cl_wino_dy_tf(p->m, D, ld, T, Z + o * ld, c->Cout * ld, tn);
+    }
+    for (int xi = 0; xi < aa; xi++)
+        wino_gemm(c, 1, c->Cout, c->Cin, tn, Z + xi * c->Cout * ld, ld, V + xi * c->Cin * ld, ld,
+                  s + p->offA + xi * UC, c->Cin, 1);
+}
+
+void cl_wino_backward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                      const float *dy, float *dx, float *dW, float *db, float *ws)
+{
+    wplan p = wino_plan(d, m);
+    if (p.nchunks == 0) return;
+    float *U = ws + p.slots * p.slot;
+    const cl_isa isa = cl_isa_current();
+    if (dx) { /* dx = the same conv of dy with Wf [C, OC, 3, 3] */
+        cl_wino_filter(m, W, d->OC, d->C, 1, U);
+        wctx c = {&p, d->OC, d->C, d->H, d->W, blas, isa, dy, NULL, U, NULL, dx};
+        run_fwd(&c, ws);
+    }
+    wctx c = {&p, d->C, d->OC, d->H, d->W, blas, isa, x, dy, NULL, NULL, NULL};
+    const int T = wino_threads(&p);
+    const int64_t nacc = (int64_t)p.a * p.a * d->C * d->OC;
+    int used = 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *s = ws + omp_get_thread_num() * p.slot;
+#pragma omp single
+        used = omp_get_num_threads();
+        memset(s + p.offA, 0, sizeof(float) * (size_t)nacc);
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < p.nchunks; ci++) dw_chunk(&c, ci, s);
+    }
+#pragma omp parallel for schedule(static) if (nacc * used >= PAR_MIN && T > 1)
+    for (int64_t e = 0; e < nacc; e++) {
+        float acc = 0;
+        for (int t = 0; t < used; t++) acc += ws[t * p.slot + p.offA + e];
+        U[e] = acc;
+    }
+    cl_wino_filter_grad(m, U, d->OC, d->C, dW);
+    if (db) cl_bias_reduce(db, dy, d->N, d->OC, d->H * d->W);
+}
