@@ -187,11 +187,14 @@ static int wino_m(const cl_conv_dims *d)
     return d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? m : 0;
 }
 
-/* Element-wise stage by OpenBLAS (1) or the small kernels (0). */
+/* Element-wise stage by OpenBLAS (1) or the small kernels of
+ * kernels_gemm.h (0). Measured with the portable cl_kgemm of the base
+ * commit: OpenBLAS 2.4-4x faster on every ResNet-20 shape, so 1; revisit
+ * (per shape) once cl_kgemm has its AVX-512 path. */
 static int wino_blas(const cl_conv_dims *d)
 {
     (void)d;
-    return 0;
+    return 1;
 }
 
 const char *cl_conv2d_algo(const cl_conv_dims *d)

@@ -145,44 +145,131 @@ void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int6
         af(tmp + i * m * ld, ld, Z + i * a * zs, zs, n);
 }
 
-/* ---- gather / scatter between NCHW planes and tile rows ---- */
+/* ---- gather / scatter between NCHW planes and tile rows ----
+ * A padded row buffer (wino_row_stride floats per row) holds the s rows of
+ * a tile row, columns -off .. ; tiles are then read out with stride m: by
+ * AVX-512 permutes, 8 tiles at a time, for F(4) (the hot case), else by
+ * plain strided loops. */
 
-void cl_wino_gather(const float *plane, int H, int W, int m, int s, int off, int th, int ntw,
-                    float *D, int64_t ld, float *buf)
+int cl_wino_row_stride(int m, int ntw)
 {
-    const int wb = ntw * m + s - m; /* padded row: columns -off .. wb-off-1 */
+    return m * 8 * ((ntw + 7) / 8) + 16;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* D rows k*s+l <- b_k[4 tw + l], tw < ntw, k, l < s (F(4): s = 6 input
+ * tiles, s = 4 dy tiles). */
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
+deint4_avx512(const float *buf, int rs, int s, int ntw, float *D, int64_t ld)
+{
+    const __m512i p0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i p1 = _mm512_add_epi32(p0, one), p2 = _mm512_add_epi32(p1, one);
+    const __m512i p3 = _mm512_add_epi32(p2, one);
     for (int k = 0; k < s; k++) {
-        float *b = buf + k * wb;
+        const float *b = buf + (int64_t)k * rs;
+        float *d = D + (int64_t)k * s * ld;
+        for (int g = 0; g * 8 < ntw; g++) {
+            const int rem = ntw - 8 * g;
+            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+            const float *q = b + 32 * g;
+            const __m512 lo = _mm512_loadu_ps(q), hi = _mm512_loadu_ps(q + 16);
+            const __m512 lo4 = _mm512_loadu_ps(q + 4), hi4 = _mm512_loadu_ps(q + 20);
+            float *o = d + 8 * g;
+            _mm256_mask_storeu_ps(o, mk, _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p0, hi)));
+            _mm256_mask_storeu_ps(o + ld, mk,
+                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p1, hi)));
+            _mm256_mask_storeu_ps(o + 2 * ld, mk,
+                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p2, hi)));
+            _mm256_mask_storeu_ps(o + 3 * ld, mk,
+                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p3, hi)));
+            if (s < 6) continue;
+            _mm256_mask_storeu_ps(o + 4 * ld, mk,
+                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo4, p0, hi4)));
+            _mm256_mask_storeu_ps(o + 5 * ld, mk,
+                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo4, p1, hi4)));
+        }
+    }
+}
+
+/* buf[4 tw + j] <- O rows i*4+j (F(4) output row i of the tile row). */
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
+inter4_avx512(const float *O, int64_t ld, int ntw, float *buf)
+{
+    /* lanes w of a 16-wide output: tile w/4 (+4 for the high half), column
+     * j = w%4, found in [O_j0 | O_j1] (j < 2) or [O_j2 | O_j3] at 8j + tile */
+    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    for (int g = 0; g * 8 < ntw; g++) {
+        const int rem = ntw - 8 * g;
+        const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+        const float *o = O + 8 * g;
+        const __m256 a0 = _mm256_maskz_loadu_ps(mk, o), a1 = _mm256_maskz_loadu_ps(mk, o + ld);
+        const __m256 a2 = _mm256_maskz_loadu_ps(mk, o + 2 * ld);
+        const __m256 a3 = _mm256_maskz_loadu_ps(mk, o + 3 * ld);
+        const __m512 p01 = _mm512_insertf32x8(_mm512_castps256_ps512(a0), a1, 1);
+        const __m512 p23 = _mm512_insertf32x8(_mm512_castps256_ps512(a2), a3, 1);
+        _mm512_storeu_ps(buf + 32 * g, _mm512_permutex2var_ps(p01, lo, p23));
+        _mm512_storeu_ps(buf + 32 * g + 16, _mm512_permutex2var_ps(p01, hi, p23));
+    }
+}
+#endif
+
+void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
+                    int ntw, float *D, int64_t ld, float *buf)
+{
+    const int wb = ntw * m + s - m, rs = cl_wino_row_stride(m, ntw);
+    for (int k = 0; k < s; k++) {
+        float *restrict b = buf + (int64_t)k * rs;
         const int r = th * m - off + k;
+        const float *restrict x = plane + (int64_t)r * W;
         if (r < 0 || r >= H) {
-            memset(b, 0, sizeof(float) * (size_t)wb);
+            for (int w = 0; w < wb; w++) b[w] = 0.0f;
             continue;
         }
-        memset(b, 0, sizeof(float) * (size_t)off);
-        memcpy(b + off, plane + (int64_t)r * W, sizeof(float) * (size_t)W);
-        memset(b + off + W, 0, sizeof(float) * (size_t)(wb - off - W));
+        for (int w = 0; w < off; w++) b[w] = 0.0f;
+#pragma omp simd
+        for (int w = 0; w < W; w++) b[off + w] = x[w];
+        for (int w = off + W; w < wb; w++) b[w] = 0.0f;
     }
+#if defined(__x86_64__)
+    if (isa == CL_ISA_AVX512 && m == 4) {
+        deint4_avx512(buf, rs, s, ntw, D, ld);
+        return;
+    }
+#else
+    (void)isa;
+#endif
     for (int k = 0; k < s; k++)
         for (int l = 0; l < s; l++) {
-            const float *restrict b = buf + k * wb + l;
+            const float *restrict b = buf + (int64_t)k * rs + l;
             float *restrict o = D + (k * s + l) * ld;
 #pragma omp simd
             for (int tw = 0; tw < ntw; tw++) o[tw] = b[tw * m];
         }
 }
 
-void cl_wino_scatter(const float *O, int64_t ld, int m, int th, int ntw, float *plane, int H,
-                     int W, float bias, float *buf)
+void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
+                     int H, int W, float bias, float *buf)
 {
     for (int i = 0; i < m; i++) {
         const int r = th * m + i;
         if (r >= H) break;
-        for (int j = 0; j < m; j++) {
-            const float *restrict o = O + (i * m + j) * ld;
-            float *restrict b = buf + j;
+#if defined(__x86_64__)
+        if (isa == CL_ISA_AVX512 && m == 4)
+            inter4_avx512(O + i * m * ld, ld, ntw, buf);
+        else
+#else
+        (void)isa;
+#endif
+            for (int j = 0; j < m; j++) {
+                const float *restrict o = O + (i * m + j) * ld;
+                float *restrict b = buf + j;
 #pragma omp simd
-            for (int tw = 0; tw < ntw; tw++) b[tw * m] = o[tw];
-        }
+                for (int tw = 0; tw < ntw; tw++) b[tw * m] = o[tw];
+            }
         float *restrict y = plane + (int64_t)r * W;
 #pragma omp simd
         for (int w = 0; w < W; w++) y[w] = buf[w] + bias;
@@ -199,12 +286,12 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {0, 0, 1}};
 static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
-static double gm(int m, int i, int k) { return m == 4 ? G4[i][k] : G2[i][k]; }
 
 void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
 {
     const int a = m + 2;
     const int P = flip ? I : O, Q = flip ? O : I; /* U [a*a][P][Q] */
+    const double(*G)[3] = m == 4 ? G4 : G2;
     for (int o = 0; o < O; o++)
         for (int c = 0; c < I; c++) {
             const float *g = W + ((int64_t)o * I + c) * 9;
@@ -212,14 +299,14 @@ void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
             for (int u = 0; u < 9; u++) gg[u / 3][u % 3] = flip ? g[8 - u] : g[u];
             for (int i = 0; i < a; i++) /* t = G g */
                 for (int j = 0; j < 3; j++)
-                    t[i][j] = gm(m, i, 0) * gg[0][j] + gm(m, i, 1) * gg[1][j] +
-                              gm(m, i, 2) * gg[2][j];
+                    t[i][j] = G[i][0] * gg[0][j] + G[i][1] * gg[1][j] +
+                              G[i][2] * gg[2][j];
             const int64_t pq = flip ? (int64_t)c * Q + o : (int64_t)o * Q + c;
             for (int i = 0; i < a; i++) /* U = (G g) G^T */
                 for (int j = 0; j < a; j++)
                     U[(int64_t)(i * a + j) * P * Q + pq] =
-                        (float)(t[i][0] * gm(m, j, 0) + t[i][1] * gm(m, j, 1) +
-                                t[i][2] * gm(m, j, 2));
+                        (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] +
+                                t[i][2] * G[j][2]);
         }
 }
 
@@ -227,18 +314,19 @@ void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
 {
     const int a = m + 2;
     const int64_t OI = (int64_t)O * I;
+    const double(*G)[3] = m == 4 ? G4 : G2;
     for (int64_t p = 0; p < OI; p++) {
         double t[3][6];
         for (int k = 0; k < 3; k++) /* t = G^T S */
             for (int j = 0; j < a; j++) {
                 double s = 0;
-                for (int i = 0; i < a; i++) s += gm(m, i, k) * S[(i * a + j) * OI + p];
+                for (int i = 0; i < a; i++) s += G[i][k] * S[(i * a + j) * OI + p];
                 t[k][j] = s;
             }
         for (int k = 0; k < 3; k++) /* dW += (G^T S) G */
             for (int l = 0; l < 3; l++) {
                 double s = 0;
-                for (int j = 0; j < a; j++) s += t[k][j] * gm(m, j, l);
+                for (int j = 0; j < a; j++) s += t[k][j] * G[j][l];
                 dW[p * 9 + k * 3 + l] += (float)s;
             }
     }

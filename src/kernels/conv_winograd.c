@@ -62,7 +62,7 @@ static wplan wino_plan(const cl_conv_dims *d, int m)
     p.offM = p.offV + r16(aa * mx * p.tcap);
     p.offA = p.offM + r16(aa * mx * p.tcap);
     p.offB = p.offA + r16(aa * d->C * d->OC);
-    p.slot = p.offB + r16((int64_t)p.a * (p.ntw * m + 2));
+    p.slot = p.offB + r16((int64_t)p.a * cl_wino_row_stride(m, p.ntw));
     return p;
 }
 
@@ -104,7 +104,7 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
     for (int ch = 0; ch < c->Cin; ch++) {
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather(c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m, p->a, 1,
+            cl_wino_gather(c->isa, c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m, p->a, 1,
                            th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
         }
         cl_wino_in_tf(p->m, D, ld, T, V + ch * ld, c->Cin * ld, nr * p->ntw);
@@ -125,7 +125,7 @@ static void fwd_chunk(const wctx *c, int ci, float *s)
         cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, D, ld, tn);
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_scatter(D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw,
+            cl_wino_scatter(c->isa, D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw,
                             c->out + ((int64_t)n * c->Cout + o) * HW, c->H, c->W,
                             c->bias ? c->bias[o] : 0.0f, B);
         }
@@ -168,7 +168,7 @@ static void dw_chunk(const wctx *c, int ci, float *s)
     for (int o = 0; o < c->Cout; o++) {
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather(c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m, p->m, 0,
+            cl_wino_gather(c->isa, c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m, p->m, 0,
                            th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
         }
         cl_wino_dy_tf(p->m, D, ld, T, Z + o * ld, c->Cout * ld, tn);

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "collapse/isa.h"
 #include "collapse/kernels_conv.h"
 
 /* OpenMP only above PAR_MIN elements (a fork/join costs microseconds). */
@@ -45,12 +46,14 @@ void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int6
 /* D [s*s rows, ld] <- the s x s tiles of tile row th of plane [H, W] whose
  * tile tw starts at (th*m - off, tw*m - off), 0 outside the plane
  * (s = a, off = 1: input tiles; s = m, off = 0: dy tiles).
- * buf: s*(ntw*m + s - m) floats. */
-void cl_wino_gather(const float *plane, int H, int W, int m, int s, int off, int th, int ntw,
-                    float *D, int64_t ld, float *buf);
-/* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias; buf ntw*m. */
-void cl_wino_scatter(const float *O, int64_t ld, int m, int th, int ntw, float *plane, int H,
-                     int W, float bias, float *buf);
+ * buf: s * cl_wino_row_stride(m, ntw) floats; isa picks the AVX-512 path. */
+void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
+                    int ntw, float *D, int64_t ld, float *buf);
+/* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
+void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
+                     int H, int W, float bias, float *buf);
+/* Floats per row of the gather / scatter buffer (buf: a rows of it). */
+int cl_wino_row_stride(int m, int ntw);
 /* U [a*a][O][I] = G g G^T of W [O, I, 3, 3]; flip: U [a*a][I][O] of the
  * flipped kernel W[o][c][2-i][2-j] (the dx convolution). */
 void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U);
