@@ -5,8 +5,8 @@
  *     Y = A^T [ (G g G^T) (.) (B^T d B) ] A
  * with g the 3x3 filter, d the a x a input tile (rows th*m-1.., zero
  * padded) and (.) the element-wise product; summed over input channels
- * before the A^T . A. Matrices (Lavin & Gray, eqs. 7-8 for F(2x2), section
- * 4.2 / interpolation points 0, +-1, +-2, inf for F(4x4)):
+ * before the A^T . A. Matrices (Lavin & Gray 2016; F(4x4) from the
+ * interpolation points 0, +-1, +-2, inf):
  *   F(2): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
  *         G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
  *         A^T = [1 1 1 0; 0 1 -1 -1].
