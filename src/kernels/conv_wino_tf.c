@@ -115,14 +115,12 @@ static void a2to4(const float *restrict in, int64_t is, float *restrict out, int
 
 /* ---- 2-D transforms of n tiles ---- */
 
-void cl_wino_in_tf(int m, const float *D, int64_t ld, float *tmp, float *V, int64_t vs, int n)
+void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n)
 {
     const int a = m + 2;
     void (*bt)(const float *, int64_t, float *, int64_t, int) = m == 4 ? bt6 : bt4;
-    for (int l = 0; l < a; l++) /* columns: tmp = B^T d */
-        bt(D + l * ld, a * ld, tmp + l * ld, a * ld, n);
     for (int i = 0; i < a; i++) /* rows: V = (B^T d) B */
-        bt(tmp + i * a * ld, ld, V + i * a * vs, vs, n);
+        bt(D + i * a * ld, ld, V + i * a * vs, vs, n);
 }
 
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n)
@@ -194,16 +192,18 @@ deint4_avx512(const float *buf, int rs, int s, int ntw, float *D, int64_t ld)
     }
 }
 
-/* buf[4 tw + j] <- O rows i*4+j (F(4) output row i of the tile row). */
+/* y[4 tw + j] (w < W) <- O rows j + bias (F(4): one output row of a tile
+ * row, O pointing at its first entry row i*4). */
 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
-inter4_avx512(const float *O, int64_t ld, int ntw, float *buf)
+inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias)
 {
     /* lanes w of a 16-wide output: tile w/4 (+4 for the high half), column
      * j = w%4, found in [O_j0 | O_j1] (j < 2) or [O_j2 | O_j3] at 8j + tile */
     const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    const __m512 vb = _mm512_set1_ps(bias);
     for (int g = 0; g * 8 < ntw; g++) {
-        const int rem = ntw - 8 * g;
+        const int rem = ntw - 8 * g, w0 = 32 * g;
         const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
         const float *o = O + 8 * g;
         const __m256 a0 = _mm256_maskz_loadu_ps(mk, o), a1 = _mm256_maskz_loadu_ps(mk, o + ld);
@@ -211,11 +211,37 @@ inter4_avx512(const float *O, int64_t ld, int ntw, float *buf)
         const __m256 a3 = _mm256_maskz_loadu_ps(mk, o + 3 * ld);
         const __m512 p01 = _mm512_insertf32x8(_mm512_castps256_ps512(a0), a1, 1);
         const __m512 p23 = _mm512_insertf32x8(_mm512_castps256_ps512(a2), a3, 1);
-        _mm512_storeu_ps(buf + 32 * g, _mm512_permutex2var_ps(p01, lo, p23));
-        _mm512_storeu_ps(buf + 32 * g + 16, _mm512_permutex2var_ps(p01, hi, p23));
+        const int n0 = W - w0, n1 = W - w0 - 16; /* valid lanes of each half */
+        const __mmask16 m0 = n0 >= 16 ? 0xFFFF : (__mmask16)((1u << n0) - 1);
+        _mm512_mask_storeu_ps(y + w0, m0, _mm512_add_ps(_mm512_permutex2var_ps(p01, lo, p23), vb));
+        if (n1 <= 0) break;
+        const __mmask16 m1 = n1 >= 16 ? 0xFFFF : (__mmask16)((1u << n1) - 1);
+        _mm512_mask_storeu_ps(y + w0 + 16, m1,
+                              _mm512_add_ps(_mm512_permutex2var_ps(p01, hi, p23), vb));
     }
 }
 #endif
+
+/* D rows k*s + l <- b_k[m tw + l] of the s padded rows b_k (stride rs). */
+static void deint(cl_isa isa, const float *buf, int rs, int m, int s, int ntw, float *D,
+                  int64_t ld)
+{
+#if defined(__x86_64__)
+    if (isa == CL_ISA_AVX512 && m == 4) {
+        deint4_avx512(buf, rs, s, ntw, D, ld);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    for (int k = 0; k < s; k++)
+        for (int l = 0; l < s; l++) {
+            const float *restrict b = buf + (int64_t)k * rs + l;
+            float *restrict o = D + (k * s + l) * ld;
+#pragma omp simd
+            for (int tw = 0; tw < ntw; tw++) o[tw] = b[tw * m];
+        }
+}
 
 void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
                     int ntw, float *D, int64_t ld, float *buf)
@@ -234,21 +260,35 @@ void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, 
         for (int w = 0; w < W; w++) b[off + w] = x[w];
         for (int w = off + W; w < wb; w++) b[w] = 0.0f;
     }
-#if defined(__x86_64__)
-    if (isa == CL_ISA_AVX512 && m == 4) {
-        deint4_avx512(buf, rs, s, ntw, D, ld);
-        return;
-    }
-#else
-    (void)isa;
-#endif
-    for (int k = 0; k < s; k++)
-        for (int l = 0; l < s; l++) {
-            const float *restrict b = buf + (int64_t)k * rs + l;
-            float *restrict o = D + (k * s + l) * ld;
+    deint(isa, buf, rs, m, s, ntw, D, ld);
+}
+
+void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
+                       float *D, int64_t ld, float *buf)
+{
+    const int a = m + 2, wb = ntw * m + 2, rs = cl_wino_row_stride(m, ntw), r0 = th * m - 1;
+    void (*bt)(const float *, int64_t, float *, int64_t, int) = m == 4 ? bt6 : bt4;
+    float *Z = buf, *E = buf + (int64_t)a * rs;
+    const float *in = plane + (int64_t)r0 * W;
+    int64_t is = W;
+    if (r0 < 0 || r0 + a > H) { /* rows over the edge: a zero-padded copy */
+        for (int k = 0; k < a; k++) {
+            float *restrict e = E + (int64_t)k * rs;
+            const float *restrict x = plane + (int64_t)(r0 + k) * W;
+            const int in_range = r0 + k >= 0 && r0 + k < H;
 #pragma omp simd
-            for (int tw = 0; tw < ntw; tw++) o[tw] = b[tw * m];
+            for (int w = 0; w < W; w++) e[w] = in_range ? x[w] : 0.0f;
         }
+        in = E;
+        is = rs;
+    }
+    bt(in, is, Z + 1, rs, W); /* columns: Z = B^T d over whole rows */
+    for (int i = 0; i < a; i++) {
+        float *z = Z + (int64_t)i * rs;
+        z[0] = 0.0f;
+        for (int w = W + 1; w < wb; w++) z[w] = 0.0f;
+    }
+    deint(isa, Z, rs, m, a, ntw, D, ld);
 }
 
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
@@ -257,20 +297,21 @@ void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int 
     for (int i = 0; i < m; i++) {
         const int r = th * m + i;
         if (r >= H) break;
+        float *restrict y = plane + (int64_t)r * W;
 #if defined(__x86_64__)
-        if (isa == CL_ISA_AVX512 && m == 4)
-            inter4_avx512(O + i * m * ld, ld, ntw, buf);
-        else
+        if (isa == CL_ISA_AVX512 && m == 4) {
+            inter4_avx512(O + i * m * ld, ld, ntw, y, W, bias);
+            continue;
+        }
 #else
         (void)isa;
 #endif
-            for (int j = 0; j < m; j++) {
-                const float *restrict o = O + (i * m + j) * ld;
-                float *restrict b = buf + j;
+        for (int j = 0; j < m; j++) {
+            const float *restrict o = O + (i * m + j) * ld;
+            float *restrict b = buf + j;
 #pragma omp simd
-                for (int tw = 0; tw < ntw; tw++) b[tw * m] = o[tw];
-            }
-        float *restrict y = plane + (int64_t)r * W;
+            for (int tw = 0; tw < ntw; tw++) b[tw * m] = o[tw];
+        }
 #pragma omp simd
         for (int w = 0; w < W; w++) y[w] = buf[w] + bias;
     }
@@ -287,27 +328,35 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
 static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
 
+/* Blocks of FB filters, so U and S are read / written along rows (their
+ * a*a planes are O*I floats apart: one entry at a time would thrash L1). */
+#define FB 64
+
 void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
 {
     const int a = m + 2;
-    const int P = flip ? I : O, Q = flip ? O : I; /* U [a*a][P][Q] */
+    const int64_t PQ = (int64_t)O * I;
     const double(*G)[3] = m == 4 ? G4 : G2;
-    for (int o = 0; o < O; o++)
-        for (int c = 0; c < I; c++) {
-            const float *g = W + ((int64_t)o * I + c) * 9;
-            double gg[3][3], t[6][3];
-            for (int u = 0; u < 9; u++) gg[u / 3][u % 3] = flip ? g[8 - u] : g[u];
-            for (int i = 0; i < a; i++) /* t = G g */
+    for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
+        const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
+        double t[6][3][FB]; /* t = G g */
+        for (int q = 0; q < nb; q++) {
+            const int64_t e = e0 + q; /* U [P][Q] entry; flip: e = c*O + o */
+            const float *g = W + (flip ? (e % O) * I + e / O : e) * 9;
+            double gg[9];
+            for (int u = 0; u < 9; u++) gg[u] = flip ? g[8 - u] : g[u];
+            for (int i = 0; i < a; i++)
                 for (int j = 0; j < 3; j++)
-                    t[i][j] = G[i][0] * gg[0][j] + G[i][1] * gg[1][j] +
-                              G[i][2] * gg[2][j];
-            const int64_t pq = flip ? (int64_t)c * Q + o : (int64_t)o * Q + c;
-            for (int i = 0; i < a; i++) /* U = (G g) G^T */
-                for (int j = 0; j < a; j++)
-                    U[(int64_t)(i * a + j) * P * Q + pq] =
-                        (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] +
-                                t[i][2] * G[j][2]);
+                    t[i][j][q] = G[i][0] * gg[j] + G[i][1] * gg[3 + j] + G[i][2] * gg[6 + j];
         }
+        for (int i = 0; i < a; i++) /* U = (G g) G^T */
+            for (int j = 0; j < a; j++) {
+                float *u = U + (int64_t)(i * a + j) * PQ + e0;
+                for (int q = 0; q < nb; q++)
+                    u[q] = (float)(t[i][0][q] * G[j][0] + t[i][1][q] * G[j][1] +
+                                   t[i][2][q] * G[j][2]);
+            }
+    }
 }
 
 void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
@@ -315,19 +364,26 @@ void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
     const int a = m + 2;
     const int64_t OI = (int64_t)O * I;
     const double(*G)[3] = m == 4 ? G4 : G2;
-    for (int64_t p = 0; p < OI; p++) {
-        double t[3][6];
-        for (int k = 0; k < 3; k++) /* t = G^T S */
+    for (int64_t p0 = 0; p0 < OI; p0 += FB) {
+        const int nb = (int)(OI - p0 < FB ? OI - p0 : FB);
+        double t[3][6][FB]; /* t = G^T S */
+        for (int k = 0; k < 3; k++)
             for (int j = 0; j < a; j++) {
-                double s = 0;
-                for (int i = 0; i < a; i++) s += G[i][k] * S[(i * a + j) * OI + p];
-                t[k][j] = s;
+                double *tt = t[k][j];
+                for (int q = 0; q < nb; q++) tt[q] = 0;
+                for (int i = 0; i < a; i++) {
+                    const double gik = G[i][k];
+                    const float *sr = S + (int64_t)(i * a + j) * OI + p0;
+                    if (gik != 0)
+                        for (int q = 0; q < nb; q++) tt[q] += gik * sr[q];
+                }
             }
-        for (int k = 0; k < 3; k++) /* dW += (G^T S) G */
-            for (int l = 0; l < 3; l++) {
-                double s = 0;
-                for (int j = 0; j < a; j++) s += t[k][j] * G[j][l];
-                dW[p * 9 + k * 3 + l] += (float)s;
-            }
+        for (int q = 0; q < nb; q++) /* dW += (G^T S) G */
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < 3; l++) {
+                    double acc = 0;
+                    for (int j = 0; j < a; j++) acc += t[k][j][q] * G[j][l];
+                    dW[(p0 + q) * 9 + k * 3 + l] += (float)acc;
+                }
     }
 }

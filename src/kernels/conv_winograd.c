@@ -62,7 +62,7 @@ static wplan wino_plan(const cl_conv_dims *d, int m)
     p.offM = p.offV + r16(aa * mx * p.tcap);
     p.offA = p.offM + r16(aa * mx * p.tcap);
     p.offB = p.offA + r16(aa * d->C * d->OC);
-    p.slot = p.offB + r16((int64_t)p.a * cl_wino_row_stride(m, p.ntw));
+    p.slot = p.offB + r16((int64_t)2 * p.a * cl_wino_row_stride(m, p.ntw));
     return p;
 }
 
@@ -100,14 +100,21 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
 {
     const wplan *p = c->p;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
-    float *D = s, *T = s + p->offT, *V = s + p->offV, *B = s + p->offB;
+    float *D = s, *V = s + p->offV, *B = s + p->offB;
     for (int ch = 0; ch < c->Cin; ch++) {
+        if (ch + 1 < c->Cin) /* the next plane's rows, while this one is transformed */
+            for (int r = 0; r < nr; r++) {
+                const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
+                const float *q = c->in + ((int64_t)n * c->Cin + ch + 1) * HW;
+                for (int k = th * p->m; k < imin(th * p->m + p->m, c->H); k++)
+                    for (int w = 0; w < c->W; w += 16) __builtin_prefetch(q + (int64_t)k * c->W + w);
+            }
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather(c->isa, c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m, p->a, 1,
-                           th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
+            cl_wino_gather_in(c->isa, c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m,
+                              th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
         }
-        cl_wino_in_tf(p->m, D, ld, T, V + ch * ld, c->Cin * ld, nr * p->ntw);
+        cl_wino_in_tf_rows(p->m, D, ld, V + ch * ld, c->Cin * ld, nr * p->ntw);
     }
 }
 

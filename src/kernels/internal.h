@@ -36,8 +36,9 @@ void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, flo
  * of n tiles are s*s rows of ld floats (row k*s + l = entry (k, l), one
  * tile per column). ---- */
 
-/* V rows i*a+j (stride vs) = B^T d B of the a x a tiles D (ld); tmp a*a*ld. */
-void cl_wino_in_tf(int m, const float *D, int64_t ld, float *tmp, float *V, int64_t vs, int n);
+/* V rows i*a+j (stride vs) = Z B of the a x a tiles Z = B^T d (ld), as
+ * cl_wino_gather_in leaves them: the input transform's second half. */
+void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n);
 /* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld. */
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
 /* Z rows (stride zs) = A dy A^T of the m x m tiles D (ld): the weight
@@ -49,6 +50,11 @@ void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int6
  * buf: s * cl_wino_row_stride(m, ntw) floats; isa picks the AVX-512 path. */
 void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
                     int ntw, float *D, int64_t ld, float *buf);
+/* D [a*a rows, ld] <- B^T d of the input tiles (s = a, off = 1 above) of
+ * tile row th: the transform's first half, over whole plane rows.
+ * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
+void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
+                       float *D, int64_t ld, float *buf);
 /* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
                      int H, int W, float bias, float *buf);
