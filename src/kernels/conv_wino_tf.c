@@ -28,20 +28,24 @@
 /* ---- 1-D transforms over n tiles: in row k at in + k*is, out row i at
  * out + i*os ---- */
 
-/* out = B^T in (F(4): 6 -> 6). */
-static void bt6(const float *restrict in, int64_t is, float *restrict out, int64_t os, int n)
+/* out = B^T in (F(4): 6 -> 6). Row pointers as locals: indexing with the
+ * strides inside the loop ran out of registers. */
+static void bt6(const float *in, int64_t is, float *out, int64_t os, int n)
 {
+    const float *restrict i0 = in, *restrict i1 = in + is, *restrict i2 = in + 2 * is;
+    const float *restrict i3 = in + 3 * is, *restrict i4 = in + 4 * is, *restrict i5 = in + 5 * is;
+    float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    float *restrict o3 = out + 3 * os, *restrict o4 = out + 4 * os, *restrict o5 = out + 5 * os;
 #pragma omp simd
     for (int t = 0; t < n; t++) {
-        float d0 = in[t], d1 = in[is + t], d2 = in[2 * is + t], d3 = in[3 * is + t];
-        float d4 = in[4 * is + t], d5 = in[5 * is + t];
+        float d0 = i0[t], d1 = i1[t], d2 = i2[t], d3 = i3[t], d4 = i4[t], d5 = i5[t];
         float p = d4 - 4.0f * d2, q = 4.0f * d1 - d3, r = d4 - d2, s = 2.0f * (d1 - d3);
-        out[t] = 4.0f * d0 - 5.0f * d2 + d4;
-        out[os + t] = p - q;
-        out[2 * os + t] = p + q;
-        out[3 * os + t] = r - s;
-        out[4 * os + t] = r + s;
-        out[5 * os + t] = 4.0f * d1 - 5.0f * d3 + d5;
+        o0[t] = 4.0f * d0 - 5.0f * d2 + d4;
+        o1[t] = p - q;
+        o2[t] = p + q;
+        o3[t] = r - s;
+        o4[t] = r + s;
+        o5[t] = 4.0f * d1 - 5.0f * d3 + d5;
     }
 }
 
@@ -59,17 +63,20 @@ static void bt4(const float *restrict in, int64_t is, float *restrict out, int64
 }
 
 /* out = A^T in (F(4): 6 -> 4). */
-static void at6(const float *restrict in, int64_t is, float *restrict out, int64_t os, int n)
+static void at6(const float *in, int64_t is, float *out, int64_t os, int n)
 {
+    const float *restrict i0 = in, *restrict i1 = in + is, *restrict i2 = in + 2 * is;
+    const float *restrict i3 = in + 3 * is, *restrict i4 = in + 4 * is, *restrict i5 = in + 5 * is;
+    float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    float *restrict o3 = out + 3 * os;
 #pragma omp simd
     for (int t = 0; t < n; t++) {
-        float m0 = in[t], m1 = in[is + t], m2 = in[2 * is + t], m3 = in[3 * is + t];
-        float m4 = in[4 * is + t], m5 = in[5 * is + t];
+        float m0 = i0[t], m1 = i1[t], m2 = i2[t], m3 = i3[t], m4 = i4[t], m5 = i5[t];
         float p = m1 + m2, q = m1 - m2, r = m3 + m4, s = m3 - m4;
-        out[t] = m0 + p + r;
-        out[os + t] = q + 2.0f * s;
-        out[2 * os + t] = p + 4.0f * r;
-        out[3 * os + t] = q + 8.0f * s + m5;
+        o0[t] = m0 + p + r;
+        o1[t] = q + 2.0f * s;
+        o2[t] = p + 4.0f * r;
+        o3[t] = q + 8.0f * s + m5;
     }
 }
 
@@ -192,6 +199,47 @@ deint4_avx512(const float *buf, int rs, int s, int ntw, float *D, int64_t ld)
     }
 }
 
+/* The F(4) input transform's second half fused with the tile read-out:
+ * V rows k*6 + j <- (b_k[4 tw + l])_l B (the bt6 arithmetic, same order),
+ * for planes of 8 or more tiles per row (full vectors). */
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
+deint_bt6_avx512(const float *Z, int rs, int ntw, float *V, int64_t vs)
+{
+    const __m512i p0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i p1 = _mm512_add_epi32(p0, one), p2 = _mm512_add_epi32(p1, one);
+    const __m512i p3 = _mm512_add_epi32(p2, one);
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c5 = _mm256_set1_ps(5.0f);
+#define PERM(a, i, b) _mm512_castps512_ps256(_mm512_permutex2var_ps(a, i, b))
+    for (int k = 0; k < 6; k++) {
+        const float *b = Z + (int64_t)k * rs;
+        float *v = V + (int64_t)k * 6 * vs;
+        for (int g = 0; g * 8 < ntw; g++) {
+            const int rem = ntw - 8 * g;
+            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+            const float *q = b + 32 * g;
+            const __m512 lo = _mm512_loadu_ps(q), hi = _mm512_loadu_ps(q + 16);
+            const __m512 lo4 = _mm512_loadu_ps(q + 4), hi4 = _mm512_loadu_ps(q + 20);
+            const __m256 d0 = PERM(lo, p0, hi), d1 = PERM(lo, p1, hi), d2 = PERM(lo, p2, hi);
+            const __m256 d3 = PERM(lo, p3, hi), d4 = PERM(lo4, p0, hi4), d5 = PERM(lo4, p1, hi4);
+            const __m256 pp = _mm256_sub_ps(d4, _mm256_mul_ps(c4, d2));
+            const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d1), d3);
+            const __m256 rr = _mm256_sub_ps(d4, d2);
+            const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d1, d3));
+            float *o = v + 8 * g;
+            _mm256_mask_storeu_ps(
+                o, mk, _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d0), _mm256_mul_ps(c5, d2)), d4));
+            _mm256_mask_storeu_ps(o + vs, mk, _mm256_sub_ps(pp, qq));
+            _mm256_mask_storeu_ps(o + 2 * vs, mk, _mm256_add_ps(pp, qq));
+            _mm256_mask_storeu_ps(o + 3 * vs, mk, _mm256_sub_ps(rr, ss));
+            _mm256_mask_storeu_ps(o + 4 * vs, mk, _mm256_add_ps(rr, ss));
+            _mm256_mask_storeu_ps(
+                o + 5 * vs, mk, _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d1), _mm256_mul_ps(c5, d3)), d5));
+        }
+    }
+#undef PERM
+}
+
 /* y[4 tw + j] (w < W) <- O rows j + bias (F(4): one output row of a tile
  * row, O pointing at its first entry row i*4). */
 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
@@ -288,7 +336,23 @@ void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int 
         z[0] = 0.0f;
         for (int w = W + 1; w < wb; w++) z[w] = 0.0f;
     }
+#if defined(__x86_64__)
+    if (cl_wino_in_fused(isa, m, ntw)) {
+        deint_bt6_avx512(Z, rs, ntw, D, ld);
+        return;
+    }
+#endif
     deint(isa, Z, rs, m, a, ntw, D, ld);
+}
+
+int cl_wino_in_fused(cl_isa isa, int m, int ntw)
+{
+#if defined(__x86_64__)
+    return isa == CL_ISA_AVX512 && m == 4 && ntw >= 8;
+#else
+    (void)isa, (void)m, (void)ntw;
+    return 0;
+#endif
 }
 
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,

@@ -101,6 +101,7 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
     const wplan *p = c->p;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
     float *D = s, *V = s + p->offV, *B = s + p->offB;
+    const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
     for (int ch = 0; ch < c->Cin; ch++) {
         if (ch + 1 < c->Cin) /* the next plane's rows, while this one is transformed */
             for (int r = 0; r < nr; r++) {
@@ -109,12 +110,13 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
                 for (int k = th * p->m; k < imin(th * p->m + p->m, c->H); k++)
                     for (int w = 0; w < c->W; w += 16) __builtin_prefetch(q + (int64_t)k * c->W + w);
             }
+        float *out = fused ? V + ch * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
             cl_wino_gather_in(c->isa, c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m,
-                              th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
+                              th, p->ntw, out + (int64_t)r * p->ntw, fused ? c->Cin * ld : ld, B);
         }
-        cl_wino_in_tf_rows(p->m, D, ld, V + ch * ld, c->Cin * ld, nr * p->ntw);
+        if (!fused) cl_wino_in_tf_rows(p->m, D, ld, V + ch * ld, c->Cin * ld, nr * p->ntw);
     }
 }
 

@@ -51,10 +51,13 @@ void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int6
 void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
                     int ntw, float *D, int64_t ld, float *buf);
 /* D [a*a rows, ld] <- B^T d of the input tiles (s = a, off = 1 above) of
- * tile row th: the transform's first half, over whole plane rows.
+ * tile row th: the transform's first half, over whole plane rows; when
+ * cl_wino_in_fused(isa, m, ntw), the whole transform B^T d B instead (then
+ * D points into V, ld = its row stride, and cl_wino_in_tf_rows is skipped).
  * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
 void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
                        float *D, int64_t ld, float *buf);
+int cl_wino_in_fused(cl_isa isa, int m, int ntw);
 /* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
                      int H, int W, float bias, float *buf);
