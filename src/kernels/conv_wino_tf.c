@@ -28,12 +28,12 @@
 /* ---- 1-D transforms over n tiles: in row k at in + k*is, out row i at
  * out + i*os ---- */
 
-/* out = B^T in (F(4): 6 -> 6). Row pointers as locals: indexing with the
- * strides inside the loop ran out of registers. */
-static void bt6(const float *in, int64_t is, float *out, int64_t os, int n)
+/* out = B^T in (F(4): 6 -> 6), input rows in[k]. Row pointers as locals:
+ * indexing with the strides inside the loop ran out of registers. */
+static void bt6p(const float *const *in, float *out, int64_t os, int n)
 {
-    const float *restrict i0 = in, *restrict i1 = in + is, *restrict i2 = in + 2 * is;
-    const float *restrict i3 = in + 3 * is, *restrict i4 = in + 4 * is, *restrict i5 = in + 5 * is;
+    const float *restrict i0 = in[0], *restrict i1 = in[1], *restrict i2 = in[2];
+    const float *restrict i3 = in[3], *restrict i4 = in[4], *restrict i5 = in[5];
     float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
     float *restrict o3 = out + 3 * os, *restrict o4 = out + 4 * os, *restrict o5 = out + 5 * os;
 #pragma omp simd
@@ -49,17 +49,34 @@ static void bt6(const float *in, int64_t is, float *out, int64_t os, int n)
     }
 }
 
-/* out = B^T in (F(2): 4 -> 4). */
-static void bt4(const float *restrict in, int64_t is, float *restrict out, int64_t os, int n)
+/* out = B^T in (F(2): 4 -> 4), input rows in[k]. */
+static void bt4p(const float *const *in, float *out, int64_t os, int n)
 {
+    const float *restrict i0 = in[0], *restrict i1 = in[1], *restrict i2 = in[2];
+    const float *restrict i3 = in[3];
+    float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    float *restrict o3 = out + 3 * os;
 #pragma omp simd
     for (int t = 0; t < n; t++) {
-        float d0 = in[t], d1 = in[is + t], d2 = in[2 * is + t], d3 = in[3 * is + t];
-        out[t] = d0 - d2;
-        out[os + t] = d1 + d2;
-        out[2 * os + t] = d2 - d1;
-        out[3 * os + t] = d1 - d3;
+        float d0 = i0[t], d1 = i1[t], d2 = i2[t], d3 = i3[t];
+        o0[t] = d0 - d2;
+        o1[t] = d1 + d2;
+        o2[t] = d2 - d1;
+        o3[t] = d1 - d3;
     }
+}
+
+/* The same with input row k at in + k*is. */
+static void bt6(const float *in, int64_t is, float *out, int64_t os, int n)
+{
+    const float *r[6] = {in, in + is, in + 2 * is, in + 3 * is, in + 4 * is, in + 5 * is};
+    bt6p(r, out, os, n);
+}
+
+static void bt4(const float *in, int64_t is, float *out, int64_t os, int n)
+{
+    const float *r[4] = {in, in + is, in + 2 * is, in + 3 * is};
+    bt4p(r, out, os, n);
 }
 
 /* out = A^T in (F(4): 6 -> 4). */
@@ -315,22 +332,19 @@ void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int 
                        float *D, int64_t ld, float *buf)
 {
     const int a = m + 2, wb = ntw * m + 2, rs = cl_wino_row_stride(m, ntw), r0 = th * m - 1;
-    void (*bt)(const float *, int64_t, float *, int64_t, int) = m == 4 ? bt6 : bt4;
-    float *Z = buf, *E = buf + (int64_t)a * rs;
-    const float *in = plane + (int64_t)r0 * W;
-    int64_t is = W;
-    if (r0 < 0 || r0 + a > H) { /* rows over the edge: a zero-padded copy */
-        for (int k = 0; k < a; k++) {
-            float *restrict e = E + (int64_t)k * rs;
-            const float *restrict x = plane + (int64_t)(r0 + k) * W;
-            const int in_range = r0 + k >= 0 && r0 + k < H;
-#pragma omp simd
-            for (int w = 0; w < W; w++) e[w] = in_range ? x[w] : 0.0f;
-        }
-        in = E;
-        is = rs;
+    float *Z = buf, *zero = buf + (int64_t)a * rs;
+    const float *rows[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    int edge = 0;
+    for (int k = 0; k < a; k++) {
+        const int r = r0 + k;
+        edge |= r < 0 || r >= H;
+        rows[k] = r < 0 || r >= H ? zero : plane + (int64_t)r * W;
     }
-    bt(in, is, Z + 1, rs, W); /* columns: Z = B^T d over whole rows */
+    if (edge) memset(zero, 0, sizeof(float) * (size_t)W);
+    if (m == 4) /* columns: Z = B^T d over whole rows */
+        bt6p(rows, Z + 1, rs, W);
+    else
+        bt4p(rows, Z + 1, rs, W);
     for (int i = 0; i < a; i++) {
         float *z = Z + (int64_t)i * rs;
         z[0] = 0.0f;
