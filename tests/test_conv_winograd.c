@@ -34,6 +34,7 @@
 
 #define F4_BOUND (128 * FLT_EPSILON)
 #define F2_BOUND (8 * FLT_EPSILON)
+#define BLAS (CL_WINO_BLAS_NN | CL_WINO_BLAS_NT) /* as conv.c's rule today */
 
 static float *arr(int64_t n)
 {
@@ -90,7 +91,7 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
     memcpy(dW0, dW, sizeof(float) * (size_t)nw);
     memcpy(db0, db, sizeof(float) * (size_t)d.OC);
     const float *bb = bias ? b : NULL;
-    if (m) cl_wino_forward(&d, m, 1, x, W, bb, y, ws);
+    if (m) cl_wino_forward(&d, m, BLAS, x, W, bb, y, ws);
     else cl_conv2d_forward(&d, x, W, bb, y, ws);
     cl_conv2d_forward_naive(&d, x, W, bb, y0);
     float *ax = absv(x, nx), *aW = absv(W, nw), *ady = absv(dy, ny), *ab = absv(b, d.OC);
@@ -99,7 +100,7 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
     e.y = ratio(y, y0, R, ny);
     for (int64_t i = 0; i < nws; i++) ws[i] = NAN;
     float *dxp = with_dx ? dx : NULL;
-    if (m) cl_wino_backward(&d, m, 1, x, W, dy, dxp, dW, bias ? db : NULL, ws);
+    if (m) cl_wino_backward(&d, m, BLAS, x, W, dy, dxp, dW, bias ? db : NULL, ws);
     else cl_conv2d_backward(&d, x, W, dy, dxp, dW, bias ? db : NULL, ws);
     cl_conv2d_backward_naive(&d, x, W, dy, dxp ? dx0 : NULL, dW0, bias ? db0 : NULL);
     memset(RW, 0, sizeof(float) * (size_t)nw);
@@ -202,8 +203,8 @@ Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
             out[k][1] = arr(nx);
             out[k][2] = cl_alloc_array((size_t)nw, sizeof(float), "t");
             memset(out[k][2], 0, sizeof(float) * (size_t)nw);
-            cl_wino_forward(&d, m, 1, x, W, NULL, out[k][0], ws);
-            cl_wino_backward(&d, m, 1, x, W, dy, out[k][1], out[k][2], NULL, ws);
+            cl_wino_forward(&d, m, BLAS, x, W, NULL, out[k][0], ws);
+            cl_wino_backward(&d, m, BLAS, x, W, dy, out[k][1], out[k][2], NULL, ws);
         }
         cr_assert(memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny) == 0);
         cr_assert(memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)nx) == 0);

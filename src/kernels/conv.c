@@ -193,14 +193,20 @@ static int wino_m(const cl_conv_dims *d)
     return d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? m : 0;
 }
 
-/* Element-wise stage by OpenBLAS (1) or the small kernels of
- * kernels_gemm.h (0). Measured with the portable cl_kgemm of the base
- * commit: OpenBLAS 2.4-4x faster on every ResNet-20 shape, so 1; revisit
- * (per shape) once cl_kgemm has its AVX-512 path. */
+/* Which products of the element-wise stage run by OpenBLAS rather than the
+ * small kernels of kernels_gemm.h (CL_WINO_BLAS_NN: forward and dx;
+ * CL_WINO_BLAS_NT: dW). Measured single-threaded at batch 32 on Zen 4,
+ * F(4), direct-conv GFLOP/s:
+ * - with the portable cl_kgemm of this base: OpenBLAS 2.4-4x faster on
+ *   every ResNet-20 shape, hence both here;
+ * - with the AVX-512 cl_kgemm of the kgemm branch (bbe1add), forward
+ *   16@32x32 109 vs 120 (OpenBLAS), 32@16x16 187 vs 143, 64@8x8 150 vs
+ *   154; dW by kgemm 79-109 vs 106-122: after that merge, NN by kgemm
+ *   for 32..64 channels (return CL_WINO_BLAS_NT there) is the better rule. */
 static int wino_blas(const cl_conv_dims *d)
 {
     (void)d;
-    return 1;
+    return CL_WINO_BLAS_NN | CL_WINO_BLAS_NT;
 }
 
 const char *cl_conv2d_algo(const cl_conv_dims *d)

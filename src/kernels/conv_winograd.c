@@ -82,12 +82,13 @@ typedef struct {
 
 /* The element-wise stage's products, one call site so the library can be
  * switched per shape: C [M, N] (= or += when acc) A [M, K] @ B [K, N], or
- * @ B^T with B [N, K] when nt. blas: OpenBLAS (single-threaded inside the
- * parallel region), else the small kernels of kernels_gemm.h. */
+ * @ B^T with B [N, K] when nt. c->blas picks OpenBLAS (single-threaded
+ * inside the parallel region) or the small kernels of kernels_gemm.h, per
+ * kind of product (CL_WINO_BLAS_NN / _NT). */
 static void wino_gemm(const wctx *c, int nt, int M, int N, int K, const float *A, int64_t lda,
                       const float *B, int64_t ldb, float *C, int64_t ldc, int acc)
 {
-    if (c->blas)
+    if (c->blas & (nt ? CL_WINO_BLAS_NT : CL_WINO_BLAS_NN))
         cl_sgemm(0, nt, M, N, K, 1.0f, A, (int)lda, B, (int)ldb, acc ? 1.0f : 0.0f, C, (int)ldc);
     else if (nt)
         cl_kgemm_nt(c->isa, M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, acc);

@@ -70,8 +70,12 @@ void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U);
 void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW);
 
 /* The pipeline: tile size m (4 or 2) of an eligible shape (k 3, stride 1,
- * pad 1, OH = H, OW = W); blas: element-wise stage by cl_sgemm instead of
- * cl_kgemm. Workspace and contract as cl_conv2d_forward / _backward. */
+ * pad 1, OH = H, OW = W); blas: which products of the element-wise stage
+ * run by cl_sgemm instead of cl_kgemm (CL_WINO_BLAS_NN: forward and dx,
+ * CL_WINO_BLAS_NT: dW; 0 = all cl_kgemm). Workspace and contract as
+ * cl_conv2d_forward / _backward. */
+#define CL_WINO_BLAS_NN 1
+#define CL_WINO_BLAS_NT 2
 int64_t cl_wino_ws_floats(const cl_conv_dims *d, int m);
 void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
                      const float *b, float *y, float *ws);
