@@ -21,6 +21,7 @@
  * transform below is a loop over tiles that vectorises (omp simd) and the
  * 2-D transform is the 1-D one over columns, then over rows. The 1-D
  * transforms are written out by hand (zeros and +-1 of the matrices). */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -108,32 +109,39 @@ static void at4(const float *restrict in, int64_t is, float *restrict out, int64
     }
 }
 
-/* out = A in (F(4): 4 -> 6), for the weight gradient. */
-static void a4to6(const float *restrict in, int64_t is, float *restrict out, int64_t os, int n)
+/* out = A in (F(4): 4 -> 6), for the weight gradient; input rows in[k]. */
+static void a4to6p(const float *const *in, float *out, int64_t os, int n)
 {
+    const float *restrict r0 = in[0], *restrict r1 = in[1], *restrict r2 = in[2];
+    const float *restrict r3 = in[3];
+    float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    float *restrict o3 = out + 3 * os, *restrict o4 = out + 4 * os, *restrict o5 = out + 5 * os;
 #pragma omp simd
     for (int t = 0; t < n; t++) {
-        float i0 = in[t], i1 = in[is + t], i2 = in[2 * is + t], i3 = in[3 * is + t];
+        float i0 = r0[t], i1 = r1[t], i2 = r2[t], i3 = r3[t];
         float e = i0 + i2, o = i1 + i3, e4 = i0 + 4.0f * i2, o8 = 2.0f * i1 + 8.0f * i3;
-        out[t] = i0;
-        out[os + t] = e + o;
-        out[2 * os + t] = e - o;
-        out[3 * os + t] = e4 + o8;
-        out[4 * os + t] = e4 - o8;
-        out[5 * os + t] = i3;
+        o0[t] = i0;
+        o1[t] = e + o;
+        o2[t] = e - o;
+        o3[t] = e4 + o8;
+        o4[t] = e4 - o8;
+        o5[t] = i3;
     }
 }
 
-/* out = A in (F(2): 2 -> 4). */
-static void a2to4(const float *restrict in, int64_t is, float *restrict out, int64_t os, int n)
+/* out = A in (F(2): 2 -> 4); input rows in[k]. */
+static void a2to4p(const float *const *in, float *out, int64_t os, int n)
 {
+    const float *restrict r0 = in[0], *restrict r1 = in[1];
+    float *restrict o0 = out, *restrict o1 = out + os, *restrict o2 = out + 2 * os;
+    float *restrict o3 = out + 3 * os;
 #pragma omp simd
     for (int t = 0; t < n; t++) {
-        float i0 = in[t], i1 = in[is + t];
-        out[t] = i0;
-        out[os + t] = i0 + i1;
-        out[2 * os + t] = i0 - i1;
-        out[3 * os + t] = -i1;
+        float i0 = r0[t], i1 = r1[t];
+        o0[t] = i0;
+        o1[t] = i0 + i1;
+        o2[t] = i0 - i1;
+        o3[t] = -i1;
     }
 }
 
@@ -157,14 +165,19 @@ void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int
         at(tmp + i * a * ld, ld, O + i * m * ld, ld, n);
 }
 
-void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int64_t zs, int n)
+void cl_wino_dy_tf_rows(int m, const float *D, int64_t ld, float *Z, int64_t zs, int n)
 {
     const int a = m + 2;
-    void (*af)(const float *, int64_t, float *, int64_t, int) = m == 4 ? a4to6 : a2to4;
-    for (int j = 0; j < m; j++) /* columns: tmp [a][m] = A dy */
-        af(D + j * ld, m * ld, tmp + j * ld, m * ld, n);
-    for (int i = 0; i < a; i++) /* rows: Z [a][a] = (A dy) A^T */
-        af(tmp + i * m * ld, ld, Z + i * a * zs, zs, n);
+    for (int i = 0; i < a; i++) { /* rows: Z = (A dy) A^T */
+        const float *r[4] = {D + i * m * ld, D + (i * m + 1) * ld, NULL, NULL};
+        if (m == 4) {
+            r[2] = D + (i * m + 2) * ld;
+            r[3] = D + (i * m + 3) * ld;
+            a4to6p(r, Z + i * a * zs, zs, n);
+        } else {
+            a2to4p(r, Z + i * a * zs, zs, n);
+        }
+    }
 }
 
 /* ---- gather / scatter between NCHW planes and tile rows ----
@@ -178,154 +191,27 @@ int cl_wino_row_stride(int m, int ntw)
     return m * 8 * ((ntw + 7) / 8) + 16;
 }
 
-#if defined(__x86_64__)
-#include <immintrin.h>
 
-/* D rows k*s+l <- b_k[4 tw + l], tw < ntw, k, l < s (F(4): s = 6 input
- * tiles, s = 4 dy tiles). */
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
-deint4_avx512(const float *buf, int rs, int s, int ntw, float *D, int64_t ld)
-{
-    const __m512i p0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i one = _mm512_set1_epi32(1);
-    const __m512i p1 = _mm512_add_epi32(p0, one), p2 = _mm512_add_epi32(p1, one);
-    const __m512i p3 = _mm512_add_epi32(p2, one);
-    for (int k = 0; k < s; k++) {
-        const float *b = buf + (int64_t)k * rs;
-        float *d = D + (int64_t)k * s * ld;
-        for (int g = 0; g * 8 < ntw; g++) {
-            const int rem = ntw - 8 * g;
-            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
-            const float *q = b + 32 * g;
-            const __m512 lo = _mm512_loadu_ps(q), hi = _mm512_loadu_ps(q + 16);
-            const __m512 lo4 = _mm512_loadu_ps(q + 4), hi4 = _mm512_loadu_ps(q + 20);
-            float *o = d + 8 * g;
-            _mm256_mask_storeu_ps(o, mk, _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p0, hi)));
-            _mm256_mask_storeu_ps(o + ld, mk,
-                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p1, hi)));
-            _mm256_mask_storeu_ps(o + 2 * ld, mk,
-                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p2, hi)));
-            _mm256_mask_storeu_ps(o + 3 * ld, mk,
-                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo, p3, hi)));
-            if (s < 6) continue;
-            _mm256_mask_storeu_ps(o + 4 * ld, mk,
-                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo4, p0, hi4)));
-            _mm256_mask_storeu_ps(o + 5 * ld, mk,
-                                  _mm512_castps512_ps256(_mm512_permutex2var_ps(lo4, p1, hi4)));
-        }
-    }
-}
-
-/* The F(4) input transform's second half fused with the tile read-out:
- * V rows k*6 + j <- (b_k[4 tw + l])_l B (the bt6 arithmetic, same order),
- * for planes of 8 or more tiles per row (full vectors). */
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
-deint_bt6_avx512(const float *Z, int rs, int ntw, float *V, int64_t vs)
-{
-    const __m512i p0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i one = _mm512_set1_epi32(1);
-    const __m512i p1 = _mm512_add_epi32(p0, one), p2 = _mm512_add_epi32(p1, one);
-    const __m512i p3 = _mm512_add_epi32(p2, one);
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c5 = _mm256_set1_ps(5.0f);
-#define PERM(a, i, b) _mm512_castps512_ps256(_mm512_permutex2var_ps(a, i, b))
-    for (int k = 0; k < 6; k++) {
-        const float *b = Z + (int64_t)k * rs;
-        float *v = V + (int64_t)k * 6 * vs;
-        for (int g = 0; g * 8 < ntw; g++) {
-            const int rem = ntw - 8 * g;
-            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
-            const float *q = b + 32 * g;
-            const __m512 lo = _mm512_loadu_ps(q), hi = _mm512_loadu_ps(q + 16);
-            const __m512 lo4 = _mm512_loadu_ps(q + 4), hi4 = _mm512_loadu_ps(q + 20);
-            const __m256 d0 = PERM(lo, p0, hi), d1 = PERM(lo, p1, hi), d2 = PERM(lo, p2, hi);
-            const __m256 d3 = PERM(lo, p3, hi), d4 = PERM(lo4, p0, hi4), d5 = PERM(lo4, p1, hi4);
-            const __m256 pp = _mm256_sub_ps(d4, _mm256_mul_ps(c4, d2));
-            const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d1), d3);
-            const __m256 rr = _mm256_sub_ps(d4, d2);
-            const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d1, d3));
-            float *o = v + 8 * g;
-            _mm256_mask_storeu_ps(
-                o, mk, _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d0), _mm256_mul_ps(c5, d2)), d4));
-            _mm256_mask_storeu_ps(o + vs, mk, _mm256_sub_ps(pp, qq));
-            _mm256_mask_storeu_ps(o + 2 * vs, mk, _mm256_add_ps(pp, qq));
-            _mm256_mask_storeu_ps(o + 3 * vs, mk, _mm256_sub_ps(rr, ss));
-            _mm256_mask_storeu_ps(o + 4 * vs, mk, _mm256_add_ps(rr, ss));
-            _mm256_mask_storeu_ps(
-                o + 5 * vs, mk, _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d1), _mm256_mul_ps(c5, d3)), d5));
-        }
-    }
-#undef PERM
-}
-
-/* y[4 tw + j] (w < W) <- O rows j + bias (F(4): one output row of a tile
- * row, O pointing at its first entry row i*4). */
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void
-inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias)
-{
-    /* lanes w of a 16-wide output: tile w/4 (+4 for the high half), column
-     * j = w%4, found in [O_j0 | O_j1] (j < 2) or [O_j2 | O_j3] at 8j + tile */
-    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
-    const __m512 vb = _mm512_set1_ps(bias);
-    for (int g = 0; g * 8 < ntw; g++) {
-        const int rem = ntw - 8 * g, w0 = 32 * g;
-        const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
-        const float *o = O + 8 * g;
-        const __m256 a0 = _mm256_maskz_loadu_ps(mk, o), a1 = _mm256_maskz_loadu_ps(mk, o + ld);
-        const __m256 a2 = _mm256_maskz_loadu_ps(mk, o + 2 * ld);
-        const __m256 a3 = _mm256_maskz_loadu_ps(mk, o + 3 * ld);
-        const __m512 p01 = _mm512_insertf32x8(_mm512_castps256_ps512(a0), a1, 1);
-        const __m512 p23 = _mm512_insertf32x8(_mm512_castps256_ps512(a2), a3, 1);
-        const int n0 = W - w0, n1 = W - w0 - 16; /* valid lanes of each half */
-        const __mmask16 m0 = n0 >= 16 ? 0xFFFF : (__mmask16)((1u << n0) - 1);
-        _mm512_mask_storeu_ps(y + w0, m0, _mm512_add_ps(_mm512_permutex2var_ps(p01, lo, p23), vb));
-        if (n1 <= 0) break;
-        const __mmask16 m1 = n1 >= 16 ? 0xFFFF : (__mmask16)((1u << n1) - 1);
-        _mm512_mask_storeu_ps(y + w0 + 16, m1,
-                              _mm512_add_ps(_mm512_permutex2var_ps(p01, hi, p23), vb));
-    }
-}
-#endif
-
-/* D rows k*s + l <- b_k[m tw + l] of the s padded rows b_k (stride rs). */
-static void deint(cl_isa isa, const float *buf, int rs, int m, int s, int ntw, float *D,
+/* D rows k*nl + l <- b_k[m tw + l] of the nk padded rows b_k (stride rs),
+ * l < nl. */
+static void deint(cl_isa isa, const float *buf, int rs, int m, int nk, int nl, int ntw, float *D,
                   int64_t ld)
 {
 #if defined(__x86_64__)
     if (isa == CL_ISA_AVX512 && m == 4) {
-        deint4_avx512(buf, rs, s, ntw, D, ld);
+        cl_wino_deint4_avx512(buf, rs, nk, nl, ntw, D, ld);
         return;
     }
 #else
     (void)isa;
 #endif
-    for (int k = 0; k < s; k++)
-        for (int l = 0; l < s; l++) {
+    for (int k = 0; k < nk; k++)
+        for (int l = 0; l < nl; l++) {
             const float *restrict b = buf + (int64_t)k * rs + l;
-            float *restrict o = D + (k * s + l) * ld;
+            float *restrict o = D + (k * nl + l) * ld;
 #pragma omp simd
             for (int tw = 0; tw < ntw; tw++) o[tw] = b[tw * m];
         }
-}
-
-void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
-                    int ntw, float *D, int64_t ld, float *buf)
-{
-    const int wb = ntw * m + s - m, rs = cl_wino_row_stride(m, ntw);
-    for (int k = 0; k < s; k++) {
-        float *restrict b = buf + (int64_t)k * rs;
-        const int r = th * m - off + k;
-        const float *restrict x = plane + (int64_t)r * W;
-        if (r < 0 || r >= H) {
-            for (int w = 0; w < wb; w++) b[w] = 0.0f;
-            continue;
-        }
-        for (int w = 0; w < off; w++) b[w] = 0.0f;
-#pragma omp simd
-        for (int w = 0; w < W; w++) b[off + w] = x[w];
-        for (int w = off + W; w < wb; w++) b[w] = 0.0f;
-    }
-    deint(isa, buf, rs, m, s, ntw, D, ld);
 }
 
 void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
@@ -352,11 +238,38 @@ void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int 
     }
 #if defined(__x86_64__)
     if (cl_wino_in_fused(isa, m, ntw)) {
-        deint_bt6_avx512(Z, rs, ntw, D, ld);
+        cl_wino_deint_bt6_avx512(Z, rs, ntw, D, ld);
         return;
     }
 #endif
-    deint(isa, Z, rs, m, a, ntw, D, ld);
+    deint(isa, Z, rs, m, a, a, ntw, D, ld);
+}
+
+void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
+                       float *D, int64_t ld, float *buf)
+{
+    const int a = m + 2, wb = ntw * m, rs = cl_wino_row_stride(m, ntw), r0 = th * m;
+    float *Z = buf, *zero = buf + (int64_t)a * rs;
+    const float *rows[4] = {NULL, NULL, NULL, NULL};
+    int edge = 0;
+    for (int k = 0; k < m; k++) {
+        edge |= r0 + k >= H;
+        rows[k] = r0 + k >= H ? zero : plane + (int64_t)(r0 + k) * W;
+    }
+    if (edge) memset(zero, 0, sizeof(float) * (size_t)W);
+    if (m == 4) /* columns: Z = A dy over whole rows */
+        a4to6p(rows, Z, rs, W);
+    else
+        a2to4p(rows, Z, rs, W);
+    for (int i = 0; i < a; i++)
+        for (int w = W; w < wb; w++) Z[(int64_t)i * rs + w] = 0.0f;
+#if defined(__x86_64__)
+    if (cl_wino_in_fused(isa, m, ntw)) {
+        cl_wino_deint_a6_avx512(Z, rs, ntw, D, ld);
+        return;
+    }
+#endif
+    deint(isa, Z, rs, m, a, m, ntw, D, ld);
 }
 
 int cl_wino_in_fused(cl_isa isa, int m, int ntw)
@@ -378,7 +291,7 @@ void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int 
         float *restrict y = plane + (int64_t)r * W;
 #if defined(__x86_64__)
         if (isa == CL_ISA_AVX512 && m == 4) {
-            inter4_avx512(O + i * m * ld, ld, ntw, y, W, bias);
+            cl_wino_inter4_avx512(O + i * m * ld, ld, ntw, y, W, bias);
             continue;
         }
 #else
@@ -392,76 +305,5 @@ void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int 
         }
 #pragma omp simd
         for (int w = 0; w < W; w++) y[w] = buf[w] + bias;
-    }
-}
-
-/* ---- filter transforms (once per call; double, then rounded) ---- */
-
-static const double G4[6][3] = {{1.0 / 4, 0, 0},
-                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                {0, 0, 1}};
-static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-
-
-/* Blocks of FB filters, so U and S are read / written along rows (their
- * a*a planes are O*I floats apart: one entry at a time would thrash L1). */
-#define FB 64
-
-void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
-{
-    const int a = m + 2;
-    const int64_t PQ = (int64_t)O * I;
-    const double(*G)[3] = m == 4 ? G4 : G2;
-    for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
-        const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
-        double t[6][3][FB]; /* t = G g */
-        for (int q = 0; q < nb; q++) {
-            const int64_t e = e0 + q; /* U [P][Q] entry; flip: e = c*O + o */
-            const float *g = W + (flip ? (e % O) * I + e / O : e) * 9;
-            double gg[9];
-            for (int u = 0; u < 9; u++) gg[u] = flip ? g[8 - u] : g[u];
-            for (int i = 0; i < a; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j][q] = G[i][0] * gg[j] + G[i][1] * gg[3 + j] + G[i][2] * gg[6 + j];
-        }
-        for (int i = 0; i < a; i++) /* U = (G g) G^T */
-            for (int j = 0; j < a; j++) {
-                float *u = U + (int64_t)(i * a + j) * PQ + e0;
-                for (int q = 0; q < nb; q++)
-                    u[q] = (float)(t[i][0][q] * G[j][0] + t[i][1][q] * G[j][1] +
-                                   t[i][2][q] * G[j][2]);
-            }
-    }
-}
-
-void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
-{
-    const int a = m + 2;
-    const int64_t OI = (int64_t)O * I;
-    const double(*G)[3] = m == 4 ? G4 : G2;
-    for (int64_t p0 = 0; p0 < OI; p0 += FB) {
-        const int nb = (int)(OI - p0 < FB ? OI - p0 : FB);
-        double t[3][6][FB]; /* t = G^T S */
-        for (int k = 0; k < 3; k++)
-            for (int j = 0; j < a; j++) {
-                double *tt = t[k][j];
-                for (int q = 0; q < nb; q++) tt[q] = 0;
-                for (int i = 0; i < a; i++) {
-                    const double gik = G[i][k];
-                    const float *sr = S + (int64_t)(i * a + j) * OI + p0;
-                    if (gik != 0)
-                        for (int q = 0; q < nb; q++) tt[q] += gik * sr[q];
-                }
-            }
-        for (int q = 0; q < nb; q++) /* dW += (G^T S) G */
-            for (int k = 0; k < 3; k++)
-                for (int l = 0; l < 3; l++) {
-                    double acc = 0;
-                    for (int j = 0; j < a; j++) acc += t[k][j][q] * G[j][l];
-                    dW[(p0 + q) * 9 + k * 3 + l] += (float)acc;
-                }
     }
 }

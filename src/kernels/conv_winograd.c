@@ -176,15 +176,17 @@ static void dw_chunk(const wctx *c, int ci, float *s)
     const wplan *p = c->p;
     const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw, aa = p->a * p->a;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W, UC = (int64_t)c->Cout * c->Cin;
-    float *D = s, *T = s + p->offT, *V = s + p->offV, *Z = s + p->offM, *B = s + p->offB;
+    float *D = s, *V = s + p->offV, *Z = s + p->offM, *B = s + p->offB;
+    const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
     chunk_in(c, ci, s, nr);
     for (int o = 0; o < c->Cout; o++) {
+        float *out = fused ? Z + o * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather(c->isa, c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m, p->m, 0,
-                           th, p->ntw, D + (int64_t)r * p->ntw, ld, B);
+            cl_wino_gather_dy(c->isa, c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m,
+                              th, p->ntw, out + (int64_t)r * p->ntw, fused ? c->Cout * ld : ld, B);
         }
-        cl_wino_dy_tf(p->m, D, ld, T, Z + o * ld, c->Cout * ld, tn);
+        if (!fused) cl_wino_dy_tf_rows(p->m, D, ld, Z + o * ld, c->Cout * ld, tn);
     }
     for (int xi = 0; xi < aa; xi++)
         wino_gemm(c, 1, c->Cout, c->Cin, tn, Z + xi * c->Cout * ld, ld, V + xi * c->Cin * ld, ld,

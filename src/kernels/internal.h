@@ -32,7 +32,9 @@ void cl_conv_dw_shifted(const cl_conv_dims *d, const float *x, const float *dyn,
 void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, float *Wr);
 
 /* ---- Winograd F(m x m, 3 x 3), m = 4 or 2, tile a = m + 2
- * (conv_winograd.c: pipeline; conv_wino_tf.c: transforms). Tile matrices
+ * (conv_winograd.c: pipeline; conv_wino_tf.c: tile transforms;
+ * conv_wino_avx512.c: their AVX-512 read-out; conv_wino_filter.c: filter
+ * transforms). Tile matrices
  * of n tiles are s*s rows of ld floats (row k*s + l = entry (k, l), one
  * tile per column). ---- */
 
@@ -41,23 +43,36 @@ void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, flo
 void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n);
 /* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld. */
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
-/* Z rows (stride zs) = A dy A^T of the m x m tiles D (ld): the weight
- * gradient's dy transform; tmp a*m*ld. */
-void cl_wino_dy_tf(int m, const float *D, int64_t ld, float *tmp, float *Z, int64_t zs, int n);
-/* D [s*s rows, ld] <- the s x s tiles of tile row th of plane [H, W] whose
- * tile tw starts at (th*m - off, tw*m - off), 0 outside the plane
- * (s = a, off = 1: input tiles; s = m, off = 0: dy tiles).
- * buf: s * cl_wino_row_stride(m, ntw) floats; isa picks the AVX-512 path. */
-void cl_wino_gather(cl_isa isa, const float *plane, int H, int W, int m, int s, int off, int th,
-                    int ntw, float *D, int64_t ld, float *buf);
-/* D [a*a rows, ld] <- B^T d of the input tiles (s = a, off = 1 above) of
- * tile row th: the transform's first half, over whole plane rows; when
+/* Z rows i*a+j (stride zs) = Y A^T of the a x m tiles Y = A dy (ld), as
+ * cl_wino_gather_dy leaves them: the weight gradient's dy transform,
+ * second half. */
+void cl_wino_dy_tf_rows(int m, const float *D, int64_t ld, float *Z, int64_t zs, int n);
+/* D [a*a rows, ld] <- B^T d of the a x a input tiles of tile row th (tile
+ * tw starts at row th*m - 1, column tw*m - 1; 0 outside the plane): the transform's first half, over whole plane rows; when
  * cl_wino_in_fused(isa, m, ntw), the whole transform B^T d B instead (then
  * D points into V, ld = its row stride, and cl_wino_in_tf_rows is skipped).
  * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
 void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
                        float *D, int64_t ld, float *buf);
 int cl_wino_in_fused(cl_isa isa, int m, int ntw);
+/* D [a*m rows, ld] <- A dy of the m x m dy tiles of tile row th (0 past
+ * the plane), over whole rows; when cl_wino_in_fused, the whole A dy A^T
+ * (a*a rows; cl_wino_dy_tf_rows skipped). buf as cl_wino_gather_in. */
+void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
+                       float *D, int64_t ld, float *buf);
+#if defined(__x86_64__)
+/* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
+ * cl_wino_row_stride floats holding 8 tiles per 32 floats:
+ * deint4: D rows k*nl + l <- b_k[4 tw + l] (k < nk, l < nl = 4 or 6);
+ * deint_bt6: V rows k*6 + j <- (b_k[4 tw + l])_l B (input transform rows);
+ * deint_a6: Y rows k*6 + j <- A (b_k[4 tw + l])_l (dy transform rows);
+ * inter4: y[4 tw + j] (w < W) <- O rows j (stride ld) + bias. */
+void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
+                           int64_t ld);
+void cl_wino_deint_bt6_avx512(const float *Z, int rs, int ntw, float *V, int64_t vs);
+void cl_wino_deint_a6_avx512(const float *Z, int rs, int ntw, float *Y, int64_t ys);
+void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
+#endif
 /* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
                      int H, int W, float bias, float *buf);
