@@ -250,3 +250,24 @@ Test(conv_winograd, kgemm_stage_matches_naive, .timeout = TC_TIMEOUT)
     float *all[] = {x, W, dy, y, y0, dx, dx0, dW, dW0, R, ax, aW};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
 }
+
+/* The portable tile read-out / write-back (COLLAPSE_ISA=generic; the
+ * AVX-512 one runs by default on this machine) gives the same bounds. */
+Test(conv_winograd, portable_path_matches_naive, .timeout = TC_TIMEOUT)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 606);
+    const int sh[][5] = {{2, 16, 32, 32, 8}, {3, 5, 7, 9, 6}, {2, 8, 16, 11, 16}};
+    setenv("COLLAPSE_ISA", "generic", 1);
+    for (int s = 0; s < 3; s++)
+        for (int m = 2; m <= 4; m += 2) {
+            cl_conv_dims d = cl_conv_dims_make(sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4],
+                                               3, 1, 1);
+            errs e = run_case(d, m, s % 2, 1, s == 2, &r);
+            const double bound = m == 4 ? F4_BOUND : F2_BOUND;
+            cr_assert(e.y <= bound && e.dx <= bound && e.dW <= bound && e.db <= bound,
+                      "F(%d) shape %d: %.3g %.3g %.3g eps", m, s, e.y / FLT_EPSILON,
+                      e.dx / FLT_EPSILON, e.dW / FLT_EPSILON);
+        }
+    unsetenv("COLLAPSE_ISA");
+}
