@@ -133,4 +133,43 @@ AVX512 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y,
                               _mm512_add_ps(_mm512_permutex2var_ps(p01, hi, p23), vb));
     }
 }
+
+AVX512 void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane,
+                                    int H, int W, float bias)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c8 = _mm256_set1_ps(8.0f);
+    for (int i = 0; i < 4 && th * 4 + i < H; i++) {
+        const float *t = T + (int64_t)i * 6 * ld;
+        float *y = plane + (int64_t)(th * 4 + i) * W;
+        for (int g = 0; g * 8 < ntw; g++) {
+            const int rem = ntw - 8 * g, w0 = 32 * g;
+            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+            const float *o = t + 8 * g;
+            const __m256 m0 = _mm256_maskz_loadu_ps(mk, o), m1 = _mm256_maskz_loadu_ps(mk, o + ld);
+            const __m256 m2 = _mm256_maskz_loadu_ps(mk, o + 2 * ld);
+            const __m256 m3 = _mm256_maskz_loadu_ps(mk, o + 3 * ld);
+            const __m256 m4 = _mm256_maskz_loadu_ps(mk, o + 4 * ld);
+            const __m256 m5 = _mm256_maskz_loadu_ps(mk, o + 5 * ld);
+            const __m256 p = _mm256_add_ps(m1, m2), q = _mm256_sub_ps(m1, m2);
+            const __m256 r = _mm256_add_ps(m3, m4), s = _mm256_sub_ps(m3, m4);
+            const __m256 o0 = _mm256_add_ps(_mm256_add_ps(m0, p), r);
+            const __m256 o1 = _mm256_add_ps(q, _mm256_mul_ps(c2, s));
+            const __m256 o2 = _mm256_add_ps(p, _mm256_mul_ps(c4, r));
+            const __m256 o3 = _mm256_add_ps(_mm256_add_ps(q, _mm256_mul_ps(c8, s)), m5);
+            const __m512 p01 = _mm512_insertf32x8(_mm512_castps256_ps512(o0), o1, 1);
+            const __m512 p23 = _mm512_insertf32x8(_mm512_castps256_ps512(o2), o3, 1);
+            const int n0 = W - w0, n1 = W - w0 - 16;
+            const __mmask16 k0 = n0 >= 16 ? 0xFFFF : (__mmask16)((1u << n0) - 1);
+            _mm512_mask_storeu_ps(y + w0, k0,
+                                  _mm512_add_ps(_mm512_permutex2var_ps(p01, lo, p23), vb));
+            if (n1 <= 0) break;
+            const __mmask16 k1 = n1 >= 16 ? 0xFFFF : (__mmask16)((1u << n1) - 1);
+            _mm512_mask_storeu_ps(y + w0 + 16, k1,
+                                  _mm512_add_ps(_mm512_permutex2var_ps(p01, hi, p23), vb));
+        }
+    }
+}
 #endif

@@ -161,6 +161,7 @@ void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int
     void (*at)(const float *, int64_t, float *, int64_t, int) = m == 4 ? at6 : at4;
     for (int j = 0; j < a; j++) /* columns: tmp [m][a] = A^T M */
         at(M + j * ms, a * ms, tmp + j * ld, a * ld, n);
+    if (!O) return;
     for (int i = 0; i < m; i++) /* rows: O [m][m] = (A^T M) A */
         at(tmp + i * a * ld, ld, O + i * m * ld, ld, n);
 }

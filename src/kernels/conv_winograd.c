@@ -134,13 +134,22 @@ static void fwd_chunk(const wctx *c, int ci, float *s)
     for (int xi = 0; xi < aa; xi++) /* M[xi] [Cout, tn] = U[xi] [Cout, Cin] @ V[xi] */
         wino_gemm(c, 0, c->Cout, tn, c->Cin, c->U + xi * UC, c->Cin, V + xi * c->Cin * ld, ld,
                   M + xi * c->Cout * ld, ld, 0);
+    const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
     for (int o = 0; o < c->Cout; o++) {
-        cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, D, ld, tn);
+        cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, fused ? NULL : D, ld, tn);
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_scatter(c->isa, D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw,
-                            c->out + ((int64_t)n * c->Cout + o) * HW, c->H, c->W,
-                            c->bias ? c->bias[o] : 0.0f, B);
+            float *plane = c->out + ((int64_t)n * c->Cout + o) * HW;
+            const float bias = c->bias ? c->bias[o] : 0.0f;
+#if defined(__x86_64__)
+            if (fused) {
+                cl_wino_at6_rows_avx512(T + (int64_t)r * p->ntw, ld, p->ntw, th, plane, c->H,
+                                        c->W, bias);
+                continue;
+            }
+#endif
+            cl_wino_scatter(c->isa, D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw, plane, c->H,
+                            c->W, bias, B);
         }
     }
 }

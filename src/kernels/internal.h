@@ -41,7 +41,9 @@ void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, flo
 /* V rows i*a+j (stride vs) = Z B of the a x a tiles Z = B^T d (ld), as
  * cl_wino_gather_in leaves them: the input transform's second half. */
 void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n);
-/* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld. */
+/* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld.
+ * With O NULL, only the first half: tmp rows i*a + j = (A^T M) (then
+ * cl_wino_at6_rows_avx512 finishes F(4) while writing the plane). */
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
 /* Z rows i*a+j (stride zs) = Y A^T of the a x m tiles Y = A dy (ld), as
  * cl_wino_gather_dy leaves them: the weight gradient's dy transform,
@@ -72,6 +74,10 @@ void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, fl
 void cl_wino_deint_bt6_avx512(const float *Z, int rs, int ntw, float *V, int64_t vs);
 void cl_wino_deint_a6_avx512(const float *Z, int rs, int ntw, float *Y, int64_t ys);
 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
+/* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
+ * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
+void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane, int H,
+                             int W, float bias);
 #endif
 /* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
