@@ -172,4 +172,50 @@ AVX512 void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th,
         }
     }
 }
+
+AVX512 void cl_wino_group_avx512(int dy, const float *Zg, int ntw, int nt, float *out, int64_t os)
+{
+    /* lane u < 4 of a half: tile row u / ntw (S = 8 ntw floats apart),
+     * tile u % ntw, column l; the upper four lanes come from z2, z3 */
+    const int S = 8 * ntw;
+    int ix[16] = {0};
+    for (int u = 0; u < 4; u++) ix[u] = (u / ntw) * S + 4 * (u % ntw);
+    const __m512i i0 = _mm512_loadu_si512(ix), one = _mm512_set1_epi32(1);
+    const __m512i i1 = _mm512_add_epi32(i0, one), i2 = _mm512_add_epi32(i1, one);
+    const __m512i i3 = _mm512_add_epi32(i2, one), i4 = _mm512_add_epi32(i3, one);
+    const __m512i i5 = _mm512_add_epi32(i4, one);
+    const __mmask8 mk = nt >= 8 ? 0xFF : (__mmask8)((1u << nt) - 1);
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c5 = _mm256_set1_ps(5.0f);
+    const __m256 c8 = _mm256_set1_ps(8.0f);
+#define COL(ix)                                                                            \
+    _mm256_insertf128_ps(PERM(z0, ix, z1),                                                 \
+                         _mm512_castps512_ps128(_mm512_permutex2var_ps(z2, ix, z3)), 1)
+    for (int k = 0; k < 6; k++) {
+        const float *b = Zg + k * 64;
+        const __m512 z0 = _mm512_loadu_ps(b), z1 = _mm512_loadu_ps(b + 16);
+        const __m512 z2 = _mm512_loadu_ps(b + 32), z3 = _mm512_loadu_ps(b + 48);
+        const __m256 d0 = COL(i0), d1 = COL(i1), d2 = COL(i2), d3 = COL(i3);
+        float *o = out + (int64_t)k * 6 * os;
+        __m256 r[6];
+        if (dy) { /* A (d0..d3), as a4to6 */
+            const __m256 e = _mm256_add_ps(d0, d2), od = _mm256_add_ps(d1, d3);
+            const __m256 e4 = _mm256_add_ps(d0, _mm256_mul_ps(c4, d2));
+            const __m256 o8 = _mm256_add_ps(_mm256_mul_ps(c2, d1), _mm256_mul_ps(c8, d3));
+            r[0] = d0, r[1] = _mm256_add_ps(e, od), r[2] = _mm256_sub_ps(e, od);
+            r[3] = _mm256_add_ps(e4, o8), r[4] = _mm256_sub_ps(e4, o8), r[5] = d3;
+        } else { /* B^T (d0..d5), as bt6 */
+            const __m256 d4 = COL(i4), d5 = COL(i5);
+            const __m256 pp = _mm256_sub_ps(d4, _mm256_mul_ps(c4, d2));
+            const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d1), d3);
+            const __m256 rr = _mm256_sub_ps(d4, d2);
+            const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d1, d3));
+            r[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d0), _mm256_mul_ps(c5, d2)), d4);
+            r[1] = _mm256_sub_ps(pp, qq), r[2] = _mm256_add_ps(pp, qq);
+            r[3] = _mm256_sub_ps(rr, ss), r[4] = _mm256_add_ps(rr, ss);
+            r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d1), _mm256_mul_ps(c5, d3)), d5);
+        }
+        for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os, mk, r[j]);
+    }
+#undef COL
+}
 #endif

@@ -25,22 +25,27 @@ void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
     const double(*G)[3] = m == 4 ? G4 : G2;
     for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
         const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
-        double t[6][3][FB]; /* t = G g */
+        double gg[9][FB], t[6][3][FB]; /* the block's filters, then t = G g */
         for (int q = 0; q < nb; q++) {
             const int64_t e = e0 + q; /* U [P][Q] entry; flip: e = c*O + o */
             const float *g = W + (flip ? (e % O) * I + e / O : e) * 9;
-            double gg[9];
-            for (int u = 0; u < 9; u++) gg[u] = flip ? g[8 - u] : g[u];
-            for (int i = 0; i < a; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j][q] = G[i][0] * gg[j] + G[i][1] * gg[3 + j] + G[i][2] * gg[6 + j];
+            for (int u = 0; u < 9; u++) gg[u][q] = flip ? g[8 - u] : g[u];
         }
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < 3; j++) {
+                const double g0 = G[i][0], g1 = G[i][1], g2 = G[i][2];
+                double *restrict tt = t[i][j];
+#pragma omp simd
+                for (int q = 0; q < nb; q++)
+                    tt[q] = g0 * gg[j][q] + g1 * gg[3 + j][q] + g2 * gg[6 + j][q];
+            }
         for (int i = 0; i < a; i++) /* U = (G g) G^T */
             for (int j = 0; j < a; j++) {
-                float *u = U + (int64_t)(i * a + j) * PQ + e0;
+                const double h0 = G[j][0], h1 = G[j][1], h2 = G[j][2];
+                float *restrict u = U + (int64_t)(i * a + j) * PQ + e0;
+#pragma omp simd
                 for (int q = 0; q < nb; q++)
-                    u[q] = (float)(t[i][0][q] * G[j][0] + t[i][1][q] * G[j][1] +
-                                   t[i][2][q] * G[j][2]);
+                    u[q] = (float)(t[i][0][q] * h0 + t[i][1][q] * h1 + t[i][2][q] * h2);
             }
     }
 }
@@ -52,24 +57,31 @@ void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
     const double(*G)[3] = m == 4 ? G4 : G2;
     for (int64_t p0 = 0; p0 < OI; p0 += FB) {
         const int nb = (int)(OI - p0 < FB ? OI - p0 : FB);
-        double t[3][6][FB]; /* t = G^T S */
+        double t[3][6][FB], d[9][FB]; /* t = G^T S, d = t G */
         for (int k = 0; k < 3; k++)
             for (int j = 0; j < a; j++) {
-                double *tt = t[k][j];
+                double *restrict tt = t[k][j];
                 for (int q = 0; q < nb; q++) tt[q] = 0;
                 for (int i = 0; i < a; i++) {
                     const double gik = G[i][k];
-                    const float *sr = S + (int64_t)(i * a + j) * OI + p0;
+                    const float *restrict sr = S + (int64_t)(i * a + j) * OI + p0;
                     if (gik != 0)
+#pragma omp simd
                         for (int q = 0; q < nb; q++) tt[q] += gik * sr[q];
                 }
             }
-        for (int q = 0; q < nb; q++) /* dW += (G^T S) G */
-            for (int k = 0; k < 3; k++)
-                for (int l = 0; l < 3; l++) {
-                    double acc = 0;
-                    for (int j = 0; j < a; j++) acc += t[k][j][q] * G[j][l];
-                    dW[(p0 + q) * 9 + k * 3 + l] += (float)acc;
+        for (int k = 0; k < 3; k++)
+            for (int l = 0; l < 3; l++) {
+                double *restrict dd = d[k * 3 + l];
+                for (int q = 0; q < nb; q++) dd[q] = 0;
+                for (int j = 0; j < a; j++) {
+                    const double gjl = G[j][l];
+                    const double *restrict tt = t[k][j];
+#pragma omp simd
+                    for (int q = 0; q < nb; q++) dd[q] += tt[q] * gjl;
                 }
+            }
+        for (int q = 0; q < nb; q++) /* dW += G^T S G */
+            for (int u = 0; u < 9; u++) dW[(p0 + q) * 9 + u] += (float)d[u][q];
     }
 }

@@ -215,11 +215,13 @@ static void deint(cl_isa isa, const float *buf, int rs, int m, int nk, int nl, i
         }
 }
 
-void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
-                       float *D, int64_t ld, float *buf)
+/* Z rows i < a (stride zs) <- B^T d of tile row th over whole plane rows
+ * (rows outside the plane read the W zeros at `zero`); column 0 and
+ * columns W+1 .. wpad-1 are the zero padding. */
+static void vert_in(const float *plane, int H, int W, int m, int th, float *Z, int64_t zs,
+                    int wpad, float *zero)
 {
-    const int a = m + 2, wb = ntw * m + 2, rs = cl_wino_row_stride(m, ntw), r0 = th * m - 1;
-    float *Z = buf, *zero = buf + (int64_t)a * rs;
+    const int a = m + 2, r0 = th * m - 1;
     const float *rows[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     int edge = 0;
     for (int k = 0; k < a; k++) {
@@ -228,15 +230,44 @@ void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int 
         rows[k] = r < 0 || r >= H ? zero : plane + (int64_t)r * W;
     }
     if (edge) memset(zero, 0, sizeof(float) * (size_t)W);
-    if (m == 4) /* columns: Z = B^T d over whole rows */
-        bt6p(rows, Z + 1, rs, W);
+    if (m == 4)
+        bt6p(rows, Z + 1, zs, W);
     else
-        bt4p(rows, Z + 1, rs, W);
+        bt4p(rows, Z + 1, zs, W);
     for (int i = 0; i < a; i++) {
-        float *z = Z + (int64_t)i * rs;
+        float *z = Z + (int64_t)i * zs;
         z[0] = 0.0f;
-        for (int w = W + 1; w < wb; w++) z[w] = 0.0f;
+        for (int w = W + 1; w < wpad; w++) z[w] = 0.0f;
     }
+}
+
+/* Z rows i < a (stride zs) <- A dy of tile row th (rows past the plane
+ * read `zero`); columns W .. wpad-1 zero. */
+static void vert_dy(const float *plane, int H, int W, int m, int th, float *Z, int64_t zs,
+                    int wpad, float *zero)
+{
+    const int a = m + 2, r0 = th * m;
+    const float *rows[4] = {NULL, NULL, NULL, NULL};
+    int edge = 0;
+    for (int k = 0; k < m; k++) {
+        edge |= r0 + k >= H;
+        rows[k] = r0 + k >= H ? zero : plane + (int64_t)(r0 + k) * W;
+    }
+    if (edge) memset(zero, 0, sizeof(float) * (size_t)W);
+    if (m == 4)
+        a4to6p(rows, Z, zs, W);
+    else
+        a2to4p(rows, Z, zs, W);
+    for (int i = 0; i < a; i++)
+        for (int w = W; w < wpad; w++) Z[(int64_t)i * zs + w] = 0.0f;
+}
+
+void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
+                       float *D, int64_t ld, float *buf)
+{
+    const int a = m + 2, rs = cl_wino_row_stride(m, ntw);
+    float *Z = buf;
+    vert_in(plane, H, W, m, th, Z, rs, ntw * m + 2, buf + (int64_t)a * rs);
 #if defined(__x86_64__)
     if (cl_wino_in_fused(isa, m, ntw)) {
         cl_wino_deint_bt6_avx512(Z, rs, ntw, D, ld);
@@ -249,21 +280,9 @@ void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int 
 void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
                        float *D, int64_t ld, float *buf)
 {
-    const int a = m + 2, wb = ntw * m, rs = cl_wino_row_stride(m, ntw), r0 = th * m;
-    float *Z = buf, *zero = buf + (int64_t)a * rs;
-    const float *rows[4] = {NULL, NULL, NULL, NULL};
-    int edge = 0;
-    for (int k = 0; k < m; k++) {
-        edge |= r0 + k >= H;
-        rows[k] = r0 + k >= H ? zero : plane + (int64_t)(r0 + k) * W;
-    }
-    if (edge) memset(zero, 0, sizeof(float) * (size_t)W);
-    if (m == 4) /* columns: Z = A dy over whole rows */
-        a4to6p(rows, Z, rs, W);
-    else
-        a2to4p(rows, Z, rs, W);
-    for (int i = 0; i < a; i++)
-        for (int w = W; w < wb; w++) Z[(int64_t)i * rs + w] = 0.0f;
+    const int a = m + 2, rs = cl_wino_row_stride(m, ntw);
+    float *Z = buf;
+    vert_dy(plane, H, W, m, th, Z, rs, ntw * m, buf + (int64_t)a * rs);
 #if defined(__x86_64__)
     if (cl_wino_in_fused(isa, m, ntw)) {
         cl_wino_deint_a6_avx512(Z, rs, ntw, D, ld);
@@ -271,6 +290,34 @@ void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int 
     }
 #endif
     deint(isa, Z, rs, m, a, m, ntw, D, ld);
+}
+
+int cl_wino_group(cl_isa isa, int m, int ntw)
+{
+#if defined(__x86_64__)
+    return isa == CL_ISA_AVX512 && m == 4 && (ntw == 2 || ntw == 4) ? 8 / ntw : 0;
+#else
+    (void)isa, (void)m, (void)ntw;
+    return 0;
+#endif
+}
+
+void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int gn, int H,
+                          int W, int ntw, float *out, int64_t os, float *buf)
+{
+#if defined(__x86_64__)
+    const int S = 8 * ntw; /* floats per tile row in a group row of 64 */
+    for (int u = 0; u < gn; u++) {
+        if (dy)
+            vert_dy(planes[u], H, W, 4, th[u], buf + u * S, 64, S, buf + 6 * 64);
+        else
+            vert_in(planes[u], H, W, 4, th[u], buf + u * S, 64, S, buf + 6 * 64);
+    }
+    cl_wino_group_avx512(dy, buf, ntw, gn * ntw, out, os);
+#else
+    (void)dy, (void)planes, (void)th, (void)gn, (void)H, (void)W, (void)ntw, (void)out, (void)os;
+    (void)buf;
+#endif
 }
 
 int cl_wino_in_fused(cl_isa isa, int m, int ntw)

@@ -99,6 +99,28 @@ static void wino_gemm(const wctx *c, int nt, int M, int N, int K, const float *A
         cl_kgemm_nn(c->isa, M, N, K, A, (int)lda, B, (int)ldb, C, (int)ldc, acc);
 }
 
+/* The grouped small-plane path: out rows (stride os) <- the transform of
+ * channel ch of src [N, Cs, H, W] for the nr tile rows of chunk ci, G tile
+ * rows per call. */
+static void group_rows(const wctx *c, int dy, const float *src, int Cs, int ch, int ci, int nr,
+                       int G, float *out, int64_t os, float *buf)
+{
+    const wplan *p = c->p;
+    const int64_t HW = (int64_t)c->H * c->W;
+    for (int r = 0; r < nr; r += G) {
+        const float *planes[4];
+        int th[4];
+        const int gn = imin(G, nr - r);
+        for (int u = 0; u < gn; u++) {
+            const int g = ci * p->R + r + u, n = g / p->nth;
+            th[u] = g % p->nth;
+            planes[u] = src + ((int64_t)n * Cs + ch) * HW;
+        }
+        cl_wino_gather_group(dy, planes, th, gn, c->H, c->W, p->ntw, out + (int64_t)r * p->ntw,
+                             os, buf);
+    }
+}
+
 /* V [a*a][Cin][tcap] <- input transform of chunk ci's tiles of c->in. */
 static void chunk_in(const wctx *c, int ci, float *s, int nr)
 {
@@ -106,6 +128,7 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
     float *D = s, *V = s + p->offV, *B = s + p->offB;
     const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
+    const int G = cl_wino_group(c->isa, p->m, p->ntw);
     for (int ch = 0; ch < c->Cin; ch++) {
         if (ch + 1 < c->Cin) /* the next plane's rows, while this one is transformed */
             for (int r = 0; r < nr; r++) {
@@ -114,6 +137,10 @@ static void chunk_in(const wctx *c, int ci, float *s, int nr)
                 for (int k = th * p->m; k < imin(th * p->m + p->m, c->H); k++)
                     for (int w = 0; w < c->W; w += 16) __builtin_prefetch(q + (int64_t)k * c->W + w);
             }
+        if (G) {
+            group_rows(c, 0, c->in, c->Cin, ch, ci, nr, G, V + ch * ld, c->Cin * ld, B);
+            continue;
+        }
         float *out = fused ? V + ch * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
@@ -188,7 +215,12 @@ static void dw_chunk(const wctx *c, int ci, float *s)
     float *D = s, *V = s + p->offV, *Z = s + p->offM, *B = s + p->offB;
     const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
     chunk_in(c, ci, s, nr);
+    const int G = cl_wino_group(c->isa, p->m, p->ntw);
     for (int o = 0; o < c->Cout; o++) {
+        if (G) {
+            group_rows(c, 1, c->dy, c->Cout, o, ci, nr, G, Z + o * ld, c->Cout * ld, B);
+            continue;
+        }
         float *out = fused ? Z + o * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;

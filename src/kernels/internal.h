@@ -62,6 +62,15 @@ int cl_wino_in_fused(cl_isa isa, int m, int ntw);
  * (a*a rows; cl_wino_dy_tf_rows skipped). buf as cl_wino_gather_in. */
 void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
                        float *D, int64_t ld, float *buf);
+/* Small planes (AVX-512, F(4), 2 or 4 tiles per row): G = 8 / ntw tile
+ * rows at once (cl_wino_group returns G, or 0 when the path does not
+ * apply). cl_wino_gather_group: the gn <= G tile rows th[u] of planes[u]
+ * -> out rows i*a + j (stride os), 8 tiles per vector: the whole input
+ * transform B^T d B (dy = 0), or the dy transform A dy A^T (dy = 1).
+ * buf: 7 * 64 floats. */
+int cl_wino_group(cl_isa isa, int m, int ntw);
+void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int gn, int H,
+                          int W, int ntw, float *out, int64_t os, float *buf);
 #if defined(__x86_64__)
 /* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
  * cl_wino_row_stride floats holding 8 tiles per 32 floats:
@@ -76,6 +85,9 @@ void cl_wino_deint_a6_avx512(const float *Z, int rs, int ntw, float *Y, int64_t 
 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
 /* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
  * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
+/* group: the grouped read-out of cl_wino_gather_group, group row k of the
+ * transformed rows at Zg + 64 k (tile row u at + 8 ntw u); nt valid tiles. */
+void cl_wino_group_avx512(int dy, const float *Zg, int ntw, int nt, float *out, int64_t os);
 void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane, int H,
                              int W, float bias);
 #endif
