@@ -154,32 +154,38 @@ Test(conv_winograd, random_match_naive, .timeout = TC_TIMEOUT) { check_all(0, 10
 Test(conv_winograd, trained_like_match_naive, .timeout = TC_TIMEOUT) { check_all(1, 202); }
 
 /* COLLAPSE_CONV through the public entry points: both algorithms match
- * naive; the names follow the choice; the stem stays on im2col in auto. */
+ * naive; the names follow the choice (auto: F(4) from 3 channels and 3x3
+ * planes on; forced: F(2) below 3 pixels per side). */
 Test(conv_winograd, env_forcing, .timeout = TC_TIMEOUT)
 {
     cl_rng r;
     cl_rng_seed(&r, 303);
     cl_conv_dims d = cl_conv_dims_make(2, 16, 16, 16, 16, 3, 1, 1);
     cl_conv_dims stem = cl_conv_dims_make(2, 3, 8, 8, 16, 3, 1, 1);
+    cl_conv_dims gray = cl_conv_dims_make(2, 1, 8, 8, 16, 3, 1, 1);
     cl_conv_dims s2 = cl_conv_dims_make(2, 16, 8, 8, 16, 3, 2, 1);
-    cl_conv_dims small = cl_conv_dims_make(2, 16, 4, 4, 16, 3, 1, 1);
+    cl_conv_dims tiny = cl_conv_dims_make(3, 16, 2, 5, 8, 3, 1, 1);
     setenv("COLLAPSE_CONV", "gemm", 1);
     cr_assert_str_eq(cl_conv2d_algo(&d), "shifted");
     errs e = run_case(d, 0, 1, 1, 0, &r);
     cr_assert(e.y <= F2_BOUND && e.dx <= F2_BOUND && e.dW <= F2_BOUND);
     setenv("COLLAPSE_CONV", "winograd", 1);
     cr_assert_str_eq(cl_conv2d_algo(&d), "winograd-F4");
-    cr_assert_str_eq(cl_conv2d_algo(&stem), "winograd-F4");
-    cr_assert_str_eq(cl_conv2d_algo(&small), "winograd-F2");
+    cr_assert_str_eq(cl_conv2d_algo(&gray), "winograd-F4");
+    cr_assert_str_eq(cl_conv2d_algo(&tiny), "winograd-F2");
     cr_assert_str_neq(cl_conv2d_algo(&s2), "winograd-F4");
     e = run_case(d, 0, 1, 1, 0, &r);
     cr_assert(e.y <= F4_BOUND && e.dx <= F4_BOUND && e.dW <= F4_BOUND);
-    e = run_case(stem, 0, 0, 1, 0, &r);
+    e = run_case(gray, 0, 0, 1, 0, &r);
     cr_assert(e.y <= F4_BOUND && e.dx <= F4_BOUND && e.dW <= F4_BOUND);
+    e = run_case(tiny, 0, 1, 1, 0, &r);
+    cr_assert(e.y <= F2_BOUND && e.dx <= F2_BOUND && e.dW <= F2_BOUND);
     cr_assert_eq(cl_conv_check_env(), CL_OK);
     setenv("COLLAPSE_CONV", "auto", 1);
     cr_assert_str_eq(cl_conv2d_algo(&d), "winograd-F4");
-    cr_assert_str_neq(cl_conv2d_algo(&stem), "winograd-F4");
+    cr_assert_str_eq(cl_conv2d_algo(&stem), "winograd-F4");
+    cr_assert_str_neq(cl_conv2d_algo(&gray), "winograd-F4");
+    cr_assert_str_neq(cl_conv2d_algo(&tiny), "winograd-F2");
     cr_assert_eq(cl_conv_check_env(), CL_OK);
     setenv("COLLAPSE_CONV", "fast", 1); /* unknown: auto, and the checker says so */
     cr_assert_str_eq(cl_conv2d_algo(&d), "winograd-F4");

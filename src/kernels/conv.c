@@ -177,20 +177,26 @@ static int wino_eligible(const cl_conv_dims *d)
            (int64_t)d->C * d->OC <= WINO_MAX_CC;
 }
 
-/* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths. Auto:
- * WINO_MIN_C channels in and out or more (the 3-channel stem stays on
- * im2col); F(2) on planes below WINO_F2_BELOW pixels per side, where
- * F(4)'s tiles mostly hang over the edge. Measured single-threaded on Zen 4
- * (numbers in tests/test_conv_winograd.c's header). */
-#define WINO_MIN_C 8
-#define WINO_F2_BELOW 8
+/* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths.
+ * Measured single-threaded on Zen 4 (AVX-512), batch 32, direct-conv
+ * GFLOP/s of forward / dx / dW, gemm paths -> F(4) (F(2) in brackets):
+ *   C=OC=16 32x32   80/84/83 -> 124/120/108      3->16 32x32: 51/55/54 -> 66/52/61
+ *   C=OC=32 16x16   86/85/73 -> 136/105/114      1->16 28x28: 64/32/63 -> 24/16/21
+ *   C=OC=64 8x8     73/71/73 -> 168/174/135      64 4x4: 55/54/54 -> 103/102/69 (47/48/37)
+ *   C=OC=64 3x3     43/42/42 -> 61/62/38 (30/29/21)  64 2x2: 29/28/26 -> 27/26/16 (28/28/20)
+ * so auto = F(4) from WINO_MIN_C channels in and out and WINO_F4_MIN
+ * pixels per side (the 3-channel stem included; 1-channel inputs and
+ * 1-2 pixel planes stay on gemm). F(2) never won; COLLAPSE_CONV=winograd
+ * uses it on the planes below WINO_F4_MIN, where it beats F(4). */
+#define WINO_MIN_C 3
+#define WINO_F4_MIN 3
 static int wino_m(const cl_conv_dims *d)
 {
     const int env = conv_env();
     if (!wino_eligible(d) || env == 2) return 0;
-    const int m = d->H < WINO_F2_BELOW || d->W < WINO_F2_BELOW ? 2 : 4;
-    if (env == 1) return m;
-    return d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? m : 0;
+    const int small = d->H < WINO_F4_MIN || d->W < WINO_F4_MIN;
+    if (env == 1) return small ? 2 : 4;
+    return !small && d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? 4 : 0;
 }
 
 /* Which products of the element-wise stage run by OpenBLAS rather than the
