@@ -71,7 +71,8 @@ typedef struct {
  * and the auto rule pick) or, with m > 0, through cl_wino_* with that tile.
  * trained: weights with mixed per-channel scales and one large outlier
  * channel, inputs after a ReLU. dW/db start non-zero (must accumulate). */
-static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, cl_rng *r)
+static errs run_case_b(cl_conv_dims d, int m, int blas, int bias, int with_dx, int trained,
+                       cl_rng *r)
 {
     const int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.H * d.W;
     const int64_t nw = (int64_t)d.OC * d.C * 9;
@@ -91,7 +92,7 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
     memcpy(dW0, dW, sizeof(float) * (size_t)nw);
     memcpy(db0, db, sizeof(float) * (size_t)d.OC);
     const float *bb = bias ? b : NULL;
-    if (m) cl_wino_forward(&d, m, BLAS, x, W, bb, y, ws);
+    if (m) cl_wino_forward(&d, m, blas, x, W, bb, y, ws);
     else cl_conv2d_forward(&d, x, W, bb, y, ws);
     cl_conv2d_forward_naive(&d, x, W, bb, y0);
     float *ax = absv(x, nx), *aW = absv(W, nw), *ady = absv(dy, ny), *ab = absv(b, d.OC);
@@ -100,7 +101,7 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
     e.y = ratio(y, y0, R, ny);
     for (int64_t i = 0; i < nws; i++) ws[i] = NAN;
     float *dxp = with_dx ? dx : NULL;
-    if (m) cl_wino_backward(&d, m, BLAS, x, W, dy, dxp, dW, bias ? db : NULL, ws);
+    if (m) cl_wino_backward(&d, m, blas, x, W, dy, dxp, dW, bias ? db : NULL, ws);
     else cl_conv2d_backward(&d, x, W, dy, dxp, dW, bias ? db : NULL, ws);
     cl_conv2d_backward_naive(&d, x, W, dy, dxp ? dx0 : NULL, dW0, bias ? db0 : NULL);
     memset(RW, 0, sizeof(float) * (size_t)nw);
@@ -113,6 +114,12 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
     float *all[] = {x, W, dy, b, ws, y, y0, dx, dx0, dW, dW0, db, db0, R, RW, Rb, ax, aW, ady, ab};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
     return e;
+}
+
+/* run_case_b with the element-wise stage conv.c uses. */
+static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, cl_rng *r)
+{
+    return run_case_b(d, m, BLAS, bias, with_dx, trained, r);
 }
 
 static const int shapes[][5] = {
@@ -225,56 +232,37 @@ Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
     cl_free(dy);
 }
 
+/* F(2) and F(4) on the shapes sh[n] (trained-like data on odd entries)
+ * with the given element-wise stage, within the bounds. */
+static void check_list(const int (*sh)[5], int n, int blas, uint64_t seed)
+{
+    cl_rng r;
+    cl_rng_seed(&r, seed);
+    for (int s = 0; s < n; s++)
+        for (int m = 2; m <= 4; m += 2) {
+            cl_conv_dims d = cl_conv_dims_make(sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4],
+                                               3, 1, 1);
+            errs e = run_case_b(d, m, blas, s % 2, 1, s % 2, &r);
+            const double bound = m == 4 ? F4_BOUND : F2_BOUND;
+            cr_assert(e.y <= bound && e.dx <= bound && e.dW <= bound && e.db <= bound,
+                      "F(%d) shape %d blas %d: %.3g %.3g %.3g eps", m, s, blas, e.y / FLT_EPSILON,
+                      e.dx / FLT_EPSILON, e.dW / FLT_EPSILON);
+        }
+}
+
 /* The element-wise stage through cl_kgemm (blas = 0) matches too. */
 Test(conv_winograd, kgemm_stage_matches_naive, .timeout = TC_TIMEOUT)
 {
-    cl_rng r;
-    cl_rng_seed(&r, 505);
-    cl_conv_dims d = cl_conv_dims_make(3, 17, 9, 7, 5, 3, 1, 1);
-    const int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.H * d.W;
-    const int64_t nw = (int64_t)d.OC * d.C * 9;
-    float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
-    float *y = arr(ny), *y0 = arr(ny), *dx = arr(nx), *dx0 = arr(nx);
-    float *dW = cl_alloc_array((size_t)nw, sizeof(float), "t"), *dW0 = arr(nw);
-    float *R = arr(nx > ny ? nx : ny), *ax = absv(x, nx), *aW = absv(W, nw);
-    cl_conv2d_forward_naive(&d, x, W, NULL, y0);
-    cl_conv2d_forward_naive(&d, ax, aW, NULL, R);
-    cl_conv2d_backward_naive(&d, x, W, dy, dx0, memset(dW0, 0, sizeof(float) * (size_t)nw), NULL);
-    for (int m = 2; m <= 4; m += 2) {
-        float *ws = arr(cl_wino_ws_floats(&d, m));
-        memset(dW, 0, sizeof(float) * (size_t)nw);
-        cl_wino_forward(&d, m, 0, x, W, NULL, y, ws);
-        cl_wino_backward(&d, m, 0, x, W, dy, dx, dW, NULL, ws);
-        cr_assert(ratio(y, y0, R, ny) <= F4_BOUND, "F(%d) y", m);
-        double e = 0, s = 0;
-        for (int64_t i = 0; i < nx; i++) e = fmax(e, fabs(dx[i] - dx0[i])), s = fmax(s, fabs(dx0[i]));
-        cr_assert(e <= 1e-5 * s, "F(%d) dx", m);
-        e = s = 0;
-        for (int64_t i = 0; i < nw; i++) e = fmax(e, fabs(dW[i] - dW0[i])), s = fmax(s, fabs(dW0[i]));
-        cr_assert(e <= 1e-5 * s, "F(%d) dW", m);
-        cl_free(ws);
-    }
-    float *all[] = {x, W, dy, y, y0, dx, dx0, dW, dW0, R, ax, aW};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+    const int sh[][5] = {{3, 17, 9, 7, 5}, {2, 16, 32, 32, 16}};
+    check_list(sh, 2, 0, 505);
 }
 
 /* The portable tile read-out / write-back (COLLAPSE_ISA=generic; the
  * AVX-512 one runs by default on this machine) gives the same bounds. */
 Test(conv_winograd, portable_path_matches_naive, .timeout = TC_TIMEOUT)
 {
-    cl_rng r;
-    cl_rng_seed(&r, 606);
     const int sh[][5] = {{2, 16, 32, 32, 8}, {3, 5, 7, 9, 6}, {2, 8, 16, 11, 16}};
     setenv("COLLAPSE_ISA", "generic", 1);
-    for (int s = 0; s < 3; s++)
-        for (int m = 2; m <= 4; m += 2) {
-            cl_conv_dims d = cl_conv_dims_make(sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4],
-                                               3, 1, 1);
-            errs e = run_case(d, m, s % 2, 1, s == 2, &r);
-            const double bound = m == 4 ? F4_BOUND : F2_BOUND;
-            cr_assert(e.y <= bound && e.dx <= bound && e.dW <= bound && e.db <= bound,
-                      "F(%d) shape %d: %.3g %.3g %.3g eps", m, s, e.y / FLT_EPSILON,
-                      e.dx / FLT_EPSILON, e.dW / FLT_EPSILON);
-        }
+    check_list(sh, 3, BLAS, 606);
     unsetenv("COLLAPSE_ISA");
 }

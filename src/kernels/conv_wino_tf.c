@@ -67,19 +67,6 @@ static void bt4p(const float *const *in, float *out, int64_t os, int n)
     }
 }
 
-/* The same with input row k at in + k*is. */
-static void bt6(const float *in, int64_t is, float *out, int64_t os, int n)
-{
-    const float *r[6] = {in, in + is, in + 2 * is, in + 3 * is, in + 4 * is, in + 5 * is};
-    bt6p(r, out, os, n);
-}
-
-static void bt4(const float *in, int64_t is, float *out, int64_t os, int n)
-{
-    const float *r[4] = {in, in + is, in + 2 * is, in + 3 * is};
-    bt4p(r, out, os, n);
-}
-
 /* out = A^T in (F(4): 6 -> 4). */
 static void at6(const float *in, int64_t is, float *out, int64_t os, int n)
 {
@@ -147,12 +134,22 @@ static void a2to4p(const float *const *in, float *out, int64_t os, int n)
 
 /* ---- 2-D transforms of n tiles ---- */
 
-void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n)
+void cl_wino_tf_rows(int dy, int m, const float *D, int64_t ld, float *out, int64_t os, int n)
 {
-    const int a = m + 2;
-    void (*bt)(const float *, int64_t, float *, int64_t, int) = m == 4 ? bt6 : bt4;
-    for (int i = 0; i < a; i++) /* rows: V = (B^T d) B */
-        bt(D + i * a * ld, ld, V + i * a * vs, vs, n);
+    const int a = m + 2, s = dy ? m : a; /* entries per row of a D tile */
+    for (int i = 0; i < a; i++) { /* rows: (B^T d) B, or (A dy) A^T */
+        const float *r[6];
+        for (int l = 0; l < s; l++) r[l] = D + (int64_t)(i * s + l) * ld;
+        float *o = out + i * a * os;
+        if (dy && m == 4)
+            a4to6p(r, o, os, n);
+        else if (dy)
+            a2to4p(r, o, os, n);
+        else if (m == 4)
+            bt6p(r, o, os, n);
+        else
+            bt4p(r, o, os, n);
+    }
 }
 
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n)
@@ -164,21 +161,6 @@ void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int
     if (!O) return;
     for (int i = 0; i < m; i++) /* rows: O [m][m] = (A^T M) A */
         at(tmp + i * a * ld, ld, O + i * m * ld, ld, n);
-}
-
-void cl_wino_dy_tf_rows(int m, const float *D, int64_t ld, float *Z, int64_t zs, int n)
-{
-    const int a = m + 2;
-    for (int i = 0; i < a; i++) { /* rows: Z = (A dy) A^T */
-        const float *r[4] = {D + i * m * ld, D + (i * m + 1) * ld, NULL, NULL};
-        if (m == 4) {
-            r[2] = D + (i * m + 2) * ld;
-            r[3] = D + (i * m + 3) * ld;
-            a4to6p(r, Z + i * a * zs, zs, n);
-        } else {
-            a2to4p(r, Z + i * a * zs, zs, n);
-        }
-    }
 }
 
 /* ---- gather / scatter between NCHW planes and tile rows ----
@@ -262,34 +244,22 @@ static void vert_dy(const float *plane, int H, int W, int m, int th, float *Z, i
         for (int w = W; w < wpad; w++) Z[(int64_t)i * zs + w] = 0.0f;
 }
 
-void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
-                       float *D, int64_t ld, float *buf)
+void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m, int th,
+                    int ntw, float *D, int64_t ld, float *buf)
 {
     const int a = m + 2, rs = cl_wino_row_stride(m, ntw);
-    float *Z = buf;
-    vert_in(plane, H, W, m, th, Z, rs, ntw * m + 2, buf + (int64_t)a * rs);
+    float *Z = buf, *zero = buf + (int64_t)a * rs;
+    if (dy)
+        vert_dy(plane, H, W, m, th, Z, rs, ntw * m, zero);
+    else
+        vert_in(plane, H, W, m, th, Z, rs, ntw * m + 2, zero);
 #if defined(__x86_64__)
     if (cl_wino_in_fused(isa, m, ntw)) {
-        cl_wino_deint_bt6_avx512(Z, rs, ntw, D, ld);
+        cl_wino_deint6_avx512(dy, Z, rs, ntw, D, ld);
         return;
     }
 #endif
-    deint(isa, Z, rs, m, a, a, ntw, D, ld);
-}
-
-void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
-                       float *D, int64_t ld, float *buf)
-{
-    const int a = m + 2, rs = cl_wino_row_stride(m, ntw);
-    float *Z = buf;
-    vert_dy(plane, H, W, m, th, Z, rs, ntw * m, buf + (int64_t)a * rs);
-#if defined(__x86_64__)
-    if (cl_wino_in_fused(isa, m, ntw)) {
-        cl_wino_deint_a6_avx512(Z, rs, ntw, D, ld);
-        return;
-    }
-#endif
-    deint(isa, Z, rs, m, a, m, ntw, D, ld);
+    deint(isa, Z, rs, m, a, dy ? m : a, ntw, D, ld);
 }
 
 int cl_wino_group(cl_isa isa, int m, int ntw)

@@ -121,33 +121,36 @@ static void group_rows(const wctx *c, int dy, const float *src, int Cs, int ch, 
     }
 }
 
-/* V [a*a][Cin][tcap] <- input transform of chunk ci's tiles of c->in. */
-static void chunk_in(const wctx *c, int ci, float *s, int nr)
+/* out [a*a][Cs][tcap] (row stride Cs*tcap) <- the transform of chunk
+ * ci's tiles of src [N, Cs, H, W]: input B^T d B (dy = 0) or the weight
+ * gradient's A dy A^T (dy = 1). */
+static void chunk_tf(const wctx *c, int dy, const float *src, int Cs, int ci, int nr, float *s,
+                     float *out)
 {
     const wplan *p = c->p;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
-    float *D = s, *V = s + p->offV, *B = s + p->offB;
+    float *D = s, *B = s + p->offB;
     const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
     const int G = cl_wino_group(c->isa, p->m, p->ntw);
-    for (int ch = 0; ch < c->Cin; ch++) {
-        if (ch + 1 < c->Cin) /* the next plane's rows, while this one is transformed */
+    for (int ch = 0; ch < Cs; ch++) {
+        if (ch + 1 < Cs) /* the next plane's rows, while this one is transformed */
             for (int r = 0; r < nr; r++) {
                 const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-                const float *q = c->in + ((int64_t)n * c->Cin + ch + 1) * HW;
+                const float *q = src + ((int64_t)n * Cs + ch + 1) * HW;
                 for (int k = th * p->m; k < imin(th * p->m + p->m, c->H); k++)
                     for (int w = 0; w < c->W; w += 16) __builtin_prefetch(q + (int64_t)k * c->W + w);
             }
         if (G) {
-            group_rows(c, 0, c->in, c->Cin, ch, ci, nr, G, V + ch * ld, c->Cin * ld, B);
+            group_rows(c, dy, src, Cs, ch, ci, nr, G, out + ch * ld, Cs * ld, B);
             continue;
         }
-        float *out = fused ? V + ch * ld : D;
+        float *o = fused ? out + ch * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather_in(c->isa, c->in + ((int64_t)n * c->Cin + ch) * HW, c->H, c->W, p->m,
-                              th, p->ntw, out + (int64_t)r * p->ntw, fused ? c->Cin * ld : ld, B);
+            cl_wino_gather(dy, c->isa, src + ((int64_t)n * Cs + ch) * HW, c->H, c->W, p->m, th,
+                           p->ntw, o + (int64_t)r * p->ntw, fused ? Cs * ld : ld, B);
         }
-        if (!fused) cl_wino_in_tf_rows(p->m, D, ld, V + ch * ld, c->Cin * ld, nr * p->ntw);
+        if (!fused) cl_wino_tf_rows(dy, p->m, D, ld, out + ch * ld, Cs * ld, nr * p->ntw);
     }
 }
 
@@ -157,7 +160,7 @@ static void fwd_chunk(const wctx *c, int ci, float *s)
     const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw, aa = p->a * p->a;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W, UC = (int64_t)c->Cout * c->Cin;
     float *D = s, *T = s + p->offT, *V = s + p->offV, *M = s + p->offM, *B = s + p->offB;
-    chunk_in(c, ci, s, nr);
+    chunk_tf(c, 0, c->in, c->Cin, ci, nr, s, V);
     for (int xi = 0; xi < aa; xi++) /* M[xi] [Cout, tn] = U[xi] [Cout, Cin] @ V[xi] */
         wino_gemm(c, 0, c->Cout, tn, c->Cin, c->U + xi * UC, c->Cin, V + xi * c->Cin * ld, ld,
                   M + xi * c->Cout * ld, ld, 0);
@@ -211,24 +214,10 @@ static void dw_chunk(const wctx *c, int ci, float *s)
 {
     const wplan *p = c->p;
     const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw, aa = p->a * p->a;
-    const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W, UC = (int64_t)c->Cout * c->Cin;
-    float *D = s, *V = s + p->offV, *Z = s + p->offM, *B = s + p->offB;
-    const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
-    chunk_in(c, ci, s, nr);
-    const int G = cl_wino_group(c->isa, p->m, p->ntw);
-    for (int o = 0; o < c->Cout; o++) {
-        if (G) {
-            group_rows(c, 1, c->dy, c->Cout, o, ci, nr, G, Z + o * ld, c->Cout * ld, B);
-            continue;
-        }
-        float *out = fused ? Z + o * ld : D;
-        for (int r = 0; r < nr; r++) {
-            const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
-            cl_wino_gather_dy(c->isa, c->dy + ((int64_t)n * c->Cout + o) * HW, c->H, c->W, p->m,
-                              th, p->ntw, out + (int64_t)r * p->ntw, fused ? c->Cout * ld : ld, B);
-        }
-        if (!fused) cl_wino_dy_tf_rows(p->m, D, ld, Z + o * ld, c->Cout * ld, tn);
-    }
+    const int64_t ld = p->tcap, UC = (int64_t)c->Cout * c->Cin;
+    float *V = s + p->offV, *Z = s + p->offM;
+    chunk_tf(c, 0, c->in, c->Cin, ci, nr, s, V);
+    chunk_tf(c, 1, c->dy, c->Cout, ci, nr, s, Z);
     for (int xi = 0; xi < aa; xi++)
         wino_gemm(c, 1, c->Cout, c->Cin, tn, Z + xi * c->Cout * ld, ld, V + xi * c->Cin * ld, ld,
                   s + p->offA + xi * UC, c->Cin, 1);

@@ -38,30 +38,24 @@ void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, flo
  * of n tiles are s*s rows of ld floats (row k*s + l = entry (k, l), one
  * tile per column). ---- */
 
-/* V rows i*a+j (stride vs) = Z B of the a x a tiles Z = B^T d (ld), as
- * cl_wino_gather_in leaves them: the input transform's second half. */
-void cl_wino_in_tf_rows(int m, const float *D, int64_t ld, float *V, int64_t vs, int n);
+/* out rows i*a+j (stride os) <- the second half of a tile transform, as
+ * cl_wino_gather leaves its D (ld): Z B of Z = B^T d (dy = 0, input
+ * tiles), or Y A^T of Y = A dy (dy = 1, the weight gradient's dy tiles). */
+void cl_wino_tf_rows(int dy, int m, const float *D, int64_t ld, float *out, int64_t os, int n);
 /* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld.
  * With O NULL, only the first half: tmp rows i*a + j = (A^T M) (then
  * cl_wino_at6_rows_avx512 finishes F(4) while writing the plane). */
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
-/* Z rows i*a+j (stride zs) = Y A^T of the a x m tiles Y = A dy (ld), as
- * cl_wino_gather_dy leaves them: the weight gradient's dy transform,
- * second half. */
-void cl_wino_dy_tf_rows(int m, const float *D, int64_t ld, float *Z, int64_t zs, int n);
-/* D [a*a rows, ld] <- B^T d of the a x a input tiles of tile row th (tile
- * tw starts at row th*m - 1, column tw*m - 1; 0 outside the plane): the transform's first half, over whole plane rows; when
- * cl_wino_in_fused(isa, m, ntw), the whole transform B^T d B instead (then
- * D points into V, ld = its row stride, and cl_wino_in_tf_rows is skipped).
+/* Tile row th of plane [H, W]: dy = 0: D [a*a rows, ld] <- B^T d of its
+ * a x a input tiles (tile tw from row th*m - 1, column tw*m - 1; 0 outside
+ * the plane); dy = 1: D [a*m rows] <- A dy of its m x m dy tiles (0 past
+ * the plane). The first half of the transform, over whole plane rows; when
+ * cl_wino_in_fused(isa, m, ntw), the whole transform (a*a rows; then D
+ * points into V, ld is its row stride, and cl_wino_tf_rows is skipped).
  * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
-void cl_wino_gather_in(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
-                       float *D, int64_t ld, float *buf);
+void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m, int th,
+                    int ntw, float *D, int64_t ld, float *buf);
 int cl_wino_in_fused(cl_isa isa, int m, int ntw);
-/* D [a*m rows, ld] <- A dy of the m x m dy tiles of tile row th (0 past
- * the plane), over whole rows; when cl_wino_in_fused, the whole A dy A^T
- * (a*a rows; cl_wino_dy_tf_rows skipped). buf as cl_wino_gather_in. */
-void cl_wino_gather_dy(cl_isa isa, const float *plane, int H, int W, int m, int th, int ntw,
-                       float *D, int64_t ld, float *buf);
 /* Small planes (AVX-512, F(4), 2 or 4 tiles per row): G = 8 / ntw tile
  * rows at once (cl_wino_group returns G, or 0 when the path does not
  * apply). cl_wino_gather_group: the gn <= G tile rows th[u] of planes[u]
@@ -75,13 +69,12 @@ void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int
 /* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
  * cl_wino_row_stride floats holding 8 tiles per 32 floats:
  * deint4: D rows k*nl + l <- b_k[4 tw + l] (k < nk, l < nl = 4 or 6);
- * deint_bt6: V rows k*6 + j <- (b_k[4 tw + l])_l B (input transform rows);
- * deint_a6: Y rows k*6 + j <- A (b_k[4 tw + l])_l (dy transform rows);
+ * deint6: out rows k*6 + j <- (b_k[4 tw + l])_l B (dy = 0, input
+ *   transform) or A (b_k[4 tw + l])_l (dy = 1, dy transform);
  * inter4: y[4 tw + j] (w < W) <- O rows j (stride ld) + bias. */
 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
                            int64_t ld);
-void cl_wino_deint_bt6_avx512(const float *Z, int rs, int ntw, float *V, int64_t vs);
-void cl_wino_deint_a6_avx512(const float *Z, int rs, int ntw, float *Y, int64_t ys);
+void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out, int64_t os);
 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
 /* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
  * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
