@@ -58,12 +58,15 @@ void cl_col2im_naive(const float *col, int C, int H, int W, int k, int stride, i
  * same family (Winograd for dx and dW when the forward is Winograd). */
 const char *cl_conv2d_algo(const cl_conv_dims *d);
 
-/* Stride-1 3x3 convolutions with pad 1 (OH = H, OW = W) run Winograd
- * F(4x4, 3x3) or F(2x2, 3x3) (src/kernels/conv_winograd.c) by default when
- * they have enough channels; the environment variable forces the choice
- * for every such shape, read on each call:
+/* Stride-1 3x3 convolutions with pad 1 (OH = H, OW = W) and C*OC up to
+ * 128*128 are eligible for Winograd F(4x4, 3x3) or F(2x2, 3x3)
+ * (src/kernels/conv_winograd.c; F(4) is up to ~50 FLT_EPSILON less accurate
+ * relative to sum |W||x|, see tests/test_conv_winograd.c). By default they
+ * run F(4) from 3 channels in and out and 3x3 planes on (the measured rule
+ * in conv.c); the environment variable forces the choice, read on each call:
  *   COLLAPSE_CONV=auto (or unset)  the measured rule
- *   COLLAPSE_CONV=winograd         Winograd for every eligible shape
+ *   COLLAPSE_CONV=winograd         Winograd for every eligible shape (F(2)
+ *                                  on planes below 3 pixels per side)
  *   COLLAPSE_CONV=gemm             the im2col / shifted-products paths
  * An unknown value runs as auto; cl_conv_check_env returns CL_EINVAL with
  * a one-line message naming the variable (programs call it at start-up). */
