@@ -180,9 +180,9 @@ static int wino_eligible(const cl_conv_dims *d)
 /* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths.
  * Measured single-threaded on Zen 4 (AVX-512), batch 32, direct-conv
  * GFLOP/s of forward / dx / dW, gemm paths -> F(4) (F(2) in brackets):
- *   C=OC=16 32x32   80/84/83 -> 124/120/108      3->16 32x32: 51/55/54 -> 66/52/61
- *   C=OC=32 16x16   86/85/73 -> 136/105/114      1->16 28x28: 64/32/63 -> 24/16/21
- *   C=OC=64 8x8     73/71/73 -> 168/174/135      64 4x4: 55/54/54 -> 103/102/69 (47/48/37)
+ *   C=OC=16 32x32   85/85/89 -> 135/133/119      3->16 32x32: 52/56/54 -> 74/53/56
+ *   C=OC=32 16x16   88/87/74 -> 154/155/123      1->16 28x28: 64/32/63 -> 24/16/21
+ *   C=OC=64 8x8     73/73/75 -> 180/175/138      64 4x4: 55/54/54 -> 103/102/69 (47/48/37)
  *   C=OC=64 3x3     43/42/42 -> 61/62/38 (30/29/21)  64 2x2: 29/28/26 -> 27/26/16 (28/28/20)
  * so auto = F(4) from WINO_MIN_C channels in and out and WINO_F4_MIN
  * pixels per side (the 3-channel stem included; 1-channel inputs and
