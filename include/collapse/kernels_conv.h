@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "collapse/error.h"
+
 /* Scratch slots of the fast convolution: images are processed by up to this
  * many threads at once, each with its own slice of the workspace, so the
  * workspace size does not depend on the thread count at run time. */
@@ -51,9 +53,24 @@ void cl_col2im_naive(const float *col, int C, int H, int W, int k, int stride, i
 /* ---- convolution, whole batch ---- */
 
 /* Name of the algorithm cl_conv2d_forward uses for these dimensions
- * ("direct", "im2col", "im2col-grouped", "shifted", ...; static string),
- * for benchmarks and logs. */
+ * ("direct", "im2col", "im2col-grouped", "shifted", "winograd-F4",
+ * "winograd-F2"; static string), for benchmarks and logs. Backward uses the
+ * same family (Winograd for dx and dW when the forward is Winograd). */
 const char *cl_conv2d_algo(const cl_conv_dims *d);
+
+/* Stride-1 3x3 convolutions with pad 1 (OH = H, OW = W) and C*OC up to
+ * 128*128 are eligible for Winograd F(4x4, 3x3) or F(2x2, 3x3)
+ * (src/kernels/conv_winograd.c; F(4) is up to ~50 FLT_EPSILON less accurate
+ * relative to sum |W||x|, see tests/test_conv_winograd.c). By default they
+ * run F(4) from 3 channels in and out and 3x3 planes on (the measured rule
+ * in conv.c); the environment variable forces the choice, read on each call:
+ *   COLLAPSE_CONV=auto (or unset)  the measured rule
+ *   COLLAPSE_CONV=winograd         Winograd for every eligible shape (F(2)
+ *                                  on planes below 3 pixels per side)
+ *   COLLAPSE_CONV=gemm             the im2col / shifted-products paths
+ * An unknown value runs as auto; cl_conv_check_env returns CL_EINVAL with
+ * a one-line message naming the variable (programs call it at start-up). */
+cl_status cl_conv_check_env(void);
 
 /* Floats of workspace cl_conv2d_forward / cl_conv2d_backward need. */
 int64_t cl_conv2d_ws_floats(const cl_conv_dims *d);

@@ -31,6 +31,7 @@
 #include "collapse/kernels_conv.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "collapse/blas.h"
@@ -102,10 +103,20 @@ static int64_t slot_floats(const cl_conv_dims *d)
     return round16(slot_col(d) + (int64_t)d->OC * d->C * d->k * d->k); /* 64-byte aligned */
 }
 
+static int wino_eligible(const cl_conv_dims *d);
+
+/* Enough for every path of the shape (COLLAPSE_CONV may change between
+ * planning and the call). */
 int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
 {
     int64_t wf = conv_same(d) ? 2 * (int64_t)d->OC * d->C * d->k * d->k : 0;
-    return conv_slots(d) * slot_floats(d) + wf;
+    int64_t n = conv_slots(d) * slot_floats(d) + wf;
+    if (wino_eligible(d))
+        for (int m = 2; m <= 4; m += 2) {
+            int64_t w = cl_wino_ws_floats(d, m);
+            if (w > n) n = w;
+        }
+    return n;
 }
 
 static int conv_threads(const cl_conv_dims *d)
@@ -133,8 +144,81 @@ static int shift_dx(const cl_conv_dims *d)
     return conv_same(d) && conv_group(d) == 1 && d->OC >= SHIFT_MIN_K;
 }
 
+/* ---- Winograd dispatch (conv_winograd.c) ---- */
+
+/* COLLAPSE_CONV: 0 = auto (unset or "auto"), 1 = winograd, 2 = gemm,
+ * -1 = unknown (run as auto; cl_conv_check_env reports it). */
+static int conv_env(void)
+{
+    const char *e = getenv("COLLAPSE_CONV");
+    if (!e || !*e || !strcmp(e, "auto")) return 0;
+    if (!strcmp(e, "winograd")) return 1;
+    if (!strcmp(e, "gemm")) return 2;
+    return -1;
+}
+
+cl_status cl_conv_check_env(void)
+{
+    if (conv_env() < 0)
+        return cl_error(CL_EINVAL, "COLLAPSE_CONV=%s: expected auto, winograd or gemm",
+                        getenv("COLLAPSE_CONV"));
+    return CL_OK;
+}
+
+/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H) of
+ * at most WINO_MAX_CC = C*OC: its transformed filters and per-slot dW
+ * accumulators take (m+2)^2 * C * OC floats each (36 MiB per slot at
+ * 512x512 for F(4)), which ResNet-18's 256/512-channel layers cannot
+ * afford in memory (not measured yet: they stay on the gemm paths). */
+#define WINO_MAX_CC (128 * 128)
+static int wino_eligible(const cl_conv_dims *d)
+{
+    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W &&
+           (int64_t)d->C * d->OC <= WINO_MAX_CC;
+}
+
+/* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths.
+ * Measured single-threaded on Zen 4 (AVX-512), batch 32, direct-conv
+ * GFLOP/s of forward / dx / dW, gemm paths -> F(4) (F(2) in brackets):
+ *   C=OC=16 32x32   85/85/89 -> 135/133/119      3->16 32x32: 52/56/54 -> 74/53/56
+ *   C=OC=32 16x16   88/87/74 -> 154/155/123      1->16 28x28: 64/32/63 -> 24/16/21
+ *   C=OC=64 8x8     73/73/75 -> 180/175/138      64 4x4: 55/54/54 -> 103/102/69 (47/48/37)
+ *   C=OC=64 3x3     43/42/42 -> 61/62/38 (30/29/21)  64 2x2: 29/28/26 -> 27/26/16 (28/28/20)
+ * so auto = F(4) from WINO_MIN_C channels in and out and WINO_F4_MIN
+ * pixels per side (the 3-channel stem included; 1-channel inputs and
+ * 1-2 pixel planes stay on gemm). F(2) never won; COLLAPSE_CONV=winograd
+ * uses it on the planes below WINO_F4_MIN, where it beats F(4). */
+#define WINO_MIN_C 3
+#define WINO_F4_MIN 3
+static int wino_m(const cl_conv_dims *d)
+{
+    const int env = conv_env();
+    if (!wino_eligible(d) || env == 2) return 0;
+    const int small = d->H < WINO_F4_MIN || d->W < WINO_F4_MIN;
+    if (env == 1) return small ? 2 : 4;
+    return !small && d->C >= WINO_MIN_C && d->OC >= WINO_MIN_C ? 4 : 0;
+}
+
+/* Which products of the element-wise stage run by OpenBLAS rather than the
+ * small kernels of kernels_gemm.h (CL_WINO_BLAS_NN: forward and dx;
+ * CL_WINO_BLAS_NT: dW). Measured single-threaded at batch 32 on Zen 4,
+ * F(4), direct-conv GFLOP/s:
+ * - with the portable cl_kgemm of this base: OpenBLAS 2.4-4x faster on
+ *   every ResNet-20 shape, hence both here;
+ * - with the AVX-512 cl_kgemm of the kgemm branch (bbe1add), forward
+ *   16@32x32 109 vs 120 (OpenBLAS), 32@16x16 187 vs 143, 64@8x8 150 vs
+ *   154; dW by kgemm 79-109 vs 106-122: after that merge, NN by kgemm
+ *   for 32..64 channels (return CL_WINO_BLAS_NT there) is the better rule. */
+static int wino_blas(const cl_conv_dims *d)
+{
+    (void)d;
+    return CL_WINO_BLAS_NN | CL_WINO_BLAS_NT;
+}
+
 const char *cl_conv2d_algo(const cl_conv_dims *d)
 {
+    const int m = wino_m(d);
+    if (m) return m == 4 ? "winograd-F4" : "winograd-F2";
     if (conv_direct(d)) return "direct";
     if (shift_fwd(d)) return "shifted";
     return conv_group(d) > 1 ? "im2col-grouped" : "im2col";
@@ -156,7 +240,11 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int T = conv_threads(d), direct = conv_direct(d), ngroups = (d->N + G - 1) / G;
     const int64_t slot = slot_floats(d);
-    const int shifted = shift_fwd(d);
+    const int shifted = shift_fwd(d), wm = wino_m(d);
+    if (wm) {
+        cl_wino_forward(d, wm, wino_blas(d), x, W, b, y, ws);
+        return;
+    }
     float *Wr = ws + conv_slots(d) * slot;
     if (shifted) cl_conv_repack_taps(W, d->OC, d->C, d->k * d->k, 0, Wr);
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -256,7 +344,11 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
     const int64_t xs = (int64_t)d->C * d->H * d->W, ys = (int64_t)d->OC * OHW;
     const int64_t nW = (int64_t)d->OC * CKK, scol = slot_col(d), slot = slot_floats(d);
     const int T = conv_threads(d), direct = conv_direct(d), same = conv_same(d) && dx;
-    const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G;
+    const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G, wm = wino_m(d);
+    if (wm) {
+        cl_wino_backward(d, wm, wino_blas(d), x, W, dy, dx, dW, db, ws);
+        return;
+    }
     float *Wf = ws + conv_slots(d) * slot;
     if (same)
         for (int c = 0; c < d->C; c++)

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "collapse/isa.h"
 #include "collapse/kernels_conv.h"
 
 /* OpenMP only above PAR_MIN elements (a fork/join costs microseconds). */
@@ -29,5 +30,82 @@ void cl_conv_dw_shifted(const cl_conv_dims *d, const float *x, const float *dyn,
 /* Wr [k*k, O, I] = Ws [O, I, k, k] (flip_io: Wr [k*k, I, O] of the flipped
  * kernel, tap k*k-1-q). */
 void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, float *Wr);
+
+/* ---- Winograd F(m x m, 3 x 3), m = 4 or 2, tile a = m + 2
+ * (conv_winograd.c: pipeline; conv_wino_tf.c: tile transforms;
+ * conv_wino_avx512.c: their AVX-512 read-out; conv_wino_filter.c: filter
+ * transforms). Tile matrices
+ * of n tiles are s*s rows of ld floats (row k*s + l = entry (k, l), one
+ * tile per column). ---- */
+
+/* out rows i*a+j (stride os) <- the second half of a tile transform, as
+ * cl_wino_gather leaves its D (ld): Z B of Z = B^T d (dy = 0, input
+ * tiles), or Y A^T of Y = A dy (dy = 1, the weight gradient's dy tiles). */
+void cl_wino_tf_rows(int dy, int m, const float *D, int64_t ld, float *out, int64_t os, int n);
+/* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld.
+ * With O NULL, only the first half: tmp rows i*a + j = (A^T M) (then
+ * cl_wino_at6_rows_avx512 finishes F(4) while writing the plane). */
+void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
+/* Tile row th of plane [H, W]: dy = 0: D [a*a rows, ld] <- B^T d of its
+ * a x a input tiles (tile tw from row th*m - 1, column tw*m - 1; 0 outside
+ * the plane); dy = 1: D [a*m rows] <- A dy of its m x m dy tiles (0 past
+ * the plane). The first half of the transform, over whole plane rows; when
+ * cl_wino_in_fused(isa, m, ntw), the whole transform (a*a rows; then D
+ * points into V, ld is its row stride, and cl_wino_tf_rows is skipped).
+ * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
+void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m, int th,
+                    int ntw, float *D, int64_t ld, float *buf);
+int cl_wino_in_fused(cl_isa isa, int m, int ntw);
+/* Small planes (AVX-512, F(4), 2 or 4 tiles per row): G = 8 / ntw tile
+ * rows at once (cl_wino_group returns G, or 0 when the path does not
+ * apply). cl_wino_gather_group: the gn <= G tile rows th[u] of planes[u]
+ * -> out rows i*a + j (stride os), 8 tiles per vector: the whole input
+ * transform B^T d B (dy = 0), or the dy transform A dy A^T (dy = 1).
+ * buf: 7 * 64 floats. */
+int cl_wino_group(cl_isa isa, int m, int ntw);
+void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int gn, int H,
+                          int W, int ntw, float *out, int64_t os, float *buf);
+#if defined(__x86_64__)
+/* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
+ * cl_wino_row_stride floats holding 8 tiles per 32 floats:
+ * deint4: D rows k*nl + l <- b_k[4 tw + l] (k < nk, l < nl = 4 or 6);
+ * deint6: out rows k*6 + j <- (b_k[4 tw + l])_l B (dy = 0, input
+ *   transform) or A (b_k[4 tw + l])_l (dy = 1, dy transform);
+ * inter4: y[4 tw + j] (w < W) <- O rows j (stride ld) + bias. */
+void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
+                           int64_t ld);
+void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out, int64_t os);
+void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
+/* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
+ * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
+/* group: the grouped read-out of cl_wino_gather_group, group row k of the
+ * transformed rows at Zg + 64 k (tile row u at + 8 ntw u); nt valid tiles. */
+void cl_wino_group_avx512(int dy, const float *Zg, int ntw, int nt, float *out, int64_t os);
+void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane, int H,
+                             int W, float bias);
+#endif
+/* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
+void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
+                     int H, int W, float bias, float *buf);
+/* Floats per row of the gather / scatter buffer (buf: a rows of it). */
+int cl_wino_row_stride(int m, int ntw);
+/* U [a*a][O][I] = G g G^T of W [O, I, 3, 3]; flip: U [a*a][I][O] of the
+ * flipped kernel W[o][c][2-i][2-j] (the dx convolution). */
+void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U);
+/* dW [O, I, 3, 3] += G^T S G of S [a*a][O][I]. */
+void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW);
+
+/* The pipeline: tile size m (4 or 2) of an eligible shape (k 3, stride 1,
+ * pad 1, OH = H, OW = W); blas: which products of the element-wise stage
+ * run by cl_sgemm instead of cl_kgemm (CL_WINO_BLAS_NN: forward and dx,
+ * CL_WINO_BLAS_NT: dW; 0 = all cl_kgemm). Workspace and contract as
+ * cl_conv2d_forward / _backward. */
+#define CL_WINO_BLAS_NN 1
+#define CL_WINO_BLAS_NT 2
+int64_t cl_wino_ws_floats(const cl_conv_dims *d, int m);
+void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                     const float *b, float *y, float *ws);
+void cl_wino_backward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
+                      const float *dy, float *dx, float *dW, float *db, float *ws);
 
 #endif

@@ -1,0 +1,185 @@
+/* AVX-512 read-out / write-back of F(4x4, 3x3) Winograd tiles (the
+ * portable loops are in conv_wino_tf.c, which calls these when
+ * cl_isa_current() is AVX512). A padded plane row b (cl_wino_row_stride
+ * floats) holds 8 tiles in 32 floats: tile tw's column l is b[4 tw + l],
+ * so 8 tiles' column l is one two-register permute (l = 4, 5: the next
+ * tile's columns 0, 1, from the registers loaded 4 floats further on).
+ * Tiles past ntw are masked off. Arithmetic of the fused transforms as the
+ * plain C versions, same operation order (same results). The small loops
+ * over rows are unrolled so their vector arrays stay in registers (-O2
+ * kept them on the stack: 25% slower). */
+#include "internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
+#define PERM(a, i, b) _mm512_castps512_ps256(_mm512_permutex2var_ps(a, i, b))
+
+/* Column indices of the permutes: lanes t < 8 pick 4 t + l. */
+#define PHASE_IDX                                                                                \
+    const __m512i p0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0); \
+    const __m512i one = _mm512_set1_epi32(1);                                                   \
+    const __m512i p1 = _mm512_add_epi32(p0, one), p2 = _mm512_add_epi32(p1, one);               \
+    const __m512i p3 = _mm512_add_epi32(p2, one)
+
+/* Loads of the 8-tile group g of row b (lo/hi: columns 0-3, lo4/hi4: 4-5)
+ * and the store mask of its valid tiles. */
+#define GROUP_LOAD(b, g)                                                        \
+    const int rem = ntw - 8 * (g);                                              \
+    const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);          \
+    const float *q = (b) + 32 * (g);                                            \
+    const __m512 lo = _mm512_loadu_ps(q), hi = _mm512_loadu_ps(q + 16);         \
+    const __m512 lo4 = _mm512_loadu_ps(q + 4), hi4 = _mm512_loadu_ps(q + 20)
+
+AVX512 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
+                                  int64_t ld)
+{
+    PHASE_IDX;
+    for (int k = 0; k < nk; k++) {
+        const float *b = buf + (int64_t)k * rs;
+        float *d = D + (int64_t)k * nl * ld;
+        for (int g = 0; g * 8 < ntw; g++) {
+            GROUP_LOAD(b, g);
+            float *o = d + 8 * g;
+            _mm256_mask_storeu_ps(o, mk, PERM(lo, p0, hi));
+            _mm256_mask_storeu_ps(o + ld, mk, PERM(lo, p1, hi));
+            _mm256_mask_storeu_ps(o + 2 * ld, mk, PERM(lo, p2, hi));
+            _mm256_mask_storeu_ps(o + 3 * ld, mk, PERM(lo, p3, hi));
+            if (nl < 6) continue;
+            _mm256_mask_storeu_ps(o + 4 * ld, mk, PERM(lo4, p0, hi4));
+            _mm256_mask_storeu_ps(o + 5 * ld, mk, PERM(lo4, p1, hi4));
+        }
+    }
+}
+
+/* Transformed rows r[0..5] of 8 tiles from their columns d: B^T d[0..5]
+ * (dy = 0, the bt6 arithmetic) or A d[0..3] (dy = 1, as a4to6). */
+static inline AVX512 __attribute__((always_inline)) void tf6(int dy, const __m256 *d, __m256 *r)
+{
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f);
+    if (dy) {
+        const __m256 c8 = _mm256_set1_ps(8.0f);
+        const __m256 e = _mm256_add_ps(d[0], d[2]), od = _mm256_add_ps(d[1], d[3]);
+        const __m256 e4 = _mm256_add_ps(d[0], _mm256_mul_ps(c4, d[2]));
+        const __m256 o8 = _mm256_add_ps(_mm256_mul_ps(c2, d[1]), _mm256_mul_ps(c8, d[3]));
+        r[0] = d[0], r[1] = _mm256_add_ps(e, od), r[2] = _mm256_sub_ps(e, od);
+        r[3] = _mm256_add_ps(e4, o8), r[4] = _mm256_sub_ps(e4, o8), r[5] = d[3];
+        return;
+    }
+    const __m256 c5 = _mm256_set1_ps(5.0f);
+    const __m256 pp = _mm256_sub_ps(d[4], _mm256_mul_ps(c4, d[2]));
+    const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d[1]), d[3]);
+    const __m256 rr = _mm256_sub_ps(d[4], d[2]);
+    const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d[1], d[3]));
+    r[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[0]), _mm256_mul_ps(c5, d[2])), d[4]);
+    r[1] = _mm256_sub_ps(pp, qq), r[2] = _mm256_add_ps(pp, qq);
+    r[3] = _mm256_sub_ps(rr, ss), r[4] = _mm256_add_ps(rr, ss);
+    r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[1]), _mm256_mul_ps(c5, d[3])), d[5]);
+}
+
+AVX512 void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out,
+                                  int64_t os)
+{
+    PHASE_IDX;
+    for (int k = 0; k < 6; k++) {
+        const float *b = Z + (int64_t)k * rs;
+        float *o = out + (int64_t)k * 6 * os;
+        for (int g = 0; g * 8 < ntw; g++) {
+            GROUP_LOAD(b, g);
+            __m256 d[6], r[6];
+            d[0] = PERM(lo, p0, hi), d[1] = PERM(lo, p1, hi), d[2] = PERM(lo, p2, hi);
+            d[3] = PERM(lo, p3, hi), d[4] = PERM(lo4, p0, hi4), d[5] = PERM(lo4, p1, hi4);
+            tf6(dy, d, r);
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os + 8 * g, mk, r[j]);
+        }
+    }
+}
+
+/* y[w0 + 4 t + j] (w0 + 4 t + j < W) <- o[j] lane t + bias, 8 tiles t. */
+static inline AVX512 __attribute__((always_inline)) void put4(const __m256 *o, float *y, int w0,
+                                                              int W, __m512 vb)
+{
+    /* lane w of a 16-wide half: tile w/4 (+4 for the high half), column
+     * j = w%4, found in [o0 | o1] (j < 2) or [o2 | o3] at 8j + tile */
+    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    const __m512 p01 = _mm512_insertf32x8(_mm512_castps256_ps512(o[0]), o[1], 1);
+    const __m512 p23 = _mm512_insertf32x8(_mm512_castps256_ps512(o[2]), o[3], 1);
+    const int n0 = W - w0, n1 = W - w0 - 16; /* valid lanes of each half */
+    const __mmask16 k0 = n0 >= 16 ? 0xFFFF : (__mmask16)((1u << n0) - 1);
+    _mm512_mask_storeu_ps(y + w0, k0, _mm512_add_ps(_mm512_permutex2var_ps(p01, lo, p23), vb));
+    if (n1 <= 0) return;
+    const __mmask16 k1 = n1 >= 16 ? 0xFFFF : (__mmask16)((1u << n1) - 1);
+    _mm512_mask_storeu_ps(y + w0 + 16, k1, _mm512_add_ps(_mm512_permutex2var_ps(p01, hi, p23), vb));
+}
+
+AVX512 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W,
+                                  float bias)
+{
+    const __m512 vb = _mm512_set1_ps(bias);
+    for (int g = 0; g * 8 < ntw && 32 * g < W; g++) {
+        const int rem = ntw - 8 * g;
+        const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+        __m256 o[4];
+#pragma GCC unroll 6
+        for (int j = 0; j < 4; j++) o[j] = _mm256_maskz_loadu_ps(mk, O + j * ld + 8 * g);
+        put4(o, y, 32 * g, W, vb);
+    }
+}
+
+AVX512 void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane,
+                                    int H, int W, float bias)
+{
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c8 = _mm256_set1_ps(8.0f);
+    for (int i = 0; i < 4 && th * 4 + i < H; i++) {
+        const float *t = T + (int64_t)i * 6 * ld;
+        float *y = plane + (int64_t)(th * 4 + i) * W;
+        for (int g = 0; g * 8 < ntw && 32 * g < W; g++) {
+            const int rem = ntw - 8 * g;
+            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+            __m256 m[6], o[4];
+#pragma GCC unroll 6
+            for (int l = 0; l < 6; l++) m[l] = _mm256_maskz_loadu_ps(mk, t + l * ld + 8 * g);
+            const __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
+            const __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
+            o[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r); /* A^T, as at6 */
+            o[1] = _mm256_add_ps(q, _mm256_mul_ps(c2, s));
+            o[2] = _mm256_add_ps(p, _mm256_mul_ps(c4, r));
+            o[3] = _mm256_add_ps(_mm256_add_ps(q, _mm256_mul_ps(c8, s)), m[5]);
+            put4(o, y, 32 * g, W, vb);
+        }
+    }
+}
+
+AVX512 void cl_wino_group_avx512(int dy, const float *Zg, int ntw, int nt, float *out, int64_t os)
+{
+    /* lane u < 4 of a half: tile row u / ntw (S = 8 ntw floats apart),
+     * tile u % ntw, column l; the upper four lanes come from z2, z3 */
+    const int S = 8 * ntw;
+    int ix[16] = {0};
+    for (int u = 0; u < 4; u++) ix[u] = (u / ntw) * S + 4 * (u % ntw);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i idx[6];
+    idx[0] = _mm512_loadu_si512(ix);
+    for (int l = 1; l < 6; l++) idx[l] = _mm512_add_epi32(idx[l - 1], one);
+    const __mmask8 mk = nt >= 8 ? 0xFF : (__mmask8)((1u << nt) - 1);
+    for (int k = 0; k < 6; k++) {
+        const float *b = Zg + k * 64;
+        const __m512 z0 = _mm512_loadu_ps(b), z1 = _mm512_loadu_ps(b + 16);
+        const __m512 z2 = _mm512_loadu_ps(b + 32), z3 = _mm512_loadu_ps(b + 48);
+        __m256 d[6], r[6];
+#pragma GCC unroll 6
+        for (int l = 0; l < 6; l++)
+            d[l] = _mm256_insertf128_ps(
+                PERM(z0, idx[l], z1),
+                _mm512_castps512_ps128(_mm512_permutex2var_ps(z2, idx[l], z3)), 1);
+        tf6(dy, d, r);
+        float *o = out + (int64_t)k * 6 * os;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os, mk, r[j]);
+    }
+}
+#endif

@@ -1,0 +1,87 @@
+/* Winograd filter transforms (once per call): U = G g G^T of every 3x3
+ * filter and the weight gradient's back-transform dW += G^T S G (Lavin &
+ * Gray 2016, "Fast Algorithms for Convolutional Neural Networks"; G of
+ * F(2x2, 3x3) and F(4x4, 3x3) as in conv_wino_tf.c's header). Computed in
+ * double, rounded once. */
+#include "internal.h"
+
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+
+/* Blocks of FB filters, so U and S are read / written along rows (their
+ * a*a planes are O*I floats apart: one entry at a time would thrash L1). */
+#define FB 64
+
+void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
+{
+    const int a = m + 2;
+    const int64_t PQ = (int64_t)O * I;
+    const double(*G)[3] = m == 4 ? G4 : G2;
+    for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
+        const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
+        double gg[9][FB], t[6][3][FB]; /* the block's filters, then t = G g */
+        for (int q = 0; q < nb; q++) {
+            const int64_t e = e0 + q; /* U [P][Q] entry; flip: e = c*O + o */
+            const float *g = W + (flip ? (e % O) * I + e / O : e) * 9;
+            for (int u = 0; u < 9; u++) gg[u][q] = flip ? g[8 - u] : g[u];
+        }
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < 3; j++) {
+                const double g0 = G[i][0], g1 = G[i][1], g2 = G[i][2];
+                double *restrict tt = t[i][j];
+#pragma omp simd
+                for (int q = 0; q < nb; q++)
+                    tt[q] = g0 * gg[j][q] + g1 * gg[3 + j][q] + g2 * gg[6 + j][q];
+            }
+        for (int i = 0; i < a; i++) /* U = (G g) G^T */
+            for (int j = 0; j < a; j++) {
+                const double h0 = G[j][0], h1 = G[j][1], h2 = G[j][2];
+                float *restrict u = U + (int64_t)(i * a + j) * PQ + e0;
+#pragma omp simd
+                for (int q = 0; q < nb; q++)
+                    u[q] = (float)(t[i][0][q] * h0 + t[i][1][q] * h1 + t[i][2][q] * h2);
+            }
+    }
+}
+
+void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
+{
+    const int a = m + 2;
+    const int64_t OI = (int64_t)O * I;
+    const double(*G)[3] = m == 4 ? G4 : G2;
+    for (int64_t p0 = 0; p0 < OI; p0 += FB) {
+        const int nb = (int)(OI - p0 < FB ? OI - p0 : FB);
+        double t[3][6][FB], d[9][FB]; /* t = G^T S, d = t G */
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < a; j++) {
+                double *restrict tt = t[k][j];
+                for (int q = 0; q < nb; q++) tt[q] = 0;
+                for (int i = 0; i < a; i++) {
+                    const double gik = G[i][k];
+                    const float *restrict sr = S + (int64_t)(i * a + j) * OI + p0;
+                    if (gik != 0)
+#pragma omp simd
+                        for (int q = 0; q < nb; q++) tt[q] += gik * sr[q];
+                }
+            }
+        for (int k = 0; k < 3; k++)
+            for (int l = 0; l < 3; l++) {
+                double *restrict dd = d[k * 3 + l];
+                for (int q = 0; q < nb; q++) dd[q] = 0;
+                for (int j = 0; j < a; j++) {
+                    const double gjl = G[j][l];
+                    const double *restrict tt = t[k][j];
+#pragma omp simd
+                    for (int q = 0; q < nb; q++) dd[q] += tt[q] * gjl;
+                }
+            }
+        for (int q = 0; q < nb; q++) /* dW += G^T S G */
+            for (int u = 0; u < 9; u++) dW[(p0 + q) * 9 + u] += (float)d[u][q];
+    }
+}
