@@ -108,6 +108,40 @@ Test(bn_fused, backward_relu_matches_separate_passes_and_naive)
         for (int bs = 0; bs < 2; bs++) check_backward(SH[t][0], SH[t][1], SH[t][2], bs, &rng);
 }
 
+/* The mask redone from x: the bits of ReLU backward (on the fused
+ * forward's output) + BN backward, and near the naive twin. Some x sit
+ * exactly where the normalised value is 0 (the gradient there is 0). */
+Test(bn_fused, backward_relu_x_matches_mask_from_y)
+{
+    cl_rng rng;
+    cl_rng_seed(&rng, 14);
+    for (int t = 0; t < NSH; t++)
+        for (int bs = 0; bs < 2; bs++) {
+            int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
+            int64_t m = (int64_t)N * C * HW;
+            float g[17], b[17], mu[17], is[17];
+            params(C, &rng, g, b, mu, is);
+            b[0] = 0.0f;
+            float *x = tc_randn(m, &rng, 1, 0), *dy = tc_randn(m, &rng, 1, 0);
+            x[0] = mu[0]; /* v = 0 exactly in channel 0 */
+            float *y = tc_randn(m, &rng, 1, 0), *gr = tc_randn(m, &rng, 1, 0),
+                  *dxr = tc_randn(m, &rng, 1, 0), *dx = tc_randn(m, &rng, 1, 0),
+                  *dxn = tc_randn(m, &rng, 1, 0);
+            float pr[2][17] = {{0}}, p[2][17] = {{0}}, pn[2][17] = {{0}};
+            cl_bn_apply_act(x, NULL, y, g, b, mu, is, 1, N, C, HW);
+            cl_relu_backward(y, dy, gr, m);
+            cl_bn_backward(x, gr, dxr, g, mu, is, bs, N, C, HW, pr[0], pr[1]);
+            cl_bn_backward_relu_x(x, dy, dx, g, b, mu, is, bs, N, C, HW, p[0], p[1]);
+            cr_assert(same_bits(dx, dxr, m), "%dx%dx%d: dx bits differ", N, C, HW);
+            cr_assert(memcmp(p, pr, sizeof p) == 0, "%dx%dx%d: dgamma/dbeta differ", N, C, HW);
+            cl_bn_backward_relu_x_naive(x, dy, dxn, g, b, mu, is, bs, N, C, HW, pn[0], pn[1]);
+            expect_near("backward_relu_x vs naive", dx, dxn, m, KTOL);
+            expect_near("backward_relu_x dgamma vs naive", p[0], pn[0], C, KTOL);
+            cl_free(x), cl_free(dy), cl_free(y), cl_free(gr), cl_free(dxr), cl_free(dx);
+            cl_free(dxn);
+        }
+}
+
 /* Threads own whole channels, so 1, 2 and 3 threads give the same bits. */
 Test(bn_fused, thread_count_independent)
 {
@@ -119,14 +153,17 @@ Test(bn_fused, thread_count_independent)
     params(C, &rng, g, b, mu, is);
     float *x = tc_randn(m, &rng, 1, 0), *res = tc_randn(m, &rng, 1, 0),
           *dy = tc_randn(m, &rng, 1, 0);
-    float *y[3], *gk[3], *dx[3], p[3][2][5];
+    float *y[3], *gk[3], *dx[3], *dx2[3], p[3][2][5], p2[3][2][5];
     memset(p, 0, sizeof p);
+    memset(p2, 0, sizeof p2);
     for (int k = 0; k < 3; k++) {
         omp_set_num_threads(k + 1);
         y[k] = tc_randn(m, &rng, 1, 0), gk[k] = tc_randn(m, &rng, 1, 0),
         dx[k] = tc_randn(m, &rng, 1, 0);
         cl_bn_apply_act(x, res, y[k], g, b, mu, is, 1, N, C, HW);
         cl_bn_backward_relu(x, y[k], dy, gk[k], dx[k], g, mu, is, 1, N, C, HW, p[k][0], p[k][1]);
+        dx2[k] = tc_randn(m, &rng, 1, 0);
+        cl_bn_backward_relu_x(x, dy, dx2[k], g, b, mu, is, 1, N, C, HW, p2[k][0], p2[k][1]);
     }
     omp_set_num_threads(saved);
     for (int k = 1; k < 3; k++) {
@@ -134,8 +171,10 @@ Test(bn_fused, thread_count_independent)
         cr_assert(same_bits(gk[0], gk[k], m), "g differs with %d threads", k + 1);
         cr_assert(same_bits(dx[0], dx[k], m), "dx differs with %d threads", k + 1);
         cr_assert(memcmp(p[0], p[k], sizeof p[0]) == 0, "dgamma/dbeta differ, %d threads", k + 1);
+        cr_assert(same_bits(dx2[0], dx2[k], m), "relu_x dx differs with %d threads", k + 1);
+        cr_assert(memcmp(p2[0], p2[k], sizeof p2[0]) == 0, "relu_x dgamma/dbeta differ");
     }
-    for (int k = 0; k < 3; k++) cl_free(y[k]), cl_free(gk[k]), cl_free(dx[k]);
+    for (int k = 0; k < 3; k++) cl_free(y[k]), cl_free(gk[k]), cl_free(dx[k]), cl_free(dx2[k]);
     cl_free(x), cl_free(res), cl_free(dy);
 }
 

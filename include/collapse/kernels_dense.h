@@ -109,6 +109,20 @@ void cl_bn_backward_relu_naive(const float *x, const float *y, const float *dy, 
                                const float *invstd, int batch_stats, int N, int C, int HW,
                                float *dgamma, float *dbeta);
 
+/* The same backward for relu = 1 and no residual, with the mask redone
+ * from x instead of read from y: the forward's float operations
+ * v = (x - mean) * (gamma * invstd) + beta give y > 0 exactly when v > 0.
+ * Needs beta and the forward's mean/invstd; no g is written. Bit-identical
+ * to cl_bn_backward_relu (and so to ReLU backward + BN backward), with the
+ * memory traffic of a plain cl_bn_backward. */
+void cl_bn_backward_relu_x(const float *x, const float *dy, float *dx, const float *gamma,
+                           const float *beta, const float *mean, const float *invstd,
+                           int batch_stats, int N, int C, int HW, float *dgamma, float *dbeta);
+void cl_bn_backward_relu_x_naive(const float *x, const float *dy, float *dx, const float *gamma,
+                                 const float *beta, const float *mean, const float *invstd,
+                                 int batch_stats, int N, int C, int HW, float *dgamma,
+                                 float *dbeta);
+
 /* ---- cosine classifier (kernels/cosine.c; Jiang et al. ICML 2024) ----
  * y [N, OUT] = T <x_n / |x_n|, w_o / |w_o|>, norms clamped below at
  * CL_COSINE_EPS (as torch.nn.functional.normalize), no bias.

@@ -6,9 +6,11 @@
  *             (and of the residual), one write of y. The ReLU and the
  *             residual add of a BasicBlock ride in the apply pass.
  *   backward  one pass for the two channel sums (reading x and dy, and y
- *             for the fused ReLU mask, which is written back as the
- *             masked gradient), one pass for dx. Both passes of a chunk of
- *             channels run back to back, so the second re-reads from cache.
+ *             for the fused ReLU mask, which may be written back as the
+ *             masked gradient; or no y: the mask redone from x,
+ *             cl_bn_backward_relu_x), one pass for dx. Both passes of a
+ *             chunk of channels run back to back, so the second re-reads
+ *             from cache where the chunk fits.
  *
  * Sums are double, in LANES = 8 lanes per channel (one AVX-512 / two AVX2
  * vectors): element i of every plane of the channel goes to lane i % 8
@@ -71,25 +73,57 @@ static inline void lanes_grad(const float *restrict x, const float *restrict dy,
     for (int j = 0; j < LANES; j++) a[j] = la[j], b[j] = lb[j];
 }
 
-/* lanes_grad of g = dy where y > 0 else 0, written to gout (may be dy)
- * unless NULL. The mask goes through a small buffer in a separate
- * vectorised loop (a select inside the double loop compiled to branches,
- * mispredicted half the time); MB is a multiple of LANES, so every element
- * lands in the same lane as in lanes_grad. */
-#define MB 256
-static inline void lanes_grad_mask(const float *x, const float *dy, const float *y, float *gout,
-                                   int64_t n, double mu, double *a, double *b)
+/* Where the ReLU mask of a fused backward comes from: the fused forward's
+ * output y (y > 0), or, with y NULL, the forward's own float operations
+ * redone from x: v = (x - m) * k + b with k = gamma * invstd, and
+ * relu(v) > 0 exactly when v > 0 (NaN: neither), so the mask is the same
+ * bit for bit without reading y. */
+typedef struct {
+    const float *y;
+    float m, k, b;
+} relu_mask;
+
+/* lanes_grad of the masked g, written to gout (may be dy) unless NULL
+ * (o = the plane's offset, for mk->y). Each block of LANES masks into a
+ * small float array first, in its own simd loop: a select inside the
+ * double loop compiled to branches, mispredicted half the time. Same lanes
+ * as lanes_grad. */
+static inline void lanes_grad_mask(const float *x, const float *dy, const relu_mask *mk,
+                                   int64_t o, float *gout, int64_t n, double mu, double *a,
+                                   double *b)
 {
-    float t[MB];
-    for (int64_t i0 = 0; i0 < n; i0 += MB) {
-        int m = (int)(n - i0 < MB ? n - i0 : MB);
-        const float *yp = y + i0, *dp = dy + i0;
+    double la[LANES], lb[LANES];
+    for (int j = 0; j < LANES; j++) la[j] = a[j], lb[j] = b[j];
+    const float *y = mk->y ? mk->y + o : NULL;
+    const float m = mk->m, k = mk->k, bb = mk->b;
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        float gv[LANES];
+        if (y) {
 #pragma omp simd
-        for (int i = 0; i < m; i++) t[i] = yp[i] > 0.0f ? dp[i] : 0.0f;
+            for (int j = 0; j < LANES; j++) gv[j] = y[i + j] > 0.0f ? dy[i + j] : 0.0f;
+        } else {
+#pragma omp simd
+            for (int j = 0; j < LANES; j++)
+                gv[j] = (x[i + j] - m) * k + bb > 0.0f ? dy[i + j] : 0.0f;
+        }
         if (gout)
-            for (int i = 0; i < m; i++) gout[i0 + i] = t[i];
-        lanes_grad(x + i0, t, m, mu, a, b);
+            for (int j = 0; j < LANES; j++) gout[i + j] = gv[j];
+#pragma omp simd
+        for (int j = 0; j < LANES; j++) {
+            double g = gv[j];
+            la[j] += g;
+            lb[j] += g * ((double)x[i + j] - mu);
+        }
     }
+    for (; i < n; i++) {
+        int on = y ? y[i] > 0.0f : (x[i] - m) * k + bb > 0.0f;
+        double g = on ? dy[i] : 0.0f;
+        if (gout) gout[i] = (float)g;
+        la[0] += g;
+        lb[0] += g * ((double)x[i] - mu);
+    }
+    for (int j = 0; j < LANES; j++) a[j] = la[j], b[j] = lb[j];
 }
 
 static inline double lanes_sum(const double *a)
@@ -270,30 +304,36 @@ static void bn_backward_cols(const float *x, const float *dy, float *dx, const f
     }
 }
 
-/* The plane path; y != NULL: the ReLU mask (g = dy where y > 0, written to
- * g and read back by the dx pass; g = NULL: not written, the dx pass masks
- * again, which costs a read but saves a write), else g = dy (g unused). */
-static void bn_backward_planes(const float *x, const float *y, const float *dy, float *g,
-                               float *dx, const float *gamma, const float *mean,
-                               const float *invstd, int batch_stats, int N, int C, int HW,
-                               float *dgamma, float *dbeta)
+/* The plane path. Without a mask (y and beta NULL) g = dy. With one (from
+ * y, or recomputed from x with beta: relu_mask), g = dy where it is set:
+ * written to g if g != NULL and read back by the dx pass; g = NULL: not
+ * written, the dx pass masks again. */
+static void bn_backward_planes(const float *x, const float *y, const float *beta,
+                               const float *dy, float *g, float *dx, const float *gamma,
+                               const float *mean, const float *invstd, int batch_stats, int N,
+                               int C, int HW, float *dgamma, float *dbeta)
 {
     int64_t total = (int64_t)N * C * HW;
     double M = (double)N * HW;
-    const float *gin = y && g ? g : dy; /* what the dx pass reads */
-    const float *mask = y && !g ? y : NULL;
+    int masked = y || beta, remask = masked && !g;
+    const float *gin = masked && g ? g : dy; /* what the dx pass reads */
     int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
     for (int bi = 0; bi < nb; bi++) {
         int c0 = bi * w, cw = imin(w, C - c0);
         double la[CB][LANES] = {{0}}, lb[CB][LANES] = {{0}};
         float a[CB], b[CB], cc[CB], mu[CB];
-        for (int j = 0; j < cw; j++) mu[j] = mean[c0 + j];
+        relu_mask mk[CB];
+        for (int j = 0; j < cw; j++) {
+            int c = c0 + j;
+            mu[j] = mean[c];
+            mk[j] = (relu_mask){y, mean[c], gamma[c] * invstd[c], beta ? beta[c] : 0.0f};
+        }
         for (int n = 0; n < N; n++)
             for (int j = 0; j < cw; j++) {
                 int64_t o = ((int64_t)n * C + c0 + j) * HW;
-                if (y)
-                    lanes_grad_mask(x + o, dy + o, y + o, g ? g + o : NULL, HW, mu[j], la[j],
+                if (masked)
+                    lanes_grad_mask(x + o, dy + o, &mk[j], o, g ? g + o : NULL, HW, mu[j], la[j],
                                     lb[j]);
                 else
                     lanes_grad(x + o, dy + o, HW, mu[j], la[j], lb[j]);
@@ -308,11 +348,18 @@ static void bn_backward_planes(const float *x, const float *y, const float *dy, 
                 const float *restrict xp = x + o, *restrict gp = gin + o;
                 float *restrict dp = dx + o;
                 float aj = a[j], bj = b[j], cj = cc[j], mj = mu[j];
-                if (mask) {
-                    const float *restrict yp = mask + o;
+                if (remask && y) {
+                    const float *restrict yp = y + o;
 #pragma omp simd
                     for (int i = 0; i < HW; i++) {
                         float gv = yp[i] > 0.0f ? gp[i] : 0.0f;
+                        dp[i] = aj * gv + bj * (xp[i] - mj) + cj;
+                    }
+                } else if (remask) {
+                    float m = mk[j].m, k = mk[j].k, bb = mk[j].b;
+#pragma omp simd
+                    for (int i = 0; i < HW; i++) {
+                        float gv = (xp[i] - m) * k + bb > 0.0f ? gp[i] : 0.0f;
                         dp[i] = aj * gv + bj * (xp[i] - mj) + cj;
                     }
                 } else {
@@ -330,14 +377,22 @@ void cl_bn_backward(const float *x, const float *dy, float *dx, const float *gam
     if (HW == 1)
         bn_backward_cols(x, dy, dx, gamma, mean, invstd, batch_stats, N, C, dgamma, dbeta);
     else
-        bn_backward_planes(x, NULL, dy, NULL, dx, gamma, mean, invstd, batch_stats, N, C, HW,
-                           dgamma, dbeta);
+        bn_backward_planes(x, NULL, NULL, dy, NULL, dx, gamma, mean, invstd, batch_stats, N, C,
+                           HW, dgamma, dbeta);
 }
 
 void cl_bn_backward_relu(const float *x, const float *y, const float *dy, float *g, float *dx,
                          const float *gamma, const float *mean, const float *invstd,
                          int batch_stats, int N, int C, int HW, float *dgamma, float *dbeta)
 {
-    bn_backward_planes(x, y, dy, g, dx, gamma, mean, invstd, batch_stats, N, C, HW, dgamma,
-                       dbeta);
+    bn_backward_planes(x, y, NULL, dy, g, dx, gamma, mean, invstd, batch_stats, N, C, HW,
+                       dgamma, dbeta);
+}
+
+void cl_bn_backward_relu_x(const float *x, const float *dy, float *dx, const float *gamma,
+                           const float *beta, const float *mean, const float *invstd,
+                           int batch_stats, int N, int C, int HW, float *dgamma, float *dbeta)
+{
+    bn_backward_planes(x, NULL, beta, dy, NULL, dx, gamma, mean, invstd, batch_stats, N, C, HW,
+                       dgamma, dbeta);
 }

@@ -90,3 +90,17 @@ void cl_bn_backward_relu_naive(const float *x, const float *y, const float *dy, 
     cl_bn_backward_naive(x, m, dx, gamma, mean, invstd, batch_stats, N, C, HW, dgamma, dbeta);
     if (m != g) cl_free(m);
 }
+
+void cl_bn_backward_relu_x_naive(const float *x, const float *dy, float *dx, const float *gamma,
+                                 const float *beta, const float *mean, const float *invstd,
+                                 int batch_stats, int N, int C, int HW, float *dgamma,
+                                 float *dbeta)
+{
+    int64_t n = (int64_t)N * C * HW;
+    float *y = cl_alloc(sizeof(float) * (size_t)(n > 0 ? n : 1), "bn naive relu output");
+    CL_ASSERT(y);
+    cl_bn_apply_act_naive(x, NULL, y, gamma, beta, mean, invstd, 1, N, C, HW);
+    cl_bn_backward_relu_naive(x, y, dy, NULL, dx, gamma, mean, invstd, batch_stats, N, C, HW,
+                              dgamma, dbeta);
+    cl_free(y);
+}

@@ -201,14 +201,25 @@ void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *
                                const float *dy, float *g, int keep_g, float *dx, float *dp)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
+    const float *mean = saved, *invstd = saved + C;
     if (bn_sync(r)) {
-        int64_t n = (int64_t)r->n * C * HW;
-        for (int64_t i = 0; i < n; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t pl = 0; pl < (int64_t)r->n * C; pl++) {
+            int c = (int)(pl % C);
+            float m = mean[c], k = p[c] * invstd[c], b = p[C + c];
+            for (int64_t i = pl * HW; i < (pl + 1) * HW; i++) {
+                int on = y ? y[i] > 0.0f : (x[i] - m) * k + b > 0.0f;
+                g[i] = on ? dy[i] : 0.0f;
+            }
+        }
         bn_sync_backward(l, r, p, x, saved, g, dx, dp);
         return;
     }
-    cl_bn_backward_relu(x, y, dy, keep_g ? g : NULL, dx, p, saved, saved + C, r->train, r->n, C,
-                        HW, dp, dp + C);
+    if (y)
+        cl_bn_backward_relu(x, y, dy, keep_g ? g : NULL, dx, p, mean, invstd, r->train, r->n, C,
+                            HW, dp, dp + C);
+    else
+        cl_bn_backward_relu_x(x, dy, dx, p, p + C, mean, invstd, r->train, r->n, C, HW, dp,
+                              dp + C);
 }
 
 static int64_t bn_flops(const cl_layer *l) { return cl_shape_size(l->in); }

@@ -236,8 +236,9 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     cl_bn_backward_relu_layer(&u[BN2], &rs, p + u[BN2].param_off, a[CONV2], y, saved + so[BN2],
                               dy, g, 1, g1, dp + u[BN2].param_off);
     sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
-    /* through relu1 and bn1; the masked gradient is not needed again */
-    cl_bn_backward_relu_layer(&u[BN1], &rs, p + u[BN1].param_off, a[CONV1], a[RELU1],
+    /* through relu1 and bn1, the mask redone from conv1's output (relu1's
+     * output is not read again); the masked gradient is not needed again */
+    cl_bn_backward_relu_layer(&u[BN1], &rs, p + u[BN1].param_off, a[CONV1], NULL,
                               saved + so[BN1], g2, g2, 0, g1, dp + u[BN1].param_off);
     sub_backward(l, CONV1, &rs, p, x, a[CONV1], saved + so[CONV1], g1, dx, dp);
     const float *gs = g;
