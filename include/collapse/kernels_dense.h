@@ -81,6 +81,48 @@ void cl_bn_backward_naive(const float *x, const float *dy, float *dx, const floa
                           const float *mean, const float *invstd, int batch_stats, int N, int C,
                           int HW, float *dgamma, float *dbeta);
 
+/* ---- batch norm fused with the rest of a BasicBlock (bn.c) ----
+ * Forward: y = act((x - mean[c]) * invstd[c] * gamma[c] + beta[c] + res),
+ * res [N, C, HW] the residual (NULL = none), act = ReLU if relu (NaN
+ * propagates) else identity. The float operations are those of
+ * cl_bn_apply followed by the add and cl_relu_forward, so the result is
+ * bit-identical to the separate passes; it saves one write and read of the
+ * normalised tensor per fused step. */
+void cl_bn_apply_act(const float *x, const float *res, float *y, const float *gamma,
+                     const float *beta, const float *mean, const float *invstd, int relu, int N,
+                     int C, int HW);
+void cl_bn_apply_act_naive(const float *x, const float *res, float *y, const float *gamma,
+                           const float *beta, const float *mean, const float *invstd, int relu,
+                           int N, int C, int HW);
+
+/* Backward of cl_bn_apply_act with relu = 1: g = dy where y > 0 else 0
+ * (y = that forward's output; g is written, and is also the gradient of
+ * the residual input; g may equal dy; g = NULL: not written, the dx pass
+ * masks dy again), then cl_bn_backward of g (dx, dgamma, dbeta as there).
+ * Bit-identical to cl_relu_backward + cl_bn_backward, in two passes over
+ * memory instead of three. */
+void cl_bn_backward_relu(const float *x, const float *y, const float *dy, float *g, float *dx,
+                         const float *gamma, const float *mean, const float *invstd,
+                         int batch_stats, int N, int C, int HW, float *dgamma, float *dbeta);
+void cl_bn_backward_relu_naive(const float *x, const float *y, const float *dy, float *g,
+                               float *dx, const float *gamma, const float *mean,
+                               const float *invstd, int batch_stats, int N, int C, int HW,
+                               float *dgamma, float *dbeta);
+
+/* The same backward for relu = 1 and no residual, with the mask redone
+ * from x instead of read from y: the forward's float operations
+ * v = (x - mean) * (gamma * invstd) + beta give y > 0 exactly when v > 0.
+ * Needs beta and the forward's mean/invstd; no g is written. Bit-identical
+ * to cl_bn_backward_relu (and so to ReLU backward + BN backward), with the
+ * memory traffic of a plain cl_bn_backward. */
+void cl_bn_backward_relu_x(const float *x, const float *dy, float *dx, const float *gamma,
+                           const float *beta, const float *mean, const float *invstd,
+                           int batch_stats, int N, int C, int HW, float *dgamma, float *dbeta);
+void cl_bn_backward_relu_x_naive(const float *x, const float *dy, float *dx, const float *gamma,
+                                 const float *beta, const float *mean, const float *invstd,
+                                 int batch_stats, int N, int C, int HW, float *dgamma,
+                                 float *dbeta);
+
 /* ---- cosine classifier (kernels/cosine.c; Jiang et al. ICML 2024) ----
  * y [N, OUT] = T <x_n / |x_n|, w_o / |w_o|>, norms clamped below at
  * CL_COSINE_EPS (as torch.nn.functional.normalize), no bias.

@@ -140,8 +140,11 @@ static void bn_sync_backward(const cl_layer *l, const cl_run *r, const float *p,
     }
 }
 
-static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
-                       const float *x, float *y, float *saved)
+/* The statistics half of the forward: fills saved = mean [C], invstd [C]
+ * (batch statistics and the running-stat update in train mode, the
+ * running statistics in eval mode). */
+static void bn_stats_phase(const cl_layer *l, const cl_run *r, float *b, const float *x,
+                           float *saved)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
     float *mean = saved, *invstd = saved + C, *rm = b, *rv = b + C;
@@ -164,7 +167,14 @@ static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float
             invstd[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
         }
     }
-    cl_bn_apply(x, y, p, p + C, mean, invstd, r->n, C, HW);
+}
+
+static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                       const float *x, float *y, float *saved)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    bn_stats_phase(l, r, b, x, saved);
+    cl_bn_apply(x, y, p, p + C, saved, saved + C, r->n, C, HW);
 }
 
 static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
@@ -176,6 +186,40 @@ static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, cons
         return;
     }
     cl_bn_backward(x, dy, dx, p, saved, saved + C, r->train, r->n, C, HW, dp, dp + C);
+}
+
+void cl_bn_forward_relu(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                        const float *x, const float *res, float *y, float *saved)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    bn_stats_phase(l, r, b, x, saved);
+    cl_bn_apply_act(x, res, y, p, p + C, saved, saved + C, 1, r->n, C, HW);
+}
+
+void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *p,
+                               const float *x, const float *y, const float *saved,
+                               const float *dy, float *g, int keep_g, float *dx, float *dp)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    const float *mean = saved, *invstd = saved + C;
+    if (bn_sync(r)) {
+        for (int64_t pl = 0; pl < (int64_t)r->n * C; pl++) {
+            int c = (int)(pl % C);
+            float m = mean[c], k = p[c] * invstd[c], b = p[C + c];
+            for (int64_t i = pl * HW; i < (pl + 1) * HW; i++) {
+                int on = y ? y[i] > 0.0f : (x[i] - m) * k + b > 0.0f;
+                g[i] = on ? dy[i] : 0.0f;
+            }
+        }
+        bn_sync_backward(l, r, p, x, saved, g, dx, dp);
+        return;
+    }
+    if (y)
+        cl_bn_backward_relu(x, y, dy, keep_g ? g : NULL, dx, p, mean, invstd, r->train, r->n, C,
+                            HW, dp, dp + C);
+    else
+        cl_bn_backward_relu_x(x, dy, dx, p, p + C, mean, invstd, r->train, r->n, C, HW, dp,
+                              dp + C);
 }
 
 static int64_t bn_flops(const cl_layer *l) { return cl_shape_size(l->in); }

@@ -10,11 +10,18 @@
  * conv1.W, bn1.gamma, bn1.beta, conv2.W, bn2.gamma, bn2.beta [, sc_conv.W,
  * sc_bn.gamma, sc_bn.beta]; bufs: bn1, bn2 [, sc_bn] running mean/var.
  *
+ * bn1 + relu1 and bn2 + the residual add + the final ReLU run fused
+ * (cl_bn_forward_relu, batchnorm.c): the normalised tensors are never
+ * stored, and the backward applies the ReLU masks inside the BN passes
+ * (the same float operations as the separate layers, so the results are
+ * bit-identical; one write and one read of A less per fused step in
+ * forward, the mask pass folded into the BN sums pass in backward).
+ *
  * Saved area for batch n (A = n * OC*OH*OW floats each): the outputs of
- * conv1, bn1, relu1, conv2, bn2 [, sc_conv, sc_bn], then each sub-layer's
- * own saved state. Workspace: backward keeps three gradient buffers of A
- * (plus one of the input size for the projection's dx) before the
- * sub-layers' scratch. */
+ * conv1, relu1, conv2 [, sc_conv, sc_bn], then each sub-layer's own saved
+ * state. Workspace: backward keeps three gradient buffers of A (plus one
+ * of the input size for the projection's dx) before the sub-layers'
+ * scratch. */
 #include <stdio.h>
 #include <string.h>
 
@@ -131,13 +138,18 @@ static void blk_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
 
 static int64_t act_floats(const cl_layer *l, int n) { return (int64_t)n * cl_shape_size(l->out); }
 
+/* Whether sub-layer i's output is stored (the BN outputs are fused away). */
+static int keeps_out(int i) { return i != BN1 && i != BN2; }
+
 /* Offsets into the saved area for batch n: sub-layer i's output at
- * out_off[i], its own saved state at sv_off[i]. */
+ * out_off[i] (-1: not stored), its own saved state at sv_off[i]. */
 static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off)
 {
     int64_t A = act_floats(l, n), off = 0;
-    for (int i = 0; i < l->nsub; i++, off += A)
-        if (out_off) out_off[i] = off;
+    for (int i = 0; i < l->nsub; i++) {
+        if (out_off) out_off[i] = keeps_out(i) ? off : -1;
+        if (keeps_out(i)) off += A;
+    }
     for (int i = 0; i < l->nsub; i++) {
         const cl_layer *u = &l->sub[i];
         if (sv_off) sv_off[i] = off;
@@ -187,22 +199,21 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
     int64_t oo[NSUB_MAX], so[NSUB_MAX];
     saved_layout(l, r->n, oo, so);
     float *a[NSUB_MAX];
-    for (int i = 0; i < l->nsub; i++) a[i] = saved + oo[i];
+    for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
+    const cl_layer *u = l->sub;
     sub_forward(l, CONV1, r, p, b, x, a[CONV1], saved + so[CONV1]);
-    for (int i = BN1; i <= BN2; i++) sub_forward(l, i, r, p, b, a[i - 1], a[i], saved + so[i]);
+    cl_bn_forward_relu(&u[BN1], r, p + u[BN1].param_off, b + u[BN1].buf_off, a[CONV1], NULL,
+                       a[RELU1], saved + so[BN1]);
+    sub_forward(l, CONV2, r, p, b, a[RELU1], a[CONV2], saved + so[CONV2]);
     const float *sc = x;
     if (l->nsub > SC_CONV) {
         sub_forward(l, SC_CONV, r, p, b, x, a[SC_CONV], saved + so[SC_CONV]);
         sub_forward(l, SC_BN, r, p, b, a[SC_CONV], a[SC_BN], saved + so[SC_BN]);
         sc = a[SC_BN];
     }
-    const float *main = a[BN2];
-    int64_t A = act_floats(l, r->n);
-#pragma omp parallel for simd schedule(static) if (A >= PAR_MIN)
-    for (int64_t i = 0; i < A; i++) {
-        float v = main[i] + sc[i];
-        y[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
-    }
+    /* y = relu(bn2(conv2) + shortcut) in one pass */
+    cl_bn_forward_relu(&u[BN2], r, p + u[BN2].param_off, b + u[BN2].buf_off, a[CONV2], sc, y,
+                       saved + so[BN2]);
 }
 
 static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
@@ -212,20 +223,23 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     int64_t oo[NSUB_MAX], so[NSUB_MAX];
     saved_layout(l, r->n, oo, so);
     const float *a[NSUB_MAX];
-    for (int i = 0; i < l->nsub; i++) a[i] = saved + oo[i];
+    for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
     int64_t A = act_floats(l, r->n), nx = (int64_t)r->n * cl_shape_size(l->in);
     int proj = l->nsub > SC_CONV;
     float *g = r->ws, *g1 = g + A, *g2 = g1 + A, *gx = g2 + A;
     cl_run rs = *r;
     rs.ws = r->ws + ((grad_floats(l, r->n) + 15) & ~(int64_t)15);
     CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
-    /* through the final ReLU: g = dy where y > 0 (the sum's gradient) */
-#pragma omp parallel for simd schedule(static) if (A >= PAR_MIN)
-    for (int64_t i = 0; i < A; i++) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-    sub_backward(l, BN2, &rs, p, a[CONV2], a[BN2], saved + so[BN2], g, g1, dp);
+    const cl_layer *u = l->sub;
+    /* through the final ReLU (g = dy where y > 0: the gradient of the sum,
+     * kept for the shortcut) and bn2 */
+    cl_bn_backward_relu_layer(&u[BN2], &rs, p + u[BN2].param_off, a[CONV2], y, saved + so[BN2],
+                              dy, g, 1, g1, dp + u[BN2].param_off);
     sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
-    sub_backward(l, RELU1, &rs, p, a[BN1], a[RELU1], saved + so[RELU1], g2, g2, dp);
-    sub_backward(l, BN1, &rs, p, a[CONV1], a[BN1], saved + so[BN1], g2, g1, dp);
+    /* through relu1 and bn1, the mask redone from conv1's output (relu1's
+     * output is not read again); the masked gradient is not needed again */
+    cl_bn_backward_relu_layer(&u[BN1], &rs, p + u[BN1].param_off, a[CONV1], NULL,
+                              saved + so[BN1], g2, g2, 0, g1, dp + u[BN1].param_off);
     sub_backward(l, CONV1, &rs, p, x, a[CONV1], saved + so[CONV1], g1, dx, dp);
     const float *gs = g;
     if (proj) {

@@ -23,4 +23,19 @@ extern const cl_layer_ops cl_cosine_ops;    /* cosine.c */
  * infer calls it. */
 cl_status cl_layer_check_keys(const cl_layer *l);
 
+/* batchnorm.c: a BN layer with the ReLU that follows it (and the residual
+ * add before that ReLU) fused into its passes, for the BasicBlock (block.c).
+ * Forward: y = relu(bn(x) + res) (res NULL = none), saved and bufs as the
+ * plain layer. Backward: y = that forward's output; the masked gradient
+ * g = dy where y > 0 is written to g when keep_g (g may equal dy; g must be
+ * a buffer of the activation size either way: synchronised BN uses it), dx
+ * and dp as the plain layer's backward of g. y = NULL (only without res,
+ * and without keep_g): the mask is redone from x (cl_bn_backward_relu_x),
+ * so y is not read. */
+void cl_bn_forward_relu(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                        const float *x, const float *res, float *y, float *saved);
+void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *p,
+                               const float *x, const float *y, const float *saved,
+                               const float *dy, float *g, int keep_g, float *dx, float *dp);
+
 #endif

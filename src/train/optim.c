@@ -118,19 +118,37 @@ void cl_optim_reset(cl_optim *o)
     o->step = 0;
 }
 
-/* p [n], g [n], buf [n] (NULL when mu == 0). */
+/* p [n], g [n], buf [n] (NULL when mu == 0). One pass per tensor: weight
+ * decay, momentum and the update together. The three variants are separate
+ * loops because a loop with the choices inside compiled to scalar code
+ * (GCC 12 did not vectorise it, 2 ms per step of the 2.9M-parameter MLP);
+ * each does the same float operations in the same order as before, so the
+ * results are bit-identical. */
 static void sgd_range(float *restrict p, const float *restrict g, float *restrict buf, int64_t n,
                       float lr, float wd, float mu, int nesterov)
 {
+    if (!buf) {
 #pragma omp parallel for simd schedule(static) if (n > 32768)
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        if (buf) {
+        for (int64_t i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
+            p[i] -= lr * d;
+        }
+    } else if (!nesterov) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+        for (int64_t i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
             float b = mu * buf[i] + d;
             buf[i] = b;
-            d = nesterov ? d + mu * b : b;
+            p[i] -= lr * b;
         }
-        p[i] -= lr * d;
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+        for (int64_t i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
+            float b = mu * buf[i] + d;
+            buf[i] = b;
+            p[i] -= lr * (d + mu * b);
+        }
     }
 }
 
@@ -199,8 +217,9 @@ int cl_all_finite(const float *x, int64_t n)
     float acc = 0.0f;
     /* every term is 0 or NaN, so the reduction order cannot change the
      * answer: let the compiler use vector lanes (a serial float chain ran at
-     * ~1.5 Gelem/s, 2 ms per step of the 2.9M-parameter MLP) */
-#pragma omp simd reduction(+ : acc)
+     * ~1.5 Gelem/s, 2 ms per step of the 2.9M-parameter MLP) and the
+     * threads (the trainer checks the gradient every step) */
+#pragma omp parallel for simd reduction(+ : acc) schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
     return acc == 0.0f;
 }
