@@ -7,7 +7,7 @@
  * 16 KiB stack buffer from 64 rows on). Callers run these inside their own
  * OpenMP regions (one product per thread).
  *
- * Speed (bench/bench_7_kgemm): 70-100% of the one-core FMA peak on the
+ * Speed (bench/bench_8_kgemm): 70-100% of the one-core FMA peak on the
  * Winograd shapes. Strides: keep rows 64-byte aligned (ld a multiple of
  * 16) and avoid multiples of 1024 floats (4 KiB): rows that map to the
  * same L1 set defeat the prefetcher; 16x1024x16 nn measured avx2 66 / 88

@@ -211,8 +211,11 @@ static int wino_m(const cl_conv_dims *d)
  *   for 32..64 channels (return CL_WINO_BLAS_NT there) is the better rule. */
 static int wino_blas(const cl_conv_dims *d)
 {
-    (void)d;
-    return CL_WINO_BLAS_NN | CL_WINO_BLAS_NT;
+    /* measured at 2 threads, batch 128 (bench_7_conv): cl_kgemm wins the
+     * element-wise products of forward/dx from 32 channels (64@8x8: 1.66 ->
+     * 1.12 ms, ResNet-18 64@32x32: 22 -> 13 ms), OpenBLAS at 16 channels
+     * (16@32x32: 2.1 vs 2.4 ms) and in dW everywhere. */
+    return CL_WINO_BLAS_NT | (d->C <= 16 && d->OC <= 16 ? CL_WINO_BLAS_NN : 0);
 }
 
 const char *cl_conv2d_algo(const cl_conv_dims *d)
