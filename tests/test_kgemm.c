@@ -130,6 +130,23 @@ static void check_all(int nt)
     }
 }
 
+/* Every column count 1..144 (all tail cases of the 64-column panels: 1 to
+ * 4 vectors, the last one masked) and every row count 1..7 (6-row blocks
+ * with 4/2/1-row tails) at a few depths, on every path. (N = 49..63 once
+ * computed only the first vector of the last panel on AVX-512.) */
+Test(kgemm, every_tail_shape)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 21);
+    static const int KS[] = {1, 2, 17};
+    for (int isa = CL_ISA_GENERIC; isa <= (int)cl_isa_best(); isa++)
+        for (int nt = 0; nt < 2; nt++)
+            for (int M = 1; M <= 7; M++)
+                for (int k = 0; k < 3; k++)
+                    for (int N = 1; N <= 144; N++)
+                        check_one((cl_isa)isa, nt, M, N, KS[k], N % 3 ? 0 : 16, N % 2, &r);
+}
+
 Test(kgemm, nn_every_path_vs_naive)
 {
     check_all(0);

@@ -80,7 +80,10 @@ INL512 void nn_rows(const int MR, int N, int K, const float *A, int lda, const f
     if (rest <= 0) return;
     int nv = (rest + 15) / 16;
     __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
-    switch (nv) {
+    switch (nv) { /* rest = 49..63 needs 4 vectors, the last one masked */
+    case 4:
+        nn_tile(MR, 4, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
+        break;
     case 3:
         nn_tile(MR, 3, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
         break;
