@@ -61,3 +61,31 @@ Test(cli_isa, forced_path_is_recorded_in_config_json, .timeout = TC_TIMEOUT)
     unsetenv("COLLAPSE_ISA");
     ctx_done(&c);
 }
+
+/* COLLAPSE_CONV likewise (kernels_conv.h: auto|winograd|gemm): a typo is
+ * one line naming the variable, status 2, no folder; a good value is
+ * recorded in config.json as "conv". */
+Test(cli_isa, conv_choice_checked_and_recorded, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "conv_env");
+    char out[256], cj[300];
+    sub(out, sizeof out, "%s/run", c.dir);
+    sub(cj, sizeof cj, "%s/config.json", out);
+    setenv("COLLAPSE_CONV", "wino", 1);
+    const char *args[] = {TRAIN(out), NULL};
+    int st = run(&c, args);
+    char *err = tc_slurp(c.err, NULL);
+    cr_assert(st == 2 && strstr(err, "collapse: COLLAPSE_CONV=wino: expected auto") == err &&
+                  strchr(err, '\n') == err + strlen(err) - 1,
+              "status %d, stderr: %s", st, err);
+    free(err);
+    cr_assert(!tc_exists(out));
+    setenv("COLLAPSE_CONV", "gemm", 1);
+    run_ok(&c, args);
+    char *j = tc_slurp(cj, NULL);
+    cr_assert(j && strstr(j, "\"conv\": \"gemm\""), "%s", j ? j : "(no config.json)");
+    free(j);
+    unsetenv("COLLAPSE_CONV");
+    ctx_done(&c);
+}

@@ -9,6 +9,7 @@
 #include "collapse/blas.h"
 #include "collapse/comm.h"
 #include "collapse/isa.h"
+#include "collapse/kernels_conv.h"
 
 /* The process group and the last failure line of this process: set once
  * by main / by cl_cli_fail, read by cl_cli_agree and main's exit path. */
@@ -107,7 +108,9 @@ static void usage(FILE *f)
                "environment: COLLAPSE_BLAS_CORE=NAME|auto picks the OpenBLAS kernels\n"
                "  (default: the best this CPU supports, whatever OPENBLAS_CORETYPE says)\n"
                "  COLLAPSE_ISA=auto|avx512|avx2|generic picks the path of the hand-written\n"
-               "  kernels (default: the best this CPU supports)\n");
+               "  kernels (default: the best this CPU supports)\n"
+               "  COLLAPSE_CONV=auto|winograd|gemm: Winograd F(4x4,3x3) for stride-1 3x3\n"
+               "  convolutions by the measured rule (auto), wherever it applies, or never\n");
 }
 
 static int run(int argc, char **argv)
@@ -121,12 +124,14 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("collapse %s (git %s)\nOpenBLAS core %s, %s threading, %d threads\n",
+        printf("collapse %s (git %s)\nOpenBLAS core %s, %s threading, %d threads\n"
+               "kernels: isa %s\n",
                CL_VERSION, CL_GIT, cl_blas_core(), cl_blas_threading(),
-               cl_blas_get_threads());
+               cl_blas_get_threads(), cl_isa_name(cl_isa_current()));
         return 0;
     }
-    if (cl_isa_check_env() != CL_OK) return cl_cli_fail(2, "%s", cl_errmsg());
+    if (cl_isa_check_env() != CL_OK || cl_conv_check_env() != CL_OK)
+        return cl_cli_fail(2, "%s", cl_errmsg());
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     return cl_cli_fail(2, "unknown command '%s' (try collapse --help)", argv[1]);

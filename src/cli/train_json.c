@@ -53,6 +53,8 @@ int cl_cli_train_config_json(int argc, char **argv, const cl_cli_train_opts *o,
     cl_json_str(&j, "git", CL_GIT);
     cl_json_str(&j, "blas_core", cl_blas_core());
     cl_json_str(&j, "isa", cl_isa_name(cl_isa_current())); /* hand-written kernels' path */
+    const char *conv = getenv("COLLAPSE_CONV"); /* checked at start-up (main.c) */
+    cl_json_str(&j, "conv", conv && *conv ? conv : "auto");
     cl_json_str(&j, "blas_threading", cl_blas_threading());
     cl_json_int(&j, "threads", cl_blas_get_threads());
     if (cl_comm_is_mpi_build()) cl_json_int(&j, "ranks", cl_comm_size(cfg->comm)); /* issue 12 */
