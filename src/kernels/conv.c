@@ -165,16 +165,12 @@ cl_status cl_conv_check_env(void)
     return CL_OK;
 }
 
-/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H) of
- * at most WINO_MAX_CC = C*OC: its transformed filters and per-slot dW
- * accumulators take (m+2)^2 * C * OC floats each (36 MiB per slot at
- * 512x512 for F(4)), which ResNet-18's 256/512-channel layers cannot
- * afford in memory (not measured yet: they stay on the gemm paths). */
-#define WINO_MAX_CC (128 * 128)
+/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H);
+ * above 128 x 128 channels the pipeline runs "big" (conv_winograd.c:
+ * shared chunk buffers and dW accumulators, no per-slot copies). */
 static int wino_eligible(const cl_conv_dims *d)
 {
-    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W &&
-           (int64_t)d->C * d->OC <= WINO_MAX_CC;
+    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W;
 }
 
 /* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths.

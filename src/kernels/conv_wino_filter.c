@@ -17,12 +17,17 @@ static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0
 /* Blocks of FB filters, so U and S are read / written along rows (their
  * a*a planes are O*I floats apart: one entry at a time would thrash L1). */
 #define FB 64
+/* Above this many filters (ResNet-18's 256/512-channel layers: 9-38 MB of
+ * U), the blocks are shared among the threads (each block is independent:
+ * same numbers at any thread count). */
+#define FILTER_PAR (128 * 128)
 
 void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
 {
     const int a = m + 2;
     const int64_t PQ = (int64_t)O * I;
     const double(*G)[3] = m == 4 ? G4 : G2;
+#pragma omp parallel for schedule(static) if (PQ > FILTER_PAR)
     for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
         const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
         double gg[9][FB], t[6][3][FB]; /* the block's filters, then t = G g */
@@ -55,6 +60,7 @@ void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW)
     const int a = m + 2;
     const int64_t OI = (int64_t)O * I;
     const double(*G)[3] = m == 4 ? G4 : G2;
+#pragma omp parallel for schedule(static) if (OI > FILTER_PAR)
     for (int64_t p0 = 0; p0 < OI; p0 += FB) {
         const int nb = (int)(OI - p0 < FB ? OI - p0 : FB);
         double t[3][6][FB], d[9][FB]; /* t = G^T S, d = t G */
