@@ -210,7 +210,12 @@ static int wino_blas(const cl_conv_dims *d)
     /* measured at 2 threads, batch 128 (bench_7_conv): cl_kgemm wins the
      * element-wise products of forward/dx from 32 channels (64@8x8: 1.66 ->
      * 1.12 ms, ResNet-18 64@32x32: 22 -> 13 ms), OpenBLAS at 16 channels
-     * (16@32x32: 2.1 vs 2.4 ms) and in dW everywhere. */
+     * (16@32x32: 2.1 vs 2.4 ms) and in dW everywhere. Those kgemm times
+     * were taken while cl_kgemm_nn skipped 49..63-column tails (64@32x32
+     * and 64@8x8 chunks are 56 tiles); fixed, one thread, batch 128, kgemm
+     * vs OpenBLAS NN is even (64@32x32 fwd 43-44 vs 43, 64@8x8 3.1 vs 3.1
+     * ms) and kgemm wins NN for 256@8x8 / 512@4x4 (fwd 44 / 44 vs 44-50 /
+     * 53-59 ms, noisy), so the rule stays. */
     return CL_WINO_BLAS_NT | (d->C <= 16 && d->OC <= 16 ? CL_WINO_BLAS_NN : 0);
 }
 
