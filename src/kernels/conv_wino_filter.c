@@ -3,7 +3,13 @@
  * Gray 2016, "Fast Algorithms for Convolutional Neural Networks"; G of
  * F(2x2, 3x3) and F(4x4, 3x3) as in conv_wino_tf.c's header). Computed in
  * double, rounded once. */
+#include <stdint.h>
+
 #include "internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -22,19 +28,43 @@ static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0
  * same numbers at any thread count). */
 #define FILTER_PAR (128 * 128)
 
+/* Wide layers write U (up to 37.7 MB) past the caches: whole 64-byte
+ * aligned blocks go out with streaming stores (no read for ownership;
+ * measured 512x512, one thread: 7.2 -> 4.5 ms). */
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static void stream_block(float *dst, const float *src)
+{
+    for (int k = 0; k < FB; k += 16) _mm512_stream_ps(dst + k, _mm512_loadu_ps(src + k));
+}
+#endif
+
+static int use_stream(int64_t PQ, const float *U)
+{
+#if defined(__x86_64__)
+    return PQ > FILTER_PAR && PQ % 16 == 0 && ((uintptr_t)U & 63) == 0 &&
+           cl_isa_current() == CL_ISA_AVX512;
+#else
+    (void)PQ, (void)U;
+    return 0;
+#endif
+}
+
 void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
 {
     const int a = m + 2;
     const int64_t PQ = (int64_t)O * I;
     const double(*G)[3] = m == 4 ? G4 : G2;
+    const int st = use_stream(PQ, U);
 #pragma omp parallel for schedule(static) if (PQ > FILTER_PAR)
     for (int64_t e0 = 0; e0 < PQ; e0 += FB) {
-        const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB);
+        const int nb = (int)(PQ - e0 < FB ? PQ - e0 : FB), sb = st && nb == FB;
         double gg[9][FB], t[6][3][FB]; /* the block's filters, then t = G g */
+        float ub[FB];
+        int64_t fc = e0 / O, fo = e0 % O; /* U [P][Q] entry e; flip: e = c*O + o */
         for (int q = 0; q < nb; q++) {
-            const int64_t e = e0 + q; /* U [P][Q] entry; flip: e = c*O + o */
-            const float *g = W + (flip ? (e % O) * I + e / O : e) * 9;
+            const float *g = W + (flip ? fo * I + fc : e0 + q) * 9;
             for (int u = 0; u < 9; u++) gg[u][q] = flip ? g[8 - u] : g[u];
+            if (++fo == O) fo = 0, fc++;
         }
         for (int i = 0; i < a; i++)
             for (int j = 0; j < 3; j++) {
@@ -47,11 +77,17 @@ void cl_wino_filter(int m, const float *W, int O, int I, int flip, float *U)
         for (int i = 0; i < a; i++) /* U = (G g) G^T */
             for (int j = 0; j < a; j++) {
                 const double h0 = G[j][0], h1 = G[j][1], h2 = G[j][2];
-                float *restrict u = U + (int64_t)(i * a + j) * PQ + e0;
+                float *restrict u = sb ? ub : U + (int64_t)(i * a + j) * PQ + e0;
 #pragma omp simd
                 for (int q = 0; q < nb; q++)
                     u[q] = (float)(t[i][0][q] * h0 + t[i][1][q] * h1 + t[i][2][q] * h2);
+#if defined(__x86_64__)
+                if (sb) stream_block(U + (int64_t)(i * a + j) * PQ + e0, ub);
+#endif
             }
+#if defined(__x86_64__)
+        if (sb) _mm_sfence();
+#endif
     }
 }
 
