@@ -202,25 +202,28 @@ Test(conv_winograd, env_forcing, .timeout = TC_TIMEOUT)
     cr_assert_eq(cl_conv_check_env(), CL_OK);
 }
 
-/* Two calls give bit-identical y, dx, dW (fixed chunks and slot order). */
-Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
+/* Two runs of the pipeline on the same data give bit-identical y, dx, dW;
+ * threads[k] > 0: run k with that many threads (the caller's otherwise). */
+static void check_repeat(cl_conv_dims d, int blas, const int threads[2], uint64_t seed)
 {
     cl_rng r;
-    cl_rng_seed(&r, 404);
-    cl_conv_dims d = cl_conv_dims_make(13, 16, 10, 9, 24, 3, 1, 1);
+    cl_rng_seed(&r, seed);
     const int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.H * d.W;
     const int64_t nw = (int64_t)d.OC * d.C * 9;
     float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
+    const int saved = omp_get_max_threads();
     for (int m = 2; m <= 4; m += 2) {
         float *ws = arr(cl_wino_ws_floats(&d, m)), *out[2][3];
         for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(threads[k] > 0 ? threads[k] : saved);
             out[k][0] = arr(ny);
             out[k][1] = arr(nx);
             out[k][2] = cl_alloc_array((size_t)nw, sizeof(float), "t");
             memset(out[k][2], 0, sizeof(float) * (size_t)nw);
-            cl_wino_forward(&d, m, BLAS, x, W, NULL, out[k][0], ws);
-            cl_wino_backward(&d, m, BLAS, x, W, dy, out[k][1], out[k][2], NULL, ws);
+            cl_wino_forward(&d, m, blas, x, W, NULL, out[k][0], ws);
+            cl_wino_backward(&d, m, blas, x, W, dy, out[k][1], out[k][2], NULL, ws);
         }
+        omp_set_num_threads(saved);
         cr_assert(memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny) == 0);
         cr_assert(memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)nx) == 0);
         cr_assert(memcmp(out[0][2], out[1][2], sizeof(float) * (size_t)nw) == 0);
@@ -231,6 +234,13 @@ Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
     cl_free(x);
     cl_free(W);
     cl_free(dy);
+}
+
+/* Two calls give bit-identical y, dx, dW (fixed chunks and slot order). */
+Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
+{
+    const int same[2] = {0, 0};
+    check_repeat(cl_conv_dims_make(13, 16, 10, 9, 24, 3, 1, 1), BLAS, same, 404);
 }
 
 /* F(2) (m0 = 2) and F(4) on the shapes sh[n] (trained-like data on odd entries)
@@ -309,33 +319,7 @@ Test(conv_winograd, wide_match_naive, .timeout = TC_TIMEOUT)
  * (each position's dW accumulator belongs to one thread; chunks in order). */
 Test(conv_winograd, wide_thread_independent, .timeout = TC_TIMEOUT)
 {
-    cl_rng r;
-    cl_rng_seed(&r, 808);
-    cl_conv_dims d = cl_conv_dims_make(3, 136, 6, 10, 130, 3, 1, 1);
-    const int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.H * d.W;
-    const int64_t nw = (int64_t)d.OC * d.C * 9;
-    float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
-    const int saved = omp_get_max_threads();
-    for (int m = 2; m <= 4; m += 2) {
-        float *ws = arr(cl_wino_ws_floats(&d, m)), *out[2][3];
-        for (int k = 0; k < 2; k++) {
-            omp_set_num_threads(k + 1);
-            out[k][0] = arr(ny);
-            out[k][1] = arr(nx);
-            out[k][2] = cl_alloc_array((size_t)nw, sizeof(float), "t");
-            memset(out[k][2], 0, sizeof(float) * (size_t)nw);
-            cl_wino_forward(&d, m, CL_WINO_TEST_CHUNK, x, W, NULL, out[k][0], ws);
-            cl_wino_backward(&d, m, CL_WINO_TEST_CHUNK, x, W, dy, out[k][1], out[k][2], NULL, ws);
-        }
-        omp_set_num_threads(saved);
-        cr_assert(memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny) == 0);
-        cr_assert(memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)nx) == 0);
-        cr_assert(memcmp(out[0][2], out[1][2], sizeof(float) * (size_t)nw) == 0);
-        for (int k = 0; k < 2; k++)
-            for (int j = 0; j < 3; j++) cl_free(out[k][j]);
-        cl_free(ws);
-    }
-    cl_free(x);
-    cl_free(W);
-    cl_free(dy);
+    const int one_two[2] = {1, 2};
+    check_repeat(cl_conv_dims_make(3, 136, 6, 10, 130, 3, 1, 1), CL_WINO_TEST_CHUNK, one_two,
+                 808);
 }
