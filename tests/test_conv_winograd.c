@@ -22,6 +22,7 @@
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,25 +202,28 @@ Test(conv_winograd, env_forcing, .timeout = TC_TIMEOUT)
     cr_assert_eq(cl_conv_check_env(), CL_OK);
 }
 
-/* Two calls give bit-identical y, dx, dW (fixed chunks and slot order). */
-Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
+/* Two runs of the pipeline on the same data give bit-identical y, dx, dW;
+ * threads[k] > 0: run k with that many threads (the caller's otherwise). */
+static void check_repeat(cl_conv_dims d, int blas, const int threads[2], uint64_t seed)
 {
     cl_rng r;
-    cl_rng_seed(&r, 404);
-    cl_conv_dims d = cl_conv_dims_make(13, 16, 10, 9, 24, 3, 1, 1);
+    cl_rng_seed(&r, seed);
     const int64_t nx = (int64_t)d.N * d.C * d.H * d.W, ny = (int64_t)d.N * d.OC * d.H * d.W;
     const int64_t nw = (int64_t)d.OC * d.C * 9;
     float *x = tc_randn(nx, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0), *dy = tc_randn(ny, &r, 1, 0);
+    const int saved = omp_get_max_threads();
     for (int m = 2; m <= 4; m += 2) {
         float *ws = arr(cl_wino_ws_floats(&d, m)), *out[2][3];
         for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(threads[k] > 0 ? threads[k] : saved);
             out[k][0] = arr(ny);
             out[k][1] = arr(nx);
             out[k][2] = cl_alloc_array((size_t)nw, sizeof(float), "t");
             memset(out[k][2], 0, sizeof(float) * (size_t)nw);
-            cl_wino_forward(&d, m, BLAS, x, W, NULL, out[k][0], ws);
-            cl_wino_backward(&d, m, BLAS, x, W, dy, out[k][1], out[k][2], NULL, ws);
+            cl_wino_forward(&d, m, blas, x, W, NULL, out[k][0], ws);
+            cl_wino_backward(&d, m, blas, x, W, dy, out[k][1], out[k][2], NULL, ws);
         }
+        omp_set_num_threads(saved);
         cr_assert(memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny) == 0);
         cr_assert(memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)nx) == 0);
         cr_assert(memcmp(out[0][2], out[1][2], sizeof(float) * (size_t)nw) == 0);
@@ -232,14 +236,21 @@ Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
     cl_free(dy);
 }
 
-/* F(2) and F(4) on the shapes sh[n] (trained-like data on odd entries)
+/* Two calls give bit-identical y, dx, dW (fixed chunks and slot order). */
+Test(conv_winograd, deterministic, .timeout = TC_TIMEOUT)
+{
+    const int same[2] = {0, 0};
+    check_repeat(cl_conv_dims_make(13, 16, 10, 9, 24, 3, 1, 1), BLAS, same, 404);
+}
+
+/* F(2) (m0 = 2) and F(4) on the shapes sh[n] (trained-like data on odd entries)
  * with the given element-wise stage, within the bounds. */
-static void check_list(const int (*sh)[5], int n, int blas, uint64_t seed)
+static void check_list_m(const int (*sh)[5], int n, int blas, uint64_t seed, int m0)
 {
     cl_rng r;
     cl_rng_seed(&r, seed);
     for (int s = 0; s < n; s++)
-        for (int m = 2; m <= 4; m += 2) {
+        for (int m = m0; m <= 4; m += 2) {
             cl_conv_dims d = cl_conv_dims_make(sh[s][0], sh[s][1], sh[s][2], sh[s][3], sh[s][4],
                                                3, 1, 1);
             errs e = run_case_b(d, m, blas, s % 2, 1, s % 2, &r);
@@ -250,11 +261,18 @@ static void check_list(const int (*sh)[5], int n, int blas, uint64_t seed)
         }
 }
 
-/* The element-wise stage through cl_kgemm (blas = 0) matches too. */
+static void check_list(const int (*sh)[5], int n, int blas, uint64_t seed)
+{
+    check_list_m(sh, n, blas, seed, 2);
+}
+
+/* The element-wise stage through cl_kgemm (blas = 0) matches too; the
+ * last shape's F(4) chunks are 58 tiles (cl_kgemm_nn once skipped 49..63
+ * column tails, as 64-channel layers' 56-tile chunks hit). */
 Test(conv_winograd, kgemm_stage_matches_naive, .timeout = TC_TIMEOUT)
 {
-    const int sh[][5] = {{3, 17, 9, 7, 5}, {2, 16, 32, 32, 16}};
-    check_list(sh, 2, 0, 505);
+    const int sh[][5] = {{3, 17, 9, 7, 5}, {2, 16, 32, 32, 16}, {58, 31, 4, 4, 31}};
+    check_list(sh, 3, 0, 505);
 }
 
 /* The portable tile read-out / write-back (COLLAPSE_ISA=generic; the
@@ -265,4 +283,43 @@ Test(conv_winograd, portable_path_matches_naive, .timeout = TC_TIMEOUT)
     setenv("COLLAPSE_ISA", "generic", 1);
     check_list(sh, 3, BLAS, 606);
     unsetenv("COLLAPSE_ISA");
+}
+
+/* Wide layers (C*OC > 128^2) run the "big" pipeline (shared chunk buffers,
+ * dW accumulated per position xi). wide_512_4x4: ResNet-18's 512@4x4 with
+ * F(4) (one tile per image, as the auto rule picks; the naive twins take
+ * ~1.5 s here). wide_match_naive (F(4) as auto picks; F(2) with several
+ * chunks): 256 channels at 4x4, an odd wide shape, and with
+ * CL_WINO_TEST_CHUNK several chunks of 16 tiles at N = 5, both
+ * element-wise stages. */
+Test(conv_winograd, wide_512_4x4, .timeout = TC_TIMEOUT)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 706);
+    cl_conv_dims d = cl_conv_dims_make(1, 512, 4, 4, 512, 3, 1, 1);
+    errs e = run_case(d, 4, 1, 1, 1, &r);
+    cr_assert(e.y <= F4_BOUND && e.dx <= F4_BOUND && e.dW <= F4_BOUND && e.db <= F4_BOUND,
+              "%.3g %.3g %.3g eps", e.y / FLT_EPSILON, e.dx / FLT_EPSILON, e.dW / FLT_EPSILON);
+    cl_conv_dims a = cl_conv_dims_make(128, 512, 4, 4, 512, 3, 1, 1);
+    cl_conv_dims b = cl_conv_dims_make(128, 256, 8, 8, 256, 3, 1, 1);
+    cr_assert_str_eq(cl_conv2d_algo(&a), "winograd-F4");
+    cr_assert_str_eq(cl_conv2d_algo(&b), "winograd-F4");
+}
+
+Test(conv_winograd, wide_match_naive, .timeout = TC_TIMEOUT)
+{
+    const int sh[][5] = {{1, 256, 4, 4, 136}, {2, 144, 5, 7, 160}};
+    check_list_m(sh, 2, BLAS, 707, 4);
+    const int ch[][5] = {{5, 129, 5, 5, 128}}; /* F(4): 20 tiles, F(2): 45 */
+    check_list(ch, 1, CL_WINO_TEST_CHUNK, 709);
+    check_list_m(ch, 1, CL_WINO_TEST_CHUNK | BLAS, 710, 4);
+}
+
+/* The big pipeline gives bit-identical y, dx and dW at 1 and 2 threads
+ * (each position's dW accumulator belongs to one thread; chunks in order). */
+Test(conv_winograd, wide_thread_independent, .timeout = TC_TIMEOUT)
+{
+    const int one_two[2] = {1, 2};
+    check_repeat(cl_conv_dims_make(3, 136, 6, 10, 130, 3, 1, 1), CL_WINO_TEST_CHUNK, one_two,
+                 808);
 }

@@ -165,16 +165,12 @@ cl_status cl_conv_check_env(void)
     return CL_OK;
 }
 
-/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H) of
- * at most WINO_MAX_CC = C*OC: its transformed filters and per-slot dW
- * accumulators take (m+2)^2 * C * OC floats each (36 MiB per slot at
- * 512x512 for F(4)), which ResNet-18's 256/512-channel layers cannot
- * afford in memory (not measured yet: they stay on the gemm paths). */
-#define WINO_MAX_CC (128 * 128)
+/* Winograd F(m x m, 3x3) runs stride-1 3x3 convs with pad 1 (OH = H);
+ * above 128 x 128 channels the pipeline runs "big" (conv_winograd.c:
+ * shared chunk buffers and dW accumulators, no per-slot copies). */
 static int wino_eligible(const cl_conv_dims *d)
 {
-    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W &&
-           (int64_t)d->C * d->OC <= WINO_MAX_CC;
+    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W;
 }
 
 /* Tile size m (4 or 2) of the Winograd path, 0 = the gemm paths.
@@ -214,7 +210,12 @@ static int wino_blas(const cl_conv_dims *d)
     /* measured at 2 threads, batch 128 (bench_7_conv): cl_kgemm wins the
      * element-wise products of forward/dx from 32 channels (64@8x8: 1.66 ->
      * 1.12 ms, ResNet-18 64@32x32: 22 -> 13 ms), OpenBLAS at 16 channels
-     * (16@32x32: 2.1 vs 2.4 ms) and in dW everywhere. */
+     * (16@32x32: 2.1 vs 2.4 ms) and in dW everywhere. Those kgemm times
+     * were taken while cl_kgemm_nn skipped 49..63-column tails (64@32x32
+     * and 64@8x8 chunks are 56 tiles); fixed, one thread, batch 128, kgemm
+     * vs OpenBLAS NN is even (64@32x32 fwd 43-44 vs 43, 64@8x8 3.1 vs 3.1
+     * ms) and kgemm wins NN for 256@8x8 / 512@4x4 (fwd 44 / 44 vs 44-50 /
+     * 53-59 ms, noisy), so the rule stays. */
     return CL_WINO_BLAS_NT | (d->C <= 16 && d->OC <= 16 ? CL_WINO_BLAS_NN : 0);
 }
 

@@ -102,6 +102,9 @@ void cl_wino_filter_grad(int m, const float *S, int O, int I, float *dW);
  * cl_conv2d_forward / _backward. */
 #define CL_WINO_BLAS_NN 1
 #define CL_WINO_BLAS_NT 2
+/* Tests only: chunks of 16 tiles in the big pipeline (C*OC > 128^2), so a
+ * small batch runs several (the workspace of the default plan suffices). */
+#define CL_WINO_TEST_CHUNK 4
 int64_t cl_wino_ws_floats(const cl_conv_dims *d, int m);
 void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
                      const float *b, float *y, float *ws);
