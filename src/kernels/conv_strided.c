@@ -1,0 +1,209 @@
+/* Stride-2 convolutions (3x3 pad 1 and 1x1 pad 0: the down-sampling convs
+ * and shortcuts of the ResNets) by im2col into a packed column block and
+ * the small products of kernels_gemm.h (cl_kgemm_nn / _nt) instead of one
+ * OpenBLAS call per image (conv.c's im2col paths).
+ *
+ * - G images side by side (ST_COLS output columns at most): col
+ *   [C*k*k, G*OH*OW] of one slot stays in L2 and the products get >= 64
+ *   columns on the small late-stage planes (8x8 -> 4x4: 16 per image).
+ * - forward: yg [OC, L] = W [OC, CKK] @ col [CKK, L] (L = G*OH*OW), written
+ *   straight into y when G = 1, else copied out per image (+ bias).
+ * - dW: dWp [OC, CKK] += dyg [OC, L] @ col^T (cl_kgemm_nt, which packs
+ *   slices of col^T), one partial per slot, summed in slot order after the
+ *   batch (deterministic for a given thread count).
+ * - dx: dcol [CKK, L] = Wt [CKK, OC] @ dyg, then the stride-2 col2im per
+ *   image (each dx element written once: the taps that reach it are summed
+ *   in registers, see col2im_s2).
+ * Workspace: per slot col, dyg/yg and dWp; after the slots Wt. */
+#include <omp.h>
+#include <string.h>
+
+#include "collapse/kernels_dense.h"
+#include "collapse/kernels_gemm.h"
+#include "internal.h"
+
+/* Output columns of one product (G * OH * OW, at least one image). */
+#define ST_COLS 256
+#define ST_GMAX 16
+
+int cl_strided_eligible(const cl_conv_dims *d)
+{
+    return d->stride == 2 && ((d->k == 3 && d->pad == 1) || (d->k == 1 && d->pad == 0));
+}
+
+static int st_group(const cl_conv_dims *d)
+{
+    int ohw = d->OH * d->OW, g = ohw >= ST_COLS ? 1 : ST_COLS / ohw;
+    return imax(1, imin(imin(g, ST_GMAX), d->N));
+}
+
+static int64_t st_round16(int64_t v) { return (v + 15) & ~(int64_t)15; }
+
+static int64_t st_slot(const cl_conv_dims *d)
+{
+    const int64_t L = (int64_t)st_group(d) * d->OH * d->OW, ckk = (int64_t)d->C * d->k * d->k;
+    return st_round16(ckk * L) + st_round16((int64_t)d->OC * L) + st_round16(d->OC * ckk);
+}
+
+int64_t cl_strided_ws_floats(const cl_conv_dims *d)
+{
+    return imin(d->N, CL_CONV_SLOTS) * st_slot(d) + (int64_t)d->OC * d->C * d->k * d->k;
+}
+
+static int st_threads(const cl_conv_dims *d)
+{
+    const int G = st_group(d), groups = (d->N + G - 1) / G;
+    return imax(1, imin(imin(imin(d->N, CL_CONV_SLOTS), groups), omp_get_max_threads()));
+}
+
+/* col [C*k*k, ld], columns [0, gn*OHW): im2col of images n0.. n0+gn-1. */
+static void st_im2col(const cl_conv_dims *d, const float *x, int n0, int gn, float *col,
+                      int64_t ld)
+{
+    const int64_t xs = (int64_t)d->C * d->H * d->W, ohw = (int64_t)d->OH * d->OW;
+    for (int g = 0; g < gn; g++)
+        cl_im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, 2, d->pad, d->OH, d->OW,
+                     col + g * ohw, ld);
+}
+
+void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
+                        float *y, float *ws)
+{
+    const int G = st_group(d), T = st_threads(d), ngroups = (d->N + G - 1) / G;
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW;
+    const int64_t slot = st_slot(d), ys = (int64_t)d->OC * OHW;
+    const int64_t ycol = st_round16((int64_t)CKK * G * OHW);
+    const cl_isa isa = cl_isa_current();
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *col = ws + omp_get_thread_num() * slot, *yg = col + ycol;
+#pragma omp for schedule(static)
+        for (int gi = 0; gi < ngroups; gi++) {
+            const int n0 = gi * G, gn = imin(G, d->N - n0);
+            const int ld = gn * OHW;
+            st_im2col(d, x, n0, gn, col, ld);
+            float *out = gn == 1 ? y + n0 * ys : yg;
+            cl_kgemm_nn(isa, d->OC, ld, CKK, W, CKK, col, ld, out, ld, 0);
+            for (int g = 0; g < gn; g++) {
+                float *yn = y + (n0 + g) * ys;
+                for (int oc = 0; oc < d->OC; oc++) {
+                    float *r = yn + (int64_t)oc * OHW;
+                    if (gn > 1)
+                        memcpy(r, yg + (int64_t)oc * ld + (int64_t)g * OHW,
+                               sizeof(float) * (size_t)OHW);
+                    if (b)
+                        for (int i = 0; i < OHW; i++) r[i] += b[oc];
+                }
+            }
+        }
+    }
+}
+
+/* dx [H, W] of one channel from its 9 dcol rows (3x3, stride 2, pad 1;
+ * row i*3 + j at dc + (i*3 + j)*ld, [OH, OW] each). Input row ih = 2 oh -
+ * 1 + i: even rows get tap i = 1 of oh = ih/2, odd rows taps i = 2 of
+ * oh = (ih-1)/2 and i = 0 of oh = (ih+1)/2; likewise columns. */
+static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int OW, float *dx)
+{
+    for (int ih = 0; ih < H; ih++) {
+        int ti[2], oi[2], ni = 0;
+        if (ih % 2 == 0) {
+            ti[ni] = 1, oi[ni++] = ih / 2;
+        } else {
+            if ((ih - 1) / 2 < OH) ti[ni] = 2, oi[ni++] = (ih - 1) / 2;
+            if ((ih + 1) / 2 < OH) ti[ni] = 0, oi[ni++] = (ih + 1) / 2;
+        }
+        float *restrict dr = dx + (int64_t)ih * W;
+        for (int iw = 0; iw < W; iw++) dr[iw] = 0;
+        for (int u = 0; u < ni; u++) {
+            const float *r0 = dc + (int64_t)ti[u] * 3 * ld + (int64_t)oi[u] * OW;
+            const float *restrict c0 = r0, *restrict c1 = r0 + ld, *restrict c2 = r0 + 2 * ld;
+            /* even columns 2 ow: tap j = 1 of ow; odd 2 ow + 1: j = 2 of ow,
+             * j = 0 of ow + 1 */
+            for (int ow = 0; ow < OW; ow++) {
+                const int iw = 2 * ow;
+                if (iw < W) dr[iw] += c1[ow];
+                if (iw + 1 < W) dr[iw + 1] += c2[ow] + (ow + 1 < OW ? c0[ow + 1] : 0.0f);
+            }
+        }
+    }
+}
+
+/* dx of images n0.. from dcol [C*k*k, ld] (overwritten). */
+static void st_col2im(const cl_conv_dims *d, const float *dcol, int64_t ld, int n0, int gn,
+                      float *dx)
+{
+    const int64_t HW = (int64_t)d->H * d->W, ohw = (int64_t)d->OH * d->OW;
+    const int KK = d->k * d->k;
+    for (int g = 0; g < gn; g++)
+        for (int c = 0; c < d->C; c++) {
+            const float *dc = dcol + (int64_t)c * KK * ld + g * ohw;
+            float *dxc = dx + ((int64_t)(n0 + g) * d->C + c) * HW;
+            if (d->k == 3) {
+                col2im_s2k3(dc, ld, d->H, d->W, d->OH, d->OW, dxc);
+                continue;
+            }
+            memset(dxc, 0, sizeof(float) * (size_t)HW); /* 1x1: the even positions */
+            for (int oh = 0; oh < d->OH; oh++)
+                for (int ow = 0; ow < d->OW; ow++)
+                    dxc[(int64_t)2 * oh * d->W + 2 * ow] = dc[(int64_t)oh * d->OW + ow];
+        }
+}
+
+/* One group of the backward pass (slot scratch col, dyg, dWp). */
+static void st_backward_group(const cl_conv_dims *d, cl_isa isa, const float *x,
+                              const float *Wt, const float *dy, float *dx, int n0, int gn,
+                              float *col, float *dyg, float *dWp)
+{
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, ld = gn * OHW;
+    const int64_t ys = (int64_t)d->OC * OHW;
+    st_im2col(d, x, n0, gn, col, ld);
+    const float *dg = dy + n0 * ys;
+    if (gn > 1) {
+        for (int g = 0; g < gn; g++)
+            for (int oc = 0; oc < d->OC; oc++)
+                memcpy(dyg + (int64_t)oc * ld + (int64_t)g * OHW, dy + (n0 + g) * ys + oc * OHW,
+                       sizeof(float) * (size_t)OHW);
+        dg = dyg;
+    }
+    /* dWp [OC, CKK] += dg [OC, ld] @ col [CKK, ld]^T */
+    cl_kgemm_nt(isa, d->OC, CKK, ld, dg, ld, col, ld, dWp, CKK, 1);
+    if (!dx) return;
+    /* dcol [CKK, ld] = Wt [CKK, OC] @ dg [OC, ld] (into col) */
+    cl_kgemm_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld, 0);
+    st_col2im(d, col, ld, n0, gn, dx);
+}
+
+void cl_strided_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
+                         float *dx, float *dW, float *db, float *ws)
+{
+    const int G = st_group(d), T = st_threads(d), ngroups = (d->N + G - 1) / G;
+    const int CKK = d->C * d->k * d->k, OHW = d->OH * d->OW, S = imin(d->N, CL_CONV_SLOTS);
+    const int64_t slot = st_slot(d), nW = (int64_t)d->OC * CKK;
+    const int64_t L = (int64_t)G * OHW, oyg = st_round16(CKK * L);
+    const int64_t odw = oyg + st_round16(d->OC * L);
+    const cl_isa isa = cl_isa_current();
+    float *Wt = ws + S * slot;
+    if (dx)
+        for (int r = 0; r < CKK; r++)
+            for (int oc = 0; oc < d->OC; oc++) Wt[(int64_t)r * d->OC + oc] = W[oc * CKK + r];
+    int used = 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        float *col = ws + omp_get_thread_num() * slot;
+#pragma omp single
+        used = omp_get_num_threads();
+        memset(col + odw, 0, sizeof(float) * (size_t)nW);
+#pragma omp for schedule(static)
+        for (int gi = 0; gi < ngroups; gi++)
+            st_backward_group(d, isa, x, Wt, dy, dx, gi * G, imin(G, d->N - gi * G), col,
+                              col + oyg, col + odw);
+    }
+#pragma omp parallel for schedule(static) if (nW * used >= PAR_MIN)
+    for (int64_t i = 0; i < nW; i++) {
+        float s = 0;
+        for (int t = 0; t < used; t++) s += ws[t * slot + odw + i];
+        dW[i] += s;
+    }
+    if (db) cl_bias_reduce(db, dy, d->N, d->OC, OHW);
+}
