@@ -16,14 +16,17 @@
  *   in registers, see col2im_s2).
  * Workspace: per slot col, dyg/yg and dWp; after the slots Wt. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "collapse/blas.h"
 
 #include "collapse/kernels_dense.h"
 #include "collapse/kernels_gemm.h"
 #include "internal.h"
 
 /* Output columns of one product (G * OH * OW, at least one image). */
-#define ST_COLS 256
+#define ST_COLS 64
 #define ST_GMAX 16
 
 int cl_strided_eligible(const cl_conv_dims *d)
@@ -56,14 +59,60 @@ static int st_threads(const cl_conv_dims *d)
     return imax(1, imin(imin(imin(d->N, CL_CONV_SLOTS), groups), omp_get_max_threads()));
 }
 
+/* e [OW] <- r[2t], o [OW] <- r[2t + 1] of one input row of W floats
+ * (0 past the row). */
+static void st_deint(const float *restrict r, int W, int OW, float *restrict e,
+                     float *restrict o)
+{
+    const int h = W / 2;
+#pragma omp simd
+    for (int t = 0; t < h; t++) {
+        e[t] = r[2 * t];
+        o[t] = r[2 * t + 1];
+    }
+    for (int t = h; t < OW; t++) {
+        e[t] = 2 * t < W ? r[2 * t] : 0.0f;
+        o[t] = 0.0f;
+    }
+}
+
+/* im2col of one image into col [C*k*k, ld] (its OH*OW columns): each input
+ * row is split once into its even and odd columns, then column tap j of
+ * stride 2 is a plain copy: j = 1 (or 1x1) the even ones, j = 2 the odd
+ * ones, j = 0 the odd ones shifted right by one (pad). */
+static void st_im2col_image(const cl_conv_dims *d, const float *x, float *col, int64_t ld)
+{
+    const int OW = d->OW, OH = d->OH, W = d->W, k = d->k;
+    float e[OW + 1], o[OW + 1];
+    for (int c = 0; c < d->C; c++) {
+        const float *xc = x + (int64_t)c * d->H * W;
+        for (int oh = 0; oh < OH; oh++)
+            for (int i = 0; i < k; i++) {
+                const int ih = k == 1 ? 2 * oh : 2 * oh - 1 + i;
+                float *r = col + (int64_t)(c * k + i) * k * ld + (int64_t)oh * OW;
+                if (ih < 0 || ih >= d->H) {
+                    for (int j = 0; j < k; j++) memset(r + j * ld, 0, sizeof(float) * (size_t)OW);
+                    continue;
+                }
+                st_deint(xc + (int64_t)ih * W, W, OW, e, o);
+                if (k == 1) {
+                    memcpy(r, e, sizeof(float) * (size_t)OW);
+                    continue;
+                }
+                r[0] = 0.0f;
+                memcpy(r + 1, o, sizeof(float) * (size_t)(OW - 1));
+                memcpy(r + ld, e, sizeof(float) * (size_t)OW);
+                memcpy(r + 2 * ld, o, sizeof(float) * (size_t)OW);
+            }
+    }
+}
+
 /* col [C*k*k, ld], columns [0, gn*OHW): im2col of images n0.. n0+gn-1. */
 static void st_im2col(const cl_conv_dims *d, const float *x, int n0, int gn, float *col,
                       int64_t ld)
 {
     const int64_t xs = (int64_t)d->C * d->H * d->W, ohw = (int64_t)d->OH * d->OW;
-    for (int g = 0; g < gn; g++)
-        cl_im2col_ld(x + (n0 + g) * xs, d->C, d->H, d->W, d->k, 2, d->pad, d->OH, d->OW,
-                     col + g * ohw, ld);
+    for (int g = 0; g < gn; g++) st_im2col_image(d, x + (n0 + g) * xs, col + g * ohw, ld);
 }
 
 void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
@@ -102,9 +151,12 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
 /* dx [H, W] of one channel from its 9 dcol rows (3x3, stride 2, pad 1;
  * row i*3 + j at dc + (i*3 + j)*ld, [OH, OW] each). Input row ih = 2 oh -
  * 1 + i: even rows get tap i = 1 of oh = ih/2, odd rows taps i = 2 of
- * oh = (ih-1)/2 and i = 0 of oh = (ih+1)/2; likewise columns. */
+ * oh = (ih-1)/2 and i = 0 of oh = (ih+1)/2; likewise even columns 2 ow
+ * tap j = 1 of ow, odd ones 2 ow + 1 taps j = 2 of ow and j = 0 of ow + 1.
+ * Both phases are summed in e / o, then interleaved into the row. */
 static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int OW, float *dx)
 {
+    float e[OW + 1], o[OW + 1];
     for (int ih = 0; ih < H; ih++) {
         int ti[2], oi[2], ni = 0;
         if (ih % 2 == 0) {
@@ -113,19 +165,26 @@ static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int O
             if ((ih - 1) / 2 < OH) ti[ni] = 2, oi[ni++] = (ih - 1) / 2;
             if ((ih + 1) / 2 < OH) ti[ni] = 0, oi[ni++] = (ih + 1) / 2;
         }
-        float *restrict dr = dx + (int64_t)ih * W;
-        for (int iw = 0; iw < W; iw++) dr[iw] = 0;
+        for (int t = 0; t <= OW; t++) e[t] = o[t] = 0.0f;
         for (int u = 0; u < ni; u++) {
             const float *r0 = dc + (int64_t)ti[u] * 3 * ld + (int64_t)oi[u] * OW;
             const float *restrict c0 = r0, *restrict c1 = r0 + ld, *restrict c2 = r0 + 2 * ld;
-            /* even columns 2 ow: tap j = 1 of ow; odd 2 ow + 1: j = 2 of ow,
-             * j = 0 of ow + 1 */
-            for (int ow = 0; ow < OW; ow++) {
-                const int iw = 2 * ow;
-                if (iw < W) dr[iw] += c1[ow];
-                if (iw + 1 < W) dr[iw + 1] += c2[ow] + (ow + 1 < OW ? c0[ow + 1] : 0.0f);
+#pragma omp simd
+            for (int ow = 0; ow < OW - 1; ow++) {
+                e[ow] += c1[ow];
+                o[ow] += c2[ow] + c0[ow + 1];
             }
+            e[OW - 1] += c1[OW - 1];
+            o[OW - 1] += c2[OW - 1];
         }
+        float *restrict dr = dx + (int64_t)ih * W;
+        const int h = W / 2;
+#pragma omp simd
+        for (int t = 0; t < h; t++) {
+            dr[2 * t] = e[t];
+            dr[2 * t + 1] = o[t];
+        }
+        if (W % 2) dr[W - 1] = e[h];
     }
 }
 
@@ -166,8 +225,9 @@ static void st_backward_group(const cl_conv_dims *d, cl_isa isa, const float *x,
                        sizeof(float) * (size_t)OHW);
         dg = dyg;
     }
-    /* dWp [OC, CKK] += dg [OC, ld] @ col [CKK, ld]^T */
-    cl_kgemm_nt(isa, d->OC, CKK, ld, dg, ld, col, ld, dWp, CKK, 1);
+    /* dWt [CKK, OC] += col [CKK, ld] @ dg^T: OpenBLAS beat cl_kgemm_nt
+     * (either orientation) and cl_kgemm_nn on a transposed dy here */
+    cl_sgemm(0, 1, CKK, d->OC, ld, 1.0f, col, ld, dg, ld, 1.0f, dWp, d->OC);
     if (!dx) return;
     /* dcol [CKK, ld] = Wt [CKK, OC] @ dg [OC, ld] (into col) */
     cl_kgemm_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld, 0);
@@ -200,10 +260,11 @@ void cl_strided_backward(const cl_conv_dims *d, const float *x, const float *W, 
                               col + oyg, col + odw);
     }
 #pragma omp parallel for schedule(static) if (nW * used >= PAR_MIN)
-    for (int64_t i = 0; i < nW; i++) {
-        float s = 0;
-        for (int t = 0; t < used; t++) s += ws[t * slot + odw + i];
-        dW[i] += s;
-    }
+    for (int oc = 0; oc < d->OC; oc++)
+        for (int r = 0; r < CKK; r++) {
+            float s = 0;
+            for (int t = 0; t < used; t++) s += ws[t * slot + odw + (int64_t)r * d->OC + oc];
+            dW[(int64_t)oc * CKK + r] += s;
+        }
     if (db) cl_bias_reduce(db, dy, d->N, d->OC, OHW);
 }
