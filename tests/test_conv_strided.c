@@ -87,11 +87,12 @@ static double run_case(cl_conv_dims d, int bias, int with_dx, cl_rng *r)
 
 /* N, C, H, W, OC: odd/even planes, 1x1 and 2x2 maps, channels not
  * multiples of 16, batch 1 and more images than CL_CONV_SLOTS (several
- * groups of several images, a partial last group). */
+ * groups of several images, a partial last group; products 50, 49 and 130
+ * columns wide, past cl_kgemm's 48-column tails). */
 static const int shapes[][5] = {
     {2, 5, 7, 7, 4},  {3, 16, 8, 8, 8},  {1, 17, 5, 9, 7}, {4, 3, 2, 2, 5},  {5, 6, 1, 1, 3},
     {11, 9, 8, 8, 19}, {1, 32, 16, 16, 24}, {20, 8, 4, 4, 6}, {3, 12, 9, 6, 33},
-    {2, 20, 13, 1, 6},
+    {2, 20, 13, 1, 6}, {3, 3, 9, 9, 6}, {2, 4, 14, 14, 5}, {1, 7, 20, 26, 9},
 };
 #define NSHAPES ((int)(sizeof shapes / sizeof *shapes))
 

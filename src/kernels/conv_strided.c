@@ -40,6 +40,17 @@ static int st_group(const cl_conv_dims *d)
     return imax(1, imin(imin(g, ST_GMAX), d->N));
 }
 
+/* cl_kgemm_nn with N split so that no call has N % 64 in 49..63: the
+ * AVX-512 path of this base (kgemm_avx512.c nn_rows, no case for a 4-vector
+ * tail) computes only N % 64 - 48 columns of such a tail. */
+static void st_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
+                  int ldb, float *C, int ldc)
+{
+    const int t = N % 64, n1 = t > 48 ? N - t + 48 : N;
+    cl_kgemm_nn(isa, M, n1, K, A, lda, B, ldb, C, ldc, 0);
+    if (n1 < N) cl_kgemm_nn(isa, M, N - n1, K, A, lda, B + n1, ldb, C + n1, ldc, 0);
+}
+
 static int64_t st_round16(int64_t v) { return (v + 15) & ~(int64_t)15; }
 
 static int64_t st_slot(const cl_conv_dims *d)
@@ -59,50 +70,53 @@ static int st_threads(const cl_conv_dims *d)
     return imax(1, imin(imin(imin(d->N, CL_CONV_SLOTS), groups), omp_get_max_threads()));
 }
 
-/* e [OW] <- r[2t], o [OW] <- r[2t + 1] of one input row of W floats
- * (0 past the row). */
-static void st_deint(const float *restrict r, int W, int OW, float *restrict e,
-                     float *restrict o)
+/* One input row xr [W] -> the OW columns of its k col rows r (row stride
+ * ld) at stride 2: r[ld] (1x1: r) <- the even columns xr[2t] (tap j = 1),
+ * r[2 ld] <- the odd ones xr[2t + 1] (j = 2, 0 past the row), r <- the
+ * odd ones shifted right by one, 0 first (j = 0, the pad). Inline loops:
+ * the rows are short (16 floats at 32x32) and memcpy calls cost more. */
+static void st_row(const float *restrict xr, int W, int OW, int k, float *restrict r,
+                   int64_t ld)
 {
     const int h = W / 2;
+    if (k == 1) {
+#pragma omp simd
+        for (int t = 0; t < OW; t++) r[t] = xr[2 * t];
+        return;
+    }
+    float *restrict r0 = r, *restrict r1 = r + ld, *restrict r2 = r + 2 * ld;
 #pragma omp simd
     for (int t = 0; t < h; t++) {
-        e[t] = r[2 * t];
-        o[t] = r[2 * t + 1];
+        r1[t] = xr[2 * t];
+        r2[t] = xr[2 * t + 1];
     }
-    for (int t = h; t < OW; t++) {
-        e[t] = 2 * t < W ? r[2 * t] : 0.0f;
-        o[t] = 0.0f;
+    if (h < OW) { /* W odd: OW = h + 1 */
+        r1[h] = xr[W - 1];
+        r2[h] = 0.0f;
     }
+    r0[0] = 0.0f;
+#pragma omp simd
+    for (int t = 1; t < OW; t++) r0[t] = xr[2 * t - 1];
 }
 
-/* im2col of one image into col [C*k*k, ld] (its OH*OW columns): each input
- * row is split once into its even and odd columns, then column tap j of
- * stride 2 is a plain copy: j = 1 (or 1x1) the even ones, j = 2 the odd
- * ones, j = 0 the odd ones shifted right by one (pad). */
+/* im2col of one image into col [C*k*k, ld] (its OH*OW columns), row by
+ * input row (st_row). */
 static void st_im2col_image(const cl_conv_dims *d, const float *x, float *col, int64_t ld)
 {
     const int OW = d->OW, OH = d->OH, W = d->W, k = d->k;
-    float e[OW + 1], o[OW + 1];
     for (int c = 0; c < d->C; c++) {
         const float *xc = x + (int64_t)c * d->H * W;
         for (int oh = 0; oh < OH; oh++)
             for (int i = 0; i < k; i++) {
                 const int ih = k == 1 ? 2 * oh : 2 * oh - 1 + i;
                 float *r = col + (int64_t)(c * k + i) * k * ld + (int64_t)oh * OW;
-                if (ih < 0 || ih >= d->H) {
-                    for (int j = 0; j < k; j++) memset(r + j * ld, 0, sizeof(float) * (size_t)OW);
+                if (ih >= 0 && ih < d->H) {
+                    st_row(xc + (int64_t)ih * W, W, OW, k, r, ld);
                     continue;
                 }
-                st_deint(xc + (int64_t)ih * W, W, OW, e, o);
-                if (k == 1) {
-                    memcpy(r, e, sizeof(float) * (size_t)OW);
-                    continue;
-                }
-                r[0] = 0.0f;
-                memcpy(r + 1, o, sizeof(float) * (size_t)(OW - 1));
-                memcpy(r + ld, e, sizeof(float) * (size_t)OW);
-                memcpy(r + 2 * ld, o, sizeof(float) * (size_t)OW);
+                for (int j = 0; j < k; j++)
+#pragma omp simd
+                    for (int t = 0; t < OW; t++) r[j * ld + t] = 0.0f;
             }
     }
 }
@@ -132,7 +146,7 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
             const int ld = gn * OHW;
             st_im2col(d, x, n0, gn, col, ld);
             float *out = gn == 1 ? y + n0 * ys : yg;
-            cl_kgemm_nn(isa, d->OC, ld, CKK, W, CKK, col, ld, out, ld, 0);
+            st_nn(isa, d->OC, ld, CKK, W, CKK, col, ld, out, ld);
             for (int g = 0; g < gn; g++) {
                 float *yn = y + (n0 + g) * ys;
                 for (int oc = 0; oc < d->OC; oc++) {
@@ -230,7 +244,7 @@ static void st_backward_group(const cl_conv_dims *d, cl_isa isa, const float *x,
     cl_sgemm(0, 1, CKK, d->OC, ld, 1.0f, col, ld, dg, ld, 1.0f, dWp, d->OC);
     if (!dx) return;
     /* dcol [CKK, ld] = Wt [CKK, OC] @ dg [OC, ld] (into col) */
-    cl_kgemm_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld, 0);
+    st_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld);
     st_col2im(d, col, ld, n0, gn, dx);
 }
 
