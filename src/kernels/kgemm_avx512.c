@@ -81,6 +81,9 @@ INL512 void nn_rows(const int MR, int N, int K, const float *A, int lda, const f
     int nv = (rest + 15) / 16;
     __mmask16 m = (__mmask16)(0xFFFFu >> (16 * nv - rest));
     switch (nv) {
+    case 4:
+        nn_tile(MR, 4, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
+        break;
     case 3:
         nn_tile(MR, 3, K, A, lda, B + j, ldb, C + j, ldc, acc, m);
         break;
