@@ -19,6 +19,7 @@
 
 #include "../src/kernels/internal.h"
 #include "collapse/kernels_conv.h"
+#include "collapse/kernels_gemm.h"
 #include "collapse/mem.h"
 #include "collapse/rng.h"
 #include "common.h"
@@ -176,4 +177,26 @@ Test(conv_strided, deterministic, .timeout = TC_TIMEOUT)
     cr_assert(memcmp(dW[0], dW[1], sizeof(float) * (size_t)nw) == 0);
     float *all[] = {x, W, dy, ws, dx[0], dx[1], dW[0], dW[1]};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+}
+
+/* The products' widths here are arbitrary (G * OH * OW): cl_kgemm_nn on
+ * every path for all tails of 1..64 columns (the AVX-512 path once
+ * computed only N % 64 - 48 columns of a 49..63-column tail). */
+Test(conv_strided, kgemm_nn_all_tails, .timeout = TC_TIMEOUT)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 16);
+    enum { MM = 7, KK = 5, NN = 140 };
+    float *A = tc_randn(MM * KK, &r, 1, 0), *B = tc_randn(KK * NN, &r, 1, 0);
+    float *C = arr(MM * NN), *R = arr(MM * NN);
+    for (int isa = CL_ISA_GENERIC; isa <= CL_ISA_AVX512; isa++)
+        for (int n = 1; n <= NN; n++) {
+            cl_kgemm_nn((cl_isa)isa, MM, n, KK, A, KK, B, NN, C, NN, 0);
+            cl_kgemm_nn_naive(MM, n, KK, A, KK, B, NN, R, NN, 0);
+            for (int i = 0; i < MM; i++)
+                for (int j = 0; j < n; j++)
+                    cr_assert(fabsf(C[i * NN + j] - R[i * NN + j]) <= 1e-4f,
+                              "isa %d N %d at (%d, %d)", isa, n, i, j);
+        }
+    cl_free(A), cl_free(B), cl_free(C), cl_free(R);
 }

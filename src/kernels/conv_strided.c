@@ -40,17 +40,6 @@ static int st_group(const cl_conv_dims *d)
     return imax(1, imin(imin(g, ST_GMAX), d->N));
 }
 
-/* cl_kgemm_nn with N split so that no call has N % 64 in 49..63: the
- * AVX-512 path of this base (kgemm_avx512.c nn_rows, no case for a 4-vector
- * tail) computes only N % 64 - 48 columns of such a tail. */
-static void st_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
-                  int ldb, float *C, int ldc)
-{
-    const int t = N % 64, n1 = t > 48 ? N - t + 48 : N;
-    cl_kgemm_nn(isa, M, n1, K, A, lda, B, ldb, C, ldc, 0);
-    if (n1 < N) cl_kgemm_nn(isa, M, N - n1, K, A, lda, B + n1, ldb, C + n1, ldc, 0);
-}
-
 static int64_t st_round16(int64_t v) { return (v + 15) & ~(int64_t)15; }
 
 static int64_t st_slot(const cl_conv_dims *d)
@@ -146,7 +135,7 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
             const int ld = gn * OHW;
             st_im2col(d, x, n0, gn, col, ld);
             float *out = gn == 1 ? y + n0 * ys : yg;
-            st_nn(isa, d->OC, ld, CKK, W, CKK, col, ld, out, ld);
+            cl_kgemm_nn(isa, d->OC, ld, CKK, W, CKK, col, ld, out, ld, 0);
             for (int g = 0; g < gn; g++) {
                 float *yn = y + (n0 + g) * ys;
                 for (int oc = 0; oc < d->OC; oc++) {
@@ -244,7 +233,7 @@ static void st_backward_group(const cl_conv_dims *d, cl_isa isa, const float *x,
     cl_sgemm(0, 1, CKK, d->OC, ld, 1.0f, col, ld, dg, ld, 1.0f, dWp, d->OC);
     if (!dx) return;
     /* dcol [CKK, ld] = Wt [CKK, OC] @ dg [OC, ld] (into col) */
-    st_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld);
+    cl_kgemm_nn(isa, CKK, ld, d->OC, Wt, d->OC, dg, ld, col, ld, 0);
     st_col2im(d, col, ld, n0, gn, dx);
 }
 
