@@ -59,54 +59,59 @@ static int st_threads(const cl_conv_dims *d)
     return imax(1, imin(imin(imin(d->N, CL_CONV_SLOTS), groups), omp_get_max_threads()));
 }
 
-/* One input row xr [W] -> the OW columns of its k col rows r (row stride
- * ld) at stride 2: r[ld] (1x1: r) <- the even columns xr[2t] (tap j = 1),
- * r[2 ld] <- the odd ones xr[2t + 1] (j = 2, 0 past the row), r <- the
- * odd ones shifted right by one, 0 first (j = 0, the pad). Inline loops:
- * the rows are short (16 floats at 32x32) and memcpy calls cost more. */
-static void st_row(const float *restrict xr, int W, int OW, int k, float *restrict r,
-                   int64_t ld)
+/* One input row xr [W] at stride 2 -> e [OW] <- the even columns xr[2t]
+ * (tap j = 1, or the 1x1 conv), o [OW] <- the odd ones xr[2t + 1] (tap
+ * j = 2; 0 past the row; NULL for 1x1). Inline loops: the rows are short
+ * (16 floats at 32x32) and memcpy calls cost more. */
+static void st_row(const float *restrict xr, int W, int OW, float *restrict e,
+                   float *restrict o)
 {
-    const int h = W / 2;
-    if (k == 1) {
+    if (!o) {
 #pragma omp simd
-        for (int t = 0; t < OW; t++) r[t] = xr[2 * t];
+        for (int t = 0; t < OW; t++) e[t] = xr[2 * t];
         return;
     }
-    float *restrict r0 = r, *restrict r1 = r + ld, *restrict r2 = r + 2 * ld;
+    const int h = W / 2;
 #pragma omp simd
     for (int t = 0; t < h; t++) {
-        r1[t] = xr[2 * t];
-        r2[t] = xr[2 * t + 1];
+        e[t] = xr[2 * t];
+        o[t] = xr[2 * t + 1];
     }
     if (h < OW) { /* W odd: OW = h + 1 */
-        r1[h] = xr[W - 1];
-        r2[h] = 0.0f;
+        e[h] = xr[W - 1];
+        o[h] = 0.0f;
     }
-    r0[0] = 0.0f;
-#pragma omp simd
-    for (int t = 1; t < OW; t++) r0[t] = xr[2 * t - 1];
 }
 
-/* im2col of one image into col [C*k*k, ld] (its OH*OW columns), row by
- * input row (st_row). */
+/* im2col of one image into col [C*k*k, ld] (its OH*OW columns), by input
+ * row (st_row) into the taps j = 1, 2 (rows of zeros above / below the
+ * image); tap j = 0 (x[2t - 1]) is then tap j = 2 shifted right by one
+ * over the whole plane, with column 0 of each output row zeroed (pad). */
 static void st_im2col_image(const cl_conv_dims *d, const float *x, float *col, int64_t ld)
 {
-    const int OW = d->OW, OH = d->OH, W = d->W, k = d->k;
+    const int OW = d->OW, OH = d->OH, W = d->W, k = d->k, ohw = OH * OW;
     for (int c = 0; c < d->C; c++) {
         const float *xc = x + (int64_t)c * d->H * W;
-        for (int oh = 0; oh < OH; oh++)
-            for (int i = 0; i < k; i++) {
+        for (int i = 0; i < k; i++) {
+            float *r0 = col + (int64_t)(c * k + i) * k * ld;
+            float *r1 = k == 1 ? r0 : r0 + ld, *r2 = k == 1 ? NULL : r0 + 2 * ld;
+            for (int oh = 0; oh < OH; oh++) {
                 const int ih = k == 1 ? 2 * oh : 2 * oh - 1 + i;
-                float *r = col + (int64_t)(c * k + i) * k * ld + (int64_t)oh * OW;
+                float *e = r1 + (int64_t)oh * OW, *o = r2 ? r2 + (int64_t)oh * OW : NULL;
                 if (ih >= 0 && ih < d->H) {
-                    st_row(xc + (int64_t)ih * W, W, OW, k, r, ld);
+                    st_row(xc + (int64_t)ih * W, W, OW, e, o);
                     continue;
                 }
-                for (int j = 0; j < k; j++)
 #pragma omp simd
-                    for (int t = 0; t < OW; t++) r[j * ld + t] = 0.0f;
+                for (int t = 0; t < OW; t++) e[t] = o[t] = 0.0f; /* k == 3 only */
             }
+            if (k == 1) continue;
+            const float *restrict src = r2;
+            float *restrict dst = r0;
+#pragma omp simd
+            for (int t = 1; t < ohw; t++) dst[t] = src[t - 1];
+            for (int oh = 0; oh < OH; oh++) dst[(int64_t)oh * OW] = 0.0f;
+        }
     }
 }
 
