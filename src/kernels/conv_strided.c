@@ -203,6 +203,28 @@ static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int O
     }
 }
 
+/* dx [H, W] of one channel of a 1x1 stride-2 conv from its dcol row
+ * [OH, OW]: the even positions of the even rows, zeros elsewhere (rows
+ * interleaved with zeros in one vectorized pass each). */
+static void col2im_s2k1(const float *dc, int H, int W, int OW, float *dx)
+{
+    const int h = W / 2;
+    for (int ih = 0; ih < H; ih++) {
+        float *restrict dr = dx + (int64_t)ih * W;
+        if (ih % 2) {
+            memset(dr, 0, sizeof(float) * (size_t)W);
+            continue;
+        }
+        const float *restrict v = dc + (int64_t)(ih / 2) * OW;
+#pragma omp simd
+        for (int t = 0; t < h; t++) {
+            dr[2 * t] = v[t];
+            dr[2 * t + 1] = 0.0f;
+        }
+        if (W % 2) dr[W - 1] = v[h];
+    }
+}
+
 /* dx of images n0.. from dcol [C*k*k, ld] (overwritten). */
 static void st_col2im(const cl_conv_dims *d, const float *dcol, int64_t ld, int n0, int gn,
                       float *dx)
@@ -217,10 +239,7 @@ static void st_col2im(const cl_conv_dims *d, const float *dcol, int64_t ld, int 
                 col2im_s2k3(dc, ld, d->H, d->W, d->OH, d->OW, dxc);
                 continue;
             }
-            memset(dxc, 0, sizeof(float) * (size_t)HW); /* 1x1: the even positions */
-            for (int oh = 0; oh < d->OH; oh++)
-                for (int ow = 0; ow < d->OW; ow++)
-                    dxc[(int64_t)2 * oh * d->W + 2 * ow] = dc[(int64_t)oh * d->OW + ow];
+            col2im_s2k1(dc, d->H, d->W, d->OW, dxc);
         }
 }
 
