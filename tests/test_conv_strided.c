@@ -26,31 +26,28 @@
 
 #define BOUND (8 * FLT_EPSILON)
 
-static float *arr(int64_t n)
+/* n floats (+1 so n = 0 is fine), NaN, or |src| when src is given. */
+static float *buf(int64_t n, const float *src)
 {
-    float *a = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
-    cr_assert(a);
-    for (int64_t i = 0; i < n; i++) a[i] = NAN;
-    return a;
+    float *p = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
+    cr_assert(p);
+    for (int64_t i = 0; i < n; i++) p[i] = src ? fabsf(src[i]) : NAN;
+    return p;
 }
+static float *arr(int64_t n) { return buf(n, NULL); }
+static float *absv(const float *x, int64_t n) { return buf(n, x); }
 
-static float *absv(const float *x, int64_t n)
+/* The error of out against ref relative to the largest magnitude bound R
+ * (a NaN in out gives infinity). */
+static double ratio(const float *out, const float *ref, const float *R, int64_t n)
 {
-    float *a = arr(n);
-    for (int64_t i = 0; i < n; i++) a[i] = fabsf(x[i]);
-    return a;
-}
-
-/* max |a - ref| / max R (NaN anywhere -> infinity) */
-static double ratio(const float *a, const float *ref, const float *R, int64_t n)
-{
-    double e = 0, s = 0;
+    double rmax = 1e-30, err = 0;
+    for (int64_t i = 0; i < n; i++) rmax = fmax(rmax, R[i]);
     for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (!(d <= e)) e = isnan(d) ? INFINITY : d;
-        if (R[i] > s) s = R[i];
+        const double diff = fabs((double)out[i] - (double)ref[i]);
+        err = isnan(diff) ? INFINITY : fmax(err, diff);
     }
-    return e / fmax(s, 1e-30);
+    return err / rmax;
 }
 
 /* One shape, both directions; returns the worst ratio of y, dx, dW, db. */
