@@ -168,10 +168,35 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
  * 1 + i: even rows get tap i = 1 of oh = ih/2, odd rows taps i = 2 of
  * oh = (ih-1)/2 and i = 0 of oh = (ih+1)/2; likewise even columns 2 ow
  * tap j = 1 of ow, odd ones 2 ow + 1 taps j = 2 of ow and j = 0 of ow + 1.
- * Both phases are summed in e / o, then interleaved into the row. */
+ * Per input row, the even and odd columns of each contributing output row
+ * are formed and stored interleaved in one vectorized pass (the second
+ * contribution of odd rows adds in a second pass). No VLA: a VLA version
+ * crashed under SAN=1 inside its omp simd loop (correct without ASan). */
+static void col2im_row(const float *restrict c0, const float *restrict c1,
+                       const float *restrict c2, int W, int OW, int add, float *restrict dr)
+{
+    const int n = OW - 1; /* odd column 2t + 1 takes c0[t + 1] for t < OW - 1 */
+    if (add) {
+#pragma omp simd
+        for (int t = 0; t < n; t++) {
+            dr[2 * t] += c1[t];
+            dr[2 * t + 1] += c2[t] + c0[t + 1];
+        }
+        dr[2 * n] += c1[n];
+        if (W % 2 == 0) dr[W - 1] += c2[n];
+        return;
+    }
+#pragma omp simd
+    for (int t = 0; t < n; t++) {
+        dr[2 * t] = c1[t];
+        dr[2 * t + 1] = c2[t] + c0[t + 1];
+    }
+    dr[2 * n] = c1[n];
+    if (W % 2 == 0) dr[W - 1] = c2[n];
+}
+
 static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int OW, float *dx)
 {
-    float e[OW + 1], o[OW + 1];
     for (int ih = 0; ih < H; ih++) {
         int ti[2], oi[2], ni = 0;
         if (ih % 2 == 0) {
@@ -180,26 +205,12 @@ static void col2im_s2k3(const float *dc, int64_t ld, int H, int W, int OH, int O
             if ((ih - 1) / 2 < OH) ti[ni] = 2, oi[ni++] = (ih - 1) / 2;
             if ((ih + 1) / 2 < OH) ti[ni] = 0, oi[ni++] = (ih + 1) / 2;
         }
-        for (int t = 0; t <= OW; t++) e[t] = o[t] = 0.0f;
+        float *dr = dx + (int64_t)ih * W;
+        if (!ni) memset(dr, 0, sizeof(float) * (size_t)W);
         for (int u = 0; u < ni; u++) {
             const float *r0 = dc + (int64_t)ti[u] * 3 * ld + (int64_t)oi[u] * OW;
-            const float *restrict c0 = r0, *restrict c1 = r0 + ld, *restrict c2 = r0 + 2 * ld;
-#pragma omp simd
-            for (int ow = 0; ow < OW - 1; ow++) {
-                e[ow] += c1[ow];
-                o[ow] += c2[ow] + c0[ow + 1];
-            }
-            e[OW - 1] += c1[OW - 1];
-            o[OW - 1] += c2[OW - 1];
+            col2im_row(r0, r0 + ld, r0 + 2 * ld, W, OW, u > 0, dr);
         }
-        float *restrict dr = dx + (int64_t)ih * W;
-        const int h = W / 2;
-#pragma omp simd
-        for (int t = 0; t < h; t++) {
-            dr[2 * t] = e[t];
-            dr[2 * t + 1] = o[t];
-        }
-        if (W % 2) dr[W - 1] = e[h];
     }
 }
 
