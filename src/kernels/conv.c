@@ -219,16 +219,10 @@ static int wino_blas(const cl_conv_dims *d)
     return CL_WINO_BLAS_NT | (d->C <= 16 && d->OC <= 16 ? CL_WINO_BLAS_NN : 0);
 }
 
-/* Stride-2 3x3 / 1x1 convs: packed im2col + cl_kgemm (conv_strided.c)
- * unless COLLAPSE_CONV=gemm. */
-static int strided_on(const cl_conv_dims *d)
-{
-    return cl_strided_eligible(d) && conv_env() != 2;
-}
-
 const char *cl_conv2d_algo(const cl_conv_dims *d)
 {
-    if (strided_on(d)) return "strided-kgemm";
+    /* stride-2 3x3 / 1x1: packed im2col + cl_kgemm unless COLLAPSE_CONV=gemm */
+    if (cl_strided_eligible(d) && conv_env() != 2) return "strided-kgemm";
     const int m = wino_m(d);
     if (m) return m == 4 ? "winograd-F4" : "winograd-F2";
     if (conv_direct(d)) return "direct";
@@ -257,7 +251,7 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
         cl_wino_forward(d, wm, wino_blas(d), x, W, b, y, ws);
         return;
     }
-    if (strided_on(d)) {
+    if (cl_strided_eligible(d) && conv_env() != 2) {
         cl_strided_forward(d, x, W, b, y, ws);
         return;
     }
@@ -365,7 +359,7 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
         cl_wino_backward(d, wm, wino_blas(d), x, W, dy, dx, dW, db, ws);
         return;
     }
-    if (strided_on(d)) {
+    if (cl_strided_eligible(d) && conv_env() != 2) {
         cl_strided_backward(d, x, W, dy, dx, dW, db, ws);
         return;
     }
