@@ -116,6 +116,7 @@ int64_t cl_conv2d_ws_floats(const cl_conv_dims *d)
             int64_t w = cl_wino_ws_floats(d, m);
             if (w > n) n = w;
         }
+    if (cl_strided_eligible(d) && cl_strided_ws_floats(d) > n) n = cl_strided_ws_floats(d);
     return n;
 }
 
@@ -221,6 +222,8 @@ static int wino_blas(const cl_conv_dims *d)
 
 const char *cl_conv2d_algo(const cl_conv_dims *d)
 {
+    /* stride-2 3x3 / 1x1: packed im2col + cl_kgemm unless COLLAPSE_CONV=gemm */
+    if (cl_strided_eligible(d) && conv_env() != 2) return "strided-kgemm";
     const int m = wino_m(d);
     if (m) return m == 4 ? "winograd-F4" : "winograd-F2";
     if (conv_direct(d)) return "direct";
@@ -247,6 +250,10 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
     const int shifted = shift_fwd(d), wm = wino_m(d);
     if (wm) {
         cl_wino_forward(d, wm, wino_blas(d), x, W, b, y, ws);
+        return;
+    }
+    if (cl_strided_eligible(d) && conv_env() != 2) {
+        cl_strided_forward(d, x, W, b, y, ws);
         return;
     }
     float *Wr = ws + conv_slots(d) * slot;
@@ -351,6 +358,10 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
     const int KK = d->k * d->k, ngroups = (d->N + G - 1) / G, wm = wino_m(d);
     if (wm) {
         cl_wino_backward(d, wm, wino_blas(d), x, W, dy, dx, dW, db, ws);
+        return;
+    }
+    if (cl_strided_eligible(d) && conv_env() != 2) {
+        cl_strided_backward(d, x, W, dy, dx, dW, db, ws);
         return;
     }
     float *Wf = ws + conv_slots(d) * slot;

@@ -111,4 +111,14 @@ void cl_wino_forward(const cl_conv_dims *d, int m, int blas, const float *x, con
 void cl_wino_backward(const cl_conv_dims *d, int m, int blas, const float *x, const float *W,
                       const float *dy, float *dx, float *dW, float *db, float *ws);
 
+/* ---- Stride-2 convolutions by packed im2col + cl_kgemm (conv_strided.c):
+ * 3x3 pad 1 and 1x1 pad 0. Workspace and contract as cl_conv2d_forward /
+ * _backward. ---- */
+int cl_strided_eligible(const cl_conv_dims *d);
+int64_t cl_strided_ws_floats(const cl_conv_dims *d);
+void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, const float *b,
+                        float *y, float *ws);
+void cl_strided_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
+                         float *dx, float *dW, float *db, float *ws);
+
 #endif
