@@ -54,8 +54,9 @@ void cl_col2im_naive(const float *col, int C, int H, int W, int k, int stride, i
 
 /* Name of the algorithm cl_conv2d_forward uses for these dimensions
  * ("direct", "im2col", "im2col-grouped", "shifted", "winograd-F4",
- * "winograd-F2", "strided-kgemm"; static string), for benchmarks and logs. Backward uses the
- * same family (Winograd for dx and dW when the forward is Winograd). */
+ * "winograd-F2", "strided-kgemm"; static string), for benchmarks and logs.
+ * Backward uses the same family (Winograd for dx and dW when the forward is
+ * Winograd). */
 const char *cl_conv2d_algo(const cl_conv_dims *d);
 
 /* Stride-1 3x3 convolutions with pad 1 (OH = H, OW = W) and C*OC up to
