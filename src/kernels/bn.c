@@ -19,10 +19,16 @@
  * registers. The order of every sum is fixed by the data layout alone:
  * results do not depend on the thread count or timing (threads own whole
  * channels). A shift (the channel's first value) removes the cancellation
- * of a large mean from the variance sum. OpenMP from PAR_MIN elements on. */
+ * of a large mean from the variance sum. OpenMP from PAR_MIN elements on.
+ * With AVX-512 (cl_isa_current) the plane sums run in bn_avx512.c: the same
+ * lanes and operations, the same bits (tests/test_bn_isa.c); the portable
+ * loops compiled to 256-bit halves with the lanes spilled, and the
+ * statistics pass was bound by that instead of by memory. */
 #include <omp.h>
 #include <stddef.h>
 
+#include "bn_internal.h"
+#include "collapse/isa.h"
 #include "collapse/kernels_dense.h"
 
 #define PAR_MIN 32768
@@ -181,14 +187,18 @@ void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
         return;
     }
     int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
+    int avx = cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
     for (int bi = 0; bi < nb; bi++) {
         int c0 = bi * w, cw = imin(w, C - c0);
         double K[CB], a[CB][LANES] = {{0}}, b[CB][LANES] = {{0}};
         for (int j = 0; j < cw; j++) K[j] = x[(int64_t)(c0 + j) * HW];
         for (int n = 0; n < N; n++)
-            for (int j = 0; j < cw; j++)
-                lanes_shifted(x + ((int64_t)n * C + c0 + j) * HW, HW, K[j], a[j], b[j]);
+            for (int j = 0; j < cw; j++) {
+                const float *p = x + ((int64_t)n * C + c0 + j) * HW;
+                if (avx) cl_bn_lanes_shifted_avx512(p, HW, K[j], a[j], b[j]);
+                else lanes_shifted(p, HW, K[j], a[j], b[j]);
+            }
         for (int j = 0; j < cw; j++)
             finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
     }
@@ -318,6 +328,7 @@ static void bn_backward_planes(const float *x, const float *y, const float *beta
     int masked = y || beta, remask = masked && !g;
     const float *gin = masked && g ? g : dy; /* what the dx pass reads */
     int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
+    int avx = cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
     for (int bi = 0; bi < nb; bi++) {
         int c0 = bi * w, cw = imin(w, C - c0);
@@ -332,9 +343,14 @@ static void bn_backward_planes(const float *x, const float *y, const float *beta
         for (int n = 0; n < N; n++)
             for (int j = 0; j < cw; j++) {
                 int64_t o = ((int64_t)n * C + c0 + j) * HW;
-                if (masked)
-                    lanes_grad_mask(x + o, dy + o, &mk[j], o, g ? g + o : NULL, HW, mu[j], la[j],
-                                    lb[j]);
+                float *go = g ? g + o : NULL;
+                if (masked && avx)
+                    cl_bn_lanes_grad_mask_avx512(x + o, dy + o, y ? y + o : NULL, mk[j].m,
+                                                 mk[j].k, mk[j].b, go, HW, mu[j], la[j], lb[j]);
+                else if (masked)
+                    lanes_grad_mask(x + o, dy + o, &mk[j], o, go, HW, mu[j], la[j], lb[j]);
+                else if (avx)
+                    cl_bn_lanes_grad_avx512(x + o, dy + o, HW, mu[j], la[j], lb[j]);
                 else
                     lanes_grad(x + o, dy + o, HW, mu[j], la[j], lb[j]);
             }
