@@ -95,6 +95,27 @@ void cl_bn_apply_act_naive(const float *x, const float *res, float *y, const flo
                            const float *beta, const float *mean, const float *invstd, int relu,
                            int N, int C, int HW);
 
+/* Running statistics of a train-mode batch norm (PyTorch semantics, see
+ * layers/batchnorm.c): r = (1 - momentum) * r + momentum * batch value,
+ * the UNBIASED variance var * M/(M-1) (unchanged when M = N*HW = 1); eps
+ * for invstd = 1/sqrt(var + eps). */
+typedef struct {
+    float *running_mean, *running_var;
+    double momentum, eps;
+} cl_bn_running;
+
+/* Train-mode forward: the batch statistics (as cl_bn_stats), the running
+ * statistics update, mean [C] and invstd [C] (what the backward reads),
+ * then cl_bn_apply_act with them. The fast version runs it in one
+ * parallel region (one fork/join less per layer; the same bits as the
+ * separate steps). */
+void cl_bn_forward_train(const float *x, const float *res, float *y, const float *gamma,
+                         const float *beta, const cl_bn_running *run, int relu, int N, int C,
+                         int HW, float *mean, float *invstd);
+void cl_bn_forward_train_naive(const float *x, const float *res, float *y, const float *gamma,
+                               const float *beta, const cl_bn_running *run, int relu, int N,
+                               int C, int HW, float *mean, float *invstd);
+
 /* Backward of cl_bn_apply_act with relu = 1: g = dy where y > 0 else 0
  * (y = that forward's output; g is written, and is also the gradient of
  * the residual input; g may equal dy; g = NULL: not written, the dx pass

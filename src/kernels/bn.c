@@ -19,10 +19,17 @@
  * registers. The order of every sum is fixed by the data layout alone:
  * results do not depend on the thread count or timing (threads own whole
  * channels). A shift (the channel's first value) removes the cancellation
- * of a large mean from the variance sum. OpenMP from PAR_MIN elements on. */
+ * of a large mean from the variance sum. OpenMP from PAR_MIN elements on.
+ * With AVX-512 (cl_isa_current) the plane sums run in bn_avx512.c: the same
+ * lanes and operations, the same bits (tests/test_bn_isa.c); the portable
+ * loops compiled to 256-bit halves with the lanes spilled, and the
+ * statistics pass was bound by that instead of by memory. */
+#include <math.h>
 #include <omp.h>
 #include <stddef.h>
 
+#include "bn_internal.h"
+#include "collapse/isa.h"
 #include "collapse/kernels_dense.h"
 
 #define PAR_MIN 32768
@@ -156,6 +163,23 @@ static void finish_stats(double s, double ss, double K, double M, float *mean, f
     *var = (float)(v > 0 ? v : 0);
 }
 
+/* The statistics of channels [c0, c0 + cw) on the plane path (HW > 1). */
+static void stats_chunk(const float *x, int N, int C, int HW, int c0, int cw, int avx,
+                        float *mean, float *var)
+{
+    double M = (double)N * HW;
+    double K[CB], a[CB][LANES] = {{0}}, b[CB][LANES] = {{0}};
+    for (int j = 0; j < cw; j++) K[j] = x[(int64_t)(c0 + j) * HW];
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < cw; j++) {
+            const float *p = x + ((int64_t)n * C + c0 + j) * HW;
+            if (avx) cl_bn_lanes_shifted_avx512(p, HW, K[j], a[j], b[j]);
+            else lanes_shifted(p, HW, K[j], a[j], b[j]);
+        }
+    for (int j = 0; j < cw; j++)
+        finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
+}
+
 void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
 {
     int64_t total = (int64_t)N * C * HW;
@@ -181,17 +205,9 @@ void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
         return;
     }
     int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
+    int avx = cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
-    for (int bi = 0; bi < nb; bi++) {
-        int c0 = bi * w, cw = imin(w, C - c0);
-        double K[CB], a[CB][LANES] = {{0}}, b[CB][LANES] = {{0}};
-        for (int j = 0; j < cw; j++) K[j] = x[(int64_t)(c0 + j) * HW];
-        for (int n = 0; n < N; n++)
-            for (int j = 0; j < cw; j++)
-                lanes_shifted(x + ((int64_t)n * C + c0 + j) * HW, HW, K[j], a[j], b[j]);
-        for (int j = 0; j < cw; j++)
-            finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
-    }
+    for (int bi = 0; bi < nb; bi++) stats_chunk(x, N, C, HW, bi * w, imin(w, C - bi * w), avx, mean, var);
 }
 
 /* One plane of the apply: y = (x - m) * k + b [+ r], then relu if asked.
@@ -246,6 +262,55 @@ void cl_bn_apply_act(const float *x, const float *res, float *y, const float *ga
         int c = (int)(pl % C);
         apply_plane(x + pl * HW, res ? res + pl * HW : NULL, y + pl * HW, HW, mean[c],
                     gamma[c] * invstd[c], beta[c], relu);
+    }
+}
+
+/* batchnorm.c's finish of a train-mode channel, the same double
+ * operations: running statistics, then invstd from the float var. */
+static void finish_running(const cl_bn_running *run, int c, double M, float mean, float var,
+                           float *invstd)
+{
+    double mom = run->momentum, v = var;
+    float *rm = run->running_mean, *rv = run->running_var;
+    rm[c] = (float)((1 - mom) * rm[c] + mom * mean);
+    if (M > 1) rv[c] = (float)((1 - mom) * rv[c] + mom * v * M / (M - 1));
+    *invstd = (float)(1.0 / sqrt(v + run->eps));
+}
+
+/* One parallel region: the statistics per channel chunk (each thread
+ * finishes its own channels, so no barrier is needed before the running
+ * update), one barrier, then the apply over the planes in memory order
+ * (an apply per channel chunk, right after its statistics, was slower:
+ * 4 KiB runs 64 KiB apart at 16@32). invstd holds var until finished. */
+void cl_bn_forward_train(const float *x, const float *res, float *y, const float *gamma,
+                         const float *beta, const cl_bn_running *run, int relu, int N, int C,
+                         int HW, float *mean, float *invstd)
+{
+    int64_t total = (int64_t)N * C * HW, planes = (int64_t)N * C;
+    double M = (double)N * HW;
+    if (HW == 1 || total < PAR_MIN) {
+        cl_bn_stats(x, N, C, HW, mean, invstd);
+        for (int c = 0; c < C; c++) finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
+        cl_bn_apply_act(x, res, y, gamma, beta, mean, invstd, relu, N, C, HW);
+        return;
+    }
+    int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
+    int avx = cl_isa_current() == CL_ISA_AVX512;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int bi = 0; bi < nb; bi++) {
+            int c0 = bi * w, cw = imin(w, C - c0);
+            stats_chunk(x, N, C, HW, c0, cw, avx, mean, invstd);
+            for (int c = c0; c < c0 + cw; c++)
+                finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
+        }
+#pragma omp for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            int c = (int)(pl % C);
+            apply_plane(x + pl * HW, res ? res + pl * HW : NULL, y + pl * HW, HW, mean[c],
+                        gamma[c] * invstd[c], beta[c], relu);
+        }
     }
 }
 
@@ -318,6 +383,7 @@ static void bn_backward_planes(const float *x, const float *y, const float *beta
     int masked = y || beta, remask = masked && !g;
     const float *gin = masked && g ? g : dy; /* what the dx pass reads */
     int w = plane_chunk(N, C, HW), nb = (C + w - 1) / w;
+    int avx = cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
     for (int bi = 0; bi < nb; bi++) {
         int c0 = bi * w, cw = imin(w, C - c0);
@@ -332,9 +398,14 @@ static void bn_backward_planes(const float *x, const float *y, const float *beta
         for (int n = 0; n < N; n++)
             for (int j = 0; j < cw; j++) {
                 int64_t o = ((int64_t)n * C + c0 + j) * HW;
-                if (masked)
-                    lanes_grad_mask(x + o, dy + o, &mk[j], o, g ? g + o : NULL, HW, mu[j], la[j],
-                                    lb[j]);
+                float *go = g ? g + o : NULL;
+                if (masked && avx)
+                    cl_bn_lanes_grad_mask_avx512(x + o, dy + o, y ? y + o : NULL, mk[j].m,
+                                                 mk[j].k, mk[j].b, go, HW, mu[j], la[j], lb[j]);
+                else if (masked)
+                    lanes_grad_mask(x + o, dy + o, &mk[j], o, go, HW, mu[j], la[j], lb[j]);
+                else if (avx)
+                    cl_bn_lanes_grad_avx512(x + o, dy + o, HW, mu[j], la[j], lb[j]);
                 else
                     lanes_grad(x + o, dy + o, HW, mu[j], la[j], lb[j]);
             }

@@ -104,3 +104,19 @@ void cl_bn_backward_relu_x_naive(const float *x, const float *dy, float *dx, con
                               dgamma, dbeta);
     cl_free(y);
 }
+
+void cl_bn_forward_train_naive(const float *x, const float *res, float *y, const float *gamma,
+                               const float *beta, const cl_bn_running *run, int relu, int N,
+                               int C, int HW, float *mean, float *invstd)
+{
+    double M = (double)N * HW, mom = run->momentum;
+    cl_bn_stats_naive(x, N, C, HW, mean, invstd); /* invstd holds var for now */
+    for (int c = 0; c < C; c++) {
+        double var = invstd[c];
+        float *rm = &run->running_mean[c], *rv = &run->running_var[c];
+        *rm = (float)((1 - mom) * *rm + mom * mean[c]);
+        if (M > 1) *rv = (float)((1 - mom) * *rv + mom * var * M / (M - 1));
+        invstd[c] = (float)(1.0 / sqrt(var + run->eps));
+    }
+    cl_bn_apply_act_naive(x, res, y, gamma, beta, mean, invstd, relu, N, C, HW);
+}

@@ -169,12 +169,27 @@ static void bn_stats_phase(const cl_layer *l, const cl_run *r, float *b, const f
     }
 }
 
+/* The forward: y = act(bn(x) + res). Train mode without synchronised BN
+ * runs the statistics, the running-stat update and the apply in one
+ * kernel (cl_bn_forward_train: the same bits as bn_stats_phase and
+ * cl_bn_apply_act, one parallel region). */
+static void bn_forward_act(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                           const float *x, const float *res, int relu, float *y, float *saved)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    if (r->train && !bn_sync(r)) {
+        cl_bn_running run = {b, b + C, bn_momentum(l), bn_eps(l)};
+        cl_bn_forward_train(x, res, y, p, p + C, &run, relu, r->n, C, HW, saved, saved + C);
+        return;
+    }
+    bn_stats_phase(l, r, b, x, saved);
+    cl_bn_apply_act(x, res, y, p, p + C, saved, saved + C, relu, r->n, C, HW);
+}
+
 static void bn_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                        const float *x, float *y, float *saved)
 {
-    int C = l->in.c, HW = l->in.h * l->in.w;
-    bn_stats_phase(l, r, b, x, saved);
-    cl_bn_apply(x, y, p, p + C, saved, saved + C, r->n, C, HW);
+    bn_forward_act(l, r, p, b, x, NULL, 0, y, saved);
 }
 
 static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
@@ -191,9 +206,7 @@ static void bn_backward(const cl_layer *l, const cl_run *r, const float *p, cons
 void cl_bn_forward_relu(const cl_layer *l, const cl_run *r, const float *p, float *b,
                         const float *x, const float *res, float *y, float *saved)
 {
-    int C = l->in.c, HW = l->in.h * l->in.w;
-    bn_stats_phase(l, r, b, x, saved);
-    cl_bn_apply_act(x, res, y, p, p + C, saved, saved + C, 1, r->n, C, HW);
+    bn_forward_act(l, r, p, b, x, res, 1, y, saved);
 }
 
 void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *p,

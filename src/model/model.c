@@ -259,6 +259,17 @@ const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
     return m->acts[m->nlayers - 1];
 }
 
+/* Whether the backward runs ReLU layer i and the batch norm i - 1 before
+ * it as one fused kernel (cl_bn_backward_relu_layer with the ReLU's output
+ * as the mask: the same bits as the two backwards, one pass over memory
+ * less). Not with synchronised BN (its fused path needs a buffer for the
+ * masked gradient) and not when the BN gets no backward. */
+static int fuse_bn_relu(const cl_model *m, int i, int first)
+{
+    return i - 1 >= first && m->layers[i].spec.kind == CL_LAYER_RELU &&
+           m->layers[i - 1].spec.kind == CL_LAYER_BATCHNORM && !m->bn_comm;
+}
+
 void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n, int train)
 {
     CL_ASSERT(n >= 1 && n <= m->max_n);
@@ -271,10 +282,21 @@ void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n,
     const float *dy = dlogits;
     for (int i = m->nlayers - 1; i >= first; i--) {
         cl_layer *l = &m->layers[i];
-        r.train = train && i >= m->eval_prefix;
-        float *dx = i == first ? NULL : m->dbuf[i & 1];
-        ops_of(l)->backward(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x, m->acts[i],
-                            m->saved + l->saved_off, dy, dx, m->grads + l->param_off);
+        /* dx goes to the gradient buffer that does not hold dy */
+        float *dx = i == first ? NULL : m->dbuf[(i & 1) ^ (dy == m->dbuf[i & 1])];
+        if (fuse_bn_relu(m, i, first)) { /* ReLU i and BN i - 1 in one kernel */
+            l = &m->layers[--i];
+            r.train = train && i >= m->eval_prefix;
+            dx = i == first ? NULL : dx;
+            cl_bn_backward_relu_layer(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x,
+                                      m->acts[i + 1], m->saved + l->saved_off, dy, NULL, 0, dx,
+                                      m->grads + l->param_off);
+        } else {
+            r.train = train && i >= m->eval_prefix;
+            ops_of(l)->backward(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x,
+                                m->acts[i], m->saved + l->saved_off, dy, dx,
+                                m->grads + l->param_off);
+        }
         if (m->grad_ready && l->nparams) m->grad_ready(m->grad_ready_user, l);
         dy = dx;
     }
