@@ -27,7 +27,8 @@ T=${BENCH_THREADS:-${COLLAPSE_BENCH_THREADS:-2}}
 Q=()
 quick=${BENCH_QUICK:-${COLLAPSE_BENCH_QUICK:-0}}
 [[ -n $quick && $quick != 0 ]] && Q=(--quick)
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OMP_WAIT_POLICY is left as the caller has it (unset = libgomp spins briefly at
+# barriers: ResNet-20 train 680 vs 625 img/s with PASSIVE here, 2026-12-01).
 [[ -x $B/bench/bench_2_layers ]] || { echo "bench_compare.sh: $B/bench/bench_2_layers missing (make bench-build)" >&2; exit 2; }
 torch=1
 if ! "$PY" -c "import torch" 2>/dev/null; then
@@ -37,7 +38,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== collapse vs PyTorch, $rounds round(s), $T threads${Q:+, QUICK RUN (not a measurement)}"
-echo "load average before: $load0"
+echo "load average before: $load0; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
 W=(resnet20_train resnet20_eval resnet18_train resnet18_eval mlp_train)
 for r in $(seq 1 "$rounds"); do
   kv=$tmp/round$r.kv

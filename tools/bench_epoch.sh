@@ -22,7 +22,7 @@ extra=("$@")
 B=${BUILD:-build}
 PY=${TORCH_PY:-/usr/bin/python3}
 T=${BENCH_THREADS:-${COLLAPSE_BENCH_THREADS:-2}}
-export COLLAPSE_DATA=${COLLAPSE_DATA:-$PWD/data} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export COLLAPSE_DATA=${COLLAPSE_DATA:-$PWD/data} # OMP_WAIT_POLICY: as the caller has it
 [[ -x $B/collapse ]] || { echo "bench_epoch.sh: $B/collapse missing (make)" >&2; exit 2; }
 torch=1
 "$PY" -c "import torch" 2>/dev/null || torch=0
@@ -30,7 +30,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 now() { date +%s.%N; }
 echo "== one ResNet-20 epoch on CIFAR-10 with the default study, $T threads, $rounds round(s)${extra:+, args: ${extra[*]}}"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
 for r in $(seq 1 "$rounds"); do
   rm -rf "$tmp/c"
   t0=$(now)
