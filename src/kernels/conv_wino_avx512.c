@@ -78,21 +78,78 @@ static inline AVX512 __attribute__((always_inline)) void tf6(int dy, const __m25
     r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[1]), _mm256_mul_ps(c5, d[3])), d[5]);
 }
 
-AVX512 void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out,
-                                  int64_t os)
+/* Lanes j of a 16-float load at plane column c0 + j that lie inside
+ * 0 .. W-1 (the others read as 0). */
+static inline __mmask16 colmask(int c0, int W)
+{
+    const int lo = c0 < 0 ? -c0 : 0, hi = W - c0 < 16 ? W - c0 : 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* The vertical 1-D transform of 16 columns in registers, same operation
+ * order as bt6p (dy = 0: B^T of rows d[0..5]) and a4to6p (dy = 1: A of
+ * rows d[0..3]) in conv_wino_tf.c. */
+static inline AVX512 __attribute__((always_inline)) void vtf(int dy, const __m512 *d, __m512 *z)
+{
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
+    if (dy) {
+        const __m512 c8 = _mm512_set1_ps(8.0f);
+        const __m512 e = _mm512_add_ps(d[0], d[2]), od = _mm512_add_ps(d[1], d[3]);
+        const __m512 e4 = _mm512_add_ps(d[0], _mm512_mul_ps(c4, d[2]));
+        const __m512 o8 = _mm512_add_ps(_mm512_mul_ps(c2, d[1]), _mm512_mul_ps(c8, d[3]));
+        z[0] = d[0], z[1] = _mm512_add_ps(e, od), z[2] = _mm512_sub_ps(e, od);
+        z[3] = _mm512_add_ps(e4, o8), z[4] = _mm512_sub_ps(e4, o8), z[5] = d[3];
+        return;
+    }
+    const __m512 c5 = _mm512_set1_ps(5.0f);
+    const __m512 pp = _mm512_sub_ps(d[4], _mm512_mul_ps(c4, d[2]));
+    const __m512 qq = _mm512_sub_ps(_mm512_mul_ps(c4, d[1]), d[3]);
+    const __m512 rr = _mm512_sub_ps(d[4], d[2]);
+    const __m512 ss = _mm512_mul_ps(c2, _mm512_sub_ps(d[1], d[3]));
+    z[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(c4, d[0]), _mm512_mul_ps(c5, d[2])), d[4]);
+    z[1] = _mm512_sub_ps(pp, qq), z[2] = _mm512_add_ps(pp, qq);
+    z[3] = _mm512_sub_ps(rr, ss), z[4] = _mm512_add_ps(rr, ss);
+    z[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(c4, d[1]), _mm512_mul_ps(c5, d[3])), d[5]);
+}
+
+AVX512 void cl_wino_in6_avx512(int dy, const float *plane, int H, int W, int th, int ntw,
+                               float *out, int64_t os)
 {
     PHASE_IDX;
-    for (int k = 0; k < 6; k++) {
-        const float *b = Z + (int64_t)k * rs;
-        float *o = out + (int64_t)k * 6 * os;
-        for (int g = 0; g * 8 < ntw; g++) {
-            GROUP_LOAD(b, g);
-            __m256 d[6], r[6];
-            d[0] = PERM(lo, p0, hi), d[1] = PERM(lo, p1, hi), d[2] = PERM(lo, p2, hi);
-            d[3] = PERM(lo, p3, hi), d[4] = PERM(lo4, p0, hi4), d[5] = PERM(lo4, p1, hi4);
-            tf6(dy, d, r);
+    const int nr = dy ? 4 : 6, r0 = dy ? 4 * th : 4 * th - 1, sh = dy ? 0 : -1;
+    const float *rows[6];
+    int ok[6];
+    for (int k = 0; k < nr; k++) {
+        ok[k] = r0 + k >= 0 && r0 + k < H;
+        rows[k] = plane + (int64_t)(ok[k] ? r0 + k : 0) * W;
+    }
+    static const int off[4] = {0, 16, 4, 20}; /* lo, hi, lo4, hi4 as GROUP_LOAD */
+    for (int g = 0; g * 8 < ntw; g++) {
+        const int rem = ntw - 8 * g;
+        const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+        __m512 z[4][6];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            const int c0 = 32 * g + off[v] + sh;
+            const __mmask16 cm = colmask(c0, W);
+            __m512 d[6];
 #pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os + 8 * g, mk, r[j]);
+            for (int k = 0; k < 6; k++)
+                d[k] = k < nr ? _mm512_maskz_loadu_ps(ok[k] ? cm : 0, rows[k] + c0)
+                              : _mm512_setzero_ps();
+            vtf(dy, d, z[v]);
+        }
+#pragma GCC unroll 6
+        for (int k = 0; k < 6; k++) {
+            __m256 d[6], r[6];
+            d[0] = PERM(z[0][k], p0, z[1][k]), d[1] = PERM(z[0][k], p1, z[1][k]);
+            d[2] = PERM(z[0][k], p2, z[1][k]), d[3] = PERM(z[0][k], p3, z[1][k]);
+            d[4] = PERM(z[2][k], p0, z[3][k]), d[5] = PERM(z[2][k], p1, z[3][k]);
+            tf6(dy, d, r);
+            float *o = out + (int64_t)k * 6 * os + 8 * g;
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os, mk, r[j]);
         }
     }
 }

@@ -69,12 +69,14 @@ void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int
 /* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
  * cl_wino_row_stride floats holding 8 tiles per 32 floats:
  * deint4: D rows k*nl + l <- b_k[4 tw + l] (k < nk, l < nl = 4 or 6);
- * deint6: out rows k*6 + j <- (b_k[4 tw + l])_l B (dy = 0, input
- *   transform) or A (b_k[4 tw + l])_l (dy = 1, dy transform);
  * inter4: y[4 tw + j] (w < W) <- O rows j (stride ld) + bias. */
 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
                            int64_t ld);
-void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out, int64_t os);
+/* in6: the whole transform of tile row th straight from the plane (the
+ * vertical pass in registers, no row buffer): out rows k*6 + j <- B^T d B
+ * (dy = 0, input tiles) or A dy A^T (dy = 1), 8 tiles per vector. */
+void cl_wino_in6_avx512(int dy, const float *plane, int H, int W, int th, int ntw, float *out,
+                        int64_t os);
 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
 /* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
  * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
