@@ -249,12 +249,6 @@ void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m,
 {
     const int a = m + 2, rs = cl_wino_row_stride(m, ntw);
     float *Z = buf, *zero = buf + (int64_t)a * rs;
-#if defined(__x86_64__)
-    if (cl_wino_in_fused(isa, m, ntw)) {
-        cl_wino_in6_avx512(dy, plane, H, W, th, ntw, D, ld);
-        return;
-    }
-#endif
     if (dy)
         vert_dy(plane, H, W, m, th, Z, rs, ntw * m, zero);
     else
