@@ -53,30 +53,39 @@ AVX512 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int 
     }
 }
 
-/* Transformed rows r[0..5] of 8 tiles from their columns d: B^T d[0..5]
- * (dy = 0, the bt6 arithmetic) or A d[0..3] (dy = 1, as a4to6). */
-static inline AVX512 __attribute__((always_inline)) void tf6(int dy, const __m256 *d, __m256 *r)
-{
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f);
-    if (dy) {
-        const __m256 c8 = _mm256_set1_ps(8.0f);
-        const __m256 e = _mm256_add_ps(d[0], d[2]), od = _mm256_add_ps(d[1], d[3]);
-        const __m256 e4 = _mm256_add_ps(d[0], _mm256_mul_ps(c4, d[2]));
-        const __m256 o8 = _mm256_add_ps(_mm256_mul_ps(c2, d[1]), _mm256_mul_ps(c8, d[3]));
-        r[0] = d[0], r[1] = _mm256_add_ps(e, od), r[2] = _mm256_sub_ps(e, od);
-        r[3] = _mm256_add_ps(e4, o8), r[4] = _mm256_sub_ps(e4, o8), r[5] = d[3];
-        return;
+/* The 1-D transform of 6 (dy: 4) rows d of vectors V (intrinsics _mm<S>_):
+ * B^T d[0..5] (dy = 0, the bt6p arithmetic of conv_wino_tf.c) or
+ * A d[0..3] (dy = 1, as a4to6p), same operation order. tf6: 8 tiles'
+ * columns (the horizontal pass); vtf: 16 plane columns (the vertical one). */
+#define DEF_TF(name, V, S)                                                                     \
+    static inline AVX512 __attribute__((always_inline)) void name(int dy, const V *d, V *r)    \
+    {                                                                                          \
+        const V c2 = _mm##S##_set1_ps(2.0f), c4 = _mm##S##_set1_ps(4.0f);                      \
+        if (dy) {                                                                              \
+            const V c8 = _mm##S##_set1_ps(8.0f);                                               \
+            const V e = _mm##S##_add_ps(d[0], d[2]), od = _mm##S##_add_ps(d[1], d[3]);         \
+            const V e4 = _mm##S##_add_ps(d[0], _mm##S##_mul_ps(c4, d[2]));                     \
+            const V o8 = _mm##S##_add_ps(_mm##S##_mul_ps(c2, d[1]), _mm##S##_mul_ps(c8, d[3])); \
+            r[0] = d[0], r[1] = _mm##S##_add_ps(e, od), r[2] = _mm##S##_sub_ps(e, od);         \
+            r[3] = _mm##S##_add_ps(e4, o8), r[4] = _mm##S##_sub_ps(e4, o8), r[5] = d[3];       \
+            return;                                                                            \
+        }                                                                                      \
+        const V c5 = _mm##S##_set1_ps(5.0f);                                                   \
+        const V pp = _mm##S##_sub_ps(d[4], _mm##S##_mul_ps(c4, d[2]));                         \
+        const V qq = _mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[1]), d[3]);                         \
+        const V rr = _mm##S##_sub_ps(d[4], d[2]);                                              \
+        const V ss = _mm##S##_mul_ps(c2, _mm##S##_sub_ps(d[1], d[3]));                         \
+        r[0] = _mm##S##_add_ps(_mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[0]),                      \
+                                               _mm##S##_mul_ps(c5, d[2])),                     \
+                               d[4]);                                                          \
+        r[1] = _mm##S##_sub_ps(pp, qq), r[2] = _mm##S##_add_ps(pp, qq);                        \
+        r[3] = _mm##S##_sub_ps(rr, ss), r[4] = _mm##S##_add_ps(rr, ss);                        \
+        r[5] = _mm##S##_add_ps(_mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[1]),                      \
+                                               _mm##S##_mul_ps(c5, d[3])),                     \
+                               d[5]);                                                          \
     }
-    const __m256 c5 = _mm256_set1_ps(5.0f);
-    const __m256 pp = _mm256_sub_ps(d[4], _mm256_mul_ps(c4, d[2]));
-    const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d[1]), d[3]);
-    const __m256 rr = _mm256_sub_ps(d[4], d[2]);
-    const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d[1], d[3]));
-    r[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[0]), _mm256_mul_ps(c5, d[2])), d[4]);
-    r[1] = _mm256_sub_ps(pp, qq), r[2] = _mm256_add_ps(pp, qq);
-    r[3] = _mm256_sub_ps(rr, ss), r[4] = _mm256_add_ps(rr, ss);
-    r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[1]), _mm256_mul_ps(c5, d[3])), d[5]);
-}
+DEF_TF(tf6, __m256, 256)
+DEF_TF(vtf, __m512, 512)
 
 /* Lanes j of a 16-float load at plane column c0 + j that lie inside
  * 0 .. W-1 (the others read as 0). */
@@ -85,32 +94,6 @@ static inline __mmask16 colmask(int c0, int W)
     const int lo = c0 < 0 ? -c0 : 0, hi = W - c0 < 16 ? W - c0 : 16;
     if (hi <= lo) return 0;
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-/* The vertical 1-D transform of 16 columns in registers, same operation
- * order as bt6p (dy = 0: B^T of rows d[0..5]) and a4to6p (dy = 1: A of
- * rows d[0..3]) in conv_wino_tf.c. */
-static inline AVX512 __attribute__((always_inline)) void vtf(int dy, const __m512 *d, __m512 *z)
-{
-    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f);
-    if (dy) {
-        const __m512 c8 = _mm512_set1_ps(8.0f);
-        const __m512 e = _mm512_add_ps(d[0], d[2]), od = _mm512_add_ps(d[1], d[3]);
-        const __m512 e4 = _mm512_add_ps(d[0], _mm512_mul_ps(c4, d[2]));
-        const __m512 o8 = _mm512_add_ps(_mm512_mul_ps(c2, d[1]), _mm512_mul_ps(c8, d[3]));
-        z[0] = d[0], z[1] = _mm512_add_ps(e, od), z[2] = _mm512_sub_ps(e, od);
-        z[3] = _mm512_add_ps(e4, o8), z[4] = _mm512_sub_ps(e4, o8), z[5] = d[3];
-        return;
-    }
-    const __m512 c5 = _mm512_set1_ps(5.0f);
-    const __m512 pp = _mm512_sub_ps(d[4], _mm512_mul_ps(c4, d[2]));
-    const __m512 qq = _mm512_sub_ps(_mm512_mul_ps(c4, d[1]), d[3]);
-    const __m512 rr = _mm512_sub_ps(d[4], d[2]);
-    const __m512 ss = _mm512_mul_ps(c2, _mm512_sub_ps(d[1], d[3]));
-    z[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(c4, d[0]), _mm512_mul_ps(c5, d[2])), d[4]);
-    z[1] = _mm512_sub_ps(pp, qq), z[2] = _mm512_add_ps(pp, qq);
-    z[3] = _mm512_sub_ps(rr, ss), z[4] = _mm512_add_ps(rr, ss);
-    z[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(c4, d[1]), _mm512_mul_ps(c5, d[3])), d[5]);
 }
 
 AVX512 void cl_wino_in6_avx512(int dy, const float *src, int64_t is, int g0, int nr, int nth,
