@@ -126,10 +126,12 @@ static errs run_case(cl_conv_dims d, int m, int bias, int with_dx, int trained, 
 static const int shapes[][5] = {
     /* N, C, H, W, OC: odd sizes (tiles over the edge), tiny maps, channel
      * counts not multiples of 16, batch 1, several chunks; planes of 1-8
-     * F(4) tiles per row (each AVX-512 read-out: per row, grouped, none) */
+     * F(4) tiles per row (each AVX-512 read-out: per row, grouped, none), and
+     * more than 8 (several 8-tile groups, the last one partial) */
     {2, 5, 7, 3, 4},  {3, 16, 16, 8, 8}, {1, 17, 5, 5, 7},  {2, 4, 8, 8, 16},  {5, 3, 1, 1, 3},
     {2, 6, 2, 2, 5},  {3, 9, 3, 3, 4},   {4, 16, 32, 32, 16}, {1, 3, 9, 11, 17}, {7, 32, 6, 5, 24},
     {9, 64, 8, 8, 64}, {2, 20, 13, 1, 6}, {3, 12, 10, 14, 9}, {5, 8, 16, 16, 8},
+    {2, 5, 11, 37, 6}, {1, 4, 6, 70, 3}, /* 10 and 18 tiles per row: partial 8-tile groups */
 };
 #define NSHAPES ((int)(sizeof shapes / sizeof *shapes))
 

@@ -53,46 +53,89 @@ AVX512 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int 
     }
 }
 
-/* Transformed rows r[0..5] of 8 tiles from their columns d: B^T d[0..5]
- * (dy = 0, the bt6 arithmetic) or A d[0..3] (dy = 1, as a4to6). */
-static inline AVX512 __attribute__((always_inline)) void tf6(int dy, const __m256 *d, __m256 *r)
-{
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f);
-    if (dy) {
-        const __m256 c8 = _mm256_set1_ps(8.0f);
-        const __m256 e = _mm256_add_ps(d[0], d[2]), od = _mm256_add_ps(d[1], d[3]);
-        const __m256 e4 = _mm256_add_ps(d[0], _mm256_mul_ps(c4, d[2]));
-        const __m256 o8 = _mm256_add_ps(_mm256_mul_ps(c2, d[1]), _mm256_mul_ps(c8, d[3]));
-        r[0] = d[0], r[1] = _mm256_add_ps(e, od), r[2] = _mm256_sub_ps(e, od);
-        r[3] = _mm256_add_ps(e4, o8), r[4] = _mm256_sub_ps(e4, o8), r[5] = d[3];
-        return;
+/* The 1-D transform of 6 (dy: 4) rows d of vectors V (intrinsics _mm<S>_):
+ * B^T d[0..5] (dy = 0, the bt6p arithmetic of conv_wino_tf.c) or
+ * A d[0..3] (dy = 1, as a4to6p), same operation order. tf6: 8 tiles'
+ * columns (the horizontal pass); vtf: 16 plane columns (the vertical one). */
+#define DEF_TF(name, V, S)                                                                     \
+    static inline AVX512 __attribute__((always_inline)) void name(int dy, const V *d, V *r)    \
+    {                                                                                          \
+        const V c2 = _mm##S##_set1_ps(2.0f), c4 = _mm##S##_set1_ps(4.0f);                      \
+        if (dy) {                                                                              \
+            const V c8 = _mm##S##_set1_ps(8.0f);                                               \
+            const V e = _mm##S##_add_ps(d[0], d[2]), od = _mm##S##_add_ps(d[1], d[3]);         \
+            const V e4 = _mm##S##_add_ps(d[0], _mm##S##_mul_ps(c4, d[2]));                     \
+            const V o8 = _mm##S##_add_ps(_mm##S##_mul_ps(c2, d[1]), _mm##S##_mul_ps(c8, d[3])); \
+            r[0] = d[0], r[1] = _mm##S##_add_ps(e, od), r[2] = _mm##S##_sub_ps(e, od);         \
+            r[3] = _mm##S##_add_ps(e4, o8), r[4] = _mm##S##_sub_ps(e4, o8), r[5] = d[3];       \
+            return;                                                                            \
+        }                                                                                      \
+        const V c5 = _mm##S##_set1_ps(5.0f);                                                   \
+        const V pp = _mm##S##_sub_ps(d[4], _mm##S##_mul_ps(c4, d[2]));                         \
+        const V qq = _mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[1]), d[3]);                         \
+        const V rr = _mm##S##_sub_ps(d[4], d[2]);                                              \
+        const V ss = _mm##S##_mul_ps(c2, _mm##S##_sub_ps(d[1], d[3]));                         \
+        r[0] = _mm##S##_add_ps(_mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[0]),                      \
+                                               _mm##S##_mul_ps(c5, d[2])),                     \
+                               d[4]);                                                          \
+        r[1] = _mm##S##_sub_ps(pp, qq), r[2] = _mm##S##_add_ps(pp, qq);                        \
+        r[3] = _mm##S##_sub_ps(rr, ss), r[4] = _mm##S##_add_ps(rr, ss);                        \
+        r[5] = _mm##S##_add_ps(_mm##S##_sub_ps(_mm##S##_mul_ps(c4, d[1]),                      \
+                                               _mm##S##_mul_ps(c5, d[3])),                     \
+                               d[5]);                                                          \
     }
-    const __m256 c5 = _mm256_set1_ps(5.0f);
-    const __m256 pp = _mm256_sub_ps(d[4], _mm256_mul_ps(c4, d[2]));
-    const __m256 qq = _mm256_sub_ps(_mm256_mul_ps(c4, d[1]), d[3]);
-    const __m256 rr = _mm256_sub_ps(d[4], d[2]);
-    const __m256 ss = _mm256_mul_ps(c2, _mm256_sub_ps(d[1], d[3]));
-    r[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[0]), _mm256_mul_ps(c5, d[2])), d[4]);
-    r[1] = _mm256_sub_ps(pp, qq), r[2] = _mm256_add_ps(pp, qq);
-    r[3] = _mm256_sub_ps(rr, ss), r[4] = _mm256_add_ps(rr, ss);
-    r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(c4, d[1]), _mm256_mul_ps(c5, d[3])), d[5]);
+DEF_TF(tf6, __m256, 256)
+DEF_TF(vtf, __m512, 512)
+
+/* Lanes j of a 16-float load at plane column c0 + j that lie inside
+ * 0 .. W-1 (the others read as 0). */
+static inline __mmask16 colmask(int c0, int W)
+{
+    const int lo = c0 < 0 ? -c0 : 0, hi = W - c0 < 16 ? W - c0 : 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-AVX512 void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out,
-                                  int64_t os)
+AVX512 void cl_wino_in6_avx512(int dy, const float *src, int64_t is, int g0, int nr, int nth,
+                               int H, int W, int ntw, float *out, int64_t os)
 {
     PHASE_IDX;
-    for (int k = 0; k < 6; k++) {
-        const float *b = Z + (int64_t)k * rs;
-        float *o = out + (int64_t)k * 6 * os;
+    const int nk = dy ? 4 : 6, sh = dy ? 0 : -1;
+    static const int off[4] = {0, 16, 4, 20}; /* lo, hi, lo4, hi4 as GROUP_LOAD */
+    for (int r = 0; r < nr; r++) {
+        const int gi = g0 + r, th = gi % nth, r0 = 4 * th + sh;
+        const float *plane = src + (int64_t)(gi / nth) * is, *rows[6];
+        __mmask16 rm[6];
+        for (int k = 0; k < 6; k++) {
+            const int ok = k < nk && r0 + k >= 0 && r0 + k < H;
+            rm[k] = ok ? 0xFFFF : 0;
+            rows[k] = plane + (int64_t)(ok ? r0 + k : 0) * W;
+        }
+        float *ot = out + (int64_t)r * ntw;
         for (int g = 0; g * 8 < ntw; g++) {
-            GROUP_LOAD(b, g);
-            __m256 d[6], r[6];
-            d[0] = PERM(lo, p0, hi), d[1] = PERM(lo, p1, hi), d[2] = PERM(lo, p2, hi);
-            d[3] = PERM(lo, p3, hi), d[4] = PERM(lo4, p0, hi4), d[5] = PERM(lo4, p1, hi4);
-            tf6(dy, d, r);
+            const int rem = ntw - 8 * g;
+            const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
+            __m512 z[4][6];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) {
+                const int c0 = 32 * g + off[v] + sh;
+                const __mmask16 cm = colmask(c0, W);
+                __m512 d[6];
 #pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os + 8 * g, mk, r[j]);
+                for (int k = 0; k < 6; k++) d[k] = _mm512_maskz_loadu_ps(cm & rm[k], rows[k] + c0);
+                vtf(dy, d, z[v]);
+            }
+#pragma GCC unroll 6
+            for (int k = 0; k < 6; k++) {
+                __m256 d[6], t[6];
+                d[0] = PERM(z[0][k], p0, z[1][k]), d[1] = PERM(z[0][k], p1, z[1][k]);
+                d[2] = PERM(z[0][k], p2, z[1][k]), d[3] = PERM(z[0][k], p3, z[1][k]);
+                d[4] = PERM(z[2][k], p0, z[3][k]), d[5] = PERM(z[2][k], p1, z[3][k]);
+                tf6(dy, d, t);
+                float *o = ot + (int64_t)k * 6 * os + 8 * g;
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++) _mm256_mask_storeu_ps(o + j * os, mk, t[j]);
+            }
         }
     }
 }
@@ -129,27 +172,47 @@ AVX512 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y,
     }
 }
 
-AVX512 void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane,
-                                    int H, int W, float bias)
+/* A^T of 8 tiles' column m[0..5] (the at6 arithmetic of conv_wino_tf.c). */
+static inline AVX512 __attribute__((always_inline)) void at6v(const __m256 *m, __m256 *o)
+{
+    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c8 = _mm256_set1_ps(8.0f);
+    const __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
+    const __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
+    o[1] = _mm256_add_ps(q, _mm256_mul_ps(c2, s));
+    o[2] = _mm256_add_ps(p, _mm256_mul_ps(c4, r));
+    o[3] = _mm256_add_ps(_mm256_add_ps(q, _mm256_mul_ps(c8, s)), m[5]);
+}
+
+AVX512 void cl_wino_out6_avx512(const float *M, int64_t ms, int g0, int nr, int nth, int ntw,
+                                float *dst, int64_t is, int H, int W, float bias)
 {
     const __m512 vb = _mm512_set1_ps(bias);
-    const __m256 c2 = _mm256_set1_ps(2.0f), c4 = _mm256_set1_ps(4.0f), c8 = _mm256_set1_ps(8.0f);
-    for (int i = 0; i < 4 && th * 4 + i < H; i++) {
-        const float *t = T + (int64_t)i * 6 * ld;
-        float *y = plane + (int64_t)(th * 4 + i) * W;
+    for (int r = 0; r < nr; r++) {
+        const int gi = g0 + r, th = gi % nth;
+        float *plane = dst + (int64_t)(gi / nth) * is;
+        const float *mr = M + (int64_t)r * ntw;
         for (int g = 0; g * 8 < ntw && 32 * g < W; g++) {
             const int rem = ntw - 8 * g;
             const __mmask8 mk = rem >= 8 ? 0xFF : (__mmask8)((1u << rem) - 1);
-            __m256 m[6], o[4];
+            __m256 t[4][6];
 #pragma GCC unroll 6
-            for (int l = 0; l < 6; l++) m[l] = _mm256_maskz_loadu_ps(mk, t + l * ld + 8 * g);
-            const __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
-            const __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
-            o[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r); /* A^T, as at6 */
-            o[1] = _mm256_add_ps(q, _mm256_mul_ps(c2, s));
-            o[2] = _mm256_add_ps(p, _mm256_mul_ps(c4, r));
-            o[3] = _mm256_add_ps(_mm256_add_ps(q, _mm256_mul_ps(c8, s)), m[5]);
-            put4(o, y, 32 * g, W, vb);
+            for (int j = 0; j < 6; j++) { /* columns: t[i][j] = (A^T M)[i][j] */
+                __m256 m[6], o[4];
+#pragma GCC unroll 6
+                for (int k = 0; k < 6; k++)
+                    m[k] = _mm256_maskz_loadu_ps(mk, mr + (k * 6 + j) * ms + 8 * g);
+                at6v(m, o);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) t[i][j] = o[i];
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) { /* rows: (A^T M) A, written back */
+                if (th * 4 + i >= H) break;
+                __m256 o[4];
+                at6v(t[i], o);
+                put4(o, plane + (int64_t)(th * 4 + i) * W, 32 * g, W, vb);
+            }
         }
     }
 }

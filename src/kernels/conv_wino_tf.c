@@ -253,12 +253,6 @@ void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m,
         vert_dy(plane, H, W, m, th, Z, rs, ntw * m, zero);
     else
         vert_in(plane, H, W, m, th, Z, rs, ntw * m + 2, zero);
-#if defined(__x86_64__)
-    if (cl_wino_in_fused(isa, m, ntw)) {
-        cl_wino_deint6_avx512(dy, Z, rs, ntw, D, ld);
-        return;
-    }
-#endif
     deint(isa, Z, rs, m, a, dy ? m : a, ntw, D, ld);
 }
 

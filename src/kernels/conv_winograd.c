@@ -178,6 +178,13 @@ static void chunk_tf(const wctx *c, int dy, const float *src, int Cs, int ch0, i
             group_rows(c, dy, src, Cs, ch, ci, nr, G, out + ch * ld, Cs * ld, B);
             continue;
         }
+#if defined(__x86_64__)
+        if (fused) { /* the whole transform, plane rows read once */
+            cl_wino_in6_avx512(dy, src + ch * HW, Cs * HW, ci * p->R, nr, p->nth, c->H, c->W,
+                               p->ntw, out + ch * ld, Cs * ld);
+            continue;
+        }
+#endif
         float *o = fused ? out + ch * ld : D;
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
@@ -206,20 +213,21 @@ static void fwd_out(const wctx *c, int ci, float *s, const float *M, int o0, int
     const int nr = imin(p->R, p->nrows - ci * p->R), tn = nr * p->ntw;
     const int64_t ld = p->tcap, HW = (int64_t)c->H * c->W;
     float *D = s, *T = s + p->offT, *B = s + p->offB;
-    const int fused = cl_wino_in_fused(c->isa, p->m, p->ntw);
+#if defined(__x86_64__)
+    if (cl_wino_in_fused(c->isa, p->m, p->ntw)) { /* the whole transform, no T pass */
+        for (int o = o0; o < o1; o++)
+            cl_wino_out6_avx512(M + o * ld, c->Cout * ld, ci * p->R, nr, p->nth, p->ntw,
+                                c->out + o * HW, c->Cout * HW, c->H, c->W,
+                                c->bias ? c->bias[o] : 0.0f);
+        return;
+    }
+#endif
     for (int o = o0; o < o1; o++) {
-        cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, fused ? NULL : D, ld, tn);
+        cl_wino_out_tf(p->m, M + o * ld, c->Cout * ld, T, D, ld, tn);
         for (int r = 0; r < nr; r++) {
             const int g = ci * p->R + r, n = g / p->nth, th = g % p->nth;
             float *plane = c->out + ((int64_t)n * c->Cout + o) * HW;
             const float bias = c->bias ? c->bias[o] : 0.0f;
-#if defined(__x86_64__)
-            if (fused) {
-                cl_wino_at6_rows_avx512(T + (int64_t)r * p->ntw, ld, p->ntw, th, plane, c->H,
-                                        c->W, bias);
-                continue;
-            }
-#endif
             cl_wino_scatter(c->isa, D + (int64_t)r * p->ntw, ld, p->m, th, p->ntw, plane, c->H,
                             c->W, bias, B);
         }

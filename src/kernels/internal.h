@@ -43,15 +43,14 @@ void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, flo
  * tiles), or Y A^T of Y = A dy (dy = 1, the weight gradient's dy tiles). */
 void cl_wino_tf_rows(int dy, int m, const float *D, int64_t ld, float *out, int64_t os, int n);
 /* O [m*m rows, ld] = A^T M A of the a x a tiles M (row stride ms); tmp a*a*ld.
- * With O NULL, only the first half: tmp rows i*a + j = (A^T M) (then
- * cl_wino_at6_rows_avx512 finishes F(4) while writing the plane). */
+ * With O NULL, only the first half: tmp rows i*a + j = (A^T M). */
 void cl_wino_out_tf(int m, const float *M, int64_t ms, float *tmp, float *O, int64_t ld, int n);
 /* Tile row th of plane [H, W]: dy = 0: D [a*a rows, ld] <- B^T d of its
  * a x a input tiles (tile tw from row th*m - 1, column tw*m - 1; 0 outside
  * the plane); dy = 1: D [a*m rows] <- A dy of its m x m dy tiles (0 past
- * the plane). The first half of the transform, over whole plane rows; when
- * cl_wino_in_fused(isa, m, ntw), the whole transform (a*a rows; then D
- * points into V, ld is its row stride, and cl_wino_tf_rows is skipped).
+ * the plane). The first half of the transform, over whole plane rows
+ * (when cl_wino_in_fused(isa, m, ntw), conv_winograd.c calls
+ * cl_wino_in6_avx512 / cl_wino_out6_avx512 instead: whole transforms).
  * buf: 2 * a * cl_wino_row_stride(m, ntw) floats. */
 void cl_wino_gather(int dy, cl_isa isa, const float *plane, int H, int W, int m, int th,
                     int ntw, float *D, int64_t ld, float *buf);
@@ -69,20 +68,26 @@ void cl_wino_gather_group(int dy, const float *const *planes, const int *th, int
 /* AVX-512 tile read-out / write-back of F(4) (conv_wino_avx512.c), rows of
  * cl_wino_row_stride floats holding 8 tiles per 32 floats:
  * deint4: D rows k*nl + l <- b_k[4 tw + l] (k < nk, l < nl = 4 or 6);
- * deint6: out rows k*6 + j <- (b_k[4 tw + l])_l B (dy = 0, input
- *   transform) or A (b_k[4 tw + l])_l (dy = 1, dy transform);
  * inter4: y[4 tw + j] (w < W) <- O rows j (stride ld) + bias. */
 void cl_wino_deint4_avx512(const float *buf, int rs, int nk, int nl, int ntw, float *D,
                            int64_t ld);
-void cl_wino_deint6_avx512(int dy, const float *Z, int rs, int ntw, float *out, int64_t os);
+/* in6: the whole transform of the nr tile rows g0.. (tile row g: image
+ * g / nth at src + (g / nth) * is, row th = g % nth) straight from the
+ * planes, the vertical pass in registers: out rows k*6 + j (stride os),
+ * tile row r's tiles from out + r * ntw <- B^T d B (dy = 0, input tiles)
+ * or A dy A^T (dy = 1), 8 tiles per vector. */
+void cl_wino_in6_avx512(int dy, const float *src, int64_t is, int g0, int nr, int nth, int H,
+                        int W, int ntw, float *out, int64_t os);
 void cl_wino_inter4_avx512(const float *O, int64_t ld, int ntw, float *y, int W, float bias);
-/* at6_rows: plane rows th*4 + i (< H) <- the output transform's row pass
- * (A^T along l) of T rows i*6 + l, written back as inter4 does. */
 /* group: the grouped read-out of cl_wino_gather_group, group row k of the
  * transformed rows at Zg + 64 k (tile row u at + 8 ntw u); nt valid tiles. */
 void cl_wino_group_avx512(int dy, const float *Zg, int ntw, int nt, float *out, int64_t os);
-void cl_wino_at6_rows_avx512(const float *T, int64_t ld, int ntw, int th, float *plane, int H,
-                             int W, float bias);
+/* out6: the whole output transform of the nr tile rows g0.. (images and
+ * rows as in6, planes at dst + image * is): plane rows th*4 + i (< H) <-
+ * A^T M A + bias, M rows xi at M + xi*ms, tile row r's tiles from
+ * M + r * ntw (8 tiles per vector). */
+void cl_wino_out6_avx512(const float *M, int64_t ms, int g0, int nr, int nth, int ntw,
+                         float *dst, int64_t is, int H, int W, float bias);
 #endif
 /* plane rows th*m.. (those < H) <- the m x m tiles O (ld) + bias. */
 void cl_wino_scatter(cl_isa isa, const float *O, int64_t ld, int m, int th, int ntw, float *plane,
