@@ -119,9 +119,11 @@ class Sweeper:
         self.torch, self.model, self.batch, self.fmt = torch, model, batch, fmt
         self.mods = taps_of(model, mode)
         self.with_input = mode == "layers"
-        self.cur = []
+        self.cur, self.on = [], False
+        # the hooks record only inside sweep(): during training they would keep
+        # every step's activations (and graphs) alive
         for m in self.mods:
-            m.register_forward_hook(lambda mod, _i, o: self.cur.append((mod, o)))
+            m.register_forward_hook(lambda mod, _i, o: self.cur.append((mod, o)) if self.on else None)
         dims = []
         self.sweep(torch.zeros(1, 3, 32, 32), torch.zeros(1, dtype=torch.long),
                    lambda t, h, yb: dims.append(h.shape[1]))
@@ -134,6 +136,7 @@ class Sweeper:
         F = torch.nn.functional
         loss, correct = 0.0, 0
         self.model.eval()
+        self.on = True
         with torch.no_grad():
             for s in range(0, len(x), self.batch):
                 xb = x[s:s + self.batch].contiguous(memory_format=self.fmt)
@@ -147,6 +150,7 @@ class Sweeper:
                     fn(t, h.flatten(1), yb)
                 loss += float(F.cross_entropy(out, yb, reduction="sum"))
                 correct += int((out.argmax(1) == yb).sum())
+        self.on, self.cur = False, []
         return loss / len(x), correct / len(x)
 
 
