@@ -6,70 +6,9 @@
  * C is accumulated (acc = 1, beta = 1). Time: CPU time of this thread
  * (CLOCK_THREAD_CPUTIME_ID), best of several windows of ~1 ms, so other
  * processes on a shared machine disturb it little. Paths the CPU lacks
- * print "-". Peak: a register-only loop of independent FMAs (AVX-512, else
- * AVX2+FMA) on this core. */
+ * print "-". Peak: bench_fma_peak (bench_common.h) on this one thread. */
 #include "bench_common.h"
 #include "collapse/kernels_gemm.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-
-/* GFLOP/s of 12 independent FMA chains over `n` rounds (16 lanes). */
-__attribute__((target("avx512f"))) static double peak512(long n)
-{
-    __m512 a[12], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        a[i] = _mm512_set1_ps((float)i);
-    double t0 = bench_now();
-    for (long r = 0; r < n; r++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++)
-            a[i] = _mm512_fmadd_ps(a[i], b, c);
-    double dt = bench_now() - t0;
-    float s = 0;
-    for (int i = 0; i < 12; i++)
-        s += _mm512_reduce_add_ps(a[i]);
-    return s == 12345.0f ? 0 : 12.0 * 32 * n / dt * 1e-9; /* s: keep the loop */
-}
-
-/* The same with 8 lanes and 12 chains (16 ymm registers). */
-__attribute__((target("avx2,fma"))) static double peak256(long n)
-{
-    __m256 a[12], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        a[i] = _mm256_set1_ps((float)i);
-    double t0 = bench_now();
-    for (long r = 0; r < n; r++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++)
-            a[i] = _mm256_fmadd_ps(a[i], b, c);
-    double dt = bench_now() - t0;
-    float t[8], s = 0;
-    for (int i = 0; i < 12; i++) {
-        _mm256_storeu_ps(t, a[i]);
-        for (int l = 0; l < 8; l++)
-            s += t[l];
-    }
-    return s == 12345.0f ? 0 : 12.0 * 16 * n / dt * 1e-9;
-}
-#endif
-
-static double fma_peak(int quick)
-{
-    long n = quick ? 2000000 : 20000000;
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double g = 0;
-#if defined(__x86_64__)
-        if (cl_isa_best() == CL_ISA_AVX512)
-            g = peak512(n);
-        else if (cl_isa_best() == CL_ISA_AVX2)
-            g = peak256(n);
-#endif
-        if (g > best) best = g;
-    }
-    return best;
-}
 
 typedef struct {
     int nt, M, N, K;
@@ -113,11 +52,10 @@ int main(int argc, char **argv)
         bench_init(argc, argv, "small products (kernels_gemm.h), one thread, GFLOP/s");
     bench_clock_id = CLOCK_THREAD_CPUTIME_ID;
     cl_blas_set_threads(1);
-    double peak = fma_peak(e.quick);
-    printf(
-        "# one-core FMA peak %.1f GFLOP/s (%s FMA loop); kernels' path by default: %s\n",
-        peak, cl_isa_best() == CL_ISA_AVX512 ? "AVX-512" : "AVX2",
-        cl_isa_name(cl_isa_current()));
+    const char *ppath = "";
+    double peak = bench_fma_peak(1, e.quick, &ppath);
+    printf("# one-core FMA peak %.1f GFLOP/s (%s FMA loop); kernels' path by default: %s\n",
+           peak, ppath, cl_isa_name(cl_isa_current()));
     size_t n = (size_t)1 << 20;
     float *A = bench_alloc(n * sizeof(float), "A"),
           *B = bench_alloc(n * sizeof(float), "B"),
