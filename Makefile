@@ -157,6 +157,37 @@ results/random_labels: $(BIN) data
 results/cifar_resnet20: $(BIN) data
 	rm -rf $@ && $(BIN) train $(EXP_R20) --out $@
 
+# The full-dataset reproductions of issue 14 (results/README.md, "Full-dataset
+# reproductions"): tools/reproduce.sh trains them (two one-thread runs at a time; a run
+# whose folder exists is continued with --resume, so a stopped `make reproduce` picks up
+# where it was), tools/repro_summary.py writes each study's summary.csv / summary.md and
+# its mean +- std band figures. Every study: ~12 h of this 2-core machine (README).
+REPRO = COLLAPSE_BIN=$(BIN) tools/reproduce.sh
+REPRO_SUM = COLLAPSE_BIN=$(BIN) /usr/bin/env python3 tools/repro_summary.py
+.PHONY: reproduce reproduce-papyan reproduce-losses reproduce-etf reproduce-random \
+        reproduce-convnet nc1-ablation
+reproduce: $(BIN) data
+	$(REPRO)
+	$(REPRO_SUM)
+reproduce-papyan: $(BIN) data
+	$(REPRO) papyan_mnist papyan_fashion
+	$(REPRO_SUM) papyan_mnist papyan_fashion
+reproduce-losses: $(BIN) data
+	$(REPRO) papyan_fashion losses_fashion
+	$(REPRO_SUM) losses_fashion
+reproduce-etf: $(BIN) data
+	$(REPRO) papyan_fashion etf_fashion
+	$(REPRO_SUM) etf_fashion
+reproduce-random: $(BIN) data
+	$(REPRO) random_mnist
+	$(REPRO_SUM) random_mnist
+reproduce-convnet: $(BIN) data
+	$(REPRO) convnet_mnist convnet_fashion
+	$(REPRO_SUM) convnet_mnist convnet_fashion
+# why NC1 of results/mnist_learned rises after epoch 18: one factor changed per run
+nc1-ablation: $(BIN) data
+	COLLAPSE_BIN=$(BIN) tools/nc1_ablation.sh
+
 # The UFM reproductions of issue 15 (results/ufm_closed_form, results/ufm_deep,
 # results/ufm_lpm_minority): tools/ufm_reproduce.sh runs `collapse ufm` and
 # draws the figures with `collapse plot --csv`.

@@ -21,7 +21,7 @@ Test(plot, figure_is_png)
         y1[i] = exp(-0.3 * i);
         y2[i] = i == 7 ? NAN : 0.5 * exp(-0.1 * i);
     }
-    cl_plot_series s[2] = {{x, y1, 20, "run#1 train", 0, 0, 1}, {x, y2, 20, "test", 1, 1, 0}};
+    cl_plot_series s[2] = {{x, y1, 20, "run#1 train", 0, 0, 1, NULL, NULL}, {x, y2, 20, "test", 1, 1, 0, NULL, NULL}};
     cl_plot_panel p[3] = {
         {"NC1", "epoch", "tr(Sw Sb^+)/K", 1, 1, CL_PLOT_LEGEND_TOP_RIGHT, s, 2},
         {"linear", "epoch", "value", 0, 0, CL_PLOT_LEGEND_BOTTOM_LEFT, s, 2},
@@ -41,7 +41,7 @@ Test(plot, figure_is_png)
 Test(plot, unwritable_path)
 {
     double x[2] = {1, 2}, y[2] = {1, 2};
-    cl_plot_series s = {x, y, 2, NULL, 0, 0, 0};
+    cl_plot_series s = {x, y, 2, NULL, 0, 0, 0, NULL, NULL};
     cl_plot_panel p = {"t", "x", "y", 0, 0, CL_PLOT_LEGEND_NONE, &s, 1};
     char path[128];
     snprintf(path, sizeof path, "%s/no/such/dir/fig.png", tc_tmpdir());

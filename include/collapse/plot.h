@@ -26,6 +26,8 @@ typedef struct {
     int color;           /* palette index (mod CL_PLOT_COLORS) */
     int style;           /* 0 solid, 1 dashed, 2 dotted */
     int points;          /* 1: also mark every point; 2: points only (a scatter) */
+    const double *lo, *hi; /* [n] or NULL: a band from lo to hi, shaded in the
+                              series' colour behind the lines (mean +- std) */
 } cl_plot_series;
 
 typedef enum {

@@ -206,6 +206,19 @@ void cl_study_destroy(cl_study *s);
  * number of cells, a bad number, a missing column), CL_EIO for PNGs. */
 cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir);
 
+#define CL_STUDY_BAND_RUNS 64
+/* The same figures (without layers.png) for groups of runs: runs whose
+ * folder base names differ only in a seed suffix (_s<N>, -s<N>, _seed<N>,
+ * -seed<N>, seed<N>) form a group, up to 10 groups of 1..64 runs in all.
+ * Each group is one colour, labelled "NAME (n)": its mean over the runs as
+ * the line and mean +- the sample standard deviation (n - 1) as a shaded
+ * band, at the epochs every run of the group analyzed (on a log axis a
+ * lower edge <= 0 is drawn at mean / 10). *ngroups gets the group count.
+ * Errors: those of cl_study_plot_runs; CL_EFORMAT when a group has no epoch
+ * in common; CL_EINVAL for more than 10 groups. */
+cl_status cl_study_plot_bands(const char *const *runs, int nruns, const char *out_dir,
+                              int *ngroups);
+
 /* ---- regression runs (study_reg.c) ---- */
 
 /* The regression study: an epoch callback writing OUT/metrics.csv with one

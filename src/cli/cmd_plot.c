@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: collapse plot RUN [RUN...] [--out DIR]\n"
+        "usage: collapse plot RUN [RUN...] [--out DIR] [--bands]\n"
         "\n"
         "Draws nc1.png, nc2.png, nc3.png, nc4.png, accuracy.png and layers.png from the\n"
         "metrics.csv (required) and layers.csv (optional) of each results folder RUN,\n"
@@ -47,8 +47,15 @@ static void usage(FILE *f)
         "bottom-right or none, --scatter marks the points without joining them.\n"
         "Up to 16 files and 32 series.\n"
         "  --out DIR   where the PNGs go (created if missing; default: RUN itself for\n"
-        "              one run, ./plots for several)\n",
-        MAX_RUNS);
+        "              one run, ./plots for several)\n"
+        "  --bands     seeds as bands: runs whose folder names differ only in a seed\n"
+        "              suffix (_s<N>, -s<N>, _seed<N>, -seed<N>, seed<N>) form a group\n"
+        "              (up to 10 groups, %d runs): one line per group, the mean over\n"
+        "              its runs, and a shaded band mean +- the sample std (n - 1), at\n"
+        "              the epochs every run of the group analyzed (on a log axis a\n"
+        "              lower edge <= 0 is drawn at mean/10); no layers.png or\n"
+        "              feature scatter\n",
+        MAX_RUNS, CL_STUDY_BAND_RUNS);
 }
 
 /* The last path component of run (without trailing slashes) into buf. */
@@ -128,9 +135,9 @@ done:
 
 int cl_cmd_plot(int argc, char **argv)
 {
-    const char *runs[MAX_RUNS];
+    const char *runs[CL_STUDY_BAND_RUNS];
     const char *out = NULL, *v;
-    int nruns = 0;
+    int nruns = 0, bands = 0;
     for (int i = 1; i < argc; i++)
         if (!strncmp(argv[i], "--csv", 5) && (!argv[i][5] || argv[i][5] == '='))
             return cl_cli_plot_csv(argc, argv);
@@ -142,24 +149,37 @@ int cl_cmd_plot(int argc, char **argv)
         }
         if (cl_cli_plot_csv_flag(argv[i]))
             return cl_cli_fail(2, "plot: %s goes with --csv FILE (see --help)", argv[i]);
-        if ((m = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
+        if (cl_opt_flag(argv, i, "--bands")) {
+            bands = 1;
+        } else if ((m = cl_opt_value(argc, argv, &i, "--out", &v)) != 0) {
             if (m < 0) return 2;
             out = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             usage(stderr);
             return cl_cli_fail(2, "plot: unknown flag '%s'", argv[i]);
         } else {
-            if (nruns == MAX_RUNS)
-                return cl_cli_fail(2, "plot: at most %d runs", MAX_RUNS);
+            if (nruns == CL_STUDY_BAND_RUNS)
+                return cl_cli_fail(2, "plot: at most %d runs", CL_STUDY_BAND_RUNS);
             runs[nruns++] = argv[i];
         }
     }
+    if (!bands && nruns > MAX_RUNS)
+        return cl_cli_fail(2, "plot: at most %d runs (%d with --bands)", MAX_RUNS,
+                           CL_STUDY_BAND_RUNS);
     if (!nruns) {
         usage(stderr);
         return cl_cli_fail(2, "plot: no run folder given");
     }
     if (!out) out = nruns == 1 ? runs[0] : "plots";
     if (!cl_opt_mkdir_p("--out", out)) return 1;
+    if (bands) {
+        int ng = 0;
+        if (cl_study_plot_bands(runs, nruns, out, &ng) != CL_OK)
+            return cl_cli_fail(1, "plot: %s", cl_errmsg());
+        printf("figures of %d run%s in %d group%s (mean +- std bands) written to %s/\n", nruns,
+               nruns > 1 ? "s" : "", ng, ng > 1 ? "s" : "", out);
+        return 0;
+    }
     cl_status st = cl_study_plot_runs(runs, nruns, out);
     if (st != CL_OK) return cl_cli_fail(1, "plot: %s", cl_errmsg());
     char probe[4200];

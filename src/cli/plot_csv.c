@@ -157,7 +157,7 @@ static int file_series(const csv_args *a, int f, csv_plot *P)
         /* one file: styles cycle; several: solid for the first palette round */
         int style = a->ncsv == 1 ? s % 3 : s / CL_PLOT_COLORS;
         P->se[P->ns++] =
-            (cl_plot_series){x, y, n, P->labels[s], s, style, a->scatter ? 2 : n < 40};
+            (cl_plot_series){x, y, n, P->labels[s], s, style, a->scatter ? 2 : n < 40, NULL, NULL};
         p += len + (p[len] == ',');
     }
     return 0;

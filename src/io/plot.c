@@ -74,6 +74,38 @@ static void expand(double *lo, double *hi, int log, int any)
     *hi += pad;
 }
 
+/* The band of se (lo..hi) as polygons in its colour at 20% opacity, one
+ * per run of drawable points; bx, by hold 2 * se->n points. */
+static void draw_band(const cl_plot_panel *p, const cl_plot_series *se, PLFLT *bx, PLFLT *by)
+{
+    int c = color_index(se->color), run = 0, start = 0;
+    plscol0a(c, pal_r[c], pal_g[c], pal_b[c], 0.2);
+    plcol0(c);
+    for (int i = 0; i <= se->n; i++) {
+        if (i < se->n && point_ok(p, se->x[i], se->lo[i]) && point_ok(p, se->x[i], se->hi[i])) {
+            if (!run++) start = i;
+            continue;
+        }
+        for (int k = 0; run > 1 && k < run; k++) {
+            bx[k] = bx[2 * run - 1 - k] = axis_value(p->logx, se->x[start + k]);
+            by[k] = axis_value(p->logy, se->hi[start + k]);
+            by[2 * run - 1 - k] = axis_value(p->logy, se->lo[start + k]);
+        }
+        if (run > 1) plfill(2 * run, bx, by);
+        run = 0;
+    }
+    plscol0a(c, pal_r[c], pal_g[c], pal_b[c], 1.0);
+}
+
+/* Widens [lo, hi] to y (axis units) when drawable. */
+static void extend(const cl_plot_panel *p, double x, double y, double *lo, double *hi, int *any)
+{
+    if (!point_ok(p, x, y)) return;
+    y = axis_value(p->logy, y);
+    *lo = fmin(*lo, y), *hi = fmax(*hi, y);
+    *any = 1;
+}
+
 static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
 {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
@@ -85,6 +117,10 @@ static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
             double x = axis_value(p->logx, se->x[i]), y = axis_value(p->logy, se->y[i]);
             xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
             any = 1;
+        }
+        for (int i = 0; se->lo && se->hi && i < se->n; i++) {
+            extend(p, se->x[i], se->lo[i], &ylo, &yhi, &any);
+            extend(p, se->x[i], se->hi[i], &ylo, &yhi, &any);
         }
     }
     expand(&xlo, &xhi, p->logx, any);
@@ -99,6 +135,8 @@ static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
     plain_text(yl, sizeof yl, p->ylabel);
     pllab(xl, yl, t);
 
+    for (int s = 0; s < p->nseries; s++)
+        if (p->series[s].lo && p->series[s].hi) draw_band(p, &p->series[s], bx, by);
     for (int s = 0; s < p->nseries; s++) {
         const cl_plot_series *se = &p->series[s];
         plcol0(color_index(se->color));
@@ -253,7 +291,7 @@ cl_status cl_plot_figure(const char *path, const cl_plot_panel *panels, int npan
     int64_t maxn = 1;
     for (int i = 0; i < npanels; i++)
         for (int s = 0; s < panels[i].nseries; s++)
-            if (panels[i].series[s].n > maxn) maxn = panels[i].series[s].n;
+            if (2 * (int64_t)panels[i].series[s].n > maxn) maxn = 2 * (int64_t)panels[i].series[s].n;
     const panels_ctx c = {panels, npanels};
     return render(path, width, height, cols, (npanels + cols - 1) / cols, 0.75, maxn, draw_panels,
                   &c);

@@ -33,6 +33,7 @@
 #include "collapse/mem.h"
 #include "collapse/plot.h"
 #include "collapse/study.h"
+#include "study_internal.h"
 
 #define MAX_RUNS 10
 #define MAX_EPOCH_LINES 8
@@ -43,7 +44,8 @@ typedef struct {
     char label[64];
     cl_csv metrics;
     cl_csv layers; /* nrows = 0 if absent */
-    double *buf;   /* scratch for columns */
+    cl_csv sd;     /* --bands: metrics is the group's mean, sd its std (else nrows = 0) */
+    double *buf;   /* scratch for columns: x, 8 y, 16 band edges, each [nrows] */
 } run_data;
 
 static void base_name(char *dst, size_t cap, const char *path)
@@ -98,9 +100,28 @@ static cl_status family_series(const panel_spec *ps, const run_data *rd, int r,
         for (int64_t i = 0; i < c->nrows; i++) y[i] = c->num[i * c->ncols + col];
         snprintf(suffix, sizeof suffix, ps->suffix[0], j);
         snprintf(labels[*ns], sizeof labels[*ns], "%s%s", rd->label, suffix);
-        se[*ns] = (cl_plot_series){x, y, (int)c->nrows, labels[*ns], j, r % 3, 0};
+        se[*ns] = (cl_plot_series){x, y, (int)c->nrows, labels[*ns], j, r % 3, 0, NULL, NULL};
         (*ns)++;
     }
+    return CL_OK;
+}
+
+/* The band mean +- std of column name into lo, hi ([2 * nrows]) and se.
+ * On a log axis a lower edge at or below 0 is drawn at mean / 10. */
+static cl_status band(const run_data *rd, const char *name, const double *mean, int logy,
+                      double *lo, cl_plot_series *se)
+{
+    int64_t n = rd->sd.nrows;
+    double *hi = lo + n;
+    CL_TRY(column(&rd->sd, name, lo));
+    for (int64_t i = 0; i < n; i++) {
+        double s = lo[i];
+        hi[i] = mean[i] + s;
+        lo[i] = mean[i] - s;
+        if (logy && lo[i] <= 0) lo[i] = mean[i] / 10;
+    }
+    se->lo = lo;
+    se->hi = hi;
     return CL_OK;
 }
 
@@ -129,7 +150,11 @@ static cl_status draw(const char *path, run_data *runs, int nruns, const panel_s
                 if ((st = column(c, ps[p].cols[k], y)) != CL_OK) break;
                 snprintf(labels[p][ns], sizeof labels[p][ns], "%s%s", runs[r].label,
                          ps[p].suffix[k]);
-                series[p][ns] = (cl_plot_series){x, y, (int)c->nrows, labels[p][ns], r, k, 0};
+                series[p][ns] = (cl_plot_series){x, y, (int)c->nrows, labels[p][ns], r, k, 0, NULL, NULL};
+                if (runs[r].sd.nrows)
+                    st = band(&runs[r], ps[p].cols[k], y, ps[p].logy,
+                              runs[r].buf + (int64_t)(9 + 2 * (2 * p + k)) * c->nrows,
+                              &series[p][ns]);
                 ns++;
             }
         }
@@ -196,8 +221,8 @@ static cl_status draw_layers(const char *path, run_data *runs, int nruns)
             fy[0] = ic;
             fy[1] = ic + log(rho) * fx[1];
             snprintf(labels[np][k], sizeof labels[np][k], "epoch %g (rho %.3g)", epoch, rho);
-            series[np][ns++] = (cl_plot_series){x, y, L, labels[np][k], k, 0, 1};
-            series[np][ns++] = (cl_plot_series){fx, fy, 2, NULL, k, 1, 0};
+            series[np][ns++] = (cl_plot_series){x, y, L, labels[np][k], k, 0, 1, NULL, NULL};
+            series[np][ns++] = (cl_plot_series){fx, fy, 2, NULL, k, 1, 0, NULL, NULL};
         }
         snprintf(titles[np], sizeof titles[np], "%.60s: ln D per layer (dashed: fit)",
                  runs[r].label);
@@ -230,7 +255,7 @@ static cl_status load_run(const char *dir, run_data *r)
         fclose(f);
         CL_TRY(cl_csv_read(p, "layer,name", &r->layers));
     }
-    r->buf = cl_alloc_array((size_t)(r->metrics.nrows) * 9, sizeof(double), "plot columns");
+    r->buf = cl_alloc_array((size_t)(r->metrics.nrows) * 25, sizeof(double), "plot columns");
     return r->buf ? CL_OK : CL_ENOMEM;
 }
 
@@ -258,25 +283,19 @@ static cl_status plot_reg(run_data *rd, int nruns, const char *out_dir)
     return draw(p, rd, nruns, r2, 2, 2);
 }
 
-cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir)
+/* Every figure of the runs (or groups) rd into out_dir; layers.png only
+ * with layers = 1. */
+static cl_status plot_set(run_data *rd, int nruns, const char *out_dir, int layers)
 {
-    if (nruns < 1 || nruns > MAX_RUNS)
-        return cl_error(CL_EINVAL, "plot: 1 to %d runs, not %d", MAX_RUNS, nruns);
-    run_data rd[MAX_RUNS];
-    memset(rd, 0, sizeof rd);
     cl_status st = CL_OK;
-    for (int r = 0; r < nruns && st == CL_OK; r++) st = load_run(runs[r], &rd[r]);
-    if (st != CL_OK) goto done;
     int nreg = 0;
     for (int r = 0; r < nruns; r++) nreg += cl_csv_col(&rd[r].metrics, "nrc1_train") >= 0;
-    if (nreg) {
-        st = nreg == nruns ? plot_reg(rd, nruns, out_dir)
-                           : cl_error(CL_EINVAL, "%d of the %d runs are regression "
-                                                 "runs; their figures differ from the "
-                                                 "classification runs' (plot them apart)",
-                                      nreg, nruns);
-        goto done;
-    }
+    if (nreg)
+        return nreg == nruns ? plot_reg(rd, nruns, out_dir)
+                             : cl_error(CL_EINVAL, "%d of the %d runs are regression "
+                                                   "runs; their figures differ from the "
+                                                   "classification runs' (plot them apart)",
+                                        nreg, nruns);
 
     static const panel_spec nc1[] = {{"NC1: within-class variability", "tr(Sw Sb^+)/K", 1, 1,
                                       {"nc1", "test_nc1"}, {" train", " test"},
@@ -306,7 +325,7 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
         snprintf(p, sizeof p, "%s/%s", out_dir, name);                                \
         if ((st = draw(p, rd, nruns, spec, (int)(sizeof spec / sizeof spec[0]), cols)) \
             != CL_OK)                                                                 \
-            goto done;                                                                \
+            return st;                                                                \
     } while (0)
     FIG("nc1.png", nc1, 1);
     FIG("nc2.png", nc2, 2);
@@ -343,13 +362,75 @@ cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out
     cl_errclear();
     if (all_mlab) FIG("mlab.png", mlab, 2);
 #undef FIG
+    if (!layers) return CL_OK;
     snprintf(p, sizeof p, "%s/layers.png", out_dir);
-    st = draw_layers(p, rd, nruns);
-done:
-    for (int r = 0; r < nruns; r++) {
+    return draw_layers(p, rd, nruns);
+}
+
+static void free_runs(run_data *rd, int n)
+{
+    for (int r = 0; r < n; r++) {
         cl_csv_free(&rd[r].metrics);
         cl_csv_free(&rd[r].layers);
+        cl_csv_free(&rd[r].sd);
         cl_free(rd[r].buf);
     }
+}
+
+cl_status cl_study_plot_runs(const char *const *runs, int nruns, const char *out_dir)
+{
+    if (nruns < 1 || nruns > MAX_RUNS)
+        return cl_error(CL_EINVAL, "plot: 1 to %d runs, not %d", MAX_RUNS, nruns);
+    run_data rd[MAX_RUNS];
+    memset(rd, 0, sizeof rd);
+    cl_status st = CL_OK;
+    for (int r = 0; r < nruns && st == CL_OK; r++) st = load_run(runs[r], &rd[r]);
+    if (st == CL_OK) st = plot_set(rd, nruns, out_dir, 1);
+    free_runs(rd, nruns);
+    return st;
+}
+
+cl_status cl_study_plot_bands(const char *const *runs, int nruns, const char *out_dir,
+                              int *ngroups)
+{
+    if (nruns < 1 || nruns > CL_STUDY_BAND_RUNS)
+        return cl_error(CL_EINVAL, "plot --bands: 1 to %d runs, not %d", CL_STUDY_BAND_RUNS,
+                        nruns);
+    run_data *rd = cl_alloc_array((size_t)nruns, sizeof *rd, "plot runs");
+    if (!rd) return CL_ENOMEM;
+    run_data grp[MAX_RUNS];
+    memset(grp, 0, sizeof grp);
+    int ng = 0, member[CL_STUDY_BAND_RUNS];
+    char names[MAX_RUNS][64];
+    cl_status st = CL_OK;
+    for (int r = 0; r < nruns && st == CL_OK; r++) {
+        if ((st = load_run(runs[r], &rd[r])) != CL_OK) break;
+        char g[64];
+        cl_study_seed_group(rd[r].label, g, sizeof g);
+        int k = 0;
+        while (k < ng && strcmp(names[k], g)) k++;
+        if (k == ng && ng == MAX_RUNS) {
+            st = cl_error(CL_EINVAL, "plot --bands: more than %d groups (at %s)", MAX_RUNS,
+                          runs[r]);
+            break;
+        }
+        if (k == ng) snprintf(names[ng++], sizeof names[0], "%s", g);
+        member[r] = k;
+    }
+    for (int k = 0; k < ng && st == CL_OK; k++) {
+        const cl_csv *m[CL_STUDY_BAND_RUNS];
+        int n = 0;
+        for (int r = 0; r < nruns; r++)
+            if (member[r] == k) m[n++] = &rd[r].metrics;
+        snprintf(grp[k].label, sizeof grp[k].label, "%.50s (%d)", names[k], n);
+        if ((st = cl_study_bands_reduce(m, n, &grp[k].metrics, &grp[k].sd)) != CL_OK) break;
+        grp[k].buf = cl_alloc_array((size_t)grp[k].metrics.nrows * 25, sizeof(double), "plot");
+        if (!grp[k].buf) st = CL_ENOMEM;
+    }
+    if (st == CL_OK) st = plot_set(grp, ng, out_dir, 0);
+    if (st == CL_OK) *ngroups = ng;
+    free_runs(rd, nruns);
+    free_runs(grp, ng);
+    cl_free(rd);
     return st;
 }

@@ -203,4 +203,19 @@ cl_status cl_study_mlab_eval(cl_study *s, cl_model *m, const cl_loss_cfg *loss, 
 void cl_study_mlab_header(char *h, size_t cap);
 void cl_study_mlab_row(const cl_study *s, char *row, size_t cap);
 
+/* ---- seed groups of `collapse plot --bands` (figures_bands.c) ---- */
+
+/* The group name of a run folder's base name: name without a trailing seed
+ * suffix _s<N>, -s<N>, _seed<N>, -seed<N> or seed<N> ("seed3" -> "seed"). */
+void cl_study_seed_group(const char *name, char *group, size_t cap);
+
+/* Mean and sample standard deviation (n - 1; 0 for one run) of n runs'
+ * metrics.csv per cell, at the epochs every run has (the first run's
+ * order), for the first run's columns; a column another run lacks or a
+ * non-finite value gives NaN there. mean and sd are new tables (names and
+ * num; free with cl_csv_free). Errors: CL_EINVAL (n not in 1..64),
+ * CL_EFORMAT (no epoch column, or no epoch common to all runs: names the
+ * first run's file), CL_ENOMEM. */
+cl_status cl_study_bands_reduce(const cl_csv *const *runs, int n, cl_csv *mean, cl_csv *sd);
+
 #endif

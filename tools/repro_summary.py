@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Tables and figures of the full-dataset reproductions (tools/reproduce.sh, issue 14).
+
+    tools/repro_summary.py [--no-plots] [STUDY...]
+
+For each study of tools/reproduce.sh (results/<study>/; default: every one that has runs) it writes
+  results/<study>/summary.csv  one row per run: the last epoch's metrics, where NC1 was
+                               lowest, when training accuracy first reached 100%, the
+                               parameter count and the run's wall time;
+  results/<study>/summary.md   one row per setting (runs that differ only in the seed
+                               suffix _s<N>): mean +- sample std (n - 1) over the seeds;
+and draws the study's figures with `collapse plot --bands` into results/<study>/
+(the losses and ETF studies also take the CE / MSE runs of papyan_fashion they compare
+against). Only finished runs (metrics.csv reaches the epochs in config.json) count; the
+others are listed as unfinished. Wall time: the sum over the run's invocations of
+tools/reproduce.sh (<run>.time: start, end, seconds, exit status), so a run continued
+with --resume counts every part. Standard library only (no NumPy).
+"""
+import csv
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+R = "results"
+STUDIES = ["papyan_mnist", "papyan_fashion", "losses_fashion", "etf_fashion", "random_mnist",
+           "convnet_mnist", "convnet_fashion"]
+# the runs each study's table and figures compare (study -> folders of runs)
+COMPARE = {
+    "losses_fashion": ["papyan_fashion", "losses_fashion"],
+    "etf_fashion": ["papyan_fashion:mlp_ce", "etf_fashion"],
+}
+KEYS = ["nc1", "test_nc1", "etf_M", "etf_W", "nc3", "nc4", "ncc_acc", "train_acc", "test_acc"]
+
+
+def seed_group(name):
+    """The run name without a seed suffix (_s<N>, -s<N>, _seed<N>, -seed<N>, seed<N>);
+    the same rule as `collapse plot --bands`."""
+    m = re.match(r"^(.+?)(_seed|-seed|_s|-s)\d+$", name) or re.match(r"^(.+?)seed\d+$", name)
+    return m.group(1) if m else name
+
+
+def number(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def load_run(path):
+    """One run's summary, or None when it is not finished."""
+    try:
+        with open(os.path.join(path, "config.json")) as f:
+            cfg = json.load(f)
+        with open(os.path.join(path, "metrics.csv")) as f:
+            rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()]
+    except (OSError, ValueError):
+        return None
+    epochs = cfg["options"]["epochs"]
+    if not rows or int(rows[-1]["epoch"]) != epochs:
+        return {"name": os.path.basename(path), "unfinished": True,
+                "epoch": int(rows[-1]["epoch"]) if rows else 0, "epochs": epochs}
+    last = rows[-1]
+    out = {"name": os.path.basename(path), "epochs": epochs, "unfinished": False,
+           "params": cfg["model"]["params"], "loss": cfg["options"]["loss"],
+           "classifier": cfg["options"]["classifier"], "seed": cfg["options"]["seed"]}
+    for k in KEYS:
+        out[k] = number(last.get(k))
+    nc1 = [(number(r["nc1"]), int(r["epoch"])) for r in rows if int(r["epoch"]) > 0]
+    m, em = min(nc1)
+    out["nc1_min"], out["nc1_min_epoch"] = m, em
+    out["nc1_first"] = nc1[0][0]
+    out["nc1_last_over_min"] = out["nc1"] / m if m > 0 else math.nan
+    full = [int(r["epoch"]) for r in rows if number(r["train_acc"]) >= 1.0]
+    out["epoch_100pct"] = full[0] if full else math.nan
+    out["wall_s"] = wall_seconds(path)
+    return out
+
+
+def wall_seconds(path):
+    total, any_line = 0.0, False
+    try:
+        with open(path + ".time") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    total += float(parts[2])
+                    any_line = True
+    except OSError:
+        pass
+    return total if any_line else math.nan
+
+
+def runs_of(spec):
+    """Run folders of 'study' or 'study:group'."""
+    study, _, group = spec.partition(":")
+    base = os.path.join(R, study)
+    if not os.path.isdir(base):
+        return []
+    names = sorted(d for d in os.listdir(base)
+                   if os.path.isfile(os.path.join(base, d, "config.json")))
+    return [os.path.join(base, d) for d in names if not group or seed_group(d) == group]
+
+
+def fmt(vals, digits=3):
+    vals = [v for v in vals if not math.isnan(v)]
+    if not vals:
+        return "-"
+    m = statistics.mean(vals)
+    if len(vals) == 1:
+        return f"{m:.{digits}g}"
+    return f"{m:.{digits}g} ± {statistics.stdev(vals):.2g}"
+
+
+def pct(vals):
+    vals = [100 * v for v in vals if not math.isnan(v)]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.2f}"
+    return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
+
+
+def minutes(vals):
+    vals = [v / 60 for v in vals if not math.isnan(v)]
+    if not vals:
+        return "-"
+    return f"{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else f"{vals[0]:.0f}"
+
+
+def summarize(study, plots):
+    specs = COMPARE.get(study, [study])
+    paths = [p for s in specs for p in runs_of(s)]
+    if not paths:
+        return False
+    runs = [(p, load_run(p)) for p in paths]
+    done = [(p, r) for p, r in runs if r and not r["unfinished"]]
+    todo = [(p, r) for p, r in runs if r and r["unfinished"]]
+    out_dir = os.path.join(R, study)
+    cols = ["run", "seed", "loss", "classifier", "params", "epochs"] + KEYS + [
+        "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s"]
+    with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for p, r in done:
+            w.writerow([os.path.relpath(p, R)] + [r[c] for c in cols[1:]])
+    groups = {}
+    for p, r in done:
+        groups.setdefault(os.path.relpath(os.path.join(os.path.dirname(p),
+                                                       seed_group(r["name"])), R), []).append(r)
+    lines = [f"| setting | seeds | params | NC1 (last) | NC1 min (epoch) | last/min | etf_M | "
+             f"etf_W | nc3 | nc4 | train % | test % | 100% train from epoch | wall min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g, rs in groups.items():
+        col = lambda k: [r[k] for r in rs]  # noqa: E731
+        lines.append(
+            f"| `{g}` | {len(rs)} | {rs[0]['params']:,} | {fmt(col('nc1'))} | "
+            f"{fmt(col('nc1_min'))} ({'/'.join(str(e) for e in col('nc1_min_epoch'))}) | "
+            f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
+            f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'))} | "
+            f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(col('wall_s'))} |")
+    for p, r in todo:
+        lines.append(f"| `{os.path.relpath(p, R)}` | unfinished: epoch {r['epoch']} of "
+                     f"{r['epochs']} | | | | | | | | | | | | |")
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"## {study}\n" + "\n".join(lines) + "\n")
+    if plots and done:
+        binary = os.environ.get("COLLAPSE_BIN", "build/collapse")
+        cmd = [binary, "plot", "--bands"] + [p for p, _ in done] + ["--out", out_dir]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return True
+
+
+def main(argv):
+    plots = "--no-plots" not in argv
+    studies = [a for a in argv if not a.startswith("--")]
+    if not studies:
+        studies = [s for s in STUDIES if runs_of(s)]
+    for s in studies:
+        if s not in STUDIES:
+            print(f"tools/repro_summary.py: unknown study '{s}' (one of {' '.join(STUDIES)})",
+                  file=sys.stderr)
+            return 2
+    rc = 0
+    for s in studies:
+        if not summarize(s, plots):
+            print(f"tools/repro_summary.py: no runs in {R}/{s}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

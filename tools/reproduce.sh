@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The full-dataset reproductions of issue 14 (results/README.md, "Full-dataset
+# reproductions"): all 60,000 training images of MNIST / Fashion-MNIST, 3 seeds.
+#
+#   tools/reproduce.sh [--list] [STUDY...]    (default: every study, in priority order)
+#
+# Studies (each run is a normal results folder results/<study>/<run>):
+#   papyan_mnist, papyan_fashion   Papyan et al. 2020: MLP 784-512x3-10 (models/mlp512.cfg),
+#                                  CE and MSE, 350 epochs, seeds 1-3
+#   losses_fashion                 Zhou et al. 2022: label smoothing 0.1 and focal 2 (CE and MSE
+#                                  are the papyan_fashion runs), same MLP, 350 epochs, seeds 1-3
+#   etf_fashion                    Zhu et al. 2021: classifier fixed to a rotated simplex ETF,
+#                                  d = 512 and d = K = 10 (--feature-dim 10), seeds 1-3
+#   random_mnist                   every MNIST training label permuted, MLP 784-1024x3-10, 350 epochs
+#   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
+#                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~6 h a run here
+#
+# A run whose folder exists is continued with --resume (a finished one prints "already
+# complete"), so the script can be stopped at any moment (kill -9 included) and started
+# again; the runs end bit-identical to uninterrupted ones (docs/RELIABILITY.md).
+# REPRO_JOBS runs at a time (2), each with REPRO_THREADS threads (1): on this 2-core machine
+# two one-thread MLP runs do more work per hour than one two-thread run.
+# --list prints every run with its state (epochs done / planned) and does nothing else.
+# COLLAPSE_BIN: the binary (build/collapse). Each run also gets <run>.log (its output) and
+# <run>.time (one line per invocation: start end seconds status). Tables and figures:
+# tools/repro_summary.py.
+set -eu
+BIN=${COLLAPSE_BIN:-build/collapse}
+JOBS=${REPRO_JOBS:-2}
+THREADS=${REPRO_THREADS:-1}
+CNN_E=${REPRO_CONVNET_EPOCHS:-100}
+R=results
+MLP="--model models/mlp512.cfg"
+
+# One line per run: study run epochs options, in the order they run: every CE seed of
+# papyan_* first (the question of the issue: does NC1 fall steadily with CE?).
+plan() {
+    for l in ce mse; do
+        for s in 1 2 3; do
+            for d in mnist fashion; do
+                case " $* " in *" papyan_$d "*)
+                    echo "papyan_$d mlp_${l}_s$s 350 $MLP --data $d --loss $l --seed $s" ;; esac
+            done
+        done
+    done
+    for s in 1 2 3; do
+        case " $* " in *" losses_fashion "*)
+            echo "losses_fashion mlp_ls_s$s 350 $MLP --data fashion --loss ls=0.1 --seed $s"
+            echo "losses_fashion mlp_focal_s$s 350 $MLP --data fashion --loss focal=2 --seed $s" ;; esac
+        case " $* " in *" etf_fashion "*)
+            echo "etf_fashion mlp_etf512_s$s 350 $MLP --data fashion --classifier etf --seed $s"
+            echo "etf_fashion mlp_etf10_s$s 350 $MLP --data fashion --classifier etf --feature-dim 10 --seed $s" ;; esac
+    done
+    case " $* " in *" random_mnist "*)
+        echo "random_mnist mlp1024_s1 350 --model models/mlp.cfg --data mnist --random-labels 1 --seed 1" ;; esac
+    for s in 1 2 3; do
+        for d in mnist fashion; do
+            case " $* " in *" convnet_$d "*)
+                echo "convnet_$d ce_s$s $CNN_E --model models/convnet.cfg --data $d --loss ce --seed $s"
+                echo "convnet_$d mse_s$s $CNN_E --model models/convnet.cfg --data $d --loss mse --seed $s" ;; esac
+        done
+    done
+}
+
+LIST=0
+[ "${1:-}" = --list ] && { LIST=1; shift; }
+STUDIES=${*:-papyan_mnist papyan_fashion losses_fashion etf_fashion random_mnist convnet_mnist convnet_fashion}
+for st in $STUDIES; do
+    case $st in
+    papyan_mnist|papyan_fashion|losses_fashion|etf_fashion|random_mnist|convnet_mnist|convnet_fashion) ;;
+    *) echo "tools/reproduce.sh: unknown study '$st'" >&2; exit 2 ;;
+    esac
+done
+
+# epochs done: the last data row of metrics.csv (0 when there is none)
+done_epochs() {
+    [ -f "$1/metrics.csv" ] || { echo 0; return; }
+    awk -F, 'NR > 1 && $1 ~ /^[0-9]+$/ { e = $1 } END { print e + 0 }' "$1/metrics.csv"
+}
+
+if [ $LIST = 1 ]; then
+    plan $STUDIES | while read -r st run ep _; do
+        printf '%-40s %4s / %s\n' "$R/$st/$run" "$(done_epochs "$R/$st/$run")" "$ep"
+    done
+    exit 0
+fi
+
+run_one() {
+    st=$1 run=$2 ep=$3; shift 3
+    out=$R/$st/$run
+    mkdir -p "$R/$st"
+    resume=
+    [ -e "$out" ] && resume=--resume
+    echo "$(date -u +%H:%M:%S) start $out ($ep epochs) $resume"
+    t0=$(date +%s)
+    rc=0
+    OMP_NUM_THREADS=$THREADS nice "$BIN" train "$@" --epochs "$ep" --threads "$THREADS" \
+        --out "$out" $resume >> "$R/$st/$run.log" 2>&1 || rc=$?
+    t1=$(date +%s)
+    # one line per invocation: start end seconds exit-status (tools/repro_summary.py sums them)
+    echo "$t0 $t1 $((t1 - t0)) $rc" >> "$R/$st/$run.time"
+    if [ $rc = 0 ]; then
+        echo "$(date -u +%H:%M:%S) done  $out"
+    else
+        echo "$(date -u +%H:%M:%S) FAILED $out (status $rc, see $R/$st/$run.log)"
+        return 1
+    fi
+}
+export -f run_one
+export BIN THREADS R
+plan $STUDIES | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _
