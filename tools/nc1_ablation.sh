@@ -55,5 +55,6 @@ done
 column -s, -t "$OUT/summary.csv"
 set --
 for v in $VARIANTS; do set -- "$@" --csv "$OUT/$v/metrics.csv" --y "nc1:$v"; done
-"$BIN" plot "$@" --x epoch --png "$OUT/nc1.png" --logy --title "NC1, MNIST 500/class, CE: one factor changed" \
-    --xlabel epoch --ylabel "NC1 = tr(Sw Sb^+)/K" --legend bottom-left > /dev/null
+"$BIN" plot "$@" --x epoch --png "$OUT/nc1.png" --logx --logy --xmin 1 \
+    --title "NC1, MNIST 500/class, CE: one factor changed" \
+    --xlabel epoch --ylabel "NC1 = tr(Sw Sb^+)/K" --legend top-right > /dev/null
