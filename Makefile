@@ -164,7 +164,7 @@ results/cifar_resnet20: $(BIN) data
 # its mean +- std band figures. Every study: ~12 h of this 2-core machine (README).
 REPRO = COLLAPSE_BIN=$(BIN) tools/reproduce.sh
 REPRO_SUM = COLLAPSE_BIN=$(BIN) /usr/bin/env python3 tools/repro_summary.py
-.PHONY: reproduce reproduce-papyan reproduce-losses reproduce-etf reproduce-random \
+.PHONY: reproduce reproduce-papyan reproduce-losses reproduce-etf reproduce-wd reproduce-random \
         reproduce-convnet nc1-ablation
 reproduce: $(BIN) data
 	$(REPRO)
@@ -178,6 +178,9 @@ reproduce-losses: $(BIN) data
 reproduce-etf: $(BIN) data
 	$(REPRO) papyan_fashion etf_fashion
 	$(REPRO_SUM) etf_fashion
+reproduce-wd: $(BIN) data
+	$(REPRO) papyan_mnist wd_mnist
+	$(REPRO_SUM) wd_mnist
 reproduce-random: $(BIN) data
 	$(REPRO) random_mnist
 	$(REPRO_SUM) random_mnist

@@ -26,12 +26,13 @@ import subprocess
 import sys
 
 R = "results"
-STUDIES = ["papyan_mnist", "papyan_fashion", "losses_fashion", "etf_fashion", "random_mnist",
-           "convnet_mnist", "convnet_fashion"]
+STUDIES = ["papyan_mnist", "papyan_fashion", "losses_fashion", "etf_fashion", "wd_mnist",
+           "random_mnist", "convnet_mnist", "convnet_fashion"]
 # the runs each study's table and figures compare (study -> folders of runs)
 COMPARE = {
     "losses_fashion": ["papyan_fashion", "losses_fashion"],
     "etf_fashion": ["papyan_fashion:mlp_ce", "etf_fashion"],
+    "wd_mnist": ["papyan_mnist:mlp_ce", "wd_mnist"],
 }
 KEYS = ["nc1", "test_nc1", "etf_M", "etf_W", "nc3", "nc4", "ncc_acc", "train_acc", "test_acc"]
 

@@ -11,6 +11,8 @@
 #                                  are the papyan_fashion runs), same MLP, 350 epochs, seeds 1-3
 #   etf_fashion                    Zhu et al. 2021: classifier fixed to a rotated simplex ETF,
 #                                  d = 512 and d = K = 10 (--feature-dim 10), seeds 1-3
+#   wd_mnist                       papyan_mnist's CE run without weight decay (--wd 0), seed 1:
+#                                  the full-data check of tools/nc1_ablation.sh
 #   random_mnist                   every MNIST training label permuted, MLP 784-1024x3-10, 350 epochs
 #   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
 #                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~6 h a run here
@@ -51,6 +53,8 @@ plan() {
             echo "etf_fashion mlp_etf512_s$s 350 $MLP --data fashion --classifier etf --seed $s"
             echo "etf_fashion mlp_etf10_s$s 350 $MLP --data fashion --classifier etf --feature-dim 10 --seed $s" ;; esac
     done
+    case " $* " in *" wd_mnist "*)
+        echo "wd_mnist mlp_ce_wd0_s1 350 $MLP --data mnist --loss ce --wd 0 --seed 1" ;; esac
     case " $* " in *" random_mnist "*)
         echo "random_mnist mlp1024_s1 350 --model models/mlp.cfg --data mnist --random-labels 1 --seed 1" ;; esac
     for s in 1 2 3; do
@@ -64,10 +68,10 @@ plan() {
 
 LIST=0
 [ "${1:-}" = --list ] && { LIST=1; shift; }
-STUDIES=${*:-papyan_mnist papyan_fashion losses_fashion etf_fashion random_mnist convnet_mnist convnet_fashion}
+STUDIES=${*:-papyan_mnist papyan_fashion losses_fashion etf_fashion wd_mnist random_mnist convnet_mnist convnet_fashion}
 for st in $STUDIES; do
     case $st in
-    papyan_mnist|papyan_fashion|losses_fashion|etf_fashion|random_mnist|convnet_mnist|convnet_fashion) ;;
+    papyan_mnist|papyan_fashion|losses_fashion|etf_fashion|wd_mnist|random_mnist|convnet_mnist|convnet_fashion) ;;
     *) echo "tools/reproduce.sh: unknown study '$st'" >&2; exit 2 ;;
     esac
 done
