@@ -74,6 +74,8 @@ def load_run(path):
     m, em = min(nc1)
     out["nc1_min"], out["nc1_min_epoch"] = m, em
     out["nc1_first"] = nc1[0][0]
+    init = [number(r["nc1"]) for r in rows if int(r["epoch"]) == 0]
+    out["nc1_init"] = init[0] if init else math.nan
     out["nc1_last_over_min"] = out["nc1"] / m if m > 0 else math.nan
     full = [int(r["epoch"]) for r in rows if number(r["train_acc"]) >= 1.0]
     out["epoch_100pct"] = full[0] if full else math.nan
@@ -116,13 +118,13 @@ def fmt(vals, digits=3):
     return f"{m:.{digits}g} ± {statistics.stdev(vals):.2g}"
 
 
-def pct(vals):
+def pct(vals, digits=2):
     vals = [100 * v for v in vals if not math.isnan(v)]
     if not vals:
         return "-"
     if len(vals) == 1:
-        return f"{vals[0]:.2f}"
-    return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
 def minutes(vals):
@@ -142,7 +144,7 @@ def summarize(study, plots):
     todo = [(p, r) for p, r in runs if r and r["unfinished"]]
     out_dir = os.path.join(R, study)
     cols = ["run", "seed", "loss", "classifier", "params", "epochs"] + KEYS + [
-        "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s"]
+        "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s"]
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -152,20 +154,21 @@ def summarize(study, plots):
     for p, r in done:
         groups.setdefault(os.path.relpath(os.path.join(os.path.dirname(p),
                                                        seed_group(r["name"])), R), []).append(r)
-    lines = [f"| setting | seeds | params | NC1 (last) | NC1 min (epoch) | last/min | etf_M | "
+    lines = [f"| setting | seeds | params | NC1 init / epoch 1 | NC1 (last) | NC1 min (epoch) | last/min | etf_M | "
              f"etf_W | nc3 | nc4 | train % | test % | 100% train from epoch | wall min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g, rs in groups.items():
         col = lambda k: [r[k] for r in rs]  # noqa: E731
         lines.append(
-            f"| `{g}` | {len(rs)} | {rs[0]['params']:,} | {fmt(col('nc1'))} | "
+            f"| `{g}` | {len(rs)} | {rs[0]['params']:,} | "
+            f"{fmt(col('nc1_init'))} / {fmt(col('nc1_first'))} | {fmt(col('nc1'))} | "
             f"{fmt(col('nc1_min'))} ({'/'.join(str(e) for e in col('nc1_min_epoch'))}) | "
             f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
-            f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'))} | "
+            f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'), 3)} | "
             f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(col('wall_s'))} |")
     for p, r in todo:
         lines.append(f"| `{os.path.relpath(p, R)}` | unfinished: epoch {r['epoch']} of "
-                     f"{r['epochs']} | | | | | | | | | | | | |")
+                     f"{r['epochs']} | | | | | | | | | | | | | |")
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"## {study}\n" + "\n".join(lines) + "\n")
