@@ -125,6 +125,10 @@ static void draw_panel(const cl_plot_panel *p, PLFLT *bx, PLFLT *by)
     }
     expand(&xlo, &xhi, p->logx, any);
     expand(&ylo, &yhi, p->logy, any);
+    /* PLplot labels a log axis only at powers of ten: a range inside one
+     * decade would have no label at all, so it is widened to the decade */
+    if (p->logx && ceil(xlo) > xhi) xlo = floor(xlo), xhi = ceil(xhi);
+    if (p->logy && ceil(ylo) > yhi) ylo = floor(ylo), yhi = ceil(yhi);
 
     plcol0(1);
     pllsty(1);
