@@ -161,7 +161,8 @@ results/cifar_resnet20: $(BIN) data
 # reproductions"): tools/reproduce.sh trains them (two one-thread runs at a time; a run
 # whose folder exists is continued with --resume, so a stopped `make reproduce` picks up
 # where it was), tools/repro_summary.py writes each study's summary.csv / summary.md and
-# its mean +- std band figures. Every study: ~12 h of this 2-core machine (README).
+# its mean +- std band figures. Every study: ~30 one-core hours, ~15 h of this 2-core
+# machine (results/README.md).
 REPRO = COLLAPSE_BIN=$(BIN) tools/reproduce.sh
 REPRO_SUM = COLLAPSE_BIN=$(BIN) /usr/bin/env python3 tools/repro_summary.py
 .PHONY: reproduce reproduce-papyan reproduce-losses reproduce-etf reproduce-wd reproduce-random \

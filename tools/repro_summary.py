@@ -12,7 +12,7 @@ For each study of tools/reproduce.sh (results/<study>/; default: every one that 
 and draws the study's figures with `collapse plot --bands` into results/<study>/
 (the losses and ETF studies also take the CE / MSE runs of papyan_fashion they compare
 against). Only finished runs (metrics.csv reaches the epochs in config.json) count; the
-others are listed as unfinished. Wall time: the sum over the run's invocations of
+others are only printed, as unfinished. Wall time: the sum over the run's invocations of
 tools/reproduce.sh (<run>.time: start, end, seconds, exit status), so a run continued
 with --resume counts every part. Standard library only (no NumPy).
 """
@@ -166,11 +166,11 @@ def summarize(study, plots):
             f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
             f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'), 3)} | "
             f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(col('wall_s'))} |")
-    for p, r in todo:
-        lines.append(f"| `{os.path.relpath(p, R)}` | unfinished: epoch {r['epoch']} of "
-                     f"{r['epochs']} | | | | | | | | | | | | | |")
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
+    for p, r in todo:
+        lines.append(f"(unfinished, not in summary.md: {os.path.relpath(p, R)}, epoch {r['epoch']} "
+                     f"of {r['epochs']})")
     print(f"## {study}\n" + "\n".join(lines) + "\n")
     if plots and done:
         binary = os.environ.get("COLLAPSE_BIN", "build/collapse")
