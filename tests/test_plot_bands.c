@@ -141,6 +141,12 @@ Test(plot_bands, figures_and_cli, .timeout = TC_TIMEOUT)
         cr_assert(tc_is_png(tpath(p)), "%s", p);
     }
     cr_assert_eq(access(tpath("fig/layers.png"), F_OK), -1);
+    /* a run without metrics.csv in the middle: an error naming it, the others freed */
+    cr_assert_eq(mkdir(tpath("empty_s4"), 0755), 0);
+    char e[256];
+    const char *with_empty[5] = {runs[0], runs[1], strcpy(e, tpath("empty_s4")), runs[2], runs[3]};
+    cr_assert_eq(cl_study_plot_bands(with_empty, 5, tpath("fig"), &ng), CL_EIO);
+    cr_assert(strstr(cl_errmsg(), "empty_s4/metrics.csv"), "%s", cl_errmsg());
 
     const char *bin = getenv("COLLAPSE_BIN");
     if (!bin || access(bin, X_OK) != 0) return;

@@ -398,6 +398,7 @@ cl_status cl_study_plot_bands(const char *const *runs, int nruns, const char *ou
                         nruns);
     run_data *rd = cl_alloc_array((size_t)nruns, sizeof *rd, "plot runs");
     if (!rd) return CL_ENOMEM;
+    memset(rd, 0, (size_t)nruns * sizeof *rd); /* free_runs frees what load_run left */
     run_data grp[MAX_RUNS];
     memset(grp, 0, sizeof grp);
     int ng = 0, member[CL_STUDY_BAND_RUNS];
