@@ -7,9 +7,10 @@
 #   lr0.01 --lr 0.01                 const --schedule const (lr 0.1 throughout)
 #   bn     BatchNorm after each hidden linear (mlp width 1024, bn = 1)
 #   w512   width 512 (models/mlp512.cfg)                  e350    --epochs 350
-# Writes OUT/<variant>/ (a collapse run each), OUT/summary.csv (per run: the epoch where
-# training accuracy first reaches 100%, NC1 there, the minimum of NC1 and its epoch, the
-# last NC1, last/min, and the training loss at the minimum and at the end) and OUT/nc1.png.
+# Writes OUT/<variant>/ (a collapse run each), OUT/summary.csv (`tools/repro_summary.py
+# --runs`: per run the epoch where training accuracy first reaches 100%, NC1 there, the
+# minimum of NC1 and its epoch, the last NC1, last/min, and the training loss at the
+# minimum and at the end) and OUT/nc1.png.
 # About 40 min of one core. Usage: tools/nc1_ablation.sh [OUT] (results/nc1_ablation);
 # VARIANTS="base wd0" for some; TRAIN=0 redoes only the summary; COLLAPSE_BIN.
 set -eu
@@ -39,19 +40,9 @@ for v in $VARIANTS; do
     nice "$BIN" train $a $BASE --no-features --out "$OUT/$v" > "$OUT/$v.log" 2>&1
     grep -E "^done" "$OUT/$v.log"
 done
-{
-    echo "variant,epoch_100pct,nc1_at_100pct,nc1_min,epoch_min,nc1_last,last_over_min,loss_at_min,loss_last"
-    for v in $VARIANTS; do
-        awk -F, -v v="$v" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-            { e = $c["epoch"]; n = $c["nc1"] + 0; l = $c["train_loss"]
-              if (p == "" && $c["train_acc"] + 0 >= 1) { p = e; np = n }
-              if (m == "" || n < m) { m = n; em = e; lm = l }
-              last = n; ll = l }
-            END { printf "%s,%s,%s,%.4g,%s,%.4g,%.3f,%.4g,%.4g\n", v, (p == "" ? "never" : p),
-                  (p == "" ? "nan" : sprintf("%.4g", np)), m, em, last, last / m, lm, ll }' \
-            "$OUT/$v/metrics.csv"
-    done
-} > "$OUT/summary.csv"
+set --
+for v in $VARIANTS; do set -- "$@" "$OUT/$v"; done
+python3 tools/repro_summary.py --runs "$OUT/summary.csv" "$@"
 column -s, -t "$OUT/summary.csv"
 set --
 for v in $VARIANTS; do set -- "$@" --csv "$OUT/$v/metrics.csv" --y "nc1:$v"; done

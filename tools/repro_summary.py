@@ -2,6 +2,8 @@
 """Tables and figures of the full-dataset reproductions (tools/reproduce.sh, issue 14).
 
     tools/repro_summary.py [--no-plots] [STUDY...]
+    tools/repro_summary.py --runs OUT.csv RUN_DIR...
+
 
 For each study of tools/reproduce.sh (results/<study>/; default: every one that has runs) it writes
   results/<study>/summary.csv  one row per run: the last epoch's metrics, where NC1 was
@@ -15,6 +17,11 @@ against). Only finished runs (metrics.csv reaches the epochs in config.json) cou
 others are only printed, as unfinished. Wall time: the sum over the run's invocations of
 tools/reproduce.sh (<run>.time: start, end, seconds, exit status), so a run continued
 with --resume counts every part. Standard library only (no NumPy).
+
+--runs writes only OUT.csv: one row per given (finished) run folder, named by its folder:
+where training accuracy first reached 100% and NC1 there, the minimum of NC1 (epochs >= 1)
+and its epoch, the last NC1, last/min, and the training loss at the minimum and at the end
+(tools/nc1_ablation.sh uses it).
 """
 import csv
 import json
@@ -77,8 +84,11 @@ def load_run(path):
     init = [number(r["nc1"]) for r in rows if int(r["epoch"]) == 0]
     out["nc1_init"] = init[0] if init else math.nan
     out["nc1_last_over_min"] = out["nc1"] / m if m > 0 else math.nan
-    full = [int(r["epoch"]) for r in rows if number(r["train_acc"]) >= 1.0]
-    out["epoch_100pct"] = full[0] if full else math.nan
+    out["loss_at_min"] = next(number(r["train_loss"]) for r in rows if int(r["epoch"]) == em)
+    out["train_loss"] = number(last.get("train_loss"))
+    full = [r for r in rows if number(r["train_acc"]) >= 1.0]
+    out["epoch_100pct"] = int(full[0]["epoch"]) if full else math.nan
+    out["nc1_at_100pct"] = number(full[0]["nc1"]) if full else math.nan
     out["wall_s"] = wall_seconds(path)
     return out
 
@@ -179,7 +189,36 @@ def summarize(study, plots):
     return True
 
 
+RUN_COLS = ["epoch_100pct", "nc1_at_100pct", "nc1_min", "nc1_min_epoch", "nc1",
+            "nc1_last_over_min", "loss_at_min", "train_loss"]
+
+
+def per_run_csv(out, dirs):
+    """--runs: the per-run table of the given folders (an unfinished one is an error)."""
+    rows = []
+    for d in dirs:
+        r = load_run(d)
+        if r is None or r["unfinished"]:
+            print(f"tools/repro_summary.py: {d}: not a finished run (config.json and metrics.csv "
+                  f"up to its last epoch)", file=sys.stderr)
+            return 1
+        rows.append([os.path.basename(os.path.normpath(d))] +
+                    [v if isinstance(v, int) else "never" if c == "epoch_100pct" and math.isnan(v)
+                     else f"{v:.4g}" for c, v in ((c, r[c]) for c in RUN_COLS)])
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run"] + RUN_COLS)
+        w.writerows(rows)
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--runs"]:
+        if len(argv) < 3:
+            print("tools/repro_summary.py: --runs needs OUT.csv and at least one run folder",
+                  file=sys.stderr)
+            return 2
+        return per_run_csv(argv[1], argv[2:])
     plots = "--no-plots" not in argv
     studies = [a for a in argv if not a.startswith("--")]
     if not studies:

@@ -17,8 +17,8 @@
 #   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
 #                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~4 h of one core a run
 #
-# A run whose folder exists is continued with --resume (a finished one prints "already
-# complete"), so the script can be stopped at any moment (kill -9 included) and started
+# A run whose folder exists is continued with --resume (a finished one prints "complete" and
+# its log and wall time are left as they were), so the script can be stopped at any moment (kill -9 included) and started
 # again; the runs end bit-identical to uninterrupted ones (docs/RELIABILITY.md).
 # REPRO_JOBS runs at a time (2), each with REPRO_THREADS threads (1): on this 2-core machine
 # two one-thread MLP runs do more work per hour than one two-thread run.
@@ -98,9 +98,17 @@ run_one() {
     echo "$(date -u +%H:%M:%S) start $out ($ep epochs) $resume"
     t0=$(date +%s)
     rc=0
+    log=$R/$st/$run.log
+    size=$(stat -c %s "$log" 2>/dev/null || echo 0)
     OMP_NUM_THREADS=$THREADS nice "$BIN" train "$@" --epochs "$ep" --threads "$THREADS" \
-        --out "$out" $resume >> "$R/$st/$run.log" 2>&1 || rc=$?
+        --out "$out" $resume >> "$log" 2>&1 || rc=$?
     t1=$(date +%s)
+    # a finished run: nothing was done, so neither its log nor its wall time grows
+    if [ $rc = 0 ] && tail -n 1 "$log" | grep -q "was already complete"; then
+        truncate -s "$size" "$log"
+        echo "$(date -u +%H:%M:%S) complete $out"
+        return 0
+    fi
     # one line per invocation: start end seconds exit-status (tools/repro_summary.py sums them)
     echo "$t0 $t1 $((t1 - t0)) $rc" >> "$R/$st/$run.time"
     if [ $rc = 0 ]; then

@@ -39,13 +39,17 @@
 #define MAX_EPOCH_LINES 8
 #define FIG_W 1000
 #define FIG_H 700
+/* run_data.buf holds columns of nrows each: x, one y per panel column (4 panels x 2
+ * columns), then the two band edges (lo, hi) of each y. */
+#define BUF_BANDS (1 + 4 * 2)
+#define BUF_COLS (BUF_BANDS + 2 * 4 * 2)
 
 typedef struct {
     char label[64];
     cl_csv metrics;
     cl_csv layers; /* nrows = 0 if absent */
     cl_csv sd;     /* --bands: metrics is the group's mean, sd its std (else nrows = 0) */
-    double *buf;   /* scratch for columns: x, 8 y, 16 band edges, each [nrows] */
+    double *buf;   /* scratch for BUF_COLS columns of [nrows] */
 } run_data;
 
 static void base_name(char *dst, size_t cap, const char *path)
@@ -153,7 +157,7 @@ static cl_status draw(const char *path, run_data *runs, int nruns, const panel_s
                 series[p][ns] = (cl_plot_series){x, y, (int)c->nrows, labels[p][ns], r, k, 0, NULL, NULL};
                 if (runs[r].sd.nrows)
                     st = band(&runs[r], ps[p].cols[k], y, ps[p].logy,
-                              runs[r].buf + (int64_t)(9 + 2 * (2 * p + k)) * c->nrows,
+                              runs[r].buf + (int64_t)(BUF_BANDS + 2 * (2 * p + k)) * c->nrows,
                               &series[p][ns]);
                 ns++;
             }
@@ -255,7 +259,7 @@ static cl_status load_run(const char *dir, run_data *r)
         fclose(f);
         CL_TRY(cl_csv_read(p, "layer,name", &r->layers));
     }
-    r->buf = cl_alloc_array((size_t)(r->metrics.nrows) * 25, sizeof(double), "plot columns");
+    r->buf = cl_alloc_array((size_t)r->metrics.nrows * BUF_COLS, sizeof(double), "plot columns");
     return r->buf ? CL_OK : CL_ENOMEM;
 }
 
@@ -425,7 +429,7 @@ cl_status cl_study_plot_bands(const char *const *runs, int nruns, const char *ou
             if (member[r] == k) m[n++] = &rd[r].metrics;
         snprintf(grp[k].label, sizeof grp[k].label, "%.50s (%d)", names[k], n);
         if ((st = cl_study_bands_reduce(m, n, &grp[k].metrics, &grp[k].sd)) != CL_OK) break;
-        grp[k].buf = cl_alloc_array((size_t)grp[k].metrics.nrows * 25, sizeof(double), "plot");
+        grp[k].buf = cl_alloc_array((size_t)grp[k].metrics.nrows * BUF_COLS, sizeof(double), "plot");
         if (!grp[k].buf) st = CL_ENOMEM;
     }
     if (st == CL_OK) st = plot_set(grp, ng, out_dir, 0);
