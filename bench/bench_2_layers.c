@@ -5,6 +5,8 @@
  *     eval at batch 256
  *   CIFAR ResNet-18 (3x3 stem, no max-pool): train and eval at batch 128
  *     (fewer repeats: a step takes seconds)
+ *   the ConvNet on 28x28 MNIST images (tools/reproduce.sh): train at 128,
+ *     eval at 256 (no PyTorch reference)
  * A train step is forward + CE loss + zero_grad + backward + SGD momentum
  * step (what cl_train_run does per batch, minus the data gather). Per
  * layer: each top-level layer's forward and backward through
@@ -14,7 +16,7 @@
  * PyTorch 1.13 numbers are quoted references (tools/bench_torch.py).
  *
  * Options (for tools/bench_compare.sh):
- *   --only mlp|resnet20|resnet18   that model's whole steps only
+ *   --only mlp|resnet20|resnet18|convnet   that model's whole steps only
  *   --summary    whole steps only (no per-layer tables, no block insides)
  *                and `collapse_<model>_<train|eval> <img/s>` lines at the end
  *   --rss        only ResNet-18 train steps at batch 128 (16 with --quick),
@@ -34,7 +36,7 @@ typedef struct {
     double sec, gflop, torch;
 } row;
 
-static row rows[8];
+static row rows[10];
 static int nrows;
 
 static void add_row(const char *model, const char *mode, int batch, double sec, double flop,
@@ -70,8 +72,10 @@ static int parse_opt(int argc, char **argv, int i, void *ctx)
     if (!strcmp(argv[i], "--rss")) return o->rss = 1;
     if (!strcmp(argv[i], "--only") && i + 1 < argc) {
         o->only = argv[i + 1];
-        if (strcmp(o->only, "mlp") && strcmp(o->only, "resnet20") && strcmp(o->only, "resnet18")) {
-            fprintf(stderr, "bench_2_layers: --only %s: not mlp, resnet20 or resnet18\n", o->only);
+        if (strcmp(o->only, "mlp") && strcmp(o->only, "resnet20") && strcmp(o->only, "resnet18") &&
+            strcmp(o->only, "convnet")) {
+            fprintf(stderr, "bench_2_layers: --only %s: not mlp, resnet20, resnet18 or convnet\n",
+                    o->only);
             exit(2);
         }
         return 2;
@@ -217,7 +221,7 @@ int main(int argc, char **argv)
 {
     opts o = {NULL, 0, 0};
     bench_env e = bench_init_ex(argc, argv, "layers and whole steps (random data)", parse_opt, &o,
-                                "[--only mlp|resnet20|resnet18] [--summary] [--rss]", 0);
+                                "[--only mlp|resnet20|resnet18|convnet] [--summary] [--rss]", 0);
     if (o.rss) {
         rss_run(&e);
         return 0;
@@ -235,6 +239,9 @@ int main(int argc, char **argv)
          q ? 0.0 : 0.02, TORCH_REF_R20_TRAIN, TORCH_REF_R20_EVAL, def},
         {"resnet18", "CIFAR ResNet-18", {3, 32, 32}, q ? 16 : 128, q ? 16 : 128, q ? 1 : 2, 1, 0.0,
          0.0, TORCH_REF_R18_TRAIN, TORCH_REF_R18_EVAL, def},
+        /* the ConvNet of the MNIST reproductions (tools/reproduce.sh); no PyTorch reference */
+        {"convnet", "ConvNet on MNIST (builders.h: 2 x conv3x3-BN-ReLU-maxpool2, width 32)",
+         {1, 28, 28}, 128, 256, q ? 1 : 3, q ? 1 : 3, q ? 0.0 : 0.3, q ? 0.0 : 0.02, NAN, NAN, def},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!o.only || !strcmp(o.only, cases[i].arch)) run_model(&e, &cases[i], peak, o.summary);

@@ -348,3 +348,39 @@ Test(conv, pool_semantics)
     cl_maxpool_forward(xq, y, 1, 2, 2, 2, 2, 0, 1, 1);
     cr_assert(isnan(y[0]));
 }
+
+/* The 2x2 stride-2 unpadded max pool has its own paths (pooling.c, and
+ * pool_avx512.c under AVX-512): the same bits as the naive twin, forward
+ * and backward, on planes up to 33 wide (steps of 16 windows, masked
+ * tails, odd H and W), with ties, signed zeros, NaNs and -inf in the data.
+ * CI runs this under COLLAPSE_ISA=avx2 and generic too. */
+Test(conv, maxpool2_bits)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 9);
+    const float special[] = {0.0f, -0.0f, NAN, -INFINITY, 1.0f, 1.0f};
+    for (int t = 0; t < 40; t++) {
+        int64_t planes = 1 + (int64_t)cl_rng_below(&r, 4);
+        int H = 2 + (int)cl_rng_below(&r, 32), W = 2 + (int)cl_rng_below(&r, 32);
+        int OH = H / 2, OW = W / 2;
+        int64_t nx = planes * H * W, ny = planes * OH * OW;
+        float *x = randn(nx, &r), *dy = randn(ny, &r);
+        for (int64_t i = 0; i < nx; i++) {
+            if (t % 2) x[i] = (float)(int)(2 * x[i]); /* ties */
+            if (cl_rng_below(&r, 8) == 0) x[i] = special[cl_rng_below(&r, 6)];
+        }
+        for (int64_t i = 0; i < ny; i++)
+            if (cl_rng_below(&r, 8) == 0) dy[i] = -0.0f;
+        float *y1 = nans(ny), *y2 = nans(ny), *d1 = nans(nx), *d2 = nans(nx);
+        cl_maxpool_forward(x, y1, planes, H, W, 2, 2, 0, OH, OW);
+        cl_maxpool_forward_naive(x, y2, planes, H, W, 2, 2, 0, OH, OW);
+        cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)ny) == 0, "maxpool2 %lldx%dx%d",
+                  (long long)planes, H, W);
+        cl_maxpool_backward(x, dy, d1, planes, H, W, 2, 2, 0, OH, OW);
+        cl_maxpool_backward_naive(x, dy, d2, planes, H, W, 2, 2, 0, OH, OW);
+        cr_assert(memcmp(d1, d2, sizeof(float) * (size_t)nx) == 0, "maxpool2 backward %lldx%dx%d",
+                  (long long)planes, H, W);
+        float *all[] = {x, dy, y1, y2, d1, d2};
+        for (int i = 0; i < 6; i++) cl_free(all[i]);
+    }
+}
