@@ -49,6 +49,19 @@ INL512 __mmask16 replaces(__m512 v, __m512 m)
     return _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
 }
 
+/* The maxima of n <= 16 windows whose rows start at r0 and r1; k[0..2]: the
+ * lanes where b, c, d replaced the running maximum. */
+INL512 __m512 windows(const float *r0, const float *r1, step_masks m, __mmask16 *k)
+{
+    __m512 a, b, c, d;
+    split(r0, m, &a, &b);
+    split(r1, m, &c, &d);
+    __m512 v = a;
+    v = _mm512_mask_mov_ps(v, k[0] = replaces(b, v), b);
+    v = _mm512_mask_mov_ps(v, k[1] = replaces(c, v), c);
+    return _mm512_mask_mov_ps(v, k[2] = replaces(d, v), d);
+}
+
 T512 void cl_maxpool2_forward_avx512(const float *xp, float *yp, int W, int OH, int OW)
 {
     for (int oh = 0; oh < OH; oh++) {
@@ -56,14 +69,8 @@ T512 void cl_maxpool2_forward_avx512(const float *xp, float *yp, int W, int OH, 
         float *yr = yp + (int64_t)oh * OW;
         for (int j = 0; j < OW; j += 16) {
             step_masks m = masks_of(imin(16, OW - j));
-            __m512 a, b, c, d;
-            split(r0 + 2 * j, m, &a, &b);
-            split(r1 + 2 * j, m, &c, &d);
-            __m512 v = a;
-            v = _mm512_mask_mov_ps(v, replaces(b, v), b);
-            v = _mm512_mask_mov_ps(v, replaces(c, v), c);
-            v = _mm512_mask_mov_ps(v, replaces(d, v), d);
-            _mm512_mask_storeu_ps(yr + j, m.out, v);
+            __mmask16 k[3];
+            _mm512_mask_storeu_ps(yr + j, m.out, windows(r0 + 2 * j, r1 + 2 * j, m, k));
         }
     }
 }
@@ -86,17 +93,11 @@ T512 void cl_maxpool2_backward_avx512(const float *xp, const float *dyp, float *
         float *d0 = dxp + (int64_t)2 * oh * W, *d1 = d0 + W;
         for (int j = 0; j < OW; j += 16) {
             step_masks m = masks_of(imin(16, OW - j));
-            __m512 a, b, c, d;
-            split(r0 + 2 * j, m, &a, &b);
-            split(r1 + 2 * j, m, &c, &d);
-            __m512 v = a;
-            __mmask16 kb = replaces(b, v);
-            v = _mm512_mask_mov_ps(v, kb, b);
-            __mmask16 kc = replaces(c, v);
-            v = _mm512_mask_mov_ps(v, kc, c);
-            __mmask16 kd = replaces(d, v);
+            __mmask16 k[3];
+            windows(r0 + 2 * j, r1 + 2 * j, m, k);
             /* the argmax: the last value that replaced the maximum */
-            __mmask16 md = kd, mc = kc & ~kd, mb = kb & ~kc & ~kd, ma = ~(kb | kc | kd);
+            __mmask16 md = k[2], mc = k[1] & ~k[2], mb = k[0] & ~k[1] & ~k[2];
+            __mmask16 ma = ~(k[0] | k[1] | k[2]);
             /* 0 + dy, as the accumulation into a zeroed dx (-0 becomes +0) */
             __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m.out, gr + j));
             merge(d0 + 2 * j, m, _mm512_maskz_mov_ps(ma, g), _mm512_maskz_mov_ps(mb, g));
