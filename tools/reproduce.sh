@@ -15,7 +15,8 @@
 #                                  the full-data check of tools/nc1_ablation.sh
 #   random_mnist                   every MNIST training label permuted, MLP 784-1024x3-10, 350 epochs
 #   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
-#                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~4 h of one core a run
+#                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~2.8 h a run here
+#                                  (~25 s an epoch + ~24 s per analyzed one, two runs sharing the 2 cores)
 #
 # A run whose folder exists is continued with --resume (a finished one prints "complete" and
 # its log and wall time are left as they were), so the script can be stopped at any moment (kill -9 included) and started
