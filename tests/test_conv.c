@@ -349,11 +349,11 @@ Test(conv, pool_semantics)
     cr_assert(isnan(y[0]));
 }
 
-/* The 2x2 stride-2 unpadded max pool has its own paths (pooling.c, and
- * pool_avx512.c under AVX-512): the same bits as the naive twin, forward
- * and backward, on planes up to 33 wide (steps of 16 windows, masked
- * tails, odd H and W), with ties, signed zeros, NaNs and -inf in the data.
- * CI runs this under COLLAPSE_ISA=avx2 and generic too. */
+/* The 2x2 stride-2 unpadded max pool has its own AVX-512 path
+ * (pool_avx512.c): the same bits as the naive twin, forward and backward,
+ * on planes up to 33 wide (steps of 16 windows, masked tails, odd H and W),
+ * with ties, signed zeros, NaNs and -inf in the data. CI runs this under
+ * COLLAPSE_ISA=avx2 and generic too (the general loops). */
 Test(conv, maxpool2_bits)
 {
     cl_rng r;

@@ -32,7 +32,7 @@ void cl_conv_dw_shifted(const cl_conv_dims *d, const float *x, const float *dyn,
 void cl_conv_repack_taps(const float *Ws, int O, int I, int KK, int flip_io, float *Wr);
 
 /* The 2x2 stride-2 unpadded max pool of one plane [H, W] -> [OH, OW], AVX-512
- * (pool_avx512.c; pooling.c's portable maxpool2_* give the same bits). */
+ * (pool_avx512.c; the same bits as pooling.c's general loops). */
 void cl_maxpool2_forward_avx512(const float *xp, float *yp, int W, int OH, int OW);
 void cl_maxpool2_backward_avx512(const float *xp, const float *dyp, float *dxp, int H, int W,
                                  int OH, int OW);

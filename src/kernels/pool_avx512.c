@@ -1,13 +1,13 @@
 /* The AVX-512 path of the 2x2 stride-2 unpadded max pool (pooling.c holds
- * the portable one and the dispatch). Per output row, 16 windows at a time:
- * the two input rows are loaded as 32 floats each (masked past the row),
+ * the dispatch; the other paths run its general loops). Per output row, 16
+ * windows at a time: the two input rows are loaded as 32 floats each (masked past the row),
  * split into even and odd columns (vpermt2ps), and the window's four values
  * a = x[2i, 2j], b = x[2i, 2j+1], c = x[2i+1, 2j], d = x[2i+1, 2j+1] replace
  * the running maximum in that order on > or unordered (NaN), the
  * comparisons of max_index: the same value and argmax, ties, NaN and
- * signed zeros included, so both paths give the same bits
+ * signed zeros included, so all paths give the same bits
  * (tests/test_conv.c). Short rows (7 or 14 windows in the ConvNet) are one
- * masked step, where the portable loop ran scalar. */
+ * masked step, where a portable loop runs scalar. */
 #include "internal.h"
 
 #if defined(__x86_64__)

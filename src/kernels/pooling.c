@@ -30,79 +30,26 @@ static inline int64_t max_index(const float *xp, int H, int W, int k, int stride
     return best;
 }
 
-/* The 2x2 stride-2 unpadded pool (the ConvNet's, and the common one), a row
- * at a time: the window's four values in max_index's order, each replacing
- * the running maximum on > or NaN (the same comparisons, so the same value
- * and the same argmax, ties and NaN included). The ConvNet on MNIST spent a
- * third of a train step in the general loops above (perf, 2026-12-01). With
- * AVX-512, pool_avx512.c does the same in masked 16-window steps, ~12x
- * faster (forward) and ~7x (backward) on its planes. This portable loop is
- * no faster than the general one there: the compiler vectorises a row of
- * 14 windows into one vector at most, and 7 not at all. */
-static inline int max4(float a, float b, float c, float d, float *m)
-{
-    float v = a;
-    int i = 0;
-    if (b > v || b != b) v = b, i = 1;
-    if (c > v || c != c) v = c, i = 2;
-    if (d > v || d != d) v = d, i = 3;
-    *m = v;
-    return i;
-}
-
-static void maxpool2_forward(const float *xp, float *yp, int W, int OH, int OW)
-{
-    for (int oh = 0; oh < OH; oh++) {
-        const float *r0 = xp + (int64_t)2 * oh * W, *r1 = r0 + W;
-        float *yr = yp + (int64_t)oh * OW;
-#pragma omp simd
-        for (int ow = 0; ow < OW; ow++) {
-            float m;
-            max4(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], &m);
-            yr[ow] = m;
-        }
-    }
-}
-
-/* dx of one plane: every position of a window gets 0 but its argmax, which
- * gets 0 + dy (as the accumulation into a zeroed dx: -0 becomes +0); the
- * row and column no window covers (odd H or W) are zeroed. */
-static void maxpool2_backward(const float *xp, const float *dyp, float *dxp, int H, int W, int OH,
-                              int OW)
-{
-    for (int oh = 0; oh < OH; oh++) {
-        const float *r0 = xp + (int64_t)2 * oh * W, *r1 = r0 + W, *g = dyp + (int64_t)oh * OW;
-        float *d0 = dxp + (int64_t)2 * oh * W, *d1 = d0 + W;
-#pragma omp simd
-        for (int ow = 0; ow < OW; ow++) {
-            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-            float m, v = 0.0f + g[ow];
-            int i = max4(a, b, c, d, &m);
-            d0[2 * ow] = i == 0 ? v : 0.0f;
-            d0[2 * ow + 1] = i == 1 ? v : 0.0f;
-            d1[2 * ow] = i == 2 ? v : 0.0f;
-            d1[2 * ow + 1] = i == 3 ? v : 0.0f;
-        }
-        for (int iw = 2 * OW; iw < W; iw++) d0[iw] = d1[iw] = 0.0f;
-    }
-    if (2 * OH < H)
-        memset(dxp + (int64_t)2 * OH * W, 0, sizeof(float) * (size_t)(H - 2 * OH) * (size_t)W);
-}
-
+/* The 2x2 stride-2 unpadded pool (the ConvNet's, and the common one) under
+ * AVX-512: pool_avx512.c, masked 16-window steps with max_index's
+ * comparisons (the same bits), ~12x faster forward and ~7x backward than
+ * these loops on the ConvNet's planes, where the pool took a third of a
+ * train step (perf, 2026-12-01). A portable row loop was no faster than the
+ * general one (rows of 14 or 7 windows are too short for the compiler's
+ * vector loop), so the other paths keep the general loops. */
 static int is_pool2(int k, int stride, int pad) { return k == 2 && stride == 2 && pad == 0; }
 
 void cl_maxpool_forward(const float *x, float *y, int64_t planes, int H, int W, int k, int stride,
                         int pad, int OH, int OW)
 {
     int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
-    int pool2 = is_pool2(k, stride, pad), avx = cl_isa_current() == CL_ISA_AVX512;
+    int fast = is_pool2(k, stride, pad) && cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * HW;
         float *yp = y + pl * OHW;
-        if (pool2) {
-            if (avx) cl_maxpool2_forward_avx512(xp, yp, W, OH, OW);
-            else maxpool2_forward(xp, yp, W, OH, OW);
+        if (fast) {
+            cl_maxpool2_forward_avx512(xp, yp, W, OH, OW);
             continue;
         }
         for (int oh = 0; oh < OH; oh++)
@@ -133,14 +80,13 @@ void cl_maxpool_backward(const float *x, const float *dy, float *dx, int64_t pla
                          int k, int stride, int pad, int OH, int OW)
 {
     int64_t HW = (int64_t)H * W, OHW = (int64_t)OH * OW;
-    int pool2 = is_pool2(k, stride, pad), avx = cl_isa_current() == CL_ISA_AVX512;
+    int fast = is_pool2(k, stride, pad) && cl_isa_current() == CL_ISA_AVX512;
 #pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * HW, *dyp = dy + pl * OHW;
         float *dxp = dx + pl * HW;
-        if (pool2) {
-            if (avx) cl_maxpool2_backward_avx512(xp, dyp, dxp, H, W, OH, OW);
-            else maxpool2_backward(xp, dyp, dxp, H, W, OH, OW);
+        if (fast) {
+            cl_maxpool2_backward_avx512(xp, dyp, dxp, H, W, OH, OW);
             continue;
         }
         memset(dxp, 0, sizeof(float) * (size_t)HW);
