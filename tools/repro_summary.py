@@ -15,8 +15,9 @@ and draws the study's figures with `collapse plot --bands` into results/<study>/
 (the losses and ETF studies also take the CE / MSE runs of papyan_fashion they compare
 against). Only finished runs (metrics.csv reaches the epochs in config.json) count; the
 others are only printed, as unfinished. Wall time: the sum over the run's invocations of
-tools/reproduce.sh (<run>.time: start, end, seconds, exit status), so a run continued
-with --resume counts every part. Standard library only (no NumPy).
+tools/reproduce.sh (<run>.time: start, end, seconds, exit status or "killed"), so a run
+continued with --resume counts every part; "≥" (wall_lower_bound = True in summary.csv) when
+an invocation was killed and not timed. Standard library only (no NumPy).
 
 --runs writes only OUT.csv: one row per given (finished) run folder, named by its folder:
 where training accuracy first reached 100% and NC1 there, the minimum of NC1 (epochs >= 1)
@@ -89,22 +90,28 @@ def load_run(path):
     full = [r for r in rows if number(r["train_acc"]) >= 1.0]
     out["epoch_100pct"] = int(full[0]["epoch"]) if full else math.nan
     out["nc1_at_100pct"] = number(full[0]["nc1"]) if full else math.nan
-    out["wall_s"] = wall_seconds(path)
+    out["wall_s"], out["wall_lower_bound"] = wall_seconds(path)
     return out
 
 
 def wall_seconds(path):
-    total, any_line = 0.0, False
+    """(seconds, lower_bound): the sum over the run's invocations (<run>.time: start end
+    seconds status, status an exit status or "killed"; NaN when none is timed), and whether
+    a "start - - started" line (an invocation killed and not timed yet, see
+    tools/reproduce.sh) makes it only a lower bound."""
+    total, any_line, untimed = 0.0, False, False
     try:
         with open(path + ".time") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) >= 3:
+                if len(parts) >= 4 and parts[3] == "started":
+                    untimed = True
+                elif len(parts) >= 3:
                     total += float(parts[2])
                     any_line = True
     except OSError:
         pass
-    return total if any_line else math.nan
+    return (total if any_line else math.nan), untimed
 
 
 def runs_of(spec):
@@ -137,11 +144,13 @@ def pct(vals, digits=2):
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
-def minutes(vals):
-    vals = [v / 60 for v in vals if not math.isnan(v)]
+def minutes(runs):
+    """min-max of the runs' wall times in minutes, "≥" when one is a lower bound."""
+    vals = [r["wall_s"] / 60 for r in runs if not math.isnan(r["wall_s"])]
     if not vals:
         return "-"
-    return f"{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else f"{vals[0]:.0f}"
+    ge = "≥" if any(r["wall_lower_bound"] for r in runs) else ""
+    return f"{ge}{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else f"{ge}{vals[0]:.0f}"
 
 
 def summarize(study, plots):
@@ -154,7 +163,7 @@ def summarize(study, plots):
     todo = [(p, r) for p, r in runs if r and r["unfinished"]]
     out_dir = os.path.join(R, study)
     cols = ["run", "seed", "loss", "classifier", "params", "epochs"] + KEYS + [
-        "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s"]
+        "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s", "wall_lower_bound"]
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -175,7 +184,7 @@ def summarize(study, plots):
             f"{fmt(col('nc1_min'))} ({'/'.join(str(e) for e in col('nc1_min_epoch'))}) | "
             f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
             f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'), 3)} | "
-            f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(col('wall_s'))} |")
+            f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(rs)} |")
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     for p, r in todo:

@@ -25,8 +25,9 @@
 # two one-thread MLP runs do more work per hour than one two-thread run.
 # --list prints every run with its state (epochs done / planned) and does nothing else.
 # COLLAPSE_BIN: the binary (build/collapse). Each run also gets <run>.log (its output) and
-# <run>.time (one line per invocation: start end seconds status). Tables and figures:
-# tools/repro_summary.py.
+# <run>.time (one line per invocation: start end seconds status; an invocation killed before
+# its end is timed to the last write of its log when the run is next started). Tables and
+# figures: tools/repro_summary.py.
 set -eu
 BIN=${COLLAPSE_BIN:-build/collapse}
 JOBS=${REPRO_JOBS:-2}
@@ -99,19 +100,31 @@ run_one() {
     echo "$(date -u +%H:%M:%S) start $out ($ep epochs) $resume"
     t0=$(date +%s)
     rc=0
-    log=$R/$st/$run.log
+    log=$R/$st/$run.log time=$R/$st/$run.time
+    # <run>.time, one line per invocation: start end seconds status (exit status, or
+    # "killed"); tools/repro_summary.py sums them. An invocation writes "start - -
+    # started" first; one killed before its end (kill -9, the machine's end) left
+    # that line, and it ended when it last wrote its log (before this one appends)
+    last=$(tail -n 1 "$time" 2>/dev/null || true)
+    if [ "${last#* - - }" = started ] && [ -f "$log" ]; then
+        tk=${last%% *} tl=$(stat -c %Y "$log")
+        sed -i '$d' "$time"
+        echo "$tk $tl $((tl - tk)) killed" >> "$time"
+    fi
     size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+    tsize=$(stat -c %s "$time" 2>/dev/null || echo 0)
+    echo "$t0 - - started" >> "$time"
     OMP_NUM_THREADS=$THREADS nice "$BIN" train "$@" --epochs "$ep" --threads "$THREADS" \
         --out "$out" $resume >> "$log" 2>&1 || rc=$?
     t1=$(date +%s)
+    truncate -s "$tsize" "$time"
     # a finished run: nothing was done, so neither its log nor its wall time grows
     if [ $rc = 0 ] && tail -n 1 "$log" | grep -q "was already complete"; then
         truncate -s "$size" "$log"
         echo "$(date -u +%H:%M:%S) complete $out"
         return 0
     fi
-    # one line per invocation: start end seconds exit-status (tools/repro_summary.py sums them)
-    echo "$t0 $t1 $((t1 - t0)) $rc" >> "$R/$st/$run.time"
+    echo "$t0 $t1 $((t1 - t0)) $rc" >> "$time"
     if [ $rc = 0 ]; then
         echo "$(date -u +%H:%M:%S) done  $out"
     else
