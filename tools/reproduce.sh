@@ -15,6 +15,10 @@
 #                                  the full-data check of tools/nc1_ablation.sh
 #   random_mnist                   every MNIST training label permuted, MLP 784-1024x3-10, 350 epochs
 #   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
+#                                  MSE at lr 0.01: at 0.1 its loss is NaN at step 18 of
+#                                  epoch 1 (collapse's MSE sums the K squared errors, 10x
+#                                  PyTorch's MSELoss, so 0.01 takes MSELoss's steps at lr 0.1;
+#                                  a 3-epoch sweep: 0.05, 0.02, 0.01 all train),
 #                                  REPRO_CONVNET_EPOCHS (100) epochs: 350 would take ~2.8 h a run here
 #                                  (~25 s an epoch + ~24 s per analyzed one, two runs sharing the 2 cores)
 #
@@ -63,7 +67,7 @@ plan() {
         for d in mnist fashion; do
             case " $* " in *" convnet_$d "*)
                 echo "convnet_$d ce_s$s $CNN_E --model models/convnet.cfg --data $d --loss ce --seed $s"
-                echo "convnet_$d mse_s$s $CNN_E --model models/convnet.cfg --data $d --loss mse --seed $s" ;; esac
+                echo "convnet_$d mse_s$s $CNN_E --model models/convnet.cfg --data $d --loss mse --lr 0.01 --seed $s" ;; esac
         done
     done
 }
