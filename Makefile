@@ -140,7 +140,7 @@ EXP_MNIST := --arch mlp --data mnist --train-per-class 500 --test-per-class 500 
 EXP_HESU  := --model models/mlp_bn.cfg --data fashion --resize 10 --train-per-class 100 \
              --test-per-class 100 --epochs 200 --bn-mode train
 EXP_RAND  := --arch mlp --data cifar10 --train-per-class 100 --test-per-class 100 \
-             --random-labels 1 --normalize --epochs 200 --lr 0.05
+             --random-labels 1 --random-labels-mode shuffle --normalize --epochs 200 --lr 0.05
 EXP_R20   := --arch resnet20 --data cifar10 --train-per-class 100 --test-per-class 100 \
              --epochs 60 --normalize
 experiments: results/mnist_learned results/mnist_etf results/hesu_fashion \

@@ -32,7 +32,7 @@ Test(cli, bad_flags_name_the_flag_and_leave_no_folder)
         {{"--etf-mode", "pad"}, "--etf-mode"},
         {{"--optimizer", "adam", "--momentum", "0.5"}, "--momentum"},
         {{"--random-labels", "1.5"}, "--random-labels"},
-        {{"--random-labels-mode", "shuffle"}, "--random-labels-mode"},
+        {{"--random-labels-mode", "derange"}, "--random-labels-mode"},
         {{"--resize", "0"}, "--resize"},
         {{"--seed", "-1"}, "--seed"},
         {{"--analyze", "sometimes"}, "--analyze"},

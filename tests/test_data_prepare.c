@@ -129,6 +129,39 @@ Test(data_prepare, random_labels_permute_keeps_counts_and_changes_exactly)
     }
 }
 
+/* SHUFFLE at P = 1: class counts exact, no repair, so about n_c^2 / n labels
+ * per class stay put (200 of 2000 here: 10 x 200^2 / 2000; the count of fixed
+ * points of a random arrangement has sd ~ sqrt(200 * 0.9) = 13.4), where
+ * PERMUTE leaves none; seeded. */
+Test(data_prepare, random_labels_shuffle_keeps_counts_without_repair)
+{
+    int64_t w[10];
+    for (int k = 0; k < 10; k++)
+        w[k] = 200;
+    cl_data_opts o = cl_data_opts_default();
+    o.random_labels = 1.0;
+    o.random_labels_mode = CL_RANDLABEL_SHUFFLE;
+    o.seed = 5;
+    cl_dataset a, b, p;
+    mnist_prepared(200, o, &a);
+    assert_hist(&a, w);
+    int64_t kept = 2000 - count_changed(&a);
+    cr_assert(kept >= 140 && kept <= 260, "%lld labels kept", (long long)kept);
+    mnist_prepared(200, o, &b);
+    cr_assert_eq(memcmp(a.y, b.y, sizeof(int32_t) * 2000), 0);
+    o.random_labels_mode = CL_RANDLABEL_PERMUTE;
+    mnist_prepared(200, o, &p);
+    cr_assert_eq(count_changed(&p), 2000);
+    cl_randlabel_mode m;
+    cr_assert_eq(cl_randlabel_mode_parse("shuffle", &m), CL_OK);
+    cr_assert_eq(m, CL_RANDLABEL_SHUFFLE);
+    cr_assert_str_eq(cl_randlabel_mode_name(m), "shuffle");
+    cr_assert_eq(cl_randlabel_mode_parse("derange", &m), CL_EINVAL);
+    cl_dataset_free(&a);
+    cl_dataset_free(&b);
+    cl_dataset_free(&p);
+}
+
 Test(data_prepare, random_labels_uniform_seeded_and_plausible)
 {
     cl_data_opts o = cl_data_opts_default();

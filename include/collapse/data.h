@@ -241,9 +241,21 @@ typedef enum {
                              fixed points are repaired by random swaps, so every
                              chosen label changes whenever the class balance
                              allows (then exactly round(P n) labels differ) */
-    CL_RANDLABEL_UNIFORM  /* each chosen label is redrawn i.i.d. uniform over K
+    CL_RANDLABEL_UNIFORM, /* each chosen label is redrawn i.i.d. uniform over K
                              (may equal the old one; Zhang et al.) */
+    CL_RANDLABEL_SHUFFLE  /* the chosen samples' labels are shuffled among
+                             themselves with no repair: class counts stay
+                             exact and a label stays put with probability
+                             ~1/K, so at P = 1 the labels carry nothing of
+                             the images. PERMUTE at P = 1 tells the network
+                             "not this class" for every sample (an MLP on
+                             MNIST: 0.4% test accuracy after 2 epochs) */
 } cl_randlabel_mode;
+
+/* "permute", "uniform", "shuffle" (config.json, the CLI); parse: CL_EINVAL
+ * (no message) for any other text. */
+const char *cl_randlabel_mode_name(cl_randlabel_mode m);
+cl_status cl_randlabel_mode_parse(const char *text, cl_randlabel_mode *m);
 
 typedef struct {
     int64_t train_per_class; /* balanced subset: first N of each class (by y_true)

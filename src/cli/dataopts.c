@@ -62,12 +62,9 @@ int cl_cli_data_flag(int argc, char **argv, int *i, cl_cli_data *d)
     }
     if ((r = cl_opt_value(argc, argv, i, "--random-labels-mode", &v)) != 0) {
         if (r < 0) return -1;
-        if (!strcmp(v, "permute"))
-            o->random_labels_mode = CL_RANDLABEL_PERMUTE;
-        else if (!strcmp(v, "uniform"))
-            o->random_labels_mode = CL_RANDLABEL_UNIFORM;
-        else {
-            cl_cli_fail(2, "--random-labels-mode: unknown mode '%s' (permute or uniform)",
+        if (cl_randlabel_mode_parse(v, &o->random_labels_mode) != CL_OK) {
+            cl_cli_fail(2,
+                        "--random-labels-mode: unknown mode '%s' (permute, shuffle or uniform)",
                         v);
             return -1;
         }
@@ -256,8 +253,7 @@ static const cl_json_value *data_options(const cl_json_value *obj, cl_cli_data *
     }
     if ((v = data_value(obj, d, CL_CLI_D_RL_MODE, "random_labels_mode"))) {
         if (!cl_json_as_str(v)) return v;
-        o->random_labels_mode =
-            !strcmp(v->text, "uniform") ? CL_RANDLABEL_UNIFORM : CL_RANDLABEL_PERMUTE;
+        if (cl_randlabel_mode_parse(v->text, &o->random_labels_mode) != CL_OK) return v;
     }
     return cl_cli_classes_from_json(obj, d); /* NULL, or a malformed "classes" */
 }
@@ -356,8 +352,7 @@ void cl_cli_data_fields(cl_cli_fields *f, const cl_cli_data *d)
     f->i64(f, "train_per_class", o->train_per_class);
     f->i64(f, "test_per_class", o->test_per_class);
     f->dbl(f, "random_labels", o->random_labels);
-    f->str(f, "random_labels_mode",
-           o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute");
+    f->str(f, "random_labels_mode", cl_randlabel_mode_name(o->random_labels_mode));
     f->boolean(f, "random_pixels", o->random_pixels);
     f->i64(f, "resize", o->resize);
     f->boolean(f, "normalize", o->normalize);
@@ -417,7 +412,7 @@ void cl_cli_data_print(const cl_cli_data *d, const cl_dataset *train,
     if (o->test_per_class) printf("  test-per-class %lld", (long long)o->test_per_class);
     if (o->random_labels > 0)
         printf("  random-labels %g (%s)", o->random_labels,
-               o->random_labels_mode == CL_RANDLABEL_UNIFORM ? "uniform" : "permute");
+               cl_randlabel_mode_name(o->random_labels_mode));
     if (o->random_pixels) printf("  random-pixels");
     if (o->resize) printf("  resize %d", o->resize);
     if (o->normalize) printf("  normalize");
@@ -449,7 +444,8 @@ void cl_cli_data_usage(FILE *f)
         "  --train-per-class N       balanced training subset (seeded)\n"
         "  --test-per-class N        balanced test subset\n"
         "  --random-labels P         replace a fraction P of the training labels\n"
-        "  --random-labels-mode M    permute (class counts kept, default) | uniform\n"
+        "  --random-labels-mode M    permute (counts kept, every label changed; default) |\n"
+        "                            shuffle (counts kept; for random labels) | uniform\n"
         "  --random-pixels           training inputs replaced by Gaussian noise\n"
         "  --resize S                area-average down-sampling to SxS\n"
         "  --normalize               per-channel standardisation (training-set stats)\n"

@@ -2,7 +2,7 @@
  * (config.json data options, atomic text files, exit statuses from cl_status).
  *
  *   --data NAME|DIR  --data-dir DIR  --train-per-class N  --test-per-class N
- *   --random-labels P  --random-labels-mode permute|uniform  --random-pixels
+ *   --random-labels P  --random-labels-mode permute|shuffle|uniform  --random-pixels
  *   --resize S  --normalize  --augment  --seed S
  *   --imbalance R --minority M | --long-tail R
  *   --targets Y.npy  --test-targets Y.npy  --ordinal-bins K

@@ -193,11 +193,29 @@ static void random_pixels(cl_dataset *d, cl_rng *rng)
         }
 }
 
+static const char *const randlabel_names[] = {"permute", "uniform", "shuffle"};
+
+const char *cl_randlabel_mode_name(cl_randlabel_mode m)
+{
+    return (unsigned)m < 3 ? randlabel_names[m] : "?";
+}
+
+cl_status cl_randlabel_mode_parse(const char *text, cl_randlabel_mode *m)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(text, randlabel_names[i])) {
+            *m = (cl_randlabel_mode)i;
+            return CL_OK;
+        }
+    return CL_EINVAL;
+}
+
 /* Chooses m = round(p n) distinct samples (a seeded partial shuffle) and
  * relabels them: PERMUTE shuffles their labels among themselves, then
  * repairs fixed points by random swaps so that every chosen label changes
- * whenever the class balance allows (class counts stay exact); UNIFORM
- * draws each new label uniformly over K. Labels go to y; y_true is kept. */
+ * whenever the class balance allows (class counts stay exact); SHUFFLE
+ * shuffles them without the repair; UNIFORM draws each new label uniformly
+ * over K. Labels go to y; y_true is kept. */
 static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode,
                                cl_rng *rng)
 {
@@ -226,8 +244,8 @@ static cl_status random_labels(cl_dataset *d, double p, cl_randlabel_mode mode,
         for (int64_t i = 0; i < m; i++)
             lab[i] = d->y_true[idx[i]];
         cl_rng_shuffle_i32(rng, lab, m);
-        /* repair fixed points: swap with a random partner when both change */
-        if (m > 1)
+        /* PERMUTE: repair fixed points, swapping with a random partner when both change */
+        if (m > 1 && mode == CL_RANDLABEL_PERMUTE)
             for (int64_t i = 0; i < m; i++) {
                 const int32_t oi = d->y_true[idx[i]];
                 for (int tries = 0; lab[i] == oi && tries < 1000; tries++) {
@@ -273,7 +291,8 @@ cl_status cl_data_prepare(cl_dataset *train, cl_dataset *test, const cl_data_opt
         return cl_error(CL_EINVAL, "random labels fraction %g is not in [0, 1]",
                         o->random_labels);
     if (o->random_labels_mode != CL_RANDLABEL_PERMUTE &&
-        o->random_labels_mode != CL_RANDLABEL_UNIFORM)
+        o->random_labels_mode != CL_RANDLABEL_UNIFORM &&
+        o->random_labels_mode != CL_RANDLABEL_SHUFFLE)
         return cl_error(CL_EINVAL, "unknown random labels mode %d",
                         (int)o->random_labels_mode);
     if (o->resize < 0 || o->resize > 4096)
