@@ -126,6 +126,7 @@ run_one() {
     # a finished run: nothing was done, so neither its log nor its wall time grows
     if [ $rc = 0 ] && tail -n 1 "$log" | grep -q "was already complete"; then
         truncate -s "$size" "$log"
+        [ -s "$time" ] || rm -f "$time"
         echo "$(date -u +%H:%M:%S) complete $out"
         return 0
     fi
