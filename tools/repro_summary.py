@@ -4,7 +4,6 @@
     tools/repro_summary.py [--no-plots] [STUDY...]
     tools/repro_summary.py --runs OUT.csv RUN_DIR...
 
-
 For each study of tools/reproduce.sh (results/<study>/; default: every one that has runs) it writes
   results/<study>/summary.csv  one row per run: the last epoch's metrics, where NC1 was
                                lowest, when training accuracy first reached 100%, the
@@ -202,6 +201,13 @@ RUN_COLS = ["epoch_100pct", "nc1_at_100pct", "nc1_min", "nc1_min_epoch", "nc1",
             "nc1_last_over_min", "loss_at_min", "train_loss"]
 
 
+def cell(col, v):
+    """An epoch as it is, a value to 4 digits; epoch_100pct NaN (never reached) as "never"."""
+    if isinstance(v, int):
+        return v
+    return "never" if col == "epoch_100pct" and math.isnan(v) else f"{v:.4g}"
+
+
 def per_run_csv(out, dirs):
     """--runs: the per-run table of the given folders (an unfinished one is an error)."""
     rows = []
@@ -211,9 +217,7 @@ def per_run_csv(out, dirs):
             print(f"tools/repro_summary.py: {d}: not a finished run (config.json and metrics.csv "
                   f"up to its last epoch)", file=sys.stderr)
             return 1
-        rows.append([os.path.basename(os.path.normpath(d))] +
-                    [v if isinstance(v, int) else "never" if c == "epoch_100pct" and math.isnan(v)
-                     else f"{v:.4g}" for c, v in ((c, r[c]) for c in RUN_COLS)])
+        rows.append([os.path.basename(os.path.normpath(d))] + [cell(c, r[c]) for c in RUN_COLS])
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run"] + RUN_COLS)

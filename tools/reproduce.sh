@@ -24,8 +24,9 @@
 #                                  (~25 s an epoch + ~24 s per analyzed one, two runs sharing the 2 cores)
 #
 # A run whose folder exists is continued with --resume (a finished one prints "complete" and
-# its log and wall time are left as they were), so the script can be stopped at any moment (kill -9 included) and started
-# again; the runs end bit-identical to uninterrupted ones (docs/RELIABILITY.md).
+# its log and wall time are left as they were), so the script can be stopped at any moment
+# (kill -9 included) and started again; the runs end bit-identical to uninterrupted ones
+# (docs/RELIABILITY.md).
 # REPRO_JOBS runs at a time (2), each with REPRO_THREADS threads (1): on this 2-core machine
 # two one-thread MLP runs do more work per hour than one two-thread run.
 # --list prints every run with its state (epochs done / planned) and does nothing else.
