@@ -14,7 +14,9 @@
 #   wd_mnist                       papyan_mnist's CE run without weight decay (--wd 0), seed 1:
 #                                  the full-data check of tools/nc1_ablation.sh
 #   random_mnist                   every MNIST training label shuffled (labels independent of the
-#                                  images, class counts kept), MLP 784-1024x3-10, 350 epochs
+#                                  images, class counts kept), MLP 784-1024x3-10, 350 epochs,
+#                                  lr 0.01 constant, no weight decay: at lr 0.1 + wd 5e-4 the
+#                                  loss stays at ln 10 (results/random_mnist/lr_probe.log)
 #   convnet_mnist, convnet_fashion the ConvNet (models/convnet.cfg), CE and MSE, seeds 1-3,
 #                                  MSE at lr 0.01: at 0.1 its loss is NaN at step 18 of
 #                                  epoch 1 (collapse's MSE sums the K squared errors, 10x
@@ -64,7 +66,7 @@ plan() {
     case " $* " in *" wd_mnist "*)
         echo "wd_mnist mlp_ce_wd0_s1 350 $MLP --data mnist --loss ce --wd 0 --seed 1" ;; esac
     case " $* " in *" random_mnist "*)
-        echo "random_mnist mlp1024_s1 350 --model models/mlp.cfg --data mnist --random-labels 1 --random-labels-mode shuffle --seed 1" ;; esac
+        echo "random_mnist mlp1024_s1 350 --model models/mlp.cfg --data mnist --random-labels 1 --random-labels-mode shuffle --lr 0.01 --schedule const --wd 0 --seed 1" ;; esac
     for s in 1 2 3; do
         for d in mnist fashion; do
             case " $* " in *" convnet_$d "*)
