@@ -58,6 +58,37 @@ def number(x):
         return math.nan
 
 
+def frozen_params(spec):
+    """Parameters of the frozen layers (a fixed ETF classifier) of an MLP model spec (the INI
+    text of config.json): the feature width is walked through input, flatten, linear and
+    elementwise layers; None when a frozen layer follows a layer of another kind."""
+    secs, cur = [], None
+    for line in spec.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            cur = {"name": line[1:-1]}
+            secs.append(cur)
+        elif "=" in line and cur is not None:
+            k, v = (t.strip() for t in line.split("=", 1))
+            cur[k] = v
+    width, frozen = None, 0
+    for sec in secs:
+        kind = sec.get("kind", "input" if sec["name"] == "input" else "")
+        if kind == "input":
+            width = math.prod(int(t) for t in sec["shape"].split(","))
+        elif kind == "linear":
+            if sec.get("frozen") == "1":
+                if width is None:
+                    return None
+                frozen += int(sec["out"]) * (width + (sec.get("bias") == "1"))
+            width = int(sec["out"])
+        elif kind not in ("flatten", "relu", "batchnorm"):
+            if sec.get("frozen") == "1":
+                return None
+            width = None
+    return frozen
+
+
 def load_run(path):
     """One run's summary, or None when it is not finished."""
     try:
@@ -74,6 +105,7 @@ def load_run(path):
     last = rows[-1]
     out = {"name": os.path.basename(path), "epochs": epochs, "unfinished": False,
            "params": cfg["model"]["params"], "loss": cfg["options"]["loss"],
+           "trainable_params": cfg["model"]["params"] - (frozen_params(cfg["model"]["spec"]) or 0),
            "classifier": cfg["options"]["classifier"], "seed": cfg["options"]["seed"]}
     for k in KEYS:
         out[k] = number(last.get(k))
@@ -152,6 +184,12 @@ def minutes(runs):
     return f"{ge}{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else f"{ge}{vals[0]:.0f}"
 
 
+def params_cell(r):
+    """The parameter count, and the trainable part when layers are frozen (a fixed ETF)."""
+    p, t = r["params"], r["trainable_params"]
+    return f"{p:,}" if p == t else f"{p:,} ({t:,} trained)"
+
+
 def summarize(study, plots):
     specs = COMPARE.get(study, [study])
     paths = [p for s in specs for p in runs_of(s)]
@@ -161,7 +199,7 @@ def summarize(study, plots):
     done = [(p, r) for p, r in runs if r and not r["unfinished"]]
     todo = [(p, r) for p, r in runs if r and r["unfinished"]]
     out_dir = os.path.join(R, study)
-    cols = ["run", "seed", "loss", "classifier", "params", "epochs"] + KEYS + [
+    cols = ["run", "seed", "loss", "classifier", "params", "trainable_params", "epochs"] + KEYS + [
         "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s", "wall_lower_bound"]
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -178,7 +216,7 @@ def summarize(study, plots):
     for g, rs in groups.items():
         col = lambda k: [r[k] for r in rs]  # noqa: E731
         lines.append(
-            f"| `{g}` | {len(rs)} | {rs[0]['params']:,} | "
+            f"| `{g}` | {len(rs)} | {params_cell(rs[0])} | "
             f"{fmt(col('nc1_init'))} / {fmt(col('nc1_first'))} | {fmt(col('nc1'))} | "
             f"{fmt(col('nc1_min'))} ({'/'.join(str(e) for e in col('nc1_min_epoch'))}) | "
             f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
