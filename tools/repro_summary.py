@@ -27,7 +27,6 @@ import csv
 import json
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -45,10 +44,19 @@ KEYS = ["nc1", "test_nc1", "etf_M", "etf_W", "nc3", "nc4", "ncc_acc", "train_acc
 
 
 def seed_group(name):
-    """The run name without a seed suffix (_s<N>, -s<N>, _seed<N>, -seed<N>, seed<N>);
-    the same rule as `collapse plot --bands`."""
-    m = re.match(r"^(.+?)(_seed|-seed|_s|-s)\d+$", name) or re.match(r"^(.+?)seed\d+$", name)
-    return m.group(1) if m else name
+    """The run name without a seed suffix (_s<N>, -s<N>, _seed<N>, -seed<N>, seed<N>): a
+    step-by-step port of cl_study_seed_group (src/study/figures_bands.c), the rule of
+    `collapse plot --bands`, edge cases included (a name that is only a suffix keeps its tag:
+    "seed3" -> "seed")."""
+    d = len(name)
+    while d > 0 and name[d - 1] in "0123456789":
+        d -= 1
+    if d == len(name) or d == 0:
+        return name
+    for tag in ("_seed", "-seed", "_s", "-s", "seed"):
+        if name[:d].endswith(tag):
+            return name[:len(tag)] if d == len(tag) else name[:d - len(tag)]
+    return name
 
 
 def number(x):
