@@ -97,6 +97,12 @@ def frozen_params(spec):
     return frozen
 
 
+def trainable(model):
+    """The parameters not in frozen layers, or None when frozen_params cannot tell."""
+    fp = frozen_params(model["spec"])
+    return None if fp is None else model["params"] - fp
+
+
 def load_run(path):
     """One run's summary, or None when it is not finished."""
     try:
@@ -113,7 +119,7 @@ def load_run(path):
     last = rows[-1]
     out = {"name": os.path.basename(path), "epochs": epochs, "unfinished": False,
            "params": cfg["model"]["params"], "loss": cfg["options"]["loss"],
-           "trainable_params": cfg["model"]["params"] - (frozen_params(cfg["model"]["spec"]) or 0),
+           "trainable_params": trainable(cfg["model"]),
            "classifier": cfg["options"]["classifier"], "seed": cfg["options"]["seed"]}
     for k in KEYS:
         out[k] = number(last.get(k))
@@ -195,7 +201,7 @@ def minutes(runs):
 def params_cell(r):
     """The parameter count, and the trainable part when layers are frozen (a fixed ETF)."""
     p, t = r["params"], r["trainable_params"]
-    return f"{p:,}" if p == t else f"{p:,} ({t:,} trained)"
+    return f"{p:,}" if t is None or p == t else f"{p:,} ({t:,} trained)"
 
 
 def summarize(study, plots):
