@@ -309,7 +309,8 @@ Test(cli_resume, eval_reads_an_older_config_json)
     cr_assert(strstr(err, "config.json:2:37: malformed data option 'seed'"), "%s", err);
     free(err);
     /* an unknown random-label mode is an error, not the default mode */
-    tc_write_text(cj, "{\n  \"data\": {\"data\": \"mnist\", \"random_labels_mode\": \"swap\"}\n}\n");
+    tc_write_text(cj,
+                  "{\n  \"data\": {\"data\": \"mnist\", \"random_labels_mode\": \"swap\"}\n}\n");
     st = run(&c, e);
     err = tc_slurp(c.err, NULL);
     cr_assert_eq(st, 1);

@@ -35,9 +35,9 @@ static inline int64_t max_index(const float *xp, int H, int W, int k, int stride
  * comparisons (the same bits). On the ConvNet's 32x28x28 planes, batch 128,
  * one thread (`bench_2_layers --only convnet`, COLLAPSE_ISA=avx2 runs these
  * loops): forward 12.2 -> 0.33 ms, backward 12.8 -> 0.86 ms; the pools had
- * taken a third of a train step (perf, 2026-12-01). A portable row loop was no faster than the
- * general one (rows of 14 or 7 windows are too short for the compiler's
- * vector loop), so the other paths keep the general loops. */
+ * taken a third of a train step (perf, 2026-12-01). A portable row loop was
+ * no faster than the general one (rows of 14 or 7 windows are too short for
+ * the compiler's vector loop), so the other paths keep the general loops. */
 static int is_pool2(int k, int stride, int pad) { return k == 2 && stride == 2 && pad == 0; }
 
 void cl_maxpool_forward(const float *x, float *y, int64_t planes, int H, int W, int k, int stride,
