@@ -234,6 +234,7 @@ Test(builders, model_files_build_with_torch_param_counts)
                      (long long)m->nparams);
         cr_assert_str_eq(m->layers[m->nlayers - 1].spec.name, "fc");
         cr_assert_eq(cl_model_classifier_index(m), m->nlayers - 1);
+        cr_assert(cl_model_features_nonneg(m), "%s: ReLU features", cases[i].file);
         /* the spec text rebuilds the same model */
         cl_model *r;
         cr_assert_eq(cl_modelcfg_rebuild(text, "text", &r), CL_OK, "%s", cl_errmsg());

@@ -242,6 +242,40 @@ Test(cli_runs, feature_dim_and_no_bias)
     ctx_done(&c);
 }
 
+/* A fixed ETF with d = K after a ReLU: the header names the classes that no
+ * nonnegative feature reaches. The rotation depends on the seed alone; seed 1,
+ * K = d = 10 leaves class 1 out (results/etf_fashion/mlp_etf10_s1: 0% train
+ * accuracy on it); the zero-padded ETF reaches every class. */
+Test(cli_runs, etf_header_names_unreachable_classes, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "etfreach");
+    char model[256], out[256];
+    small_model(&c, model, sizeof model);
+    const char *modes[] = {"rotate", "pad"};
+    for (int i = 0; i < 2; i++) {
+        sub(out, sizeof out, "%s/run%d", c.dir, i);
+        const char *a[] = {"train",   "--model",       model,     "--data",
+                           "fashion", "--train-per-class", "5",   "--test-per-class",
+                           "1",       "--epochs",      "1",       "--classifier",
+                           "etf",     "--etf-mode",    modes[i],  "--feature-dim",
+                           "10",      "--seed",        "1",       "--analyze",
+                           "none",    "--out",         out,       NULL};
+        run_ok(&c, a);
+        char *so = tc_slurp(c.out, NULL);
+        if (i == 0)
+            cr_assert(strstr(so, "warning: fixed ETF (rotate) and nonnegative (ReLU) features: "
+                                 "class 1 (margin ") &&
+                          strstr(so, "can never be predicted"),
+                      "%s", so);
+        else
+            cr_assert(strstr(so, "every class reachable, smallest nonnegative margin 1.054 "),
+                      "%s", so);
+        free(so);
+    }
+    ctx_done(&c);
+}
+
 /* ---- conv models end to end: ResNet-20 with an ETF head, ConvNet; layer taps ---- */
 
 Test(cli_runs, resnet20_etf_and_convnet_end_to_end, .timeout = TC_TIMEOUT)

@@ -9,8 +9,12 @@
 #                                  CE and MSE, 350 epochs, seeds 1-3
 #   losses_fashion                 Zhou et al. 2022: label smoothing 0.1 and focal 2 (CE and MSE
 #                                  are the papyan_fashion runs), same MLP, 350 epochs, seeds 1-3
-#   etf_fashion                    Zhu et al. 2021: classifier fixed to a rotated simplex ETF,
-#                                  d = 512 and d = K = 10 (--feature-dim 10), seeds 1-3
+#   etf_fashion                    Zhu et al. 2021: classifier fixed to a simplex ETF, seeds 1-3:
+#                                  rotated (--etf-mode rotate), d = 512 and d = K = 10
+#                                  (--feature-dim 10); and zero-padded, d = K = 10 (--etf-mode
+#                                  pad, Zhu et al.'s own ETF: every class stays reachable by the
+#                                  nonnegative ReLU features, which a rotated d = K ETF need not
+#                                  allow, results/README.md)
 #   wd_mnist                       papyan_mnist's CE run without weight decay (--wd 0), seed 1:
 #                                  the full-data check of tools/nc1_ablation.sh
 #   random_mnist                   every MNIST training label shuffled (labels independent of the
@@ -61,6 +65,7 @@ plan() {
             echo "losses_fashion mlp_focal_s$s 350 $MLP --data fashion --loss focal=2 --seed $s" ;; esac
         case " $* " in *" etf_fashion "*)
             echo "etf_fashion mlp_etf512_s$s 350 $MLP --data fashion --classifier etf --seed $s"
+            echo "etf_fashion mlp_etfpad10_s$s 350 $MLP --data fashion --classifier etf --etf-mode pad --feature-dim 10 --seed $s"
             echo "etf_fashion mlp_etf10_s$s 350 $MLP --data fashion --classifier etf --feature-dim 10 --seed $s" ;; esac
     done
     case " $* " in *" wd_mnist "*)

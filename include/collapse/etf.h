@@ -25,4 +25,21 @@ const char *cl_etf_mode_name(cl_etf_mode m);
  * Errors: CL_EINVAL (sizes), CL_ENOMEM, CL_ENUMERIC (QR failed). */
 cl_status cl_etf_fill(float *W, int K, int dim, cl_etf_mode mode, uint64_t seed);
 
+/* Nonnegative margin of class k under a classifier W [K, dim] without bias
+ * (src/model/etf_reach.c has the derivation):
+ *   m_k = max { min_{j != k} (w_k - w_j).h : h >= 0, |h|_2 <= 1 }.
+ * m_k = 0: no nonnegative (post-ReLU) feature is ever predicted as class k.
+ * A zero-padded simplex ETF gives every class sqrt(K/(K-1)); a free h would
+ * get K/(K-1). Both bounds are rigorous: lo <= m_k <= hi. hi == 0: class k
+ * is certainly unreachable; lo > 0: certainly reachable. converged: the
+ * bounds agree to rtol (relative) or hi == 0; else max_iter ran out.
+ * Errors: CL_EINVAL (K < 2, dim < 1, k outside [0, K), max_iter < 1,
+ * rtol <= 0), CL_ENOMEM. */
+typedef struct {
+    double lo, hi;
+    int iters, converged;
+} cl_etf_margin;
+cl_status cl_etf_nonneg_margin(const float *W, int K, int dim, int k, int max_iter, double rtol,
+                               cl_etf_margin *out);
+
 #endif

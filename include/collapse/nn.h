@@ -223,6 +223,11 @@ int cl_model_find(const cl_model *m, const char *name);
 /* Index of the classifier layer (last layer with spec.classifier, else the
  * last linear), or -1. */
 int cl_model_classifier_index(const cl_model *m);
+/* 1 if the classifier's input is nonnegative by construction: a ReLU (or a
+ * residual block, which ends with one) followed only by pooling / flatten
+ * layers (which keep the sign). 0 otherwise, and for a model without a
+ * classifier. */
+int cl_model_features_nonneg(const cl_model *m);
 /* Writes the layer table (index, kind, name, in -> out, params) and total
  * into buf (always NUL-terminated). Returns the length it needed. */
 int cl_model_summary(const cl_model *m, char *buf, int cap);

@@ -214,6 +214,7 @@ static void print_header(const run *r)
            : h->bias ? " with bias"
                      : " without bias",
            h->etf || cosine ? ")" : "");
+    if (h->etf) cl_cli_train_etf_report(r->m, h->etf_mode);
     cl_cli_data_print(&r->o.data, &r->train, &r->test);
     print_schedule(&r->cfg);
     printf("OpenBLAS core %s, %s threading, %d threads\n", cl_blas_core(),

@@ -130,6 +130,13 @@ int cl_cli_train_check_resume(const char *dir, uint64_t hash);
 /* The thread count recorded in DIR/config.json, or 0. */
 int cl_cli_train_recorded_threads(const char *dir);
 
+/* ---- train_etf.c ---- */
+/* With a fixed ETF classifier and nonnegative features (a ReLU before it):
+ * prints which classes no nonnegative feature can be classified as (a
+ * warning), else the smallest nonnegative margin (etf.h). Nothing
+ * otherwise. */
+void cl_cli_train_etf_report(const cl_model *m, int etf_mode);
+
 /* ---- train_ddp.c (data-parallel runs, issue 12) ---- */
 /* Prints one warning when DIR/config.json recorded another rank count
  * ("ranks", 1 when missing) than `ranks`. */

@@ -324,6 +324,20 @@ int cl_model_classifier_index(const cl_model *m)
     return -1;
 }
 
+int cl_model_features_nonneg(const cl_model *m)
+{
+    int i = cl_model_classifier_index(m) - 1;
+    while (i >= 0) {
+        cl_layer_kind k = m->layers[i].spec.kind;
+        if (k == CL_LAYER_RELU || k == CL_LAYER_BLOCK) return 1; /* a block ends with ReLU */
+        if (k != CL_LAYER_FLATTEN && k != CL_LAYER_GAP && k != CL_LAYER_AVGPOOL &&
+            k != CL_LAYER_MAXPOOL)
+            return 0;
+        i--;
+    }
+    return 0;
+}
+
 int64_t cl_model_flops(const cl_model *m)
 {
     int64_t f = 0;
