@@ -160,6 +160,28 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     p = strstr(so, "test  loss");
     cr_assert(p && sscanf(p, "test  loss %lf acc %lf%%", &sl, &sa) == 2, "%s", so);
     cr_assert(ta > 50 && ta <= 100 && sa > 30, "train acc %g, test acc %g", ta, sa);
+    /* per-class train accuracy: 300 a class, so their mean is the accuracy;
+     * the worst class is the smallest of them */
+    double pc[10], mean = 0, lo = 101;
+    p = strstr(so, "      per class  0-9");
+    cr_assert(p && sscanf(p, "      per class  0-9 %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", pc,
+                          pc + 1, pc + 2, pc + 3, pc + 4, pc + 5, pc + 6, pc + 7, pc + 8,
+                          pc + 9) == 10,
+              "%s", so);
+    for (int k = 0; k < 10; k++) {
+        mean += pc[k] / 10;
+        lo = pc[k] < lo ? pc[k] : lo;
+    }
+    cr_assert(fabs(mean - ta) < 0.006, "mean of per-class %.4f vs %.4f", mean, ta);
+    int wk;
+    long long wok, wn;
+    double wacc;
+    p = strstr(so, "      worst class ");
+    cr_assert(p && sscanf(p, "      worst class %d", &wk) == 1 && strchr(p, '%'), "%s", so);
+    p = strchr(p, ')') ? strchr(p, ')') + 1 : p; /* past the class name */
+    cr_assert(sscanf(p, " %lf%% (%lld of %lld)", &wacc, &wok, &wn) == 3, "%s", so);
+    cr_assert(wk >= 0 && wk < 10 && wn == 300 && wacc == lo && fabs(pc[wk] - lo) < 1e-9,
+              "worst %d %g (%lld of %lld), min %g", wk, wacc, wok, wn, lo);
     free(so);
     /* without --data the run's own data options (config.json) are used */
     const char *e2[] = {"eval", ra, NULL};

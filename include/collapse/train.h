@@ -227,6 +227,14 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
  * batches of m->max_n (loss and counts accumulated in double). */
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc);
+/* cl_train_evaluate that also counts, for single-label data, the samples
+ * [K] and the correct predictions [K] of each class (K = cl_loss_classes of
+ * the model's output width, <= CL_DATA_MAX_CLASSES; overwritten). NULL
+ * arrays: cl_train_evaluate. Errors: CL_EINVAL (K-hot data with arrays, K
+ * too large), cl_train_evaluate's. */
+cl_status cl_train_evaluate_classes(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
+                                    double *mean_loss, double *acc, int64_t *correct_k,
+                                    int64_t *count_k);
 
 /* Multi-label (K-hot, ds->yk) evaluation: mean PAL loss, exact-set
  * accuracy of the top-m rule, per-label F1 and their macro mean (loss.h,

@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "with --data, give the training run's data options (subsets, --normalize, "
             "...).\n"
             "Without --loss, the run's training loss (config.json), else ce.\n"
+            "Classification also prints the accuracy of every class and the worst one.\n"
             "Without --task, the run's task (config.json), else classification. A\n"
             "regression run prints the regression loss (1/2 the squared error summed\n"
             "over targets, mean over samples), the MSE and R^2 of every target and\n"
@@ -53,10 +54,26 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
     cl_data_view(d, NULL, &v);
     if (v.yk) return eval_split_khot(m, &v, loss, what);
     double l, acc;
-    if (cl_train_evaluate(m, &v, loss, &l, &acc) != CL_OK)
+    int64_t ok[CL_DATA_MAX_CLASSES], cnt[CL_DATA_MAX_CLASSES];
+    if (cl_train_evaluate_classes(m, &v, loss, &l, &acc, ok, cnt) != CL_OK)
         return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
     printf("%-5s loss %.6f  acc %.4f%%  (%lld samples)\n", what, l, 100 * acc,
            (long long)d->n);
+    /* accuracy of each class (10 a line), then the worst one */
+    const int K = cl_loss_classes(loss, (int)cl_shape_size(m->layers[m->nlayers - 1].out));
+    int worst = -1;
+    for (int k = 0; k < K; k++) {
+        if (k % 10 == 0) printf("      per class %2d-%-2d", k, k + 9 < K ? k + 9 : K - 1);
+        if (cnt[k]) printf(" %6.2f", 100.0 * ok[k] / cnt[k]);
+        else printf("      -");
+        if (k % 10 == 9 || k == K - 1) printf("\n");
+        if (cnt[k] && (worst < 0 || ok[k] * cnt[worst] < ok[worst] * cnt[k])) worst = k;
+    }
+    if (worst >= 0)
+        printf("      worst class %d%s%s%s %.2f%% (%lld of %lld)\n", worst,
+               d->class_names[worst][0] ? " (" : "", d->class_names[worst],
+               d->class_names[worst][0] ? ")" : "", 100.0 * ok[worst] / cnt[worst],
+               (long long)ok[worst], (long long)cnt[worst]);
     return 0;
 }
 

@@ -141,6 +141,7 @@ typedef struct {
     int k;
     double loss_sum;
     int64_t correct, n;
+    int64_t *correct_k, *count_k; /* per class, or NULL */
 } eval_acc;
 
 static cl_status eval_batch(void *user, const cl_model *m, const cl_batch *b)
@@ -153,6 +154,12 @@ static cl_status eval_batch(void *user, const cl_model *m, const cl_batch *b)
     a->loss_sum += l * b->n;
     a->correct += c;
     a->n += b->n;
+    for (int i = 0; a->correct_k && i < b->n; i++) { /* the loss's own rule, row by row */
+        CL_TRY(cl_loss_compute(a->loss, logits + (int64_t)i * a->k, b->y + i, 1, a->k, &l, NULL,
+                               &c));
+        a->correct_k[b->y[i]] += c;
+        a->count_k[b->y[i]]++;
+    }
     return CL_OK;
 }
 
@@ -167,7 +174,26 @@ cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_
         *acc = e.acc;
         return CL_OK;
     }
-    eval_acc a = {loss, cl_train_model_width(m), 0, 0, 0};
+    return cl_train_evaluate_classes(m, ds, loss, mean_loss, acc, NULL, NULL);
+}
+
+cl_status cl_train_evaluate_classes(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
+                                    double *mean_loss, double *acc, int64_t *correct_k,
+                                    int64_t *count_k)
+{
+    CL_TRY(cl_train_check_loss_model(loss, m));
+    if (ds->yk && correct_k)
+        return cl_error(CL_EINVAL, "per-class accuracy needs single-label data");
+    if (ds->yk) return cl_train_evaluate(m, ds, loss, mean_loss, acc);
+    eval_acc a = {loss, cl_train_model_width(m), 0, 0, 0, correct_k, count_k};
+    if (correct_k) {
+        const int K = cl_loss_classes(loss, a.k);
+        if (K > CL_DATA_MAX_CLASSES)
+            return cl_error(CL_EINVAL, "per-class accuracy: %d classes (at most %d)", K,
+                            CL_DATA_MAX_CLASSES);
+        memset(correct_k, 0, sizeof(int64_t) * (size_t)K);
+        memset(count_k, 0, sizeof(int64_t) * (size_t)K);
+    }
     CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &a));
     *mean_loss = a.loss_sum / (double)a.n;
     *acc = (double)a.correct / (double)a.n;
