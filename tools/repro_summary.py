@@ -16,7 +16,9 @@ against). Only finished runs (metrics.csv reaches the epochs in config.json) cou
 others are only printed, as unfinished. Wall time: the sum over the run's invocations of
 tools/reproduce.sh (<run>.time: start, end, seconds, exit status or "killed"), so a run
 continued with --resume counts every part; "≥" (wall_lower_bound = True in summary.csv) when
-an invocation was killed and not timed. Standard library only (no NumPy).
+an invocation was killed and not timed. The worst class's training accuracy comes from
+`collapse eval RUN --split train` (COLLAPSE_BIN, build/collapse) when the run's checkpoint is
+there (checkpoints are not committed: else "-"). Standard library only (no NumPy).
 
 --runs writes only OUT.csv: one row per given (finished) run folder, named by its folder:
 where training accuracy first reached 100% and NC1 there, the minimum of NC1 (epochs >= 1)
@@ -27,6 +29,7 @@ import csv
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -103,6 +106,20 @@ def trainable(model):
     return None if fp is None else model["params"] - fp
 
 
+def worst_class(path):
+    """(class, name, training accuracy %) of the run's worst class by `collapse eval`, or None
+    without a checkpoint."""
+    if not os.path.isdir(os.path.join(path, "checkpoint")):
+        return None
+    binary = os.environ.get("COLLAPSE_BIN", "build/collapse")
+    out = subprocess.run([binary, "eval", path, "--split", "train"], check=True,
+                         capture_output=True, text=True).stdout
+    m = re.search(r"^ +worst class (\d+)(?: \((.*)\))? ([0-9.]+)% \(", out, re.M)
+    if not m:
+        raise RuntimeError(f"{path}: no worst-class line in collapse eval's output:\n{out}")
+    return int(m.group(1)), m.group(2) or "", float(m.group(3))
+
+
 def load_run(path):
     """One run's summary, or None when it is not finished."""
     try:
@@ -136,6 +153,8 @@ def load_run(path):
     out["epoch_100pct"] = int(full[0]["epoch"]) if full else math.nan
     out["nc1_at_100pct"] = number(full[0]["nc1"]) if full else math.nan
     out["wall_s"], out["wall_lower_bound"] = wall_seconds(path)
+    wc = worst_class(path)
+    out["worst_class"], out["worst_class_train_acc"] = (wc[0], wc[2]) if wc else ("", math.nan)
     return out
 
 
@@ -198,6 +217,13 @@ def minutes(runs):
     return f"{ge}{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else f"{ge}{vals[0]:.0f}"
 
 
+def worst_cell(runs):
+    """Each seed's worst-class training accuracy (%) and class, "-" without checkpoints."""
+    cells = [f"{r['worst_class_train_acc']:.1f} ({r['worst_class']})" for r in runs
+             if not math.isnan(r["worst_class_train_acc"])]
+    return " / ".join(cells) if cells else "-"
+
+
 def params_cell(r):
     """The parameter count, and the trainable part when layers are frozen (a fixed ETF)."""
     p, t = r["params"], r["trainable_params"]
@@ -214,7 +240,8 @@ def summarize(study, plots):
     todo = [(p, r) for p, r in runs if r and r["unfinished"]]
     out_dir = os.path.join(R, study)
     cols = ["run", "seed", "loss", "classifier", "params", "trainable_params", "epochs"] + KEYS + [
-        "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s", "wall_lower_bound"]
+        "nc1_init", "nc1_first", "nc1_min", "nc1_min_epoch", "nc1_last_over_min", "epoch_100pct", "wall_s", "wall_lower_bound",
+        "worst_class", "worst_class_train_acc"]
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
@@ -225,8 +252,8 @@ def summarize(study, plots):
         groups.setdefault(os.path.relpath(os.path.join(os.path.dirname(p),
                                                        seed_group(r["name"])), R), []).append(r)
     lines = [f"| setting | seeds | params | NC1 init / epoch 1 | NC1 (last) | NC1 min (epoch) | last/min | etf_M | "
-             f"etf_W | nc3 | nc4 | train % | test % | 100% train from epoch | wall min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"etf_W | nc3 | nc4 | train % | worst class train % (class) | test % | 100% train from epoch | wall min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g, rs in groups.items():
         col = lambda k: [r[k] for r in rs]  # noqa: E731
         lines.append(
@@ -234,7 +261,7 @@ def summarize(study, plots):
             f"{fmt(col('nc1_init'))} / {fmt(col('nc1_first'))} | {fmt(col('nc1'))} | "
             f"{fmt(col('nc1_min'))} ({'/'.join(str(e) for e in col('nc1_min_epoch'))}) | "
             f"{fmt(col('nc1_last_over_min'))} | {fmt(col('etf_M'))} | {fmt(col('etf_W'))} | "
-            f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'), 3)} | "
+            f"{fmt(col('nc3'))} | {fmt(col('nc4'))} | {pct(col('train_acc'), 3)} | {worst_cell(rs)} | "
             f"{pct(col('test_acc'))} | {fmt(col('epoch_100pct'))} | {minutes(rs)} |")
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
