@@ -271,7 +271,19 @@ Test(cli_runs, etf_header_names_unreachable_classes, .timeout = TC_TIMEOUT)
         else
             cr_assert(strstr(so, "every class reachable, smallest nonnegative margin 1.054 "),
                       "%s", so);
+        /* the frozen 10 x 10 ETF (no bias) is not trained: header and config.json */
+        long long np, nt;
+        const char *p = strstr(so, "model: ");
+        cr_assert(p && sscanf(p, "model: %*s %lld parameters (%lld trained)", &np, &nt) == 2 &&
+                      np - nt == 100,
+                  "%s", so);
         free(so);
+        char cfg[300];
+        sub(cfg, sizeof cfg, "%s/config.json", out);
+        char *cj = tc_slurp(cfg, NULL), want[64];
+        snprintf(want, sizeof want, "\"trainable_params\": %lld,", nt);
+        cr_assert(strstr(cj, want), "%s not in %s", want, cj);
+        free(cj);
     }
     ctx_done(&c);
 }

@@ -101,7 +101,10 @@ def frozen_params(spec):
 
 
 def trainable(model):
-    """The parameters not in frozen layers, or None when frozen_params cannot tell."""
+    """The parameters not in frozen layers: config.json's trainable_params (collapse writes it
+    since 2026-12-02); for older runs frozen_params's count, or None when it cannot tell."""
+    if "trainable_params" in model:
+        return model["trainable_params"]
     fp = frozen_params(model["spec"])
     return None if fp is None else model["params"] - fp
 

@@ -223,6 +223,9 @@ int cl_model_find(const cl_model *m, const char *name);
 /* Index of the classifier layer (last layer with spec.classifier, else the
  * last linear), or -1. */
 int cl_model_classifier_index(const cl_model *m);
+/* The parameters the optimizer changes: those of ranges not frozen (a fixed
+ * ETF classifier, --freeze-through, fixed CLM thresholds are frozen). */
+int64_t cl_model_trainable_params(const cl_model *m);
 /* 1 if the classifier's input is nonnegative by construction: a ReLU (or a
  * residual block, which ends with one) followed only by pooling / flatten
  * layers (which keep the sign). 0 otherwise, and for a model without a

@@ -29,6 +29,7 @@ static void json_model(cl_json *j, const cl_cli_train_opts *o, const cl_model *m
     json_str_or_null(j, "file", o->model_path);
     json_str_or_null(j, "arch", o->arch);
     cl_json_int(j, "params", m->nparams);
+    cl_json_int(j, "trainable_params", cl_model_trainable_params(m));
     cl_json_int(j, "layers", m->nlayers);
     cl_json_str(j, "spec", model_text);
     cl_json_obj_end(j);

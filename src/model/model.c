@@ -324,6 +324,14 @@ int cl_model_classifier_index(const cl_model *m)
     return -1;
 }
 
+int64_t cl_model_trainable_params(const cl_model *m)
+{
+    int64_t n = 0;
+    for (int r = 0; r < m->nranges; r++)
+        if (!m->ranges[r].frozen) n += m->ranges[r].len;
+    return n;
+}
+
 int cl_model_features_nonneg(const cl_model *m)
 {
     int i = cl_model_classifier_index(m) - 1;
