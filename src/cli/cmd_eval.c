@@ -6,8 +6,10 @@
 #include "cli.h"
 #include "collapse/blas.h"
 #include "collapse/loss.h"
+#include "collapse/mem.h"
 #include "collapse/train.h"
 #include "ckptargs.h"
+#include "train_opts.h"
 
 static void usage(FILE *f)
 {
@@ -47,6 +49,33 @@ static int eval_split_khot(cl_model *m, const cl_train_data *v, const cl_loss_cf
     return 0;
 }
 
+/* Nonnegative features: the classifier input's units that are zero on every
+ * sample of the split, and the classes no feature on the live units reaches
+ * through the classifier as it is (train_etf.c). */
+static int dead_units(cl_model *m, const cl_train_data *v)
+{
+    if (cl_model_classifier_index(m) < 1 || !cl_model_features_nonneg(m)) return 0;
+    const int dim = cl_cli_feature_dim(m);
+    float *mx = cl_alloc_array((size_t)dim, sizeof(float), "feature maxima");
+    if (!mx || cl_cli_feature_max(m, v, mx) != CL_OK) {
+        cl_free(mx);
+        return cl_cli_fail(1, "eval: %s", cl_errmsg());
+    }
+    int dead = 0, lost[CL_DATA_MAX_CLASSES], argmin, n = 0;
+    double mn;
+    printf("      feature units zero on every sample:");
+    for (int d = 0; d < dim; d++)
+        if (!(mx[d] > 0) && dead++ < 12) printf("%s %d", dead > 1 ? "," : "", d);
+    printf("%s (%d of %d)", dead > 12 ? ", ..." : dead ? "" : " none", dead, dim);
+    n = cl_cli_classes_lost(m, mx, lost, &mn, &argmin);
+    cl_free(mx);
+    if (n < 0) return cl_cli_fail(1, "eval: out of memory");
+    for (int i = 0; i < n; i++)
+        printf("%s%d", i ? ", " : "; classes no feature on the live units reaches: ", lost[i]);
+    printf("\n");
+    return 0;
+}
+
 static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
                       const char *what)
 {
@@ -74,7 +103,7 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
                d->class_names[worst][0] ? " (" : "", d->class_names[worst],
                d->class_names[worst][0] ? ")" : "", 100.0 * ok[worst] / cnt[worst],
                (long long)ok[worst], (long long)cnt[worst]);
-    return 0;
+    return dead_units(m, &v);
 }
 
 /* The regression counterpart: loss, per-target MSE and R^2, their means. */

@@ -415,13 +415,23 @@ int cl_cmd_train(int argc, char **argv)
     if ((rc = cl_cli_agree(make_out(r)))) goto done;
     cl_cli_progress prog;
     cl_cli_progress_init(&prog);
-    cl_train_callback cbs[2] = {{cl_cli_progress_epoch, &prog}};
+    cl_train_callback cbs[3] = {{cl_cli_progress_epoch, &prog}};
     int ncb = 1;
     if ((rc = start_study(r, cbs, &ncb, &prog, &tv, &sv))) goto done;
+    cl_cli_etf_watch watch = {0};
+    if (r->head.etf && cl_comm_rank(r->cfg.comm) == 0 && r->cfg.task != CL_TASK_REGRESS) {
+        int on = cl_cli_train_etf_watch_init(&watch, r->m, &r->train, r->cfg.epochs);
+        if (on < 0) {
+            rc = cl_cli_fail(1, "%s", cl_errmsg());
+            goto done;
+        }
+        if (on) cbs[ncb++] = (cl_train_callback){cl_cli_train_etf_epoch, &watch};
+    }
     cl_train_hooks hooks = {cbs, ncb, cl_cli_progress_update, &prog};
     cl_train_result res;
     cl_status st = cl_train_run(&r->cfg, r->m, &tv, &sv, &hooks, &res);
     cl_cli_progress_clear(&prog);
+    cl_cli_train_etf_watch_free(&watch);
     cl_cli_train_ddp_report(&res);
     int finished = 0; /* a final checkpoint without the final study files */
     if (st == CL_OK && r->study && r->o.resume && res.epochs_done >= r->cfg.epochs &&

@@ -130,12 +130,40 @@ int cl_cli_train_check_resume(const char *dir, uint64_t hash);
 /* The thread count recorded in DIR/config.json, or 0. */
 int cl_cli_train_recorded_threads(const char *dir);
 
-/* ---- train_etf.c ---- */
-/* With a fixed ETF classifier and nonnegative features (a ReLU before it):
- * prints which classes no nonnegative feature can be classified as (a
- * warning), else the smallest nonnegative margin (etf.h). Nothing
- * otherwise. */
+/* ---- train_etf.c: classes a fixed classifier can reach from nonnegative
+ * features (etf.h) ---- */
+/* Width of the classifier's input (0 without a layer before it). */
+int cl_cli_feature_dim(const cl_model *m);
+/* mx [cl_cli_feature_dim] = the largest value of each classifier input
+ * unit over ds (eval mode). */
+cl_status cl_cli_feature_max(cl_model *m, const cl_train_data *ds, float *mx);
+/* The classes [K] no nonnegative feature reaches through the classifier's
+ * columns of the live units (mx[d] > 0; mx NULL: every unit) into lost;
+ * returns their count (-1: out of memory); the smallest margin and its
+ * class. */
+int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *min_margin,
+                        int *argmin);
+/* With nonnegative features (a ReLU before the classifier): prints the
+ * classes the fixed ETF cannot reach (a warning), else the smallest
+ * nonnegative margin. Nothing otherwise. */
 void cl_cli_train_etf_report(const cl_model *m, int etf_mode);
+/* The watch of a fixed-ETF run: at epochs 1, 2, 4, 8, ..., every 50th and
+ * the last, the classifier input's units that are zero on every training
+ * sample (dead ReLUs) and the classes the ETF cannot reach while they stay
+ * dead (a dead unit gets no gradient, but the layers below can revive it):
+ * a line the first time units are dead, then whenever the lost classes
+ * change. */
+typedef struct {
+    cl_model *m; /* NULL: off */
+    cl_train_data train;
+    int epochs, noted, nlost, lost[CL_DATA_MAX_CLASSES];
+    float *mx;
+} cl_cli_etf_watch;
+/* 1: on, 0: off (features not nonnegative), -1: out of memory. */
+int cl_cli_train_etf_watch_init(cl_cli_etf_watch *w, cl_model *m, const cl_dataset *train,
+                                int epochs);
+void cl_cli_train_etf_watch_free(cl_cli_etf_watch *w);
+cl_status cl_cli_train_etf_epoch(const cl_epoch_info *info, void *user);
 
 /* ---- train_ddp.c (data-parallel runs, issue 12) ---- */
 /* Prints one warning when DIR/config.json recorded another rank count
