@@ -41,7 +41,8 @@ static double naive_margin(const float *W, int K, int dim, int k)
             for (int a = 0; a < nt; a++) {
                 for (int b = 0; b < nt; b++) {
                     double v = 0;
-                    for (int c = 0; c < ns; c++) v += A[t[a]][s[c]] * A[t[b]][s[c]];
+                    for (int c = 0; c < ns; c++)
+                        v += A[t[a]][s[c]] * A[t[b]][s[c]];
                     G[a][b] = v;
                 }
                 G[a][nt] = 1;
@@ -63,19 +64,22 @@ static double naive_margin(const float *W, int K, int dim, int k)
                 for (int r = 0; r < nt; r++)
                     if (r != c) {
                         double f = G[r][c] / G[c][c];
-                        for (int q = c; q <= nt; q++) G[r][q] -= f * G[c][q];
+                        for (int q = c; q <= nt; q++)
+                            G[r][q] -= f * G[c][q];
                     }
             }
             if (!ok) continue;
             double h[MAXD] = {0}, nn = 0;
             for (int c = 0; c < ns; c++) {
-                for (int a = 0; a < nt; a++) h[s[c]] += A[t[a]][s[c]] * G[a][nt] / G[a][a];
+                for (int a = 0; a < nt; a++)
+                    h[s[c]] += A[t[a]][s[c]] * G[a][nt] / G[a][a];
                 if (h[s[c]] < -1e-12) ok = 0;
                 nn += h[s[c]] * h[s[c]];
             }
             for (int j = 0; j < m && ok; j++) {
                 double v = 0;
-                for (int d = 0; d < dim; d++) v += A[j][d] * h[d];
+                for (int d = 0; d < dim; d++)
+                    v += A[j][d] * h[d];
                 if (v < 1 - 1e-9) ok = 0;
             }
             if (ok && nn < best) best = nn;
@@ -108,8 +112,8 @@ Test(etf_reach, padded_etf_reaches_every_class_at_the_closed_form)
                 cr_assert(r.converged, "K=%d dim=%d class %d: %d iterations", K, dim, k,
                           r.iters);
                 cr_assert(r.lo >= want * (1 - 1e-5) && r.hi <= want * (1 + 1e-5),
-                          "K=%d dim=%d class %d: [%.9f, %.9f], want %.9f", K, dim, k, r.lo, r.hi,
-                          want);
+                          "K=%d dim=%d class %d: [%.9f, %.9f], want %.9f", K, dim, k,
+                          r.lo, r.hi, want);
             }
         }
 }
@@ -123,8 +127,8 @@ Test(etf_reach, an_unreachable_class_is_certified)
     const float W[4] = {-r, -r, r, r};
     cl_etf_margin m0 = margin(W, 2, 2, 0), m1 = margin(W, 2, 2, 1);
     cr_assert(m0.converged && m0.hi == 0 && m0.lo == 0, "[%g, %g]", m0.lo, m0.hi);
-    cr_assert(m1.converged && fabs(m1.lo - 2) < 1e-5 && fabs(m1.hi - 2) < 1e-5, "[%g, %g]",
-              m1.lo, m1.hi);
+    cr_assert(m1.converged && fabs(m1.lo - 2) < 1e-5 && fabs(m1.hi - 2) < 1e-5,
+              "[%g, %g]", m1.lo, m1.hi);
 }
 
 /* Random classifiers and rotated ETFs against the exhaustive twin. Rotated
@@ -141,33 +145,38 @@ Test(etf_reach, agrees_with_the_exhaustive_twin)
         if (dim > 8) dim = 8;
         float W[6 * 8];
         if (c < 30)
-            for (int i = 0; i < K * dim; i++) W[i] = (float)cl_rng_normal(&rng);
+            for (int i = 0; i < K * dim; i++)
+                W[i] = (float)cl_rng_normal(&rng);
         else
             cr_assert_eq(cl_etf_fill(W, K, dim, CL_ETF_ROTATE, (uint64_t)c), CL_OK);
         for (int k = 0; k < K; k++, cases++) {
             double want = naive_margin(W, K, dim, k);
             cl_etf_margin r = margin(W, K, dim, k);
             cr_assert(r.lo <= want * (1 + 1e-9) + 1e-12 && r.hi >= want * (1 - 1e-9),
-                      "case %d class %d: [%.9g, %.9g] must hold %.9g", c, k, r.lo, r.hi, want);
+                      "case %d class %d: [%.9g, %.9g] must hold %.9g", c, k, r.lo, r.hi,
+                      want);
             if (want == 0) {
                 /* a certificate (hi == 0) when the solver lands in the cone
                  * {l >= 0, A^T l <= 0}; else hi -> 0 as g(l) grows */
-                cr_assert(r.lo == 0 && r.hi <= 1e-3, "case %d class %d: unreachable, got [%g, %g]",
-                          c, k, r.lo, r.hi);
+                cr_assert(r.lo == 0 && r.hi <= 1e-3,
+                          "case %d class %d: unreachable, got [%g, %g]", c, k, r.lo,
+                          r.hi);
                 certified += r.hi == 0;
                 unreachable_rot += c >= 30;
             } else {
-                cr_assert(r.converged && r.lo > 0, "case %d class %d: reachable (%g), [%g, %g]",
-                          c, k, want, r.lo, r.hi);
-                cr_assert(fabs(r.lo - want) <= 1e-5 * want, "case %d class %d: %.9g vs %.9g", c,
-                          k, r.lo, want);
+                cr_assert(r.converged && r.lo > 0,
+                          "case %d class %d: reachable (%g), [%g, %g]", c, k, want, r.lo,
+                          r.hi);
+                cr_assert(fabs(r.lo - want) <= 1e-5 * want,
+                          "case %d class %d: %.9g vs %.9g", c, k, r.lo, want);
             }
         }
     }
-    cr_assert(unreachable_rot > 0, "no rotated d = K ETF with an unreachable class in %d cases",
-              cases);
-    cr_log_info("%d classes: %d unreachable in rotated ETFs, %d of all unreachable certified",
-                cases, unreachable_rot, certified);
+    cr_assert(unreachable_rot > 0,
+              "no rotated d = K ETF with an unreachable class in %d cases", cases);
+    cr_log_info(
+        "%d classes: %d unreachable in rotated ETFs, %d of all unreachable certified",
+        cases, unreachable_rot, certified);
 }
 
 /* The common case: a rotated ETF in a wide feature space (K = 10, d = 512)
@@ -224,8 +233,8 @@ Test(etf_reach, features_nonneg_follows_the_layers_before_the_classifier)
         cl_rng rng;
         cl_rng_seed(&rng, 1);
         cl_model *m;
-        cr_assert_eq(cl_modelcfg_build(&c, (cl_shape){1, 4, 4}, &h, &rng, &m, NULL), CL_OK,
-                     "case %zu: %s", i, cl_errmsg());
+        cr_assert_eq(cl_modelcfg_build(&c, (cl_shape){1, 4, 4}, &h, &rng, &m, NULL),
+                     CL_OK, "case %zu: %s", i, cl_errmsg());
         cr_assert_eq(cl_model_features_nonneg(m), cases[i].nonneg, "case %zu", i);
         cl_model_destroy(m);
         cl_modelcfg_free(&c);

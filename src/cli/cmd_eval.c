@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckptargs.h"
 #include "cli.h"
 #include "collapse/blas.h"
 #include "collapse/loss.h"
 #include "collapse/mem.h"
 #include "collapse/train.h"
-#include "ckptargs.h"
 #include "train_opts.h"
 
 static void usage(FILE *f)
@@ -41,10 +41,12 @@ static int eval_split_khot(cl_model *m, const cl_train_data *v, const cl_loss_cf
     cl_khot_eval e;
     if (cl_train_evaluate_khot(m, v, loss, &e) != CL_OK)
         return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
-    printf("%-5s loss %.6f  acc %.4f%%  macro-F1 %.6f  (%lld samples, exact-set, top-m)\n",
-           what, e.loss, 100 * e.acc, e.macro_f1, (long long)v->n);
+    printf(
+        "%-5s loss %.6f  acc %.4f%%  macro-F1 %.6f  (%lld samples, exact-set, top-m)\n",
+        what, e.loss, 100 * e.acc, e.macro_f1, (long long)v->n);
     printf("      F1 per label:");
-    for (int j = 0; j < e.K; j++) printf(" %.4f", e.f1[j]);
+    for (int j = 0; j < e.K; j++)
+        printf(" %.4f", e.f1[j]);
     printf("\n");
     return 0;
 }
@@ -69,9 +71,10 @@ static int dead_units(cl_model *m, const cl_train_data *v)
     printf("%s (%d of %d)", dead > 12 ? ", ..." : dead ? "" : " none", dead, dim);
     n = cl_cli_classes_lost(m, mx, lost, &mn, &argmin);
     cl_free(mx);
-    if (n < 0) return cl_cli_fail(1, "eval: out of memory");
+    if (n < 0) return cl_cli_fail(1, "eval: %s", cl_errmsg());
     for (int i = 0; i < n; i++)
-        printf("%s%d", i ? ", " : "; classes no feature on the live units reaches: ", lost[i]);
+        printf("%s%d",
+               i ? ", " : "; classes no feature on the live units reaches: ", lost[i]);
     printf("\n");
     return 0;
 }
@@ -89,12 +92,15 @@ static int eval_split(cl_model *m, const cl_dataset *d, const cl_loss_cfg *loss,
     printf("%-5s loss %.6f  acc %.4f%%  (%lld samples)\n", what, l, 100 * acc,
            (long long)d->n);
     /* accuracy of each class (10 a line), then the worst one */
-    const int K = cl_loss_classes(loss, (int)cl_shape_size(m->layers[m->nlayers - 1].out));
+    const int K =
+        cl_loss_classes(loss, (int)cl_shape_size(m->layers[m->nlayers - 1].out));
     int worst = -1;
     for (int k = 0; k < K; k++) {
         if (k % 10 == 0) printf("      per class %2d-%-2d", k, k + 9 < K ? k + 9 : K - 1);
-        if (cnt[k]) printf(" %6.2f", 100.0 * ok[k] / cnt[k]);
-        else printf("      -");
+        if (cnt[k])
+            printf(" %6.2f", 100.0 * ok[k] / cnt[k]);
+        else
+            printf("      -");
         if (k % 10 == 9 || k == K - 1) printf("\n");
         if (cnt[k] && (worst < 0 || ok[k] * cnt[worst] < ok[worst] * cnt[k])) worst = k;
     }
@@ -111,8 +117,9 @@ static int eval_split_reg(cl_model *m, const cl_dataset *d, const char *what)
 {
     int k = (int)cl_shape_size(m->layers[m->nlayers - 1].out);
     if (!d->t || d->tdim != k || k > CL_TRAIN_MAX_TARGETS)
-        return cl_cli_fail(1, "eval (%s): the model outputs %d values, the data has %d "
-                              "targets (regression needs mnist-pose or --targets)",
+        return cl_cli_fail(1,
+                           "eval (%s): the model outputs %d values, the data has %d "
+                           "targets (regression needs mnist-pose or --targets)",
                            what, k, d->tdim);
     cl_train_data v;
     cl_data_view(d, NULL, &v);
@@ -120,9 +127,10 @@ static int eval_split_reg(cl_model *m, const cl_dataset *d, const char *what)
     double l, r2m, mse[CL_TRAIN_MAX_TARGETS], r2[CL_TRAIN_MAX_TARGETS], msem = 0;
     if (cl_train_evaluate_reg(m, &v, d->t, &l, &r2m, mse, r2) != CL_OK)
         return cl_cli_fail(1, "eval (%s): %s", what, cl_errmsg());
-    for (int j = 0; j < k; j++) msem += mse[j] / k;
-    printf("%-5s loss %.6f  mean MSE %.6g  mean R^2 %.6f  (%lld samples)\n", what, l, msem,
-           r2m, (long long)d->n);
+    for (int j = 0; j < k; j++)
+        msem += mse[j] / k;
+    printf("%-5s loss %.6f  mean MSE %.6g  mean R^2 %.6f  (%lld samples)\n", what, l,
+           msem, r2m, (long long)d->n);
     for (int j = 0; j < k; j++)
         printf("      target %d  MSE %.6g  R^2 %.6f\n", j, mse[j], r2[j]);
     return 0;
@@ -151,7 +159,8 @@ int cl_cmd_eval(int argc, char **argv)
     int reg;
     if ((rc = cl_cli_ckpt_args_task(&a, &task, &reg))) return rc;
     if (!loss_s)
-        loss_s = cl_cli_run_option(ckpt, "loss", run_loss, sizeof run_loss) ? run_loss : "ce";
+        loss_s =
+            cl_cli_run_option(ckpt, "loss", run_loss, sizeof run_loss) ? run_loss : "ce";
     cl_loss_cfg loss;
     if (cl_loss_parse(loss_s, &loss) != CL_OK)
         return cl_cli_fail(2, "--loss: %s", cl_errmsg());
@@ -169,8 +178,11 @@ int cl_cmd_eval(int argc, char **argv)
     cl_loss_format(&loss, lname, sizeof lname);
     printf("checkpoint %s (step %lld, %lld parameters), %s %s\n", ckpt, (long long)step,
            (long long)m->nparams, reg ? "task" : "loss", reg ? "regression" : lname);
-    if (tr) rc = reg ? eval_split_reg(m, &train, "train") : eval_split(m, &train, &loss, "train");
-    if (!rc && te) rc = reg ? eval_split_reg(m, &test, "test") : eval_split(m, &test, &loss, "test");
+    if (tr)
+        rc = reg ? eval_split_reg(m, &train, "train")
+                 : eval_split(m, &train, &loss, "train");
+    if (!rc && te)
+        rc = reg ? eval_split_reg(m, &test, "test") : eval_split(m, &test, &loss, "test");
     cl_model_destroy(m);
     cl_dataset_free(&train);
     cl_dataset_free(&test);

@@ -204,7 +204,8 @@ static void print_header(const run *r)
     const int cosine = cl->spec.kind == CL_LAYER_COSINE; /* --classifier cosine or a model file */
     const int64_t trained = cl_model_trainable_params(r->m);
     char pbuf[48] = "";
-    if (trained != r->m->nparams) snprintf(pbuf, sizeof pbuf, " (%lld trained)", (long long)trained);
+    if (trained != r->m->nparams)
+        snprintf(pbuf, sizeof pbuf, " (%lld trained)", (long long)trained);
     printf("model: %s  %lld parameters%s  classifier %s%s%s\n",
            r->o.model_path ? r->o.model_path : r->o.arch, (long long)r->m->nparams, pbuf,
            h->etf   ? "fixed simplex ETF ("

@@ -32,7 +32,8 @@ static cl_status fmax_batch(void *user, const cl_model *m, const cl_batch *b)
     fmax_acc *a = user;
     const float *h = m->acts[a->layer];
     for (int i = 0; i < b->n; i++)
-        for (int d = 0; d < a->dim; d++) a->mx[d] = fmaxf(a->mx[d], h[(int64_t)i * a->dim + d]);
+        for (int d = 0; d < a->dim; d++)
+            a->mx[d] = fmaxf(a->mx[d], h[(int64_t)i * a->dim + d]);
     return CL_OK;
 }
 
@@ -45,31 +46,43 @@ int cl_cli_feature_dim(const cl_model *m)
 cl_status cl_cli_feature_max(cl_model *m, const cl_train_data *ds, float *mx)
 {
     fmax_acc a = {cl_model_classifier_index(m) - 1, cl_cli_feature_dim(m), mx};
-    if (a.layer < 0) return cl_error(CL_EINVAL, "the model has no layer before its classifier");
-    for (int d = 0; d < a.dim; d++) mx[d] = -INFINITY;
+    if (a.layer < 0)
+        return cl_error(CL_EINVAL, "the model has no layer before its classifier");
+    for (int d = 0; d < a.dim; d++)
+        mx[d] = -INFINITY;
     return cl_train_forward_each(m, ds, 0, fmax_batch, &a);
 }
 
 int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *min_margin,
                         int *argmin)
 {
-    const cl_layer *l = &m->layers[cl_model_classifier_index(m)];
+    const int ci = cl_model_classifier_index(m);
+    const cl_layer *l = &m->layers[ci];
     const int K = l->spec.out, dim = cl_cli_feature_dim(m);
+    *min_margin = INFINITY;
+    *argmin = 0;
+    if (K < 2 || ci != m->nlayers - 1) return 0; /* a CLM latent: no argmax over rows */
     const float *W = m->params + l->param_off;
     int live = 0;
-    for (int d = 0; d < dim; d++) live += !mx || mx[d] > 0;
+    for (int d = 0; d < dim; d++)
+        live += !mx || mx[d] > 0;
     float *Wl = cl_alloc_array((size_t)K * (size_t)(live ? live : 1), sizeof(float),
                                "classifier columns");
     if (!Wl) return -1;
-    for (int k = 0; k < K; k++)
+    for (int k = 0; k < K; k++) {
+        /* a cosine classifier compares h with the unit rows w_k / |w_k| */
+        double nn = 0;
+        for (int d = 0; d < dim; d++)
+            nn += (double)W[(int64_t)k * dim + d] * W[(int64_t)k * dim + d];
+        const double sc = l->spec.kind == CL_LAYER_COSINE && nn > 0 ? 1 / sqrt(nn) : 1;
         for (int d = 0, c = 0; d < dim; d++)
-            if (!mx || mx[d] > 0) Wl[(int64_t)k * live + c++] = W[(int64_t)k * dim + d];
+            if (!mx || mx[d] > 0)
+                Wl[(int64_t)k * live + c++] = (float)(sc * W[(int64_t)k * dim + d]);
+    }
     /* about 2e9 flops at most: K classes x iterations x 2 (K-1) live */
     const double cap = 2e9 / (2.0 * K * (K - 1) * (live ? live : 1));
     const int iters = cap > 20000 ? 20000 : cap < 200 ? 200 : (int)cap;
     int n = 0;
-    *min_margin = INFINITY;
-    *argmin = 0;
     for (int k = 0; k < K; k++) {
         cl_etf_margin r = {0, 0, 0, 1};
         if (live && cl_etf_nonneg_margin(Wl, K, live, k, iters, 1e-3, &r) != CL_OK) {
@@ -107,15 +120,17 @@ void cl_cli_train_etf_report(const cl_model *m, int etf_mode)
     char list[256];
     list_ints(list, sizeof list, lost, n, n);
     if (n)
-        printf("warning: fixed ETF (%s) and nonnegative (ReLU) features: class%s %s can never "
+        printf("warning: fixed ETF (%s) and nonnegative (ReLU) features: class%s %s can "
+               "never "
                "be predicted: no nonnegative feature is on %s side of the classifier; "
                "--etf-mode pad reaches every class (Zhu et al. 2021)\n",
                cl_etf_mode_name((cl_etf_mode)etf_mode), n > 1 ? "es" : "", list,
                n > 1 ? "their" : "its");
     else
-        printf("fixed ETF and nonnegative (ReLU) features: every class reachable, smallest "
-               "nonnegative margin %.3f (class %d; a free feature gets %.3f)\n",
-               mn, argmin, (double)K / (K - 1));
+        printf(
+            "fixed ETF and nonnegative (ReLU) features: every class reachable, smallest "
+            "nonnegative margin %.3f (class %d; a free feature gets %.3f)\n",
+            mn, argmin, (double)K / (K - 1));
 }
 
 int cl_cli_train_etf_watch_init(cl_cli_etf_watch *w, cl_model *m, const cl_dataset *train,
@@ -123,7 +138,8 @@ int cl_cli_train_etf_watch_init(cl_cli_etf_watch *w, cl_model *m, const cl_datas
 {
     memset(w, 0, sizeof *w);
     if (cl_model_classifier_index(m) < 0 || !cl_model_features_nonneg(m)) return 0;
-    w->mx = cl_alloc_array((size_t)cl_cli_feature_dim(m), sizeof(float), "feature maxima");
+    w->mx =
+        cl_alloc_array((size_t)cl_cli_feature_dim(m), sizeof(float), "feature maxima");
     if (!w->mx) return -1;
     w->m = m;
     cl_data_view(train, NULL, &w->train); /* without augmentation */
@@ -131,7 +147,10 @@ int cl_cli_train_etf_watch_init(cl_cli_etf_watch *w, cl_model *m, const cl_datas
     return 1;
 }
 
-void cl_cli_train_etf_watch_free(cl_cli_etf_watch *w) { cl_free(w->mx); }
+void cl_cli_train_etf_watch_free(cl_cli_etf_watch *w)
+{
+    cl_free(w->mx);
+}
 
 cl_status cl_cli_train_etf_epoch(const cl_epoch_info *info, void *user)
 {
@@ -148,7 +167,7 @@ cl_status cl_cli_train_etf_epoch(const cl_epoch_info *info, void *user)
         }
     double mn = 0;
     int n = ndead ? cl_cli_classes_lost(w->m, w->mx, lost, &mn, &argmin) : 0;
-    if (n < 0) return cl_error(CL_ENOMEM, "out of memory (classifier columns)");
+    if (n < 0) return CL_ENOMEM; /* cl_alloc_array set the message */
     const int changed = n != w->nlost || memcmp(lost, w->lost, sizeof(int) * (size_t)n);
     if (!changed && (w->noted || !ndead)) return CL_OK; /* nothing new */
     char dl[256], cl[256];
@@ -156,17 +175,21 @@ cl_status cl_cli_train_etf_epoch(const cl_epoch_info *info, void *user)
     list_ints(cl, sizeof cl, lost, n, n);
     const int many = ndead > 1;
     if (n)
-        printf("warning: epoch %d: feature unit%s %s (%d of %d) %s zero on every training "
-               "sample (dead ReLU%s, no gradient): while %s so, the fixed ETF cannot predict "
-               "class%s %s\n",
-               e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", many ? "s" : "",
-               many ? "they stay" : "it stays", n > 1 ? "es" : "", cl);
+        printf(
+            "warning: epoch %d: feature unit%s %s (%d of %d) %s zero on every training "
+            "sample (dead ReLU%s, no gradient): while %s so, the fixed ETF cannot "
+            "predict "
+            "class%s %s\n",
+            e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", many ? "s" : "",
+            many ? "they stay" : "it stays", n > 1 ? "es" : "", cl);
     else if (w->nlost)
-        printf("epoch %d: every class reachable again (%d of %d feature units zero on every "
-               "training sample)\n",
-               e, ndead, dim);
+        printf(
+            "epoch %d: every class reachable again (%d of %d feature units zero on every "
+            "training sample)\n",
+            e, ndead, dim);
     else
-        printf("epoch %d: feature unit%s %s (%d of %d) %s zero on every training sample; every "
+        printf("epoch %d: feature unit%s %s (%d of %d) %s zero on every training sample; "
+               "every "
                "class still reachable (smallest nonnegative margin %.3f, class %d)\n",
                e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", mn, argmin);
     w->noted = 1;

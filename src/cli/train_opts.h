@@ -24,9 +24,9 @@ typedef struct {
     int64_t epoch, step;
     uint64_t hash;
     int layers;
-    int64_t params, bufs;         /* copied */
-    int64_t frozen, frozen_bufs;  /* params and BN buffers in the frozen layers */
-    int recorded; /* 1: a --resume: read back from the run's config.json */
+    int64_t params, bufs;        /* copied */
+    int64_t frozen, frozen_bufs; /* params and BN buffers in the frozen layers */
+    int recorded;                /* 1: a --resume: read back from the run's config.json */
 } cl_cli_init_info;
 
 /* Every flag of `collapse train`, as given (defaults filled by the parser). */
@@ -48,7 +48,7 @@ typedef struct {
     const char *analyze;
     int analyze_every, bn_train, no_layers, no_plots, no_initial, no_features;
     const char *bn_mode;
-    int gnc; /* --gnc: the analyzer's gnc keys in metrics.csv */
+    int gnc;                      /* --gnc: the analyzer's gnc keys in metrics.csv */
     const char *minority_classes; /* --minority-classes LIST (NULL = by class counts) */
     unsigned char minority_set[CL_DATA_MAX_CLASSES]; /* parsed, for the study */
     const char *task; /* --task classification|regression (NULL = classification) */
@@ -57,8 +57,9 @@ typedef struct {
     const char *freeze_through; /* --freeze-through LAYER (NULL = none) */
     const char *frozen_bn;      /* --frozen-bn eval|train (NULL = eval) */
     cl_cli_init_info init;      /* filled by cl_cli_train_finetune */
-    int sync_bn;      /* --sync-bn: BN statistics of the global batch (data-parallel runs) */
-    int keep_ckpt;    /* --keep-checkpoints N: keep the checkpoint of every N-th epoch (0 = no) */
+    int sync_bn;   /* --sync-bn: BN statistics of the global batch (data-parallel runs) */
+    int keep_ckpt; /* --keep-checkpoints N: keep the checkpoint of every N-th epoch (0 =
+                      no) */
 } cl_cli_train_opts;
 
 /* ---- train_opts.c ---- */
@@ -77,7 +78,8 @@ int cl_cli_clm_thresholds_parse(const char *s, int *learned, double *spacing);
 int cl_cli_train_config(const cl_cli_train_opts *o, cl_train_config *cfg);
 /* The study options; *use_study = 1 when the study runs (--out given and
  * not --analyze none). Refuses study flags without --out. */
-int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so, int *use_study);
+int cl_cli_train_study_opts(const cl_cli_train_opts *o, cl_study_opts *so,
+                            int *use_study);
 /* The classifier head for `classes` classes. */
 cl_head_opts cl_cli_train_head(const cl_cli_train_opts *o, int classes, uint64_t seed);
 /* Builds the model from mc (parsed from o->model_path or o->arch) for data
@@ -93,7 +95,8 @@ int cl_cli_train_build(const cl_cli_train_opts *o, const cl_modelcfg *mc, cl_sha
  * config.json) and --freeze-through (layers up to LAYER frozen, BN there in
  * eval mode unless --frozen-bn train; *model_text rewritten with the frozen
  * flags). Nothing to do without those flags. */
-int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text, int restore);
+int cl_cli_train_finetune(cl_cli_train_opts *o, cl_model *m, char **model_text,
+                          int restore);
 /* Their members of config.json's "options" (only when given). */
 void cl_cli_train_finetune_fields(cl_cli_fields *f, const cl_cli_train_opts *o);
 
@@ -139,8 +142,9 @@ int cl_cli_feature_dim(const cl_model *m);
 cl_status cl_cli_feature_max(cl_model *m, const cl_train_data *ds, float *mx);
 /* The classes [K] no nonnegative feature reaches through the classifier's
  * columns of the live units (mx[d] > 0; mx NULL: every unit) into lost;
- * returns their count (-1: out of memory); the smallest margin and its
- * class. */
+ * returns their count (-1: out of memory, cl_errmsg); the smallest margin
+ * and its class. 0 when the classifier is not the last layer with K >= 2
+ * rows (a CLM latent). */
 int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *min_margin,
                         int *argmin);
 /* With nonnegative features (a ReLU before the classifier): prints the

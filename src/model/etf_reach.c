@@ -37,13 +37,17 @@
 static int primal(const double *A, int m, int dim, const double *l, double *h)
 {
     int all_nonpos = 1;
-    for (int d = 0; d < dim; d++) h[d] = 0;
+    for (int d = 0; d < dim; d++)
+        h[d] = 0;
     for (int j = 0; j < m; j++)
         if (l[j] != 0)
-            for (int d = 0; d < dim; d++) h[d] += l[j] * A[(int64_t)j * dim + d];
+            for (int d = 0; d < dim; d++)
+                h[d] += l[j] * A[(int64_t)j * dim + d];
     for (int d = 0; d < dim; d++) {
-        if (h[d] > 0) all_nonpos = 0;
-        else h[d] = 0;
+        if (h[d] > 0)
+            all_nonpos = 0;
+        else
+            h[d] = 0;
     }
     return all_nonpos;
 }
@@ -53,17 +57,19 @@ static void times(const double *A, int m, int dim, const double *h, double *Ah)
 {
     for (int j = 0; j < m; j++) {
         double s = 0;
-        for (int d = 0; d < dim; d++) s += A[(int64_t)j * dim + d] * h[d];
+        for (int d = 0; d < dim; d++)
+            s += A[(int64_t)j * dim + d] * h[d];
         Ah[j] = s;
     }
 }
 
-cl_status cl_etf_nonneg_margin(const float *W, int K, int dim, int k, int max_iter, double rtol,
-                               cl_etf_margin *out)
+cl_status cl_etf_nonneg_margin(const float *W, int K, int dim, int k, int max_iter,
+                               double rtol, cl_etf_margin *out)
 {
     if (K < 2 || dim < 1 || k < 0 || k >= K || max_iter < 1 || !(rtol > 0))
-        return cl_error(CL_EINVAL, "nonnegative margin: bad arguments (K=%d, dim=%d, k=%d)", K,
-                        dim, k);
+        return cl_error(CL_EINVAL,
+                        "nonnegative margin: bad arguments (K=%d, dim=%d, k=%d)", K, dim,
+                        k);
     const int m = K - 1;
     double *buf = cl_alloc_array((size_t)m * dim + 2 * (size_t)dim + 5 * (size_t)m,
                                  sizeof(double), "ETF margin");
@@ -94,7 +100,8 @@ cl_status cl_etf_nonneg_margin(const float *W, int K, int dim, int k, int max_it
         r.iters = it;
         /* y = l + beta (l - lp); gradient step from y, projected on l >= 0 */
         double tn = 0.5 * (1 + sqrt(1 + 4 * t * t)), beta = (t - 1) / tn;
-        for (int j = 0; j < m; j++) y[j] = l[j] + beta * (l[j] - lp[j]);
+        for (int j = 0; j < m; j++)
+            y[j] = l[j] + beta * (l[j] - lp[j]);
         primal(A, m, dim, y, hy);
         times(A, m, dim, hy, Ay);
         memcpy(lp, l, sizeof(double) * (size_t)m);
@@ -116,7 +123,8 @@ cl_status cl_etf_nonneg_margin(const float *W, int K, int dim, int k, int max_it
             g += l[j];
             mn = fmin(mn, Ah[j]);
         }
-        for (int d = 0; d < dim; d++) hh += h[d] * h[d];
+        for (int d = 0; d < dim; d++)
+            hh += h[d] * h[d];
         g -= 0.5 * hh;
         if (g > 0) r.hi = fmin(r.hi, 1 / sqrt(2 * g));
         if (mn > 0 && hh > 0) r.lo = fmax(r.lo, mn / sqrt(hh));
