@@ -144,13 +144,15 @@ def load_run(path):
     for k in KEYS:
         out[k] = number(last.get(k))
     nc1 = [(number(r["nc1"]), int(r["epoch"])) for r in rows if int(r["epoch"]) > 0]
-    m, em = min(nc1)
-    out["nc1_min"], out["nc1_min_epoch"] = m, em
     out["nc1_first"] = nc1[0][0]
+    defined = [p for p in nc1 if not math.isnan(p[0])]  # NaN: class means of rank < K - 1
+    m, em = min(defined) if defined else (math.nan, "-")
+    out["nc1_min"], out["nc1_min_epoch"] = m, em
     init = [number(r["nc1"]) for r in rows if int(r["epoch"]) == 0]
     out["nc1_init"] = init[0] if init else math.nan
     out["nc1_last_over_min"] = out["nc1"] / m if m > 0 else math.nan
-    out["loss_at_min"] = next(number(r["train_loss"]) for r in rows if int(r["epoch"]) == em)
+    out["loss_at_min"] = next((number(r["train_loss"]) for r in rows if int(r["epoch"]) == em),
+                              math.nan)
     out["train_loss"] = number(last.get("train_loss"))
     full = [r for r in rows if number(r["train_acc"]) >= 1.0]
     out["epoch_100pct"] = int(full[0]["epoch"]) if full else math.nan
@@ -193,13 +195,17 @@ def runs_of(spec):
 
 
 def fmt(vals, digits=3):
+    """mean ± sample std of the defined values; "(n of m)" when some are NaN (NC1 is undefined
+    when the class means span fewer than K - 1 dimensions)."""
+    n_all = len(vals)
     vals = [v for v in vals if not math.isnan(v)]
     if not vals:
         return "-"
+    part = f" ({len(vals)} of {n_all})" if len(vals) < n_all else ""
     m = statistics.mean(vals)
     if len(vals) == 1:
-        return f"{m:.{digits}g}"
-    return f"{m:.{digits}g} ± {statistics.stdev(vals):.2g}"
+        return f"{m:.{digits}g}{part}"
+    return f"{m:.{digits}g} ± {statistics.stdev(vals):.2g}{part}"
 
 
 def pct(vals, digits=2):
