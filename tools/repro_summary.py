@@ -110,17 +110,17 @@ def trainable(model):
 
 
 def worst_class(path):
-    """(class, name, training accuracy %) of the run's worst class by `collapse eval`, or None
+    """(class, training accuracy %) of the run's worst class by `collapse eval`, or None
     without a checkpoint."""
     if not os.path.isdir(os.path.join(path, "checkpoint")):
         return None
     binary = os.environ.get("COLLAPSE_BIN", "build/collapse")
     out = subprocess.run([binary, "eval", path, "--split", "train"], check=True,
                          capture_output=True, text=True).stdout
-    m = re.search(r"^ +worst class (\d+)(?: \((.*)\))? ([0-9.]+)% \(", out, re.M)
+    m = re.search(r"^ +worst class (\d+)(?: \(.*\))? ([0-9.]+)% \(", out, re.M)
     if not m:
         raise RuntimeError(f"{path}: no worst-class line in collapse eval's output:\n{out}")
-    return int(m.group(1)), m.group(2) or "", float(m.group(3))
+    return int(m.group(1)), float(m.group(2))
 
 
 def load_run(path):
@@ -159,7 +159,7 @@ def load_run(path):
     out["nc1_at_100pct"] = number(full[0]["nc1"]) if full else math.nan
     out["wall_s"], out["wall_lower_bound"] = wall_seconds(path)
     wc = worst_class(path)
-    out["worst_class"], out["worst_class_train_acc"] = (wc[0], wc[2]) if wc else ("", math.nan)
+    out["worst_class"], out["worst_class_train_acc"] = wc if wc else ("", math.nan)
     return out
 
 

@@ -63,18 +63,18 @@ static int dead_units(cl_model *m, const cl_train_data *v)
         cl_free(mx);
         return cl_cli_fail(1, "eval: %s", cl_errmsg());
     }
-    int dead = 0, lost[CL_DATA_MAX_CLASSES], argmin, n = 0;
+    int first[12], lost[CL_DATA_MAX_CLASSES], argmin;
+    const int dead = cl_cli_dead_units(mx, dim, first, 12);
     double mn;
-    printf("      feature units zero on every sample:");
-    for (int d = 0; d < dim; d++)
-        if (!(mx[d] > 0) && dead++ < 12) printf("%s %d", dead > 1 ? "," : "", d);
-    printf("%s (%d of %d)", dead > 12 ? ", ..." : dead ? "" : " none", dead, dim);
-    n = cl_cli_classes_lost(m, mx, lost, &mn, &argmin);
+    const int n = cl_cli_classes_lost(m, mx, lost, &mn, &argmin);
     cl_free(mx);
     if (n < 0) return cl_cli_fail(1, "eval: %s", cl_errmsg());
-    for (int i = 0; i < n; i++)
-        printf("%s%d",
-               i ? ", " : "; classes no feature on the live units reaches: ", lost[i]);
+    char dl[256], cl[256];
+    cl_cli_int_list(dl, sizeof dl, first, dead < 12 ? dead : 12, dead);
+    cl_cli_int_list(cl, sizeof cl, lost, n, n);
+    printf("      feature units zero on every sample: %s (%d of %d)", dead ? dl : "none",
+           dead, dim);
+    if (n) printf("; classes no feature on the live units reaches: %s", cl);
     printf("\n");
     return 0;
 }

@@ -99,14 +99,24 @@ int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *m
     return n;
 }
 
-/* "1, 4, 7" from v[0..n) (at most 12), then ", ..." when total > n. */
-static void list_ints(char *buf, size_t cap, const int *v, int n, int total)
+void cl_cli_int_list(char *buf, size_t cap, const int *v, int n, int total)
 {
     size_t len = 0;
     buf[0] = 0;
-    for (int i = 0; i < n && i < 12 && len < cap; i++)
+    for (int i = 0; i < n && len < cap; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? ", " : "", v[i]);
     if (total > n && len < cap) snprintf(buf + len, cap - len, ", ...");
+}
+
+int cl_cli_dead_units(const float *mx, int dim, int *first, int cap)
+{
+    int n = 0;
+    for (int d = 0; d < dim; d++)
+        if (!(mx[d] > 0)) {
+            if (n < cap) first[n] = d;
+            n++;
+        }
+    return n;
 }
 
 void cl_cli_train_etf_report(const cl_model *m, int etf_mode)
@@ -118,12 +128,11 @@ void cl_cli_train_etf_report(const cl_model *m, int etf_mode)
     if (n < 0) return;
     const int K = m->layers[cl_model_classifier_index(m)].spec.out;
     char list[256];
-    list_ints(list, sizeof list, lost, n, n);
+    cl_cli_int_list(list, sizeof list, lost, n, n);
     if (n)
         printf("warning: fixed ETF (%s) and nonnegative (ReLU) features: class%s %s can "
-               "never "
-               "be predicted: no nonnegative feature is on %s side of the classifier; "
-               "--etf-mode pad reaches every class (Zhu et al. 2021)\n",
+               "never be predicted: no nonnegative feature is on %s side of the "
+               "classifier; --etf-mode pad reaches every class (Zhu et al. 2021)\n",
                cl_etf_mode_name((cl_etf_mode)etf_mode), n > 1 ? "es" : "", list,
                n > 1 ? "their" : "its");
     else
@@ -144,7 +153,11 @@ int cl_cli_train_etf_watch_init(cl_cli_etf_watch *w, cl_model *m, const cl_datas
     w->m = m;
     cl_data_view(train, NULL, &w->train); /* without augmentation */
     w->epochs = epochs;
-    return 1;
+    double mn;
+    int argmin;
+    /* the classes lost by geometry alone (the header's line): not news */
+    w->nlost = cl_cli_classes_lost(m, NULL, w->lost, &mn, &argmin);
+    return w->nlost < 0 ? -1 : 1;
 }
 
 void cl_cli_train_etf_watch_free(cl_cli_etf_watch *w)
@@ -159,38 +172,34 @@ cl_status cl_cli_train_etf_epoch(const cl_epoch_info *info, void *user)
     if (!w->m || !(e == w->epochs || (e & (e - 1)) == 0 || e % 50 == 0)) return CL_OK;
     CL_TRY(cl_cli_feature_max(w->m, &w->train, w->mx));
     const int dim = cl_cli_feature_dim(w->m);
-    int dead[12] = {0}, ndead = 0, lost[CL_DATA_MAX_CLASSES] = {0}, argmin = 0;
-    for (int d = 0; d < dim; d++)
-        if (!(w->mx[d] > 0)) {
-            if (ndead < 12) dead[ndead] = d;
-            ndead++;
-        }
-    double mn = 0;
-    int n = ndead ? cl_cli_classes_lost(w->m, w->mx, lost, &mn, &argmin) : 0;
+    int dead[12], lost[CL_DATA_MAX_CLASSES], argmin;
+    const int ndead = cl_cli_dead_units(w->mx, dim, dead, 12);
+    double mn;
+    const int n = cl_cli_classes_lost(w->m, w->mx, lost, &mn, &argmin);
     if (n < 0) return CL_ENOMEM; /* cl_alloc_array set the message */
     const int changed = n != w->nlost || memcmp(lost, w->lost, sizeof(int) * (size_t)n);
     if (!changed && (w->noted || !ndead)) return CL_OK; /* nothing new */
     char dl[256], cl[256];
-    list_ints(dl, sizeof dl, dead, ndead < 12 ? ndead : 12, ndead);
-    list_ints(cl, sizeof cl, lost, n, n);
+    cl_cli_int_list(dl, sizeof dl, dead, ndead < 12 ? ndead : 12, ndead);
+    cl_cli_int_list(cl, sizeof cl, lost, n, n);
     const int many = ndead > 1;
-    if (n)
-        printf(
-            "warning: epoch %d: feature unit%s %s (%d of %d) %s zero on every training "
-            "sample (dead ReLU%s, no gradient): while %s so, the fixed ETF cannot "
-            "predict "
-            "class%s %s\n",
-            e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", many ? "s" : "",
-            many ? "they stay" : "it stays", n > 1 ? "es" : "", cl);
+    if (n && ndead)
+        printf("warning: epoch %d: feature unit%s %s (%d of %d) %s zero on every training "
+               "sample (dead ReLU%s, no gradient): while %s so, the fixed ETF cannot "
+               "predict class%s %s\n",
+               e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", many ? "s" : "",
+               many ? "they stay" : "it stays", n > 1 ? "es" : "", cl);
+    else if (n)
+        printf("epoch %d: no feature unit is zero on every training sample any more; the "
+               "fixed ETF still cannot predict class%s %s (geometry)\n",
+               e, n > 1 ? "es" : "", cl);
     else if (w->nlost)
-        printf(
-            "epoch %d: every class reachable again (%d of %d feature units zero on every "
-            "training sample)\n",
-            e, ndead, dim);
+        printf("epoch %d: every class reachable again (%d of %d feature units zero on "
+               "every training sample)\n",
+               e, ndead, dim);
     else
         printf("epoch %d: feature unit%s %s (%d of %d) %s zero on every training sample; "
-               "every "
-               "class still reachable (smallest nonnegative margin %.3f, class %d)\n",
+               "every class still reachable (smallest nonnegative margin %.3f, class %d)\n",
                e, many ? "s" : "", dl, ndead, dim, many ? "are" : "is", mn, argmin);
     w->noted = 1;
     w->nlost = n;

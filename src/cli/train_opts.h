@@ -147,6 +147,11 @@ cl_status cl_cli_feature_max(cl_model *m, const cl_train_data *ds, float *mx);
  * rows (a CLM latent). */
 int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *min_margin,
                         int *argmin);
+/* The units with mx[d] <= 0 of mx [dim]: their count; the first cap of them
+ * into first. */
+int cl_cli_dead_units(const float *mx, int dim, int *first, int cap);
+/* "1, 4, 7" from v[0..n) into buf, then ", ..." when total > n. */
+void cl_cli_int_list(char *buf, size_t cap, const int *v, int n, int total);
 /* With nonnegative features (a ReLU before the classifier): prints the
  * classes the fixed ETF cannot reach (a warning), else the smallest
  * nonnegative margin. Nothing otherwise. */

@@ -166,14 +166,6 @@ static cl_status eval_batch(void *user, const cl_model *m, const cl_batch *b)
 cl_status cl_train_evaluate(cl_model *m, const cl_train_data *ds, const cl_loss_cfg *loss,
                             double *mean_loss, double *acc)
 {
-    CL_TRY(cl_train_check_loss_model(loss, m));
-    if (ds->yk) { /* multi-label data: PAL loss, exact-set accuracy (eval_khot.c) */
-        cl_khot_eval e;
-        CL_TRY(cl_train_evaluate_khot(m, ds, loss, &e));
-        *mean_loss = e.loss;
-        *acc = e.acc;
-        return CL_OK;
-    }
     return cl_train_evaluate_classes(m, ds, loss, mean_loss, acc, NULL, NULL);
 }
 
@@ -184,7 +176,13 @@ cl_status cl_train_evaluate_classes(cl_model *m, const cl_train_data *ds, const 
     CL_TRY(cl_train_check_loss_model(loss, m));
     if (ds->yk && correct_k)
         return cl_error(CL_EINVAL, "per-class accuracy needs single-label data");
-    if (ds->yk) return cl_train_evaluate(m, ds, loss, mean_loss, acc);
+    if (ds->yk) { /* multi-label data: PAL loss, exact-set accuracy (eval_khot.c) */
+        cl_khot_eval e;
+        CL_TRY(cl_train_evaluate_khot(m, ds, loss, &e));
+        *mean_loss = e.loss;
+        *acc = e.acc;
+        return CL_OK;
+    }
     eval_acc a = {loss, cl_train_model_width(m), 0, 0, 0, correct_k, count_k};
     if (correct_k) {
         const int K = cl_loss_classes(loss, a.k);
