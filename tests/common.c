@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,17 @@ float *tc_randn(int64_t n, cl_rng *r, double scale, double shift)
     for (int64_t i = 0; i < n; i++)
         a[i] = (float)(shift + scale * cl_rng_normal(r));
     return a;
+}
+
+double tc_err_ratio(const float *a, const float *ref, const float *R, int64_t n)
+{
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= e)) e = isnan(d) ? INFINITY : d;
+        if (R[i] > s) s = R[i];
+    }
+    return e / fmax(s, 1e-30);
 }
 
 cl_layer_spec tc_spec(cl_layer_kind kind, int out)

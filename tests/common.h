@@ -88,6 +88,11 @@ int tc_is_png(const char *path);
  * (free with cl_free). */
 float *tc_randn(int64_t n, cl_rng *r, double scale, double shift);
 
+/* The convolution tests' error measure (test_conv_winograd.c explains it):
+ * max_i |a_i - ref_i| / max_i R_i, R = the naive convolution of the
+ * magnitudes; a NaN in a gives infinity. */
+double tc_err_ratio(const float *a, const float *ref, const float *R, int64_t n);
+
 /* A zeroed layer spec of `kind` with `out` outputs and a bias. */
 cl_layer_spec tc_spec(cl_layer_kind kind, int out);
 

@@ -52,18 +52,6 @@ static float *absv(const float *x, int64_t n)
     return a;
 }
 
-/* max |a - ref| / max R */
-static double ratio(const float *a, const float *ref, const float *R, int64_t n)
-{
-    double e = 0, s = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (!(d <= e)) e = isnan(d) ? INFINITY : d;
-        if (R[i] > s) s = R[i];
-    }
-    return e / fmax(s, 1e-30);
-}
-
 typedef struct {
     double y, dx, dW, db;
 } errs;
@@ -99,7 +87,7 @@ static errs run_case_b(cl_conv_dims d, int m, int blas, int bias, int with_dx, i
     float *ax = absv(x, nx), *aW = absv(W, nw), *ady = absv(dy, ny), *ab = absv(b, d.OC);
     errs e = {0, 0, 0, 0};
     cl_conv2d_forward_naive(&d, ax, aW, bias ? ab : NULL, R);
-    e.y = ratio(y, y0, R, ny);
+    e.y = tc_err_ratio(y, y0, R, ny);
     for (int64_t i = 0; i < nws; i++) ws[i] = NAN;
     float *dxp = with_dx ? dx : NULL;
     if (m) cl_wino_backward(&d, m, blas, x, W, dy, dxp, dW, bias ? db : NULL, ws);
@@ -108,9 +96,9 @@ static errs run_case_b(cl_conv_dims d, int m, int blas, int bias, int with_dx, i
     memset(RW, 0, sizeof(float) * (size_t)nw);
     memset(Rb, 0, sizeof(float) * (size_t)d.OC);
     cl_conv2d_backward_naive(&d, ax, aW, ady, dxp ? R : NULL, RW, Rb);
-    if (dxp) e.dx = ratio(dx, dx0, R, nx);
-    e.dW = ratio(dW, dW0, RW, nw);
-    if (bias) e.db = ratio(db, db0, Rb, d.OC);
+    if (dxp) e.dx = tc_err_ratio(dx, dx0, R, nx);
+    e.dW = tc_err_ratio(dW, dW0, RW, nw);
+    if (bias) e.db = tc_err_ratio(db, db0, Rb, d.OC);
     else cr_assert(memcmp(db, db0, sizeof(float) * (size_t)d.OC) == 0, "db touched");
     float *all[] = {x, W, dy, b, ws, y, y0, dx, dx0, dW, dW0, db, db0, R, RW, Rb, ax, aW, ady, ab};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);

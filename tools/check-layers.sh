@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A module=(
   [error]=core [mem]=core [rng]=core [blas]=core [sys]=core [shape]=core [comm]=core [isa]=core
-  [kernels_dense]=kernels [kernels_conv]=kernels [kernels_gemm]=kernels
+  [kernels_dense]=kernels [kernels_conv]=kernels [kernels_blocked]=kernels [kernels_gemm]=kernels
   [npy]=io [csv]=io [json]=io [plot]=io [ckpt]=io [atomic]=io
   [data]=data [nn]=layers [nc]=analysis [onc]=analysis [nrc]=analysis [mlab]=analysis
   [builders]=model [modelcfg]=model [etf]=model

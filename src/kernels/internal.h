@@ -132,4 +132,26 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
 void cl_strided_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
                          float *dx, float *dW, float *db, float *ws);
 
+/* ---- channel-blocked Winograd F(4x4, 3x3) (conv_blocked.c: pipeline;
+ * conv_blocked_avx512.c: its stages; layout in kernels_blocked.h). One
+ * chunk = T tiles (tile g: image g / Tn, tile row g % Tn / ntw, column
+ * g % ntw); V [36][C/16][T][16] with positions vs floats apart, M and Z
+ * [36][OC/16][T][16] ms apart. C, OC: the channels in and out of the pass
+ * (dx runs the forward pipeline with them swapped). ---- */
+typedef struct {
+    int N, C, OC, H, W, ntw, Tn, T;
+    int64_t vs, ms;
+} cl_bplan;
+
+/* V <- B^T d B of chunk ci's tiles of xb [N][C/16][H][W][16] */
+void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V);
+/* Z <- A g A^T of chunk ci's 4x4 tiles of dyb [N][OC/16][H][W][16] */
+void cl_blk_dy_tf(const cl_bplan *p, const float *dyb, int ci, float *Z);
+/* M[xi] [T][OC] = V[xi] [T][C] @ U[xi] [C][OC] for the 36 positions */
+void cl_blk_mul(const cl_bplan *p, int ci, const float *U, const float *V, float *M);
+/* yb's pixels of chunk ci's tiles <- A^T M A */
+void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb);
+/* Macc [36][C][OC] += V[xi]^T @ Z[xi] over chunk ci's tiles */
+void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float *Z, float *Macc);
+
 #endif

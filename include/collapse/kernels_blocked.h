@@ -1,0 +1,49 @@
+/* The channel-blocked activation layout and its convolution kernels (issue
+ * 10's next step; measured in bench/bench_9_blocked.c, see
+ * docs/blocked-layout.md). The models do not use the layout yet.
+ *
+ * A blocked tensor xb [N][C/16][H][W][16] holds x[n][c][h][w] at
+ *     ((n * (C/16) + c/16) * H*W + h*W + w) * 16 + c % 16,
+ * the 16 channels of a pixel in one AVX-512 vector (oneDNN's nChw16c).
+ * C must be a multiple of 16.
+ *
+ * The convolutions are stride-1 3x3 "same" convolutions (pad 1) by
+ * Winograd F(4x4, 3x3) (Lavin & Gray 2016), with the transforms of
+ * conv_winograd.c but vectorised over channels: B^T d B and A^T m A are
+ * vector adds and FMAs on 16 channels at once, and the element-wise stage
+ * at each of the 36 positions is M[t][oc] = sum_c V[t][c] U[c][oc]
+ * (forward, dx) or Macc[c][oc] += sum_t V[t][c] Z[t][oc] (dW). They need
+ * the AVX-512 path: call them only when cl_blocked_conv_ok() says so.
+ * Error as F(4) in conv_winograd.c (tests/test_conv_blocked.c asserts the
+ * same bound as tests/test_conv_winograd.c). */
+#ifndef COLLAPSE_KERNELS_BLOCKED_H
+#define COLLAPSE_KERNELS_BLOCKED_H
+
+#include <stdint.h>
+
+#include "collapse/kernels_conv.h"
+
+/* 1 when d is a stride-1 3x3 pad-1 convolution with C and OC multiples of
+ * 16 and the current ISA path is AVX-512 (cl_isa_current()). */
+int cl_blocked_conv_ok(const cl_conv_dims *d);
+
+/* xb [N][C/16][HW][16] <- x [N][C][HW] and back (overwritten). */
+void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb);
+void cl_from_blocked(const float *xb, int N, int C, int64_t HW, float *x);
+
+/* Floats of workspace the two calls below need (the same for both). */
+int64_t cl_blocked_conv_ws_floats(const cl_conv_dims *d);
+
+/* yb [N][OC/16][H][W][16] = conv(xb [N][C/16][H][W][16], W [OC, C, 3, 3])
+ * (overwritten; no bias). ws [cl_blocked_conv_ws_floats]. The result does
+ * not depend on the thread count. */
+void cl_blocked_conv_forward(const cl_conv_dims *d, const float *xb, const float *W,
+                             float *yb, float *ws);
+
+/* dyb [N][OC/16][H][W][16] -> dxb [N][C/16][H][W][16] (overwritten; NULL =
+ * skip) and dW [OC, C, 3, 3] += the weight gradient (summed per thread
+ * slot, then the slots in order: deterministic for a thread count). */
+void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const float *W,
+                              const float *dyb, float *dxb, float *dW, float *ws);
+
+#endif

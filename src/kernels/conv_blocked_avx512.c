@@ -1,0 +1,254 @@
+/* AVX-512 stages of the channel-blocked Winograd F(4x4, 3x3) convolution
+ * (the pipeline is in conv_blocked.c, the layout in kernels_blocked.h).
+ * One vector = 16 channels of one pixel, so every transform is plain
+ * vector arithmetic: B^T d B of a 6x6 input tile is 12 six-point
+ * transforms (rows, then columns), A^T m A of a 6x6 product tile 10 six-to-
+ * four ones, A g A^T of a 4x4 dy tile 10 four-to-six ones (Lavin & Gray
+ * 2016, F(4x4, 3x3)). Tiles hanging over the bottom / right edge read
+ * zeros and write only the pixels inside. The small loops are unrolled so
+ * their vector arrays stay in registers. */
+#include "internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#define NB 12 /* tiles per register block of the forward product */
+
+static int chunk_tiles(const cl_bplan *p, int ci)
+{
+    const int left = p->N * p->Tn - ci * p->T;
+    return left < p->T ? left : p->T;
+}
+
+/* r = B^T d: one six-point input transform */
+AVX512 static inline void bt6(const __m512 *d, __m512 *r)
+{
+    const __m512 f4 = _mm512_set1_ps(4), f5 = _mm512_set1_ps(5), f2 = _mm512_set1_ps(2);
+    const __m512 a = _mm512_fnmadd_ps(f4, d[2], d[4]),
+                 b = _mm512_fnmadd_ps(f4, d[1], d[3]);
+    const __m512 c = _mm512_sub_ps(d[4], d[2]),
+                 e = _mm512_mul_ps(f2, _mm512_sub_ps(d[3], d[1]));
+    r[0] = _mm512_fmadd_ps(f4, d[0], _mm512_fnmadd_ps(f5, d[2], d[4]));
+    r[1] = _mm512_add_ps(a, b);
+    r[2] = _mm512_sub_ps(a, b);
+    r[3] = _mm512_add_ps(c, e);
+    r[4] = _mm512_sub_ps(c, e);
+    r[5] = _mm512_fmadd_ps(f4, d[1], _mm512_fnmadd_ps(f5, d[3], d[5]));
+}
+
+/* o = A^T m: six products to four outputs */
+AVX512 static inline void at6(const __m512 *m, __m512 *o)
+{
+    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d34, d12);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), s34, s12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m[5]);
+}
+
+/* z = A g: four dy values to six (A = the transpose of A^T) */
+AVX512 static inline void a6(const __m512 *g, __m512 *z)
+{
+    const __m512 s02 = _mm512_add_ps(g[0], g[2]), s13 = _mm512_add_ps(g[1], g[3]);
+    const __m512 e = _mm512_fmadd_ps(_mm512_set1_ps(4), g[2], g[0]);
+    const __m512 o = _mm512_fmadd_ps(_mm512_set1_ps(8), g[3], _mm512_add_ps(g[1], g[1]));
+    z[0] = g[0];
+    z[1] = _mm512_add_ps(s02, s13);
+    z[2] = _mm512_sub_ps(s02, s13);
+    z[3] = _mm512_add_ps(e, o);
+    z[4] = _mm512_sub_ps(e, o);
+    z[5] = g[3];
+}
+
+/* Stores the 36 entries t[i][l] of a tile as positions i*6 + l after the
+ * column transform: out + (k*6 + l) * xs = f(column l)[k]. */
+#define STORE_COLS(n_in, f, t, out, xs)                                                  \
+    do {                                                                                 \
+        _Pragma("GCC unroll 6") for (int l = 0; l < 6; l++)                              \
+        {                                                                                \
+            __m512 col_[6], r_[6];                                                       \
+            _Pragma("GCC unroll 6") for (int i = 0; i < (n_in); i++) col_[i] =           \
+                (t)[i][l];                                                               \
+            f(col_, r_);                                                                 \
+            _Pragma("GCC unroll 6") for (int k = 0; k < 6; k++)                          \
+                _mm512_storeu_ps((out) + (k * 6 + l) * (xs), r_[k]);                     \
+        }                                                                                \
+    } while (0)
+
+AVX512 void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V)
+{
+    const int64_t HW = (int64_t)p->H * p->W;
+    const int CB = p->C / 16, t0 = ci * p->T, tn = chunk_tiles(p, ci);
+    for (int tt = 0; tt < tn; tt++) {
+        const int g = t0 + tt, n = g / p->Tn, th = g % p->Tn / p->ntw, tw = g % p->ntw;
+        const int h0 = th * 4 - 1, w0 = tw * 4 - 1;
+        const int inside = h0 >= 0 && w0 >= 0 && h0 + 6 <= p->H && w0 + 6 <= p->W;
+        for (int cb = 0; cb < CB; cb++) {
+            const float *base = xb + ((int64_t)n * CB + cb) * HW * 16;
+            __m512 t[6][6];
+            if (inside) {
+                const float *q = base + ((int64_t)h0 * p->W + w0) * 16;
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++) {
+                    __m512 d[6];
+#pragma GCC unroll 6
+                    for (int j = 0; j < 6; j++)
+                        d[j] = _mm512_loadu_ps(q + ((int64_t)i * p->W + j) * 16);
+                    bt6(d, t[i]);
+                }
+            } else {
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++) {
+                    const int h = h0 + i;
+                    __m512 d[6];
+#pragma GCC unroll 6
+                    for (int j = 0; j < 6; j++) {
+                        const int w = w0 + j;
+                        d[j] = (h < 0 || h >= p->H || w < 0 || w >= p->W)
+                                   ? _mm512_setzero_ps()
+                                   : _mm512_loadu_ps(base + ((int64_t)h * p->W + w) * 16);
+                    }
+                    bt6(d, t[i]);
+                }
+            }
+            STORE_COLS(6, bt6, t, V + ((int64_t)cb * p->T + tt) * 16, p->vs);
+        }
+    }
+}
+
+AVX512 void cl_blk_dy_tf(const cl_bplan *p, const float *dyb, int ci, float *Z)
+{
+    const int64_t HW = (int64_t)p->H * p->W;
+    const int OB = p->OC / 16, t0 = ci * p->T, tn = chunk_tiles(p, ci);
+    for (int tt = 0; tt < tn; tt++) {
+        const int g = t0 + tt, n = g / p->Tn, th = g % p->Tn / p->ntw, tw = g % p->ntw;
+        for (int ob = 0; ob < OB; ob++) {
+            const float *base = dyb + ((int64_t)n * OB + ob) * HW * 16;
+            __m512 q[4][6];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const int h = th * 4 + r;
+                __m512 gv[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    const int w = tw * 4 + c;
+                    gv[c] = (h >= p->H || w >= p->W)
+                                ? _mm512_setzero_ps()
+                                : _mm512_loadu_ps(base + ((int64_t)h * p->W + w) * 16);
+                }
+                a6(gv, q[r]);
+            }
+            STORE_COLS(4, a6, q, Z + ((int64_t)ob * p->T + tt) * 16, p->ms);
+        }
+    }
+}
+
+/* M[t..t+nb) of one position and 16 output channels: sum_c V[c][t] U[c] */
+AVX512 static inline __attribute__((always_inline)) void mblock(int nb, int C, int64_t T,
+                                                                int OC, const float *Vx,
+                                                                const float *Ux,
+                                                                float *Mx, int t)
+{
+    __m512 acc[NB];
+#pragma GCC unroll 12
+    for (int j = 0; j < nb; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) {
+        const __m512 u = _mm512_loadu_ps(Ux + (int64_t)c * OC);
+        const float *v = Vx + ((int64_t)(c >> 4) * T + t) * 16 + (c & 15);
+#pragma GCC unroll 12
+        for (int j = 0; j < nb; j++)
+            acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(v[j * 16]), u, acc[j]);
+    }
+#pragma GCC unroll 12
+    for (int j = 0; j < nb; j++)
+        _mm512_storeu_ps(Mx + (int64_t)(t + j) * 16, acc[j]);
+}
+
+AVX512 void cl_blk_mul(const cl_bplan *p, int ci, const float *U, const float *V,
+                       float *M)
+{
+    const int tn = chunk_tiles(p, ci), C = p->C, OB = p->OC / 16;
+    for (int xi = 0; xi < 36; xi++) {
+        const float *Vx = V + (int64_t)xi * p->vs, *Ux = U + (int64_t)xi * C * p->OC;
+        for (int ob = 0; ob < OB; ob++) {
+            float *Mx = M + (int64_t)xi * p->ms + (int64_t)ob * p->T * 16;
+            int t = 0;
+            for (; t + NB <= tn; t += NB)
+                mblock(NB, C, p->T, p->OC, Vx, Ux + ob * 16, Mx, t);
+            for (; t + 4 <= tn; t += 4)
+                mblock(4, C, p->T, p->OC, Vx, Ux + ob * 16, Mx, t);
+            for (; t < tn; t++)
+                mblock(1, C, p->T, p->OC, Vx, Ux + ob * 16, Mx, t);
+        }
+    }
+}
+
+AVX512 void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb)
+{
+    const int64_t HW = (int64_t)p->H * p->W;
+    const int OB = p->OC / 16, t0 = ci * p->T, tn = chunk_tiles(p, ci);
+    for (int tt = 0; tt < tn; tt++) {
+        const int g = t0 + tt, n = g / p->Tn, th = g % p->Tn / p->ntw, tw = g % p->ntw;
+        const int nr = imin(4, p->H - th * 4), nc = imin(4, p->W - tw * 4);
+        for (int ob = 0; ob < OB; ob++) {
+            const float *m = M + ((int64_t)ob * p->T + tt) * 16;
+            __m512 q[6][4];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                __m512 r[6];
+#pragma GCC unroll 6
+                for (int l = 0; l < 6; l++)
+                    r[l] = _mm512_loadu_ps(m + (i * 6 + l) * p->ms);
+                at6(r, q[i]);
+            }
+            float *base =
+                yb + (((int64_t)n * OB + ob) * HW + (int64_t)th * 4 * p->W + tw * 4) * 16;
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m512 col[6], o[4];
+#pragma GCC unroll 6
+                for (int i = 0; i < 6; i++)
+                    col[i] = q[i][c];
+                at6(col, o);
+                if (c >= nc) continue;
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++)
+                    if (r < nr)
+                        _mm512_storeu_ps(base + ((int64_t)r * p->W + c) * 16, o[r]);
+            }
+        }
+    }
+}
+
+AVX512 void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float *Z,
+                          float *Macc)
+{
+    const int tn = chunk_tiles(p, ci), C = p->C, OC = p->OC, OB = OC / 16;
+    for (int xi = 0; xi < 36; xi++)
+        for (int ob = 0; ob < OB; ob++) {
+            const float *Zx = Z + (int64_t)xi * p->ms + (int64_t)ob * p->T * 16;
+            float *Ax = Macc + (int64_t)xi * C * OC + ob * 16;
+            for (int c0 = 0; c0 < C; c0 += 16) { /* 16 input channels = one V vector */
+                const float *Vx =
+                    V + (int64_t)xi * p->vs + (int64_t)(c0 >> 4) * p->T * 16;
+                __m512 acc[16];
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++)
+                    acc[j] = _mm512_loadu_ps(Ax + (int64_t)(c0 + j) * OC);
+                for (int t = 0; t < tn; t++) {
+                    const __m512 zv = _mm512_loadu_ps(Zx + (int64_t)t * 16);
+                    const float *v = Vx + (int64_t)t * 16;
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++)
+                        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(v[j]), zv, acc[j]);
+                }
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++)
+                    _mm512_storeu_ps(Ax + (int64_t)(c0 + j) * OC, acc[j]);
+            }
+        }
+}
+#endif
