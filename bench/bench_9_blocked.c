@@ -53,7 +53,7 @@ static double rel_diff(const float *ab, const float *ref, int N, int C, int64_t 
                        float *tmp)
 {
     const int64_t n = (int64_t)N * C * HW;
-    cl_from_blocked(ab, N, C, HW, tmp);
+    cl_from_blocked(ab, NULL, N, C, HW, tmp);
     double d = 0, m = 0;
     for (int64_t i = 0; i < n; i++) {
         d = fmax(d, fabs((double)tmp[i] - ref[i]));

@@ -85,8 +85,8 @@ static errs run_case(cl_conv_dims d, int trained, cl_rng *r)
     cl_to_blocked(dy, d.N, d.OC, HW, dyb);
     cl_blocked_conv_forward(&d, xb, W, yb, ws);
     cl_blocked_conv_backward(&d, xb, W, dyb, dxb, dW, ws);
-    cl_from_blocked(yb, d.N, d.OC, HW, y);
-    cl_from_blocked(dxb, d.N, d.C, HW, dx);
+    cl_from_blocked(yb, NULL, d.N, d.OC, HW, y);
+    cl_from_blocked(dxb, NULL, d.N, d.C, HW, dx);
     cl_conv2d_forward_naive(&d, x, W, NULL, y0);
     cl_conv2d_backward_naive(&d, x, W, dy, dx0, dW0, NULL);
     float *ax = absv(x, nx), *aW = absv(W, nw), *ady = absv(dy, ny);
@@ -218,7 +218,7 @@ Test(conv_blocked, layout_round_trip)
             for (int64_t i = 0; i < HW; i++)
                 cr_assert_eq(xb[((im * (C / 16) + c / 16) * HW + i) * 16 + c % 16],
                              x[(im * C + c) * HW + i]);
-    cl_from_blocked(xb, N, C, HW, back);
+    cl_from_blocked(xb, NULL, N, C, HW, back);
     cr_assert(memcmp(x, back, sizeof(float) * (size_t)n) == 0);
     cl_free(x), cl_free(xb), cl_free(back);
 }

@@ -22,14 +22,17 @@
 #include <stdint.h>
 
 #include "collapse/kernels_conv.h"
+#include "collapse/kernels_dense.h"
 
 /* 1 when d is a stride-1 3x3 pad-1 convolution with C and OC multiples of
  * 16 and the current ISA path is AVX-512 (cl_isa_current()). */
 int cl_blocked_conv_ok(const cl_conv_dims *d);
 
-/* xb [N][C/16][HW][16] <- x [N][C][HW] and back (overwritten). */
+/* xb [N][C/16][HW][16] <- x [N][C][HW], and x <- xb (+ add [N][C][HW]
+ * unless NULL: the residual add of a block's backward in the same pass);
+ * overwritten. */
 void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb);
-void cl_from_blocked(const float *xb, int N, int C, int64_t HW, float *x);
+void cl_from_blocked(const float *xb, const float *add, int N, int C, int64_t HW, float *x);
 
 /* Floats of workspace the two calls below need (the same for both). */
 int64_t cl_blocked_conv_ws_floats(const cl_conv_dims *d);
@@ -45,5 +48,39 @@ void cl_blocked_conv_forward(const cl_conv_dims *d, const float *xb, const float
  * slot, then the slots in order: deterministic for a thread count). */
 void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const float *W,
                               const float *dyb, float *dxb, float *dW, float *ws);
+
+/* ---- batch normalisation of blocked tensors (bn_blocked.c): the
+ * formulas and float operations of kernels_dense.h's cl_bn_* (statistics
+ * per channel, biased variance, the running update), so that a BasicBlock
+ * can run blocked inside and NCHW at its edges: the residual res, the
+ * forward's NCHW output yn, the NCHW dy / g of the backward are read and
+ * written through a register transpose in the same passes. AVX-512 only;
+ * C a multiple of 16 up to 512, HW a multiple of 16. Sums in double; the
+ * threads split the images and their partial sums are added in thread
+ * order: deterministic for a thread count (not across thread counts, unlike
+ * cl_bn_*: at 16 channels there are no channels to split). ---- */
+
+/* Train forward: statistics of xb, the running update (run), mean [C] and
+ * invstd [C] (what the backward reads), then y = act((x - mean) * (gamma *
+ * invstd) + beta [+ res]) written blocked to yb or NCHW to yn (one of the
+ * two). res: NCHW [N][C][HW] or NULL. */
+void cl_bnb_forward_train(const float *xb, const float *res, float *yb, float *yn,
+                          const float *gamma, const float *beta, const cl_bn_running *run,
+                          int relu, int N, int C, int HW, float *mean, float *invstd);
+/* The apply alone with given statistics (eval mode: the running ones). */
+void cl_bnb_apply_act(const float *xb, const float *res, float *yb, float *yn, const float *gamma,
+                      const float *beta, const float *mean, const float *invstd, int relu, int N,
+                      int C, int HW);
+/* Backward of the forward with relu = 1: g = dy where the ReLU was on (y >
+ * 0 read from the NCHW output yn, or without yn recomputed from xb with
+ * beta, as cl_bn_backward_relu_x), dy from the NCHW dyn or the blocked dyb
+ * (one of the two); g written NCHW to gn unless NULL (a block's shortcut
+ * gradient); dgamma, dbeta [C] += the sums; dxb (blocked, overwritten;
+ * NULL = skip) = gamma*invstd * (g - sum g / M - xhat sum(g xhat) / M) with
+ * batch_stats, gamma*invstd * g without. */
+void cl_bnb_backward_relu(const float *xb, const float *yn, const float *dyn, const float *dyb,
+                          float *gn, float *dxb, const float *gamma, const float *beta,
+                          const float *mean, const float *invstd, int batch_stats, int N, int C,
+                          int HW, float *dgamma, float *dbeta);
 
 #endif

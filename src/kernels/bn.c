@@ -156,13 +156,6 @@ static int plane_chunk(int N, int C, int HW)
     return (int)w;
 }
 
-static void finish_stats(double s, double ss, double K, double M, float *mean, float *var)
-{
-    double m = s / M, v = ss / M - m * m;
-    *mean = (float)(K + m);
-    *var = (float)(v > 0 ? v : 0);
-}
-
 /* The statistics of channels [c0, c0 + cw) on the plane path (HW > 1). */
 static void stats_chunk(const float *x, int N, int C, int HW, int c0, int cw, int avx,
                         float *mean, float *var)
@@ -177,7 +170,7 @@ static void stats_chunk(const float *x, int N, int C, int HW, int c0, int cw, in
             else lanes_shifted(p, HW, K[j], a[j], b[j]);
         }
     for (int j = 0; j < cw; j++)
-        finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
+        cl_bn_finish_stats(lanes_sum(a[j]), lanes_sum(b[j]), K[j], M, &mean[c0 + j], &var[c0 + j]);
 }
 
 void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
@@ -200,7 +193,7 @@ void cl_bn_stats(const float *x, int N, int C, int HW, float *mean, float *var)
                     ss[j] += d * d;
                 }
             }
-            for (int j = 0; j < w; j++) finish_stats(s[j], ss[j], K[j], M, &mean[c0 + j], &var[c0 + j]);
+            for (int j = 0; j < w; j++) cl_bn_finish_stats(s[j], ss[j], K[j], M, &mean[c0 + j], &var[c0 + j]);
         }
         return;
     }
@@ -265,18 +258,6 @@ void cl_bn_apply_act(const float *x, const float *res, float *y, const float *ga
     }
 }
 
-/* batchnorm.c's finish of a train-mode channel, the same double
- * operations: running statistics, then invstd from the float var. */
-static void finish_running(const cl_bn_running *run, int c, double M, float mean, float var,
-                           float *invstd)
-{
-    double mom = run->momentum, v = var;
-    float *rm = run->running_mean, *rv = run->running_var;
-    rm[c] = (float)((1 - mom) * rm[c] + mom * mean);
-    if (M > 1) rv[c] = (float)((1 - mom) * rv[c] + mom * v * M / (M - 1));
-    *invstd = (float)(1.0 / sqrt(v + run->eps));
-}
-
 /* One parallel region: the statistics per channel chunk (each thread
  * finishes its own channels, so no barrier is needed before the running
  * update), one barrier, then the apply over the planes in memory order
@@ -290,7 +271,7 @@ void cl_bn_forward_train(const float *x, const float *res, float *y, const float
     double M = (double)N * HW;
     if (HW == 1 || total < PAR_MIN) {
         cl_bn_stats(x, N, C, HW, mean, invstd);
-        for (int c = 0; c < C; c++) finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
+        for (int c = 0; c < C; c++) cl_bn_finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
         cl_bn_apply_act(x, res, y, gamma, beta, mean, invstd, relu, N, C, HW);
         return;
     }
@@ -303,7 +284,7 @@ void cl_bn_forward_train(const float *x, const float *res, float *y, const float
             int c0 = bi * w, cw = imin(w, C - c0);
             stats_chunk(x, N, C, HW, c0, cw, avx, mean, invstd);
             for (int c = c0; c < c0 + cw; c++)
-                finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
+                cl_bn_finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
         }
 #pragma omp for schedule(static)
         for (int64_t pl = 0; pl < planes; pl++) {
@@ -318,20 +299,6 @@ void cl_bn_apply(const float *x, float *y, const float *gamma, const float *beta
                  const float *mean, const float *invstd, int N, int C, int HW)
 {
     cl_bn_apply_act(x, NULL, y, gamma, beta, mean, invstd, 0, N, C, HW);
-}
-
-/* dx = a*dy + b*(x - mu) + c0 per channel (see the header for the formula):
- * a = gamma*invstd, b = -a*invstd^2*sum(dy*(x-mu))/M, c0 = -a*sum(dy)/M in
- * train mode, b = c0 = 0 in eval mode. Also accumulates dgamma, dbeta. */
-static void bn_coefs(double s, double sx, double g, double is, double M, int batch_stats,
-                     float *dgamma, float *dbeta, float *a, float *b, float *c0)
-{
-    *dbeta += (float)s;
-    *dgamma += (float)(sx * is);
-    double k = g * is;
-    *a = (float)k;
-    *b = batch_stats ? (float)(-k * is * is * sx / M) : 0.0f;
-    *c0 = batch_stats ? (float)(-k * s / M) : 0.0f;
 }
 
 /* The HW = 1 (BatchNorm1d) backward: blocks of CB adjacent columns. */
@@ -357,7 +324,7 @@ static void bn_backward_cols(const float *x, const float *dy, float *dx, const f
             }
         }
         for (int j = 0; j < w; j++)
-            bn_coefs(s[j], sx[j], gamma[c0 + j], invstd[c0 + j], M, batch_stats, &dgamma[c0 + j],
+            cl_bn_coefs(s[j], sx[j], gamma[c0 + j], invstd[c0 + j], M, batch_stats, &dgamma[c0 + j],
                      &dbeta[c0 + j], &a[j], &b[j], &cc[j]);
         if (!dx) continue;
         for (int n = 0; n < N; n++) {
@@ -410,7 +377,7 @@ static void bn_backward_planes(const float *x, const float *y, const float *beta
                     lanes_grad(x + o, dy + o, HW, mu[j], la[j], lb[j]);
             }
         for (int j = 0; j < cw; j++)
-            bn_coefs(lanes_sum(la[j]), lanes_sum(lb[j]), gamma[c0 + j], invstd[c0 + j], M,
+            cl_bn_coefs(lanes_sum(la[j]), lanes_sum(lb[j]), gamma[c0 + j], invstd[c0 + j], M,
                      batch_stats, &dgamma[c0 + j], &dbeta[c0 + j], &a[j], &b[j], &cc[j]);
         if (!dx) continue;
         for (int n = 0; n < N; n++)

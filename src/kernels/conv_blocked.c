@@ -45,9 +45,25 @@ int cl_blocked_conv_ok(const cl_conv_dims *d)
 #endif
 }
 
+static int fast_convert(int64_t HW)
+{
+#if defined(__x86_64__)
+    return HW % 16 == 0 && cl_isa_current() == CL_ISA_AVX512;
+#else
+    (void)HW;
+    return 0;
+#endif
+}
+
 void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb)
 {
     const int64_t nb = (int64_t)N * (C / 16);
+#if defined(__x86_64__)
+    if (fast_convert(HW)) {
+        cl_blk_convert16(x, NULL, xb, 1, N, C, HW);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if (nb * HW * 16 >= PAR_MIN)
     for (int64_t b = 0; b < nb; b++) {
         const float *src = x + b * 16 * HW; /* channels 16 (b % CB) .. of image b / CB */
@@ -58,16 +74,24 @@ void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb)
     }
 }
 
-void cl_from_blocked(const float *xb, int N, int C, int64_t HW, float *x)
+void cl_from_blocked(const float *xb, const float *add, int N, int C, int64_t HW,
+                     float *x)
 {
     const int64_t nb = (int64_t)N * (C / 16);
+#if defined(__x86_64__)
+    if (fast_convert(HW)) {
+        cl_blk_convert16(xb, add, x, 0, N, C, HW);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if (nb * HW * 16 >= PAR_MIN)
     for (int64_t b = 0; b < nb; b++) {
         const float *src = xb + b * 16 * HW;
         float *dst = x + b * 16 * HW;
+        const float *ad = add ? add + b * 16 * HW : NULL;
         for (int c = 0; c < 16; c++)
             for (int64_t i = 0; i < HW; i++)
-                dst[c * HW + i] = src[i * 16 + c];
+                dst[c * HW + i] = ad ? src[i * 16 + c] + ad[c * HW + i] : src[i * 16 + c];
     }
 }
 

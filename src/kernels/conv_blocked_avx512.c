@@ -10,9 +10,8 @@
 #include "internal.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "blocked_io.h"
 
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
 #define NB 12 /* tiles per register block of the forward product */
 
 static int chunk_tiles(const cl_bplan *p, int ci)
@@ -250,5 +249,30 @@ AVX512 void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float
                     _mm512_storeu_ps(Ax + (int64_t)(c0 + j) * OC, acc[j]);
             }
         }
+}
+AVX512 void cl_blk_convert16(const float *src, const float *add, float *dst, int to,
+                             int N, int C, int64_t HW)
+{
+    const int CB = C / 16;
+    const int64_t per = HW / 16, nblk = (int64_t)N * CB * per;
+#pragma omp parallel for schedule(static) if (nblk * 256 >= PAR_MIN)
+    for (int64_t q = 0; q < nblk; q++) {
+        const int64_t nc = q / per, i0 = q % per * 16;
+        const int n = (int)(nc / CB), cb = (int)(nc % CB);
+        __m512 r[16];
+        if (to) {
+            cl_px_load(NULL, src, C, HW, n, cb, i0, r);
+            cl_px_store(dst, NULL, C, HW, n, cb, i0, r);
+            continue;
+        }
+        cl_px_load(src, NULL, C, HW, n, cb, i0, r);
+        cl_tr16(r); /* channel rows */
+        const int64_t o = ((int64_t)n * C + 16 * cb) * HW + i0;
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++)
+            _mm512_storeu_ps(dst + o + k * HW,
+                             add ? _mm512_add_ps(r[k], _mm512_loadu_ps(add + o + k * HW))
+                                 : r[k]);
+    }
 }
 #endif

@@ -1,0 +1,224 @@
+/* Batch norm of channel-blocked tensors (kernels_blocked.h, bn_blocked.c)
+ * against the NCHW kernels of kernels_dense.h through the layout
+ * conversions: the apply with given statistics gives the same bits as
+ * cl_bn_apply_act (the same float operations), the masked gradient g the
+ * same bits as cl_bn_backward_relu's; statistics, running statistics, dx,
+ * dgamma and dbeta agree to KTOL (double sums in another order). Also:
+ * NaN propagation, eval-mode backward, the mask recomputed from x, NCHW or
+ * blocked dy, the same bits on a second run at one thread count, and the
+ * conversion with the residual add. AVX-512 only (skipped otherwise). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "collapse/isa.h"
+#include "collapse/kernels_blocked.h"
+#include "collapse/mem.h"
+#include "collapse/rng.h"
+#include "common.h"
+#include "dense_common.h"
+
+/* N, C, HW: one channel block (ResNet-20 stage 1) and several, planes of
+ * 16 to 1024 pixels, sizes under and over the OpenMP threshold */
+static const int SH[][3] = {
+    {3, 16, 16}, {2, 32, 64}, {5, 48, 32}, {4, 16, 1024}, {3, 64, 64}};
+#define NSH ((int)(sizeof SH / sizeof SH[0]))
+
+static void need_avx512(void)
+{
+    if (cl_isa_current() != CL_ISA_AVX512)
+        cr_skip_test("the blocked kernels need the AVX-512 path (isa %s)",
+                     cl_isa_name(cl_isa_current()));
+}
+
+static float *nans(int64_t n)
+{
+    float *a = cl_alloc_array((size_t)n + 1, sizeof(float), "test");
+    cr_assert(a);
+    for (int64_t i = 0; i < n; i++)
+        a[i] = NAN;
+    return a;
+}
+
+static float *blocked(const float *x, int N, int C, int HW)
+{
+    float *b = nans((int64_t)N * C * HW);
+    cl_to_blocked(x, N, C, HW, b);
+    return b;
+}
+
+static float *unblocked(const float *b, int N, int C, int HW)
+{
+    float *x = nans((int64_t)N * C * HW);
+    cl_from_blocked(b, NULL, N, C, HW, x);
+    return x;
+}
+
+static void params(int C, cl_rng *r, float *g, float *b)
+{
+    for (int c = 0; c < C; c++) {
+        g[c] = 0.5f + (float)cl_rng_uniform(r);
+        b[c] = (float)cl_rng_uniform(r) - 0.5f;
+    }
+}
+
+static int same_bits(const float *a, const float *b, int64_t n)
+{
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+/* Train forward (residual + ReLU, NCHW out; no residual, blocked out) and
+ * the eval apply, against the NCHW kernels. */
+Test(bn_blocked, forward_matches_nchw)
+{
+    need_avx512();
+    cl_rng r;
+    cl_rng_seed(&r, 21);
+    for (int t = 0; t < NSH; t++) {
+        const int N = SH[t][0], C = SH[t][1], HW = SH[t][2];
+        const int64_t m = (int64_t)N * C * HW;
+        float g[64], b[64], mu[64], is[64], mu0[64], is0[64];
+        float rm[64], rv[64], rm0[64], rv0[64];
+        params(C, &r, g, b);
+        for (int c = 0; c < C; c++)
+            rm[c] = rm0[c] = 0.1f * c, rv[c] = rv0[c] = 1.0f + 0.01f * c;
+        float *x = tc_randn(m, &r, 2, 3), *res = tc_randn(m, &r, 1, 0);
+        x[m / 3] = NAN; /* one channel's statistics and outputs become NaN */
+        float *xb = blocked(x, N, C, HW), *y = tc_randn(m, &r, 1, 0),
+              *y0 = tc_randn(m, &r, 1, 0);
+        for (int v = 0; v < 2; v++) {
+            const int with_res = v == 0;
+            cl_bn_running run = {rm, rv, 0.1, 1e-5}, run0 = {rm0, rv0, 0.1, 1e-5};
+            float *yb = with_res ? NULL : tc_randn(m, &r, 1, 0);
+            cl_bnb_forward_train(xb, with_res ? res : NULL, yb, with_res ? y : NULL, g, b,
+                                 &run, 1, N, C, HW, mu, is);
+            cl_bn_forward_train(x, with_res ? res : NULL, y0, g, b, &run0, 1, N, C, HW,
+                                mu0, is0);
+            if (yb) {
+                cl_from_blocked(yb, NULL, N, C, HW, y);
+                cl_free(yb);
+            }
+            const int nanc = (int)(m / 3 / HW % C);
+            cr_assert(isnan(mu[nanc]) && isnan(y[m / 3]), "NaN lost");
+            mu[nanc] = mu0[nanc] = is[nanc] = is0[nanc] = rm[nanc] = rm0[nanc] = 0;
+            rv[nanc] = rv0[nanc] = 0;
+            for (int64_t i = 0; i < m; i++)
+                if (isnan(y[i]) && isnan(y0[i])) y[i] = y0[i] = 0;
+            expect_near("mean", mu, mu0, C, KTOL);
+            expect_near("invstd", is, is0, C, KTOL);
+            expect_near("running mean", rm, rm0, C, KTOL);
+            expect_near("running var", rv, rv0, C, KTOL);
+            expect_near("y", y, y0, m, KTOL);
+        }
+        /* eval: the same statistics in, the same bits out */
+        for (int c = 0; c < C; c++)
+            mu[c] = 0.2f * c - 1, is[c] = 0.5f + 0.01f * c;
+        x[m / 3] = -0.0f;
+        cl_free(xb);
+        xb = blocked(x, N, C, HW);
+        cl_bnb_apply_act(xb, res, NULL, y, g, b, mu, is, 1, N, C, HW);
+        cl_bn_apply_act(x, res, y0, g, b, mu, is, 1, N, C, HW);
+        cr_assert(same_bits(y, y0, m), "%dx%dx%d: eval apply not the NCHW bits", N, C,
+                  HW);
+        cl_free(x), cl_free(res), cl_free(xb), cl_free(y), cl_free(y0);
+    }
+}
+
+/* The backward with the mask from the NCHW y and an NCHW dy (bn2 of a
+ * block), and from x with a blocked dy (bn1), train and eval mode. */
+static void check_backward(int N, int C, int HW, int batch_stats, cl_rng *r)
+{
+    const int64_t m = (int64_t)N * C * HW;
+    float g[64], b[64], mu[64], is[64];
+    params(C, r, g, b);
+    for (int c = 0; c < C; c++)
+        mu[c] = 0.3f * ((float)cl_rng_uniform(r) - 0.5f), is[c] = 0.8f;
+    float *x = tc_randn(m, r, 1, 0), *y = tc_randn(m, r, 1, 0),
+          *dy = tc_randn(m, r, 1, 0);
+    y[0] = 0.0f;
+    float *xb = blocked(x, N, C, HW), *dyb = blocked(dy, N, C, HW);
+    float *gn = tc_randn(m, r, 1, 0), *g0 = tc_randn(m, r, 1, 0),
+          *dx0 = tc_randn(m, r, 1, 0);
+    float *dxb = tc_randn(m, r, 1, 0);
+    float p[2][64] = {{0}}, p0[2][64] = {{0}};
+    cl_bnb_backward_relu(xb, y, dy, NULL, gn, dxb, g, NULL, mu, is, batch_stats, N, C, HW,
+                         p[0], p[1]);
+    cl_bn_backward_relu(x, y, dy, g0, dx0, g, mu, is, batch_stats, N, C, HW, p0[0],
+                        p0[1]);
+    cr_assert(same_bits(gn, g0, m), "%dx%dx%d: g not the NCHW bits", N, C, HW);
+    float *dx = unblocked(dxb, N, C, HW);
+    expect_near("dx (mask from y)", dx, dx0, m, KTOL);
+    expect_near("dgamma", p[0], p0[0], C, KTOL);
+    expect_near("dbeta", p[1], p0[1], C, KTOL);
+    cl_free(dx);
+    memset(p, 0, sizeof p), memset(p0, 0, sizeof p0);
+    cl_bnb_backward_relu(xb, NULL, NULL, dyb, NULL, dxb, g, b, mu, is, batch_stats, N, C,
+                         HW, p[0], p[1]);
+    cl_bn_backward_relu_x(x, dy, dx0, g, b, mu, is, batch_stats, N, C, HW, p0[0], p0[1]);
+    dx = unblocked(dxb, N, C, HW);
+    expect_near("dx (mask from x)", dx, dx0, m, KTOL);
+    expect_near("dgamma (mask from x)", p[0], p0[0], C, KTOL);
+    expect_near("dbeta (mask from x)", p[1], p0[1], C, KTOL);
+    float *all[] = {x, y, dy, xb, dyb, gn, g0, dx0, dxb, dx};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cl_free(all[i]);
+}
+
+Test(bn_blocked, backward_matches_nchw)
+{
+    need_avx512();
+    cl_rng r;
+    cl_rng_seed(&r, 22);
+    for (int t = 0; t < NSH; t++)
+        for (int bs = 0; bs < 2; bs++)
+            check_backward(SH[t][0], SH[t][1], SH[t][2], bs, &r);
+}
+
+/* Two runs at 2 threads give the same bits (forward and backward). */
+Test(bn_blocked, same_bits_again)
+{
+    need_avx512();
+    cl_rng r;
+    cl_rng_seed(&r, 23);
+    const int N = 8, C = 32, HW = 256;
+    const int64_t m = (int64_t)N * C * HW;
+    float g[32], b[32], mu[2][32], is[2][32], rm[32] = {0}, rv[32] = {0},
+                                              p[2][2][32] = {{{0}}};
+    params(C, &r, g, b);
+    float *xb = tc_randn(m, &r, 1, 1), *dy = tc_randn(m, &r, 1, 0), *y[2], *dxb[2];
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(2);
+    for (int k = 0; k < 2; k++) {
+        cl_bn_running run = {rm, rv, 0.1, 1e-5};
+        y[k] = tc_randn(m, &r, 1, 0), dxb[k] = tc_randn(m, &r, 1, 0);
+        cl_bnb_forward_train(xb, NULL, NULL, y[k], g, b, &run, 1, N, C, HW, mu[k], is[k]);
+        cl_bnb_backward_relu(xb, y[k], dy, NULL, NULL, dxb[k], g, b, mu[k], is[k], 1, N,
+                             C, HW, p[k][0], p[k][1]);
+    }
+    omp_set_num_threads(saved);
+    cr_assert(same_bits(y[0], y[1], m) && same_bits(dxb[0], dxb[1], m));
+    cr_assert(memcmp(mu[0], mu[1], sizeof mu[0]) == 0 &&
+              memcmp(p[0], p[1], sizeof p[0]) == 0);
+    cl_free(xb), cl_free(dy), cl_free(y[0]), cl_free(y[1]), cl_free(dxb[0]),
+        cl_free(dxb[1]);
+}
+
+/* from_blocked with add: the plain conversion plus add, element for element
+ * (fast 16-pixel path and the general loop). */
+Test(bn_blocked, convert_with_add)
+{
+    cl_rng r;
+    cl_rng_seed(&r, 24);
+    const int shapes[][3] = {{3, 32, 64}, {2, 16, 35}};
+    for (int s = 0; s < 2; s++) {
+        const int N = shapes[s][0], C = shapes[s][1], HW = shapes[s][2];
+        const int64_t m = (int64_t)N * C * HW;
+        float *x = tc_randn(m, &r, 1, 0), *add = tc_randn(m, &r, 1, 0);
+        float *xb = blocked(x, N, C, HW), *out = tc_randn(m, &r, 1, 0);
+        cl_from_blocked(xb, add, N, C, HW, out);
+        for (int64_t i = 0; i < m; i++)
+            cr_assert(out[i] == x[i] + add[i], "HW %d element %lld", HW, (long long)i);
+        cl_free(x), cl_free(add), cl_free(xb), cl_free(out);
+    }
+}
