@@ -8,8 +8,8 @@
  *   dW    cl_blocked_conv_backward, dx = NULL  vs cl_conv2d_backward, dx = NULL
  *   dx    the backward with dx minus the dW-only time, both sides
  *
- * The models do not use the blocked layout yet: this measures what the
- * convolutions would gain (docs/blocked-layout.md). The outputs are
+ * The identity BasicBlocks use these kernels (layers/block.c); this
+ * measures the convolutions alone (docs/blocked-layout.md). The outputs are
  * checked against the NCHW ones: max |diff| / max |ref| of y, dx, dW.
  * AVX-512 only: on another ISA path it says so and exits 0. */
 #include <math.h>

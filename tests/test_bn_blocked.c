@@ -6,15 +6,19 @@
  * dgamma and dbeta agree to KTOL (double sums in another order). Also:
  * NaN propagation, eval-mode backward, the mask recomputed from x, NCHW or
  * blocked dy, the same bits on a second run at one thread count, and the
- * conversion with the residual add. AVX-512 only (skipped otherwise). */
+ * conversion with the residual add. And the BasicBlock's blocked path
+ * against its NCHW path (train and eval). AVX-512 only (skipped
+ * otherwise). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "collapse/isa.h"
 #include "collapse/kernels_blocked.h"
 #include "collapse/mem.h"
+#include "collapse/nn.h"
 #include "collapse/rng.h"
 #include "common.h"
 #include "dense_common.h"
@@ -221,4 +225,67 @@ Test(bn_blocked, convert_with_add)
             cr_assert(out[i] == x[i] + add[i], "HW %d element %lld", HW, (long long)i);
         cl_free(x), cl_free(add), cl_free(xb), cl_free(out);
     }
+}
+
+/* ---- the BasicBlock's blocked path (layers/block.c) against its NCHW
+ * path (COLLAPSE_CONV=winograd: the same F(4) arithmetic in NCHW) ---- */
+
+typedef struct {
+    float *y, *dx, *grads, *bufs;
+} block_out;
+
+/* One block (identity, C channels, H x W, batch n) forward + backward from
+ * a fixed state; train or eval mode. */
+static block_out run_block(int C, int H, int W, int n, int train, const char *conv_env)
+{
+    cl_layer_spec s;
+    memset(&s, 0, sizeof s);
+    s.kind = CL_LAYER_BLOCK, s.out = C, s.stride = 1;
+    cl_rng r;
+    cl_rng_seed(&r, 31);
+    cl_model *m = NULL;
+    cr_assert_eq(cl_model_create(&m, (cl_shape){C, H, W}, &s, 1, &r), CL_OK, "%s", cl_errmsg());
+    cr_assert_eq(cl_model_alloc(m, n), CL_OK, "%s", cl_errmsg());
+    for (int64_t i = 0; i < m->nparams; i++) m->params[i] += 0.2f * (float)cl_rng_normal(&r);
+    for (int64_t i = 0; i < m->nbufs; i++) m->bufs[i] += 0.1f * (float)cl_rng_uniform(&r);
+    const int64_t nx = (int64_t)n * C * H * W;
+    float *x = tc_randn(nx, &r, 1, 0.2), *dy = tc_randn(nx, &r, 1, 0);
+    block_out o = {nans(nx), nans(nx), nans(m->nparams), nans(m->nbufs)};
+    if (conv_env) setenv("COLLAPSE_CONV", conv_env, 1);
+    cl_layer *l = &m->layers[0];
+    const cl_layer_ops *ops = cl_layer_ops_table[l->spec.kind];
+    cl_run run = {.n = n, .train = train, .ws = m->ws};
+    float *saved = m->saved + l->saved_off;
+    cl_model_zero_grad(m);
+    ops->forward(l, &run, m->params, m->bufs, x, o.y, saved);
+    ops->backward(l, &run, m->params, x, o.y, saved, dy, o.dx, m->grads);
+    if (conv_env) unsetenv("COLLAPSE_CONV");
+    memcpy(o.grads, m->grads, sizeof(float) * (size_t)m->nparams);
+    memcpy(o.bufs, m->bufs, sizeof(float) * (size_t)m->nbufs);
+    cl_free(x), cl_free(dy);
+    cl_model_destroy(m);
+    return o;
+}
+
+Test(bn_blocked, block_matches_nchw_path)
+{
+    const char *e = getenv("COLLAPSE_CONV");
+    if (cl_isa_current() != CL_ISA_AVX512 || (e && *e && strcmp(e, "auto")))
+        cr_skip_test("the blocked path needs AVX-512 and COLLAPSE_CONV=auto");
+    const int shapes[][4] = {{16, 8, 8, 4}, {32, 4, 4, 6}, {16, 32, 32, 2}, {64, 8, 8, 3}};
+    for (int t = 0; t < 4; t++)
+        for (int train = 0; train < 2; train++) {
+            const int C = shapes[t][0], H = shapes[t][1], W = shapes[t][2], n = shapes[t][3];
+            const int64_t nx = (int64_t)n * C * H * W, np = 2 * (9 * (int64_t)C * C + 2 * C);
+            block_out b = run_block(C, H, W, n, train, NULL);
+            block_out r = run_block(C, H, W, n, train, "winograd");
+            cr_assert_not(same_bits(b.y, r.y, nx), "C%d %dx%d: the blocked path did not run", C,
+                          H, W);
+            expect_near("block y", b.y, r.y, nx, 1e-4);
+            expect_near("block dx", b.dx, r.dx, nx, 1e-4);
+            expect_near("block grads", b.grads, r.grads, np, 1e-4);
+            expect_near("block running stats", b.bufs, r.bufs, 4 * C, 1e-5);
+            float *all[] = {b.y, b.dx, b.grads, b.bufs, r.y, r.dx, r.grads, r.bufs};
+            for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
+        }
 }

@@ -198,6 +198,37 @@ Test(cli_resume, resume_after_sigkill_and_sigint_is_bit_exact, .timeout = TC_TIM
     ctx_done(&c);
 }
 
+/* ResNet-20 on CIFAR-10 at 2 threads: its identity blocks run channel-
+ * blocked on AVX-512 (layers/block.c; thread-ordered BN and dW sums), and a
+ * run killed after a checkpoint and resumed ends with the same bytes. */
+#define R20_RUN(out)                                                                     \
+    "train", "--arch", "resnet20", "--data", "cifar10", "--train-per-class", "10",       \
+        "--test-per-class", "2", "--batch", "50", "--epochs", "3", "--seed", "5",        \
+        "--threads", "2", "--analyze", "none", "--out", out
+
+Test(cli_resume, resnet_blocked_resume_is_bit_exact, .timeout = TC_TIMEOUT)
+{
+    ctx c;
+    ctx_init(&c, "resume_r20");
+    char ra[256], rb[256];
+    sub(ra, sizeof ra, "%s/a", c.dir);
+    sub(rb, sizeof rb, "%s/b", c.dir);
+    const char *a[] = {R20_RUN(ra), NULL};
+    run_ok(&c, a);
+    const char *b[] = {R20_RUN(rb), NULL};
+    pid_t pid = tc_spawn(c.out, c.err, b);
+    wait_for_checkpoint(rb, pid);
+    kill(pid, SIGKILL);
+    cr_assert_eq(tc_wait(pid), 1000 + SIGKILL);
+    const int64_t killed_at = ckpt_step(rb);
+    cr_assert(killed_at > 0 && killed_at < ckpt_step(ra), "checkpoint step %lld",
+              (long long)killed_at);
+    const char *b2[] = {R20_RUN(rb), "--resume", NULL};
+    run_ok(&c, b2);
+    same_model_file(ra, rb);
+    ctx_done(&c);
+}
+
 /* ---- the resume hash: every option that changes a result, not JSON text ---- */
 
 /* A short run with the study on (cheap parts only). */

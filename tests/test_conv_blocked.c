@@ -13,6 +13,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "collapse/isa.h"
@@ -40,13 +41,22 @@ static float *absv(const float *x, int64_t n)
     return a;
 }
 
-/* Skips (after checking the gate says no) unless the AVX-512 path runs. */
+/* 1 when the gate admits the blocked kernels here: the AVX-512 path and
+ * COLLAPSE_CONV auto (CI runs the suite with COLLAPSE_ISA=avx2|generic and
+ * with COLLAPSE_CONV=gemm). */
+static int blocked_here(void)
+{
+    const char *e = getenv("COLLAPSE_CONV");
+    return cl_isa_current() == CL_ISA_AVX512 && (!e || !*e || !strcmp(e, "auto"));
+}
+
+/* Skips (after checking the gate says no) unless the blocked path runs. */
 static void need_avx512(void)
 {
-    if (cl_isa_current() == CL_ISA_AVX512) return;
     cl_conv_dims d = cl_conv_dims_make(2, 16, 8, 8, 16, 3, 1, 1);
-    cr_assert_not(cl_blocked_conv_ok(&d));
-    cr_skip_test("the blocked kernels need the AVX-512 path (isa %s)",
+    cr_assert_eq(cl_blocked_conv_ok(&d), blocked_here());
+    if (blocked_here()) return;
+    cr_skip_test("the blocked kernels need the AVX-512 path and COLLAPSE_CONV=auto (isa %s)",
                  cl_isa_name(cl_isa_current()));
 }
 
@@ -224,12 +234,22 @@ Test(conv_blocked, layout_round_trip)
 }
 
 /* The gate: stride 1, 3x3, pad 1, channels in multiples of 16, C * OC up
- * to 128 * 128, the AVX-512 path. */
+ * to 128 * 128, the AVX-512 path, COLLAPSE_CONV auto. */
 Test(conv_blocked, gate)
 {
-    const int avx = cl_isa_current() == CL_ISA_AVX512;
     cl_conv_dims ok = cl_conv_dims_make(2, 16, 8, 8, 32, 3, 1, 1);
-    cr_assert_eq(cl_blocked_conv_ok(&ok), avx);
+    cr_assert_eq(cl_blocked_conv_ok(&ok), blocked_here());
+    const char *e = getenv("COLLAPSE_CONV");
+    char *saved = e ? strdup(e) : NULL;
+    cr_assert(cl_blocked_conv_shape_ok(&ok));
+    setenv("COLLAPSE_CONV", "winograd", 1);
+    cr_assert_not(cl_blocked_conv_ok(&ok));
+    cr_assert(cl_blocked_conv_shape_ok(&ok), "the shape test ignores COLLAPSE_CONV");
+    setenv("COLLAPSE_CONV", "gemm", 1);
+    cr_assert_not(cl_blocked_conv_ok(&ok));
+    if (saved) setenv("COLLAPSE_CONV", saved, 1);
+    else unsetenv("COLLAPSE_CONV");
+    free(saved);
     cl_conv_dims bad[] = {
         cl_conv_dims_make(2, 16, 8, 8, 32, 3, 2, 1),
         cl_conv_dims_make(2, 16, 8, 8, 32, 1, 1, 0),
@@ -239,5 +259,6 @@ Test(conv_blocked, gate)
         cl_conv_dims_make(2, 256, 8, 8, 128, 3, 1, 1),
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_assert_not(cl_blocked_conv_ok(&bad[i]), "case %zu", i);
+        cr_assert(!cl_blocked_conv_ok(&bad[i]) && !cl_blocked_conv_shape_ok(&bad[i]), "case %zu",
+                  i);
 }

@@ -227,6 +227,9 @@ Test(parity, avgpool_k3s2p1) { layer_case("avgpool_k3s2p1", pool(CL_LAYER_AVGPOO
 Test(parity, avgpool_k2s2) { layer_case("avgpool_k2s2", pool(CL_LAYER_AVGPOOL, 2, 2, 0), 1); }
 Test(parity, block_identity) { layer_case("block_identity", block(4, 1), 1); }
 Test(parity, block_projection) { layer_case("block_proj", block(8, 2), 1); }
+/* 16 channels on 8x8 planes: the channel-blocked path of the block on
+ * AVX-512 (layers/block.c), NCHW elsewhere */
+Test(parity, block_identity16) { layer_case("block_identity16", block(16, 1), 1); }
 
 /* ---- three SGD steps of the tiny ResNet ---- */
 

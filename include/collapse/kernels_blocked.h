@@ -1,6 +1,7 @@
-/* The channel-blocked activation layout and its convolution kernels (issue
- * 10's next step; measured in bench/bench_9_blocked.c, see
- * docs/blocked-layout.md). The models do not use the layout yet.
+/* The channel-blocked activation layout, its convolution and batch-norm
+ * kernels (issue 10; measured in bench/bench_9_blocked.c, see
+ * docs/blocked-layout.md). The identity BasicBlocks of the ResNets run
+ * blocked inside (layers/block.c); tensors between layers stay NCHW.
  *
  * A blocked tensor xb [N][C/16][H][W][16] holds x[n][c][h][w] at
  *     ((n * (C/16) + c/16) * H*W + h*W + w) * 16 + c % 16,
@@ -25,7 +26,11 @@
 #include "collapse/kernels_dense.h"
 
 /* 1 when d is a stride-1 3x3 pad-1 convolution with C and OC multiples of
- * 16 and the current ISA path is AVX-512 (cl_isa_current()). */
+ * 16 and C * OC <= 128 * 128 (the shape alone: what workspace planning
+ * needs), and when moreover the current ISA path is AVX-512
+ * (cl_isa_current()) and COLLAPSE_CONV is auto (winograd and gemm force
+ * the NCHW kernels; kernels_conv.h): the kernels below may run. */
+int cl_blocked_conv_shape_ok(const cl_conv_dims *d);
 int cl_blocked_conv_ok(const cl_conv_dims *d);
 
 /* xb [N][C/16][HW][16] <- x [N][C][HW], and x <- xb (+ add [N][C][HW]

@@ -147,9 +147,7 @@ static int shift_dx(const cl_conv_dims *d)
 
 /* ---- Winograd dispatch (conv_winograd.c) ---- */
 
-/* COLLAPSE_CONV: 0 = auto (unset or "auto"), 1 = winograd, 2 = gemm,
- * -1 = unknown (run as auto; cl_conv_check_env reports it). */
-static int conv_env(void)
+int cl_conv_env(void)
 {
     const char *e = getenv("COLLAPSE_CONV");
     if (!e || !*e || !strcmp(e, "auto")) return 0;
@@ -160,7 +158,7 @@ static int conv_env(void)
 
 cl_status cl_conv_check_env(void)
 {
-    if (conv_env() < 0)
+    if (cl_conv_env() < 0)
         return cl_error(CL_EINVAL, "COLLAPSE_CONV=%s: expected auto, winograd or gemm",
                         getenv("COLLAPSE_CONV"));
     return CL_OK;
@@ -189,7 +187,7 @@ static int wino_eligible(const cl_conv_dims *d)
 #define WINO_F4_MIN 3
 static int wino_m(const cl_conv_dims *d)
 {
-    const int env = conv_env();
+    const int env = cl_conv_env();
     if (!wino_eligible(d) || env == 2) return 0;
     const int small = d->H < WINO_F4_MIN || d->W < WINO_F4_MIN;
     if (env == 1) return small ? 2 : 4;
@@ -223,7 +221,7 @@ static int wino_blas(const cl_conv_dims *d)
 const char *cl_conv2d_algo(const cl_conv_dims *d)
 {
     /* stride-2 3x3 / 1x1: packed im2col + cl_kgemm unless COLLAPSE_CONV=gemm */
-    if (cl_strided_eligible(d) && conv_env() != 2) return "strided-kgemm";
+    if (cl_strided_eligible(d) && cl_conv_env() != 2) return "strided-kgemm";
     const int m = wino_m(d);
     if (m) return m == 4 ? "winograd-F4" : "winograd-F2";
     if (conv_direct(d)) return "direct";
@@ -252,7 +250,7 @@ void cl_conv2d_forward(const cl_conv_dims *d, const float *x, const float *W, co
         cl_wino_forward(d, wm, wino_blas(d), x, W, b, y, ws);
         return;
     }
-    if (cl_strided_eligible(d) && conv_env() != 2) {
+    if (cl_strided_eligible(d) && cl_conv_env() != 2) {
         cl_strided_forward(d, x, W, b, y, ws);
         return;
     }
@@ -360,7 +358,7 @@ void cl_conv2d_backward(const cl_conv_dims *d, const float *x, const float *W, c
         cl_wino_backward(d, wm, wino_blas(d), x, W, dy, dx, dW, db, ws);
         return;
     }
-    if (cl_strided_eligible(d) && conv_env() != 2) {
+    if (cl_strided_eligible(d) && cl_conv_env() != 2) {
         cl_strided_backward(d, x, W, dy, dx, dW, db, ws);
         return;
     }

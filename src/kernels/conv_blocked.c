@@ -33,12 +33,18 @@ static int64_t r16(int64_t v)
     return (v + 15) & ~(int64_t)15;
 }
 
+int cl_blocked_conv_shape_ok(const cl_conv_dims *d)
+{
+    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W &&
+           d->C > 0 && d->OC > 0 && d->C % 16 == 0 && d->OC % 16 == 0 &&
+           (int64_t)d->C * d->OC <= MAX_CC;
+}
+
 int cl_blocked_conv_ok(const cl_conv_dims *d)
 {
 #if defined(__x86_64__)
-    return d->k == 3 && d->stride == 1 && d->pad == 1 && d->OH == d->H && d->OW == d->W &&
-           d->C > 0 && d->OC > 0 && d->C % 16 == 0 && d->OC % 16 == 0 &&
-           (int64_t)d->C * d->OC <= MAX_CC && cl_isa_current() == CL_ISA_AVX512;
+    return cl_blocked_conv_shape_ok(d) && cl_isa_current() == CL_ISA_AVX512 &&
+           cl_conv_env() <= 0;
 #else
     (void)d;
     return 0;

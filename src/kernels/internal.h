@@ -132,6 +132,11 @@ void cl_strided_forward(const cl_conv_dims *d, const float *x, const float *W, c
 void cl_strided_backward(const cl_conv_dims *d, const float *x, const float *W, const float *dy,
                          float *dx, float *dW, float *db, float *ws);
 
+/* COLLAPSE_CONV (read on each call): 0 = auto (unset or "auto"), 1 =
+ * winograd, 2 = gemm, -1 = unknown (run as auto; cl_conv_check_env reports
+ * it). conv.c. */
+int cl_conv_env(void);
+
 /* ---- channel-blocked Winograd F(4x4, 3x3) (conv_blocked.c: pipeline;
  * conv_blocked_avx512.c: its stages; layout in kernels_blocked.h). One
  * chunk = T tiles (tile g: image g / Tn, tile row g % Tn / ntw, column

@@ -17,14 +17,22 @@
  * bit-identical; one write and one read of A less per fused step in
  * forward, the mask pass folded into the BN sums pass in backward).
  *
+ * Identity blocks with channels and plane sizes in multiples of 16 run
+ * channel-blocked inside on AVX-512 (kernels_blocked.h; see the path's
+ * comment below and docs/blocked-layout.md): the same formulas, the
+ * Winograd rounding of another summation order.
+ *
  * Saved area for batch n (A = n * OC*OH*OW floats each): the outputs of
- * conv1, relu1, conv2 [, sc_conv, sc_bn], then each sub-layer's own saved
- * state. Workspace: backward keeps three gradient buffers of A (plus one
- * of the input size for the projection's dx) before the sub-layers'
- * scratch. */
+ * conv1, relu1, conv2 [, sc_conv, sc_bn] (blocked on the blocked path),
+ * then each sub-layer's own saved state, a 16-float tag (which path the
+ * forward took) and, where the blocked path can run, the blocked input
+ * (A floats). Workspace: backward keeps three gradient buffers of A (plus
+ * one of the input size for the projection's dx) before the sub-layers'
+ * scratch (or the blocked convolutions', the larger). */
 #include <stdio.h>
 #include <string.h>
 
+#include "collapse/kernels_blocked.h"
 #include "collapse/mem.h"
 #include "layers.h"
 
@@ -142,8 +150,14 @@ static int64_t act_floats(const cl_layer *l, int n) { return (int64_t)n * cl_sha
 static int keeps_out(int i) { return i != BN1 && i != BN2; }
 
 /* Offsets into the saved area for batch n: sub-layer i's output at
- * out_off[i] (-1: not stored), its own saved state at sv_off[i]. */
-static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off)
+ * out_off[i] (-1: not stored), its own saved state at sv_off[i]; then a
+ * 16-float tag whose first float says whether the forward ran blocked (so
+ * the backward follows it even if COLLAPSE_CONV changed) at *tag_off and,
+ * for blocks that can run blocked (below), the blocked input at *xb_off
+ * (A floats; -1 otherwise). */
+static int blk_shape_blocked(const cl_layer *l);
+static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off,
+                            int64_t *tag_off, int64_t *xb_off)
 {
     int64_t A = act_floats(l, n), off = 0;
     for (int i = 0; i < l->nsub; i++) {
@@ -155,10 +169,42 @@ static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t 
         if (sv_off) sv_off[i] = off;
         off += cl_layer_ops_table[u->spec.kind]->saved_floats(u, n);
     }
-    return off;
+    off = (off + 15) & ~(int64_t)15;
+    if (tag_off) *tag_off = off;
+    off += 16;
+    if (xb_off) *xb_off = blk_shape_blocked(l) ? off : -1;
+    return off + (blk_shape_blocked(l) ? A : 0);
 }
 
-static int64_t blk_saved(const cl_layer *l, int n) { return saved_layout(l, n, NULL, NULL); }
+/* The channel-blocked path (kernels_blocked.h, docs/blocked-layout.md):
+ * identity blocks whose channels are a multiple of 16 and planes a multiple
+ * of 16 pixels, when the convs' gate admits them (AVX-512, COLLAPSE_CONV
+ * auto) and BN is not synchronised. conv1, bn1 + ReLU and conv2 run
+ * blocked; the block converts its input once and keeps NCHW at its edges:
+ * bn2's passes read the NCHW residual, y and dy and write the NCHW output
+ * and shortcut gradient, and the final residual add converts dx. */
+static cl_conv_dims blk_dims(const cl_layer *l, int n)
+{
+    return cl_conv_dims_make(n, l->in.c, l->in.h, l->in.w, l->out.c, 3, 1, 1);
+}
+
+static int blk_shape_blocked(const cl_layer *l)
+{
+    cl_conv_dims d = blk_dims(l, 1);
+    return l->nsub == SC_CONV && l->in.c == l->out.c && (l->in.h * l->in.w) % 16 == 0 &&
+           cl_blocked_conv_shape_ok(&d);
+}
+
+static int blk_use_blocked(const cl_layer *l, const cl_run *r)
+{
+    cl_conv_dims d = blk_dims(l, r->n);
+    return blk_shape_blocked(l) && cl_blocked_conv_ok(&d) && !cl_bn_sync_on(r);
+}
+
+static int64_t blk_saved(const cl_layer *l, int n)
+{
+    return saved_layout(l, n, NULL, NULL, NULL, NULL);
+}
 
 static int64_t grad_floats(const cl_layer *l, int n)
 {
@@ -172,6 +218,10 @@ static int64_t blk_ws(const cl_layer *l, int n)
         const cl_layer *u = &l->sub[i];
         int64_t w = cl_layer_ops_table[u->spec.kind]->ws_floats(u, n);
         if (w > m) m = w;
+    }
+    if (blk_shape_blocked(l)) {
+        cl_conv_dims d = blk_dims(l, n);
+        if (cl_blocked_conv_ws_floats(&d) > m) m = cl_blocked_conv_ws_floats(&d);
     }
     return grad_floats(l, n) + ((m + 15) & ~(int64_t)15);
 }
@@ -193,13 +243,35 @@ static void sub_backward(const cl_layer *l, int i, const cl_run *r, const float 
                                                dp + u->param_off);
 }
 
+static void blk_forward_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                                const float *x, float *y, float *saved, float *const *a,
+                                const int64_t *so, float *xb)
+{
+    const cl_layer *u = l->sub;
+    const cl_conv_dims d = blk_dims(l, r->n);
+    const int C = l->in.c, HW = l->in.h * l->in.w;
+    cl_to_blocked(x, r->n, C, HW, xb);
+    cl_blocked_conv_forward(&d, xb, p + u[CONV1].param_off, a[CONV1], r->ws);
+    cl_bn_forward_relu_blocked(&u[BN1], r, p + u[BN1].param_off, b + u[BN1].buf_off, a[CONV1],
+                               NULL, a[RELU1], NULL, saved + so[BN1]);
+    cl_blocked_conv_forward(&d, a[RELU1], p + u[CONV2].param_off, a[CONV2], r->ws);
+    cl_bn_forward_relu_blocked(&u[BN2], r, p + u[BN2].param_off, b + u[BN2].buf_off, a[CONV2], x,
+                               NULL, y, saved + so[BN2]);
+}
+
 static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                         const float *x, float *y, float *saved)
 {
-    int64_t oo[NSUB_MAX], so[NSUB_MAX];
-    saved_layout(l, r->n, oo, so);
+    int64_t oo[NSUB_MAX], so[NSUB_MAX], to, xo;
+    saved_layout(l, r->n, oo, so, &to, &xo);
     float *a[NSUB_MAX];
     for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
+    const int blocked = blk_use_blocked(l, r);
+    saved[to] = (float)blocked;
+    if (blocked) {
+        blk_forward_blocked(l, r, p, b, x, y, saved, a, so, saved + xo);
+        return;
+    }
     const cl_layer *u = l->sub;
     sub_forward(l, CONV1, r, p, b, x, a[CONV1], saved + so[CONV1]);
     cl_bn_forward_relu(&u[BN1], r, p + u[BN1].param_off, b + u[BN1].buf_off, a[CONV1], NULL,
@@ -216,12 +288,32 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
                        saved + so[BN2]);
 }
 
+/* The blocked path's backward (buffers as blk_backward's): g the NCHW
+ * shortcut gradient, g1 and g2 blocked gradients in turn. */
+static void blk_backward_blocked(const cl_layer *l, const cl_run *rs, const float *p,
+                                 const float *y, const float *saved, const float *const *a,
+                                 const int64_t *so, const float *xb, const float *dy, float *dx,
+                                 float *dp, float *g, float *g1, float *g2)
+{
+    const cl_layer *u = l->sub;
+    const cl_conv_dims d = blk_dims(l, rs->n);
+    cl_bn_backward_relu_blocked(&u[BN2], rs, p + u[BN2].param_off, a[CONV2], y, dy, NULL,
+                                saved + so[BN2], g, g1, dp + u[BN2].param_off);
+    cl_blocked_conv_backward(&d, a[RELU1], p + u[CONV2].param_off, g1, g2,
+                             dp + u[CONV2].param_off, rs->ws);
+    cl_bn_backward_relu_blocked(&u[BN1], rs, p + u[BN1].param_off, a[CONV1], NULL, NULL, g2,
+                                saved + so[BN1], NULL, g1, dp + u[BN1].param_off);
+    cl_blocked_conv_backward(&d, xb, p + u[CONV1].param_off, g1, dx ? g2 : NULL,
+                             dp + u[CONV1].param_off, rs->ws);
+    if (dx) cl_from_blocked(g2, g, rs->n, l->in.c, l->in.h * l->in.w, dx);
+}
+
 static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
                          const float *y, const float *saved, const float *dy, float *dx,
                          float *dp)
 {
-    int64_t oo[NSUB_MAX], so[NSUB_MAX];
-    saved_layout(l, r->n, oo, so);
+    int64_t oo[NSUB_MAX], so[NSUB_MAX], to, xo;
+    saved_layout(l, r->n, oo, so, &to, &xo);
     const float *a[NSUB_MAX];
     for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
     int64_t A = act_floats(l, r->n), nx = (int64_t)r->n * cl_shape_size(l->in);
@@ -230,6 +322,10 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     cl_run rs = *r;
     rs.ws = r->ws + ((grad_floats(l, r->n) + 15) & ~(int64_t)15);
     CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
+    if (saved[to] != 0.0f) { /* the forward ran blocked */
+        blk_backward_blocked(l, &rs, p, y, saved, a, so, saved + xo, dy, dx, dp, g, g1, g2);
+        return;
+    }
     const cl_layer *u = l->sub;
     /* through the final ReLU (g = dy where y > 0: the gradient of the sum,
      * kept for the shortcut) and bn2 */
