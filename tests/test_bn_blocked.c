@@ -3,10 +3,10 @@
  * conversions: the apply with given statistics gives the same bits as
  * cl_bn_apply_act (the same float operations), the masked gradient g the
  * same bits as cl_bn_backward_relu's; statistics, running statistics, dx,
- * dgamma and dbeta agree to KTOL (double sums in another order). Also:
- * NaN propagation, eval-mode backward, the mask recomputed from x, NCHW or
- * blocked dy, the same bits on a second run at one thread count, and the
- * conversion with the residual add. And the BasicBlock's blocked path
+ * dgamma and dbeta agree to KTOL (sums in another order). Also: NaN
+ * propagation, eval-mode backward, the mask read from y or recomputed from
+ * x (and a residual), dx written over dy, the same bits on a second run at
+ * one thread count, and the conversion with the residual add. And the BasicBlock's blocked path
  * against its NCHW path (train and eval). AVX-512 only (skipped
  * otherwise). */
 #include <criterion/criterion.h>
@@ -52,13 +52,6 @@ static float *blocked(const float *x, int N, int C, int HW)
     return b;
 }
 
-static float *unblocked(const float *b, int N, int C, int HW)
-{
-    float *x = nans((int64_t)N * C * HW);
-    cl_from_blocked(b, NULL, N, C, HW, x);
-    return x;
-}
-
 static void params(int C, cl_rng *r, float *g, float *b)
 {
     for (int c = 0; c < C; c++) {
@@ -72,8 +65,8 @@ static int same_bits(const float *a, const float *b, int64_t n)
     return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
 }
 
-/* Train forward (residual + ReLU, NCHW out; no residual, blocked out) and
- * the eval apply, against the NCHW kernels. */
+/* Train forward (with and without a residual) and the eval apply, against
+ * the NCHW kernels. */
 Test(bn_blocked, forward_matches_nchw)
 {
     need_avx512();
@@ -85,24 +78,18 @@ Test(bn_blocked, forward_matches_nchw)
         float g[64], b[64], mu[64], is[64], mu0[64], is0[64];
         float rm[64], rv[64], rm0[64], rv0[64];
         params(C, &r, g, b);
-        for (int c = 0; c < C; c++)
-            rm[c] = rm0[c] = 0.1f * c, rv[c] = rv0[c] = 1.0f + 0.01f * c;
+        for (int c = 0; c < C; c++) rm[c] = rm0[c] = 0.1f * c, rv[c] = rv0[c] = 1.0f + 0.01f * c;
         float *x = tc_randn(m, &r, 2, 3), *res = tc_randn(m, &r, 1, 0);
         x[m / 3] = NAN; /* one channel's statistics and outputs become NaN */
-        float *xb = blocked(x, N, C, HW), *y = tc_randn(m, &r, 1, 0),
-              *y0 = tc_randn(m, &r, 1, 0);
+        float *xb = blocked(x, N, C, HW), *resb = blocked(res, N, C, HW), *yb = nans(m);
+        float *y = tc_randn(m, &r, 1, 0), *y0 = tc_randn(m, &r, 1, 0);
         for (int v = 0; v < 2; v++) {
             const int with_res = v == 0;
             cl_bn_running run = {rm, rv, 0.1, 1e-5}, run0 = {rm0, rv0, 0.1, 1e-5};
-            float *yb = with_res ? NULL : tc_randn(m, &r, 1, 0);
-            cl_bnb_forward_train(xb, with_res ? res : NULL, yb, with_res ? y : NULL, g, b,
-                                 &run, 1, N, C, HW, mu, is);
-            cl_bn_forward_train(x, with_res ? res : NULL, y0, g, b, &run0, 1, N, C, HW,
-                                mu0, is0);
-            if (yb) {
-                cl_from_blocked(yb, NULL, N, C, HW, y);
-                cl_free(yb);
-            }
+            cl_bnb_forward_train(xb, with_res ? resb : NULL, yb, g, b, &run, 1, N, C, HW, mu, is);
+            cl_bn_forward_train(x, with_res ? res : NULL, y0, g, b, &run0, 1, N, C, HW, mu0,
+                                is0);
+            cl_from_blocked(yb, NULL, N, C, HW, y);
             const int nanc = (int)(m / 3 / HW % C);
             cr_assert(isnan(mu[nanc]) && isnan(y[m / 3]), "NaN lost");
             mu[nanc] = mu0[nanc] = is[nanc] = is0[nanc] = rm[nanc] = rm0[nanc] = 0;
@@ -116,57 +103,63 @@ Test(bn_blocked, forward_matches_nchw)
             expect_near("y", y, y0, m, KTOL);
         }
         /* eval: the same statistics in, the same bits out */
-        for (int c = 0; c < C; c++)
-            mu[c] = 0.2f * c - 1, is[c] = 0.5f + 0.01f * c;
+        for (int c = 0; c < C; c++) mu[c] = 0.2f * c - 1, is[c] = 0.5f + 0.01f * c;
         x[m / 3] = -0.0f;
         cl_free(xb);
         xb = blocked(x, N, C, HW);
-        cl_bnb_apply_act(xb, res, NULL, y, g, b, mu, is, 1, N, C, HW);
+        cl_bnb_apply_act(xb, resb, yb, g, b, mu, is, 1, N, C, HW);
+        cl_from_blocked(yb, NULL, N, C, HW, y);
         cl_bn_apply_act(x, res, y0, g, b, mu, is, 1, N, C, HW);
-        cr_assert(same_bits(y, y0, m), "%dx%dx%d: eval apply not the NCHW bits", N, C,
-                  HW);
-        cl_free(x), cl_free(res), cl_free(xb), cl_free(y), cl_free(y0);
+        cr_assert(same_bits(y, y0, m), "%dx%dx%d: eval apply not the NCHW bits", N, C, HW);
+        cl_free(x), cl_free(res), cl_free(xb), cl_free(resb), cl_free(yb), cl_free(y), cl_free(y0);
     }
 }
 
-/* The backward with the mask from the NCHW y and an NCHW dy (bn2 of a
- * block), and from x with a blocked dy (bn1), train and eval mode. */
+/* The backward with the mask from y, from x, and from x and a residual
+ * (redone with the forward's operations), against the NCHW kernels; the
+ * last one with dx written over dy. */
 static void check_backward(int N, int C, int HW, int batch_stats, cl_rng *r)
 {
     const int64_t m = (int64_t)N * C * HW;
     float g[64], b[64], mu[64], is[64];
     params(C, r, g, b);
-    for (int c = 0; c < C; c++)
-        mu[c] = 0.3f * ((float)cl_rng_uniform(r) - 0.5f), is[c] = 0.8f;
-    float *x = tc_randn(m, r, 1, 0), *y = tc_randn(m, r, 1, 0),
-          *dy = tc_randn(m, r, 1, 0);
-    y[0] = 0.0f;
-    float *xb = blocked(x, N, C, HW), *dyb = blocked(dy, N, C, HW);
-    float *gn = tc_randn(m, r, 1, 0), *g0 = tc_randn(m, r, 1, 0),
-          *dx0 = tc_randn(m, r, 1, 0);
-    float *dxb = tc_randn(m, r, 1, 0);
-    float p[2][64] = {{0}}, p0[2][64] = {{0}};
-    cl_bnb_backward_relu(xb, y, dy, NULL, gn, dxb, g, NULL, mu, is, batch_stats, N, C, HW,
-                         p[0], p[1]);
-    cl_bn_backward_relu(x, y, dy, g0, dx0, g, mu, is, batch_stats, N, C, HW, p0[0],
-                        p0[1]);
-    cr_assert(same_bits(gn, g0, m), "%dx%dx%d: g not the NCHW bits", N, C, HW);
-    float *dx = unblocked(dxb, N, C, HW);
-    expect_near("dx (mask from y)", dx, dx0, m, KTOL);
-    expect_near("dgamma", p[0], p0[0], C, KTOL);
-    expect_near("dbeta", p[1], p0[1], C, KTOL);
-    cl_free(dx);
-    memset(p, 0, sizeof p), memset(p0, 0, sizeof p0);
-    cl_bnb_backward_relu(xb, NULL, NULL, dyb, NULL, dxb, g, b, mu, is, batch_stats, N, C,
-                         HW, p[0], p[1]);
-    cl_bn_backward_relu_x(x, dy, dx0, g, b, mu, is, batch_stats, N, C, HW, p0[0], p0[1]);
-    dx = unblocked(dxb, N, C, HW);
-    expect_near("dx (mask from x)", dx, dx0, m, KTOL);
-    expect_near("dgamma (mask from x)", p[0], p0[0], C, KTOL);
-    expect_near("dbeta (mask from x)", p[1], p0[1], C, KTOL);
-    float *all[] = {x, y, dy, xb, dyb, gn, g0, dx0, dxb, dx};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        cl_free(all[i]);
+    for (int c = 0; c < C; c++) mu[c] = 0.3f * ((float)cl_rng_uniform(r) - 0.5f), is[c] = 0.8f;
+    float *x = tc_randn(m, r, 1, 0), *res = tc_randn(m, r, 1, 0), *dy = tc_randn(m, r, 1, 0);
+    float *y = tc_randn(m, r, 1, 0);
+    cl_bn_apply_act(x, res, y, g, b, mu, is, 1, N, C, HW); /* the forward's output */
+    float *xb = blocked(x, N, C, HW), *resb = blocked(res, N, C, HW), *dyb = blocked(dy, N, C, HW);
+    float *yb = blocked(y, N, C, HW), *gb = nans(m), *dxb = nans(m), *gn = nans(m), *dx = nans(m);
+    float *g0 = tc_randn(m, r, 1, 0), *dx0 = tc_randn(m, r, 1, 0);
+    for (int v = 0; v < 3; v++) {
+        float p[2][64] = {{0}}, p0[2][64] = {{0}};
+        const char *what = v == 0 ? "mask from y" : v == 1 ? "mask from x" : "mask from x + res";
+        if (v == 0) {
+            cl_bnb_backward_relu(xb, NULL, yb, dyb, gb, dxb, g, NULL, mu, is, batch_stats, N, C,
+                                 HW, p[0], p[1]);
+            cl_bn_backward_relu(x, y, dy, g0, dx0, g, mu, is, batch_stats, N, C, HW, p0[0], p0[1]);
+        } else if (v == 1) {
+            cl_bnb_backward_relu(xb, NULL, NULL, dyb, NULL, dxb, g, b, mu, is, batch_stats, N, C,
+                                 HW, p[0], p[1]);
+            cl_bn_backward_relu_x(x, dy, dx0, g, b, mu, is, batch_stats, N, C, HW, p0[0], p0[1]);
+        } else {
+            float *d = blocked(dy, N, C, HW); /* dx written over it */
+            cl_bnb_backward_relu(xb, resb, NULL, d, gb, d, g, b, mu, is, batch_stats, N, C, HW,
+                                 p[0], p[1]);
+            memcpy(dxb, d, sizeof(float) * (size_t)m);
+            cl_free(d);
+            cl_bn_backward_relu(x, y, dy, g0, dx0, g, mu, is, batch_stats, N, C, HW, p0[0], p0[1]);
+        }
+        if (v != 1) {
+            cl_from_blocked(gb, NULL, N, C, HW, gn);
+            cr_assert(same_bits(gn, g0, m), "%dx%dx%d %s: g not the NCHW bits", N, C, HW, what);
+        }
+        cl_from_blocked(dxb, NULL, N, C, HW, dx);
+        expect_near(what, dx, dx0, m, KTOL);
+        expect_near("dgamma", p[0], p0[0], C, KTOL);
+        expect_near("dbeta", p[1], p0[1], C, KTOL);
+    }
+    float *all[] = {x, res, dy, y, xb, resb, dyb, yb, gb, dxb, gn, dx, g0, dx0};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
 }
 
 Test(bn_blocked, backward_matches_nchw)
@@ -175,8 +168,7 @@ Test(bn_blocked, backward_matches_nchw)
     cl_rng r;
     cl_rng_seed(&r, 22);
     for (int t = 0; t < NSH; t++)
-        for (int bs = 0; bs < 2; bs++)
-            check_backward(SH[t][0], SH[t][1], SH[t][2], bs, &r);
+        for (int bs = 0; bs < 2; bs++) check_backward(SH[t][0], SH[t][1], SH[t][2], bs, &r);
 }
 
 /* Two runs at 2 threads give the same bits (forward and backward). */
@@ -196,9 +188,9 @@ Test(bn_blocked, same_bits_again)
     for (int k = 0; k < 2; k++) {
         cl_bn_running run = {rm, rv, 0.1, 1e-5};
         y[k] = tc_randn(m, &r, 1, 0), dxb[k] = tc_randn(m, &r, 1, 0);
-        cl_bnb_forward_train(xb, NULL, NULL, y[k], g, b, &run, 1, N, C, HW, mu[k], is[k]);
-        cl_bnb_backward_relu(xb, y[k], dy, NULL, NULL, dxb[k], g, b, mu[k], is[k], 1, N,
-                             C, HW, p[k][0], p[k][1]);
+        cl_bnb_forward_train(xb, NULL, y[k], g, b, &run, 1, N, C, HW, mu[k], is[k]);
+        cl_bnb_backward_relu(xb, NULL, y[k], dy, NULL, dxb[k], g, b, mu[k], is[k], 1, N, C, HW,
+                             p[k][0], p[k][1]);
     }
     omp_set_num_threads(saved);
     cr_assert(same_bits(y[0], y[1], m) && same_bits(dxb[0], dxb[1], m));
@@ -208,8 +200,8 @@ Test(bn_blocked, same_bits_again)
         cl_free(dxb[1]);
 }
 
-/* from_blocked with add: the plain conversion plus add, element for element
- * (fast 16-pixel path and the general loop). */
+/* from_blocked with add (both blocked): the plain conversion of the sum,
+ * element for element (fast 16-pixel path and the general loop). */
 Test(bn_blocked, convert_with_add)
 {
     cl_rng r;
@@ -219,11 +211,11 @@ Test(bn_blocked, convert_with_add)
         const int N = shapes[s][0], C = shapes[s][1], HW = shapes[s][2];
         const int64_t m = (int64_t)N * C * HW;
         float *x = tc_randn(m, &r, 1, 0), *add = tc_randn(m, &r, 1, 0);
-        float *xb = blocked(x, N, C, HW), *out = tc_randn(m, &r, 1, 0);
-        cl_from_blocked(xb, add, N, C, HW, out);
+        float *xb = blocked(x, N, C, HW), *addb = blocked(add, N, C, HW), *out = nans(m);
+        cl_from_blocked(xb, addb, N, C, HW, out);
         for (int64_t i = 0; i < m; i++)
             cr_assert(out[i] == x[i] + add[i], "HW %d element %lld", HW, (long long)i);
-        cl_free(x), cl_free(add), cl_free(xb), cl_free(out);
+        cl_free(x), cl_free(add), cl_free(xb), cl_free(addb), cl_free(out);
     }
 }
 

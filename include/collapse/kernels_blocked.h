@@ -33,7 +33,7 @@
 int cl_blocked_conv_shape_ok(const cl_conv_dims *d);
 int cl_blocked_conv_ok(const cl_conv_dims *d);
 
-/* xb [N][C/16][HW][16] <- x [N][C][HW], and x <- xb (+ add [N][C][HW]
+/* xb [N][C/16][HW][16] <- x [N][C][HW], and x <- xb (+ add, blocked too,
  * unless NULL: the residual add of a block's backward in the same pass);
  * overwritten. */
 void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb);
@@ -56,35 +56,32 @@ void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const floa
 
 /* ---- batch normalisation of blocked tensors (bn_blocked.c): the
  * formulas and float operations of kernels_dense.h's cl_bn_* (statistics
- * per channel, biased variance, the running update), so that a BasicBlock
- * can run blocked inside and NCHW at its edges: the residual res, the
- * forward's NCHW output yn, the NCHW dy / g of the backward are read and
- * written through a register transpose in the same passes. AVX-512 only;
- * C a multiple of 16 up to 512, HW a multiple of 16. Sums in double; the
- * threads split the images and their partial sums are added in thread
- * order: deterministic for a thread count (not across thread counts, unlike
- * cl_bn_*: at 16 channels there are no channels to split). ---- */
+ * per channel, biased variance, the running update); every tensor
+ * blocked. AVX-512 only; C a multiple of 16 up to 512, HW a multiple of
+ * 16. Sums: 16-pixel float sums added in double; the threads split the
+ * images and their partial sums are added in thread order: deterministic
+ * for a thread count (not across thread counts, unlike cl_bn_*: at 16
+ * channels there are no channels to split). ---- */
 
 /* Train forward: statistics of xb, the running update (run), mean [C] and
- * invstd [C] (what the backward reads), then y = act((x - mean) * (gamma *
- * invstd) + beta [+ res]) written blocked to yb or NCHW to yn (one of the
- * two). res: NCHW [N][C][HW] or NULL. */
-void cl_bnb_forward_train(const float *xb, const float *res, float *yb, float *yn,
-                          const float *gamma, const float *beta, const cl_bn_running *run,
-                          int relu, int N, int C, int HW, float *mean, float *invstd);
+ * invstd [C] (what the backward reads), then yb = act((x - mean) * (gamma *
+ * invstd) + beta [+ res]) (res blocked or NULL). */
+void cl_bnb_forward_train(const float *xb, const float *res, float *yb, const float *gamma,
+                          const float *beta, const cl_bn_running *run, int relu, int N, int C,
+                          int HW, float *mean, float *invstd);
 /* The apply alone with given statistics (eval mode: the running ones). */
-void cl_bnb_apply_act(const float *xb, const float *res, float *yb, float *yn, const float *gamma,
+void cl_bnb_apply_act(const float *xb, const float *res, float *yb, const float *gamma,
                       const float *beta, const float *mean, const float *invstd, int relu, int N,
                       int C, int HW);
-/* Backward of the forward with relu = 1: g = dy where the ReLU was on (y >
- * 0 read from the NCHW output yn, or without yn recomputed from xb with
- * beta, as cl_bn_backward_relu_x), dy from the NCHW dyn or the blocked dyb
- * (one of the two); g written NCHW to gn unless NULL (a block's shortcut
- * gradient); dgamma, dbeta [C] += the sums; dxb (blocked, overwritten;
- * NULL = skip) = gamma*invstd * (g - sum g / M - xhat sum(g xhat) / M) with
- * batch_stats, gamma*invstd * g without. */
-void cl_bnb_backward_relu(const float *xb, const float *yn, const float *dyn, const float *dyb,
-                          float *gn, float *dxb, const float *gamma, const float *beta,
+/* Backward of the forward with relu = 1: g = dy where the ReLU was on (yb
+ * > 0, the forward's output; or, without yb, the forward's pre-ReLU value
+ * recomputed from xb, beta and res (the same float operations, so the same
+ * mask; as cl_bn_backward_relu_x); g written to gb unless NULL (a block's
+ * shortcut gradient); dgamma, dbeta [C] += the sums; dxb (overwritten;
+ * NULL = skip; may be dyb itself) = gamma*invstd * (g - sum g / M - xhat
+ * sum(g xhat) / M) with batch_stats, gamma*invstd * g without. */
+void cl_bnb_backward_relu(const float *xb, const float *res, const float *yb, const float *dyb,
+                          float *gb, float *dxb, const float *gamma, const float *beta,
                           const float *mean, const float *invstd, int batch_stats, int N, int C,
                           int HW, float *dgamma, float *dbeta);
 

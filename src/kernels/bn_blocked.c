@@ -4,18 +4,20 @@
  * the 16 channels of one pixel, so the per-channel constants are vectors
  * and the sums are per lane.
  *
- * - Sums in double (each 16-channel vector as two 8-double halves), with
- *   the statistics shifted by the channel's first value (as bn.c). The
- *   threads split the images (a block of 16 channels is all there is at
- *   ResNet-20's first stage); each keeps its own partial sums, added in
+ * - Sums: each group of 16 pixels is summed in float (16 terms), each group
+ *   sum added in double (the statistics shifted by the channel's first
+ *   value, as bn.c). Summing every term in double, as bn.c does, made the
+ *   backward 1.5x slower than bn.c's; the 16-term float sums add a relative
+ *   error of ~16 FLT_EPSILON to a group, far below what the tests allow.
+ *   The threads split the images (a block of 16 channels is all there is
+ *   at ResNet-20's first stage); each keeps its own partial sums, added in
  *   thread order: deterministic for a thread count.
  * - The element-wise float operations are bn.c's, in the same order and
  *   without FMA contraction: the apply (x - m) * k + b [+ r], ReLU as
  *   max(0, v) with NaN kept; dx = a g + b (x - mu) + c.
- * - NCHW tensors on the side (the residual, y, dy, g) are read and written
- *   16 pixels x 16 channels at a time through a register transpose
- *   (blocked_io.h), so a BasicBlock keeps NCHW at its edges without a
- *   separate conversion pass. */
+ * - Blocked tensors only: the block converts at its edges (an NCHW dy or
+ *   residual read through register transposes here was 2.5x slower than
+ *   bn.c: sixteen channel rows 4 KiB apart share one L1 set). */
 #include <omp.h>
 #include <string.h>
 
@@ -34,105 +36,7 @@ static void part_sums(double (*part)[2][MAX_C], int nt, int c, double *a, double
     for (int u = 0; u < nt; u++) *a += part[u][0][c], *b += part[u][1][c];
 }
 
-static int bnb_threads(void)
-{
-    return imax(1, imin(omp_get_max_threads(), MAX_T));
-}
-
-#if defined(__x86_64__)
-#include "blocked_io.h"
-
-/* a (two halves of 8 doubles) += v - K, b += (v - K)^2 */
-AVX512_INLINE void acc_shifted(__m512 v, __m512d Klo, __m512d Khi, __m512d *a, __m512d *b)
-{
-    const __m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), Klo);
-    const __m512d hi = _mm512_sub_pd(
-        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))),
-        Khi);
-    a[0] = _mm512_add_pd(a[0], lo);
-    a[1] = _mm512_add_pd(a[1], hi);
-    b[0] = _mm512_add_pd(b[0], _mm512_mul_pd(lo, lo));
-    b[1] = _mm512_add_pd(b[1], _mm512_mul_pd(hi, hi));
-}
-
-/* a += g, b += g (x - mu) in double */
-AVX512_INLINE void acc_grad(__m512 g, __m512 x, __m512d mlo, __m512d mhi, __m512d *a,
-                            __m512d *b)
-{
-    const __m512d glo = _mm512_cvtps_pd(_mm512_castps512_ps256(g));
-    const __m512d ghi =
-        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)));
-    const __m512d xlo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-    const __m512d xhi =
-        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-    a[0] = _mm512_add_pd(a[0], glo);
-    a[1] = _mm512_add_pd(a[1], ghi);
-    b[0] = _mm512_add_pd(b[0], _mm512_mul_pd(glo, _mm512_sub_pd(xlo, mlo)));
-    b[1] = _mm512_add_pd(b[1], _mm512_mul_pd(ghi, _mm512_sub_pd(xhi, mhi)));
-}
-
-static void store_halves(__m512d lo, __m512d hi, double *dst)
-{
-    _mm512_storeu_pd(dst, lo);
-    _mm512_storeu_pd(dst + 8, hi);
-}
-
-/* Thread t's partial statistics: s, ss [C] over its images. */
-AVX512 static void stats_part(const float *xb, int N, int C, int64_t HW, int t, int T,
-                              double *s, double *ss)
-{
-    const int n0 = (int)((int64_t)N * t / T), n1 = (int)((int64_t)N * (t + 1) / T);
-    for (int cb = 0; cb < C / 16; cb++) {
-        const __m512 K = _mm512_loadu_ps(xb + (int64_t)cb * HW * 16); /* x[0, c, 0] */
-        const __m512d Klo = _mm512_cvtps_pd(_mm512_castps512_ps256(K));
-        const __m512d Khi = _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(K), 1)));
-        __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, b[2] = {a[0], a[0]};
-        for (int n = n0; n < n1; n++) {
-            const float *p = xb + ((int64_t)n * (C / 16) + cb) * HW * 16;
-            for (int64_t i = 0; i < HW; i++)
-                acc_shifted(_mm512_loadu_ps(p + 16 * i), Klo, Khi, a, b);
-        }
-        store_halves(a[0], a[1], s + 16 * cb);
-        store_halves(b[0], b[1], ss + 16 * cb);
-    }
-}
-
-/* Block (n, cb) pixels i0.. of the apply: y = act((x - m) k + b [+ r]) */
-AVX512 static void apply_block(const float *xb, const float *res, float *yb, float *yn,
-                               int C, int64_t HW, int n, int cb, int64_t i0, __m512 m,
-                               __m512 k, __m512 b, int relu)
-{
-    __m512 v[16], r[16];
-    cl_px_load(xb, NULL, C, HW, n, cb, i0, v);
-    if (res) cl_px_load(NULL, res, C, HW, n, cb, i0, r);
-    const __m512 zero = _mm512_setzero_ps();
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) {
-        __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(v[j], m), k), b);
-        if (res) t = _mm512_add_ps(t, r[j]);
-        v[j] = relu ? _mm512_max_ps(zero, t) : t; /* max(0, NaN) = NaN, max(0, -0) = -0 */
-    }
-    cl_px_store(yb, yn, C, HW, n, cb, i0, v);
-}
-
-AVX512 static void apply_all(const float *xb, const float *res, float *yb, float *yn,
-                             const float *gamma, const float *beta, const float *mean,
-                             const float *invstd, int relu, int N, int C, int64_t HW)
-{
-    const int CB = C / 16;
-    const int64_t nblk = (int64_t)N * CB * (HW / 16);
-#pragma omp for schedule(static)
-    for (int64_t q = 0; q < nblk; q++) {
-        const int64_t nc = q / (HW / 16), i0 = q % (HW / 16) * 16;
-        const int n = (int)(nc / CB), cb = (int)(nc % CB);
-        const __m512 k = _mm512_mul_ps(_mm512_loadu_ps(gamma + 16 * cb),
-                                       _mm512_loadu_ps(invstd + 16 * cb));
-        apply_block(xb, res, yb, yn, C, HW, n, cb, i0, _mm512_loadu_ps(mean + 16 * cb), k,
-                    _mm512_loadu_ps(beta + 16 * cb), relu);
-    }
-}
-#endif
+static int bnb_threads(void) { return imax(1, imin(omp_get_max_threads(), MAX_T)); }
 
 static void check_args(int C, int HW)
 {
@@ -140,28 +44,100 @@ static void check_args(int C, int HW)
     CL_ASSERT(C > 0 && C % 16 == 0 && C <= MAX_C && HW > 0 && HW % 16 == 0);
 }
 
-void cl_bnb_apply_act(const float *xb, const float *res, float *yb, float *yn,
-                      const float *gamma, const float *beta, const float *mean,
-                      const float *invstd, int relu, int N, int C, int HW)
+#if defined(__x86_64__)
+#include "blocked_io.h"
+
+/* a (two halves of 8 doubles) += the float vector s */
+AVX512_INLINE void add_wide(__m512 s, __m512d *a)
+{
+    a[0] = _mm512_add_pd(a[0], _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
+    a[1] = _mm512_add_pd(
+        a[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1))));
+}
+
+AVX512_INLINE void store_halves(const __m512d *a, double *dst)
+{
+    _mm512_storeu_pd(dst, a[0]);
+    _mm512_storeu_pd(dst + 8, a[1]);
+}
+
+static const float *pixel(const float *b, int C, int64_t HW, int n, int cb, int64_t i)
+{
+    return b + (((int64_t)n * (C / 16) + cb) * HW + i) * 16;
+}
+
+/* Thread t's partial statistics: s = sum (x - K), ss = sum (x - K)^2 [C]. */
+AVX512 static void stats_part(const float *xb, int N, int C, int64_t HW, int t, int T,
+                              double *s, double *ss)
+{
+    const int n0 = (int)((int64_t)N * t / T), n1 = (int)((int64_t)N * (t + 1) / T);
+    for (int cb = 0; cb < C / 16; cb++) {
+        const __m512 K = _mm512_loadu_ps(pixel(xb, C, HW, 0, cb, 0)); /* x[0, c, 0] */
+        __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, b[2] = {a[0], a[0]};
+        for (int n = n0; n < n1; n++)
+            for (int64_t i0 = 0; i0 < HW; i0 += 16) {
+                const float *p = pixel(xb, C, HW, n, cb, i0);
+                __m512 fs = _mm512_setzero_ps(), fss = fs;
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++) {
+                    const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(p + 16 * j), K);
+                    fs = _mm512_add_ps(fs, d);
+                    fss = _mm512_add_ps(fss, _mm512_mul_ps(d, d));
+                }
+                add_wide(fs, a);
+                add_wide(fss, b);
+            }
+        store_halves(a, s + 16 * cb);
+        store_halves(b, ss + 16 * cb);
+    }
+}
+
+AVX512 static void apply_all(const float *xb, const float *res, float *yb, const float *gamma,
+                             const float *beta, const float *mean, const float *invstd,
+                             int relu, int N, int C, int64_t HW)
+{
+    const int CB = C / 16;
+    const int64_t per = HW / 16, nblk = (int64_t)N * CB * per;
+    const __m512 zero = _mm512_setzero_ps();
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < nblk; q++) {
+        const int64_t nc = q / per, i0 = q % per * 16;
+        const int n = (int)(nc / CB), cb = (int)(nc % CB);
+        const __m512 k = _mm512_mul_ps(_mm512_loadu_ps(gamma + 16 * cb),
+                                       _mm512_loadu_ps(invstd + 16 * cb));
+        const __m512 m = _mm512_loadu_ps(mean + 16 * cb), b = _mm512_loadu_ps(beta + 16 * cb);
+        const float *x = pixel(xb, C, HW, n, cb, i0), *r = res ? pixel(res, C, HW, n, cb, i0) : NULL;
+        float *y = (float *)pixel(yb, C, HW, n, cb, i0);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + 16 * j), m), k), b);
+            if (r) v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * j));
+            _mm512_storeu_ps(y + 16 * j, relu ? _mm512_max_ps(zero, v) : v); /* NaN, -0 kept */
+        }
+    }
+}
+#endif
+
+void cl_bnb_apply_act(const float *xb, const float *res, float *yb, const float *gamma,
+                      const float *beta, const float *mean, const float *invstd, int relu, int N,
+                      int C, int HW)
 {
     check_args(C, HW);
-    CL_ASSERT(!yb != !yn);
 #if defined(__x86_64__)
     const int T = bnb_threads();
 #pragma omp parallel num_threads(T) if (T > 1 && (int64_t)N * C * HW >= PAR_MIN)
-    apply_all(xb, res, yb, yn, gamma, beta, mean, invstd, relu, N, C, HW);
+    apply_all(xb, res, yb, gamma, beta, mean, invstd, relu, N, C, HW);
 #else
-    (void)xb, (void)res, (void)gamma, (void)beta, (void)mean, (void)invstd, (void)relu,
-        (void)N;
+    (void)xb, (void)res, (void)yb, (void)gamma, (void)beta, (void)mean, (void)invstd,
+        (void)relu, (void)N;
 #endif
 }
 
-void cl_bnb_forward_train(const float *xb, const float *res, float *yb, float *yn,
-                          const float *gamma, const float *beta, const cl_bn_running *run,
-                          int relu, int N, int C, int HW, float *mean, float *invstd)
+void cl_bnb_forward_train(const float *xb, const float *res, float *yb, const float *gamma,
+                          const float *beta, const cl_bn_running *run, int relu, int N, int C,
+                          int HW, float *mean, float *invstd)
 {
     check_args(C, HW);
-    CL_ASSERT(!yb != !yn);
 #if defined(__x86_64__)
     double part[MAX_T][2][MAX_C];
     const int T = bnb_threads();
@@ -179,76 +155,77 @@ void cl_bnb_forward_train(const float *xb, const float *res, float *yb, float *y
             cl_bn_finish_stats(s, ss, K, M, &mean[c], &invstd[c]); /* invstd holds var */
             cl_bn_finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
         }
-        apply_all(xb, res, yb, yn, gamma, beta, mean, invstd, relu, N, C, HW);
+        apply_all(xb, res, yb, gamma, beta, mean, invstd, relu, N, C, HW);
     }
 #else
-    (void)xb, (void)res, (void)gamma, (void)beta, (void)run, (void)relu, (void)N,
+    (void)xb, (void)res, (void)yb, (void)gamma, (void)beta, (void)run, (void)relu, (void)N,
         (void)mean, (void)invstd;
 #endif
 }
 
 #if defined(__x86_64__)
 typedef struct {
-    const float *xb, *yn, *dyn, *dyb, *gamma, *beta, *mean, *invstd;
-    float *gn, *dxb;
+    const float *xb, *res, *yb, *dyb, *gamma, *beta, *mean, *invstd;
+    float *gb, *dxb;
     int N, C;
     int64_t HW;
 } bwd_args;
 
-/* g (pixel vectors) = dy where the ReLU was on: y > 0 (y read from the
- * NCHW yn) or, without yn, (x - m) k + b > 0 (bn.c's relu_mask rule). */
-AVX512_INLINE void masked(const bwd_args *A, int n, int cb, int64_t i0, const __m512 *x,
-                          __m512 *g)
+/* g[j] = dy where the ReLU was on, for the 16 pixels from i0: y > 0 (y
+ * read from yb) or, without yb, the forward's pre-ReLU value (x - m) k + b
+ * [+ r] > 0, the same float operations (bn.c's relu_mask rule). */
+AVX512_INLINE void masked(const bwd_args *A, int n, int cb, int64_t i0, __m512 *x, __m512 *g)
 {
-    cl_px_load(A->dyb, A->dyn, A->C, A->HW, n, cb, i0, g);
-    const __m512 zero = _mm512_setzero_ps();
-    if (A->yn) {
-        __m512 y[16];
-        cl_px_load(NULL, A->yn, A->C, A->HW, n, cb, i0, y);
+    const float *xp = pixel(A->xb, A->C, A->HW, n, cb, i0);
+    const float *dp = pixel(A->dyb, A->C, A->HW, n, cb, i0);
+    const float *yp = A->yb ? pixel(A->yb, A->C, A->HW, n, cb, i0) : NULL;
+    const float *rp = A->res ? pixel(A->res, A->C, A->HW, n, cb, i0) : NULL;
+    const __m512 zero = _mm512_setzero_ps(), m = _mm512_loadu_ps(A->mean + 16 * cb);
+    const __m512 b = yp ? zero : _mm512_loadu_ps(A->beta + 16 * cb); /* beta: NULL with yb */
+    const __m512 k = _mm512_mul_ps(_mm512_loadu_ps(A->gamma + 16 * cb),
+                                   _mm512_loadu_ps(A->invstd + 16 * cb));
 #pragma GCC unroll 16
-        for (int j = 0; j < 16; j++)
-            g[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y[j], zero, _CMP_GT_OQ), g[j]);
-    } else {
-        const __m512 m = _mm512_loadu_ps(A->mean + 16 * cb),
-                     b = _mm512_loadu_ps(A->beta + 16 * cb);
-        const __m512 k = _mm512_mul_ps(_mm512_loadu_ps(A->gamma + 16 * cb),
-                                       _mm512_loadu_ps(A->invstd + 16 * cb));
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; j++) {
-            const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x[j], m), k), b);
-            g[j] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), g[j]);
+    for (int j = 0; j < 16; j++) {
+        x[j] = _mm512_loadu_ps(xp + 16 * j);
+        __m512 v;
+        if (yp)
+            v = _mm512_loadu_ps(yp + 16 * j);
+        else {
+            v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x[j], m), k), b);
+            if (rp) v = _mm512_add_ps(v, _mm512_loadu_ps(rp + 16 * j));
         }
+        g[j] = _mm512_maskz_loadu_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), dp + 16 * j);
     }
 }
 
-/* Thread t's partial sums s = sum g, sx = sum g (x - mu); g written to gn. */
+/* Thread t's partial sums s = sum g, sx = sum g (x - mu); g written to gb. */
 AVX512 static void grad_part(const bwd_args *A, int t, int T, double *s, double *sx)
 {
     const int n0 = (int)((int64_t)A->N * t / T), n1 = (int)((int64_t)A->N * (t + 1) / T);
     for (int cb = 0; cb < A->C / 16; cb++) {
         const __m512 mu = _mm512_loadu_ps(A->mean + 16 * cb);
-        const __m512d mlo = _mm512_cvtps_pd(_mm512_castps512_ps256(mu));
-        const __m512d mhi = _mm512_cvtps_pd(
-            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(mu), 1)));
         __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, b[2] = {a[0], a[0]};
         for (int n = n0; n < n1; n++)
             for (int64_t i0 = 0; i0 < A->HW; i0 += 16) {
-                __m512 x[16], g[16];
-                cl_px_load(A->xb, NULL, A->C, A->HW, n, cb, i0, x);
+                __m512 x[16], g[16], fs = _mm512_setzero_ps(), fsx = fs;
                 masked(A, n, cb, i0, x, g);
+                float *go = A->gb ? (float *)pixel(A->gb, A->C, A->HW, n, cb, i0) : NULL;
 #pragma GCC unroll 16
-                for (int j = 0; j < 16; j++)
-                    acc_grad(g[j], x[j], mlo, mhi, a, b);
-                if (A->gn) cl_px_store(NULL, A->gn, A->C, A->HW, n, cb, i0, g);
+                for (int j = 0; j < 16; j++) {
+                    fs = _mm512_add_ps(fs, g[j]);
+                    fsx = _mm512_add_ps(fsx, _mm512_mul_ps(g[j], _mm512_sub_ps(x[j], mu)));
+                    if (go) _mm512_storeu_ps(go + 16 * j, g[j]);
+                }
+                add_wide(fs, a);
+                add_wide(fsx, b);
             }
-        store_halves(a[0], a[1], s + 16 * cb);
-        store_halves(b[0], b[1], sx + 16 * cb);
+        store_halves(a, s + 16 * cb);
+        store_halves(b, sx + 16 * cb);
     }
 }
 
-/* dx = a g + b (x - mu) + c over block q (image, channel block, 16 pixels) */
-AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv,
-                          const float *cc)
+/* dx = a g + b (x - mu) + c over blocks of 16 pixels (dxb may be dyb) */
+AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv, const float *cc)
 {
     const int CB = A->C / 16;
     const int64_t per = A->HW / 16, nblk = (int64_t)A->N * CB * per;
@@ -256,33 +233,30 @@ AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv,
     for (int64_t q = 0; q < nblk; q++) {
         const int64_t nc = q / per, i0 = q % per * 16;
         const int n = (int)(nc / CB), cb = (int)(nc % CB);
-        const __m512 a = _mm512_loadu_ps(ca + 16 * cb),
-                     b = _mm512_loadu_ps(cbv + 16 * cb);
-        const __m512 c = _mm512_loadu_ps(cc + 16 * cb),
-                     mu = _mm512_loadu_ps(A->mean + 16 * cb);
+        const __m512 a = _mm512_loadu_ps(ca + 16 * cb), b = _mm512_loadu_ps(cbv + 16 * cb);
+        const __m512 c = _mm512_loadu_ps(cc + 16 * cb), mu = _mm512_loadu_ps(A->mean + 16 * cb);
         __m512 x[16], g[16];
-        cl_px_load(A->xb, NULL, A->C, A->HW, n, cb, i0, x);
         masked(A, n, cb, i0, x, g);
+        float *dp = (float *)pixel(A->dxb, A->C, A->HW, n, cb, i0);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
-            g[j] = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, g[j]),
-                                               _mm512_mul_ps(b, _mm512_sub_ps(x[j], mu))),
-                                 c);
-        cl_px_store(A->dxb, NULL, A->C, A->HW, n, cb, i0, g);
+            _mm512_storeu_ps(dp + 16 * j,
+                             _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, g[j]),
+                                                         _mm512_mul_ps(b, _mm512_sub_ps(x[j], mu))),
+                                           c));
     }
 }
 #endif
 
-void cl_bnb_backward_relu(const float *xb, const float *yn, const float *dyn,
-                          const float *dyb, float *gn, float *dxb, const float *gamma,
-                          const float *beta, const float *mean, const float *invstd,
-                          int batch_stats, int N, int C, int HW, float *dgamma,
-                          float *dbeta)
+void cl_bnb_backward_relu(const float *xb, const float *res, const float *yb, const float *dyb,
+                          float *gb, float *dxb, const float *gamma, const float *beta, const float *mean,
+                          const float *invstd, int batch_stats, int N, int C, int HW,
+                          float *dgamma, float *dbeta)
 {
     check_args(C, HW);
-    CL_ASSERT(!dyn != !dyb && (yn || beta));
+    CL_ASSERT(yb || beta);
 #if defined(__x86_64__)
-    const bwd_args A = {xb, yn, dyn, dyb, gamma, beta, mean, invstd, gn, dxb, N, C, HW};
+    const bwd_args A = {xb, res, yb, dyb, gamma, beta, mean, invstd, gb, dxb, N, C, HW};
     double part[MAX_T][2][MAX_C];
     float ca[MAX_C], cbv[MAX_C], cc[MAX_C];
     const int T = bnb_threads();
@@ -302,8 +276,7 @@ void cl_bnb_backward_relu(const float *xb, const float *yn, const float *dyn,
         if (dxb) dx_all(&A, ca, cbv, cc);
     }
 #else
-    (void)xb, (void)yn, (void)dyn, (void)dyb, (void)gn, (void)dxb, (void)gamma,
-        (void)beta, (void)mean, (void)invstd, (void)batch_stats, (void)N, (void)dgamma,
-        (void)dbeta;
+    (void)xb, (void)res, (void)yb, (void)dyb, (void)gb, (void)dxb, (void)gamma, (void)beta, (void)mean,
+        (void)invstd, (void)batch_stats, (void)N, (void)dgamma, (void)dbeta;
 #endif
 }

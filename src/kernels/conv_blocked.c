@@ -97,7 +97,7 @@ void cl_from_blocked(const float *xb, const float *add, int N, int C, int64_t HW
         const float *ad = add ? add + b * 16 * HW : NULL;
         for (int c = 0; c < 16; c++)
             for (int64_t i = 0; i < HW; i++)
-                dst[c * HW + i] = ad ? src[i * 16 + c] + ad[c * HW + i] : src[i * 16 + c];
+                dst[c * HW + i] = ad ? src[i * 16 + c] + ad[i * 16 + c] : src[i * 16 + c];
     }
 }
 

@@ -266,13 +266,13 @@ AVX512 void cl_blk_convert16(const float *src, const float *add, float *dst, int
             continue;
         }
         cl_px_load(src, NULL, C, HW, n, cb, i0, r);
-        cl_tr16(r); /* channel rows */
-        const int64_t o = ((int64_t)n * C + 16 * cb) * HW + i0;
+        if (add) {
+            __m512 a[16];
+            cl_px_load(add, NULL, C, HW, n, cb, i0, a);
 #pragma GCC unroll 16
-        for (int k = 0; k < 16; k++)
-            _mm512_storeu_ps(dst + o + k * HW,
-                             add ? _mm512_add_ps(r[k], _mm512_loadu_ps(add + o + k * HW))
-                                 : r[k]);
+            for (int k = 0; k < 16; k++) r[k] = _mm512_add_ps(r[k], a[k]);
+        }
+        cl_px_store(NULL, dst, C, HW, n, cb, i0, r);
     }
 }
 #endif

@@ -159,7 +159,7 @@ void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb);
 /* Macc [36][C][OC] += V[xi]^T @ Z[xi] over chunk ci's tiles */
 void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float *Z, float *Macc);
 /* The layout conversions of kernels_blocked.h for HW % 16 == 0 (to = 1:
- * dst blocked <- src NCHW; to = 0: dst NCHW <- src blocked + add). */
+ * dst blocked <- src NCHW; to = 0: dst NCHW <- src + add, both blocked). */
 void cl_blk_convert16(const float *src, const float *add, float *dst, int to, int N, int C,
                       int64_t HW);
 

@@ -239,29 +239,27 @@ void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *
 int cl_bn_sync_on(const cl_run *r) { return bn_sync(r); }
 
 void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
-                                const float *xb, const float *res, float *yb, float *yn,
-                                float *saved)
+                                const float *xb, const float *res, float *yb, float *saved)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
     CL_ASSERT(!bn_sync(r));
     if (r->train) {
         cl_bn_running run = {b, b + C, bn_momentum(l), bn_eps(l)};
-        cl_bnb_forward_train(xb, res, yb, yn, p, p + C, &run, 1, r->n, C, HW, saved, saved + C);
+        cl_bnb_forward_train(xb, res, yb, p, p + C, &run, 1, r->n, C, HW, saved, saved + C);
         return;
     }
     bn_stats_phase(l, r, b, NULL, saved); /* eval: the running statistics, x not read */
-    cl_bnb_apply_act(xb, res, yb, yn, p, p + C, saved, saved + C, 1, r->n, C, HW);
+    cl_bnb_apply_act(xb, res, yb, p, p + C, saved, saved + C, 1, r->n, C, HW);
 }
 
 void cl_bn_backward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p,
-                                 const float *xb, const float *yn, const float *dyn,
-                                 const float *dyb, const float *saved, float *gn, float *dxb,
-                                 float *dp)
+                                 const float *xb, const float *res, const float *dyb,
+                                 const float *saved, float *gb, float *dxb, float *dp)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
     CL_ASSERT(!bn_sync(r));
-    cl_bnb_backward_relu(xb, yn, dyn, dyb, gn, dxb, p, p + C, saved, saved + C, r->train, r->n, C,
-                         HW, dp, dp + C);
+    cl_bnb_backward_relu(xb, res, NULL, dyb, gb, dxb, p, p + C, saved, saved + C, r->train, r->n,
+                         C, HW, dp, dp + C);
 }
 
 static int64_t bn_flops(const cl_layer *l) { return cl_shape_size(l->in); }

@@ -38,19 +38,17 @@ void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *
                                const float *x, const float *y, const float *saved,
                                const float *dy, float *g, int keep_g, float *dx, float *dp);
 
-/* The same two in the channel-blocked layout (kernels_blocked.h), for a
- * BasicBlock that runs blocked inside: xb blocked; the residual res, the
- * output yn, dyn and gn NCHW; yb, dyb, dxb blocked (the one of each pair
- * not used is NULL; kernels_blocked.h's cl_bnb_* say which combinations).
- * Not with synchronised BN: cl_bn_sync_on(r) says when that is on (then
- * the block runs NCHW). */
+/* The same two in the channel-blocked layout (kernels_blocked.h), every
+ * tensor blocked, for a BasicBlock that runs blocked inside: the backward
+ * redoes the ReLU mask from x and the residual res (NULL = none), so the
+ * forward's output need not be kept blocked; gb (the masked gradient) is
+ * written unless NULL; dxb may be dyb. Not with synchronised BN:
+ * cl_bn_sync_on(r) says when that is on (then the block runs NCHW). */
 int cl_bn_sync_on(const cl_run *r);
 void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
-                                const float *xb, const float *res, float *yb, float *yn,
-                                float *saved);
+                                const float *xb, const float *res, float *yb, float *saved);
 void cl_bn_backward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p,
-                                 const float *xb, const float *yn, const float *dyn,
-                                 const float *dyb, const float *saved, float *gn, float *dxb,
-                                 float *dp);
+                                 const float *xb, const float *res, const float *dyb,
+                                 const float *saved, float *gb, float *dxb, float *dp);
 
 #endif
