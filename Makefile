@@ -54,6 +54,14 @@ TESTBIN := $(BUILD)/tests/collapse_tests
         fuzz fuzz-build mpi FORCE
 all: $(BIN)
 
+# The two objects that print the commit (CL_GIT) are rebuilt when HEAD moves:
+# a stamp per commit, so `collapse --version` and config.json's "git" name the
+# commit the binary was built from.
+GIT_STAMP := $(BUILD)/git-$(GIT).stamp
+$(GIT_STAMP):
+	@mkdir -p $(@D) && rm -f $(BUILD)/git-*.stamp && touch $@
+$(BUILD)/src/cli/main.o $(BUILD)/src/cli/train_json.o: $(GIT_STAMP)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
