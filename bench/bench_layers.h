@@ -65,7 +65,7 @@ static inline void bench_model_destroy(bench_model *b)
 static inline void bench_train_step(void *p)
 {
     bench_model *b = p;
-    const float *logits = cl_model_forward(b->m, b->x, b->n, 1);
+    const float *logits = cl_model_forward_taps(b->m, b->x, b->n, 1, NULL, 0); /* as cl_ddp_forward */
     cl_loss_cfg lc = {CL_LOSS_CE, 0};
     double loss;
     bench_check(cl_loss_compute(&lc, logits, b->y, b->n, b->K, &loss, b->dlogits, NULL), "loss");
@@ -77,7 +77,7 @@ static inline void bench_train_step(void *p)
 static inline void bench_eval_step(void *p)
 {
     bench_model *b = p;
-    cl_model_forward(b->m, b->x, b->n, 0);
+    cl_model_forward_taps(b->m, b->x, b->n, 0, NULL, 0); /* as cl_train_evaluate */
 }
 
 static inline void bench_loss_zero_opt(void *p)

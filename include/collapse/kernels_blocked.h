@@ -39,7 +39,17 @@ int cl_blocked_conv_ok(const cl_conv_dims *d);
 void cl_to_blocked(const float *x, int N, int C, int64_t HW, float *xb);
 void cl_from_blocked(const float *xb, const float *add, int N, int C, int64_t HW, float *x);
 
-/* Floats of workspace the two calls below need (the same for both). */
+/* A BatchNorm apply fused into a convolution's input or output (per
+ * channel [C] vectors; the float operations of cl_bnb_apply_act, so a
+ * fused apply gives its bits): v = (x - mean) * (gamma * invstd) + beta,
+ * + res (blocked like the output; NULL = none; outputs only), then
+ * max(0, v) if relu. */
+typedef struct {
+    const float *gamma, *beta, *mean, *invstd, *res;
+    int relu;
+} cl_blk_bn;
+
+/* Floats of workspace the calls below need (the same for all). */
 int64_t cl_blocked_conv_ws_floats(const cl_conv_dims *d);
 
 /* yb [N][OC/16][H][W][16] = conv(xb [N][C/16][H][W][16], W [OC, C, 3, 3])
@@ -47,12 +57,23 @@ int64_t cl_blocked_conv_ws_floats(const cl_conv_dims *d);
  * not depend on the thread count. */
 void cl_blocked_conv_forward(const cl_conv_dims *d, const float *xb, const float *W,
                              float *yb, float *ws);
+/* The same with the BN apply pro on every input pixel (the padding stays
+ * 0: the convolution of relu(bn(x)) without storing it) and epi on every
+ * output pixel (y = relu(bn(conv) + res) in the same pass); either NULL. */
+void cl_blocked_conv_forward_bn(const cl_conv_dims *d, const float *xb, const cl_blk_bn *pro,
+                                const float *W, float *yb, const cl_blk_bn *epi, float *ws);
 
 /* dyb [N][OC/16][H][W][16] -> dxb [N][C/16][H][W][16] (overwritten; NULL =
  * skip) and dW [OC, C, 3, 3] += the weight gradient (summed per thread
  * slot, then the slots in order: deterministic for a thread count). */
 void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const float *W,
                               const float *dyb, float *dxb, float *dW, float *ws);
+/* The same for the forward with the input apply pro (NULL = none): dW is
+ * the gradient of the convolution of pro(xb). (dx is the gradient with
+ * respect to the convolution's input, pro's output.) */
+void cl_blocked_conv_backward_bn(const cl_conv_dims *d, const float *xb, const cl_blk_bn *pro,
+                                 const float *W, const float *dyb, float *dxb, float *dW,
+                                 float *ws);
 
 /* ---- batch normalisation of blocked tensors (bn_blocked.c): the
  * formulas and float operations of kernels_dense.h's cl_bn_* (statistics
@@ -65,7 +86,8 @@ void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const floa
 
 /* Train forward: statistics of xb, the running update (run), mean [C] and
  * invstd [C] (what the backward reads), then yb = act((x - mean) * (gamma *
- * invstd) + beta [+ res]) (res blocked or NULL). */
+ * invstd) + beta [+ res]) (res blocked or NULL; yb NULL: no apply, the
+ * statistics only, for an apply fused into a convolution, cl_blk_bn). */
 void cl_bnb_forward_train(const float *xb, const float *res, float *yb, const float *gamma,
                           const float *beta, const cl_bn_running *run, int relu, int N, int C,
                           int HW, float *mean, float *invstd);

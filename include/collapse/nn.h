@@ -106,6 +106,11 @@ typedef struct {
     float *ws; /* shared scratch, at least ws_floats(layer, n) floats */
     cl_comm *comm; /* train mode: BN statistics summed over this process group
                       (--sync-bn, comm.h); NULL = this process's batch only */
+    /* x / dx (in_blocked) and y / dy (out_blocked) are in the channel-blocked
+     * layout (kernels_blocked.h) instead of NCHW: set by the model only
+     * between two layers whose blocked_io says yes for this run, and the
+     * same in a backward as in its forward; 0 everywhere else. */
+    int in_blocked, out_blocked;
 } cl_run;
 
 typedef struct {
@@ -136,6 +141,9 @@ typedef struct {
     void (*destroy)(cl_layer *l);
     /* Multiply-adds per sample in forward (for FLOP reports). */
     int64_t (*flops)(const cl_layer *l);
+    /* Whether this layer can take x and give y in the channel-blocked
+     * layout in run r (cl_run.in_blocked / out_blocked). May be NULL: never. */
+    int (*blocked_io)(const cl_layer *l, const cl_run *r);
 } cl_layer_ops;
 
 struct cl_layer {
@@ -176,6 +184,9 @@ typedef struct {
     float **acts;      /* acts[i]: output of layer i, [max_n, out_i] */
     float *saved, *ws;
     float *dbuf[2];    /* ping-pong activation gradients */
+    /* act_blocked[i]: acts[i] is channel-blocked (not NCHW) after the last
+     * forward (cl_model_forward_taps); the backward follows it */
+    unsigned char *act_blocked;
     /* Layers [0, eval_prefix) run with train = 0 even in training passes
      * (a frozen body's BN normalises with, and keeps, its running
      * statistics: fine-tuning, --frozen-bn eval). 0 = none (the default). */
@@ -209,8 +220,16 @@ void cl_model_destroy(cl_model *m);
 cl_status cl_model_alloc(cl_model *m, int max_n);
 
 /* Runs all layers on x [n, in] (n <= max_n). Returns the last layer's
- * output [n, out] (inside m->acts). */
+ * output [n, out] (inside m->acts). Every m->acts[i] is NCHW afterwards. */
 const float *cl_model_forward(cl_model *m, const float *x, int n, int train);
+/* cl_model_forward where only the outputs of the layers listed in taps
+ * [ntaps] (and the last layer's) must be NCHW for the caller: between two
+ * layers that both support it (cl_layer_ops.blocked_io), an output the
+ * caller does not read stays channel-blocked (m->act_blocked), which saves
+ * two layout conversions. taps may be NULL with ntaps 0 (logits only);
+ * indices outside 0..nlayers-1 are ignored (-1 = the input). */
+const float *cl_model_forward_taps(cl_model *m, const float *x, int n, int train,
+                                   const int *taps, int ntaps);
 /* Backward through all layers after a forward with the same x, n, train.
  * dlogits [n, out_last]. Accumulates into m->grads. Layers before the first
  * layer that has parameters and is not frozen get no backward (their

@@ -222,6 +222,11 @@ typedef struct {
 typedef cl_status (*cl_batch_fn)(void *user, const cl_model *m, const cl_batch *b);
 cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
                                 cl_batch_fn fn, void *user);
+/* The same where fn reads only the outputs of the layers in taps [ntaps]
+ * and the last layer's (cl_model_forward_taps: the others may stay in an
+ * internal layout; NULL / 0 = the logits only). */
+cl_status cl_train_forward_each_taps(cl_model *m, const cl_train_data *ds, int bn_train,
+                                     const int *taps, int ntaps, cl_batch_fn fn, void *user);
 
 /* Mean loss and accuracy of the model on a whole dataset, eval mode, in
  * batches of m->max_n (loss and counts accumulated in double). */

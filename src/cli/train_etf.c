@@ -50,7 +50,7 @@ cl_status cl_cli_feature_max(cl_model *m, const cl_train_data *ds, float *mx)
         return cl_error(CL_EINVAL, "the model has no layer before its classifier");
     for (int d = 0; d < a.dim; d++)
         mx[d] = -INFINITY;
-    return cl_train_forward_each(m, ds, 0, fmax_batch, &a);
+    return cl_train_forward_each_taps(m, ds, 0, &a.layer, 1, fmax_batch, &a);
 }
 
 int cl_cli_classes_lost(const cl_model *m, const float *mx, int *lost, double *min_margin,

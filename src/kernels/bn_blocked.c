@@ -155,7 +155,7 @@ void cl_bnb_forward_train(const float *xb, const float *res, float *yb, const fl
             cl_bn_finish_stats(s, ss, K, M, &mean[c], &invstd[c]); /* invstd holds var */
             cl_bn_finish_running(run, c, M, mean[c], invstd[c], &invstd[c]);
         }
-        apply_all(xb, res, yb, gamma, beta, mean, invstd, relu, N, C, HW);
+        if (yb) apply_all(xb, res, yb, gamma, beta, mean, invstd, relu, N, C, HW);
     }
 #else
     (void)xb, (void)res, (void)yb, (void)gamma, (void)beta, (void)run, (void)relu, (void)N,

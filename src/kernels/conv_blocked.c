@@ -160,9 +160,10 @@ static int n_threads(const cl_bplan *p)
     return imax(1, imin(n_slots(p), omp_get_max_threads()));
 }
 
-/* dst = the convolution of src with the transformed filters U [36][C][OC] */
-static void run_forward(const cl_bplan *p, const float *src, const float *U, float *dst,
-                        float *slots)
+/* dst = the convolution of src (pro applied) with the transformed filters
+ * U [36][C][OC] (epi applied) */
+static void run_forward(const cl_bplan *p, const float *src, const cl_blk_bn *pro,
+                        const float *U, float *dst, const cl_blk_bn *epi, float *slots)
 {
 #if defined(__x86_64__)
     const int T = n_threads(p), nc = n_chunks(p);
@@ -171,40 +172,50 @@ static void run_forward(const cl_bplan *p, const float *src, const float *U, flo
         float *V = slots + omp_get_thread_num() * slot_floats(p), *M = V + 36 * p->vs;
 #pragma omp for schedule(static)
         for (int ci = 0; ci < nc; ci++) {
-            cl_blk_in_tf(p, src, ci, V);
+            cl_blk_in_tf(p, src, ci, V, pro);
             cl_blk_mul(p, ci, U, V, M);
-            cl_blk_out_tf(p, ci, M, dst);
+            cl_blk_out_tf(p, ci, M, dst, epi);
         }
     }
 #else
-    (void)p, (void)src, (void)U, (void)dst, (void)slots;
+    (void)p, (void)src, (void)pro, (void)U, (void)dst, (void)epi, (void)slots;
 #endif
+}
+
+void cl_blocked_conv_forward_bn(const cl_conv_dims *d, const float *xb, const cl_blk_bn *pro,
+                                const float *W, float *yb, const cl_blk_bn *epi, float *ws)
+{
+    CL_ASSERT(cl_blocked_conv_ok(d) && (!pro || !pro->res));
+    const cl_bplan p = make_plan(d, 0);
+    float *U = ws, *tmp = ws + cc36(d);
+    cl_wino_filter(4, W, d->OC, d->C, 0, tmp); /* [36][OC][C] */
+    transpose36(tmp, d->OC, d->C, U);
+    run_forward(&p, xb, pro, U, yb, epi, ws + 2 * cc36(d));
 }
 
 void cl_blocked_conv_forward(const cl_conv_dims *d, const float *xb, const float *W,
                              float *yb, float *ws)
 {
-    CL_ASSERT(cl_blocked_conv_ok(d));
-    const cl_bplan p = make_plan(d, 0);
-    float *U = ws, *tmp = ws + cc36(d);
-    cl_wino_filter(4, W, d->OC, d->C, 0, tmp); /* [36][OC][C] */
-    transpose36(tmp, d->OC, d->C, U);
-    run_forward(&p, xb, U, yb, ws + 2 * cc36(d));
+    cl_blocked_conv_forward_bn(d, xb, NULL, W, yb, NULL, ws);
 }
 
-void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const float *W,
-                              const float *dyb, float *dxb, float *dW, float *ws)
+/* dx and dW in one pass over the chunks: a chunk's dx (the forward
+ * pipeline on dy with the flipped kernels Uf) and its dW terms read the
+ * same dy tiles while they are in cache. dx's chunks are those of the
+ * dx-only plan q (the same T as p's), so its bits do not change. */
+void cl_blocked_conv_backward_bn(const cl_conv_dims *d, const float *xb, const cl_blk_bn *pro,
+                                 const float *W, const float *dyb, float *dxb, float *dW,
+                                 float *ws)
 {
-    CL_ASSERT(cl_blocked_conv_ok(d));
+    CL_ASSERT(cl_blocked_conv_ok(d) && (!pro || !pro->res));
     float *U = ws, *tmp = ws + cc36(d), *slots = ws + 2 * cc36(d);
+    const cl_bplan p = make_plan(d, 0), q = make_plan(d, 1);
+    CL_ASSERT(p.T == q.T && p.vs == q.vs && p.ms == q.ms);
     if (dxb) {
-        const cl_bplan q = make_plan(d, 1);
         cl_wino_filter(4, W, d->OC, d->C, 1, tmp); /* flipped, [36][C][OC] */
         transpose36(tmp, d->C, d->OC, U);          /* the dx pass's [36][OC][C] */
-        run_forward(&q, dyb, U, dxb, slots);
     }
 #if defined(__x86_64__)
-    const cl_bplan p = make_plan(d, 0);
     const int T = n_threads(&p), nc = n_chunks(&p);
     const int64_t nacc = (int64_t)36 * d->C * d->OC;
     float *macc = slots + n_slots(&p) * slot_floats(&p);
@@ -219,7 +230,12 @@ void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const floa
         memset(A, 0, sizeof(float) * (size_t)nacc);
 #pragma omp for schedule(static)
         for (int ci = 0; ci < nc; ci++) {
-            cl_blk_in_tf(&p, xb, ci, V);
+            if (dxb) {
+                cl_blk_in_tf(&q, dyb, ci, V, NULL);
+                cl_blk_mul(&q, ci, U, V, Z);
+                cl_blk_out_tf(&q, ci, Z, dxb, NULL);
+            }
+            cl_blk_in_tf(&p, xb, ci, V, pro);
             cl_blk_dy_tf(&p, dyb, ci, Z);
             cl_blk_dw_mul(&p, ci, V, Z, A);
         }
@@ -229,5 +245,13 @@ void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const floa
             macc[e] += macc[t * cc36(d) + e];
     transpose36(macc, d->C, d->OC, tmp); /* S [36][OC][C] */
     cl_wino_filter_grad(4, tmp, d->OC, d->C, dW);
+#else
+    (void)xb, (void)pro, (void)dyb, (void)dxb, (void)dW, (void)slots;
 #endif
+}
+
+void cl_blocked_conv_backward(const cl_conv_dims *d, const float *xb, const float *W,
+                              const float *dyb, float *dxb, float *dW, float *ws)
+{
+    cl_blocked_conv_backward_bn(d, xb, NULL, W, dyb, dxb, dW, ws);
 }

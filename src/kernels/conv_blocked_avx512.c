@@ -76,45 +76,85 @@ AVX512 static inline void a6(const __m512 *g, __m512 *z)
         }                                                                                \
     } while (0)
 
-AVX512 void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V)
+/* The BN apply of bn_blocked.c (apply_all) on one vector, k = gamma *
+ * invstd: the same float operations, so a fused apply gives its bits. */
+AVX512_INLINE __m512 bn_vec(__m512 x, __m512 m, __m512 k, __m512 b)
+{
+    return _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x, m), k), b);
+}
+
+typedef struct {
+    __m512 m, k, b;
+    int relu;
+} bn_coef;
+
+AVX512_INLINE bn_coef bn_load(const cl_blk_bn *bn, int cb)
+{
+    bn_coef c;
+    c.m = _mm512_loadu_ps(bn->mean + 16 * cb);
+    c.k = _mm512_mul_ps(_mm512_loadu_ps(bn->gamma + 16 * cb),
+                        _mm512_loadu_ps(bn->invstd + 16 * cb));
+    c.b = _mm512_loadu_ps(bn->beta + 16 * cb);
+    c.relu = bn->relu;
+    return c;
+}
+
+/* A pixel vector read by the input transform: the BN apply (pro) on
+ * pixels inside (mask all ones), 0 on the padding (mask 0). */
+AVX512_INLINE __m512 in_px(const float *q, __mmask16 mk, int use_pro, const bn_coef *c)
+{
+    const __m512 x = _mm512_maskz_loadu_ps(mk, q);
+    if (!use_pro) return x;
+    const __m512 v = bn_vec(x, c->m, c->k, c->b);
+    return c->relu ? _mm512_maskz_max_ps(mk, _mm512_setzero_ps(), v) /* NaN kept */
+                   : _mm512_maskz_mov_ps(mk, v);
+}
+
+AVX512_INLINE void in_tf(const cl_bplan *p, const float *xb, int ci, float *V,
+                         const cl_blk_bn *pro, const int use_pro)
 {
     const int64_t HW = (int64_t)p->H * p->W;
     const int CB = p->C / 16, t0 = ci * p->T, tn = chunk_tiles(p, ci);
     for (int tt = 0; tt < tn; tt++) {
         const int g = t0 + tt, n = g / p->Tn, th = g % p->Tn / p->ntw, tw = g % p->ntw;
         const int h0 = th * 4 - 1, w0 = tw * 4 - 1;
-        const int inside = h0 >= 0 && w0 >= 0 && h0 + 6 <= p->H && w0 + 6 <= p->W;
+        /* rows and columns of the 6 x 6 input tile: offsets clamped into
+         * the image, masks 0 on the padding (masked-off lanes read nothing) */
+        int64_t ro[6], co[6];
+        __mmask16 rm[6], cm[6];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) {
+            const int h = h0 + i, w = w0 + i;
+            rm[i] = (unsigned)h < (unsigned)p->H ? 0xFFFF : 0;
+            cm[i] = (unsigned)w < (unsigned)p->W ? 0xFFFF : 0;
+            ro[i] = (int64_t)(h < 0 ? 0 : h >= p->H ? p->H - 1 : h) * p->W * 16;
+            co[i] = (int64_t)(w < 0 ? 0 : w >= p->W ? p->W - 1 : w) * 16;
+        }
         for (int cb = 0; cb < CB; cb++) {
             const float *base = xb + ((int64_t)n * CB + cb) * HW * 16;
+            bn_coef c = {0};
+            if (use_pro) c = bn_load(pro, cb);
             __m512 t[6][6];
-            if (inside) {
-                const float *q = base + ((int64_t)h0 * p->W + w0) * 16;
 #pragma GCC unroll 6
-                for (int i = 0; i < 6; i++) {
-                    __m512 d[6];
+            for (int i = 0; i < 6; i++) {
+                __m512 d[6];
 #pragma GCC unroll 6
-                    for (int j = 0; j < 6; j++)
-                        d[j] = _mm512_loadu_ps(q + ((int64_t)i * p->W + j) * 16);
-                    bt6(d, t[i]);
-                }
-            } else {
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; i++) {
-                    const int h = h0 + i;
-                    __m512 d[6];
-#pragma GCC unroll 6
-                    for (int j = 0; j < 6; j++) {
-                        const int w = w0 + j;
-                        d[j] = (h < 0 || h >= p->H || w < 0 || w >= p->W)
-                                   ? _mm512_setzero_ps()
-                                   : _mm512_loadu_ps(base + ((int64_t)h * p->W + w) * 16);
-                    }
-                    bt6(d, t[i]);
-                }
+                for (int j = 0; j < 6; j++)
+                    d[j] = in_px(base + ro[i] + co[j], rm[i] & cm[j], use_pro, &c);
+                bt6(d, t[i]);
             }
             STORE_COLS(6, bt6, t, V + ((int64_t)cb * p->T + tt) * 16, p->vs);
         }
     }
+}
+
+AVX512 void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V,
+                         const cl_blk_bn *pro)
+{
+    if (pro)
+        in_tf(p, xb, ci, V, pro, 1);
+    else
+        in_tf(p, xb, ci, V, NULL, 0);
 }
 
 AVX512 void cl_blk_dy_tf(const cl_bplan *p, const float *dyb, int ci, float *Z)
@@ -185,7 +225,10 @@ AVX512 void cl_blk_mul(const cl_bplan *p, int ci, const float *U, const float *V
     }
 }
 
-AVX512 void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb)
+/* The output transform; the BN apply epi (+ its residual, + ReLU) on
+ * every output vector as it is stored (use_epi). */
+AVX512_INLINE void out_tf(const cl_bplan *p, int ci, const float *M, float *yb,
+                          const cl_blk_bn *epi, const int use_epi)
 {
     const int64_t HW = (int64_t)p->H * p->W;
     const int OB = p->OC / 16, t0 = ci * p->T, tn = chunk_tiles(p, ci);
@@ -203,8 +246,12 @@ AVX512 void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb)
                     r[l] = _mm512_loadu_ps(m + (i * 6 + l) * p->ms);
                 at6(r, q[i]);
             }
-            float *base =
-                yb + (((int64_t)n * OB + ob) * HW + (int64_t)th * 4 * p->W + tw * 4) * 16;
+            const int64_t off =
+                (((int64_t)n * OB + ob) * HW + (int64_t)th * 4 * p->W + tw * 4) * 16;
+            float *base = yb + off;
+            const float *res = use_epi && epi->res ? epi->res + off : NULL;
+            bn_coef e = {0};
+            if (use_epi) e = bn_load(epi, ob);
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {
                 __m512 col[6], o[4];
@@ -214,12 +261,29 @@ AVX512 void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb)
                 at6(col, o);
                 if (c >= nc) continue;
 #pragma GCC unroll 4
-                for (int r = 0; r < 4; r++)
-                    if (r < nr)
-                        _mm512_storeu_ps(base + ((int64_t)r * p->W + c) * 16, o[r]);
+                for (int r = 0; r < 4; r++) {
+                    if (r >= nr) continue;
+                    const int64_t at = ((int64_t)r * p->W + c) * 16;
+                    __m512 v = o[r];
+                    if (use_epi) {
+                        v = bn_vec(v, e.m, e.k, e.b);
+                        if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res + at));
+                        if (e.relu) v = _mm512_max_ps(_mm512_setzero_ps(), v); /* NaN kept */
+                    }
+                    _mm512_storeu_ps(base + at, v);
+                }
             }
         }
     }
+}
+
+AVX512 void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb,
+                          const cl_blk_bn *epi)
+{
+    if (epi)
+        out_tf(p, ci, M, yb, epi, 1);
+    else
+        out_tf(p, ci, M, yb, NULL, 0);
 }
 
 AVX512 void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float *Z,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "collapse/isa.h"
+#include "collapse/kernels_blocked.h"
 #include "collapse/kernels_conv.h"
 
 /* OpenMP only above PAR_MIN elements (a fork/join costs microseconds). */
@@ -148,14 +149,16 @@ typedef struct {
     int64_t vs, ms;
 } cl_bplan;
 
-/* V <- B^T d B of chunk ci's tiles of xb [N][C/16][H][W][16] */
-void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V);
+/* V <- B^T d B of chunk ci's tiles of xb [N][C/16][H][W][16], the BN
+ * apply pro on every pixel read unless NULL */
+void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V, const cl_blk_bn *pro);
 /* Z <- A g A^T of chunk ci's 4x4 tiles of dyb [N][OC/16][H][W][16] */
 void cl_blk_dy_tf(const cl_bplan *p, const float *dyb, int ci, float *Z);
 /* M[xi] [T][OC] = V[xi] [T][C] @ U[xi] [C][OC] for the 36 positions */
 void cl_blk_mul(const cl_bplan *p, int ci, const float *U, const float *V, float *M);
-/* yb's pixels of chunk ci's tiles <- A^T M A */
-void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb);
+/* yb's pixels of chunk ci's tiles <- A^T M A, the BN apply epi (with its
+ * residual and ReLU) on every pixel written unless NULL */
+void cl_blk_out_tf(const cl_bplan *p, int ci, const float *M, float *yb, const cl_blk_bn *epi);
 /* Macc [36][C][OC] += V[xi]^T @ Z[xi] over chunk ci's tiles */
 void cl_blk_dw_mul(const cl_bplan *p, int ci, const float *V, const float *Z, float *Macc);
 /* The layout conversions of kernels_blocked.h for HW % 16 == 0 (to = 1:

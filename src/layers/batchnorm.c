@@ -252,6 +252,19 @@ void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float 
     cl_bnb_apply_act(xb, res, yb, p, p + C, saved, saved + C, 1, r->n, C, HW);
 }
 
+void cl_bn_stats_blocked(const cl_layer *l, const cl_run *r, float *b, const float *xb,
+                         float *saved)
+{
+    int C = l->in.c, HW = l->in.h * l->in.w;
+    CL_ASSERT(!bn_sync(r));
+    if (r->train) {
+        cl_bn_running run = {b, b + C, bn_momentum(l), bn_eps(l)};
+        cl_bnb_forward_train(xb, NULL, NULL, NULL, NULL, &run, 0, r->n, C, HW, saved, saved + C);
+        return;
+    }
+    bn_stats_phase(l, r, b, NULL, saved);
+}
+
 void cl_bn_backward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p,
                                  const float *xb, const float *res, const float *dyb,
                                  const float *saved, float *gb, float *dxb, float *dp)

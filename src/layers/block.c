@@ -20,10 +20,13 @@
  * Identity blocks with channels and plane sizes in multiples of 16 run
  * channel-blocked inside on AVX-512 (kernels_blocked.h; see the path's
  * comment below and docs/blocked-layout.md): the same formulas, the
- * Winograd rounding of another summation order.
+ * Winograd rounding of another summation order. Between two such blocks
+ * the model may pass x, y, dy and dx blocked (cl_run.in_blocked /
+ * out_blocked): no conversion at all.
  *
  * Saved area for batch n (A = n * OC*OH*OW floats each): the outputs of
- * conv1, relu1, conv2 [, sc_conv, sc_bn] (blocked on the blocked path),
+ * conv1, relu1 (not written on the blocked path), conv2 [, sc_conv, sc_bn]
+ * (blocked on the blocked path),
  * then each sub-layer's own saved state, a 16-float tag (which path the
  * forward took) and, where the blocked path can run, the blocked input
  * (A floats). Workspace: backward keeps three gradient buffers of A (plus
@@ -151,8 +154,10 @@ static int keeps_out(int i) { return i != BN1 && i != BN2; }
 
 /* Offsets into the saved area for batch n: sub-layer i's output at
  * out_off[i] (-1: not stored), its own saved state at sv_off[i]; then a
- * 16-float tag whose first float says whether the forward ran blocked (so
- * the backward follows it even if COLLAPSE_CONV changed) at *tag_off and,
+ * 16-float tag at *tag_off: whether the forward ran blocked (so the
+ * backward follows it even if COLLAPSE_CONV changed), its x and its y
+ * were blocked (cl_run; checked by the backward), conv2's output was not
+ * stored (an eval forward, fused); and,
  * for blocks that can run blocked (below), the blocked input at *xb_off
  * (A floats; -1 otherwise). */
 static int blk_shape_blocked(const cl_layer *l);
@@ -245,22 +250,53 @@ static void sub_backward(const cl_layer *l, int i, const cl_run *r, const float 
                                                dp + u->param_off);
 }
 
+/* bn1 or bn2 as an apply fused into a blocked convolution (its mean and
+ * invstd in its saved area), with ReLU. */
+static cl_blk_bn fused_bn(const cl_layer *l, int i, const float *p, const float *saved,
+                          const int64_t *so, const float *res)
+{
+    const cl_layer *u = &l->sub[i];
+    const float *g = p + u->param_off, *st = saved + so[i];
+    return (cl_blk_bn){g, g + u->in.c, st, st + u->in.c, res, 1};
+}
+
+/* x and y may come and go blocked (cl_run.in_blocked / out_blocked): a
+ * blocked x is used as xb in place (the model keeps acts[i - 1] until the
+ * backward), a blocked y is written directly. bn1's apply + ReLU runs
+ * inside conv2's input transform (relu1's output is never stored; conv2's
+ * dW redoes it the same way). Train: bn1's statistics, conv2, then bn2 +
+ * residual + ReLU as a pass. Eval: bn2 + residual + ReLU inside conv2's
+ * output transform as well (the tag's fourth float says so: conv2's
+ * output is then not stored, and a backward recomputes it). */
 static void blk_forward_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
                                 const float *x, float *y, float *saved, float *const *a,
-                                const int64_t *so, float *xb)
+                                const int64_t *so, float *xb_saved)
 {
     const cl_layer *u = l->sub;
     const cl_conv_dims d = blk_dims(l, r->n);
     const int C = l->in.c, HW = l->in.h * l->in.w;
-    float *yb = r->ws; /* free once conv2 is done */
-    cl_to_blocked(x, r->n, C, HW, xb);
+    const float *xb = x;
+    if (!r->in_blocked) {
+        cl_to_blocked(x, r->n, C, HW, xb_saved);
+        xb = xb_saved;
+    }
     cl_blocked_conv_forward(&d, xb, p + u[CONV1].param_off, a[CONV1], r->ws);
-    cl_bn_forward_relu_blocked(&u[BN1], r, p + u[BN1].param_off, b + u[BN1].buf_off, a[CONV1],
-                               NULL, a[RELU1], saved + so[BN1]);
-    cl_blocked_conv_forward(&d, a[RELU1], p + u[CONV2].param_off, a[CONV2], r->ws);
-    cl_bn_forward_relu_blocked(&u[BN2], r, p + u[BN2].param_off, b + u[BN2].buf_off, a[CONV2],
-                               xb, yb, saved + so[BN2]);
-    cl_from_blocked(yb, NULL, r->n, C, HW, y);
+    cl_bn_stats_blocked(&u[BN1], r, b + u[BN1].buf_off, a[CONV1], saved + so[BN1]);
+    const cl_blk_bn pro = fused_bn(l, BN1, p, saved, so, NULL);
+    if (r->train) {
+        float *yb = r->out_blocked ? y : r->ws; /* ws is free once conv2 is done */
+        cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, a[CONV2], NULL,
+                                   r->ws);
+        cl_bn_forward_relu_blocked(&u[BN2], r, p + u[BN2].param_off, b + u[BN2].buf_off,
+                                   a[CONV2], xb, yb, saved + so[BN2]);
+        if (!r->out_blocked) cl_from_blocked(yb, NULL, r->n, C, HW, y);
+        return;
+    }
+    cl_bn_stats_blocked(&u[BN2], r, b + u[BN2].buf_off, NULL, saved + so[BN2]);
+    const cl_blk_bn epi = fused_bn(l, BN2, p, saved, so, xb);
+    float *yb = r->out_blocked ? y : a[CONV2];
+    cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, yb, &epi, r->ws);
+    if (!r->out_blocked) cl_from_blocked(yb, NULL, r->n, C, HW, y);
 }
 
 static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
@@ -271,7 +307,11 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
     float *a[NSUB_MAX];
     for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
     const int blocked = blk_use_blocked(l, r);
+    CL_ASSERT(blocked || (!r->in_blocked && !r->out_blocked));
     saved[to] = (float)blocked;
+    saved[to + 1] = (float)r->in_blocked;
+    saved[to + 2] = (float)r->out_blocked;
+    saved[to + 3] = (float)(blocked && !r->train); /* conv2's output not stored */
     if (blocked) {
         blk_forward_blocked(l, r, p, b, x, y, saved, a, so, saved + xo);
         return;
@@ -293,27 +333,45 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
 }
 
 /* The blocked path's backward (buffers as blk_backward's): dy converted
- * into g2; bn2 (mask redone from conv2's output and the residual) writes
- * the shortcut gradient g and its dx in place over g2; conv2, bn1, conv1
- * pass the gradient between g1 and g2; dx = from_blocked(g1 + g). */
+ * into g2 (or read blocked); bn2 (mask redone from conv2's output and the
+ * residual) writes the shortcut gradient g and its dx into g2; conv2
+ * (its dW from bn1's apply redone on conv1's output), bn1, conv1 pass the
+ * gradient between g1 and g2; dx = g1 + g, converted to NCHW unless it
+ * goes back blocked. After an eval forward (fused bn2) conv2's output is
+ * recomputed first, into the saved area the forward left unwritten. */
 static void blk_backward_blocked(const cl_layer *l, const cl_run *rs, const float *p,
                                  const float *saved, const float *const *a, const int64_t *so,
                                  const float *xb, const float *dy, float *dx, float *dp,
-                                 float *g, float *g1, float *g2)
+                                 float *g, float *g1, float *g2, int recompute)
 {
     const cl_layer *u = l->sub;
     const cl_conv_dims d = blk_dims(l, rs->n);
     const int C = l->in.c, HW = l->in.h * l->in.w;
-    cl_to_blocked(dy, rs->n, C, HW, g2);
-    cl_bn_backward_relu_blocked(&u[BN2], rs, p + u[BN2].param_off, a[CONV2], xb, g2,
+    const cl_blk_bn pro = fused_bn(l, BN1, p, saved, so, NULL);
+    if (recompute)
+        cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, (float *)a[CONV2],
+                                   NULL, rs->ws);
+    const float *dyb = dy;
+    if (!rs->out_blocked) {
+        cl_to_blocked(dy, rs->n, C, HW, g2);
+        dyb = g2;
+    }
+    cl_bn_backward_relu_blocked(&u[BN2], rs, p + u[BN2].param_off, a[CONV2], xb, dyb,
                                 saved + so[BN2], g, g2, dp + u[BN2].param_off);
-    cl_blocked_conv_backward(&d, a[RELU1], p + u[CONV2].param_off, g2, g1,
-                             dp + u[CONV2].param_off, rs->ws);
+    cl_blocked_conv_backward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, g2, g1,
+                                dp + u[CONV2].param_off, rs->ws);
     cl_bn_backward_relu_blocked(&u[BN1], rs, p + u[BN1].param_off, a[CONV1], NULL, g1,
                                 saved + so[BN1], NULL, g2, dp + u[BN1].param_off);
     cl_blocked_conv_backward(&d, xb, p + u[CONV1].param_off, g2, dx ? g1 : NULL,
                              dp + u[CONV1].param_off, rs->ws);
-    if (dx) cl_from_blocked(g1, g, rs->n, C, HW, dx);
+    if (!dx) return;
+    if (!rs->in_blocked) {
+        cl_from_blocked(g1, g, rs->n, C, HW, dx);
+        return;
+    }
+    const int64_t nx = (int64_t)rs->n * C * HW;
+#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
+    for (int64_t i = 0; i < nx; i++) dx[i] = g1[i] + g[i];
 }
 
 static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
@@ -331,7 +389,9 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     rs.ws = r->ws + ((grad_floats(l, r->n) + 15) & ~(int64_t)15);
     CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
     if (saved[to] != 0.0f) { /* the forward ran blocked */
-        blk_backward_blocked(l, &rs, p, saved, a, so, saved + xo, dy, dx, dp, g, g1, g2);
+        CL_ASSERT(saved[to + 1] == (float)r->in_blocked && saved[to + 2] == (float)r->out_blocked);
+        blk_backward_blocked(l, &rs, p, saved, a, so, r->in_blocked ? x : saved + xo, dy, dx, dp,
+                             g, g1, g2, saved[to + 3] != 0.0f);
         return;
     }
     const cl_layer *u = l->sub;
@@ -380,4 +440,5 @@ const cl_layer_ops cl_block_ops = {
     .backward = blk_backward,
     .destroy = blk_destroy,
     .flops = blk_flops,
+    .blocked_io = blk_use_blocked,
 };

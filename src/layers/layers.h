@@ -50,5 +50,11 @@ void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float 
 void cl_bn_backward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p,
                                  const float *xb, const float *res, const float *dyb,
                                  const float *saved, float *gb, float *dxb, float *dp);
+/* The statistics phase of cl_bn_forward_relu_blocked alone: mean and
+ * invstd into saved (train: of xb, with the running update; eval: the
+ * running ones, xb not read), for an apply fused into a convolution
+ * (kernels_blocked.h cl_blk_bn); the backward is the same. */
+void cl_bn_stats_blocked(const cl_layer *l, const cl_run *r, float *b, const float *xb,
+                         float *saved);
 
 #endif

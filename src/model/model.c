@@ -173,6 +173,8 @@ static void free_acts(cl_model *m)
     cl_free(m->saved);
     cl_free(m->ws);
     cl_free(m->dbuf[0]);
+    cl_free(m->act_blocked);
+    m->act_blocked = NULL;
     m->acts = NULL;
     m->saved = m->ws = m->dbuf[0] = m->dbuf[1] = NULL;
     m->max_n = 0;
@@ -229,7 +231,8 @@ cl_status cl_model_alloc(cl_model *m, int max_n)
     m->saved = cl_alloc_array(nsaved, sizeof(float), "saved state");
     m->ws = cl_alloc_array(nws, sizeof(float), "workspace");
     m->dbuf[0] = cl_alloc_array(nd, sizeof(float), "activation gradients");
-    if (!m->acts || !act || !m->saved || !m->ws || !m->dbuf[0]) {
+    m->act_blocked = cl_alloc((size_t)m->nlayers, "activation layouts");
+    if (!m->acts || !act || !m->saved || !m->ws || !m->dbuf[0] || !m->act_blocked) {
         if (m->acts) m->acts[0] = act;
         free_acts(m);
         return CL_ENOMEM;
@@ -244,19 +247,62 @@ cl_status cl_model_alloc(cl_model *m, int max_n)
     return CL_OK;
 }
 
-const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
+static int tapped(const int *taps, int ntaps, int i)
+{
+    for (int k = 0; k < ntaps; k++)
+        if (taps[k] == i) return 1;
+    return 0;
+}
+
+/* Whether layer i can pass blocked tensors in this run (cl_run r as the
+ * layer will see it, without the layout fields). */
+static int can_block(const cl_model *m, int i, const cl_run *r)
+{
+    const cl_layer *l = &m->layers[i];
+    return ops_of(l)->blocked_io && ops_of(l)->blocked_io(l, r);
+}
+
+static cl_run layer_run(const cl_model *m, int i, int n, int train)
+{
+    cl_run r = {n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
+    r.in_blocked = i > 0 && m->act_blocked[i - 1];
+    r.out_blocked = m->act_blocked[i];
+    return r;
+}
+
+static const float *forward(cl_model *m, const float *x, int n, int train, int all,
+                            const int *taps, int ntaps)
 {
     CL_ASSERT(n >= 1 && n <= m->max_n);
-    cl_run r = {n, train, m->ws, m->bn_comm};
+    /* the layouts first: acts[i] stays blocked when layers i and i + 1
+     * both support it and the caller does not read it */
+    int prev = 0;
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        cl_run r = {n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
+        int can = !all && can_block(m, i, &r);
+        m->act_blocked[i] = can && prev && !tapped(taps, ntaps, i);
+        prev = can;
+    }
     const float *in = x;
     for (int i = 0; i < m->nlayers; i++) {
         cl_layer *l = &m->layers[i];
-        r.train = train && i >= m->eval_prefix;
+        cl_run r = layer_run(m, i, n, train);
         ops_of(l)->forward(l, &r, m->params + l->param_off, m->bufs + l->buf_off, in, m->acts[i],
                            m->saved + l->saved_off);
         in = m->acts[i];
     }
     return m->acts[m->nlayers - 1];
+}
+
+const float *cl_model_forward(cl_model *m, const float *x, int n, int train)
+{
+    return forward(m, x, n, train, 1, NULL, 0);
+}
+
+const float *cl_model_forward_taps(cl_model *m, const float *x, int n, int train,
+                                   const int *taps, int ntaps)
+{
+    return forward(m, x, n, train, 0, taps, ntaps);
 }
 
 /* Whether the backward runs ReLU layer i and the batch norm i - 1 before
@@ -278,7 +324,6 @@ void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n,
     int first = 0;
     while (first < m->nlayers && (!m->layers[first].nparams || m->layers[first].spec.frozen))
         first++;
-    cl_run r = {n, train, m->ws, m->bn_comm};
     const float *dy = dlogits;
     for (int i = m->nlayers - 1; i >= first; i--) {
         cl_layer *l = &m->layers[i];
@@ -286,13 +331,14 @@ void cl_model_backward(cl_model *m, const float *x, const float *dlogits, int n,
         float *dx = i == first ? NULL : m->dbuf[(i & 1) ^ (dy == m->dbuf[i & 1])];
         if (fuse_bn_relu(m, i, first)) { /* ReLU i and BN i - 1 in one kernel */
             l = &m->layers[--i];
-            r.train = train && i >= m->eval_prefix;
+            cl_run r = layer_run(m, i, n, train);
+            CL_ASSERT(!r.in_blocked && !r.out_blocked && !m->act_blocked[i + 1]);
             dx = i == first ? NULL : dx;
             cl_bn_backward_relu_layer(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x,
                                       m->acts[i + 1], m->saved + l->saved_off, dy, NULL, 0, dx,
                                       m->grads + l->param_off);
         } else {
-            r.train = train && i >= m->eval_prefix;
+            cl_run r = layer_run(m, i, n, train);
             ops_of(l)->backward(l, &r, m->params + l->param_off, i ? m->acts[i - 1] : x,
                                 m->acts[i], m->saved + l->saved_off, dy, dx,
                                 m->grads + l->param_off);

@@ -113,7 +113,8 @@ static cl_status split(cl_study *s, cl_model *m, int k, int epoch, const cl_loss
     sw->cache = cl_alloc_array((size_t)ds->n * (size_t)tap->dim, sizeof(float),
                                "multi-label feature cache");
     if (!sw->cache) st = CL_ENOMEM;
-    if (st == CL_OK) st = cl_train_forward_each(m, ds, s->o.bn_train, sweep_batch, sw);
+    if (st == CL_OK)
+        st = cl_train_forward_each_taps(m, ds, s->o.bn_train, &tap->layer, 1, sweep_batch, sw);
     if (st == CL_OK) {
         st = cl_mlab_analyze(sw->cache, ds->n, tap->dim, ds->yk, s->K, &s->mres[k]);
         if (st != CL_OK) {

@@ -58,7 +58,7 @@ cl_status cl_probe_layer_features(cl_model *m, const cl_train_data *ds, int laye
         return cl_error(CL_ENOMEM, "features of %lld x %lld floats: %s", (long long)ds->n,
                         (long long)c.dim, msg);
     }
-    cl_status st = cl_train_forward_each(m, ds, bn_train, take, &c);
+    cl_status st = cl_train_forward_each_taps(m, ds, bn_train, &layer, 1, take, &c);
     if (st != CL_OK) {
         cl_free(c.H);
         return st;

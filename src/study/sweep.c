@@ -66,6 +66,18 @@ static cl_status sweep_batch(void *user, const cl_model *m, const cl_batch *b)
     return CL_OK;
 }
 
+/* The forward passes of a sweep: only the tapped layers' outputs (and
+ * the logits) need the NCHW layout (cl_model_forward_taps). */
+static cl_status sweep_each(cl_model *m, const cl_train_data *view, int bn_train, sweep *sw)
+{
+    int taps[64], nt = 0;
+    for (int j = 0; j < sw->njobs && nt < 64; j++)
+        taps[nt++] = sw->jobs[j].tap->layer;
+    if (sw->njobs > 64) /* more taps than this list: every activation NCHW */
+        return cl_train_forward_each(m, view, bn_train, sweep_batch, sw);
+    return cl_train_forward_each_taps(m, view, bn_train, taps, nt, sweep_batch, sw);
+}
+
 /* Prefixes the analyzer's message with the epoch and the tap. */
 static cl_status tap_error(cl_status st, int epoch, const char *tap)
 {
@@ -169,7 +181,7 @@ static cl_status pass2_local(cl_study *s, cl_model *m, const cl_train_data *view
     }
     sw->pass = 2;
     if (need_sweep && view->n > 0)
-        CL_TRY(cl_train_forward_each(m, view, s->o.bn_train, sweep_batch, sw));
+        CL_TRY(sweep_each(m, view, s->o.bn_train, sw));
     return CL_OK;
 }
 
@@ -183,7 +195,7 @@ cl_status cl_study_split_analyze(cl_study *s, cl_model *m, const cl_train_data *
     sweep sw = {&view, 1, njobs, jobs, loss, 0, 0, 0};
     cl_status st = jobs_setup(s, ds, &view, shard, jobs, njobs, force_cache_last, epoch);
     if (st == CL_OK && view.n > 0)
-        st = cl_train_forward_each(m, &view, s->o.bn_train, sweep_batch, &sw);
+        st = sweep_each(m, &view, s->o.bn_train, &sw);
     if (shard) { /* every rank reaches the sums, or none does */
         CL_TRY(cl_study_agree(s, st));
         CL_TRY(reduce1(s, &sw, jobs, njobs));

@@ -55,7 +55,7 @@ cl_status cl_train_evaluate_khot(cl_model *m, const cl_train_data *ds, const cl_
     e.ds = ds;
     e.loss = loss;
     e.acc.K = K;
-    CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &e));
+    CL_TRY(cl_train_forward_each_taps(m, ds, 0, NULL, 0, eval_batch, &e)); /* logits only */
     cl_khot_acc_end(&e.acc, out);
     return CL_OK;
 }

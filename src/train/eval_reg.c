@@ -45,7 +45,7 @@ cl_status cl_train_evaluate_reg(cl_model *m, const cl_train_data *ds, const floa
     memset(&a, 0, sizeof a);
     a.k = k;
     a.t = t;
-    CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch_reg, &a));
+    CL_TRY(cl_train_forward_each_taps(m, ds, 0, NULL, 0, eval_batch_reg, &a)); /* the outputs only */
     *mean_loss = a.loss_sum / (double)a.n;
     *r2_mean = 0;
     for (int j = 0; j < k; j++) {

@@ -76,8 +76,16 @@ cl_status cl_train_check_fit(const cl_model *m, const cl_train_data *ds, const c
 /* Seed of the fixed visiting order of BN-train-mode passes. */
 #define BN_TRAIN_ORDER_SEED 0x62e6d5eedULL
 
-cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
-                                cl_batch_fn fn, void *user)
+/* ntaps < 0: every activation NCHW (cl_model_forward) */
+static const float *fwd(cl_model *m, const float *x, int n, int train, const int *taps,
+                        int ntaps)
+{
+    return ntaps < 0 ? cl_model_forward(m, x, n, train)
+                     : cl_model_forward_taps(m, x, n, train, taps, ntaps);
+}
+
+static cl_status forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
+                              const int *taps, int ntaps, cl_batch_fn fn, void *user)
 {
     if (m->max_n < 1)
         return cl_error(CL_EINVAL, "forward pass: model has no batch buffers");
@@ -114,7 +122,7 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
                        sizeof(float) * (size_t)dim);
                 by[i] = Y[idx[i]];
             }
-            cl_model_forward(m, bx, n, 1);
+            fwd(m, bx, n, 1, taps, ntaps);
             cl_batch batch = {first, n, bx, by, idx};
             st = fn(user, m, &batch);
             first += n;
@@ -123,7 +131,7 @@ cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_tra
     } else {
         for (int64_t first = 0; first < N && st == CL_OK; first += m->max_n) {
             int n = (int)(N - first < m->max_n ? N - first : m->max_n);
-            cl_model_forward(m, X + first * dim, n, 0);
+            fwd(m, X + first * dim, n, 0, taps, ntaps);
             cl_batch batch = {first, n, X + first * dim, Y + first, NULL};
             st = fn(user, m, &batch);
         }
@@ -134,6 +142,18 @@ done:
     cl_free(bx);
     cl_free(by);
     return st;
+}
+
+cl_status cl_train_forward_each(cl_model *m, const cl_train_data *ds, int bn_train,
+                                cl_batch_fn fn, void *user)
+{
+    return forward_each(m, ds, bn_train, NULL, -1, fn, user);
+}
+
+cl_status cl_train_forward_each_taps(cl_model *m, const cl_train_data *ds, int bn_train,
+                                     const int *taps, int ntaps, cl_batch_fn fn, void *user)
+{
+    return forward_each(m, ds, bn_train, taps, ntaps < 0 ? 0 : ntaps, fn, user);
 }
 
 typedef struct {
@@ -192,7 +212,7 @@ cl_status cl_train_evaluate_classes(cl_model *m, const cl_train_data *ds, const 
         memset(correct_k, 0, sizeof(int64_t) * (size_t)K);
         memset(count_k, 0, sizeof(int64_t) * (size_t)K);
     }
-    CL_TRY(cl_train_forward_each(m, ds, 0, eval_batch, &a));
+    CL_TRY(cl_train_forward_each_taps(m, ds, 0, NULL, 0, eval_batch, &a)); /* logits only */
     *mean_loss = a.loss_sum / (double)a.n;
     *acc = (double)a.correct / (double)a.n;
     return CL_OK;
