@@ -213,6 +213,45 @@ Test(conv_blocked, dw_without_dx, .timeout = TC_TIMEOUT)
         cl_free(all[i]);
 }
 
+/* Outputs of 6 MiB and more are written with non-temporal stores
+ * (conv_blocked.c STREAM_BYTES), smaller ones normally; every tile is
+ * computed on its own, so a batch of 100 at 16 x 32 x 32 (6.25 MiB out,
+ * streamed) must give the bits of its two halves (3.1 MiB each, not), in
+ * the forward and in dx; with the BN input and output applies as well. */
+Test(conv_blocked, streamed_outputs_same_bits, .timeout = TC_TIMEOUT)
+{
+    need_avx512();
+    cl_rng r;
+    cl_rng_seed(&r, 777);
+    const int N = 100, C = 16, H = 32;
+    const int64_t per = (int64_t)C * H * H, n = N * per, nw = (int64_t)C * C * 9;
+    cl_conv_dims d = cl_conv_dims_make(N, C, H, H, C, 3, 1, 1),
+                 h = cl_conv_dims_make(N / 2, C, H, H, C, 3, 1, 1);
+    float *xb = tc_randn(n, &r, 1, 0), *res = tc_randn(n, &r, 1, 0), *W = tc_randn(nw, &r, 1, 0);
+    float *gm = tc_randn(C, &r, 1, 1), *bt = tc_randn(C, &r, 1, 0), *mu = tc_randn(C, &r, 1, 0),
+          *is = tc_randn(C, &r, 0.1, 1);
+    const cl_blk_bn pro = {gm, bt, mu, is, NULL, 1}, epi = {gm, bt, mu, is, res, 1};
+    float *ws = arr(cl_blocked_conv_ws_floats(&d), NAN), *dW = arr(nw, 0);
+    float *ya = arr(n, NAN), *yb = arr(n, NAN), *dxa = arr(n, NAN), *dxb = arr(n, NAN);
+    for (int fused = 0; fused < 2; fused++) {
+        const cl_blk_bn *p = fused ? &pro : NULL, *e = fused ? &epi : NULL;
+        cl_blocked_conv_forward_bn(&d, xb, p, W, ya, e, ws);
+        cl_blocked_conv_backward_bn(&d, xb, p, W, res, dxa, dW, ws);
+        for (int k = 0; k < 2; k++) {
+            const cl_blk_bn eh = {gm, bt, mu, is, res + k * (N / 2) * per, 1};
+            cl_blocked_conv_forward_bn(&h, xb + k * (N / 2) * per, p, W, yb + k * (N / 2) * per,
+                                       fused ? &eh : NULL, ws);
+            cl_blocked_conv_backward_bn(&h, xb + k * (N / 2) * per, p, W,
+                                        res + k * (N / 2) * per, dxb + k * (N / 2) * per, dW, ws);
+        }
+        cr_assert(memcmp(ya, yb, sizeof(float) * (size_t)n) == 0, "forward, fused %d", fused);
+        cr_assert(memcmp(dxa, dxb, sizeof(float) * (size_t)n) == 0, "dx, fused %d", fused);
+    }
+    float *all[] = {xb, res, W, gm, bt, mu, is, ws, dW, ya, yb, dxa, dxb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cl_free(all[i]);
+}
+
 /* The conversions are exact inverses and put channel c of pixel i of image
  * n at ((n * C/16 + c/16) * HW + i) * 16 + c % 16. */
 Test(conv_blocked, layout_round_trip)

@@ -147,11 +147,18 @@ int cl_conv_env(void);
 typedef struct {
     int N, C, OC, H, W, ntw, Tn, T;
     int64_t vs, ms;
+    int stream; /* the output transform writes with non-temporal stores */
 } cl_bplan;
 
 /* V <- B^T d B of chunk ci's tiles of xb [N][C/16][H][W][16], the BN
- * apply pro on every pixel read unless NULL */
-void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V, const cl_blk_bn *pro);
+ * apply pro on every pixel read unless NULL; R: scratch of
+ * cl_blk_rows_floats(p) floats (a tile-row's input rows, padded) */
+void cl_blk_in_tf(const cl_bplan *p, const float *xb, int ci, float *V, float *R,
+                  const cl_blk_bn *pro);
+static inline int64_t cl_blk_rows_floats(const cl_bplan *p)
+{
+    return (int64_t)(p->C > p->OC ? p->C : p->OC) / 16 * 6 * (4 * p->ntw + 2) * 16;
+}
 /* Z <- A g A^T of chunk ci's 4x4 tiles of dyb [N][OC/16][H][W][16] */
 void cl_blk_dy_tf(const cl_bplan *p, const float *dyb, int ci, float *Z);
 /* M[xi] [T][OC] = V[xi] [T][C] @ U[xi] [C][OC] for the 36 positions */
