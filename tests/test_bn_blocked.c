@@ -24,9 +24,10 @@
 #include "dense_common.h"
 
 /* N, C, HW: one channel block (ResNet-20 stage 1) and several, planes of
- * 16 to 1024 pixels, sizes under and over the OpenMP threshold */
+ * 16 to 1024 pixels, sizes under and over the OpenMP threshold, and one of
+ * 6.25 MiB (outputs written with non-temporal stores, bn_blocked.c) */
 static const int SH[][3] = {
-    {3, 16, 16}, {2, 32, 64}, {5, 48, 32}, {4, 16, 1024}, {3, 64, 64}};
+    {3, 16, 16}, {2, 32, 64}, {5, 48, 32}, {4, 16, 1024}, {3, 64, 64}, {100, 16, 1024}};
 #define NSH ((int)(sizeof SH / sizeof SH[0]))
 
 static void need_avx512(void)

@@ -61,6 +61,23 @@ AVX512_INLINE void store_halves(const __m512d *a, double *dst)
     _mm512_storeu_pd(dst + 8, a[1]);
 }
 
+/* Outputs of STREAM_BYTES or more are written with non-temporal stores
+ * (no read of each line before its write; conv_blocked.c does the same),
+ * and a fence ends each thread's share. */
+#define STREAM_BYTES (6 << 20)
+static int streamed(int N, int C, int64_t HW)
+{
+    return (double)N * C * HW * sizeof(float) >= STREAM_BYTES;
+}
+
+AVX512_INLINE void put(float *p, __m512 v, int nt)
+{
+    if (nt)
+        _mm512_stream_ps(p, v);
+    else
+        _mm512_storeu_ps(p, v);
+}
+
 static const float *pixel(const float *b, int C, int64_t HW, int n, int cb, int64_t i)
 {
     return b + (((int64_t)n * (C / 16) + cb) * HW + i) * 16;
@@ -99,6 +116,7 @@ AVX512 static void apply_all(const float *xb, const float *res, float *yb, const
     const int CB = C / 16;
     const int64_t per = HW / 16, nblk = (int64_t)N * CB * per;
     const __m512 zero = _mm512_setzero_ps();
+    const int nt = streamed(N, C, HW);
 #pragma omp for schedule(static)
     for (int64_t q = 0; q < nblk; q++) {
         const int64_t nc = q / per, i0 = q % per * 16;
@@ -112,9 +130,10 @@ AVX512 static void apply_all(const float *xb, const float *res, float *yb, const
         for (int j = 0; j < 16; j++) {
             __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + 16 * j), m), k), b);
             if (r) v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * j));
-            _mm512_storeu_ps(y + 16 * j, relu ? _mm512_max_ps(zero, v) : v); /* NaN, -0 kept */
+            put(y + 16 * j, relu ? _mm512_max_ps(zero, v) : v, nt); /* NaN, -0 kept */
         }
     }
+    if (nt) _mm_sfence();
 }
 #endif
 
@@ -202,6 +221,7 @@ AVX512_INLINE void masked(const bwd_args *A, int n, int cb, int64_t i0, __m512 *
 AVX512 static void grad_part(const bwd_args *A, int t, int T, double *s, double *sx)
 {
     const int n0 = (int)((int64_t)A->N * t / T), n1 = (int)((int64_t)A->N * (t + 1) / T);
+    const int nt = A->gb && streamed(A->N, A->C, A->HW);
     for (int cb = 0; cb < A->C / 16; cb++) {
         const __m512 mu = _mm512_loadu_ps(A->mean + 16 * cb);
         __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, b[2] = {a[0], a[0]};
@@ -214,7 +234,7 @@ AVX512 static void grad_part(const bwd_args *A, int t, int T, double *s, double 
                 for (int j = 0; j < 16; j++) {
                     fs = _mm512_add_ps(fs, g[j]);
                     fsx = _mm512_add_ps(fsx, _mm512_mul_ps(g[j], _mm512_sub_ps(x[j], mu)));
-                    if (go) _mm512_storeu_ps(go + 16 * j, g[j]);
+                    if (go) put(go + 16 * j, g[j], nt);
                 }
                 add_wide(fs, a);
                 add_wide(fsx, b);
@@ -222,6 +242,7 @@ AVX512 static void grad_part(const bwd_args *A, int t, int T, double *s, double 
         store_halves(a, s + 16 * cb);
         store_halves(b, sx + 16 * cb);
     }
+    if (nt) _mm_sfence();
 }
 
 /* dx = a g + b (x - mu) + c over blocks of 16 pixels (dxb may be dyb) */
@@ -229,6 +250,7 @@ AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv, 
 {
     const int CB = A->C / 16;
     const int64_t per = A->HW / 16, nblk = (int64_t)A->N * CB * per;
+    const int nt = streamed(A->N, A->C, A->HW);
 #pragma omp for schedule(static)
     for (int64_t q = 0; q < nblk; q++) {
         const int64_t nc = q / per, i0 = q % per * 16;
@@ -240,11 +262,13 @@ AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv, 
         float *dp = (float *)pixel(A->dxb, A->C, A->HW, n, cb, i0);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
-            _mm512_storeu_ps(dp + 16 * j,
-                             _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, g[j]),
-                                                         _mm512_mul_ps(b, _mm512_sub_ps(x[j], mu))),
-                                           c));
+            put(dp + 16 * j,
+                _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, g[j]),
+                                            _mm512_mul_ps(b, _mm512_sub_ps(x[j], mu))),
+                              c),
+                nt);
     }
+    if (nt) _mm_sfence();
 }
 #endif
 
