@@ -227,13 +227,14 @@ typedef struct {
     float *y, *dx, *grads, *bufs;
 } block_out;
 
-/* One block (identity, C channels, H x W, batch n) forward + backward from
- * a fixed state; train or eval mode. */
-static block_out run_block(int C, int H, int W, int n, int train, const char *conv_env)
+/* One block (C channels in, OC out, stride S, H x W, batch n: identity or
+ * projection) forward + backward from a fixed state; train or eval mode. */
+static block_out run_block(int C, int OC, int S, int H, int W, int n, int train,
+                           const char *conv_env)
 {
     cl_layer_spec s;
     memset(&s, 0, sizeof s);
-    s.kind = CL_LAYER_BLOCK, s.out = C, s.stride = 1;
+    s.kind = CL_LAYER_BLOCK, s.out = OC, s.stride = S;
     cl_rng r;
     cl_rng_seed(&r, 31);
     cl_model *m = NULL;
@@ -241,9 +242,9 @@ static block_out run_block(int C, int H, int W, int n, int train, const char *co
     cr_assert_eq(cl_model_alloc(m, n), CL_OK, "%s", cl_errmsg());
     for (int64_t i = 0; i < m->nparams; i++) m->params[i] += 0.2f * (float)cl_rng_normal(&r);
     for (int64_t i = 0; i < m->nbufs; i++) m->bufs[i] += 0.1f * (float)cl_rng_uniform(&r);
-    const int64_t nx = (int64_t)n * C * H * W;
-    float *x = tc_randn(nx, &r, 1, 0.2), *dy = tc_randn(nx, &r, 1, 0);
-    block_out o = {nans(nx), nans(nx), nans(m->nparams), nans(m->nbufs)};
+    const int64_t nx = (int64_t)n * C * H * W, ny = (int64_t)n * cl_shape_size(m->layers[0].out);
+    float *x = tc_randn(nx, &r, 1, 0.2), *dy = tc_randn(ny, &r, 1, 0);
+    block_out o = {nans(ny), nans(nx), nans(m->nparams), nans(m->nbufs)};
     if (conv_env) setenv("COLLAPSE_CONV", conv_env, 1);
     cl_layer *l = &m->layers[0];
     const cl_layer_ops *ops = cl_layer_ops_table[l->spec.kind];
@@ -265,19 +266,28 @@ Test(bn_blocked, block_matches_nchw_path)
     const char *e = getenv("COLLAPSE_CONV");
     if (cl_isa_current() != CL_ISA_AVX512 || (e && *e && strcmp(e, "auto")))
         cr_skip_test("the blocked path needs AVX-512 and COLLAPSE_CONV=auto");
-    const int shapes[][4] = {{16, 8, 8, 4}, {32, 4, 4, 6}, {16, 32, 32, 2}, {64, 8, 8, 3}};
-    for (int t = 0; t < 4; t++)
+    /* C, OC, stride, H, W, n: identity blocks, projections (conv2, the BNs
+     * and the residual blocked; strided conv1 and shortcut NCHW) */
+    const int shapes[][6] = {{16, 16, 1, 8, 8, 4},  {32, 32, 1, 4, 4, 6}, {16, 16, 1, 32, 32, 2},
+                             {64, 64, 1, 8, 8, 3},  {16, 32, 2, 8, 8, 3}, {16, 32, 2, 32, 32, 2},
+                             {32, 64, 2, 16, 16, 2}, {16, 32, 1, 8, 8, 2}};
+    for (int t = 0; t < 8; t++)
         for (int train = 0; train < 2; train++) {
-            const int C = shapes[t][0], H = shapes[t][1], W = shapes[t][2], n = shapes[t][3];
-            const int64_t nx = (int64_t)n * C * H * W, np = 2 * (9 * (int64_t)C * C + 2 * C);
-            block_out b = run_block(C, H, W, n, train, NULL);
-            block_out r = run_block(C, H, W, n, train, "winograd");
-            cr_assert_not(same_bits(b.y, r.y, nx), "C%d %dx%d: the blocked path did not run", C,
-                          H, W);
-            expect_near("block y", b.y, r.y, nx, 1e-4);
+            const int C = shapes[t][0], OC = shapes[t][1], S = shapes[t][2], H = shapes[t][3],
+                      W = shapes[t][4], n = shapes[t][5];
+            const int OH = (H - 1) / S + 1, OW = (W - 1) / S + 1;
+            const int64_t nx = (int64_t)n * C * H * W, ny = (int64_t)n * OC * OH * OW;
+            const int64_t np = 9 * (int64_t)OC * (C + OC) + 4 * OC +
+                               (C != OC || S != 1 ? (int64_t)OC * C + 2 * OC : 0);
+            const int64_t nb = 4 * OC + (C != OC || S != 1 ? 2 * OC : 0);
+            block_out b = run_block(C, OC, S, H, W, n, train, NULL);
+            block_out r = run_block(C, OC, S, H, W, n, train, "winograd");
+            cr_assert_not(same_bits(b.y, r.y, ny), "C%d->%d %dx%d: the blocked path did not run",
+                          C, OC, H, W);
+            expect_near("block y", b.y, r.y, ny, 1e-4);
             expect_near("block dx", b.dx, r.dx, nx, 1e-4);
             expect_near("block grads", b.grads, r.grads, np, 1e-4);
-            expect_near("block running stats", b.bufs, r.bufs, 4 * C, 1e-5);
+            expect_near("block running stats", b.bufs, r.bufs, nb, 1e-5);
             float *all[] = {b.y, b.dx, b.grads, b.bufs, r.y, r.dx, r.grads, r.bufs};
             for (size_t i = 0; i < sizeof all / sizeof *all; i++) cl_free(all[i]);
         }

@@ -23,12 +23,14 @@ static int blocked_here(void)
 
 enum { NL = 7, K = 10 };
 
-/* block16, block16, block16, block32 (projection), gap, flatten, linear */
+/* block16, block16, block32 (projection, stride 2), block32, gap,
+ * flatten, linear on 16 x 8 x 8 */
 static cl_model *make(int n)
 {
     cl_layer_spec s[NL];
     memset(s, 0, sizeof s);
-    for (int i = 0; i < 4; i++) s[i].kind = CL_LAYER_BLOCK, s[i].out = i < 3 ? 16 : 32;
+    for (int i = 0; i < 4; i++) s[i].kind = CL_LAYER_BLOCK, s[i].out = i < 2 ? 16 : 32;
+    s[2].stride = 2;
     s[4].kind = CL_LAYER_GAP;
     s[5].kind = CL_LAYER_FLATTEN;
     s[6].kind = CL_LAYER_LINEAR, s[6].out = K, s[6].bias = 1;
@@ -103,9 +105,10 @@ static void compare(int n, const int *taps, int ntaps, int tap_layer, const char
     same(a.tap, b.tap, nt, what);
     same(a.grads, b.grads, np, what);
     same(a.bufs, b.bufs, nb, what);
-    /* blocks 0..2 are identity blocks, 3 a projection (NCHW only) */
+    /* identity blocks take and give blocked tensors, the projection (2)
+     * gives them: blocked are 0 -> 1 and 2 -> 3 */
     for (int i = 0; i < NL; i++) {
-        int want = blocked_here() && i < 2;
+        int want = blocked_here() && (i == 0 || i == 2);
         for (int k = 0; k < ntaps; k++) want &= taps[k] != i;
         cr_assert_eq(b.blocked[i], want, "%s: layer %d blocked %d, expected %d", what, i,
                      b.blocked[i], want);
@@ -115,7 +118,7 @@ static void compare(int n, const int *taps, int ntaps, int tap_layer, const char
 
 Test(model_layout, blocked_between_blocks_gives_the_same_bits)
 {
-    compare(3, NULL, 0, 2, "logits only");
+    compare(3, NULL, 0, 3, "logits only"); /* layer 3 feeds the pool: NCHW */
 }
 
 Test(model_layout, a_tapped_activation_stays_nchw)
@@ -124,4 +127,6 @@ Test(model_layout, a_tapped_activation_stays_nchw)
     compare(4, taps, 3, 1, "tap on block 1");
     const int t0[] = {0};
     compare(2, t0, 1, 0, "tap on block 0");
+    const int t2[] = {2};
+    compare(3, t2, 1, 2, "tap on the projection");
 }

@@ -99,6 +99,8 @@ enum {
 
 typedef struct cl_layer cl_layer;
 
+enum { CL_BLOCKED_IN = 1, CL_BLOCKED_OUT = 2 }; /* cl_layer_ops.blocked_io */
+
 /* Per-call context handed to forward/backward. */
 typedef struct {
     int n;     /* batch size of this call (<= the size the model was allocated for) */
@@ -141,8 +143,9 @@ typedef struct {
     void (*destroy)(cl_layer *l);
     /* Multiply-adds per sample in forward (for FLOP reports). */
     int64_t (*flops)(const cl_layer *l);
-    /* Whether this layer can take x and give y in the channel-blocked
-     * layout in run r (cl_run.in_blocked / out_blocked). May be NULL: never. */
+    /* Whether this layer can take x (CL_BLOCKED_IN) and give y
+     * (CL_BLOCKED_OUT) in the channel-blocked layout in run r
+     * (cl_run.in_blocked / out_blocked). May be NULL: never. */
     int (*blocked_io)(const cl_layer *l, const cl_run *r);
 } cl_layer_ops;
 

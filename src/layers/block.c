@@ -35,11 +35,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collapse/kernels_blocked.h"
+#include "block_internal.h"
 #include "collapse/mem.h"
-#include "layers.h"
 
-enum { CONV1, BN1, RELU1, CONV2, BN2, SC_CONV, SC_BN, NSUB_MAX };
 #define PAR_MIN 32768
 
 static int blk_stride(const cl_layer *l) { return l->spec.stride ? l->spec.stride : 1; }
@@ -160,7 +158,6 @@ static int keeps_out(int i) { return i != BN1 && i != BN2; }
  * stored (an eval forward, fused); and,
  * for blocks that can run blocked (below), the blocked input at *xb_off
  * (A floats; -1 otherwise). */
-static int blk_shape_blocked(const cl_layer *l);
 static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off,
                             int64_t *tag_off, int64_t *xb_off)
 {
@@ -177,35 +174,20 @@ static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t 
     off = (off + 15) & ~(int64_t)15;
     if (tag_off) *tag_off = off;
     off += 16;
-    if (xb_off) *xb_off = blk_shape_blocked(l) ? off : -1;
-    return off + (blk_shape_blocked(l) ? A : 0);
+    if (xb_off) *xb_off = cl_block_shape_blocked(l) ? off : -1;
+    return off + (cl_block_shape_blocked(l) ? A : 0);
 }
 
-/* The channel-blocked path (kernels_blocked.h, docs/blocked-layout.md):
- * identity blocks whose channels are a multiple of 16 and planes a multiple
- * of 16 pixels, when the convs' gate admits them (AVX-512, COLLAPSE_CONV
- * auto) and BN is not synchronised. The block converts x (kept for conv1's
- * dW and as bn2's residual), runs conv1, bn1 + ReLU, conv2, bn2 + residual
- * + ReLU blocked, and converts the output back; the backward converts dy
- * and, in the residual add, dx. Three conversion passes per step (about
- * 0.4 ms each at 128 x 16 x 32 x 32 on one core) instead of NCHW reads and
- * writes inside the BN passes, which were 2.5x slower than bn.c. */
-static cl_conv_dims blk_dims(const cl_layer *l, int n)
+/* The pointers into the saved area for batch n (*tag_off: the tag). */
+static cl_block_state state(const cl_layer *l, int n, float *saved, int64_t *tag_off)
 {
-    return cl_conv_dims_make(n, l->in.c, l->in.h, l->in.w, l->out.c, 3, 1, 1);
-}
-
-static int blk_shape_blocked(const cl_layer *l)
-{
-    cl_conv_dims d = blk_dims(l, 1);
-    return l->nsub == SC_CONV && l->in.c == l->out.c && (l->in.h * l->in.w) % 16 == 0 &&
-           cl_blocked_conv_shape_ok(&d);
-}
-
-static int blk_use_blocked(const cl_layer *l, const cl_run *r)
-{
-    cl_conv_dims d = blk_dims(l, r->n);
-    return blk_shape_blocked(l) && cl_blocked_conv_ok(&d) && !cl_bn_sync_on(r);
+    int64_t oo[NSUB_MAX], xo;
+    cl_block_state s;
+    saved_layout(l, n, oo, s.so, tag_off, &xo);
+    for (int i = 0; i < NSUB_MAX; i++) s.a[i] = i < l->nsub && keeps_out(i) ? saved + oo[i] : NULL;
+    s.saved = saved;
+    s.xbs = xo >= 0 ? saved + xo : NULL;
+    return s;
 }
 
 static int64_t blk_saved(const cl_layer *l, int n)
@@ -226,105 +208,53 @@ static int64_t blk_ws(const cl_layer *l, int n)
         int64_t w = cl_layer_ops_table[u->spec.kind]->ws_floats(u, n);
         if (w > m) m = w;
     }
-    if (blk_shape_blocked(l)) {
-        cl_conv_dims d = blk_dims(l, n);
-        if (cl_blocked_conv_ws_floats(&d) > m) m = cl_blocked_conv_ws_floats(&d);
-    }
+    if (cl_block_blocked_ws(l, n) > m) m = cl_block_blocked_ws(l, n);
     return grad_floats(l, n) + ((m + 15) & ~(int64_t)15);
 }
 
-static void sub_forward(const cl_layer *l, int i, const cl_run *r, const float *p, float *b,
-                        const float *x, float *y, float *saved)
+void cl_block_sub_forward(const cl_layer *l, int i, const cl_run *r, const float *p, float *b,
+                          const float *x, float *y, float *saved)
 {
     const cl_layer *u = &l->sub[i];
     cl_layer_ops_table[u->spec.kind]->forward(u, r, p + u->param_off, b + u->buf_off, x, y,
                                               saved);
 }
 
-static void sub_backward(const cl_layer *l, int i, const cl_run *r, const float *p,
-                         const float *x, const float *y, const float *saved, const float *dy,
-                         float *dx, float *dp)
+void cl_block_sub_backward(const cl_layer *l, int i, const cl_run *r, const float *p,
+                           const float *x, const float *y, const float *saved, const float *dy,
+                           float *dx, float *dp)
 {
     const cl_layer *u = &l->sub[i];
     cl_layer_ops_table[u->spec.kind]->backward(u, r, p + u->param_off, x, y, saved, dy, dx,
                                                dp + u->param_off);
 }
 
-/* bn1 or bn2 as an apply fused into a blocked convolution (its mean and
- * invstd in its saved area), with ReLU. */
-static cl_blk_bn fused_bn(const cl_layer *l, int i, const float *p, const float *saved,
-                          const int64_t *so, const float *res)
-{
-    const cl_layer *u = &l->sub[i];
-    const float *g = p + u->param_off, *st = saved + so[i];
-    return (cl_blk_bn){g, g + u->in.c, st, st + u->in.c, res, 1};
-}
-
-/* x and y may come and go blocked (cl_run.in_blocked / out_blocked): a
- * blocked x is used as xb in place (the model keeps acts[i - 1] until the
- * backward), a blocked y is written directly. bn1's apply + ReLU runs
- * inside conv2's input transform (relu1's output is never stored; conv2's
- * dW redoes it the same way). Train: bn1's statistics, conv2, then bn2 +
- * residual + ReLU as a pass. Eval: bn2 + residual + ReLU inside conv2's
- * output transform as well (the tag's fourth float says so: conv2's
- * output is then not stored, and a backward recomputes it). */
-static void blk_forward_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
-                                const float *x, float *y, float *saved, float *const *a,
-                                const int64_t *so, float *xb_saved)
-{
-    const cl_layer *u = l->sub;
-    const cl_conv_dims d = blk_dims(l, r->n);
-    const int C = l->in.c, HW = l->in.h * l->in.w;
-    const float *xb = x;
-    if (!r->in_blocked) {
-        cl_to_blocked(x, r->n, C, HW, xb_saved);
-        xb = xb_saved;
-    }
-    cl_blocked_conv_forward(&d, xb, p + u[CONV1].param_off, a[CONV1], r->ws);
-    cl_bn_stats_blocked(&u[BN1], r, b + u[BN1].buf_off, a[CONV1], saved + so[BN1]);
-    const cl_blk_bn pro = fused_bn(l, BN1, p, saved, so, NULL);
-    if (r->train) {
-        float *yb = r->out_blocked ? y : r->ws; /* ws is free once conv2 is done */
-        cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, a[CONV2], NULL,
-                                   r->ws);
-        cl_bn_forward_relu_blocked(&u[BN2], r, p + u[BN2].param_off, b + u[BN2].buf_off,
-                                   a[CONV2], xb, yb, saved + so[BN2]);
-        if (!r->out_blocked) cl_from_blocked(yb, NULL, r->n, C, HW, y);
-        return;
-    }
-    cl_bn_stats_blocked(&u[BN2], r, b + u[BN2].buf_off, NULL, saved + so[BN2]);
-    const cl_blk_bn epi = fused_bn(l, BN2, p, saved, so, xb);
-    float *yb = r->out_blocked ? y : a[CONV2];
-    cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, yb, &epi, r->ws);
-    if (!r->out_blocked) cl_from_blocked(yb, NULL, r->n, C, HW, y);
-}
-
 static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                         const float *x, float *y, float *saved)
 {
-    int64_t oo[NSUB_MAX], so[NSUB_MAX], to, xo;
-    saved_layout(l, r->n, oo, so, &to, &xo);
-    float *a[NSUB_MAX];
-    for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
-    const int blocked = blk_use_blocked(l, r);
+    int64_t to;
+    cl_block_state s = state(l, r->n, saved, &to);
+    float *const *a = s.a;
+    const int64_t *so = s.so;
+    const int blocked = cl_block_use_blocked(l, r);
     CL_ASSERT(blocked || (!r->in_blocked && !r->out_blocked));
     saved[to] = (float)blocked;
     saved[to + 1] = (float)r->in_blocked;
     saved[to + 2] = (float)r->out_blocked;
     saved[to + 3] = (float)(blocked && !r->train); /* conv2's output not stored */
     if (blocked) {
-        blk_forward_blocked(l, r, p, b, x, y, saved, a, so, saved + xo);
+        cl_block_forward_blocked(l, r, p, b, x, y, &s);
         return;
     }
     const cl_layer *u = l->sub;
-    sub_forward(l, CONV1, r, p, b, x, a[CONV1], saved + so[CONV1]);
+    cl_block_sub_forward(l, CONV1, r, p, b, x, a[CONV1], saved + so[CONV1]);
     cl_bn_forward_relu(&u[BN1], r, p + u[BN1].param_off, b + u[BN1].buf_off, a[CONV1], NULL,
                        a[RELU1], saved + so[BN1]);
-    sub_forward(l, CONV2, r, p, b, a[RELU1], a[CONV2], saved + so[CONV2]);
+    cl_block_sub_forward(l, CONV2, r, p, b, a[RELU1], a[CONV2], saved + so[CONV2]);
     const float *sc = x;
     if (l->nsub > SC_CONV) {
-        sub_forward(l, SC_CONV, r, p, b, x, a[SC_CONV], saved + so[SC_CONV]);
-        sub_forward(l, SC_BN, r, p, b, a[SC_CONV], a[SC_BN], saved + so[SC_BN]);
+        cl_block_sub_forward(l, SC_CONV, r, p, b, x, a[SC_CONV], saved + so[SC_CONV]);
+        cl_block_sub_forward(l, SC_BN, r, p, b, a[SC_CONV], a[SC_BN], saved + so[SC_BN]);
         sc = a[SC_BN];
     }
     /* y = relu(bn2(conv2) + shortcut) in one pass */
@@ -332,56 +262,16 @@ static void blk_forward(const cl_layer *l, const cl_run *r, const float *p, floa
                        saved + so[BN2]);
 }
 
-/* The blocked path's backward (buffers as blk_backward's): dy converted
- * into g2 (or read blocked); bn2 (mask redone from conv2's output and the
- * residual) writes the shortcut gradient g and its dx into g2; conv2
- * (its dW from bn1's apply redone on conv1's output), bn1, conv1 pass the
- * gradient between g1 and g2; dx = g1 + g, converted to NCHW unless it
- * goes back blocked. After an eval forward (fused bn2) conv2's output is
- * recomputed first, into the saved area the forward left unwritten. */
-static void blk_backward_blocked(const cl_layer *l, const cl_run *rs, const float *p,
-                                 const float *saved, const float *const *a, const int64_t *so,
-                                 const float *xb, const float *dy, float *dx, float *dp,
-                                 float *g, float *g1, float *g2, int recompute)
-{
-    const cl_layer *u = l->sub;
-    const cl_conv_dims d = blk_dims(l, rs->n);
-    const int C = l->in.c, HW = l->in.h * l->in.w;
-    const cl_blk_bn pro = fused_bn(l, BN1, p, saved, so, NULL);
-    if (recompute)
-        cl_blocked_conv_forward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, (float *)a[CONV2],
-                                   NULL, rs->ws);
-    const float *dyb = dy;
-    if (!rs->out_blocked) {
-        cl_to_blocked(dy, rs->n, C, HW, g2);
-        dyb = g2;
-    }
-    cl_bn_backward_relu_blocked(&u[BN2], rs, p + u[BN2].param_off, a[CONV2], xb, dyb,
-                                saved + so[BN2], g, g2, dp + u[BN2].param_off);
-    cl_blocked_conv_backward_bn(&d, a[CONV1], &pro, p + u[CONV2].param_off, g2, g1,
-                                dp + u[CONV2].param_off, rs->ws);
-    cl_bn_backward_relu_blocked(&u[BN1], rs, p + u[BN1].param_off, a[CONV1], NULL, g1,
-                                saved + so[BN1], NULL, g2, dp + u[BN1].param_off);
-    cl_blocked_conv_backward(&d, xb, p + u[CONV1].param_off, g2, dx ? g1 : NULL,
-                             dp + u[CONV1].param_off, rs->ws);
-    if (!dx) return;
-    if (!rs->in_blocked) {
-        cl_from_blocked(g1, g, rs->n, C, HW, dx);
-        return;
-    }
-    const int64_t nx = (int64_t)rs->n * C * HW;
-#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
-    for (int64_t i = 0; i < nx; i++) dx[i] = g1[i] + g[i];
-}
-
 static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
                          const float *y, const float *saved, const float *dy, float *dx,
                          float *dp)
 {
-    int64_t oo[NSUB_MAX], so[NSUB_MAX], to, xo;
-    saved_layout(l, r->n, oo, so, &to, &xo);
-    const float *a[NSUB_MAX];
-    for (int i = 0; i < l->nsub; i++) a[i] = keeps_out(i) ? saved + oo[i] : NULL;
+    int64_t to;
+    /* the saved area is the block's own: a backward after an eval forward
+     * recomputes conv2's output into it (block_blocked.c) */
+    cl_block_state s = state(l, r->n, (float *)saved, &to);
+    float *const *a = s.a;
+    const int64_t *so = s.so;
     int64_t A = act_floats(l, r->n), nx = (int64_t)r->n * cl_shape_size(l->in);
     int proj = l->nsub > SC_CONV;
     float *g = r->ws, *g1 = g + A, *g2 = g1 + A, *gx = g2 + A;
@@ -390,8 +280,8 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
     CL_ASSERT(rs.ws - r->ws >= grad_floats(l, r->n));
     if (saved[to] != 0.0f) { /* the forward ran blocked */
         CL_ASSERT(saved[to + 1] == (float)r->in_blocked && saved[to + 2] == (float)r->out_blocked);
-        blk_backward_blocked(l, &rs, p, saved, a, so, r->in_blocked ? x : saved + xo, dy, dx, dp,
-                             g, g1, g2, saved[to + 3] != 0.0f);
+        cl_block_backward_blocked(l, &rs, p, x, &s, dy, dx, dp, g, g1, g2, gx,
+                                  saved[to + 3] != 0.0f);
         return;
     }
     const cl_layer *u = l->sub;
@@ -399,16 +289,16 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
      * kept for the shortcut) and bn2 */
     cl_bn_backward_relu_layer(&u[BN2], &rs, p + u[BN2].param_off, a[CONV2], y, saved + so[BN2],
                               dy, g, 1, g1, dp + u[BN2].param_off);
-    sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
+    cl_block_sub_backward(l, CONV2, &rs, p, a[RELU1], a[CONV2], saved + so[CONV2], g1, g2, dp);
     /* through relu1 and bn1, the mask redone from conv1's output (relu1's
      * output is not read again); the masked gradient is not needed again */
     cl_bn_backward_relu_layer(&u[BN1], &rs, p + u[BN1].param_off, a[CONV1], NULL,
                               saved + so[BN1], g2, g2, 0, g1, dp + u[BN1].param_off);
-    sub_backward(l, CONV1, &rs, p, x, a[CONV1], saved + so[CONV1], g1, dx, dp);
+    cl_block_sub_backward(l, CONV1, &rs, p, x, a[CONV1], saved + so[CONV1], g1, dx, dp);
     const float *gs = g;
     if (proj) {
-        sub_backward(l, SC_BN, &rs, p, a[SC_CONV], a[SC_BN], saved + so[SC_BN], g, g2, dp);
-        sub_backward(l, SC_CONV, &rs, p, x, a[SC_CONV], saved + so[SC_CONV], g2,
+        cl_block_sub_backward(l, SC_BN, &rs, p, a[SC_CONV], a[SC_BN], saved + so[SC_BN], g, g2, dp);
+        cl_block_sub_backward(l, SC_CONV, &rs, p, x, a[SC_CONV], saved + so[SC_CONV], g2,
                      dx ? gx : NULL, dp);
         gs = gx;
     }
@@ -426,6 +316,14 @@ static int64_t blk_flops(const cl_layer *l)
     return f;
 }
 
+/* Identity blocks take and give blocked tensors, projection blocks give
+ * them (their strided conv1 and shortcut read x NCHW). */
+static int blk_blocked_io(const cl_layer *l, const cl_run *r)
+{
+    if (!cl_block_use_blocked(l, r)) return 0;
+    return l->nsub > SC_CONV ? CL_BLOCKED_OUT : CL_BLOCKED_IN | CL_BLOCKED_OUT;
+}
+
 const cl_layer_ops cl_block_ops = {
     .name = "block",
     /* k and pad are checked by blk_infer (fixed 3x3, pad 1); eps and
@@ -440,5 +338,5 @@ const cl_layer_ops cl_block_ops = {
     .backward = blk_backward,
     .destroy = blk_destroy,
     .flops = blk_flops,
-    .blocked_io = blk_use_blocked,
+    .blocked_io = blk_blocked_io,
 };

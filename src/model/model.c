@@ -254,12 +254,12 @@ static int tapped(const int *taps, int ntaps, int i)
     return 0;
 }
 
-/* Whether layer i can pass blocked tensors in this run (cl_run r as the
- * layer will see it, without the layout fields). */
+/* What layer i can take and give blocked in this run (CL_BLOCKED_*; r as
+ * the layer will see it, without the layout fields). */
 static int can_block(const cl_model *m, int i, const cl_run *r)
 {
     const cl_layer *l = &m->layers[i];
-    return ops_of(l)->blocked_io && ops_of(l)->blocked_io(l, r);
+    return ops_of(l)->blocked_io ? ops_of(l)->blocked_io(l, r) : 0;
 }
 
 static cl_run layer_run(const cl_model *m, int i, int n, int train)
@@ -276,12 +276,13 @@ static const float *forward(cl_model *m, const float *x, int n, int train, int a
     CL_ASSERT(n >= 1 && n <= m->max_n);
     /* the layouts first: acts[i] stays blocked when layers i and i + 1
      * both support it and the caller does not read it */
-    int prev = 0;
+    int next = 0; /* what layer i + 1 can take and give */
     for (int i = m->nlayers - 1; i >= 0; i--) {
         cl_run r = {n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
-        int can = !all && can_block(m, i, &r);
-        m->act_blocked[i] = can && prev && !tapped(taps, ntaps, i);
-        prev = can;
+        int can = all ? 0 : can_block(m, i, &r);
+        m->act_blocked[i] = (can & CL_BLOCKED_OUT) && (next & CL_BLOCKED_IN) &&
+                            !tapped(taps, ntaps, i);
+        next = can;
     }
     const float *in = x;
     for (int i = 0; i < m->nlayers; i++) {
