@@ -114,7 +114,7 @@ static inline void layer_call_run(void *p)
     const cl_model *m = c->m;
     const cl_layer *l = &m->layers[c->i];
     const cl_layer_ops *o = cl_layer_ops_table[l->spec.kind];
-    cl_run r = {c->n, 1, m->ws, NULL};
+    cl_run r = {.n = c->n, .train = 1, .ws = m->ws};
     const float *x = c->i ? m->acts[c->i - 1] : c->x0;
     if (!c->bwd)
         o->forward(l, &r, m->params + l->param_off, m->bufs + l->buf_off, x, m->acts[c->i],

@@ -235,7 +235,7 @@ static void block_vs_layers(int out, int stride, cl_shape in, int n)
         s[i] = (stage){u, zalloc(A), zalloc(o->saved_floats(u, n))};
         if (o->ws_floats(u, n) > ws) ws = o->ws_floats(u, n);
     }
-    cl_run r = {n, 1, zalloc(ws), NULL};
+    cl_run r = {.n = n, .train = 1, .ws = zalloc(ws)};
     const float *P = m->params;
     /* the reference: separate layers */
     sub_fwd(&s[0], &r, P, B, x);
@@ -271,7 +271,7 @@ static void block_vs_layers(int out, int stride, cl_shape in, int n)
         memcpy(m->bufs, bufs0, sizeof(float) * (size_t)m->nbufs);
         cl_model_zero_grad(m);
         const float *y = cl_model_forward(m, x, n, 1);
-        cl_layer_ops_table[CL_LAYER_BLOCK]->backward(l, &(cl_run){n, 1, m->ws, NULL}, m->params, x,
+        cl_layer_ops_table[CL_LAYER_BLOCK]->backward(l, &(cl_run){.n = n, .train = 1, .ws = m->ws}, m->params, x,
                                                     y, m->saved, dy, dx, m->grads);
         cr_assert(same_bits(y, yref, A), "block y differs from the separate layers (rep %d)", rep);
         cr_assert(same_bits(dx, dxref, nx), "block dx differs (rep %d)", rep);

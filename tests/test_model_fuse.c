@@ -54,7 +54,7 @@ static void reference(cl_model *m, const float *x, const float *dz, int train, i
     float *b[2] = {cl_alloc_array((size_t)big, sizeof(float), "t"),
                    cl_alloc_array((size_t)big, sizeof(float), "t")};
     memset(grads, 0, sizeof(float) * (size_t)m->nparams);
-    cl_run r = {BATCH, train, m->ws, NULL};
+    cl_run r = {.n = BATCH, .train = train, .ws = m->ws};
     const float *dy = dz;
     for (int i = NL - 1; i >= first; i--) {
         cl_layer *l = &m->layers[i];
