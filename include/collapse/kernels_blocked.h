@@ -1,7 +1,8 @@
 /* The channel-blocked activation layout, its convolution and batch-norm
  * kernels (issue 10; measured in bench/bench_9_blocked.c, see
- * docs/blocked-layout.md). The identity BasicBlocks of the ResNets run
- * blocked inside (layers/block.c); tensors between layers stay NCHW.
+ * docs/blocked-layout.md). The ResNets' BasicBlocks run blocked inside
+ * (layers/block_blocked.c), and consecutive blocks pass blocked tensors
+ * (nn.h cl_model_forward_taps); the other layers stay NCHW.
  *
  * A blocked tensor xb [N][C/16][H][W][16] holds x[n][c][h][w] at
  *     ((n * (C/16) + c/16) * H*W + h*W + w) * 16 + c % 16,

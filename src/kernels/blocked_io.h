@@ -15,6 +15,24 @@
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
 #define AVX512_INLINE AVX512 static inline __attribute__((always_inline))
 
+/* The BatchNorm apply (x - m) * k + b, k = gamma * invstd (bn.c's float
+ * operations; every blocked kernel that applies a BN uses this one, so a
+ * fused apply gives the bits of the separate one). */
+AVX512_INLINE __m512 cl_bn_apply_vec(__m512 x, __m512 m, __m512 k, __m512 b)
+{
+    return _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x, m), k), b);
+}
+
+/* A store, non-temporal when nt (cl_blk_streamed; the writer ends its share
+ * with _mm_sfence()). */
+AVX512_INLINE void cl_put(float *p, __m512 v, int nt)
+{
+    if (nt)
+        _mm512_stream_ps(p, v);
+    else
+        _mm512_storeu_ps(p, v);
+}
+
 /* r[k][j] <- r[j][k] */
 AVX512_INLINE void cl_tr16(__m512 *r)
 {

@@ -61,22 +61,9 @@ AVX512_INLINE void store_halves(const __m512d *a, double *dst)
     _mm512_storeu_pd(dst + 8, a[1]);
 }
 
-/* Outputs of STREAM_BYTES or more are written with non-temporal stores
- * (no read of each line before its write; conv_blocked.c does the same),
+/* Large outputs are written with non-temporal stores (cl_blk_streamed),
  * and a fence ends each thread's share. */
-#define STREAM_BYTES (6 << 20)
-static int streamed(int N, int C, int64_t HW)
-{
-    return (double)N * C * HW * sizeof(float) >= STREAM_BYTES;
-}
-
-AVX512_INLINE void put(float *p, __m512 v, int nt)
-{
-    if (nt)
-        _mm512_stream_ps(p, v);
-    else
-        _mm512_storeu_ps(p, v);
-}
+static int streamed(int N, int C, int64_t HW) { return cl_blk_streamed((double)N * C * HW); }
 
 static const float *pixel(const float *b, int C, int64_t HW, int n, int cb, int64_t i)
 {
@@ -128,9 +115,9 @@ AVX512 static void apply_all(const float *xb, const float *res, float *yb, const
         float *y = (float *)pixel(yb, C, HW, n, cb, i0);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) {
-            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + 16 * j), m), k), b);
+            __m512 v = cl_bn_apply_vec(_mm512_loadu_ps(x + 16 * j), m, k, b);
             if (r) v = _mm512_add_ps(v, _mm512_loadu_ps(r + 16 * j));
-            put(y + 16 * j, relu ? _mm512_max_ps(zero, v) : v, nt); /* NaN, -0 kept */
+            cl_put(y + 16 * j, relu ? _mm512_max_ps(zero, v) : v, nt); /* NaN, -0 kept */
         }
     }
     if (nt) _mm_sfence();
@@ -210,7 +197,7 @@ AVX512_INLINE void masked(const bwd_args *A, int n, int cb, int64_t i0, __m512 *
         if (yp)
             v = _mm512_loadu_ps(yp + 16 * j);
         else {
-            v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x[j], m), k), b);
+            v = cl_bn_apply_vec(x[j], m, k, b);
             if (rp) v = _mm512_add_ps(v, _mm512_loadu_ps(rp + 16 * j));
         }
         g[j] = _mm512_maskz_loadu_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), dp + 16 * j);
@@ -234,7 +221,7 @@ AVX512 static void grad_part(const bwd_args *A, int t, int T, double *s, double 
                 for (int j = 0; j < 16; j++) {
                     fs = _mm512_add_ps(fs, g[j]);
                     fsx = _mm512_add_ps(fsx, _mm512_mul_ps(g[j], _mm512_sub_ps(x[j], mu)));
-                    if (go) put(go + 16 * j, g[j], nt);
+                    if (go) cl_put(go + 16 * j, g[j], nt);
                 }
                 add_wide(fs, a);
                 add_wide(fsx, b);
@@ -262,7 +249,7 @@ AVX512 static void dx_all(const bwd_args *A, const float *ca, const float *cbv, 
         float *dp = (float *)pixel(A->dxb, A->C, A->HW, n, cb, i0);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++)
-            put(dp + 16 * j,
+            cl_put(dp + 16 * j,
                 _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(a, g[j]),
                                             _mm512_mul_ps(b, _mm512_sub_ps(x[j], mu))),
                               c),

@@ -76,13 +76,6 @@ AVX512 static inline void a6(const __m512 *g, __m512 *z)
         }                                                                                \
     } while (0)
 
-/* The BN apply of bn_blocked.c (apply_all) on one vector, k = gamma *
- * invstd: the same float operations, so a fused apply gives its bits. */
-AVX512_INLINE __m512 bn_vec(__m512 x, __m512 m, __m512 k, __m512 b)
-{
-    return _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x, m), k), b);
-}
-
 typedef struct {
     __m512 m, k, b;
     int relu;
@@ -125,7 +118,7 @@ AVX512_INLINE void fill_rows(const cl_bplan *p, const float *xb, int n, int h0, 
             for (int w = 0; w < p->W; w++) {
                 __m512 v = _mm512_loadu_ps(src + 16 * w);
                 if (use_pro) {
-                    v = bn_vec(v, c.m, c.k, c.b);
+                    v = cl_bn_apply_vec(v, c.m, c.k, c.b);
                     if (c.relu) v = _mm512_max_ps(zero, v); /* NaN kept */
                 }
                 _mm512_storeu_ps(row + 16 * (w + 1), v);
@@ -280,14 +273,11 @@ AVX512_INLINE void out_tf(const cl_bplan *p, int ci, const float *M, float *yb,
                     const int64_t at = ((int64_t)r * p->W + c) * 16;
                     __m512 v = o[r];
                     if (use_epi) {
-                        v = bn_vec(v, e.m, e.k, e.b);
+                        v = cl_bn_apply_vec(v, e.m, e.k, e.b);
                         if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res + at));
                         if (e.relu) v = _mm512_max_ps(_mm512_setzero_ps(), v); /* NaN kept */
                     }
-                    if (p->stream)
-                        _mm512_stream_ps(base + at, v);
-                    else
-                        _mm512_storeu_ps(base + at, v);
+                    cl_put(base + at, v, p->stream);
                 }
             }
         }

@@ -238,31 +238,33 @@ void cl_bn_backward_relu_layer(const cl_layer *l, const cl_run *r, const float *
 
 int cl_bn_sync_on(const cl_run *r) { return bn_sync(r); }
 
-void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
-                                const float *xb, const float *res, float *yb, float *saved)
+/* The blocked forward: statistics into saved, then (yb not NULL) yb =
+ * relu(bn(xb) + res) with parameters p. */
+static void bn_forward_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                               const float *xb, const float *res, float *yb, float *saved)
 {
     int C = l->in.c, HW = l->in.h * l->in.w;
-    CL_ASSERT(!bn_sync(r));
+    CL_ASSERT(!bn_sync(r) && (!yb || p));
     if (r->train) {
         cl_bn_running run = {b, b + C, bn_momentum(l), bn_eps(l)};
-        cl_bnb_forward_train(xb, res, yb, p, p + C, &run, 1, r->n, C, HW, saved, saved + C);
+        cl_bnb_forward_train(xb, res, yb, p, p ? p + C : NULL, &run, 1, r->n, C, HW, saved,
+                             saved + C);
         return;
     }
     bn_stats_phase(l, r, b, NULL, saved); /* eval: the running statistics, x not read */
-    cl_bnb_apply_act(xb, res, yb, p, p + C, saved, saved + C, 1, r->n, C, HW);
+    if (yb) cl_bnb_apply_act(xb, res, yb, p, p + C, saved, saved + C, 1, r->n, C, HW);
+}
+
+void cl_bn_forward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p, float *b,
+                                const float *xb, const float *res, float *yb, float *saved)
+{
+    bn_forward_blocked(l, r, p, b, xb, res, yb, saved);
 }
 
 void cl_bn_stats_blocked(const cl_layer *l, const cl_run *r, float *b, const float *xb,
                          float *saved)
 {
-    int C = l->in.c, HW = l->in.h * l->in.w;
-    CL_ASSERT(!bn_sync(r));
-    if (r->train) {
-        cl_bn_running run = {b, b + C, bn_momentum(l), bn_eps(l)};
-        cl_bnb_forward_train(xb, NULL, NULL, NULL, NULL, &run, 0, r->n, C, HW, saved, saved + C);
-        return;
-    }
-    bn_stats_phase(l, r, b, NULL, saved);
+    bn_forward_blocked(l, r, NULL, b, xb, NULL, NULL, saved);
 }
 
 void cl_bn_backward_relu_blocked(const cl_layer *l, const cl_run *r, const float *p,

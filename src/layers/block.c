@@ -17,19 +17,19 @@
  * bit-identical; one write and one read of A less per fused step in
  * forward, the mask pass folded into the BN sums pass in backward).
  *
- * Identity blocks with channels and plane sizes in multiples of 16 run
- * channel-blocked inside on AVX-512 (kernels_blocked.h; see the path's
- * comment below and docs/blocked-layout.md): the same formulas, the
- * Winograd rounding of another summation order. Between two such blocks
- * the model may pass x, y, dy and dx blocked (cl_run.in_blocked /
- * out_blocked): no conversion at all.
+ * Blocks whose conv2 has channels and a plane in multiples of 16 run
+ * channel-blocked inside on AVX-512 (block_blocked.c, kernels_blocked.h,
+ * docs/blocked-layout.md): the same formulas, the Winograd rounding of
+ * another summation order. The model may pass x and dx (identity blocks)
+ * and y and dy (all of them) blocked (cl_run.in_blocked / out_blocked).
  *
  * Saved area for batch n (A = n * OC*OH*OW floats each): the outputs of
  * conv1, relu1 (not written on the blocked path), conv2 [, sc_conv, sc_bn]
  * (blocked on the blocked path),
  * then each sub-layer's own saved state, a 16-float tag (which path the
- * forward took) and, where the blocked path can run, the blocked input
- * (A floats). Workspace: backward keeps three gradient buffers of A (plus
+ * forward took) and, where the blocked path can run, A floats for it (the
+ * blocked input of an identity block, the blocked shortcut of a
+ * projection). Workspace: backward keeps three gradient buffers of A (plus
  * one of the input size for the projection's dx) before the sub-layers'
  * scratch (or the blocked convolutions', the larger). */
 #include <stdio.h>
@@ -156,8 +156,8 @@ static int keeps_out(int i) { return i != BN1 && i != BN2; }
  * backward follows it even if COLLAPSE_CONV changed), its x and its y
  * were blocked (cl_run; checked by the backward), conv2's output was not
  * stored (an eval forward, fused); and,
- * for blocks that can run blocked (below), the blocked input at *xb_off
- * (A floats; -1 otherwise). */
+ * for blocks that can run blocked, the blocked path's A floats at *xb_off
+ * (-1 otherwise). */
 static int64_t saved_layout(const cl_layer *l, int n, int64_t *out_off, int64_t *sv_off,
                             int64_t *tag_off, int64_t *xb_off)
 {
@@ -210,6 +210,12 @@ static int64_t blk_ws(const cl_layer *l, int n)
     }
     if (cl_block_blocked_ws(l, n) > m) m = cl_block_blocked_ws(l, n);
     return grad_floats(l, n) + ((m + 15) & ~(int64_t)15);
+}
+
+void cl_block_add(float *dx, const float *a, const float *b, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] = a[i] + b[i];
 }
 
 void cl_block_sub_forward(const cl_layer *l, int i, const cl_run *r, const float *p, float *b,
@@ -302,10 +308,7 @@ static void blk_backward(const cl_layer *l, const cl_run *r, const float *p, con
                      dx ? gx : NULL, dp);
         gs = gx;
     }
-    if (dx) {
-#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
-        for (int64_t i = 0; i < nx; i++) dx[i] += gs[i];
-    }
+    if (dx) cl_block_add(dx, dx, gs, nx);
 }
 
 static int64_t blk_flops(const cl_layer *l)

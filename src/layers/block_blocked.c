@@ -15,7 +15,6 @@
 #include "block_internal.h"
 #include "collapse/kernels_blocked.h"
 
-#define PAR_MIN 32768
 
 /* conv2: 3x3 stride 1 on the output plane (conv1 too for identity blocks) */
 static cl_conv_dims conv2_dims(const cl_layer *l, int n)
@@ -137,10 +136,7 @@ void cl_block_backward_blocked(const cl_layer *l, const cl_run *rs, const float 
         cl_block_sub_backward(l, SC_BN, rs, p, a[SC_CONV], a[SC_BN], sv + s->so[SC_BN], g2, g, dp);
         cl_block_sub_backward(l, SC_CONV, rs, p, x, a[SC_CONV], sv + s->so[SC_CONV], g,
                               dx ? gx : NULL, dp);
-        if (!dx) return;
-        const int64_t nx = (int64_t)rs->n * cl_shape_size(l->in);
-#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
-        for (int64_t i = 0; i < nx; i++) dx[i] += gx[i];
+        if (dx) cl_block_add(dx, dx, gx, (int64_t)rs->n * cl_shape_size(l->in));
         return;
     }
     cl_blocked_conv_backward(&d, res, p + u[CONV1].param_off, g2, dx ? g1 : NULL,
@@ -150,7 +146,5 @@ void cl_block_backward_blocked(const cl_layer *l, const cl_run *rs, const float 
         cl_from_blocked(g1, g, rs->n, C, HW, dx);
         return;
     }
-    const int64_t nx = (int64_t)rs->n * C * HW;
-#pragma omp parallel for simd schedule(static) if (nx >= PAR_MIN)
-    for (int64_t i = 0; i < nx; i++) dx[i] = g1[i] + g[i];
+    cl_block_add(dx, g1, g, (int64_t)rs->n * C * HW);
 }

@@ -9,6 +9,9 @@
 /* The sub-layers in l->sub, in parameter order (SC_*: projection only). */
 enum { CONV1, BN1, RELU1, CONV2, BN2, SC_CONV, SC_BN, NSUB_MAX };
 
+/* dx [n] = a + b (a may be dx): the residual add of a block's backward */
+void cl_block_add(float *dx, const float *a, const float *b, int64_t n);
+
 /* Sub-layer i's forward / backward through the ops table. */
 void cl_block_sub_forward(const cl_layer *l, int i, const cl_run *r, const float *p, float *b,
                           const float *x, float *y, float *saved);

@@ -262,9 +262,16 @@ static int can_block(const cl_model *m, int i, const cl_run *r)
     return ops_of(l)->blocked_io ? ops_of(l)->blocked_io(l, r) : 0;
 }
 
+/* Layer i's run: batch, mode, workspace, BN group (no layouts) */
+static cl_run plain_run(const cl_model *m, int i, int n, int train)
+{
+    return (cl_run){n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
+}
+
+/* ... and the layouts of its x and y from the last forward */
 static cl_run layer_run(const cl_model *m, int i, int n, int train)
 {
-    cl_run r = {n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
+    cl_run r = plain_run(m, i, n, train);
     r.in_blocked = i > 0 && m->act_blocked[i - 1];
     r.out_blocked = m->act_blocked[i];
     return r;
@@ -278,7 +285,7 @@ static const float *forward(cl_model *m, const float *x, int n, int train, int a
      * both support it and the caller does not read it */
     int next = 0; /* what layer i + 1 can take and give */
     for (int i = m->nlayers - 1; i >= 0; i--) {
-        cl_run r = {n, train && i >= m->eval_prefix, m->ws, m->bn_comm, 0, 0};
+        cl_run r = plain_run(m, i, n, train);
         int can = all ? 0 : can_block(m, i, &r);
         m->act_blocked[i] = (can & CL_BLOCKED_OUT) && (next & CL_BLOCKED_IN) &&
                             !tapped(taps, ntaps, i);
