@@ -152,9 +152,8 @@ typedef struct {
 
 /* Whether a blocked kernel writes an output of n floats with non-temporal
  * stores: from 6 MiB on a write that misses the cache then costs no read
- * of the line (the convolutions' output transform 3x faster at 128 x 16 x
- * 32 x 32 here); the reader of a smaller output finds it in cache, so
- * those are stored normally. */
+ * of the line; the reader of a smaller output finds it in cache, so those
+ * are stored normally. */
 static inline int cl_blk_streamed(double n)
 {
     return n * sizeof(float) >= (double)(6 << 20);
