@@ -356,10 +356,30 @@ Test(cli_ckpt, resume_before_the_first_checkpoint_starts_over, .timeout = TC_TIM
     run_want(&c, c2, 0);
     out_has(&c, "starts from the beginning", 1);
     same_study(ra, rc);
+    /* a finished run whose checkpoint is gone (a fresh clone: checkpoints
+     * are not in git): refused, its rows kept */
+    char cka[300], ma[300];
+    sub(cka, sizeof cka, "%s/checkpoint", ra);
+    sub(ma, sizeof ma, "%s/metrics.csv", ra);
+    tc_tmpdir_remove(cka);
+    char *before = tc_slurp(ma, NULL);
+    const char *a2[] = {STUDY_RUN(model, ra), "--resume", NULL};
+    char *err = run_err(&c, a2, 1);
+    cr_assert(strstr(err, "rows up to epoch 3"), "%s", err);
+    free(err);
+    char *after = tc_slurp(ma, NULL);
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
     /* other options are still refused */
+    char rd[256];
+    sub(rd, sizeof rd, "%s/d", c.dir);
+    const char *d1[] = {STUDY_RUN(model, rd), "--max-steps", "5", NULL};
+    run_ok(&c, d1);
+    sub(ck, sizeof ck, "%s/checkpoint", rd);
     tc_tmpdir_remove(ck);
-    const char *b3[] = {STUDY_RUN(model, rb), "--resume", "--lr", "0.01", NULL};
-    char *err = run_err(&c, b3, 1);
+    const char *b3[] = {STUDY_RUN(model, rd), "--resume", "--lr", "0.01", NULL};
+    err = run_err(&c, b3, 1);
     cr_assert(strstr(err, "options differ"), "%s", err);
     free(err);
     ctx_done(&c);

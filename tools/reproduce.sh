@@ -108,6 +108,12 @@ run_one() {
     st=$1 run=$2 ep=$3; shift 3
     out=$R/$st/$run
     mkdir -p "$R/$st"
+    # every row there and no checkpoint (a fresh clone: checkpoints are not in
+    # git): finished; `train --resume` would refuse it
+    if [ ! -d "$out/checkpoint" ] && [ "$(done_epochs "$out")" -ge "$ep" ]; then
+        echo "$(date -u +%H:%M:%S) complete $out (no checkpoint)"
+        return 0
+    fi
     resume=
     [ -e "$out" ] && resume=--resume
     echo "$(date -u +%H:%M:%S) start $out ($ep epochs) $resume"
@@ -146,6 +152,6 @@ run_one() {
         return 1
     fi
 }
-export -f run_one
+export -f run_one done_epochs
 export BIN THREADS R
 plan $STUDIES | xargs -P "$JOBS" -L 1 bash -c 'run_one "$@"' _

@@ -67,6 +67,23 @@ fail:
     return 1;
 }
 
+int cl_cli_outdir_last_epoch(const char *out)
+{
+    char p[4200], line[256];
+    snprintf(p, sizeof p, "%s/metrics.csv", out);
+    FILE *f = fopen(p, "r");
+    if (!f) return -1;
+    int last = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *end;
+        long e = strtol(line, &end, 10);
+        if (end != line && *end == ',' && e > last && e < 1000000000) last = (int)e;
+        while (!strchr(line, '\n') && fgets(line, sizeof line, f)) {} /* rest of a long row */
+    }
+    fclose(f);
+    return last;
+}
+
 void cl_cli_outdir_close(const char *out, cl_cli_outdir *d, int remove)
 {
     if (d->fd < 0) return;

@@ -19,6 +19,10 @@ typedef struct {
  * after printing one line naming the folder ("--out OUT: ..."). */
 int cl_cli_outdir_open(const char *out, int resume, cl_cli_outdir *d);
 
+/* The largest epoch of OUT/metrics.csv's rows (their first column), -1 if
+ * the file is missing or has none. */
+int cl_cli_outdir_last_epoch(const char *out);
+
 /* Releases the lock. remove != 0 (a run that failed before writing
  * anything into a folder it created): also removes the lock file and the
  * folder if it is then empty. */
