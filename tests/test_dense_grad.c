@@ -97,7 +97,7 @@ static void bad_backward(const cl_layer *l, const cl_run *r, const float *p, con
                          const float *y, const float *saved, const float *dy, float *dx, float *dp)
 {
     int IN = l->in.c, OUT = l->out.c;
-    cl_linear_backward(x, p, dy, dx, dp, NULL, r->n, IN, OUT);
+    cl_linear_backward(x, p, dy, dx, dp, NULL, r->n, IN, OUT, r->ws);
 }
 
 Test(dense_grad, checker_catches_a_missing_bias_gradient)

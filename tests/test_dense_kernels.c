@@ -39,6 +39,7 @@ Test(dense_kernels, bias_add_and_reduce)
     }
 }
 
+/* The OpenBLAS path (no scratch); the kgemm path: test_kgemm_par.c. */
 Test(dense_kernels, linear_fast_vs_naive)
 {
     cl_rng rng;
@@ -53,7 +54,7 @@ Test(dense_kernels, linear_fast_vs_naive)
         float *y = tc_randn((int64_t)N * OUT, &rng, 1, 0),
               *y2 = copy(y, (int64_t)N * OUT);
         for (int bias = 0; bias < 2; bias++) {
-            cl_linear_forward(x, W, bias ? b : NULL, y, N, IN, OUT);
+            cl_linear_forward(x, W, bias ? b : NULL, y, N, IN, OUT, NULL);
             cl_linear_forward_naive(x, W, bias ? b : NULL, y2, N, IN, OUT);
             expect_near("linear y", y, y2, (int64_t)N * OUT, KTOL);
             float *dx = tc_randn((int64_t)N * IN, &rng, 1, 0),
@@ -61,13 +62,13 @@ Test(dense_kernels, linear_fast_vs_naive)
             float *dW = tc_randn((int64_t)OUT * IN, &rng, 1, 0),
                   *dW2 = copy(dW, (int64_t)OUT * IN);
             float *db = tc_randn(OUT, &rng, 1, 0), *db2 = copy(db, OUT);
-            cl_linear_backward(x, W, dy, dx, dW, bias ? db : NULL, N, IN, OUT);
+            cl_linear_backward(x, W, dy, dx, dW, bias ? db : NULL, N, IN, OUT, NULL);
             cl_linear_backward_naive(x, W, dy, dx2, dW2, bias ? db2 : NULL, N, IN, OUT);
             expect_near("linear dx", dx, dx2, (int64_t)N * IN, KTOL);
             expect_near("linear dW", dW, dW2, (int64_t)OUT * IN, KTOL);
             expect_near("linear db", db, db2, OUT, KTOL);
             /* dx = NULL skips dx only */
-            cl_linear_backward(x, W, dy, NULL, dW, bias ? db : NULL, N, IN, OUT);
+            cl_linear_backward(x, W, dy, NULL, dW, bias ? db : NULL, N, IN, OUT, NULL);
             cl_linear_backward_naive(x, W, dy, NULL, dW2, bias ? db2 : NULL, N, IN, OUT);
             expect_near("linear dW (dx NULL)", dW, dW2, (int64_t)OUT * IN, KTOL);
             cl_free(dx), cl_free(dx2), cl_free(dW), cl_free(dW2), cl_free(db), cl_free(db2);

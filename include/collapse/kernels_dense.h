@@ -26,16 +26,23 @@ void cl_bias_reduce_naive(float *db, const float *dy, int N, int C, int HW);
 
 /* ---- linear: y = x W^T + b ---- */
 
+/* Scratch floats the fast products need at batch N (0: N < 16, the
+ * OpenBLAS path). ws below: that many floats, or NULL (OpenBLAS). The fast
+ * path (the SIMD instruction sets, N >= 16) multiplies with cl_kgemm_nn_par
+ * on transposed activations (kernels_gemm.h): each output is summed in
+ * order, the same bits for any thread count. */
+int64_t cl_linear_ws_floats(int N, int IN, int OUT);
+
 /* x [N, IN], W [OUT, IN] (PyTorch layout), b [OUT] or NULL, y [N, OUT]. */
 void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,
-                       int OUT);
+                       int OUT, float *ws);
 void cl_linear_forward_naive(const float *x, const float *W, const float *b, float *y, int N,
                              int IN, int OUT);
 
 /* dy [N, OUT] -> dx [N, IN] = dy W (overwritten; NULL = skip),
  * dW [OUT, IN] += dy^T x, db [OUT] += sum_n dy (NULL = no bias). */
 void cl_linear_backward(const float *x, const float *W, const float *dy, float *dx, float *dW,
-                        float *db, int N, int IN, int OUT);
+                        float *db, int N, int IN, int OUT, float *ws);
 void cl_linear_backward_naive(const float *x, const float *W, const float *dy, float *dx,
                               float *dW, float *db, int N, int IN, int OUT);
 

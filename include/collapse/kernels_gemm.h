@@ -28,6 +28,22 @@ void cl_kgemm_nn(cl_isa isa, int M, int N, int K, const float *A, int lda, const
 void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc, int acc);
 
+/* ---- threaded, for the dense layers (kgemm_par.c) ----
+ * These open their own OpenMP region (omp_get_max_threads() threads, one
+ * when the work is small): call them from outside any parallel region. */
+
+/* cl_kgemm_nn with C split between the threads (columns in panels of 64
+ * when N >= M, else rows). Each element of C is summed in k order whatever
+ * the split: the result does not depend on the thread count. */
+void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, int acc);
+
+/* dst [C, R] = src [R, C]^T, plus add[r] on every element of row r of src
+ * when add is not NULL (dst[c, r] = src[r, c] + add[r]). 16 x 16 register
+ * tiles (8 x 8 on AVX2), split between the threads. dst != src. */
+void cl_kgemm_transpose(cl_isa isa, const float *src, int R, int C, const float *add,
+                        float *dst);
+
 /* Naive twins (double accumulation), for tests. */
 void cl_kgemm_nn_naive(int M, int N, int K, const float *A, int lda, const float *B,
                        int ldb, float *C, int ldc, int acc);

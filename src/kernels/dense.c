@@ -15,6 +15,7 @@
 #include <math.h>
 
 #include "collapse/blas.h"
+#include "collapse/kernels_gemm.h"
 
 #define PAR_MIN 32768
 #define LANES 8
@@ -103,9 +104,30 @@ void cl_bias_reduce_naive(float *db, const float *dy, int N, int C, int HW)
 
 /* ---- linear ---- */
 
-void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,
-                       int OUT)
+/* The products of a linear layer go through cl_kgemm_nn_par (kgemm_par.c)
+ * on the SIMD paths when the batch is large enough to pay for transposing
+ * it, else through OpenBLAS. */
+static int linear_fast(cl_isa isa, int N) { return isa != CL_ISA_GENERIC && N >= 16; }
+
+int64_t cl_linear_ws_floats(int N, int IN, int OUT)
 {
+    /* whatever the path: COLLAPSE_ISA may differ between sizing and use */
+    return N >= 16 ? (int64_t)N * (IN + OUT) : 0;
+}
+
+void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,
+                       int OUT, float *ws)
+{
+    cl_isa isa = cl_isa_current();
+    if (ws && linear_fast(isa, N)) {
+        /* yt [OUT, N] = W [OUT, IN] @ xt [IN, N], then y = yt^T + b: both
+         * operands as the nn kernel reads them, no copy of W */
+        float *xt = ws, *yt = ws + (int64_t)N * IN;
+        cl_kgemm_transpose(isa, x, N, IN, NULL, xt);
+        cl_kgemm_nn_par(isa, OUT, N, IN, W, IN, xt, N, yt, N, 0);
+        cl_kgemm_transpose(isa, yt, OUT, N, b, y);
+        return;
+    }
     /* y [N, OUT] = x [N, IN] @ W^T [IN, OUT] */
     cl_sgemm(0, 1, N, OUT, IN, 1.0f, x, IN, W, IN, 0.0f, y, OUT);
     if (b) cl_bias_add(y, b, N, OUT, 1);
@@ -123,12 +145,21 @@ void cl_linear_forward_naive(const float *x, const float *W, const float *b, flo
 }
 
 void cl_linear_backward(const float *x, const float *W, const float *dy, float *dx, float *dW,
-                        float *db, int N, int IN, int OUT)
+                        float *db, int N, int IN, int OUT, float *ws)
 {
-    /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN] */
-    if (dx) cl_sgemm(0, 0, N, IN, OUT, 1.0f, dy, OUT, W, IN, 0.0f, dx, IN);
-    /* dW [OUT, IN] += dy^T [OUT, N] @ x [N, IN] */
-    cl_sgemm(1, 0, OUT, IN, N, 1.0f, dy, OUT, x, IN, 1.0f, dW, IN);
+    cl_isa isa = cl_isa_current();
+    if (ws && linear_fast(isa, N)) {
+        /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN]; dW [OUT, IN] += dyt [OUT, N]
+         * @ x [N, IN] (dyt = dy^T in ws: the kernel reads A along its rows) */
+        if (dx) cl_kgemm_nn_par(isa, N, IN, OUT, dy, OUT, W, IN, dx, IN, 0);
+        cl_kgemm_transpose(isa, dy, N, OUT, NULL, ws);
+        cl_kgemm_nn_par(isa, OUT, IN, N, ws, N, x, IN, dW, IN, 1);
+    } else {
+        /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN] */
+        if (dx) cl_sgemm(0, 0, N, IN, OUT, 1.0f, dy, OUT, W, IN, 0.0f, dx, IN);
+        /* dW [OUT, IN] += dy^T [OUT, N] @ x [N, IN] */
+        cl_sgemm(1, 0, OUT, IN, N, 1.0f, dy, OUT, x, IN, 1.0f, dW, IN);
+    }
     if (db) cl_bias_reduce(db, dy, N, OUT, 1);
 }
 

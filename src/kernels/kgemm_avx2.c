@@ -194,11 +194,14 @@ T256 void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const f
 }
 
 /* dst[c * ldd + r] = src[r * lds + c] for an 8 x 8 block (24 shuffles). */
-INL256 void transpose8(const float *src, int lds, float *dst, int ldd)
+INL256 void transpose8(const float *src, int lds, const float *add, float *dst, int ldd)
 {
     __m256 r[8], t[8], u[8];
     for (int i = 0; i < 8; i++)
         r[i] = _mm256_loadu_ps(src + (long)i * lds);
+    if (add) /* row i + add[i]: the bias of the dense forward */
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_add_ps(r[i], _mm256_set1_ps(add[i]));
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
@@ -224,7 +227,7 @@ T256 void cl_kgemm_pack_bt_avx2(const float *B, int ldb, int nj, int kc, float *
     int q0 = 0, k8 = kc / 8 * 8;
     for (; q0 + 8 <= nj; q0 += 8) {
         for (int k0 = 0; k0 < k8; k0 += 8)
-            transpose8(B + (long)q0 * ldb + k0, ldb, bt + (long)k0 * 64 + q0, 64);
+            transpose8(B + (long)q0 * ldb + k0, ldb, NULL, bt + (long)k0 * 64 + q0, 64);
         for (int q = q0; q < q0 + 8; q++)
             for (int k = k8; k < kc; k++)
                 bt[k * 64 + q] = B[(long)q * ldb + k];
@@ -232,6 +235,12 @@ T256 void cl_kgemm_pack_bt_avx2(const float *B, int ldb, int nj, int kc, float *
     for (int q = q0; q < nj; q++)
         for (int k = 0; k < kc; k++)
             bt[k * 64 + q] = B[(long)q * ldb + k];
+}
+
+T256 void cl_kgemm_transpose_tile_avx2(const float *src, int lds, const float *add, float *dst,
+                                     int ldd)
+{
+    transpose8(src, lds, add, dst, ldd);
 }
 
 #endif

@@ -214,11 +214,14 @@ T512 void cl_kgemm_nt_avx512(int M, int N, int K, const float *A, int lda, const
 
 /* dst[c * ldd + r] = src[r * lds + c] for a 16 x 16 block: 16 loads, four
  * rounds of 16 shuffles, 16 stores. */
-INL512 void transpose16(const float *src, int lds, float *dst, int ldd)
+INL512 void transpose16(const float *src, int lds, const float *add, float *dst, int ldd)
 {
     __m512 r[16], t[16], u[16];
     for (int i = 0; i < 16; i++)
         r[i] = _mm512_loadu_ps(src + (long)i * lds);
+    if (add) /* row i + add[i]: the bias of the dense forward */
+        for (int i = 0; i < 16; i++)
+            r[i] = _mm512_add_ps(r[i], _mm512_set1_ps(add[i]));
     for (int i = 0; i < 16; i += 2) { /* lane l: a[4l] b[4l] a[4l+1] b[4l+1] | ... */
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -249,7 +252,7 @@ T512 void cl_kgemm_pack_bt_avx512(const float *B, int ldb, int nj, int kc, float
     int q0 = 0, k16 = kc / 16 * 16;
     for (; q0 + 16 <= nj; q0 += 16) {
         for (int k0 = 0; k0 < k16; k0 += 16)
-            transpose16(B + (long)q0 * ldb + k0, ldb, bt + (long)k0 * 64 + q0, 64);
+            transpose16(B + (long)q0 * ldb + k0, ldb, NULL, bt + (long)k0 * 64 + q0, 64);
         for (int q = q0; q < q0 + 16; q++)
             for (int k = k16; k < kc; k++)
                 bt[k * 64 + q] = B[(long)q * ldb + k];
@@ -257,6 +260,12 @@ T512 void cl_kgemm_pack_bt_avx512(const float *B, int ldb, int nj, int kc, float
     for (int q = q0; q < nj; q++)
         for (int k = 0; k < kc; k++)
             bt[k * 64 + q] = B[(long)q * ldb + k];
+}
+
+T512 void cl_kgemm_transpose_tile_avx512(const float *src, int lds, const float *add, float *dst,
+                                     int ldd)
+{
+    transpose16(src, lds, add, dst, ldd);
 }
 
 #endif

@@ -21,6 +21,13 @@ void cl_kgemm_nt_avx2(int M, int N, int K, const float *A, int lda, const float 
  * B^T for nt's packed path (kgemm.c). */
 void cl_kgemm_pack_bt_avx512(const float *B, int ldb, int nj, int kc, float *bt);
 void cl_kgemm_pack_bt_avx2(const float *B, int ldb, int nj, int kc, float *bt);
+
+/* One T x T tile (T = 16, 8): dst[c * ldd + r] = src[r * lds + c]
+ * (+ add[r] when add is not NULL), for cl_kgemm_transpose (kgemm_par.c). */
+void cl_kgemm_transpose_tile_avx512(const float *src, int lds, const float *add, float *dst,
+                                    int ldd);
+void cl_kgemm_transpose_tile_avx2(const float *src, int lds, const float *add, float *dst,
+                                  int ldd);
 #endif
 
 #endif

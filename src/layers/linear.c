@@ -39,11 +39,17 @@ static void linear_init(const cl_layer *l, float *p, float *b, cl_rng *rng)
 
 static int64_t linear_zero(const cl_layer *l, int n) { return 0; }
 
+static int64_t linear_ws(const cl_layer *l, int n)
+{
+    return cl_linear_ws_floats(n, l->in.c, l->out.c);
+}
+
 static void linear_forward(const cl_layer *l, const cl_run *r, const float *p, float *b,
                            const float *x, float *y, float *saved)
 {
     int IN = l->in.c, OUT = l->out.c;
-    cl_linear_forward(x, p, l->spec.bias ? p + (int64_t)OUT * IN : NULL, y, r->n, IN, OUT);
+    cl_linear_forward(x, p, l->spec.bias ? p + (int64_t)OUT * IN : NULL, y, r->n, IN, OUT,
+                      r->ws);
 }
 
 static void linear_backward(const cl_layer *l, const cl_run *r, const float *p, const float *x,
@@ -52,7 +58,7 @@ static void linear_backward(const cl_layer *l, const cl_run *r, const float *p, 
 {
     int IN = l->in.c, OUT = l->out.c;
     cl_linear_backward(x, p, dy, dx, dp, l->spec.bias ? dp + (int64_t)OUT * IN : NULL, r->n, IN,
-                       OUT);
+                       OUT, r->ws);
 }
 
 static int64_t linear_flops(const cl_layer *l) { return (int64_t)l->in.c * l->out.c; }
@@ -63,7 +69,7 @@ const cl_layer_ops cl_linear_ops = {
     .infer = linear_infer,
     .init = linear_init,
     .saved_floats = linear_zero,
-    .ws_floats = linear_zero,
+    .ws_floats = linear_ws,
     .forward = linear_forward,
     .backward = linear_backward,
     .destroy = NULL,

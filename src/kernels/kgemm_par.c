@@ -1,0 +1,96 @@
+/* The threaded products and transposes of kernels_gemm.h that the dense
+ * layers use (dense.c): cl_kgemm_nn split between OpenMP threads, and a
+ * register-tiled transpose (the tiles are in kgemm_avx512.c / kgemm_avx2.c).
+ *
+ * Why: a linear layer at batch 128 (M or N = 128, the others 1024) sits where
+ * OpenBLAS packs more than it multiplies; the unpacked register-blocked nn
+ * kernel runs those shapes faster when both operands are laid out for it,
+ * which costs a transpose of the activations (N x IN, 512 KiB) and never one
+ * of the weights (dense.c). bench/bench_2_layers measures the layers. */
+#include "kgemm_internal.h"
+
+#include <omp.h>
+#include <stdint.h>
+
+#define PAR_FLOPS 262144 /* below this, one thread (a fork/join costs microseconds) */
+#define PAR_MIN 32768    /* elements: the transpose's threshold */
+
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc, int acc)
+{
+    int T = omp_get_max_threads();
+    if (T < 2 || 2.0 * M * N * K < PAR_FLOPS) {
+        cl_kgemm_nn(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
+        return;
+    }
+    /* columns in panels of 64 (the kernel's width) when there are enough,
+     * else rows: each thread then reads a share of B or of A */
+    int by_cols = N >= M && N >= 64 * T;
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (by_cols) {
+            int np = (N + 63) / 64;
+            int j0 = imin(N, 64 * (int)((int64_t)np * t / nt));
+            int j1 = imin(N, 64 * (int)((int64_t)np * (t + 1) / nt));
+            if (j1 > j0)
+                cl_kgemm_nn(isa, M, j1 - j0, K, A, lda, B + j0, ldb, C + j0, ldc, acc);
+        } else {
+            int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+            if (i1 > i0)
+                cl_kgemm_nn(isa, i1 - i0, N, K, A + (int64_t)i0 * lda, lda, B, ldb,
+                            C + (int64_t)i0 * ldc, ldc, acc);
+        }
+    }
+}
+
+/* Rows [r0, r1) x columns [c0, c1) one element at a time (edges, generic). */
+static void transpose_block(const float *src, int R, int C, const float *add, float *dst,
+                            int r0, int r1, int c0, int c1)
+{
+    for (int c = c0; c < c1; c++)
+        for (int r = r0; r < r1; r++)
+            dst[(int64_t)c * R + r] = src[(int64_t)r * C + c] + (add ? add[r] : 0.0f);
+}
+
+static void tile(cl_isa isa, const float *src, int R, int C, const float *add, float *dst,
+                 int T, int r0, int c0)
+{
+    const float *s = src + (int64_t)r0 * C + c0;
+    float *d = dst + (int64_t)c0 * R + r0;
+    const float *a = add ? add + r0 : NULL;
+#if defined(__x86_64__)
+    if (isa == CL_ISA_AVX512) {
+        cl_kgemm_transpose_tile_avx512(s, C, a, d, R);
+        return;
+    }
+    if (isa == CL_ISA_AVX2) {
+        cl_kgemm_transpose_tile_avx2(s, C, a, d, R);
+        return;
+    }
+#endif
+    (void)s, (void)d, (void)a;
+    transpose_block(src, R, C, add, dst, r0, r0 + T, c0, c0 + T);
+}
+
+void cl_kgemm_transpose(cl_isa isa, const float *src, int R, int C, const float *add,
+                        float *dst)
+{
+    cl_isa best = cl_isa_best();
+    if (isa > best) isa = best;
+    int T = isa == CL_ISA_AVX512 ? 16 : 8;
+    int tr = R / T, tc = C / T;
+    int64_t ntiles = (int64_t)tr * tc;
+    /* row blocks outer: a tile's 16 source rows are read on while its
+     * destination lines (T floats each) are written whole */
+#pragma omp parallel for schedule(static) if ((int64_t)R * C >= PAR_MIN)
+    for (int64_t q = 0; q < ntiles; q++)
+        tile(isa, src, R, C, add, dst, T, (int)(q / tc) * T, (int)(q % tc) * T);
+    transpose_block(src, R, C, add, dst, tr * T, R, 0, C);      /* the last rows */
+    transpose_block(src, R, C, add, dst, 0, tr * T, tc * T, C); /* the last columns */
+}
