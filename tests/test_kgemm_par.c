@@ -54,12 +54,14 @@ Test(kgemm_par, transpose_every_path_exact)
 
 Test(kgemm_par, nn_par_same_bits_for_any_thread_count)
 {
-    /* {M, N, K}: rows split (M > N), columns split (N >= M, N >= 128), small */
-    const int sh[][3] = {{130, 70, 200}, {64, 1030, 96}, {1024, 128, 33}, {20, 20, 20}};
+    /* {M, N, K}: rows split (M > N); columns split (N >= M, N >= 128: B
+     * packed, in several K slices in the last); small */
+    const int sh[][3] = {
+        {130, 70, 200}, {64, 1030, 96}, {1024, 128, 33}, {20, 20, 20}, {40, 300, 600}};
     cl_rng rng;
     cl_rng_seed(&rng, 12);
     int T0 = omp_get_max_threads();
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < 5; s++) {
         int M = sh[s][0], N = sh[s][1], K = sh[s][2];
         float *A = tc_randn((int64_t)M * K, &rng, 1, 0),
               *B = tc_randn((int64_t)K * N, &rng, 1, 0);

@@ -32,9 +32,10 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
  * These open their own OpenMP region (omp_get_max_threads() threads, one
  * when the work is small): call them from outside any parallel region. */
 
-/* cl_kgemm_nn with C split between the threads (columns in panels of 64
- * when N >= M, else rows). Each element of C is summed in k order whatever
- * the split: the result does not depend on the thread count. */
+/* cl_kgemm_nn with C split between the threads (columns in panels of 64,
+ * B copied panel by panel into a 64 KiB stack buffer, when N >= M; else
+ * rows). Each element of C is summed in k order whatever the split: the
+ * result does not depend on the thread count. */
 void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, int acc);
 
