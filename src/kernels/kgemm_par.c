@@ -23,10 +23,10 @@ static int imin(int a, int b)
 
 /* Columns [j0, j1) of C, B copied in panels of PKC x 64 floats (64 KiB on
  * the stack) that the kernel reads at stride 64: B's own rows may lie 4 KiB
- * apart (W in dx = dy W at IN = 1024), where the unpacked kernel loses a
- * quarter of its speed (128 x 1024 x 1024: 387 vs 272 GFLOP/s, 2 threads,
- * 2026-12-02). C is summed over the K slices in order: the same bits as
- * one unpacked call. */
+ * apart (W in dx = dy W at IN = 1024), where the unpacked kernel ran about
+ * a quarter slower than on the packed copy (128 x 1024 x 1024, 2 threads).
+ * C is summed over the K slices in order: the same bits as one unpacked
+ * call. */
 #define PKC 256
 static void cols_packed(cl_isa isa, int M, int j0, int j1, int K, const float *A, int lda,
                         const float *B, int ldb, float *C, int ldc, int acc)
