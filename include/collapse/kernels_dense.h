@@ -26,11 +26,12 @@ void cl_bias_reduce_naive(float *db, const float *dy, int N, int C, int HW);
 
 /* ---- linear: y = x W^T + b ---- */
 
-/* Scratch floats the fast products need at batch N (0: N < 16, the
- * OpenBLAS path). ws below: that many floats, or NULL (OpenBLAS). The fast
- * path (the SIMD instruction sets, N >= 16) multiplies with cl_kgemm_nn_par
- * on transposed activations (kernels_gemm.h): each output is summed in
- * order, the same bits for any thread count. */
+/* Scratch floats the fast products need at batch N (N x IN, the
+ * transposed input; 0: N < 16, the OpenBLAS path). ws below: that many
+ * floats, or NULL (OpenBLAS). The fast path (the SIMD instruction sets,
+ * N >= 16) multiplies with the threaded products of kernels_gemm.h on
+ * transposed activations: each output is summed in order, the same bits for
+ * any thread count. */
 int64_t cl_linear_ws_floats(int N, int IN, int OUT);
 
 /* x [N, IN], W [OUT, IN] (PyTorch layout), b [OUT] or NULL, y [N, OUT]. */

@@ -39,6 +39,20 @@ void cl_kgemm_nt(cl_isa isa, int M, int N, int K, const float *A, int lda, const
 void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, int acc);
 
+/* Ct [N, M] (row stride ldct) = (A [M, K] @ B [K, N])^T, plus add[m] on
+ * column m of Ct when add is not NULL: the same bits as cl_kgemm_nn into a
+ * buffer then cl_kgemm_transpose, for any thread count (rows of A split
+ * between the threads, 48 x 128 blocks transposed from L1). */
+void cl_kgemm_nn_tstore_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, const float *add, float *Ct, int ldct);
+
+/* C [M, N] (=, or += when acc) At^T @ B [K, N], At stored [K, M] (row
+ * stride ldat): the same bits as transposing At and cl_kgemm_nn, for any
+ * thread count (rows of C split between the threads, At transposed in
+ * 48 x 128 blocks into L1). */
+void cl_kgemm_tn_par(cl_isa isa, int M, int N, int K, const float *At, int ldat,
+                     const float *B, int ldb, float *C, int ldc, int acc);
+
 /* dst [C, R] = src [R, C]^T, plus add[r] on every element of row r of src
  * when add is not NULL (dst[c, r] = src[r, c] + add[r]). 16 x 16 register
  * tiles (8 x 8 on AVX2), split between the threads. dst != src. */

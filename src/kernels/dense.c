@@ -112,7 +112,8 @@ static int linear_fast(cl_isa isa, int N) { return isa != CL_ISA_GENERIC && N >=
 int64_t cl_linear_ws_floats(int N, int IN, int OUT)
 {
     /* whatever the path: COLLAPSE_ISA may differ between sizing and use */
-    return N >= 16 ? (int64_t)N * (IN + OUT) : 0;
+    (void)OUT;
+    return N >= 16 ? (int64_t)N * IN : 0;
 }
 
 void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,
@@ -120,12 +121,10 @@ void cl_linear_forward(const float *x, const float *W, const float *b, float *y,
 {
     cl_isa isa = cl_isa_current();
     if (ws && linear_fast(isa, N)) {
-        /* yt [OUT, N] = W [OUT, IN] @ xt [IN, N], then y = yt^T + b: both
-         * operands as the nn kernel reads them, no copy of W */
-        float *xt = ws, *yt = ws + (int64_t)N * IN;
-        cl_kgemm_transpose(isa, x, N, IN, NULL, xt);
-        cl_kgemm_nn_par(isa, OUT, N, IN, W, IN, xt, N, yt, N, 0);
-        cl_kgemm_transpose(isa, yt, OUT, N, b, y);
+        /* y = (W [OUT, IN] @ xt [IN, N])^T + b: both operands as the nn
+         * kernel reads them, no copy of W */
+        cl_kgemm_transpose(isa, x, N, IN, NULL, ws);
+        cl_kgemm_nn_tstore_par(isa, OUT, N, IN, W, IN, ws, N, b, y, OUT);
         return;
     }
     /* y [N, OUT] = x [N, IN] @ W^T [IN, OUT] */
@@ -149,11 +148,9 @@ void cl_linear_backward(const float *x, const float *W, const float *dy, float *
 {
     cl_isa isa = cl_isa_current();
     if (ws && linear_fast(isa, N)) {
-        /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN]; dW [OUT, IN] += dyt [OUT, N]
-         * @ x [N, IN] (dyt = dy^T in ws: the kernel reads A along its rows) */
+        /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN]; dW [OUT, IN] += dy^T @ x */
         if (dx) cl_kgemm_nn_par(isa, N, IN, OUT, dy, OUT, W, IN, dx, IN, 0);
-        cl_kgemm_transpose(isa, dy, N, OUT, NULL, ws);
-        cl_kgemm_nn_par(isa, OUT, IN, N, ws, N, x, IN, dW, IN, 1);
+        cl_kgemm_tn_par(isa, OUT, IN, N, dy, OUT, x, IN, dW, IN, 1);
     } else {
         /* dx [N, IN] = dy [N, OUT] @ W [OUT, IN] */
         if (dx) cl_sgemm(0, 0, N, IN, OUT, 1.0f, dy, OUT, W, IN, 0.0f, dx, IN);

@@ -5,8 +5,10 @@
  * Why: a linear layer at batch 128 (M or N = 128, the others 1024) sits where
  * OpenBLAS packs more than it multiplies; the unpacked register-blocked nn
  * kernel runs those shapes faster when both operands are laid out for it,
- * which costs a transpose of the activations (N x IN, 512 KiB) and never one
- * of the weights (dense.c). bench/bench_2_layers measures the layers. */
+ * which costs transposes of activation-sized blocks (x for the forward, done
+ * whole; the forward's output and dy for dW, done in L1-sized blocks inside
+ * the products) and never one of the weights (dense.c). bench/bench_2_layers
+ * measures the layers. */
 #include "kgemm_internal.h"
 
 #include <omp.h>
@@ -75,48 +77,133 @@ void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
     }
 }
 
-/* Rows [r0, r1) x columns [c0, c1) one element at a time (edges, generic). */
-static void transpose_block(const float *src, int R, int C, const float *add, float *dst,
-                            int r0, int r1, int c0, int c1)
+/* Rows [r0, r1) x columns [c0, c1) of src, one element at a time (edges,
+ * the portable path): dst[c * ldd + r] = src[r * lds + c] (+ add[r]). */
+static void transpose_block(const float *src, int lds, const float *add, float *dst,
+                            int ldd, int r0, int r1, int c0, int c1)
 {
     for (int c = c0; c < c1; c++)
         for (int r = r0; r < r1; r++)
-            dst[(int64_t)c * R + r] = src[(int64_t)r * C + c] + (add ? add[r] : 0.0f);
+            dst[(int64_t)c * ldd + r] = src[(int64_t)r * lds + c] + (add ? add[r] : 0.0f);
 }
 
-static void tile(cl_isa isa, const float *src, int R, int C, const float *add, float *dst,
-                 int T, int r0, int c0)
+static void tile(cl_isa isa, const float *src, int lds, const float *add, float *dst,
+                 int ldd, int T, int r0, int c0)
 {
-    const float *s = src + (int64_t)r0 * C + c0;
-    float *d = dst + (int64_t)c0 * R + r0;
+    const float *s = src + (int64_t)r0 * lds + c0;
+    float *d = dst + (int64_t)c0 * ldd + r0;
     const float *a = add ? add + r0 : NULL;
 #if defined(__x86_64__)
     if (isa == CL_ISA_AVX512) {
-        cl_kgemm_transpose_tile_avx512(s, C, a, d, R);
+        cl_kgemm_transpose_tile_avx512(s, lds, a, d, ldd);
         return;
     }
     if (isa == CL_ISA_AVX2) {
-        cl_kgemm_transpose_tile_avx2(s, C, a, d, R);
+        cl_kgemm_transpose_tile_avx2(s, lds, a, d, ldd);
         return;
     }
 #endif
     (void)s, (void)d, (void)a;
-    transpose_block(src, R, C, add, dst, r0, r0 + T, c0, c0 + T);
+    transpose_block(src, lds, add, dst, ldd, r0, r0 + T, c0, c0 + T);
+}
+
+static cl_isa clamp(cl_isa isa)
+{
+    cl_isa best = cl_isa_best();
+    return isa > best ? best : isa;
+}
+
+static int tile_size(cl_isa isa)
+{
+    return isa == CL_ISA_AVX512 ? 16 : 8;
+}
+
+/* One thread: dst [C, R] (row stride ldd) = src [R, C] (row stride lds)^T
+ * (+ add[r]). */
+static void transpose_serial(cl_isa isa, const float *src, int lds, int R, int C,
+                             const float *add, float *dst, int ldd)
+{
+    int T = tile_size(isa), tr = R / T * T, tc = C / T * T;
+    for (int r0 = 0; r0 < tr; r0 += T)
+        for (int c0 = 0; c0 < tc; c0 += T)
+            tile(isa, src, lds, add, dst, ldd, T, r0, c0);
+    transpose_block(src, lds, add, dst, ldd, tr, R, 0, C);
+    transpose_block(src, lds, add, dst, ldd, 0, tr, tc, C);
+}
+
+/* The fused products below work in blocks of FB rows of C (8 of the
+ * kernel's 6-row tiles, 3 transpose tiles) by FN columns or FK products,
+ * through a per-thread stack buffer of FB x 128 floats (24 KiB, stays in
+ * L1): the transposed operand never goes out to memory whole. */
+#define FB 48
+#define FN 128
+
+void cl_kgemm_nn_tstore_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
+                            const float *B, int ldb, const float *add, float *Ct,
+                            int ldct)
+{
+    isa = clamp(isa);
+    int T = 2.0 * M * N * K < PAR_FLOPS ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+        float buf[FB * FN] __attribute__((aligned(64)));
+        for (int ib = i0; ib < i1; ib += FB) {
+            int mb = imin(FB, i1 - ib);
+            for (int jb = 0; jb < N; jb += FN) {
+                int nb = imin(FN, N - jb);
+                cl_kgemm_nn(isa, mb, nb, K, A + (int64_t)ib * lda, lda, B + jb, ldb, buf,
+                            FN, 0);
+                transpose_serial(isa, buf, FN, mb, nb, add ? add + ib : NULL,
+                                 Ct + (int64_t)jb * ldct + ib, ldct);
+            }
+        }
+    }
+}
+
+void cl_kgemm_tn_par(cl_isa isa, int M, int N, int K, const float *At, int ldat,
+                     const float *B, int ldb, float *C, int ldc, int acc)
+{
+    isa = clamp(isa);
+    int T = 2.0 * M * N * K < PAR_FLOPS ? 1 : omp_get_max_threads();
+    if (K <= 0) { /* nothing to sum: C = 0 unless accumulating */
+        if (!acc)
+            for (int i = 0; i < M; i++)
+                memset(C + (int64_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+        float buf[FB * FN] __attribute__((aligned(64)));
+        for (int ib = i0; ib < i1; ib += FB) {
+            int mb = imin(FB, i1 - ib);
+            for (int k0 = 0; k0 < K; k0 += FN) {
+                int kb = imin(FN, K - k0);
+                /* buf [mb, kb] = rows ib.. of A = columns ib.. of At, k0.. */
+                transpose_serial(isa, At + (int64_t)k0 * ldat + ib, ldat, kb, mb, NULL,
+                                 buf, FN);
+                cl_kgemm_nn(isa, mb, N, kb, buf, FN, B + (int64_t)k0 * ldb, ldb,
+                            C + (int64_t)ib * ldc, ldc, acc || k0 > 0);
+            }
+        }
+    }
 }
 
 void cl_kgemm_transpose(cl_isa isa, const float *src, int R, int C, const float *add,
                         float *dst)
 {
-    cl_isa best = cl_isa_best();
-    if (isa > best) isa = best;
-    int T = isa == CL_ISA_AVX512 ? 16 : 8;
+    isa = clamp(isa);
+    int T = tile_size(isa);
     int tr = R / T, tc = C / T;
     int64_t ntiles = (int64_t)tr * tc;
-    /* row blocks outer: a tile's 16 source rows are read on while its
+    /* row blocks outer: a tile's T source rows are read on while its
      * destination lines (T floats each) are written whole */
 #pragma omp parallel for schedule(static) if ((int64_t)R * C >= PAR_MIN)
     for (int64_t q = 0; q < ntiles; q++)
-        tile(isa, src, R, C, add, dst, T, (int)(q / tc) * T, (int)(q % tc) * T);
-    transpose_block(src, R, C, add, dst, tr * T, R, 0, C);      /* the last rows */
-    transpose_block(src, R, C, add, dst, 0, tr * T, tc * T, C); /* the last columns */
+        tile(isa, src, C, add, dst, R, T, (int)(q / tc) * T, (int)(q % tc) * T);
+    transpose_block(src, C, add, dst, R, tr * T, R, 0, C);      /* the last rows */
+    transpose_block(src, C, add, dst, R, 0, tr * T, tc * T, C); /* the last columns */
 }
