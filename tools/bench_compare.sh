@@ -4,7 +4,7 @@
 # ResNet-18), `build/bench/bench_2_layers --only MODEL --summary` then
 # `tools/bench_torch.py --only MODEL` (its configurations hugetlb and mmap, each
 # in a fresh process; the best per workload counts). Prints img/s and the ratio
-# per round, then min-max over the rounds for
+# per round, then min-max over the rounds (and the median of the ratios) for
 #   ResNet-20 train (batch 128) / eval (256), ResNet-18 train / eval (128),
 #   MLP train (128),
 # then the peak memory of a ResNet-18 train step at batch 128, each in its own
@@ -67,9 +67,18 @@ for r in $(seq 1 "$rounds"); do
       }
     }' "$kv"
 done
-echo "-- overall, min-max over $rounds round(s) (img/s; ratio = collapse / PyTorch best, per round)"
+# On a shared host each program's rate drifts by up to a third between rounds
+# (docs/BENCH.md), so a single round's ratio can land on a slow phase of one
+# and a fast phase of the other: the median of the per-round ratios is printed
+# next to their range.
+echo "-- overall, min-max over $rounds round(s) (img/s; ratio = collapse / PyTorch best, per round; its median)"
 cat "$tmp"/round*.kv | awk -v t="$torch" -v R="$rounds" '
   function upd(k, x) { if (!(k in lo) || x < lo[k]) lo[k] = x; if (!(k in hi) || x > hi[k]) hi[k] = x }
+  function median(k, m,   a, i, j, x) {
+    for (i = 1; i <= m; i++) a[i] = rs[k, i]
+    for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
   /^collapse_/ { c[$1, ++nc[$1]] = $2 }
   /^torch_[a-z0-9]+_(train|eval) / { p[$1, ++np[$1]] = $2 }
   END {
@@ -79,10 +88,13 @@ cat "$tmp"/round*.kv | awk -v t="$torch" -v R="$rounds" '
       kc = "collapse_" w[i]; kp = "torch_" w[i]
       for (j = 1; j <= nc[kc]; j++) {
         upd(kc, c[kc, j])
-        if (t && j <= np[kp]) { upd(kp, p[kp, j]); if (p[kp, j] > 0) upd("r" w[i], c[kc, j] / p[kp, j]) }
+        if (t && j <= np[kp]) {
+          upd(kp, p[kp, j])
+          if (p[kp, j] > 0) { upd("r" w[i], c[kc, j] / p[kp, j]); rs[w[i], ++nr[w[i]]] = c[kc, j] / p[kp, j] }
+        }
       }
       if (t && ("r" w[i]) in lo)
-        printf "%-16s %6.0f-%-7.0f %6.0f-%-7.0f %5.2f-%.2fx\n", w[i], lo[kc], hi[kc], lo[kp], hi[kp], lo["r" w[i]], hi["r" w[i]]
+        printf "%-16s %6.0f-%-7.0f %6.0f-%-7.0f %5.2f-%.2fx (median %.2fx)\n", w[i], lo[kc], hi[kc], lo[kp], hi[kp], lo["r" w[i]], hi["r" w[i]], median(w[i], nr[w[i]])
       else printf "%-16s %6.0f-%-7.0f %14s %14s\n", w[i], lo[kc], hi[kc], "-", "-"
     }
   }'
