@@ -132,9 +132,10 @@ static void transpose_serial(cl_isa isa, const float *src, int lds, int R, int C
 }
 
 /* The fused products below work in blocks of FB rows of C (8 of the
- * kernel's 6-row tiles, 3 transpose tiles) by FN columns or FK products,
- * through a per-thread stack buffer of FB x 128 floats (24 KiB, stays in
- * L1): the transposed operand never goes out to memory whole. */
+ * kernel's 6-row tiles, 3 transpose tiles) by FN columns (nn_tstore) or FN
+ * products (tn), through a per-thread stack buffer of FB x FN floats
+ * (24 KiB, stays in L1): the transposed operand never goes out to memory
+ * whole. */
 #define FB 48
 #define FN 128
 
