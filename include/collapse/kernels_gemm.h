@@ -1,11 +1,14 @@
 /* Small single-threaded matrix products for the hand-written convolution
  * kernels (the Winograd element-wise stage: many products with M, N, K of
- * 16..512), with one path per instruction set (isa.h) and a naive twin.
- * Large GEMM-shaped work keeps going through OpenBLAS (blas.h).
+ * 16..512), with one path per instruction set (isa.h) and a naive twin;
+ * and, built on them, threaded products and transposes for the Linear
+ * layers at batch >= 16 (kgemm_par.c, dense.c). Other GEMM-shaped work
+ * keeps going through OpenBLAS (blas.h).
  *
  * Row-major; lda/ldb/ldc are row strides. Nothing is allocated (nt uses a
- * 16 KiB stack buffer from 64 rows on). Callers run these inside their own
- * OpenMP regions (one product per thread).
+ * 16 KiB stack buffer from 64 rows on, the threaded ones 24-64 KiB per
+ * thread). Callers run the single-threaded ones inside their own OpenMP
+ * regions (one product per thread).
  *
  * Speed (bench/bench_8_kgemm): 70-100% of the one-core FMA peak on the
  * Winograd shapes. Strides: keep rows 64-byte aligned (ld a multiple of
