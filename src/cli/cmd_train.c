@@ -85,8 +85,9 @@ static int check_out(run *r)
     snprintf(lock, sizeof lock, "%s/" CL_CLI_OUTDIR_LOCK, o->out);
     int started = path_exists(r->cj) || path_exists(lock); /* a train ran here */
     if (cl_cli_outdir_open(o->out, o->resume, &r->od)) return 1;
-    int rows = o->resume ? cl_cli_outdir_last_epoch(o->out) : -1;
-    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && rows > o->ckpt_every)
+    int no_ckpt = o->resume && !cl_ckpt_exists(r->ckpt_dir);
+    int rows = no_ckpt ? cl_cli_outdir_last_epoch(o->out) : -1;
+    if (no_ckpt && rows > o->ckpt_every)
         /* a checkpoint was written at the end of epoch ckpt_every at the
          * latest, so it was removed or never copied (checkpoints are not in
          * git): starting over would overwrite the rows */
@@ -95,7 +96,7 @@ static int check_out(run *r)
                            "%d: refusing to start the run over them (move the folder away to "
                            "start afresh)",
                            r->ckpt_dir, o->out, rows);
-    if (o->resume && !cl_ckpt_exists(r->ckpt_dir) && started) {
+    if (no_ckpt && started) {
         /* killed before its first checkpoint: the run starts again from the
          * beginning (its config.json, if written, has to match: setup
          * checks it; if not, make_out writes it) */
@@ -104,7 +105,7 @@ static int check_out(run *r)
         restart_run(r);
         return 0;
     }
-    if (o->resume && !cl_ckpt_exists(r->ckpt_dir))
+    if (no_ckpt)
         return cl_cli_fail(1, "--resume: %s holds no complete checkpoint", r->ckpt_dir);
     if (!o->resume && (path_exists(r->cj) || path_exists(r->ckpt_dir)))
         return cl_cli_fail(2,

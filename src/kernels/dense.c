@@ -107,13 +107,17 @@ void cl_bias_reduce_naive(float *db, const float *dy, int N, int C, int HW)
 /* The products of a linear layer go through cl_kgemm_nn_par (kgemm_par.c)
  * on the SIMD paths when the batch is large enough to pay for transposing
  * it, else through OpenBLAS. */
-static int linear_fast(cl_isa isa, int N) { return isa != CL_ISA_GENERIC && N >= 16; }
+#define LINEAR_FAST_MIN_N 16
+static int linear_fast(cl_isa isa, int N)
+{
+    return isa != CL_ISA_GENERIC && N >= LINEAR_FAST_MIN_N;
+}
 
 int64_t cl_linear_ws_floats(int N, int IN, int OUT)
 {
     /* whatever the path: COLLAPSE_ISA may differ between sizing and use */
     (void)OUT;
-    return N >= 16 ? (int64_t)N * IN : 0;
+    return N >= LINEAR_FAST_MIN_N ? (int64_t)N * IN : 0;
 }
 
 void cl_linear_forward(const float *x, const float *W, const float *b, float *y, int N, int IN,

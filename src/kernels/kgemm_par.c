@@ -23,6 +23,20 @@ static int imin(int a, int b)
     return a < b ? a : b;
 }
 
+/* Threads for an M x N x K product: one below PAR_FLOPS. */
+static int threads_for(int M, int N, int K)
+{
+    return 2.0 * M * N * K < PAR_FLOPS ? 1 : omp_get_max_threads();
+}
+
+/* This thread's share [*lo, *hi) of n items, inside a parallel region. */
+static void share(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    *lo = (int)((int64_t)n * t / nt);
+    *hi = (int)((int64_t)n * (t + 1) / nt);
+}
+
 /* Columns [j0, j1) of C, B copied in panels of PKC x 64 floats (64 KiB on
  * the stack) that the kernel reads at stride 64: B's own rows may lie 4 KiB
  * apart (W in dx = dy W at IN = 1024), where the unpacked kernel ran about
@@ -52,8 +66,8 @@ static void cols_packed(cl_isa isa, int M, int j0, int j1, int K, const float *A
 void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float *C, int ldc, int acc)
 {
-    int T = omp_get_max_threads();
-    if (T < 2 || 2.0 * M * N * K < PAR_FLOPS) {
+    int T = threads_for(M, N, K);
+    if (T < 2) {
         cl_kgemm_nn(isa, M, N, K, A, lda, B, ldb, C, ldc, acc);
         return;
     }
@@ -62,14 +76,14 @@ void cl_kgemm_nn_par(cl_isa isa, int M, int N, int K, const float *A, int lda,
     int by_cols = N >= M && N >= 64 * T;
 #pragma omp parallel num_threads(T)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (by_cols) {
-            int np = (N + 63) / 64;
-            int j0 = imin(N, 64 * (int)((int64_t)np * t / nt));
-            int j1 = imin(N, 64 * (int)((int64_t)np * (t + 1) / nt));
+        if (by_cols) { /* whole panels of 64 columns */
+            int p0, p1;
+            share((N + 63) / 64, &p0, &p1);
+            int j0 = imin(N, 64 * p0), j1 = imin(N, 64 * p1);
             if (j1 > j0) cols_packed(isa, M, j0, j1, K, A, lda, B, ldb, C, ldc, acc);
         } else {
-            int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+            int i0, i1;
+            share(M, &i0, &i1);
             if (i1 > i0)
                 cl_kgemm_nn(isa, i1 - i0, N, K, A + (int64_t)i0 * lda, lda, B, ldb,
                             C + (int64_t)i0 * ldc, ldc, acc);
@@ -144,11 +158,10 @@ void cl_kgemm_nn_tstore_par(cl_isa isa, int M, int N, int K, const float *A, int
                             int ldct)
 {
     isa = clamp(isa);
-    int T = 2.0 * M * N * K < PAR_FLOPS ? 1 : omp_get_max_threads();
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(threads_for(M, N, K))
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+        int i0, i1;
+        share(M, &i0, &i1);
         float buf[FB * FN] __attribute__((aligned(64)));
         for (int ib = i0; ib < i1; ib += FB) {
             int mb = imin(FB, i1 - ib);
@@ -167,17 +180,14 @@ void cl_kgemm_tn_par(cl_isa isa, int M, int N, int K, const float *At, int ldat,
                      const float *B, int ldb, float *C, int ldc, int acc)
 {
     isa = clamp(isa);
-    int T = 2.0 * M * N * K < PAR_FLOPS ? 1 : omp_get_max_threads();
-    if (K <= 0) { /* nothing to sum: C = 0 unless accumulating */
-        if (!acc)
-            for (int i = 0; i < M; i++)
-                memset(C + (int64_t)i * ldc, 0, sizeof(float) * N);
+    if (K <= 0) { /* nothing to sum: the kernel zeroes C unless accumulating */
+        cl_kgemm_nn(isa, M, N, K, At, ldat, B, ldb, C, ldc, acc);
         return;
     }
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(threads_for(M, N, K))
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int i0 = (int)((int64_t)M * t / nt), i1 = (int)((int64_t)M * (t + 1) / nt);
+        int i0, i1;
+        share(M, &i0, &i1);
         float buf[FB * FN] __attribute__((aligned(64)));
         for (int ib = i0; ib < i1; ib += FB) {
             int mb = imin(FB, i1 - ib);
