@@ -227,10 +227,11 @@ def minutes(runs):
 
 
 def worst_cell(runs):
-    """Each seed's worst-class training accuracy (%) and class, "-" without checkpoints."""
-    cells = [f"{r['worst_class_train_acc']:.1f} ({r['worst_class']})" for r in runs
-             if not math.isnan(r["worst_class_train_acc"])]
-    return " / ".join(cells) if cells else "-"
+    """Each seed's worst-class training accuracy (%) and class, in the seeds' order; "-" for
+    a seed without its checkpoint (one "-" when no seed has one)."""
+    cells = ["-" if math.isnan(r["worst_class_train_acc"])
+             else f"{r['worst_class_train_acc']:.1f} ({r['worst_class']})" for r in runs]
+    return " / ".join(cells) if any(c != "-" for c in cells) else "-"
 
 
 def params_cell(r):
